@@ -1,0 +1,216 @@
+// Package config turns command-line flags and STAXKEYS_* environment variables into one Config,
+// with every default in one place.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Config is everything staxkeys can be told. It is filled once at start-up and passed down;
+// no package reads the environment itself.
+type Config struct {
+	Addr          string
+	DataDir       string
+	MasterKey     string // base64; a secret, never logged
+	MasterKeyFile string
+	CookieSecure  bool
+	LogFormat     string // text or json
+	LogLevel      string // debug, info, warn, error
+
+	APIURL           string
+	ProbePath        string
+	CheckTimeout     time.Duration
+	CheckInterval    time.Duration
+	CheckConcurrency int
+	CheckRate        float64 // requests per second; 0 means no cap
+	CheckConfirm     int
+	HistoryDays      int
+	CheckerEnabled   bool
+}
+
+// Default returns the configuration staxkeys runs with when told nothing: safe for one machine.
+func Default() Config {
+	return Config{
+		Addr:             "127.0.0.1:8080",
+		DataDir:          "./data",
+		LogFormat:        "text",
+		LogLevel:         "info",
+		APIURL:           "https://api.stax.ai",
+		ProbePath:        "/",
+		CheckTimeout:     10 * time.Second,
+		CheckInterval:    15 * time.Minute,
+		CheckConcurrency: 4,
+		CheckRate:        2,
+		CheckConfirm:     2,
+		HistoryDays:      90,
+		CheckerEnabled:   true,
+	}
+}
+
+// setting describes one knob: its flag, its variable and how to parse it. Keeping them in one
+// table makes the help text, the flags and the environment agree by construction.
+type setting struct {
+	flag, env, usage string
+	secret           bool
+	value            func(c *Config) flag.Value
+}
+
+func settings() []setting {
+	return []setting{
+		{"addr", "STAXKEYS_ADDR", "address to listen on (host:port)", false, func(c *Config) flag.Value { return (*stringValue)(&c.Addr) }},
+		{"data-dir", "STAXKEYS_DATA_DIR", "directory for the database and a generated master key", false, func(c *Config) flag.Value { return (*stringValue)(&c.DataDir) }},
+		{"master-key", "STAXKEYS_MASTER_KEY", "master key, base64 of 32 random bytes (prefer the variable or a file)", true, func(c *Config) flag.Value { return (*stringValue)(&c.MasterKey) }},
+		{"master-key-file", "STAXKEYS_MASTER_KEY_FILE", "file holding the base64 master key (mode 0600)", false, func(c *Config) flag.Value { return (*stringValue)(&c.MasterKeyFile) }},
+		{"cookie-secure", "STAXKEYS_COOKIE_SECURE", "mark cookies Secure and send HSTS (set true behind HTTPS)", false, func(c *Config) flag.Value { return (*boolValue)(&c.CookieSecure) }},
+		{"log-format", "STAXKEYS_LOG_FORMAT", "log format: text or json", false, func(c *Config) flag.Value { return (*stringValue)(&c.LogFormat) }},
+		{"log-level", "STAXKEYS_LOG_LEVEL", "log level: debug, info, warn or error", false, func(c *Config) flag.Value { return (*stringValue)(&c.LogLevel) }},
+		{"api-url", "STAXKEYS_API_URL", "base URL of the Stax.ai API", false, func(c *Config) flag.Value { return (*stringValue)(&c.APIURL) }},
+		{"probe-path", "STAXKEYS_PROBE_PATH", "path requested to check a key", false, func(c *Config) flag.Value { return (*stringValue)(&c.ProbePath) }},
+		{"check-timeout", "STAXKEYS_CHECK_TIMEOUT", "timeout of one check (Go duration)", false, func(c *Config) flag.Value { return (*durationValue)(&c.CheckTimeout) }},
+		{"check-interval", "STAXKEYS_CHECK_INTERVAL", "how often every key is checked (Go duration)", false, func(c *Config) flag.Value { return (*durationValue)(&c.CheckInterval) }},
+		{"check-concurrency", "STAXKEYS_CHECK_CONCURRENCY", "checks in flight at once", false, func(c *Config) flag.Value { return (*intValue)(&c.CheckConcurrency) }},
+		{"check-rate", "STAXKEYS_CHECK_RATE", "checks per second at most, 0 for no cap", false, func(c *Config) flag.Value { return (*floatValue)(&c.CheckRate) }},
+		{"check-confirm", "STAXKEYS_CHECK_CONFIRM", "agreeing answers in a row needed to change a verdict", false, func(c *Config) flag.Value { return (*intValue)(&c.CheckConfirm) }},
+		{"history-days", "STAXKEYS_HISTORY_DAYS", "days of raw check history kept (verdict changes are kept forever)", false, func(c *Config) flag.Value { return (*intValue)(&c.HistoryDays) }},
+		{"checker", "STAXKEYS_CHECKER", "run the background checker", false, func(c *Config) flag.Value { return (*boolValue)(&c.CheckerEnabled) }},
+	}
+}
+
+// Bind applies the environment to cfg and registers every setting as a flag on fs, so each
+// subcommand accepts the same settings beside its own flags. Flags parsed later win.
+func Bind(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error {
+	for _, s := range settings() {
+		v := s.value(cfg)
+		if env := getenv(s.env); env != "" {
+			if err := v.Set(env); err != nil {
+				return fmt.Errorf("config: %s: %w", s.env, err)
+			}
+		}
+		fs.Var(v, s.flag, s.usage)
+	}
+	return nil
+}
+
+// PrintHelp writes every setting with its flag, variable and default.
+func PrintHelp(out io.Writer, name string) {
+	def := Default()
+	fmt.Fprintf(out, "Settings of %s (flags override environment variables):\n\n", name)
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  FLAG\tVARIABLE\tDEFAULT\tMEANING")
+	for _, s := range settings() {
+		d := s.value(&def).String()
+		if s.secret || d == "" {
+			d = "-"
+		}
+		fmt.Fprintf(tw, "  --%s\t%s\t%s\t%s\n", s.flag, s.env, d, s.usage)
+	}
+	tw.Flush()
+}
+
+// Validate reports the first setting that cannot work, naming it.
+func (c Config) Validate() error {
+	switch {
+	case c.Addr == "":
+		return errors.New("config: STAXKEYS_ADDR must not be empty")
+	case c.DataDir == "":
+		return errors.New("config: STAXKEYS_DATA_DIR must not be empty")
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return fmt.Errorf("config: STAXKEYS_LOG_FORMAT must be text or json, not %q", c.LogFormat)
+	case !oneOf(c.LogLevel, "debug", "info", "warn", "error"):
+		return fmt.Errorf("config: STAXKEYS_LOG_LEVEL must be debug, info, warn or error, not %q", c.LogLevel)
+	case c.CheckTimeout <= 0:
+		return errors.New("config: STAXKEYS_CHECK_TIMEOUT must be positive")
+	case c.CheckInterval < time.Second:
+		return errors.New("config: STAXKEYS_CHECK_INTERVAL must be at least 1s")
+	case c.CheckConcurrency < 1 || c.CheckConcurrency > 1000:
+		return errors.New("config: STAXKEYS_CHECK_CONCURRENCY must be between 1 and 1000")
+	case c.CheckRate < 0:
+		return errors.New("config: STAXKEYS_CHECK_RATE must be 0 (no cap) or positive")
+	case c.CheckConfirm < 1 || c.CheckConfirm > 10:
+		return errors.New("config: STAXKEYS_CHECK_CONFIRM must be between 1 and 10")
+	case c.HistoryDays < 1:
+		return errors.New("config: STAXKEYS_HISTORY_DAYS must be at least 1")
+	case !strings.HasPrefix(c.ProbePath, "/"):
+		return errors.New("config: STAXKEYS_PROBE_PATH must start with /")
+	}
+	u, err := url.Parse(c.APIURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("config: STAXKEYS_API_URL must be an absolute http(s) URL")
+	}
+	return nil
+}
+
+// DBPath is where the database lives.
+func (c Config) DBPath() string { return filepath.Join(c.DataDir, "staxkeys.db") }
+
+func oneOf(s string, options ...string) bool {
+	for _, o := range options {
+		if s == o {
+			return true
+		}
+	}
+	return false
+}
+
+type stringValue string
+
+func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
+func (v *stringValue) String() string     { return string(*v) }
+
+type boolValue bool
+
+func (v *boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("want true or false, not %q", s)
+	}
+	*v = boolValue(b)
+	return nil
+}
+func (v *boolValue) String() string   { return strconv.FormatBool(bool(*v)) }
+func (v *boolValue) IsBoolFlag() bool { return true }
+
+type intValue int
+
+func (v *intValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("want a whole number, not %q", s)
+	}
+	*v = intValue(n)
+	return nil
+}
+func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
+
+type floatValue float64
+
+func (v *floatValue) Set(s string) error {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return fmt.Errorf("want a number, not %q", s)
+	}
+	*v = floatValue(f)
+	return nil
+}
+func (v *floatValue) String() string { return strconv.FormatFloat(float64(*v), 'g', -1, 64) }
+
+type durationValue time.Duration
+
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("want a Go duration such as 15m or 10s, not %q", s)
+	}
+	*v = durationValue(d)
+	return nil
+}
+func (v *durationValue) String() string { return time.Duration(*v).String() }

@@ -1,0 +1,259 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Check is one call to the Stax.ai API for a pair and what it found.
+type Check struct {
+	ID         int64
+	PairID     int64
+	At         time.Time
+	Outcome    Outcome
+	HTTPStatus int
+	Latency    time.Duration
+	Reason     string
+}
+
+// Event is a confirmed change of a pair's verdict.
+type Event struct {
+	ID     int64
+	PairID int64
+	At     time.Time
+	Old    Verdict
+	New    Verdict
+	Reason string
+}
+
+// ErrStale means the pair changed (new key or email) or vanished while it was being checked,
+// so the check's answer no longer applies and nothing was written.
+var ErrStale = errors.New("store: pair changed during the check")
+
+// CheckRecord is everything one finished check changes, written in one transaction so a crash
+// or shutdown never leaves half of it.
+type CheckRecord struct {
+	Check Check
+	// KeyChangedAt is the pair's KeyChangedAt when the check started; if it moved, ErrStale.
+	KeyChangedAt time.Time
+
+	// The pair's state after the check, as the checker decided it.
+	Verdict        Verdict
+	VerdictAt      time.Time
+	VerdictSince   time.Time
+	LastValidAt    time.Time
+	NextCheckAt    time.Time
+	Failures       int
+	Candidate      Verdict
+	CandidateCount int
+
+	// Event is set when the verdict changed.
+	Event *Event
+}
+
+// RecordCheck stores a check, the pair's new state and any verdict change.
+func (db *DB) RecordCheck(ctx context.Context, rec CheckRecord) error {
+	c := rec.Check
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE pairs SET verdict = ?, verdict_at = ?, verdict_since = ?, last_valid_at = ?,
+			last_check_at = ?, last_outcome = ?, last_reason = ?, last_http_status = ?, last_latency_ms = ?,
+			next_check_at = ?, failures = ?, candidate = ?, candidate_count = ?
+			WHERE id = ? AND key_changed_at = ?`,
+			rec.Verdict, nullMS(rec.VerdictAt), nullMS(rec.VerdictSince), nullMS(rec.LastValidAt),
+			ms(c.At), c.Outcome, c.Reason, c.HTTPStatus, c.Latency.Milliseconds(),
+			ms(rec.NextCheckAt), rec.Failures, rec.Candidate, rec.CandidateCount,
+			c.PairID, ms(rec.KeyChangedAt))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrStale
+		}
+		if _, err := tx.ExecContext(ctx,
+			"INSERT INTO checks (pair_id, at, outcome, http_status, latency_ms, reason) VALUES (?, ?, ?, ?, ?, ?)",
+			c.PairID, ms(c.At), c.Outcome, c.HTTPStatus, c.Latency.Milliseconds(), c.Reason); err != nil {
+			return err
+		}
+		if e := rec.Event; e != nil {
+			if _, err := tx.ExecContext(ctx,
+				"INSERT INTO events (pair_id, at, old_verdict, new_verdict, reason) VALUES (?, ?, ?, ?, ?)",
+				c.PairID, ms(e.At), e.Old, e.New, e.Reason); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: record check of pair %d: %w", c.PairID, err)
+	}
+	return nil
+}
+
+// Reschedule sets when pairs are next due, without touching anything else.
+func (db *DB) Reschedule(ctx context.Context, next map[int64]time.Time) error {
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, "UPDATE pairs SET next_check_at = ? WHERE id = ?")
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for id, at := range next {
+			if _, err := stmt.ExecContext(ctx, ms(at), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: reschedule: %w", err)
+	}
+	return nil
+}
+
+// DuePairs returns up to limit pairs whose next check is due at now, most overdue first.
+func (db *DB) DuePairs(ctx context.Context, now time.Time, limit int) ([]Pair, error) {
+	return db.queryPairs(ctx, "SELECT "+pairColumns+" FROM pairs WHERE next_check_at <= ? ORDER BY next_check_at, id LIMIT ?",
+		ms(now), limit)
+}
+
+// NextDue returns when the earliest pair is due, or the zero time when there are no pairs.
+func (db *DB) NextDue(ctx context.Context) (time.Time, error) {
+	var next sql.NullInt64
+	if err := db.r.QueryRowContext(ctx, "SELECT min(next_check_at) FROM pairs").Scan(&next); err != nil {
+		return time.Time{}, fmt.Errorf("store: next due: %w", err)
+	}
+	if !next.Valid {
+		return time.Time{}, nil
+	}
+	return time.UnixMilli(next.Int64).UTC(), nil
+}
+
+// AllPairs returns every pair, by id.
+func (db *DB) AllPairs(ctx context.Context) ([]Pair, error) {
+	return db.queryPairs(ctx, "SELECT "+pairColumns+" FROM pairs ORDER BY id")
+}
+
+func (db *DB) queryPairs(ctx context.Context, query string, args ...any) ([]Pair, error) {
+	rows, err := db.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: query pairs: %w", err)
+	}
+	defer rows.Close()
+	var out []Pair
+	for rows.Next() {
+		p, err := scanPair(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: query pairs: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: query pairs: %w", err)
+	}
+	return out, nil
+}
+
+// ListChecks returns a pair's most recent checks, newest first.
+func (db *DB) ListChecks(ctx context.Context, pairID int64, limit int) ([]Check, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT id, pair_id, at, outcome, http_status, latency_ms, reason
+		FROM checks WHERE pair_id = ? ORDER BY at DESC, id DESC LIMIT ?`, pairID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list checks: %w", err)
+	}
+	defer rows.Close()
+	var out []Check
+	for rows.Next() {
+		var c Check
+		var at sql.NullInt64
+		var latency int64
+		if err := rows.Scan(&c.ID, &c.PairID, &at, &c.Outcome, &c.HTTPStatus, &latency, &c.Reason); err != nil {
+			return nil, fmt.Errorf("store: list checks: %w", err)
+		}
+		c.At, c.Latency = fromMS(at), time.Duration(latency)*time.Millisecond
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// RecentOutcomes returns, for each of the given pairs, the outcomes of its last n checks,
+// oldest first: the data behind each row's strip of recent checks.
+func (db *DB) RecentOutcomes(ctx context.Context, pairIDs []int64, n int) (map[int64][]Check, error) {
+	out := make(map[int64][]Check, len(pairIDs))
+	if len(pairIDs) == 0 {
+		return out, nil
+	}
+	stmt, err := db.r.PrepareContext(ctx, `SELECT id, at, outcome, http_status, latency_ms, reason FROM checks
+		WHERE pair_id = ? ORDER BY at DESC, id DESC LIMIT ?`)
+	if err != nil {
+		return nil, fmt.Errorf("store: recent outcomes: %w", err)
+	}
+	defer stmt.Close()
+	for _, id := range pairIDs {
+		rows, err := stmt.QueryContext(ctx, id, n)
+		if err != nil {
+			return nil, fmt.Errorf("store: recent outcomes: %w", err)
+		}
+		var cs []Check
+		for rows.Next() {
+			c := Check{PairID: id}
+			var at sql.NullInt64
+			var latency int64
+			if err := rows.Scan(&c.ID, &at, &c.Outcome, &c.HTTPStatus, &latency, &c.Reason); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: recent outcomes: %w", err)
+			}
+			c.At, c.Latency = fromMS(at), time.Duration(latency)*time.Millisecond
+			cs = append(cs, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		for i, j := 0, len(cs)-1; i < j; i, j = i+1, j-1 {
+			cs[i], cs[j] = cs[j], cs[i]
+		}
+		out[id] = cs
+	}
+	return out, nil
+}
+
+// ListEvents returns a pair's verdict changes, newest first.
+func (db *DB) ListEvents(ctx context.Context, pairID int64, limit int) ([]Event, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT id, pair_id, at, old_verdict, new_verdict, reason
+		FROM events WHERE pair_id = ? ORDER BY at DESC, id DESC LIMIT ?`, pairID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var at sql.NullInt64
+		if err := rows.Scan(&e.ID, &e.PairID, &at, &e.Old, &e.New, &e.Reason); err != nil {
+			return nil, fmt.Errorf("store: list events: %w", err)
+		}
+		e.At = fromMS(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// PruneChecks deletes raw checks older than before; verdict events are never pruned.
+func (db *DB) PruneChecks(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM checks WHERE at < ?", ms(before))
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: prune checks: %w", err)
+	}
+	return n, nil
+}

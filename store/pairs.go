@@ -1,0 +1,361 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Verdict is the confirmed state of a key pair.
+type Verdict string
+
+// The verdicts a pair can hold. Pending means no check has decided yet.
+const (
+	Pending Verdict = "pending"
+	Valid   Verdict = "valid"
+	Revoked Verdict = "revoked"
+	Denied  Verdict = "denied"
+)
+
+// Outcome is what one check found; OutcomeError is a check that decided nothing.
+type Outcome string
+
+// The outcomes of one check.
+const (
+	OutcomeValid   Outcome = "valid"
+	OutcomeRevoked Outcome = "revoked"
+	OutcomeDenied  Outcome = "denied"
+	OutcomeError   Outcome = "error"
+)
+
+// Pair is a registered (team email, API key) pair with what the checker knows of it.
+// The key itself is only ever here sealed.
+type Pair struct {
+	ID              int64
+	Label           string
+	Email           string
+	KeySealed       []byte
+	KeyHint         string
+	PairFingerprint []byte
+	KeyFingerprint  []byte
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	KeyChangedAt    time.Time
+
+	Verdict      Verdict
+	VerdictAt    time.Time // when the verdict was last confirmed by a check
+	VerdictSince time.Time // when the current verdict began
+	LastValidAt  time.Time
+
+	LastCheck *Check // nil until the first check
+
+	NextCheckAt    time.Time
+	Failures       int     // undecided checks in a row
+	Candidate      Verdict // a new verdict seen but not yet confirmed
+	CandidateCount int
+}
+
+// NewPair is what it takes to register a pair. Seal is called inside the transaction with the
+// new row's id, because the id is bound into the ciphertext.
+type NewPair struct {
+	Label, Email, KeyHint           string
+	PairFingerprint, KeyFingerprint []byte
+	Seal                            func(id int64) ([]byte, error)
+}
+
+// PairUpdate changes a pair's label and email and, when Seal is set, its key.
+type PairUpdate struct {
+	Label, Email    string
+	PairFingerprint []byte
+	// Set only when the key is replaced:
+	KeyHint        string
+	KeyFingerprint []byte
+	Seal           func(id int64) ([]byte, error)
+}
+
+const pairColumns = `id, label, email, key_sealed, key_hint, pair_fingerprint, key_fingerprint,
+	created_at, updated_at, key_changed_at, verdict, verdict_at, verdict_since, last_valid_at,
+	last_check_at, last_outcome, last_reason, last_http_status, last_latency_ms,
+	next_check_at, failures, candidate, candidate_count`
+
+func scanPair(row interface{ Scan(...any) error }) (Pair, error) {
+	var p Pair
+	var created, updated, keyChanged, verdictAt, since, lastValid, lastAt, next sql.NullInt64
+	var outcome sql.NullString
+	var reason string
+	var status, latency int64
+	err := row.Scan(&p.ID, &p.Label, &p.Email, &p.KeySealed, &p.KeyHint, &p.PairFingerprint, &p.KeyFingerprint,
+		&created, &updated, &keyChanged, &p.Verdict, &verdictAt, &since, &lastValid,
+		&lastAt, &outcome, &reason, &status, &latency,
+		&next, &p.Failures, &p.Candidate, &p.CandidateCount)
+	if err != nil {
+		return Pair{}, err
+	}
+	p.CreatedAt, p.UpdatedAt, p.KeyChangedAt = fromMS(created), fromMS(updated), fromMS(keyChanged)
+	p.VerdictAt, p.VerdictSince, p.LastValidAt = fromMS(verdictAt), fromMS(since), fromMS(lastValid)
+	p.NextCheckAt = fromMS(next)
+	if lastAt.Valid && outcome.Valid {
+		p.LastCheck = &Check{PairID: p.ID, At: fromMS(lastAt), Outcome: Outcome(outcome.String),
+			Reason: reason, HTTPStatus: int(status), Latency: time.Duration(latency) * time.Millisecond}
+	}
+	return p, nil
+}
+
+// CreatePair registers a pair; a *ValidationError with Conflict set if the same email and key
+// are already registered.
+func (db *DB) CreatePair(ctx context.Context, in NewPair) (Pair, error) {
+	var p Pair
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		now := db.now()
+		res, err := tx.ExecContext(ctx, `INSERT INTO pairs (label, email, key_sealed, key_hint, pair_fingerprint,
+			key_fingerprint, created_at, updated_at, key_changed_at) VALUES (?, ?, x'', ?, ?, ?, ?, ?, ?)`,
+			in.Label, in.Email, in.KeyHint, in.PairFingerprint, in.KeyFingerprint, now, now, now)
+		if isUniqueViolation(err) {
+			return errDuplicatePair
+		}
+		if err != nil {
+			return err
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		sealed, err := in.Seal(id)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE pairs SET key_sealed = ? WHERE id = ?", sealed, id); err != nil {
+			return err
+		}
+		p, err = scanPair(tx.QueryRowContext(ctx, "SELECT "+pairColumns+" FROM pairs WHERE id = ?", id))
+		return err
+	})
+	if err != nil {
+		return Pair{}, fmt.Errorf("store: create pair: %w", err)
+	}
+	return p, nil
+}
+
+var errDuplicatePair = &ValidationError{
+	Fields:   map[string]string{"key": "this email and key are already registered"},
+	Conflict: true,
+}
+
+// UpdatePair changes a pair. Replacing the key resets what the checker knew: the verdict goes
+// back to pending and a check is due at once.
+func (db *DB) UpdatePair(ctx context.Context, id int64, up PairUpdate) (Pair, error) {
+	var p Pair
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		now := db.now()
+		var res sql.Result
+		var err error
+		if up.Seal == nil {
+			// A new email is a new identity upstream: check it again soon, keep the history.
+			res, err = tx.ExecContext(ctx, `UPDATE pairs SET label = ?,
+				next_check_at = CASE WHEN email <> ? THEN 0 ELSE next_check_at END,
+				key_changed_at = CASE WHEN email <> ? THEN ? ELSE key_changed_at END,
+				email = ?, pair_fingerprint = ?, updated_at = ? WHERE id = ?`,
+				up.Label, up.Email, up.Email, now, up.Email, up.PairFingerprint, now, id)
+		} else {
+			var sealed []byte
+			if sealed, err = up.Seal(id); err != nil {
+				return err
+			}
+			res, err = tx.ExecContext(ctx, `UPDATE pairs SET label = ?, email = ?, pair_fingerprint = ?,
+				key_sealed = ?, key_hint = ?, key_fingerprint = ?, updated_at = ?, key_changed_at = ?,
+				verdict = 'pending', verdict_at = NULL, verdict_since = NULL,
+				next_check_at = 0, failures = 0, candidate = '', candidate_count = 0 WHERE id = ?`,
+				up.Label, up.Email, up.PairFingerprint, sealed, up.KeyHint, up.KeyFingerprint, now, now, id)
+		}
+		if isUniqueViolation(err) {
+			return errDuplicatePair
+		}
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		p, err = scanPair(tx.QueryRowContext(ctx, "SELECT "+pairColumns+" FROM pairs WHERE id = ?", id))
+		return err
+	})
+	if err != nil {
+		return Pair{}, fmt.Errorf("store: update pair %d: %w", id, err)
+	}
+	return p, nil
+}
+
+// DeletePair removes a pair with its history.
+func (db *DB) DeletePair(ctx context.Context, id int64) error {
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM pairs WHERE id = ?", id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: delete pair %d: %w", id, err)
+	}
+	return nil
+}
+
+// PairByID loads one pair.
+func (db *DB) PairByID(ctx context.Context, id int64) (Pair, error) {
+	p, err := scanPair(db.r.QueryRowContext(ctx, "SELECT "+pairColumns+" FROM pairs WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Pair{}, ErrNotFound
+	}
+	if err != nil {
+		return Pair{}, fmt.Errorf("store: pair %d: %w", id, err)
+	}
+	return p, nil
+}
+
+// PairQuery selects and orders a page of pairs.
+type PairQuery struct {
+	// Status is a verdict, "undecided" (last check decided nothing), or "" for all.
+	Status string
+	// Search matches label or email, case-insensitively, anywhere.
+	Search string
+	// Sort is "status", "label", "email", "checked" or "added"; a leading "-" reverses it.
+	Sort   string
+	Limit  int
+	Offset int
+}
+
+// PairPage is one page of pairs and how many match in all.
+type PairPage struct {
+	Pairs []Pair
+	Total int
+}
+
+var pairSorts = map[string]string{
+	"status": "CASE verdict WHEN 'revoked' THEN 0 WHEN 'denied' THEN 1 WHEN 'pending' THEN 2 ELSE 3 END, " +
+		"CASE last_outcome WHEN 'error' THEN 0 ELSE 1 END, lower(label), id",
+	"label":   "lower(label), lower(email), id",
+	"email":   "lower(email), lower(label), id",
+	"checked": "COALESCE(last_check_at, 0), id",
+	"added":   "created_at, id",
+}
+
+// ListPairs returns the pairs matching q, in its order, with the total match count.
+func (db *DB) ListPairs(ctx context.Context, q PairQuery) (PairPage, error) {
+	var where []string
+	var args []any
+	switch q.Status {
+	case "":
+	case "undecided":
+		where = append(where, "last_outcome = 'error'")
+	case string(Pending), string(Valid), string(Revoked), string(Denied):
+		where = append(where, "verdict = ?")
+		args = append(args, q.Status)
+	default:
+		return PairPage{}, &ValidationError{Fields: map[string]string{"status": "unknown status"}}
+	}
+	if s := strings.TrimSpace(q.Search); s != "" {
+		like := "%" + escapeLike(strings.ToLower(s)) + "%"
+		where = append(where, `(lower(label) LIKE ? ESCAPE '\' OR lower(email) LIKE ? ESCAPE '\')`)
+		args = append(args, like, like)
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	desc := strings.HasPrefix(q.Sort, "-")
+	order, ok := pairSorts[strings.TrimPrefix(q.Sort, "-")]
+	if !ok {
+		if q.Sort != "" {
+			return PairPage{}, &ValidationError{Fields: map[string]string{"sort": "unknown sort order"}}
+		}
+		order = pairSorts["status"]
+	}
+	if desc {
+		order = reverseOrder(order)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = -1
+	}
+
+	var page PairPage
+	if err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM pairs"+cond, args...).Scan(&page.Total); err != nil {
+		return PairPage{}, fmt.Errorf("store: count pairs: %w", err)
+	}
+	rows, err := db.r.QueryContext(ctx, "SELECT "+pairColumns+" FROM pairs"+cond+" ORDER BY "+order+" LIMIT ? OFFSET ?",
+		append(args, limit, max(q.Offset, 0))...)
+	if err != nil {
+		return PairPage{}, fmt.Errorf("store: list pairs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		p, err := scanPair(rows)
+		if err != nil {
+			return PairPage{}, fmt.Errorf("store: list pairs: %w", err)
+		}
+		page.Pairs = append(page.Pairs, p)
+	}
+	if err := rows.Err(); err != nil {
+		return PairPage{}, fmt.Errorf("store: list pairs: %w", err)
+	}
+	return page, nil
+}
+
+// reverseOrder turns every term of an ORDER BY list descending.
+func reverseOrder(order string) string {
+	// Split on top-level commas only (CASE expressions contain none).
+	terms := strings.Split(order, ", ")
+	for i, t := range terms {
+		terms[i] = t + " DESC"
+	}
+	return strings.Join(terms, ", ")
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// StatusCounts is how many pairs hold each verdict, and how many had an undecided last check.
+type StatusCounts struct {
+	Pending, Valid, Revoked, Denied int
+	Undecided                       int
+	Total                           int
+}
+
+// CountPairs counts pairs per verdict.
+func (db *DB) CountPairs(ctx context.Context) (StatusCounts, error) {
+	var c StatusCounts
+	err := db.r.QueryRowContext(ctx, `SELECT count(*),
+		count(*) FILTER (WHERE verdict = 'pending'), count(*) FILTER (WHERE verdict = 'valid'),
+		count(*) FILTER (WHERE verdict = 'revoked'), count(*) FILTER (WHERE verdict = 'denied'),
+		count(*) FILTER (WHERE last_outcome = 'error') FROM pairs`).
+		Scan(&c.Total, &c.Pending, &c.Valid, &c.Revoked, &c.Denied, &c.Undecided)
+	if err != nil {
+		return c, fmt.Errorf("store: count pairs: %w", err)
+	}
+	return c, nil
+}
+
+// PairsWithKeyFingerprint lists the ids of pairs holding the same key (under any email).
+func (db *DB) PairsWithKeyFingerprint(ctx context.Context, fp []byte) ([]int64, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT id FROM pairs WHERE key_fingerprint = ? ORDER BY id", fp)
+	if err != nil {
+		return nil, fmt.Errorf("store: pairs by key: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}

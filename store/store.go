@@ -1,0 +1,206 @@
+// Package store keeps staxkeys' records in SQLite: admins, sessions, key pairs with their checks
+// and verdict history, and settings. It sees only sealed keys and hashes, never a plaintext secret.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/staxkeys/staxkeys/migrations"
+)
+
+// ErrNotFound means the record asked for does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrConflict means the change would break a uniqueness rule (an email or key pair already taken).
+var ErrConflict = errors.New("store: conflict")
+
+// ValidationError carries one message per faulty field, so a form or a JSON error can mark each.
+// Conflict is set when the fault is a duplicate rather than a malformed value.
+type ValidationError struct {
+	Fields   map[string]string
+	Conflict bool
+}
+
+func (e *ValidationError) Error() string {
+	names := make([]string, 0, len(e.Fields))
+	for k := range e.Fields {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return "store: invalid " + strings.Join(names, ", ")
+}
+
+// Is lets errors.Is(err, ErrConflict) see a duplicate reported as a field error.
+func (e *ValidationError) Is(target error) bool { return target == ErrConflict && e.Conflict }
+
+// DB is the staxkeys database: one writer connection, so writes queue instead of failing with
+// SQLITE_BUSY, beside a pool of read-only connections that WAL lets run alongside it.
+type DB struct {
+	w, r     *sql.DB
+	path     string
+	migrator *goose.Provider
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// pragmas go in the DSN so that every pooled connection gets them, not just the first.
+var pragmas = []string{
+	"busy_timeout(10000)",
+	"journal_mode(WAL)",
+	"foreign_keys(ON)",
+	"synchronous(NORMAL)",
+}
+
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	for _, p := range pragmas {
+		q.Add("_pragma", p)
+	}
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// Open opens (creating if needed, mode 0600) the database at path and applies pending migrations.
+func Open(ctx context.Context, path string) (*DB, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	// SQLite gives its -wal and -shm files the database file's mode, so creating it 0600 first
+	// keeps all three private.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", abs, err)
+	}
+	f.Close()
+
+	w, err := sql.Open("sqlite", dsn(abs, false))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	r, err := sql.Open("sqlite", dsn(abs, true))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	readers := max(4, runtime.NumCPU())
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
+
+	db := &DB{w: w, r: r, path: abs, Now: time.Now}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	p, err := goose.NewProvider(goose.DialectSQLite3, db.w, migrations.FS)
+	if err != nil {
+		return fmt.Errorf("store: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("store: apply migrations: %w", err)
+	}
+	db.migrator = p
+	return nil
+}
+
+// Path is the database file's absolute path.
+func (db *DB) Path() string { return db.path }
+
+// MigrationsCurrent reports whether every embedded migration has been applied.
+func (db *DB) MigrationsCurrent(ctx context.Context) (bool, error) {
+	pending, err := db.migrator.HasPending(ctx)
+	return !pending, err
+}
+
+// Ping checks that the database answers a query.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := db.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// Close checkpoints the WAL and closes both pools.
+func (db *DB) Close() error {
+	_, _ = db.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	return errors.Join(db.r.Close(), db.w.Close())
+}
+
+// Checkpoint folds the WAL into the main database file.
+func (db *DB) Checkpoint(ctx context.Context) error {
+	_, err := db.w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	return err
+}
+
+// IntegrityCheck runs PRAGMA integrity_check and returns its verdict ("ok" when sound).
+func (db *DB) IntegrityCheck(ctx context.Context) (string, error) {
+	var res string
+	err := db.r.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res)
+	return res, err
+}
+
+// write runs fn in a write transaction on the single writer connection.
+func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func (db *DB) now() int64 { return ms(db.Now()) }
+
+// ms converts a time to the stored Unix milliseconds; the zero time is stored as 0.
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// fromMS converts stored Unix milliseconds back; 0 and NULL become the zero time.
+func fromMS(v sql.NullInt64) time.Time {
+	if !v.Valid || v.Int64 == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v.Int64).UTC()
+}
+
+func nullMS(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
+}
+
+func isUniqueViolation(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}

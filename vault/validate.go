@@ -1,0 +1,124 @@
+package vault
+
+import (
+	"net/mail"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/staxkeys/staxkeys/store"
+)
+
+// Limits on what a pair may hold.
+const (
+	MaxEmailLen = 254
+	MaxLabelLen = 100
+	MinKeyLen   = 16
+	MaxKeyLen   = 256
+)
+
+// Validate checks a pair as typed and returns it normalized (surrounding white space trimmed).
+// A key is required when requireKey; otherwise an empty key means "keep the stored one".
+// Every faulty field is reported at once, in a *store.ValidationError.
+func Validate(in PairInput, requireKey bool) (PairInput, error) {
+	out := PairInput{
+		Label: strings.TrimSpace(in.Label),
+		Email: strings.TrimSpace(in.Email),
+		Key:   strings.TrimSpace(in.Key),
+	}
+	fields := map[string]string{}
+	if msg := checkLabel(out.Label); msg != "" {
+		fields["label"] = msg
+	}
+	if msg := CheckEmail(out.Email); msg != "" {
+		fields["email"] = msg
+	}
+	if out.Key != "" || requireKey {
+		if msg := checkKey(out.Key); msg != "" {
+			fields["key"] = msg
+		}
+	}
+	if len(fields) > 0 {
+		return out, &store.ValidationError{Fields: fields}
+	}
+	return out, nil
+}
+
+func checkLabel(s string) string {
+	switch {
+	case !utf8.ValidString(s):
+		return "label is not valid UTF-8"
+	case hasControl(s):
+		return "label must not contain control characters (such as line breaks or tabs)"
+	case utf8.RuneCountInString(s) > MaxLabelLen:
+		return "label must be at most 100 characters"
+	}
+	return ""
+}
+
+// CheckEmail returns what is wrong with an email address, or "" when it is acceptable. Emails are
+// sent as an HTTP header, so only plain ASCII is allowed: that also shuts out look-alike letters.
+func CheckEmail(s string) string {
+	switch {
+	case s == "":
+		return "email is required"
+	case len(s) > MaxEmailLen:
+		return "email must be at most 254 characters"
+	case hasControl(s):
+		return "email must not contain control characters (such as line breaks)"
+	case !isPrintableASCII(s):
+		return "email must use plain ASCII characters only"
+	case strings.ContainsAny(s, " <>\",;()[]\\"):
+		return "email must be a plain address such as admin@example.com"
+	}
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Address != s || addr.Name != "" {
+		return "email must be a plain address such as admin@example.com"
+	}
+	at := strings.LastIndexByte(s, '@')
+	if domain := s[at+1:]; !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") ||
+		strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
+		return "email must have a domain such as example.com"
+	}
+	return ""
+}
+
+func checkKey(s string) string {
+	switch {
+	case s == "":
+		return "API key is required"
+	case hasControl(s):
+		return "API key must not contain control characters (such as line breaks)"
+	case strings.ContainsAny(s, " \t"):
+		return "API key must not contain spaces"
+	case !isPrintableASCII(s):
+		return "API key must use visible ASCII characters only"
+	case len(s) < MinKeyLen:
+		return "API key is too short: Stax.ai keys have at least 16 characters"
+	case len(s) > MaxKeyLen:
+		return "API key is too long: at most 256 characters"
+	}
+	return ""
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError {
+			return true
+		}
+	}
+	return false
+}
+
+func isPrintableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// normalizeEmail is the form used for duplicate detection: email addresses are compared
+// case-insensitively, as Stax.ai matches accounts.
+func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
