@@ -1,0 +1,170 @@
+// staxkeys app.js: small progressive enhancements, loaded with <script defer>
+// after htmx. No framework, no eval, no inline handlers (CSP-safe). Pages must
+// work without it. Behaviours, driven by markup:
+//   form[data-confirm="…"]          ask before submitting (with or without htmx)
+//   button[data-copy-target="#id"]  copy the target's text to the clipboard;
+//                                   render it with `hidden`, this script shows it
+//   time[data-relative][datetime]   "3 min ago" text, exact local time in title;
+//                                   refreshed every 30 s and after htmx swaps
+//   <meta name="csrf-token">        sent as X-CSRF-Token on every htmx request
+// It also turns off htmx features that a strict CSP blocks anyway (inline
+// indicator <style>, eval for hx-on / js: values); app.css has the styles.
+(function () {
+  "use strict";
+
+  if (window.htmx) {
+    // Runs before htmx's DOMContentLoaded init; a <meta name="htmx-config">
+    // is merged afterwards and can still override these.
+    window.htmx.config.includeIndicatorStyles = false;
+    window.htmx.config.allowEval = false;
+  }
+
+  // ---- Confirmation before submit ------------------------------------------
+  // Capture phase on document runs before htmx's listener on the form, so
+  // stopping the event here also stops hx-post/hx-boost requests.
+  document.addEventListener("submit", function (evt) {
+    var form = evt.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-confirm")) {
+      return;
+    }
+    if (!window.confirm(form.getAttribute("data-confirm"))) {
+      evt.preventDefault();
+      evt.stopPropagation();
+    }
+  }, true);
+
+  // ---- Copy to clipboard ---------------------------------------------------
+  var status = document.createElement("span");
+  status.className = "visually-hidden";
+  status.setAttribute("role", "status");
+  document.body.appendChild(status);
+
+  function flashLabel(button, text) {
+    if (!button.hasAttribute("data-copy-label")) {
+      button.setAttribute("data-copy-label", button.textContent);
+    }
+    button.textContent = text;
+    if (!status.isConnected) {
+      document.body.appendChild(status); // a boosted swap replaced <body>'s content
+    }
+    status.textContent = text;
+    clearTimeout(button._copyTimer);
+    button._copyTimer = setTimeout(function () {
+      button.textContent = button.getAttribute("data-copy-label");
+      status.textContent = "";
+    }, 1500);
+  }
+
+  function selectText(el) {
+    var range = document.createRange();
+    range.selectNodeContents(el);
+    var sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+  }
+
+  document.addEventListener("click", function (evt) {
+    var button = evt.target instanceof Element && evt.target.closest("button[data-copy-target]");
+    if (!button) {
+      return;
+    }
+    evt.preventDefault();
+    var target;
+    try {
+      target = document.querySelector(button.getAttribute("data-copy-target"));
+    } catch (e) {
+      target = null; // invalid selector
+    }
+    if (!target) {
+      return;
+    }
+    var text = target.textContent.trim();
+    // navigator.clipboard exists only in secure contexts (HTTPS or localhost).
+    // Otherwise select the text so the user can copy it by hand.
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(function () {
+        flashLabel(button, "Copied");
+      }, function () {
+        selectText(target);
+        flashLabel(button, "Selected");
+      });
+    } else {
+      selectText(target);
+      flashLabel(button, "Selected");
+    }
+  });
+
+  function showCopyButtons(root) {
+    var buttons = root.querySelectorAll("button[data-copy-target][hidden]");
+    for (var i = 0; i < buttons.length; i++) {
+      buttons[i].hidden = false;
+    }
+  }
+
+  // ---- Relative times --------------------------------------------------------
+  function relative(date, now) {
+    var diff = (date.getTime() - now) / 1000; // seconds; negative = past
+    var s = Math.abs(diff);
+    var text;
+    if (s < 45) {
+      return "just now";
+    } else if (Math.round(s / 60) < 60) {
+      text = Math.round(s / 60) + " min";
+    } else if (Math.round(s / 3600) < 24) {
+      text = Math.round(s / 3600) + " h";
+    } else {
+      text = Math.round(s / 86400) + " d";
+    }
+    return diff < 0 ? text + " ago" : "in " + text;
+  }
+
+  function updateTimes(root) {
+    var now = Date.now();
+    var els = root.querySelectorAll("time[data-relative][datetime]");
+    for (var i = 0; i < els.length; i++) {
+      var el = els[i];
+      var date = new Date(el.getAttribute("datetime"));
+      if (isNaN(date.getTime())) {
+        continue; // keep the server-rendered text
+      }
+      var text = relative(date, now);
+      if (el.textContent !== text) {
+        el.textContent = text;
+      }
+      var title = date.toLocaleString();
+      if (el.title !== title) {
+        el.title = title;
+      }
+    }
+  }
+
+  function enhance() {
+    showCopyButtons(document);
+    updateTimes(document);
+  }
+
+  enhance();
+  setInterval(function () { updateTimes(document); }, 30000);
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) {
+      updateTimes(document);
+    }
+  });
+  // htmx events bubble from the swapped element through document.body.
+  document.addEventListener("htmx:afterSwap", enhance);
+  document.addEventListener("htmx:sseMessage", enhance);
+
+  // ---- CSRF token on htmx requests -----------------------------------------
+  document.addEventListener("htmx:configRequest", function (evt) {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    if (!meta || !meta.content) {
+      return;
+    }
+    // Never leak the token to another origin.
+    var url = new URL(evt.detail.path, window.location.href);
+    if (url.origin !== window.location.origin) {
+      return;
+    }
+    evt.detail.headers["X-CSRF-Token"] = meta.content;
+  });
+})();
