@@ -359,3 +359,31 @@ func (db *DB) PairsWithKeyFingerprint(ctx context.Context, fp []byte) ([]int64, 
 	}
 	return ids, rows.Err()
 }
+
+// SharedKeys reports which of the given pairs hold a key that is also registered under
+// another email (the same key twice is usually a copy-paste mistake).
+func (db *DB) SharedKeys(ctx context.Context, ids []int64) (map[int64]bool, error) {
+	out := map[int64]bool{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(ids))
+	marks := make([]string, len(ids))
+	for i, id := range ids {
+		args[i], marks[i] = id, "?"
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT p.id FROM pairs p WHERE p.id IN (`+strings.Join(marks, ",")+`)
+		AND EXISTS (SELECT 1 FROM pairs o WHERE o.key_fingerprint = p.key_fingerprint AND o.id <> p.id)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: shared keys: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/staxkeys/staxkeys/internal/password"
+	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/vault"
+)
+
+func runAdmin(ctx context.Context, env Env, args []string) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(env.Stderr, "Usage: staxkeys admin create|list|reset-password [flags]")
+		return &ExitError{Code: 2, Err: errors.New("admin needs a subcommand: create, list or reset-password")}
+	}
+	sub, args := args[0], args[1:]
+	switch sub {
+	case "create":
+		return runAdminCreate(ctx, env, args)
+	case "list":
+		return runAdminList(ctx, env, args)
+	case "reset-password":
+		return runAdminResetPassword(ctx, env, args)
+	}
+	return &ExitError{Code: 2, Err: fmt.Errorf("unknown admin subcommand %q", sub)}
+}
+
+// runAdminCreate creates an admin without a browser: for automation and recovery. It works
+// while a server runs on the same data directory.
+func runAdminCreate(ctx context.Context, env Env, args []string) error {
+	fs := flag.NewFlagSet("admin create", flag.ContinueOnError)
+	email := fs.String("email", "", "the new admin's email")
+	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+	cfg, err := parseFlags(fs, env, args, "Creates an admin. The password is read from standard input, never from a flag.")
+	if err != nil {
+		return err
+	}
+	if msg := vault.CheckEmail(strings.TrimSpace(*email)); msg != "" {
+		return &ExitError{Code: 2, Err: fmt.Errorf("--email: %s", msg)}
+	}
+	pw, err := readPassword(env, *fromStdin)
+	if err != nil {
+		return err
+	}
+	hash, err := password.Hash(pw)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	a, err := db.CreateAdmin(ctx, strings.TrimSpace(*email), hash)
+	if errors.Is(err, store.ErrConflict) {
+		return &ExitError{Code: 1, Err: fmt.Errorf("an admin with email %s already exists", strings.TrimSpace(*email))}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "created admin %d (%s)\n", a.ID, a.Email)
+	return nil
+}
+
+func runAdminList(ctx context.Context, env Env, args []string) error {
+	fs := flag.NewFlagSet("admin list", flag.ContinueOnError)
+	cfg, err := parseFlags(fs, env, args, "Lists the admins.")
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	admins, err := db.ListAdmins(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tEMAIL\tCREATED")
+	for _, a := range admins {
+		fmt.Fprintf(tw, "%d\t%s\t%s\n", a.ID, a.Email, a.CreatedAt.Format("2006-01-02 15:04"))
+	}
+	return tw.Flush()
+}
+
+// runAdminResetPassword sets a new password and ends the admin's sessions.
+func runAdminResetPassword(ctx context.Context, env Env, args []string) error {
+	fs := flag.NewFlagSet("admin reset-password", flag.ContinueOnError)
+	email := fs.String("email", "", "the admin's email")
+	fromStdin := fs.Bool("password-stdin", false, "read the new password from the first line of standard input")
+	cfg, err := parseFlags(fs, env, args, "Sets a new password for an admin and logs them out everywhere.")
+	if err != nil {
+		return err
+	}
+	pw, err := readPassword(env, *fromStdin)
+	if err != nil {
+		return err
+	}
+	hash, err := password.Hash(pw)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	a, err := db.AdminByEmail(ctx, strings.TrimSpace(*email))
+	if errors.Is(err, store.ErrNotFound) {
+		return &ExitError{Code: 1, Err: fmt.Errorf("no admin has email %q", strings.TrimSpace(*email))}
+	}
+	if err != nil {
+		return err
+	}
+	if err := db.SetAdminPassword(ctx, a.ID, hash); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "password of %s changed; their sessions were ended\n", a.Email)
+	return nil
+}
+
+func readPassword(env Env, fromStdin bool) (string, error) {
+	if !fromStdin {
+		return "", &ExitError{Code: 2, Err: errors.New("pass --password-stdin and the password on standard input (never as a flag, where other users could see it)")}
+	}
+	line, err := bufio.NewReader(env.Stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return "", &ExitError{Code: 2, Err: errors.New("no password on standard input")}
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if msg := password.Check(pw); msg != "" {
+		return "", &ExitError{Code: 2, Err: errors.New(msg)}
+	}
+	return pw, nil
+}

@@ -1,0 +1,182 @@
+// Package cli is staxkeys' command line: it parses the command and its settings, wires the
+// packages together and runs the server or a one-off command.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/staxkeys/staxkeys/internal/config"
+)
+
+// Version is stamped at build time (-ldflags "-X github.com/staxkeys/staxkeys/internal/cli.Version=v1.2.3");
+// otherwise it comes from the module's build information.
+var Version = ""
+
+// version returns the version string shown by `staxkeys version` and sent as User-Agent.
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// ExitError asks main to exit with Code after printing Err (if any).
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Env is what a command gets from the outside world; tests pass their own.
+type Env struct {
+	Getenv func(string) string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, env Env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the web server and the background checker (the default)", runServe},
+		{"admin", "manage admins: create, list, reset-password", runAdmin},
+		{"version", "print the version", func(_ context.Context, env Env, _ []string) error {
+			fmt.Fprintln(env.Stdout, "staxkeys", version())
+			return nil
+		}},
+	}
+}
+
+// Run runs the command named by args[0] ("serve" when there is none or args start with a flag).
+func Run(ctx context.Context, args []string, env Env) error {
+	name := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	if name == "help" {
+		usage(env.Stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, env, args)
+		}
+	}
+	usage(env.Stderr)
+	return &ExitError{Code: 2, Err: fmt.Errorf("unknown command %q", name)}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "staxkeys keeps a team's Stax.ai API keys honest.")
+	fmt.Fprintln(w, "\nUsage: staxkeys [command] [flags]")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'staxkeys COMMAND --help' for a command's flags. Every command also takes the settings below.")
+	fmt.Fprintln(w)
+	config.PrintHelp(w, "staxkeys")
+}
+
+// parseFlags parses a command's flags together with the shared settings. On --help it prints
+// the command's usage and returns a nil *ExitError (exit 0).
+func parseFlags(fs *flag.FlagSet, env Env, args []string, about string) (config.Config, error) {
+	cfg := config.Default()
+	if err := config.Bind(fs, &cfg, env.Getenv); err != nil {
+		return cfg, &ExitError{Code: 2, Err: err}
+	}
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printCommandHelp(env.Stdout, fs, about)
+			return cfg, &ExitError{Code: 0}
+		}
+		return cfg, &ExitError{Code: 2, Err: fmt.Errorf("%w (see staxkeys %s --help)", err, fs.Name())}
+	}
+	if fs.NArg() > 0 {
+		return cfg, &ExitError{Code: 2, Err: fmt.Errorf("unexpected argument %q (see staxkeys %s --help)", fs.Arg(0), fs.Name())}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, &ExitError{Code: 2, Err: err}
+	}
+	return cfg, nil
+}
+
+func printCommandHelp(w io.Writer, fs *flag.FlagSet, about string) {
+	fmt.Fprintf(w, "Usage: staxkeys %s [flags]\n\n%s\n\n", fs.Name(), about)
+	own := false
+	fs.VisitAll(func(f *flag.Flag) {
+		if isSetting(f.Name) {
+			return
+		}
+		if !own {
+			fmt.Fprintln(w, "Flags:")
+			own = true
+		}
+		fmt.Fprintf(w, "  --%-18s %s\n", f.Name, f.Usage)
+	})
+	if own {
+		fmt.Fprintln(w)
+	}
+	config.PrintHelp(w, "staxkeys")
+}
+
+func isSetting(name string) bool {
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	cfg := config.Default()
+	_ = config.Bind(fs, &cfg, func(string) string { return "" })
+	return fs.Lookup(name) != nil
+}
+
+// newLogger builds the slog logger the configuration asks for, writing to w.
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// prepareDataDir creates the data directory private to this user, or explains why it cannot.
+func prepareDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("cannot create the data directory %s: %w", dir, err)
+	}
+	probe, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("the data directory %s is not writable: %w", dir, err)
+	}
+	name := probe.Name()
+	_, werr := probe.Write(make([]byte, 4096))
+	cerr := probe.Close()
+	os.Remove(name)
+	if err := errors.Join(werr, cerr); err != nil {
+		return fmt.Errorf("cannot write to the data directory %s (is the disk full?): %w", dir, err)
+	}
+	return nil
+}

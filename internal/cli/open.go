@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/staxkeys/staxkeys/internal/config"
+	"github.com/staxkeys/staxkeys/secret"
+	"github.com/staxkeys/staxkeys/store"
+)
+
+// canarySetting names the sealed value that tells whether the master key fits the database.
+const canarySetting = "master_key_canary"
+
+// opened is the database with the keyring that opens its secrets.
+type opened struct {
+	db     *store.DB
+	keys   *secret.Keyring
+	source secret.Source
+}
+
+// openData prepares the data directory, loads (or on first start generates) the master key,
+// opens the database and refuses a master key that does not fit it.
+func openData(ctx context.Context, cfg config.Config, log *slog.Logger) (*opened, error) {
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	mk, src, created, err := secret.LoadOrCreateMasterKey(cfg.MasterKey, cfg.MasterKeyFile, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Warn("generated a new master key; keep a copy of it apart from the data, and in production supply it by STAXKEYS_MASTER_KEY or STAXKEYS_MASTER_KEY_FILE outside the data directory",
+			slog.String("path", src.Path))
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	keys := secret.NewKeyring(mk)
+	canary, err := db.SettingOrInit(ctx, canarySetting, keys.NewCanary)
+	if err == nil {
+		err = keys.CheckCanary(canary)
+	}
+	if err != nil {
+		db.Close()
+		if errors.Is(err, secret.ErrWrongMasterKey) {
+			return nil, fmt.Errorf("the master key does not match this database (%s); start with the master key it was created with", db.Path())
+		}
+		return nil, err
+	}
+	return &opened{db: db, keys: keys, source: src}, nil
+}
+
+// openStore prepares the data directory and opens the database, for commands that need no keys.
+func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, cfg.DBPath())
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the database: %w", err)
+	}
+	return db, nil
+}

@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/staxkeys/staxkeys/vault"
+	"github.com/staxkeys/staxkeys/web"
+)
+
+// shutdownGrace is how long in-flight requests get to finish after SIGINT or SIGTERM.
+const shutdownGrace = 15 * time.Second
+
+func runServe(ctx context.Context, env Env, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfg, err := parseFlags(fs, env, args, "Runs the web dashboard and the background key checker.")
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, env.Stderr)
+
+	data, err := openData(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := data.db.Close(); err != nil {
+			log.Error("close database", slog.String("error", err.Error()))
+		}
+	}()
+	srv := web.New(web.Config{
+		CookieSecure:    cfg.CookieSecure,
+		SessionHashKey:  data.keys.DeriveKey("session cookie hash", 32),
+		SessionBlockKey: data.keys.DeriveKey("session cookie block", 32),
+		Version:         version(),
+		CheckerEnabled:  cfg.CheckerEnabled,
+	}, data.db, vault.New(data.db, data.keys), log)
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", cfg.Addr, err)
+	}
+	httpSrv := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	log.Info("staxkeys listening", slog.String("url", "http://"+ln.Addr().String()),
+		slog.String("version", version()), slog.String("data_dir", cfg.DataDir),
+		slog.String("master_key_source", data.source.Kind))
+
+	served := make(chan error, 1)
+	go func() { served <- httpSrv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("server stopped: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	<-served
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,314 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/staxkeys/staxkeys/internal/password"
+	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/vault"
+	"github.com/staxkeys/staxkeys/views"
+)
+
+const (
+	sessionCookie = "staxkeys_session"
+	// touchEvery limits last-seen writes to one a minute per session.
+	touchEvery = time.Minute
+	ctxAdmin   = "staxkeys.admin"
+	ctxSession = "staxkeys.session"
+)
+
+// cookieSession returns the gorilla session behind the cookie (new if missing or unreadable).
+func (s *Server) cookieSession(c echo.Context) *sessions.Session {
+	sess, err := s.cookies.Get(c.Request(), sessionCookie)
+	if err != nil {
+		// A cookie signed under another master key or tampered with: start afresh.
+		sess, _ = s.cookies.New(c.Request(), sessionCookie)
+	}
+	return sess
+}
+
+func hashSessionID(sid string) []byte {
+	h := sha256.Sum256([]byte(sid))
+	return h[:]
+}
+
+// startSession logs adminID in with a brand-new session id, so an id planted before login
+// (session fixation) is worthless, and ends the session the browser had before.
+func (s *Server) startSession(c echo.Context, adminID int64) error {
+	sess := s.cookieSession(c)
+	if old, ok := sess.Values["sid"].(string); ok {
+		_ = s.db.DeleteSession(c.Request().Context(), hashSessionID(old))
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	sid := base64.RawURLEncoding.EncodeToString(raw)
+	now := s.Now()
+	err := s.db.CreateSession(c.Request().Context(), store.Session{
+		IDHash: hashSessionID(sid), AdminID: adminID, CreatedAt: now, LastSeenAt: now,
+		IP: c.RealIP(), UserAgent: truncate(c.Request().UserAgent(), 200),
+	})
+	if err != nil {
+		return err
+	}
+	sess.Values = map[any]any{"sid": sid}
+	return sess.Save(c.Request(), c.Response())
+}
+
+// currentAdmin resolves the session cookie to a live session and its admin, or ErrNotFound.
+func (s *Server) currentAdmin(c echo.Context) (store.Admin, store.Session, error) {
+	sess := s.cookieSession(c)
+	sid, ok := sess.Values["sid"].(string)
+	if !ok || sid == "" {
+		return store.Admin{}, store.Session{}, store.ErrNotFound
+	}
+	ctx := c.Request().Context()
+	row, err := s.db.SessionByHash(ctx, hashSessionID(sid))
+	if err != nil {
+		return store.Admin{}, store.Session{}, err
+	}
+	now := s.Now()
+	if now.Sub(row.LastSeenAt) > IdleTimeout || now.Sub(row.CreatedAt) > AbsoluteTimeout {
+		_ = s.db.DeleteSession(ctx, row.IDHash)
+		return store.Admin{}, store.Session{}, store.ErrNotFound
+	}
+	admin, err := s.db.AdminByID(ctx, row.AdminID)
+	if err != nil {
+		return store.Admin{}, store.Session{}, err
+	}
+	if now.Sub(row.LastSeenAt) > touchEvery {
+		if err := s.db.TouchSession(ctx, row.IDHash, now); err != nil {
+			return store.Admin{}, store.Session{}, err
+		}
+	}
+	return admin, row, nil
+}
+
+// requireSetup sends every page to /setup until the first admin exists, and hides /setup after.
+func (s *Server) requireSetup(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		done, err := s.adminExists(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		isSetup := c.Path() == "/setup"
+		switch {
+		case !done && !isSetup:
+			return redirect(c, "/setup")
+		case done && isSetup:
+			return echo.ErrNotFound
+		}
+		return next(c)
+	}
+}
+
+// requireAdmin lets only a logged-in admin through; others are sent to the login page.
+func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		admin, sess, err := s.currentAdmin(c)
+		if errors.Is(err, store.ErrNotFound) {
+			if c.Request().Method == http.MethodGet && c.Request().Header.Get("HX-Request") == "" {
+				return redirect(c, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
+			}
+			if c.Request().Header.Get("HX-Request") != "" {
+				c.Response().Header().Set("HX-Redirect", "/login")
+			}
+			return echo.NewHTTPError(http.StatusUnauthorized, "Your session has ended. Log in again.")
+		}
+		if err != nil {
+			return err
+		}
+		c.Set(ctxAdmin, admin)
+		c.Set(ctxSession, sess)
+		return next(c)
+	}
+}
+
+func adminOf(c echo.Context) store.Admin {
+	a, _ := c.Get(ctxAdmin).(store.Admin)
+	return a
+}
+
+// page fills what the layout needs, consuming any flash messages.
+func (s *Server) page(c echo.Context, title, nav string) views.Page {
+	p := views.Page{Title: title, Nav: nav}
+	if tok, ok := c.Get(middleware.DefaultCSRFConfig.ContextKey).(string); ok {
+		p.CSRF = tok
+	}
+	if a, ok := c.Get(ctxAdmin).(store.Admin); ok {
+		p.Admin = a.Email
+		sess := s.cookieSession(c)
+		if flashes := sess.Flashes(); len(flashes) > 0 {
+			for _, f := range flashes {
+				if text, ok := f.(string); ok {
+					kind, msg, _ := strings.Cut(text, ":")
+					p.Flashes = append(p.Flashes, views.Flash{Kind: kind, Message: msg})
+				}
+			}
+			_ = sess.Save(c.Request(), c.Response())
+		}
+	}
+	return p
+}
+
+// flash queues a message for the next page the admin sees.
+func (s *Server) flash(c echo.Context, kind, msg string) {
+	sess := s.cookieSession(c)
+	sess.AddFlash(kind + ":" + msg)
+	_ = sess.Save(c.Request(), c.Response())
+}
+
+// handleSetupForm serves GET /setup.
+func (s *Server) handleSetupForm(c echo.Context) error {
+	return render(c, http.StatusOK, views.SetupPage(s.page(c, "Set up", ""), views.SetupForm{}))
+}
+
+// handleSetup serves POST /setup: it creates the first admin and logs them in.
+func (s *Server) handleSetup(c echo.Context) error {
+	email := strings.TrimSpace(c.FormValue("email"))
+	pw, pw2 := c.FormValue("password"), c.FormValue("password2")
+	errs := views.FormErrors{}
+	if msg := vault.CheckEmail(email); msg != "" {
+		errs["email"] = msg
+	}
+	if msg := password.Check(pw); msg != "" {
+		errs["password"] = msg
+	} else if pw != pw2 {
+		errs["password2"] = "the two passwords differ"
+	}
+	if len(errs) > 0 {
+		return render(c, http.StatusUnprocessableEntity, views.SetupPage(s.page(c, "Set up", ""), views.SetupForm{Email: email, Errors: errs}))
+	}
+	hash, err := password.Hash(pw)
+	if err != nil {
+		return err
+	}
+	admin, err := s.db.CreateFirstAdmin(c.Request().Context(), email, hash)
+	if errors.Is(err, store.ErrSetupDone) {
+		s.hasAdmin.Store(true)
+		return echo.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	s.hasAdmin.Store(true)
+	s.log.Info("first admin created", slog.Int64("admin_id", admin.ID))
+	if err := s.startSession(c, admin.ID); err != nil {
+		return err
+	}
+	s.flash(c, "ok", "Welcome! Add your first API key.")
+	return redirect(c, "/")
+}
+
+// handleLoginForm serves GET /login.
+func (s *Server) handleLoginForm(c echo.Context) error {
+	if _, _, err := s.currentAdmin(c); err == nil {
+		return redirect(c, localPath(c.QueryParam("next")))
+	}
+	return render(c, http.StatusOK, views.LoginPage(s.page(c, "Log in", ""), views.LoginForm{Next: localPath(c.QueryParam("next"))}))
+}
+
+// handleLogin serves POST /login, throttled per account and per client address.
+func (s *Server) handleLogin(c echo.Context) error {
+	email := strings.TrimSpace(c.FormValue("email"))
+	pw := c.FormValue("password")
+	next := localPath(c.FormValue("next"))
+	form := views.LoginForm{Email: email, Next: next}
+	fail := func(status int, msg string) error {
+		form.Error = msg
+		return render(c, status, views.LoginPage(s.page(c, "Log in", ""), form))
+	}
+	accountKey, ipKey := "account:"+strings.ToLower(email), "ip:"+c.RealIP()
+	wait := max(s.logins.wait(accountKey, accountFailures), s.logins.wait(ipKey, ipFailures))
+	if wait > 0 {
+		c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
+		return fail(http.StatusTooManyRequests, fmt.Sprintf(
+			"Too many failed logins. Try again in %s.", humanWait(wait)))
+	}
+	ctx := c.Request().Context()
+	admin, err := s.db.AdminByEmail(ctx, email)
+	ok := false
+	switch {
+	case errors.Is(err, store.ErrNotFound) || len(pw) > password.MaxLength:
+		password.VerifyNothing(pw)
+	case err != nil:
+		return err
+	default:
+		if ok, err = password.Verify(pw, admin.PasswordHash); err != nil {
+			return err
+		}
+	}
+	if !ok {
+		s.logins.fail(accountKey, ipKey)
+		s.log.Warn("failed login", slog.String("ip", c.RealIP()))
+		return fail(http.StatusUnauthorized, "Wrong email or password.")
+	}
+	s.logins.reset(accountKey)
+	if err := s.startSession(c, admin.ID); err != nil {
+		return err
+	}
+	s.log.Info("login", slog.Int64("admin_id", admin.ID), slog.String("ip", c.RealIP()))
+	return redirect(c, next)
+}
+
+// handleLogout serves POST /logout: the session row is deleted, so a copied cookie dies too.
+func (s *Server) handleLogout(c echo.Context) error {
+	sess := s.cookieSession(c)
+	if sid, ok := sess.Values["sid"].(string); ok {
+		if err := s.db.DeleteSession(c.Request().Context(), hashSessionID(sid)); err != nil {
+			return err
+		}
+	}
+	sess.Values = map[any]any{}
+	sess.Options.MaxAge = -1
+	if err := sess.Save(c.Request(), c.Response()); err != nil {
+		return err
+	}
+	return redirect(c, "/login")
+}
+
+// localPath returns next if it is a path on this site, else "/": no open redirects.
+func localPath(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.ContainsAny(next, "\\\r\n\t") {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/"
+	}
+	return next
+}
+
+func humanWait(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%d seconds", int(math.Ceil(d.Seconds())))
+	}
+	m := int(math.Ceil(d.Minutes()))
+	if m == 1 {
+		return "1 minute"
+	}
+	return fmt.Sprintf("%d minutes", m)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

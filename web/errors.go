@@ -1,0 +1,96 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/views"
+)
+
+// apiError is the JSON shape of every error answer.
+type apiError struct {
+	Error  string            `json:"error"`
+	Fields map[string]string `json:"fields,omitempty"`
+}
+
+// handleError is the one place errors become HTTP answers: it picks the status, logs server
+// faults with the request id (never a secret: store and vault errors carry none), and answers
+// with JSON or an HTML page.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, msg := http.StatusInternalServerError, "Something went wrong on our side. It has been logged."
+	var fields map[string]string
+	var he *echo.HTTPError
+	var ve *store.ValidationError
+	switch {
+	case errors.As(err, &he):
+		status = he.Code
+		if m, ok := he.Message.(string); ok {
+			msg = m
+		} else {
+			msg = http.StatusText(status)
+		}
+	case errors.As(err, &ve):
+		status, msg, fields = http.StatusUnprocessableEntity, "Some fields are invalid.", ve.Fields
+		if ve.Conflict {
+			status, msg = http.StatusConflict, "Already registered."
+		}
+	case errors.Is(err, store.ErrNotFound):
+		status, msg = http.StatusNotFound, "There is nothing here."
+	case errors.Is(err, store.ErrLastAdmin):
+		status, msg = http.StatusConflict, "The last admin cannot be removed."
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody is left to answer.
+		return
+	}
+	reqID := c.Response().Header().Get(echo.HeaderXRequestID)
+	if status >= 500 {
+		s.log.LogAttrs(c.Request().Context(), slog.LevelError, "request failed",
+			slog.String("request_id", reqID), slog.String("method", c.Request().Method),
+			slog.String("path", c.Request().URL.Path), slog.String("error", err.Error()))
+	}
+	if status == http.StatusNotFound && msg == http.StatusText(http.StatusNotFound) {
+		msg = "There is nothing here."
+	}
+	if wantsJSON(c) {
+		_ = c.JSON(status, apiError{Error: msg, Fields: fields})
+		return
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	p := s.page(c, titleFor(status), "")
+	if err := render(c, status, views.ErrorPage(p, status, titleFor(status), msg, reqID)); err != nil {
+		s.log.Error("render error page", slog.String("request_id", reqID), slog.String("error", err.Error()))
+	}
+}
+
+func titleFor(status int) string {
+	switch {
+	case status == http.StatusNotFound:
+		return "Page not found"
+	case status == http.StatusForbidden:
+		return "Not allowed"
+	case status == http.StatusTooManyRequests:
+		return "Too many requests"
+	case status >= 500:
+		return "Something went wrong"
+	default:
+		return http.StatusText(status)
+	}
+}
+
+func wantsJSON(c echo.Context) bool {
+	r := c.Request()
+	return strings.HasPrefix(r.URL.Path, "/api/") ||
+		strings.Contains(r.Header.Get(echo.HeaderAccept), echo.MIMEApplicationJSON) && !strings.Contains(r.Header.Get(echo.HeaderAccept), "text/html")
+}

@@ -1,0 +1,196 @@
+package web
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/vault"
+	"github.com/staxkeys/staxkeys/views"
+)
+
+// pageSize is how many pairs one dashboard page shows.
+const pageSize = 50
+
+// stripLength is how many recent checks each row's strip shows.
+const stripLength = 30
+
+// handlePairList serves GET /: the dashboard.
+func (s *Server) handlePairList(c echo.Context) error {
+	ctx := c.Request().Context()
+	q := store.PairQuery{Status: c.QueryParam("status"), Search: c.QueryParam("q"), Sort: c.QueryParam("sort"), Limit: pageSize}
+	page, _ := strconv.Atoi(c.QueryParam("page"))
+	page = max(page, 1)
+	q.Offset = (page - 1) * pageSize
+	res, err := s.db.ListPairs(ctx, q)
+	var ve *store.ValidationError
+	if errors.As(err, &ve) {
+		// A hand-edited URL: show everything rather than an error page.
+		q.Status, q.Sort = "", ""
+		res, err = s.db.ListPairs(ctx, q)
+	}
+	if err != nil {
+		return err
+	}
+	counts, err := s.db.CountPairs(ctx)
+	if err != nil {
+		return err
+	}
+	ids := make([]int64, len(res.Pairs))
+	for i, p := range res.Pairs {
+		ids[i] = p.ID
+	}
+	strips, err := s.db.RecentOutcomes(ctx, ids, stripLength)
+	if err != nil {
+		return err
+	}
+	dups, err := s.db.SharedKeys(ctx, ids)
+	if err != nil {
+		return err
+	}
+	d := views.PairsData{
+		Pairs: res.Pairs, Total: res.Total, Counts: counts, Query: q, PageNum: page,
+		Pages: max(1, (res.Total+pageSize-1)/pageSize), Strips: strips, Duplicates: dups,
+		Checker: s.checkerInfo(), Now: s.Now(),
+	}
+	return render(c, http.StatusOK, views.PairsPage(s.page(c, "Keys", "keys"), d))
+}
+
+// handlePairNew serves GET /keys/new.
+func (s *Server) handlePairNew(c echo.Context) error {
+	return render(c, http.StatusOK, views.PairFormPage(s.page(c, "Add key", "add"), views.PairFormData{}))
+}
+
+// handlePairCreate serves POST /keys.
+func (s *Server) handlePairCreate(c echo.Context) error {
+	in := vault.PairInput{Label: c.FormValue("label"), Email: c.FormValue("email"), Key: c.FormValue("key")}
+	p, err := s.vault.Add(c.Request().Context(), in)
+	if fe := formErrors(err); fe != nil {
+		return render(c, statusOf(err), views.PairFormPage(s.page(c, "Add key", "add"),
+			views.PairFormData{Label: in.Label, Email: in.Email, Errors: fe}))
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("pair added", slog.Int64("pair_id", p.ID), slog.Int64("admin_id", adminOf(c).ID))
+	s.pairChanged(p.ID)
+	s.flash(c, "ok", "Key added. It will be checked within seconds.")
+	return redirect(c, "/")
+}
+
+// handlePairShow serves GET /keys/:id: one pair with its history.
+func (s *Server) handlePairShow(c echo.Context) error {
+	p, err := s.pairParam(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	checks, err := s.db.ListChecks(ctx, p.ID, 100)
+	if err != nil {
+		return err
+	}
+	events, err := s.db.ListEvents(ctx, p.ID, 100)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.PairPage(s.page(c, pairTitle(p), "keys"),
+		views.PairDetail{Pair: p, Checks: checks, Events: events, Now: s.Now(), Checker: s.checkerInfo()}))
+}
+
+// handlePairEdit serves GET /keys/:id/edit.
+func (s *Server) handlePairEdit(c echo.Context) error {
+	p, err := s.pairParam(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.PairFormPage(s.page(c, "Edit key", "keys"),
+		views.PairFormData{ID: p.ID, Label: p.Label, Email: p.Email, Hint: p.KeyHint}))
+}
+
+// handlePairUpdate serves POST /keys/:id. The key is replaced only if a new one was typed.
+func (s *Server) handlePairUpdate(c echo.Context) error {
+	p, err := s.pairParam(c)
+	if err != nil {
+		return err
+	}
+	in := vault.PairInput{Label: c.FormValue("label"), Email: c.FormValue("email"), Key: c.FormValue("key")}
+	updated, err := s.vault.Update(c.Request().Context(), p.ID, in)
+	if fe := formErrors(err); fe != nil {
+		return render(c, statusOf(err), views.PairFormPage(s.page(c, "Edit key", "keys"),
+			views.PairFormData{ID: p.ID, Label: in.Label, Email: in.Email, Hint: p.KeyHint, Errors: fe}))
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("pair updated", slog.Int64("pair_id", p.ID), slog.Bool("key_replaced", in.Key != ""),
+		slog.Int64("admin_id", adminOf(c).ID))
+	if updated.KeyChangedAt != p.KeyChangedAt {
+		s.pairChanged(p.ID)
+	}
+	s.flash(c, "ok", "Changes saved.")
+	return redirect(c, "/keys/"+strconv.FormatInt(p.ID, 10))
+}
+
+// handlePairDeleteForm serves GET /keys/:id/delete: a confirmation page.
+func (s *Server) handlePairDeleteForm(c echo.Context) error {
+	p, err := s.pairParam(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.DeletePage(s.page(c, "Delete key", "keys"), p))
+}
+
+// handlePairDelete serves POST /keys/:id/delete.
+func (s *Server) handlePairDelete(c echo.Context) error {
+	p, err := s.pairParam(c)
+	if err != nil {
+		return err
+	}
+	if err := s.db.DeletePair(c.Request().Context(), p.ID); err != nil {
+		return err
+	}
+	s.log.Info("pair deleted", slog.Int64("pair_id", p.ID), slog.Int64("admin_id", adminOf(c).ID))
+	s.flash(c, "ok", "Key deleted from staxkeys.")
+	return redirect(c, "/")
+}
+
+// pairParam loads the pair named by the :id route parameter; a malformed id is a 404.
+func (s *Server) pairParam(c echo.Context) (store.Pair, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return store.Pair{}, store.ErrNotFound
+	}
+	return s.db.PairByID(c.Request().Context(), id)
+}
+
+// formErrors returns the field errors of a validation failure, or nil for any other error.
+func formErrors(err error) views.FormErrors {
+	var ve *store.ValidationError
+	if errors.As(err, &ve) {
+		return ve.Fields
+	}
+	return nil
+}
+
+func statusOf(err error) int {
+	if errors.Is(err, store.ErrConflict) {
+		return http.StatusConflict
+	}
+	return http.StatusUnprocessableEntity
+}
+
+func pairTitle(p store.Pair) string {
+	if p.Label != "" {
+		return p.Label
+	}
+	return p.Email
+}
+
+// pairChanged tells the checker a pair needs checking soon. The checker is wired in later.
+func (s *Server) pairChanged(id int64) {}
+
+func (s *Server) checkerInfo() views.CheckerInfo { return views.CheckerInfo{Enabled: s.cfg.CheckerEnabled} }

@@ -1,0 +1,123 @@
+// Package web serves staxkeys over HTTP: the admin pages, their live updates and the static
+// files. Handlers are methods on Server; errors flow up to one handler that maps them to HTTP.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/vault"
+)
+
+// Config is what the web layer needs to know of the configuration.
+type Config struct {
+	// CookieSecure marks cookies Secure and turns on HSTS; set it when served over HTTPS.
+	CookieSecure bool
+	// SessionKeys sign and encrypt the session cookie (gorilla/securecookie: 32-byte hash key,
+	// 32-byte block key). Derived from the master key, so they need no storage of their own.
+	SessionHashKey, SessionBlockKey []byte
+	// Version is shown in the footer and sent upstream as the User-Agent.
+	Version string
+	// CheckerEnabled is false when the background checker is turned off.
+	CheckerEnabled bool
+}
+
+// Session lifetimes: an idle session ends after IdleTimeout, any session after AbsoluteTimeout.
+const (
+	IdleTimeout     = 12 * time.Hour
+	AbsoluteTimeout = 7 * 24 * time.Hour
+)
+
+// Server holds the dependencies of every handler.
+type Server struct {
+	cfg      Config
+	db       *store.DB
+	vault    *vault.Vault
+	log      *slog.Logger
+	echo     *echo.Echo
+	cookies  *sessions.CookieStore
+	logins   *loginThrottle
+	hasAdmin atomic.Bool
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// New builds the Server and its routes.
+func New(cfg Config, db *store.DB, v *vault.Vault, log *slog.Logger) *Server {
+	s := &Server{cfg: cfg, db: db, vault: v, log: log, Now: time.Now}
+	s.logins = newLoginThrottle(func() time.Time { return s.Now() })
+	s.cookies = sessions.NewCookieStore(cfg.SessionHashKey, cfg.SessionBlockKey)
+	s.cookies.Options = &sessions.Options{
+		Path:     "/",
+		MaxAge:   int(AbsoluteTimeout / time.Second),
+		HttpOnly: true,
+		Secure:   cfg.CookieSecure,
+		SameSite: http.SameSiteLaxMode,
+	}
+	s.cookies.MaxAge(s.cookies.Options.MaxAge)
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	// Only the connection's own address: a client-supplied X-Forwarded-For must not let an
+	// attacker dodge the login throttle.
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.HTTPErrorHandler = s.handleError
+	s.echo = e
+	s.routes()
+	return s
+}
+
+// ServeHTTP makes Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+func (s *Server) routes() {
+	e := s.echo
+	e.Pre(middleware.RemoveTrailingSlashWithConfig(middleware.TrailingSlashConfig{RedirectCode: http.StatusMovedPermanently}))
+	e.Use(middleware.RequestID())
+	e.Use(s.logRequests())
+	e.Use(middleware.Recover())
+	e.Use(s.securityHeaders)
+	e.Use(middleware.BodyLimit("256K"))
+
+	s.staticRoutes(e)
+
+	pages := e.Group("", s.csrf(), s.requireSetup)
+	pages.GET("/setup", s.handleSetupForm)
+	pages.POST("/setup", s.handleSetup)
+	pages.GET("/login", s.handleLoginForm)
+	pages.POST("/login", s.handleLogin)
+	pages.POST("/logout", s.handleLogout)
+
+	admin := pages.Group("", s.requireAdmin)
+	admin.GET("/", s.handlePairList)
+	admin.GET("/keys", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/") })
+	admin.GET("/keys/new", s.handlePairNew)
+	admin.POST("/keys", s.handlePairCreate)
+	admin.GET("/keys/:id", s.handlePairShow)
+	admin.GET("/keys/:id/edit", s.handlePairEdit)
+	admin.POST("/keys/:id", s.handlePairUpdate)
+	admin.GET("/keys/:id/delete", s.handlePairDeleteForm)
+	admin.POST("/keys/:id/delete", s.handlePairDelete)
+}
+
+// adminExists reports whether setup is done, remembering a yes so most requests skip the query.
+func (s *Server) adminExists(ctx context.Context) (bool, error) {
+	if s.hasAdmin.Load() {
+		return true, nil
+	}
+	n, err := s.db.CountAdmins(ctx)
+	if err != nil {
+		return false, err
+	}
+	// Admins never drop back to zero (the last cannot be removed), so once true stays true.
+	s.hasAdmin.Store(n > 0)
+	return n > 0, nil
+}
