@@ -76,7 +76,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
 	}
-	if name == "help" {
+	if name == "help" || (name == "serve" && len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help")) {
 		usage(env.Stdout)
 		return nil
 	}
