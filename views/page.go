@@ -132,3 +132,16 @@ func pageURL(d PairsData, page int) string {
 	q.Set("page", strconv.Itoa(page))
 	return "/?" + q.Encode()
 }
+
+// eventsURL subscribes the dashboard to live updates of the rows it shows.
+func eventsURL(d PairsData) string {
+	ids := make([]string, 0, len(d.Pairs))
+	for _, p := range d.Pairs {
+		ids = append(ids, strconv.FormatInt(p.ID, 10))
+	}
+	u := "/events?ids=" + strings.Join(ids, ",")
+	if d.Query.Status != "" {
+		u += "&status=" + url.QueryEscape(d.Query.Status)
+	}
+	return u
+}

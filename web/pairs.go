@@ -189,8 +189,3 @@ func pairTitle(p store.Pair) string {
 	}
 	return p.Email
 }
-
-// pairChanged tells the checker a pair needs checking soon. The checker is wired in later.
-func (s *Server) pairChanged(id int64) {}
-
-func (s *Server) checkerInfo() views.CheckerInfo { return views.CheckerInfo{Enabled: s.cfg.CheckerEnabled} }

@@ -13,6 +13,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/vault"
 )
@@ -28,6 +30,28 @@ type Config struct {
 	Version string
 	// CheckerEnabled is false when the background checker is turned off.
 	CheckerEnabled bool
+	// MasterKeyLoaded is reported by /readyz.
+	MasterKeyLoaded bool
+}
+
+// Checker is what the web layer asks of the key checker.
+type Checker interface {
+	Nudge()
+	CheckAll(ctx context.Context) error
+	CheckNow(ctx context.Context, id int64) (store.Pair, staxapi.Result, error)
+	Status() checker.Status
+	Subscribe() (<-chan checker.Update, func())
+}
+
+// Option adds an optional dependency to the Server.
+type Option func(*Server)
+
+// WithChecker lets the pages and the API check keys and show live status.
+func WithChecker(c Checker) Option { return func(s *Server) { s.checker = c } }
+
+// WithMetrics serves h at /metrics, behind a bearer token when token is not empty.
+func WithMetrics(h http.Handler, token string) Option {
+	return func(s *Server) { s.metrics, s.metricsToken = h, token }
 }
 
 // Session lifetimes: an idle session ends after IdleTimeout, any session after AbsoluteTimeout.
@@ -46,13 +70,21 @@ type Server struct {
 	cookies  *sessions.CookieStore
 	logins   *loginThrottle
 	hasAdmin atomic.Bool
+	checker  Checker
+	probes   probeCache
+
+	metrics      http.Handler
+	metricsToken string
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
 
 // New builds the Server and its routes.
-func New(cfg Config, db *store.DB, v *vault.Vault, log *slog.Logger) *Server {
+func New(cfg Config, db *store.DB, v *vault.Vault, log *slog.Logger, opts ...Option) *Server {
 	s := &Server{cfg: cfg, db: db, vault: v, log: log, Now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
 	s.logins = newLoginThrottle(func() time.Time { return s.Now() })
 	s.cookies = sessions.NewCookieStore(cfg.SessionHashKey, cfg.SessionBlockKey)
 	s.cookies.Options = &sessions.Options{
@@ -76,7 +108,13 @@ func New(cfg Config, db *store.DB, v *vault.Vault, log *slog.Logger) *Server {
 }
 
 // ServeHTTP makes Server an http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/healthz" && r.Method == http.MethodGet {
+		s.serveHealthz(w, r)
+		return
+	}
+	s.echo.ServeHTTP(w, r)
+}
 
 func (s *Server) routes() {
 	e := s.echo
@@ -88,6 +126,22 @@ func (s *Server) routes() {
 	e.Use(middleware.BodyLimit("256K"))
 
 	s.staticRoutes(e)
+
+	e.GET("/readyz", s.handleReadyz)
+	e.GET("/healthz/keys", s.handleHealthKeys)
+	if s.metrics != nil {
+		e.GET("/metrics", s.handleMetrics)
+	}
+
+	api := e.Group("/api/v1", s.requireToken)
+	api.GET("/keys", s.handleAPIKeyList)
+	api.POST("/keys", s.handleAPIKeyCreate)
+	api.GET("/keys/:id", s.handleAPIKeyGet)
+	api.PATCH("/keys/:id", s.handleAPIKeyUpdate)
+	api.DELETE("/keys/:id", s.handleAPIKeyDelete)
+	api.POST("/keys/:id/check", s.handleAPIKeyCheck)
+	api.GET("/keys/:id/checks", s.handleAPIKeyChecks)
+	api.GET("/status", s.handleAPIStatus)
 
 	pages := e.Group("", s.csrf(), s.requireSetup)
 	pages.GET("/setup", s.handleSetupForm)
@@ -106,6 +160,9 @@ func (s *Server) routes() {
 	admin.POST("/keys/:id", s.handlePairUpdate)
 	admin.GET("/keys/:id/delete", s.handlePairDeleteForm)
 	admin.POST("/keys/:id/delete", s.handlePairDelete)
+	admin.POST("/keys/:id/check", s.handlePairCheck)
+	admin.POST("/keys/check-all", s.handleCheckAll)
+	admin.GET("/events", s.handleEvents)
 }
 
 // adminExists reports whether setup is done, remembering a yes so most requests skip the query.

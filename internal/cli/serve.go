@@ -10,6 +10,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/internal/config"
+	"github.com/staxkeys/staxkeys/staxapi"
+	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/vault"
 	"github.com/staxkeys/staxkeys/web"
 )
@@ -34,13 +38,19 @@ func runServe(ctx context.Context, env Env, args []string) error {
 			log.Error("close database", slog.String("error", err.Error()))
 		}
 	}()
+	v := vault.New(data.db, data.keys)
+	chk, err := newChecker(cfg, data.db, v, log)
+	if err != nil {
+		return err
+	}
 	srv := web.New(web.Config{
 		CookieSecure:    cfg.CookieSecure,
 		SessionHashKey:  data.keys.DeriveKey("session cookie hash", 32),
 		SessionBlockKey: data.keys.DeriveKey("session cookie block", 32),
 		Version:         version(),
 		CheckerEnabled:  cfg.CheckerEnabled,
-	}, data.db, vault.New(data.db, data.keys), log)
+		MasterKeyLoaded: true,
+	}, data.db, v, log, web.WithChecker(chk))
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -61,9 +71,23 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
 
+	// The checker stops with ctx; its in-flight checks are cancelled and write nothing.
+	checked := make(chan error, 1)
+	if cfg.CheckerEnabled {
+		go func() { checked <- chk.Run(ctx) }()
+	} else {
+		checked <- nil
+		log.Warn("the background checker is off (STAXKEYS_CHECKER=false): keys are checked only on demand")
+	}
+
 	select {
 	case err := <-served:
 		return fmt.Errorf("server stopped: %w", err)
+	case err := <-checked:
+		if err != nil {
+			return fmt.Errorf("checker stopped: %w", err)
+		}
+		<-ctx.Done()
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: finishing in-flight requests")
@@ -73,6 +97,29 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	<-served
+	if err := <-checked; err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("checker stopped", slog.String("error", err.Error()))
+	}
 	log.Info("stopped")
 	return nil
+}
+
+// newChecker builds the checker with its Stax.ai client from the configuration.
+func newChecker(cfg config.Config, db *store.DB, v *vault.Vault, log *slog.Logger) (*checker.Checker, error) {
+	client, err := staxapi.New(staxapi.Config{
+		BaseURL:   cfg.APIURL,
+		ProbePath: cfg.ProbePath,
+		Timeout:   cfg.CheckTimeout,
+		UserAgent: "staxkeys/" + version(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return checker.New(db, v, client, checker.Config{
+		Interval:    cfg.CheckInterval,
+		Concurrency: cfg.CheckConcurrency,
+		Rate:        cfg.CheckRate,
+		Confirm:     cfg.CheckConfirm,
+		HistoryDays: cfg.HistoryDays,
+	}, nil, log), nil
 }

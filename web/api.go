@@ -1,0 +1,238 @@
+package web
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/staxkeys/staxkeys/internal/apitoken"
+	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/vault"
+)
+
+const ctxToken = "staxkeys.token"
+
+// apiPair is a pair as the JSON API shows it: never a key, only its last four characters.
+type apiPair struct {
+	ID        int64         `json:"id"`
+	Label     string        `json:"label"`
+	Email     string        `json:"email"`
+	KeyHint   string        `json:"key_hint"`
+	Verdict   store.Verdict `json:"verdict"`
+	VerdictAt *time.Time    `json:"verdict_at"`
+	LastCheck *apiCheck     `json:"last_check"`
+	CreatedAt time.Time     `json:"created_at"`
+	UpdatedAt time.Time     `json:"updated_at"`
+}
+
+type apiCheck struct {
+	At         time.Time     `json:"at"`
+	Outcome    store.Outcome `json:"outcome"`
+	Reason     string        `json:"reason"`
+	HTTPStatus int           `json:"http_status"`
+	LatencyMS  int64         `json:"latency_ms"`
+}
+
+func toAPIPair(p store.Pair) apiPair {
+	out := apiPair{ID: p.ID, Label: p.Label, Email: p.Email, KeyHint: p.KeyHint, Verdict: p.Verdict,
+		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+	if !p.VerdictAt.IsZero() {
+		t := p.VerdictAt
+		out.VerdictAt = &t
+	}
+	if p.LastCheck != nil {
+		c := toAPICheck(*p.LastCheck)
+		out.LastCheck = &c
+	}
+	return out
+}
+
+func toAPICheck(c store.Check) apiCheck {
+	return apiCheck{At: c.At, Outcome: c.Outcome, Reason: c.Reason, HTTPStatus: c.HTTPStatus, LatencyMS: c.Latency.Milliseconds()}
+}
+
+// requireToken admits requests carrying a live API token; bad tokens are throttled per address.
+func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ipKey := "api:" + c.RealIP()
+		if wait := s.logins.wait(ipKey, ipFailures); wait > 0 {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			return echo.NewHTTPError(http.StatusTooManyRequests, "too many requests with bad tokens; try again later")
+		}
+		tok, ok := bearer(c.Request())
+		if !ok {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="staxkeys"`)
+			return echo.NewHTTPError(http.StatusUnauthorized, "an API token is required (Authorization: Bearer sk_…)")
+		}
+		t, err := apitoken.Authenticate(c.Request().Context(), s.db, tok)
+		if errors.Is(err, apitoken.ErrInvalid) {
+			s.logins.fail(ipKey)
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="staxkeys", error="invalid_token"`)
+			return echo.NewHTTPError(http.StatusUnauthorized, "the API token is invalid or revoked")
+		}
+		if err != nil {
+			return err
+		}
+		if t.ReadOnly && !isSafeMethod(c.Request().Method) {
+			return echo.NewHTTPError(http.StatusForbidden, "this API token is read-only")
+		}
+		if now := s.Now(); now.Sub(t.LastUsedAt) > time.Minute {
+			if err := s.db.TouchToken(c.Request().Context(), t.ID, now); err != nil {
+				s.log.Warn("record token use", slog.Int64("token_id", t.ID), slog.String("error", err.Error()))
+			}
+		}
+		c.Set(ctxToken, t)
+		return next(c)
+	}
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get(echo.HeaderAuthorization)
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+func isSafeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// handleAPIKeyList serves GET /api/v1/keys, with the dashboard's filters as query parameters.
+func (s *Server) handleAPIKeyList(c echo.Context) error {
+	q := store.PairQuery{Status: c.QueryParam("status"), Search: c.QueryParam("q"), Sort: c.QueryParam("sort")}
+	for name, dst := range map[string]*int{"limit": &q.Limit, "offset": &q.Offset} {
+		if v := c.QueryParam(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return &store.ValidationError{Fields: map[string]string{name: "must be a whole number ≥ 0"}}
+			}
+			*dst = n
+		}
+	}
+	res, err := s.db.ListPairs(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	out := make([]apiPair, len(res.Pairs))
+	for i, p := range res.Pairs {
+		out[i] = toAPIPair(p)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"keys": out, "total": res.Total})
+}
+
+// handleAPIKeyCreate serves POST /api/v1/keys.
+func (s *Server) handleAPIKeyCreate(c echo.Context) error {
+	v, err := decodeStringFields(c, "label", "email", "key")
+	if err != nil {
+		return err
+	}
+	p, err := s.vault.Add(c.Request().Context(), vault.PairInput{Label: v["label"], Email: v["email"], Key: v["key"]})
+	if err != nil {
+		return err
+	}
+	s.log.Info("pair added", slog.Int64("pair_id", p.ID), slog.Int64("token_id", tokenOf(c).ID))
+	s.pairChanged(p.ID)
+	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/keys/"+strconv.FormatInt(p.ID, 10))
+	return c.JSON(http.StatusCreated, toAPIPair(p))
+}
+
+// handleAPIKeyGet serves GET /api/v1/keys/:id.
+func (s *Server) handleAPIKeyGet(c echo.Context) error {
+	p, err := s.pairParam(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toAPIPair(p))
+}
+
+// handleAPIKeyUpdate serves PATCH /api/v1/keys/:id: only the fields given change.
+func (s *Server) handleAPIKeyUpdate(c echo.Context) error {
+	p, err := s.pairParam(c)
+	if err != nil {
+		return err
+	}
+	v, err := decodeStringFields(c, "label", "email", "key")
+	if err != nil {
+		return err
+	}
+	in := vault.PairInput{Label: p.Label, Email: p.Email}
+	if l, ok := v["label"]; ok {
+		in.Label = l
+	}
+	if e, ok := v["email"]; ok {
+		in.Email = e
+	}
+	if k, ok := v["key"]; ok {
+		if strings.TrimSpace(k) == "" {
+			return &store.ValidationError{Fields: map[string]string{"key": "API key must not be empty (leave the field out to keep the key)"}}
+		}
+		in.Key = k
+	}
+	updated, err := s.vault.Update(c.Request().Context(), p.ID, in)
+	if err != nil {
+		return err
+	}
+	s.log.Info("pair updated", slog.Int64("pair_id", p.ID), slog.Bool("key_replaced", in.Key != ""), slog.Int64("token_id", tokenOf(c).ID))
+	if updated.KeyChangedAt != p.KeyChangedAt {
+		s.pairChanged(p.ID)
+	}
+	return c.JSON(http.StatusOK, toAPIPair(updated))
+}
+
+// handleAPIKeyDelete serves DELETE /api/v1/keys/:id.
+func (s *Server) handleAPIKeyDelete(c echo.Context) error {
+	p, err := s.pairParam(c)
+	if err != nil {
+		return err
+	}
+	if err := s.db.DeletePair(c.Request().Context(), p.ID); err != nil {
+		return err
+	}
+	s.log.Info("pair deleted", slog.Int64("pair_id", p.ID), slog.Int64("token_id", tokenOf(c).ID))
+	return c.NoContent(http.StatusNoContent)
+}
+
+// handleAPIKeyChecks serves GET /api/v1/keys/:id/checks: the history, newest first.
+func (s *Server) handleAPIKeyChecks(c echo.Context) error {
+	p, err := s.pairParam(c)
+	if err != nil {
+		return err
+	}
+	limit := 100
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return &store.ValidationError{Fields: map[string]string{"limit": "must be a whole number from 1 to 1000"}}
+		}
+		limit = n
+	}
+	checks, err := s.db.ListChecks(c.Request().Context(), p.ID, limit)
+	if err != nil {
+		return err
+	}
+	out := make([]apiCheck, len(checks))
+	for i, ch := range checks {
+		out[i] = toAPICheck(ch)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"checks": out})
+}
+
+func tokenOf(c echo.Context) store.Token {
+	t, _ := c.Get(ctxToken).(store.Token)
+	return t
+}
+
+func constantTimeEqual(a, b string) bool {
+	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
+	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
+}

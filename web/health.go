@@ -1,0 +1,162 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/staxkeys/staxkeys/internal/apitoken"
+	"github.com/staxkeys/staxkeys/store"
+)
+
+// probeCacheFor is how long a database probe result is reused, so a monitor polling /healthz
+// thousands of times a second costs one query a second.
+const probeCacheFor = time.Second
+
+// probeCache remembers the last database probe.
+type probeCache struct {
+	mu         sync.Mutex
+	at         time.Time
+	dbErr      error
+	migrations bool
+}
+
+// probe returns the database's health, asking it at most once a second.
+func (s *Server) probe(ctx context.Context) (dbErr error, migrationsCurrent bool) {
+	pc := &s.probes
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	now := time.Now()
+	if now.Sub(pc.at) < probeCacheFor {
+		return pc.dbErr, pc.migrations
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	pc.dbErr = s.db.Ping(ctx)
+	if pc.dbErr == nil {
+		pc.migrations, pc.dbErr = s.db.MigrationsCurrent(ctx)
+	}
+	pc.at = now
+	return pc.dbErr, pc.migrations
+}
+
+var (
+	healthOK   = []byte(`{"status":"ok"}` + "\n")
+	healthFail = []byte(`{"status":"fail","failing":["database"]}` + "\n")
+)
+
+// serveHealthz answers GET /healthz (liveness) outside the router: it is polled constantly,
+// so it skips routing, sessions and request logging, and writes a canned body.
+func (s *Server) serveHealthz(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	if dbErr, _ := s.probe(r.Context()); dbErr != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write(healthFail)
+		return
+	}
+	w.Write(healthOK)
+}
+
+// handleReadyz serves GET /readyz: ready when the database answers, the master key is loaded,
+// migrations are current and the checker has finished a cycle lately (or is in its first).
+func (s *Server) handleReadyz(c echo.Context) error {
+	checks := map[string]string{"database": "ok", "master_key": "ok", "migrations": "ok", "checker": "ok"}
+	ok := true
+	fail := func(name, why string) { checks[name], ok = why, false }
+
+	dbErr, migrationsCurrent := s.probe(c.Request().Context())
+	switch {
+	case dbErr != nil:
+		fail("database", "not answering")
+		fail("migrations", "unknown: the database is not answering")
+	case !migrationsCurrent:
+		fail("migrations", "pending migrations")
+	}
+	if !s.cfg.MasterKeyLoaded {
+		fail("master_key", "not loaded")
+	}
+	upstream := map[string]any{"outage": false, "since": nil}
+	if s.checker == nil || !s.cfg.CheckerEnabled {
+		checks["checker"] = "disabled"
+	} else {
+		st := s.checker.Status()
+		now := s.Now()
+		limit := 2 * st.EffectiveInterval
+		switch {
+		case !st.Running:
+			fail("checker", "not running")
+		case st.LastCycleAt.IsZero() && now.Sub(st.Started) > limit:
+			fail("checker", "no cycle finished since start")
+		case !st.LastCycleAt.IsZero() && now.Sub(st.LastCycleAt) > limit:
+			fail("checker", "last cycle finished "+now.Sub(st.LastCycleAt).Round(time.Second).String()+" ago")
+		}
+		if st.Outage {
+			upstream = map[string]any{"outage": true, "since": st.OutageSince}
+		}
+	}
+	status, word := http.StatusOK, "ok"
+	if !ok {
+		status, word = http.StatusServiceUnavailable, "fail"
+	}
+	return c.JSON(status, map[string]any{"status": word, "checks": checks, "upstream": upstream})
+}
+
+// handleHealthKeys serves GET /healthz/keys for monitors that alert on keys: 503 while any pair
+// is revoked or denied. Counts are public; ids and labels of the failing pairs need a token.
+func (s *Server) handleHealthKeys(c echo.Context) error {
+	ctx := c.Request().Context()
+	authorized := false
+	if tok, ok := bearer(c.Request()); ok {
+		if _, err := apitoken.Authenticate(ctx, s.db, tok); err != nil {
+			if errors.Is(err, apitoken.ErrInvalid) {
+				return echo.NewHTTPError(http.StatusUnauthorized, "the API token is invalid or revoked")
+			}
+			return err
+		}
+		authorized = true
+	}
+	counts, err := s.db.CountPairs(ctx)
+	if err != nil {
+		return err
+	}
+	body := map[string]any{"counts": countsJSON(counts)}
+	bad := counts.Revoked + counts.Denied
+	if authorized {
+		type problem struct {
+			ID      int64         `json:"id"`
+			Label   string        `json:"label"`
+			Verdict store.Verdict `json:"verdict"`
+		}
+		problems := []problem{}
+		for _, v := range []store.Verdict{store.Revoked, store.Denied} {
+			page, err := s.db.ListPairs(ctx, store.PairQuery{Status: string(v), Sort: "label"})
+			if err != nil {
+				return err
+			}
+			for _, p := range page.Pairs {
+				problems = append(problems, problem{ID: p.ID, Label: p.Label, Verdict: p.Verdict})
+			}
+		}
+		body["problems"] = problems
+	}
+	status := http.StatusOK
+	body["status"] = "ok"
+	if bad > 0 {
+		status = http.StatusServiceUnavailable
+		body["status"] = "fail"
+	}
+	return c.JSON(status, body)
+}
+
+func countsJSON(c store.StatusCounts) map[string]int {
+	return map[string]int{"pending": c.Pending, "valid": c.Valid, "revoked": c.Revoked, "denied": c.Denied,
+		"undecided": c.Undecided, "total": c.Total}
+}

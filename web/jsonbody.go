@@ -1,0 +1,102 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/staxkeys/staxkeys/store"
+)
+
+// maxJSONBody bounds an API request body.
+const maxJSONBody = 64 << 10
+
+// decodeStringFields reads a JSON object whose members must all be strings named in allowed.
+// It refuses what encoding/json lets through: duplicate keys (which member wins is a classic
+// smuggling trick), unknown keys, non-string values, invalid UTF-8 and trailing data. Every
+// problem is named by field, so the client learns exactly what to fix. present reports which
+// fields were given (PATCH semantics).
+func decodeStringFields(c echo.Context, allowed ...string) (values map[string]string, err error) {
+	r := c.Request()
+	mt, _, _ := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType))
+	if mt != echo.MIMEApplicationJSON {
+		return nil, echo.NewHTTPError(http.StatusUnsupportedMediaType, "the body must be JSON (Content-Type: application/json)")
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBody+1))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, echo.NewHTTPError(http.StatusRequestEntityTooLarge, "the body is too large")
+		}
+		return nil, echo.NewHTTPError(http.StatusBadRequest, "could not read the body")
+	}
+	if len(body) > maxJSONBody {
+		return nil, echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d KiB", maxJSONBody>>10))
+	}
+	if !utf8.Valid(body) {
+		return nil, echo.NewHTTPError(http.StatusBadRequest, "the body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('{') {
+		return nil, echo.NewHTTPError(http.StatusBadRequest, "the body must be a JSON object")
+	}
+	values = map[string]string{}
+	fields := map[string]string{}
+	isAllowed := map[string]bool{}
+	for _, a := range allowed {
+		isAllowed[a] = true
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, echo.NewHTTPError(http.StatusBadRequest, "the body is not valid JSON")
+		}
+		name, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, echo.NewHTTPError(http.StatusBadRequest, "the body is not valid JSON")
+		}
+		switch _, dup := values[name]; {
+		case !isAllowed[name]:
+			fields[fieldName(name)] = "unknown field"
+			continue
+		case dup || fields[name] == "given twice":
+			fields[name] = "given twice"
+			continue
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			fields[name] = "must be a string"
+			values[name] = ""
+			continue
+		}
+		values[name] = s
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, echo.NewHTTPError(http.StatusBadRequest, "the body is not valid JSON")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, echo.NewHTTPError(http.StatusBadRequest, "unexpected data after the JSON object")
+	}
+	if len(fields) > 0 {
+		return nil, &store.ValidationError{Fields: fields}
+	}
+	return values, nil
+}
+
+// fieldName keeps a hostile key from bloating or garbling the error answer.
+func fieldName(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return s
+}

@@ -1,0 +1,295 @@
+package web
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/views"
+)
+
+// keepAliveEvery is how often an idle event stream sends a comment (proxies drop silent
+// connections) and re-checks that its session is still alive.
+const keepAliveEvery = 25 * time.Second
+
+// summaryEvery bounds how often the summary cards are re-sent while many checks finish.
+const summaryEvery = 2 * time.Second
+
+// pairChanged tells the checker a pair needs checking soon.
+func (s *Server) pairChanged(int64) {
+	if s.checker != nil {
+		s.checker.Nudge()
+	}
+}
+
+// checkerInfo is what the pages show of the checker as a whole.
+func (s *Server) checkerInfo() views.CheckerInfo {
+	info := views.CheckerInfo{Enabled: s.cfg.CheckerEnabled}
+	if s.checker == nil {
+		info.Enabled = false
+		return info
+	}
+	st := s.checker.Status()
+	info.Outage, info.OutageSince, info.PausedUntil = st.Outage, st.OutageSince, st.PausedUntil
+	info.Stretched = st.StretchNote()
+	return info
+}
+
+// handlePairCheck serves POST /keys/:id/check: check now, then show the fresh row (htmx) or
+// go back to the page the button was on.
+func (s *Server) handlePairCheck(c echo.Context) error {
+	p, err := s.pairParam(c)
+	if err != nil {
+		return err
+	}
+	if s.checker == nil {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "The checker is not available.")
+	}
+	updated, _, err := s.checker.CheckNow(c.Request().Context(), p.ID)
+	var paused *checker.PausedError
+	switch {
+	case errors.As(err, &paused):
+		s.flash(c, "error", "Stax.ai asked us to slow down; checks resume at "+paused.Until.UTC().Format("15:04:05")+" UTC.")
+		updated = p
+	case errors.Is(err, store.ErrStale):
+		s.flash(c, "error", "The key changed during the check; it will be checked again shortly.")
+		updated = p
+	case err != nil:
+		return err
+	}
+	if c.Request().Header.Get("HX-Request") != "" {
+		return s.renderRow(c, updated)
+	}
+	if c.FormValue("back") == "list" {
+		return redirect(c, "/")
+	}
+	return redirect(c, "/keys/"+strconv.FormatInt(p.ID, 10))
+}
+
+func (s *Server) renderRow(c echo.Context, p store.Pair) error {
+	ctx := c.Request().Context()
+	strips, err := s.db.RecentOutcomes(ctx, []int64{p.ID}, stripLength)
+	if err != nil {
+		return err
+	}
+	dups, err := s.db.SharedKeys(ctx, []int64{p.ID})
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.PairRow(p, strips[p.ID], dups[p.ID], s.Now(), s.page(c, "", "").CSRF))
+}
+
+// handleCheckAll serves POST /keys/check-all: every pair becomes due, under the usual limits.
+func (s *Server) handleCheckAll(c echo.Context) error {
+	if s.checker == nil {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "The checker is not available.")
+	}
+	if err := s.checker.CheckAll(c.Request().Context()); err != nil {
+		return err
+	}
+	s.flash(c, "ok", "Every key is queued for a check; rows update as answers arrive.")
+	return redirect(c, "/")
+}
+
+// handleEvents serves GET /events: a server-sent event stream that re-renders a row (event
+// "pair-<id>"), a pair page's status ("status-<id>"), the summary cards ("summary") and the
+// checker banner ("checker") as checks finish, so the dashboard is live without reloads.
+// ?ids= limits row updates to the pairs the page shows.
+func (s *Server) handleEvents(c echo.Context) error {
+	if s.checker == nil {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "The checker is not available.")
+	}
+	var want map[int64]bool // nil: every pair
+	if c.QueryParams().Has("ids") {
+		want = parseIDs(c.QueryParam("ids"))
+	}
+	updates, stop := s.checker.Subscribe()
+	defer stop()
+
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, "text/event-stream")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 3000\n\n")
+	w.Flush()
+
+	ctx := c.Request().Context()
+	csrf := s.page(c, "", "").CSRF
+	sess, _ := c.Get(ctxSession).(store.Session)
+	keepAlive := time.NewTicker(keepAliveEvery)
+	defer keepAlive.Stop()
+	summary := time.NewTimer(summaryEvery)
+	summary.Stop()
+	summaryPending := false
+	var buf bytes.Buffer
+	send := func(event string, comp templ.Component) error {
+		buf.Reset()
+		if err := comp.Render(ctx, &buf); err != nil {
+			return err
+		}
+		writeEvent(w, event, buf.Bytes())
+		w.Flush()
+		return nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-keepAlive.C:
+			if _, err := s.db.SessionByHash(ctx, sess.IDHash); err != nil {
+				return nil // logged out or expired: end the stream
+			}
+			fmt.Fprint(w, ": keep-alive\n\n")
+			w.Flush()
+		case <-summary.C:
+			summaryPending = false
+			counts, err := s.db.CountPairs(ctx)
+			if err != nil {
+				s.log.Warn("live summary", slog.String("error", err.Error()))
+				continue
+			}
+			if err := send("summary", views.SummaryCards(counts, c.QueryParam("status"))); err != nil {
+				return err
+			}
+		case u, ok := <-updates:
+			if !ok {
+				return nil
+			}
+			if !summaryPending {
+				summaryPending = true
+				summary.Reset(summaryEvery)
+			}
+			if u.PairID == 0 {
+				if err := send("checker", views.OutageBanner(s.checkerInfo(), s.Now())); err != nil {
+					return err
+				}
+				continue
+			}
+			if want != nil && !want[u.PairID] {
+				continue
+			}
+			p, err := s.db.PairByID(ctx, u.PairID)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				s.log.Warn("live update", slog.Int64("pair_id", u.PairID), slog.String("error", err.Error()))
+				continue
+			}
+			strips, err := s.db.RecentOutcomes(ctx, []int64{p.ID}, stripLength)
+			if err != nil {
+				continue
+			}
+			dups, _ := s.db.SharedKeys(ctx, []int64{p.ID})
+			now := s.Now()
+			id := strconv.FormatInt(p.ID, 10)
+			if err := send("pair-"+id, views.PairRow(p, strips[p.ID], dups[p.ID], now, csrf)); err != nil {
+				return err
+			}
+			if err := send("status-"+id, views.StatusCell(p, now)); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// writeEvent writes one server-sent event; each line of data gets its own "data:" prefix.
+func writeEvent(w http.ResponseWriter, event string, data []byte) {
+	fmt.Fprintf(w, "event: %s\n", event)
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		w.Write([]byte("data: "))
+		w.Write(line)
+		w.Write([]byte("\n"))
+	}
+	w.Write([]byte("\n"))
+}
+
+// parseIDs reads "1,2,3" (at most 500 ids).
+func parseIDs(s string) map[int64]bool {
+	out := map[int64]bool{}
+	for _, part := range strings.Split(s, ",") {
+		if id, err := strconv.ParseInt(part, 10, 64); err == nil && id > 0 {
+			out[id] = true
+		}
+		if len(out) >= 500 {
+			break
+		}
+	}
+	return out
+}
+
+// handleAPIKeyCheck serves POST /api/v1/keys/:id/check: checks now and returns the result.
+func (s *Server) handleAPIKeyCheck(c echo.Context) error {
+	p, err := s.pairParam(c)
+	if err != nil {
+		return err
+	}
+	if s.checker == nil {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "the checker is not available")
+	}
+	updated, _, err := s.checker.CheckNow(c.Request().Context(), p.ID)
+	var paused *checker.PausedError
+	if errors.As(err, &paused) {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(time.Until(paused.Until).Seconds())+1))
+		return echo.NewHTTPError(http.StatusTooManyRequests, "Stax.ai rate-limited the checker; checks resume at "+paused.Until.UTC().Format(time.RFC3339))
+	}
+	if errors.Is(err, store.ErrStale) {
+		return echo.NewHTTPError(http.StatusConflict, "the key changed during the check; try again")
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toAPIPair(updated))
+}
+
+// handleAPIStatus serves GET /api/v1/status: counts per verdict and the checker's state.
+func (s *Server) handleAPIStatus(c echo.Context) error {
+	counts, err := s.db.CountPairs(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	body := map[string]any{"counts": countsJSON(counts)}
+	if s.checker != nil {
+		st := s.checker.Status()
+		var since, last, paused *time.Time
+		if st.Outage {
+			since = &st.OutageSince
+		}
+		if !st.LastCycleAt.IsZero() {
+			last = &st.LastCycleAt
+		}
+		if st.Paused(s.Now()) {
+			paused = &st.PausedUntil
+		}
+		body["checker"] = map[string]any{
+			"running": st.Running, "outage": st.Outage, "outage_since": since, "paused_until": paused,
+			"last_cycle_at": last, "interval_seconds": st.Interval.Seconds(),
+			"effective_interval_seconds": st.EffectiveInterval.Seconds(), "rate_per_second": st.Rate,
+			"note": st.StretchNote(),
+		}
+	}
+	return c.JSON(http.StatusOK, body)
+}
+
+// handleMetrics serves GET /metrics, behind a bearer token when one is configured.
+func (s *Server) handleMetrics(c echo.Context) error {
+	if s.metricsToken != "" {
+		tok, ok := bearer(c.Request())
+		if !ok || !constantTimeEqual(tok, s.metricsToken) {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="staxkeys metrics"`)
+			return echo.NewHTTPError(http.StatusUnauthorized, "a metrics token is required")
+		}
+	}
+	s.metrics.ServeHTTP(c.Response(), c.Request())
+	return nil
+}
