@@ -3,10 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"modernc.org/sqlite"
 )
 
 // Verdict is the confirmed state of a key pair.
@@ -236,13 +239,32 @@ type PairPage struct {
 	Total int
 }
 
-var pairSorts = map[string]string{
-	"status": "CASE verdict WHEN 'revoked' THEN 0 WHEN 'denied' THEN 1 WHEN 'pending' THEN 2 ELSE 3 END, " +
-		"CASE last_outcome WHEN 'error' THEN 0 ELSE 1 END, lower(label), id",
-	"label":   "lower(label), lower(email), id",
-	"email":   "lower(email), lower(label), id",
-	"checked": "COALESCE(last_check_at, 0), id",
-	"added":   "created_at, id",
+// pairSorts lists each order's terms apart, so reversing one cannot split inside an expression
+// such as COALESCE(a, b).
+var pairSorts = map[string][]string{
+	"status": {"CASE verdict WHEN 'revoked' THEN 0 WHEN 'denied' THEN 1 WHEN 'pending' THEN 2 ELSE 3 END",
+		"CASE last_outcome WHEN 'error' THEN 0 ELSE 1 END", "lower(label)", "id"},
+	"label":   {"lower(label)", "lower(email)", "id"},
+	"email":   {"lower(email)", "lower(label)", "id"},
+	"checked": {"COALESCE(last_check_at, 0)", "id"},
+	"added":   {"created_at", "id"},
+}
+
+// foldFunc lowers text in SQL as strings.ToLower does in Go. SQLite's lower() knows only ASCII,
+// so with it a search for "équipe" missed the label "Équipe", and so did a search for "Équipe"
+// itself, as the pattern is lowered in Go.
+const foldFunc = "staxkeys_fold"
+
+func init() {
+	sqlite.MustRegisterDeterministicScalarFunction(foldFunc, 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		switch v := args[0].(type) {
+		case string:
+			return strings.ToLower(v), nil
+		case []byte:
+			return strings.ToLower(string(v)), nil
+		}
+		return args[0], nil
+	})
 }
 
 // ListPairs returns the pairs matching q, in its order, with the total match count.
@@ -261,7 +283,7 @@ func (db *DB) ListPairs(ctx context.Context, q PairQuery) (PairPage, error) {
 	}
 	if s := strings.TrimSpace(q.Search); s != "" {
 		like := "%" + escapeLike(strings.ToLower(s)) + "%"
-		where = append(where, `(lower(label) LIKE ? ESCAPE '\' OR lower(email) LIKE ? ESCAPE '\')`)
+		where = append(where, `(`+foldFunc+`(label) LIKE ? ESCAPE '\' OR `+foldFunc+`(email) LIKE ? ESCAPE '\')`)
 		args = append(args, like, like)
 	}
 	cond := ""
@@ -269,16 +291,17 @@ func (db *DB) ListPairs(ctx context.Context, q PairQuery) (PairPage, error) {
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
 	desc := strings.HasPrefix(q.Sort, "-")
-	order, ok := pairSorts[strings.TrimPrefix(q.Sort, "-")]
+	terms, ok := pairSorts[strings.TrimPrefix(q.Sort, "-")]
 	if !ok {
 		if q.Sort != "" {
 			return PairPage{}, &ValidationError{Fields: map[string]string{"sort": "unknown sort order"}}
 		}
-		order = pairSorts["status"]
+		terms = pairSorts["status"]
 	}
 	if desc {
-		order = reverseOrder(order)
+		terms = reverseOrder(terms)
 	}
+	order := strings.Join(terms, ", ")
 	limit := q.Limit
 	if limit <= 0 {
 		limit = -1
@@ -308,13 +331,12 @@ func (db *DB) ListPairs(ctx context.Context, q PairQuery) (PairPage, error) {
 }
 
 // reverseOrder turns every term of an ORDER BY list descending.
-func reverseOrder(order string) string {
-	// Split on top-level commas only (CASE expressions contain none).
-	terms := strings.Split(order, ", ")
+func reverseOrder(terms []string) []string {
+	out := make([]string, len(terms))
 	for i, t := range terms {
-		terms[i] = t + " DESC"
+		out[i] = t + " DESC"
 	}
-	return strings.Join(terms, ", ")
+	return out
 }
 
 func escapeLike(s string) string {
@@ -384,6 +406,30 @@ func (db *DB) SharedKeys(ctx context.Context, ids []int64) (map[int64]bool, erro
 			return nil, err
 		}
 		out[id] = true
+	}
+	return out, rows.Err()
+}
+
+// PairVerdict is a pair's id and verdict, all that metrics need of it.
+type PairVerdict struct {
+	ID      int64
+	Verdict Verdict
+}
+
+// PairVerdicts lists every pair's verdict, by id.
+func (db *DB) PairVerdicts(ctx context.Context) ([]PairVerdict, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT id, verdict FROM pairs ORDER BY id")
+	if err != nil {
+		return nil, fmt.Errorf("store: pair verdicts: %w", err)
+	}
+	defer rows.Close()
+	var out []PairVerdict
+	for rows.Next() {
+		var v PairVerdict
+		if err := rows.Scan(&v.ID, &v.Verdict); err != nil {
+			return nil, fmt.Errorf("store: pair verdicts: %w", err)
+		}
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }

@@ -93,3 +93,17 @@ func (v *Vault) sealer(key string) func(id int64) ([]byte, error) {
 func (v *Vault) pairFingerprint(email, key string) []byte {
 	return v.keys.Fingerprint("pair", normalizeEmail(email), key)
 }
+
+// Reseal seals a pair's key under this vault's master key and recomputes its fingerprints,
+// for master-key rotation.
+func (v *Vault) Reseal(p store.Pair, key string) (store.Reseal, error) {
+	sealed, err := v.keys.Seal([]byte(key), associatedData(p.ID))
+	if err != nil {
+		return store.Reseal{}, err
+	}
+	return store.Reseal{
+		KeySealed:       sealed,
+		PairFingerprint: v.pairFingerprint(p.Email, key),
+		KeyFingerprint:  v.keys.Fingerprint("key", key),
+	}, nil
+}

@@ -65,6 +65,7 @@ type SyncBuffer struct {
 	buf bytes.Buffer
 }
 
+// Write appends p; the server's logger calls it from request goroutines.
 func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

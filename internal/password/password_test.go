@@ -45,13 +45,13 @@ func TestVerifyMalformed(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	for pw, bad := range map[string]bool{
-		"short":                         true,
-		"elevenchars":                   true,
-		"twelve chars":                  false,
-		"            ":                  true,
-		strings.Repeat("x", 1025):       true,
+		"short":                          true,
+		"elevenchars":                    true,
+		"twelve chars":                   false,
+		"            ":                   true,
+		strings.Repeat("x", 1025):        true,
 		"\xff\xfe invalid utf8 password": true,
-		"ünïcödé pässwörd":              false,
+		"ünïcödé pässwörd":               false,
 	} {
 		if got := password.Check(pw) != ""; got != bad {
 			t.Errorf("Check(%q) bad=%v, want %v", pw, got, bad)

@@ -1,0 +1,395 @@
+package store_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/staxkeys/staxkeys/store"
+)
+
+// newPair builds what the vault would hand the store, with stand-in fingerprints and sealing:
+// the store never sees a plaintext key, only these bytes.
+func newPair(label, email, key string) store.NewPair {
+	return store.NewPair{
+		Label: label, Email: email, KeyHint: key[max(0, len(key)-4):],
+		PairFingerprint: pairFP(email, key),
+		KeyFingerprint:  keyFP(key),
+		Seal:            fakeSeal(key),
+	}
+}
+
+func pairFP(email, key string) []byte {
+	h := sha256.Sum256([]byte("pair\x00" + strings.ToLower(email) + "\x00" + key))
+	return h[:]
+}
+
+func keyFP(key string) []byte {
+	h := sha256.Sum256([]byte("key\x00" + key))
+	return h[:]
+}
+
+func fakeSeal(key string) func(int64) ([]byte, error) {
+	return func(id int64) ([]byte, error) { return fmt.Appendf(nil, "sealed(%d,%x)", id, keyFP(key)[:4]), nil }
+}
+
+func mustPair(t *testing.T, db *store.DB, label, email, key string) store.Pair {
+	t.Helper()
+	p, err := db.CreatePair(context.Background(), newPair(label, email, key))
+	if err != nil {
+		t.Fatalf("create pair %s: %v", email, err)
+	}
+	return p
+}
+
+// record stores one check of p that leaves it with verdict v.
+func record(t *testing.T, db *store.DB, p store.Pair, v store.Verdict, o store.Outcome, at time.Time) {
+	t.Helper()
+	rec := store.CheckRecord{
+		Check:        store.Check{PairID: p.ID, At: at, Outcome: o, HTTPStatus: 200, Latency: 42 * time.Millisecond, Reason: "test " + string(o)},
+		KeyChangedAt: p.KeyChangedAt,
+		Verdict:      v,
+		NextCheckAt:  at.Add(15 * time.Minute),
+	}
+	if v != store.Pending {
+		rec.VerdictAt, rec.VerdictSince = at, at
+	}
+	if err := db.RecordCheck(context.Background(), rec); err != nil {
+		t.Fatalf("record check of pair %d: %v", p.ID, err)
+	}
+}
+
+func ids(ps []store.Pair) []int64 {
+	out := []int64{}
+	for _, p := range ps {
+		out = append(out, p.ID)
+	}
+	return out
+}
+
+func TestCreatePair(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	clk := newClock(db)
+
+	var sealedFor int64
+	in := newPair("Billing", "billing@acme.com", "sk_live_0123456789abcdef")
+	seal := in.Seal
+	in.Seal = func(id int64) ([]byte, error) { sealedFor = id; return seal(id) }
+	p, err := db.CreatePair(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sealedFor != p.ID || p.ID == 0 {
+		t.Fatalf("Seal was called with id %d, pair has id %d", sealedFor, p.ID)
+	}
+	got, err := db.PairByID(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSealed, _ := seal(p.ID)
+	switch {
+	case got.Label != "Billing" || got.Email != "billing@acme.com" || got.KeyHint != "cdef":
+		t.Errorf("stored %q %q %q", got.Label, got.Email, got.KeyHint)
+	case string(got.KeySealed) != string(wantSealed):
+		t.Errorf("KeySealed = %q, want %q", got.KeySealed, wantSealed)
+	case got.Verdict != store.Pending || got.LastCheck != nil || !got.VerdictAt.IsZero():
+		t.Errorf("a new pair is not pending: %+v", got)
+	case !got.CreatedAt.Equal(clk.Now()) || !got.UpdatedAt.Equal(clk.Now()) || !got.KeyChangedAt.Equal(clk.Now()):
+		t.Errorf("times = %v %v %v, want %v", got.CreatedAt, got.UpdatedAt, got.KeyChangedAt, clk.Now())
+	case !got.NextCheckAt.IsZero():
+		t.Errorf("a new pair is not due at once: next check %v", got.NextCheckAt)
+	}
+
+	t.Run("duplicate", func(t *testing.T) {
+		_, err := db.CreatePair(ctx, newPair("other label", "BILLING@acme.com", "sk_live_0123456789abcdef"))
+		if !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("error = %v, want ErrConflict", err)
+		}
+		var ve *store.ValidationError
+		if !errors.As(err, &ve) || ve.Fields["key"] == "" {
+			t.Fatalf("error = %#v, want a ValidationError marking key", err)
+		}
+	})
+	t.Run("seal fails", func(t *testing.T) {
+		boom := errors.New("boom")
+		in := newPair("", "x@acme.com", "another-key-0123456789")
+		in.Seal = func(int64) ([]byte, error) { return nil, boom }
+		if _, err := db.CreatePair(ctx, in); !errors.Is(err, boom) {
+			t.Fatalf("error = %v, want boom", err)
+		}
+	})
+	if c, err := db.CountPairs(ctx); err != nil || c.Total != 1 {
+		t.Fatalf("CountPairs = %+v, %v; want one pair (failed creates leave nothing)", c, err)
+	}
+	if _, err := db.PairByID(ctx, 999); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("PairByID(999) error = %v", err)
+	}
+}
+
+func TestUpdatePair(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	clk := newClock(db)
+	p := mustPair(t, db, "old", "a@acme.com", "key-one-0123456789")
+	other := mustPair(t, db, "", "b@acme.com", "key-two-0123456789")
+	clk.Advance(time.Minute)
+	record(t, db, p, store.Valid, store.OutcomeValid, clk.Now())
+	p, _ = db.PairByID(ctx, p.ID)
+
+	t.Run("label only keeps key and verdict", func(t *testing.T) {
+		clk.Advance(time.Minute)
+		got, err := db.UpdatePair(ctx, p.ID, store.PairUpdate{Label: "new", Email: p.Email, PairFingerprint: p.PairFingerprint})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Label != "new" || string(got.KeySealed) != string(p.KeySealed) || got.Verdict != store.Valid ||
+			!got.KeyChangedAt.Equal(p.KeyChangedAt) || !got.NextCheckAt.Equal(p.NextCheckAt) || !got.UpdatedAt.Equal(clk.Now()) {
+			t.Fatalf("after label change: %+v", got)
+		}
+		p = got
+	})
+	t.Run("new email is checked again soon", func(t *testing.T) {
+		clk.Advance(time.Minute)
+		got, err := db.UpdatePair(ctx, p.ID, store.PairUpdate{Label: p.Label, Email: "c@acme.com", PairFingerprint: pairFP("c@acme.com", "key-one-0123456789")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Email != "c@acme.com" || string(got.KeySealed) != string(p.KeySealed) ||
+			!got.KeyChangedAt.Equal(clk.Now()) || !got.NextCheckAt.IsZero() {
+			t.Fatalf("after email change: %+v", got)
+		}
+		p = got
+	})
+	t.Run("new key resets the verdict", func(t *testing.T) {
+		clk.Advance(time.Minute)
+		record(t, db, p, store.Valid, store.OutcomeValid, clk.Now())
+		var sealedFor int64
+		got, err := db.UpdatePair(ctx, p.ID, store.PairUpdate{
+			Label: p.Label, Email: p.Email, PairFingerprint: pairFP(p.Email, "key-three-0123456789"),
+			KeyHint: "6789", KeyFingerprint: keyFP("key-three-0123456789"),
+			Seal: func(id int64) ([]byte, error) { sealedFor = id; return []byte("resealed"), nil },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sealedFor != p.ID {
+			t.Errorf("Seal called with id %d, want %d", sealedFor, p.ID)
+		}
+		if got.Verdict != store.Pending || !got.VerdictAt.IsZero() || !got.VerdictSince.IsZero() ||
+			string(got.KeySealed) != "resealed" || !got.NextCheckAt.IsZero() || got.Failures != 0 ||
+			got.Candidate != "" || got.CandidateCount != 0 || !got.KeyChangedAt.Equal(clk.Now()) {
+			t.Fatalf("after key change: %+v", got)
+		}
+	})
+	t.Run("conflict", func(t *testing.T) {
+		before, _ := db.PairByID(ctx, other.ID)
+		_, err := db.UpdatePair(ctx, other.ID, store.PairUpdate{Email: "C@acme.com", PairFingerprint: pairFP("C@acme.com", "key-three-0123456789")})
+		if !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("error = %v, want ErrConflict", err)
+		}
+		after, _ := db.PairByID(ctx, other.ID)
+		if after.Email != before.Email || !after.UpdatedAt.Equal(before.UpdatedAt) {
+			t.Fatalf("a refused update changed the pair: %+v", after)
+		}
+	})
+	t.Run("unknown id", func(t *testing.T) {
+		_, err := db.UpdatePair(ctx, 999, store.PairUpdate{Email: "z@acme.com", PairFingerprint: pairFP("z@acme.com", "k")})
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("error = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestDeletePair(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	p := mustPair(t, db, "", "a@acme.com", "key-one-0123456789")
+	keep := mustPair(t, db, "", "b@acme.com", "key-two-0123456789")
+	record(t, db, p, store.Valid, store.OutcomeValid, time.Now())
+
+	if err := db.DeletePair(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PairByID(ctx, p.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("deleted pair: error = %v", err)
+	}
+	if checks, err := db.ListChecks(ctx, p.ID, 10); err != nil || len(checks) != 0 {
+		t.Errorf("checks of a deleted pair: %v, %v", checks, err)
+	}
+	if err := db.DeletePair(ctx, p.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second delete: error = %v, want ErrNotFound", err)
+	}
+	if _, err := db.PairByID(ctx, keep.ID); err != nil {
+		t.Errorf("the other pair: %v", err)
+	}
+}
+
+// listFixture registers five pairs whose orders differ under every sort.
+func listFixture(t *testing.T) (*store.DB, []store.Pair) {
+	t.Helper()
+	db := MustOpen(t)
+	clk := newClock(db)
+	t0 := clk.Now()
+	specs := []struct{ label, email, key string }{
+		{"Prod billing", "billing@acme.com", "shared-key-0123456789"},
+		{"100% uptime", "ops@acme.com", "shared-key-0123456789"},
+		{"a_b", "x@other.org", "key-three-0123456789"},
+		{"axb", "a@other.org", "key-four-0123456789"},
+		{"", "z_z@acme.com", "key-five-0123456789"},
+	}
+	var ps []store.Pair
+	for _, s := range specs {
+		clk.Advance(time.Second)
+		ps = append(ps, mustPair(t, db, s.label, s.email, s.key))
+	}
+	record(t, db, ps[0], store.Valid, store.OutcomeValid, t0.Add(10*time.Minute))
+	record(t, db, ps[1], store.Revoked, store.OutcomeRevoked, t0.Add(5*time.Minute))
+	record(t, db, ps[2], store.Denied, store.OutcomeDenied, t0.Add(20*time.Minute))
+	record(t, db, ps[3], store.Pending, store.OutcomeError, t0.Add(1*time.Minute))
+	return db, ps
+}
+
+func TestListPairs(t *testing.T) {
+	ctx := context.Background()
+	db, ps := listFixture(t)
+	id := func(i ...int) []int64 {
+		out := []int64{}
+		for _, n := range i {
+			out = append(out, ps[n-1].ID)
+		}
+		return out
+	}
+
+	cases := []struct {
+		name  string
+		q     store.PairQuery
+		want  []int64
+		total int
+	}{
+		{"all, problems first", store.PairQuery{}, id(2, 3, 4, 5, 1), 5},
+		{"status valid", store.PairQuery{Status: "valid"}, id(1), 1},
+		{"status revoked", store.PairQuery{Status: "revoked"}, id(2), 1},
+		{"status denied", store.PairQuery{Status: "denied"}, id(3), 1},
+		{"status pending", store.PairQuery{Status: "pending", Sort: "added"}, id(4, 5), 2},
+		{"status undecided", store.PairQuery{Status: "undecided"}, id(4), 1},
+
+		{"search label ignores case", store.PairQuery{Search: "PROD"}, id(1), 1},
+		{"search email", store.PairQuery{Search: "acme", Sort: "added"}, id(1, 2, 5), 3},
+		{"search trimmed", store.PairQuery{Search: "  billing  "}, id(1), 1},
+		{"search percent is literal", store.PairQuery{Search: "%"}, id(2), 1},
+		{"search underscore is literal", store.PairQuery{Search: "_", Sort: "added"}, id(3, 5), 2},
+		{"search a_b is not axb", store.PairQuery{Search: "a_b"}, id(3), 1},
+		{"search backslash is literal", store.PairQuery{Search: `\`}, id(), 0},
+		{"search no match", store.PairQuery{Search: "nomatch"}, id(), 0},
+		{"search and status", store.PairQuery{Search: "acme", Status: "revoked"}, id(2), 1},
+
+		{"sort status", store.PairQuery{Sort: "status"}, id(2, 3, 4, 5, 1), 5},
+		{"sort -status", store.PairQuery{Sort: "-status"}, id(1, 5, 4, 3, 2), 5},
+		{"sort label", store.PairQuery{Sort: "label"}, id(5, 2, 3, 4, 1), 5},
+		{"sort -label", store.PairQuery{Sort: "-label"}, id(1, 4, 3, 2, 5), 5},
+		{"sort email", store.PairQuery{Sort: "email"}, id(4, 1, 2, 3, 5), 5},
+		{"sort -email", store.PairQuery{Sort: "-email"}, id(5, 3, 2, 1, 4), 5},
+		{"sort added", store.PairQuery{Sort: "added"}, id(1, 2, 3, 4, 5), 5},
+		{"sort -added", store.PairQuery{Sort: "-added"}, id(5, 4, 3, 2, 1), 5},
+		{"sort checked", store.PairQuery{Sort: "checked"}, id(5, 4, 2, 1, 3), 5},
+		{"sort -checked", store.PairQuery{Sort: "-checked"}, id(3, 1, 2, 4, 5), 5},
+
+		{"page 1", store.PairQuery{Sort: "added", Limit: 2}, id(1, 2), 5},
+		{"page 2", store.PairQuery{Sort: "added", Limit: 2, Offset: 2}, id(3, 4), 5},
+		{"page 3", store.PairQuery{Sort: "added", Limit: 2, Offset: 4}, id(5), 5},
+		{"past the end", store.PairQuery{Sort: "added", Limit: 2, Offset: 10}, id(), 5},
+		{"page of a search", store.PairQuery{Search: "acme", Sort: "added", Limit: 1, Offset: 1}, id(2), 3},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			page, err := db.ListPairs(ctx, tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ids(page.Pairs); !slices.Equal(got, tc.want) || page.Total != tc.total {
+				t.Fatalf("got %v (total %d), want %v (total %d)", got, page.Total, tc.want, tc.total)
+			}
+		})
+	}
+
+	for _, q := range []store.PairQuery{{Status: "bogus"}, {Sort: "bogus"}, {Sort: "-bogus"}} {
+		t.Run(fmt.Sprintf("invalid %+v", q), func(t *testing.T) {
+			_, err := db.ListPairs(ctx, q)
+			var ve *store.ValidationError
+			if !errors.As(err, &ve) || errors.Is(err, store.ErrConflict) {
+				t.Fatalf("error = %v, want a ValidationError", err)
+			}
+		})
+	}
+
+	t.Run("last check is loaded", func(t *testing.T) {
+		p, err := db.PairByID(ctx, ps[3].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.LastCheck == nil || p.LastCheck.Outcome != store.OutcomeError || p.LastCheck.Latency != 42*time.Millisecond ||
+			p.LastCheck.HTTPStatus != 200 || p.LastCheck.Reason != "test error" {
+			t.Fatalf("LastCheck = %+v", p.LastCheck)
+		}
+	})
+}
+
+func TestCountPairs(t *testing.T) {
+	db, _ := listFixture(t)
+	got, err := db.CountPairs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.StatusCounts{Pending: 2, Valid: 1, Revoked: 1, Denied: 1, Undecided: 1, Total: 5}
+	if got != want {
+		t.Fatalf("CountPairs = %+v, want %+v", got, want)
+	}
+}
+
+func TestSharedKeys(t *testing.T) {
+	ctx := context.Background()
+	db, ps := listFixture(t)
+	got, err := db.SharedKeys(ctx, ids(ps))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int64]bool{ps[0].ID: true, ps[1].ID: true}
+	if len(got) != len(want) || !got[ps[0].ID] || !got[ps[1].ID] {
+		t.Fatalf("SharedKeys = %v, want %v", got, want)
+	}
+	// Only the asked-for ids are reported, even when their partner is elsewhere.
+	if got, err := db.SharedKeys(ctx, []int64{ps[1].ID, ps[2].ID}); err != nil || len(got) != 1 || !got[ps[1].ID] {
+		t.Fatalf("SharedKeys(2, 3) = %v, %v", got, err)
+	}
+	if got, err := db.SharedKeys(ctx, nil); err != nil || len(got) != 0 {
+		t.Fatalf("SharedKeys(nil) = %v, %v", got, err)
+	}
+	same, err := db.PairsWithKeyFingerprint(ctx, keyFP("shared-key-0123456789"))
+	if err != nil || !slices.Equal(same, []int64{ps[0].ID, ps[1].ID}) {
+		t.Fatalf("PairsWithKeyFingerprint = %v, %v", same, err)
+	}
+}
+
+func TestListPairsSearchUnicode(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	p := mustPair(t, db, "Équipe Öl", "a@acme.com", "key-0123456789abcdef")
+	mustPair(t, db, "equipe ol", "b@acme.com", "key-0123456789abcdef")
+	for _, q := range []string{"Équipe", "équipe", "ÉQUIPE", "öl", "PE ÖL"} {
+		t.Run(q, func(t *testing.T) {
+			page, err := db.ListPairs(ctx, store.PairQuery{Search: q})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ids(page.Pairs); !slices.Equal(got, []int64{p.ID}) {
+				t.Fatalf("found %v, want [%d]", got, p.ID)
+			}
+		})
+	}
+}
