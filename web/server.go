@@ -118,11 +118,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) routes() {
 	e := s.echo
+	e.Pre(s.securityHeaders)
 	e.Pre(middleware.RemoveTrailingSlashWithConfig(middleware.TrailingSlashConfig{RedirectCode: http.StatusMovedPermanently}))
 	e.Use(middleware.RequestID())
 	e.Use(s.logRequests())
 	e.Use(middleware.Recover())
-	e.Use(s.securityHeaders)
 	e.Use(middleware.BodyLimit("256K"))
 
 	s.staticRoutes(e)
@@ -163,6 +163,9 @@ func (s *Server) routes() {
 	admin.POST("/keys/:id/check", s.handlePairCheck)
 	admin.POST("/keys/check-all", s.handleCheckAll)
 	admin.GET("/events", s.handleEvents)
+	admin.GET("/tokens", s.handleTokenList)
+	admin.POST("/tokens", s.handleTokenCreate)
+	admin.POST("/tokens/:id/revoke", s.handleTokenRevoke)
 }
 
 // adminExists reports whether setup is done, remembering a yes so most requests skip the query.

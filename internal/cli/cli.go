@@ -63,6 +63,10 @@ func commands() []command {
 	return []command{
 		{"serve", "run the web server and the background checker (the default)", runServe},
 		{"admin", "manage admins: create, list, reset-password", runAdmin},
+		{"token", "manage API tokens: create, list, revoke", runToken},
+		{"check", "check every key once and exit 0 (all valid), 1 (revoked/denied) or 2 (undecided)", runCheck},
+		{"rotate-master-key", "re-encrypt every key under a new master key", runRotateMasterKey},
+		{"backup", "write a consistent copy of the database: backup FILE", runBackup},
 		{"version", "print the version", func(_ context.Context, env Env, _ []string) error {
 			fmt.Fprintln(env.Stdout, "staxkeys", version())
 			return nil
@@ -94,7 +98,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nUsage: staxkeys [command] [flags]")
 	fmt.Fprintln(w, "\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'staxkeys COMMAND --help' for a command's flags. Every command also takes the settings below.")
 	fmt.Fprintln(w)

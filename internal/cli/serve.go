@@ -72,22 +72,21 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	go func() { served <- httpSrv.Serve(ln) }()
 
 	// The checker stops with ctx; its in-flight checks are cancelled and write nothing.
-	checked := make(chan error, 1)
-	if cfg.CheckerEnabled {
-		go func() { checked <- chk.Run(ctx) }()
-	} else {
-		checked <- nil
-		log.Warn("the background checker is off (STAXKEYS_CHECKER=false): keys are checked only on demand")
-	}
+	checkerDone := make(chan struct{})
+	go func() {
+		defer close(checkerDone)
+		if !cfg.CheckerEnabled {
+			log.Warn("the background checker is off (STAXKEYS_CHECKER=false): keys are checked only on demand")
+			return
+		}
+		if err := chk.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Error("checker stopped", slog.String("error", err.Error()))
+		}
+	}()
 
 	select {
 	case err := <-served:
 		return fmt.Errorf("server stopped: %w", err)
-	case err := <-checked:
-		if err != nil {
-			return fmt.Errorf("checker stopped: %w", err)
-		}
-		<-ctx.Done()
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: finishing in-flight requests")
@@ -97,9 +96,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	<-served
-	if err := <-checked; err != nil && !errors.Is(err, context.Canceled) {
-		log.Error("checker stopped", slog.String("error", err.Error()))
-	}
+	<-checkerDone
 	log.Info("stopped")
 	return nil
 }

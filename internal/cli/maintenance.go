@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/staxkeys/staxkeys/secret"
+	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/vault"
+)
+
+// runBackup writes a consistent copy of the live database, checks it, and says where.
+func runBackup(ctx context.Context, env Env, args []string) error {
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	var target string
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		target, args = args[0], args[1:]
+	}
+	cfg, err := parseFlags(fs, env, args, "staxkeys backup FILE: writes a consistent copy of the database to FILE (mode 0600),\nsafe while the server runs. The copy holds keys sealed under the master key: keep the key apart.")
+	if err != nil {
+		return err
+	}
+	if target == "" {
+		return &ExitError{Code: 2, Err: errors.New("backup needs a FILE to write (staxkeys backup FILE)")}
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Backup(ctx, target); errors.Is(err, store.ErrExists) {
+		return &ExitError{Code: 1, Err: fmt.Errorf("%s already exists; a backup never overwrites", target)}
+	} else if err != nil {
+		return err
+	}
+	copyDB, err := store.Open(ctx, target)
+	if err != nil {
+		return fmt.Errorf("the backup was written but does not open: %w", err)
+	}
+	res, err := copyDB.IntegrityCheck(ctx)
+	copyDB.Close()
+	os.Remove(target + "-wal")
+	os.Remove(target + "-shm")
+	if err != nil || res != "ok" {
+		return fmt.Errorf("the backup at %s failed its integrity check: %v %s", target, err, res)
+	}
+	fmt.Fprintf(env.Stdout, "backup written to %s (integrity check ok)\n", target)
+	return nil
+}
+
+// runRotateMasterKey re-seals every key under a new master key in one transaction. The new
+// key goes where the old one came from (a file) or, when it came from the environment, is
+// printed for the operator to store. Afterwards the old key opens nothing.
+func runRotateMasterKey(ctx context.Context, env Env, args []string) error {
+	fs := flag.NewFlagSet("rotate-master-key", flag.ContinueOnError)
+	cfg, err := parseFlags(fs, env, args, "Re-encrypts every stored key under a new master key. Restart a running server afterwards\n(with the new key) so that it can open the keys again.")
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, env.Stderr)
+	data, err := openData(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer data.db.Close()
+
+	newKey, err := secret.GenerateMasterKey()
+	if err != nil {
+		return err
+	}
+	newRing := secret.NewKeyring(newKey)
+	canary, err := newRing.NewCanary()
+	if err != nil {
+		return err
+	}
+
+	// The new key is on disk (beside the old one) before the data depends on it, so a crash at
+	// any point leaves a key that opens the data.
+	var pending string
+	if data.source.Path != "" {
+		pending = data.source.Path + ".new"
+		if err := secret.WriteMasterKeyFile(pending, newKey); err != nil {
+			return fmt.Errorf("cannot write the new master key next to %s: %w", data.source.Path, err)
+		}
+	}
+	oldVault, newVault := vault.New(data.db, data.keys), vault.New(data.db, newRing)
+	n, err := data.db.ResealAll(ctx, canarySetting, canary, func(p store.Pair) (store.Reseal, error) {
+		key, err := oldVault.Key(p)
+		if err != nil {
+			return store.Reseal{}, err
+		}
+		return newVault.Reseal(p, key)
+	})
+	if err != nil {
+		if pending != "" {
+			os.Remove(pending)
+		}
+		return fmt.Errorf("rotation failed and nothing changed: %w", err)
+	}
+	if pending != "" {
+		if err := os.Rename(pending, data.source.Path); err != nil {
+			return fmt.Errorf("the keys are now sealed under the new master key, which is in %s; move it to %s: %w", pending, data.source.Path, err)
+		}
+		fmt.Fprintf(env.Stdout, "re-sealed %d keys under a new master key, written to %s\n", n, filepath.Clean(data.source.Path))
+		return nil
+	}
+	fmt.Fprintf(env.Stdout, "re-sealed %d keys under a new master key. It came from the environment: store this new value in STAXKEYS_MASTER_KEY now; the old one no longer works:\n%s\n", n, newKey.Encode())
+	return nil
+}

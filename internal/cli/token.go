@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/staxkeys/staxkeys/internal/apitoken"
+	"github.com/staxkeys/staxkeys/store"
+)
+
+func runToken(ctx context.Context, env Env, args []string) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(env.Stderr, "Usage: staxkeys token create|list|revoke [flags]")
+		return &ExitError{Code: 2, Err: errors.New("token needs a subcommand: create, list or revoke")}
+	}
+	sub, args := args[0], args[1:]
+	switch sub {
+	case "create":
+		return runTokenCreate(ctx, env, args)
+	case "list":
+		return runTokenList(ctx, env, args)
+	case "revoke":
+		return runTokenRevoke(ctx, env, args)
+	}
+	return &ExitError{Code: 2, Err: fmt.Errorf("unknown token subcommand %q", sub)}
+}
+
+// runTokenCreate prints the new token alone on the last line, so scripts can take `tail -n1`.
+func runTokenCreate(ctx context.Context, env Env, args []string) error {
+	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
+	name := fs.String("name", "", "what the token is for (required)")
+	readOnly := fs.Bool("read-only", false, "the token may only read")
+	cfg, err := parseFlags(fs, env, args, "Creates an API token for the JSON API and prints it once.")
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tok, t, err := apitoken.Create(ctx, db, *name, *readOnly, "cli")
+	var ve *store.ValidationError
+	if errors.As(err, &ve) {
+		return &ExitError{Code: 2, Err: fmt.Errorf("--name: %s", ve.Fields["name"])}
+	}
+	if err != nil {
+		return err
+	}
+	access := "read-write"
+	if t.ReadOnly {
+		access = "read-only"
+	}
+	fmt.Fprintf(env.Stdout, "created %s token %d (%s); it is shown only now:\n%s\n", access, t.ID, t.Name, tok)
+	return nil
+}
+
+func runTokenList(ctx context.Context, env Env, args []string) error {
+	fs := flag.NewFlagSet("token list", flag.ContinueOnError)
+	cfg, err := parseFlags(fs, env, args, "Lists API tokens (never the tokens themselves).")
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tokens, err := db.ListTokens(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tACCESS\tCREATED\tLAST USED\tSTATE")
+	for _, t := range tokens {
+		access, state, used := "read-write", "active", "never"
+		if t.ReadOnly {
+			access = "read-only"
+		}
+		if !t.RevokedAt.IsZero() {
+			state = "revoked " + t.RevokedAt.Format("2006-01-02")
+		}
+		if !t.LastUsedAt.IsZero() {
+			used = t.LastUsedAt.Format("2006-01-02 15:04")
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s…\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Prefix, access, t.CreatedAt.Format("2006-01-02 15:04"), used, state)
+	}
+	return tw.Flush()
+}
+
+func runTokenRevoke(ctx context.Context, env Env, args []string) error {
+	fs := flag.NewFlagSet("token revoke", flag.ContinueOnError)
+	id := fs.Int64("id", 0, "the token's id (see token list)")
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		// Accept `token revoke 3` as well as `token revoke --id 3`.
+		args = append([]string{"--id", args[0]}, args[1:]...)
+	}
+	cfg, err := parseFlags(fs, env, args, "Revokes an API token: it stops working at once.")
+	if err != nil {
+		return err
+	}
+	if *id <= 0 {
+		return &ExitError{Code: 2, Err: errors.New("--id: give the id of the token to revoke (see staxkeys token list)")}
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.RevokeToken(ctx, *id); errors.Is(err, store.ErrNotFound) {
+		return &ExitError{Code: 1, Err: fmt.Errorf("no active token has id %d", *id)}
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, "revoked token", strconv.FormatInt(*id, 10))
+	return nil
+}

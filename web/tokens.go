@@ -1,0 +1,59 @@
+package web
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/staxkeys/staxkeys/internal/apitoken"
+	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/views"
+)
+
+// handleTokenList serves GET /tokens.
+func (s *Server) handleTokenList(c echo.Context) error {
+	return s.renderTokens(c, http.StatusOK, views.TokensData{})
+}
+
+func (s *Server) renderTokens(c echo.Context, status int, d views.TokensData) error {
+	tokens, err := s.db.ListTokens(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	d.Tokens, d.Now = tokens, s.Now()
+	if d.Created != "" {
+		// The one page that shows a token must not be cached anywhere.
+		c.Response().Header().Set("Cache-Control", "no-store")
+	}
+	return render(c, status, views.TokensPage(s.page(c, "API tokens", "tokens"), d))
+}
+
+// handleTokenCreate serves POST /tokens: the token is shown once, in the answer.
+func (s *Server) handleTokenCreate(c echo.Context) error {
+	name := c.FormValue("name")
+	tok, t, err := apitoken.Create(c.Request().Context(), s.db, name, c.FormValue("read_only") != "", adminOf(c).Email)
+	if fe := formErrors(err); fe != nil {
+		return s.renderTokens(c, http.StatusUnprocessableEntity, views.TokensData{Name: name, Errors: fe})
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("api token created", slog.Int64("token_id", t.ID), slog.Bool("read_only", t.ReadOnly), slog.Int64("admin_id", adminOf(c).ID))
+	return s.renderTokens(c, http.StatusCreated, views.TokensData{Created: tok})
+}
+
+// handleTokenRevoke serves POST /tokens/:id/revoke.
+func (s *Server) handleTokenRevoke(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return store.ErrNotFound
+	}
+	if err := s.db.RevokeToken(c.Request().Context(), id); err != nil {
+		return err
+	}
+	s.log.Info("api token revoked", slog.Int64("token_id", id), slog.Int64("admin_id", adminOf(c).ID))
+	s.flash(c, "ok", "Token revoked.")
+	return redirect(c, "/tokens")
+}
