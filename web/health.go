@@ -93,6 +93,9 @@ func (s *Server) handleReadyz(c echo.Context) error {
 		switch {
 		case !st.Running:
 			fail("checker", "not running")
+		case st.Outage || st.Paused(now):
+			// The checker is holding back on purpose (Stax.ai is down or asked us to slow
+			// down): that is reported under "upstream", not as staxkeys being unready.
 		case st.LastCycleAt.IsZero() && now.Sub(st.Started) > limit:
 			fail("checker", "no cycle finished since start")
 		case !st.LastCycleAt.IsZero() && now.Sub(st.LastCycleAt) > limit:
@@ -100,6 +103,9 @@ func (s *Server) handleReadyz(c echo.Context) error {
 		}
 		if st.Outage {
 			upstream = map[string]any{"outage": true, "since": st.OutageSince}
+		}
+		if st.Paused(now) {
+			upstream["paused_until"] = st.PausedUntil
 		}
 	}
 	status, word := http.StatusOK, "ok"

@@ -12,6 +12,7 @@ import (
 
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/internal/config"
+	"github.com/staxkeys/staxkeys/internal/metrics"
 	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/vault"
@@ -43,6 +44,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	mets := metrics.New(data.db, chk.Status)
+	chk.AddObserver(mets)
 	srv := web.New(web.Config{
 		CookieSecure:    cfg.CookieSecure,
 		SessionHashKey:  data.keys.DeriveKey("session cookie hash", 32),
@@ -50,7 +53,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		Version:         version(),
 		CheckerEnabled:  cfg.CheckerEnabled,
 		MasterKeyLoaded: true,
-	}, data.db, v, log, web.WithChecker(chk))
+	}, data.db, v, log, web.WithChecker(chk), web.WithMetrics(mets.Handler(), cfg.MetricsToken))
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -35,6 +35,8 @@ type Config struct {
 	CheckConfirm     int
 	HistoryDays      int
 	CheckerEnabled   bool
+
+	MetricsToken string // a secret, never logged
 }
 
 // Default returns the configuration staxkeys runs with when told nothing: safe for one machine.
@@ -82,6 +84,7 @@ func settings() []setting {
 		{"check-confirm", "STAXKEYS_CHECK_CONFIRM", "agreeing answers in a row needed to change a verdict", false, func(c *Config) flag.Value { return (*intValue)(&c.CheckConfirm) }},
 		{"history-days", "STAXKEYS_HISTORY_DAYS", "days of raw check history kept (verdict changes are kept forever)", false, func(c *Config) flag.Value { return (*intValue)(&c.HistoryDays) }},
 		{"checker", "STAXKEYS_CHECKER", "run the background checker", false, func(c *Config) flag.Value { return (*boolValue)(&c.CheckerEnabled) }},
+		{"metrics-token", "STAXKEYS_METRICS_TOKEN", "bearer token required by /metrics (empty: open)", true, func(c *Config) flag.Value { return (*stringValue)(&c.MetricsToken) }},
 	}
 }
 

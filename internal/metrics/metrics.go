@@ -51,11 +51,14 @@ func New(db *store.DB, status func() checker.Status) *Metrics {
 	return m
 }
 
-// ObserveCheck counts one finished check; the checker calls it.
-func (m *Metrics) ObserveCheck(c store.Check) {
-	m.checks.WithLabelValues(string(c.Outcome)).Inc()
-	m.latency.Observe(c.Latency.Seconds())
+// CheckRecorded counts one finished check (checker.Observer).
+func (m *Metrics) CheckRecorded(_ store.Pair, rec store.CheckRecord) {
+	m.checks.WithLabelValues(string(rec.Check.Outcome)).Inc()
+	m.latency.Observe(rec.Check.Latency.Seconds())
 }
+
+// OutageChanged is part of checker.Observer; the outage gauge reads the checker's status instead.
+func (m *Metrics) OutageChanged(bool, time.Time, time.Time, string) {}
 
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {

@@ -1,0 +1,695 @@
+package checker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/staxapi"
+	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/vault"
+)
+
+func TestNudgeChecksNewPairPromptly(t *testing.T) {
+	e := newEnv(t, staxfake.Options{})
+	c := e.checker(testConfig(), nil)
+	ch, unsub := c.Subscribe()
+	defer unsub()
+	start(t, c)
+	e.blocked(t, 1) // idle: no pairs yet
+
+	p := e.add(t, 1, staxfake.Valid)
+	c.Nudge()
+	u := updates(t, ch, 1)[0]
+	if u.PairID != p.ID || u.Verdict != store.Valid || u.Outcome != store.OutcomeValid || !u.At.Equal(t0) {
+		t.Errorf("update %+v, want pair %d valid at %s", u, p.ID, t0)
+	}
+	got := e.pair(t, p.ID)
+	if got.Verdict != store.Valid || !got.NextCheckAt.Equal(t0.Add(15*time.Minute)) {
+		t.Errorf("pair after check: %s, next %s", got.Verdict, got.NextCheckAt)
+	}
+	if n := e.fake.RequestsFor(p.key); n != 1 {
+		t.Errorf("%d requests for the key, want 1", n)
+	}
+	if !e.clock.Now().Equal(t0) {
+		t.Error("the check needed the clock to move")
+	}
+	e.blocked(t, 1)
+	if st := c.Status(); !st.LastCycleAt.Equal(t0) || st.Pairs != 1 || !st.Running || !st.Started.Equal(t0) {
+		t.Errorf("status %+v", st)
+	}
+}
+
+func TestRetryAfterPausesEveryPair(t *testing.T) {
+	e := newEnv(t, staxfake.Options{RetryAfter: 30 * time.Second})
+	a := e.add(t, 1, staxfake.RateLimited)
+	b := e.add(t, 2, staxfake.Valid)
+	d := e.add(t, 3, staxfake.Valid)
+	c := e.checker(testConfig(), nil)
+	ch, unsub := c.Subscribe()
+	defer unsub()
+	start(t, c)
+
+	if u := updates(t, ch, 1)[0]; u.PairID != a.ID || u.Outcome != store.OutcomeError {
+		t.Fatalf("first update %+v, want the 429 of pair %d", u, a.ID)
+	}
+	e.blocked(t, 1) // the scheduler waits for the pause to end
+	if n := e.fake.Requests(); n != 1 {
+		t.Fatalf("%d requests during the pause, want 1", n)
+	}
+	until := t0.Add(30 * time.Second)
+	if st := c.Status(); !st.PausedUntil.Equal(until) || !st.Paused(t0) {
+		t.Errorf("status paused until %s, want %s", st.PausedUntil, until)
+	}
+	if got := e.pair(t, a.ID); !got.NextCheckAt.Equal(until) || got.Failures != 1 || got.Verdict != store.Pending {
+		t.Errorf("rate-limited pair: next %s failures %d verdict %s", got.NextCheckAt, got.Failures, got.Verdict)
+	}
+	_, _, err := c.CheckNow(context.Background(), b.ID)
+	var pe *PausedError
+	if !errors.Is(err, ErrPaused) || !errors.As(err, &pe) || !pe.Until.Equal(until) {
+		t.Errorf("CheckNow during the pause: %v, want ErrPaused until %s", err, until)
+	}
+	if n := e.fake.Requests(); n != 1 {
+		t.Fatalf("%d requests during the pause, want 1", n)
+	}
+
+	e.fake.Set(a.email, a.key, staxfake.Valid)
+	e.clock.Advance(30 * time.Second)
+	var ids []int64
+	for _, u := range updates(t, ch, 3) {
+		ids = append(ids, u.PairID)
+	}
+	if want := []int64{b.ID, d.ID, a.ID}; !slices.Equal(ids, want) {
+		t.Errorf("after the pause checked %v, want %v", ids, want)
+	}
+	if n := e.fake.Requests(); n != 4 {
+		t.Errorf("%d requests in all, want 4", n)
+	}
+}
+
+func TestStartSpreadsOverduePairs(t *testing.T) {
+	e := newEnv(t, staxfake.Options{})
+	cfg := testConfig()
+	cfg.Interval = 10 * time.Minute
+	ctx := context.Background()
+
+	// Ten pairs checked long ago whose next checks all passed while staxkeys was down,
+	// pair i the most overdue, and one pair never checked.
+	var checked []testPair
+	for i := range 10 {
+		p := e.add(t, i, staxfake.Valid)
+		at := t0.Add(-2*time.Hour - time.Duration(i)*time.Minute)
+		rec := Decide(p.Pair, staxapi.Result{Outcome: staxapi.Valid}, at, cfg, cfg.Interval, nil)
+		if err := e.db.RecordCheck(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		checked = append(checked, p)
+	}
+	fresh := e.add(t, 10, staxfake.Valid)
+
+	c := e.checker(cfg, nil)
+	ch, unsub := c.Subscribe()
+	defer unsub()
+	start(t, c)
+	// The never-checked pair and the most overdue one are due at once; the rest wait.
+	got := updates(t, ch, 2)
+	if got[0].PairID != fresh.ID || got[1].PairID != checked[9].ID {
+		t.Errorf("first checks %+v, want pairs %d then %d", got, fresh.ID, checked[9].ID)
+	}
+	e.blocked(t, 1)
+	if n := e.fake.Requests(); n != 2 {
+		t.Errorf("%d requests at start-up, want 2 (no burst)", n)
+	}
+	// The other nine are spaced a tenth of the interval apart, most overdue first.
+	for i := range 9 {
+		want := t0.Add(time.Duration(9-i) * time.Minute)
+		if next := e.pair(t, checked[i].ID).NextCheckAt; !next.Equal(want) {
+			t.Errorf("pair %d next check at +%s, want +%s", i, next.Sub(t0), want.Sub(t0))
+		}
+	}
+	// And each comes when its time does, one at a time.
+	e.clock.Advance(time.Minute)
+	if u := updates(t, ch, 1)[0]; u.PairID != checked[8].ID {
+		t.Errorf("after a minute checked %d, want %d", u.PairID, checked[8].ID)
+	}
+	e.blocked(t, 1)
+	if n := e.fake.Requests(); n != 3 {
+		t.Errorf("%d requests after a minute, want 3", n)
+	}
+}
+
+func TestBackoffAfterUndecided(t *testing.T) {
+	e := newEnv(t, staxfake.Options{})
+	p := e.add(t, 1, staxfake.Error500)
+	cfg := testConfig()
+	cfg.Interval, cfg.BackoffBase, cfg.OutageAfter = 2*time.Minute, 30*time.Second, 1000
+	c := e.checker(cfg, nil)
+	ch, unsub := c.Subscribe()
+	defer unsub()
+	start(t, c)
+
+	for i, gap := range []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 2 * time.Minute} {
+		updates(t, ch, 1)
+		got := e.pair(t, p.ID)
+		now := e.clock.Now()
+		if got.Failures != i+1 || !got.NextCheckAt.Equal(now.Add(gap)) || got.Verdict != store.Pending {
+			t.Fatalf("after failure %d: failures %d, next +%s (want +%s), verdict %s",
+				i+1, got.Failures, got.NextCheckAt.Sub(now), gap, got.Verdict)
+		}
+		e.blocked(t, 1)
+		if d, _ := e.clock.NextWait(); d != gap {
+			t.Fatalf("after failure %d the scheduler sleeps %s, want %s", i+1, d, gap)
+		}
+		e.clock.Advance(gap)
+	}
+	updates(t, ch, 1)
+	if n := len(e.checks(t, p.ID)); n != 5 {
+		t.Errorf("%d check rows, want 5", n)
+	}
+	if n := len(e.events(t, p.ID)); n != 0 {
+		t.Errorf("%d events from undecided checks, want 0", n)
+	}
+}
+
+func TestConfirmationRecheckAfterConfirmDelay(t *testing.T) {
+	e := newEnv(t, staxfake.Options{})
+	p := e.add(t, 1, staxfake.Valid)
+	cfg := testConfig()
+	c := e.checker(cfg, nil)
+	ch, unsub := c.Subscribe()
+	defer unsub()
+	start(t, c)
+	updates(t, ch, 1)
+
+	e.fake.Set(p.email, p.key, staxfake.Revoked)
+	e.blocked(t, 1)
+	e.clock.Advance(15 * time.Minute)
+	if u := updates(t, ch, 1)[0]; u.Outcome != store.OutcomeRevoked || u.Verdict != store.Valid {
+		t.Fatalf("first revoked answer: %+v, want verdict still valid", u)
+	}
+	got := e.pair(t, p.ID)
+	recheck := e.clock.Now().Add(5 * time.Second)
+	if got.Candidate != store.Revoked || got.CandidateCount != 1 || !got.NextCheckAt.Equal(recheck) {
+		t.Errorf("candidate %s×%d, next %s, want revoked×1 at %s", got.Candidate, got.CandidateCount, got.NextCheckAt, recheck)
+	}
+	e.blocked(t, 1)
+	if d, _ := e.clock.NextWait(); d != 5*time.Second {
+		t.Errorf("re-check planned in %s, want 5s", d)
+	}
+	e.clock.Advance(5 * time.Second)
+	if u := updates(t, ch, 1)[0]; u.Verdict != store.Revoked {
+		t.Fatalf("second revoked answer: %+v, want verdict revoked", u)
+	}
+	evs := e.events(t, p.ID)
+	if len(evs) != 2 || evs[0].Old != store.Valid || evs[0].New != store.Revoked || !evs[0].At.Equal(recheck) {
+		t.Errorf("events %+v, want valid→revoked at %s", evs, recheck)
+	}
+}
+
+func TestOutageProbesGentlyThenRecovers(t *testing.T) {
+	e := newEnv(t, staxfake.Options{})
+	var pairs []testPair
+	for i := range 5 {
+		pairs = append(pairs, e.add(t, i, staxfake.Valid))
+	}
+	c := e.checker(testConfig(), nil)
+	ch, unsub := c.Subscribe()
+	defer unsub()
+	all, unsubAll := c.Subscribe()
+	defer unsubAll()
+	start(t, c)
+	updates(t, ch, 5)
+	e.blocked(t, 1)
+
+	e.fake.SetAll(staxfake.Error500)
+	if err := c.CheckAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	updates(t, ch, 3) // three faults in a row make the outage
+	e.blocked(t, 1)
+	st := c.Status()
+	if !st.Outage || !st.OutageSince.Equal(t0) {
+		t.Fatalf("status after three faults: outage %v since %s", st.Outage, st.OutageSince)
+	}
+	if n := e.fake.Requests(); n != 8 {
+		t.Fatalf("%d requests, want 5 + 3: the other pairs must wait", n)
+	}
+
+	// One probe at a time, 15s then 30s apart; then the API answers again.
+	for i, delay := range []time.Duration{15 * time.Second, 30 * time.Second} {
+		if d, _ := e.clock.NextWait(); d != delay {
+			t.Fatalf("probe %d planned in %s, want %s", i+1, d, delay)
+		}
+		e.clock.Advance(delay)
+		updates(t, ch, 1)
+		e.blocked(t, 1)
+		if n := e.fake.Requests(); n != int64(9+i) {
+			t.Fatalf("%d requests after probe %d, want %d", n, i+1, 9+i)
+		}
+	}
+	if d, _ := e.clock.NextWait(); d != time.Minute {
+		t.Fatalf("third probe planned in %s, want 1m", d)
+	}
+	e.fake.SetAll("")
+	e.clock.Advance(time.Minute)
+	updates(t, ch, 5) // the probe, then the four pairs that came due meanwhile
+	e.blocked(t, 1)
+	if st := c.Status(); st.Outage {
+		t.Error("outage not over after a good answer")
+	}
+	if n := e.fake.Requests(); n != 15 {
+		t.Errorf("%d requests in all, want 15", n)
+	}
+	var global int
+	for len(all) > 0 {
+		if u := <-all; u.PairID == 0 {
+			global++
+		}
+	}
+	if global != 2 {
+		t.Errorf("%d checker-wide updates, want 2 (outage start and end)", global)
+	}
+	for _, p := range pairs {
+		got := e.pair(t, p.ID)
+		if got.Verdict != store.Valid || got.Failures != 0 {
+			t.Errorf("pair %d after the outage: %s, %d failures", p.ID, got.Verdict, got.Failures)
+		}
+		if evs := e.events(t, p.ID); len(evs) != 1 || evs[0].New != store.Valid {
+			t.Errorf("pair %d events %+v, want only pending→valid", p.ID, evs)
+		}
+	}
+}
+
+func TestRateCap(t *testing.T) {
+	e := newEnv(t, staxfake.Options{})
+	for i := range 4 {
+		e.add(t, i, staxfake.Valid)
+	}
+	cfg := testConfig()
+	cfg.Concurrency, cfg.Rate = 4, 2
+	c := e.checker(cfg, nil)
+	ch, unsub := c.Subscribe()
+	defer unsub()
+	start(t, c)
+
+	// The first check goes at once; each further one waits for its token, 500ms apart,
+	// though all four are due and four could run at once.
+	updates(t, ch, 1)
+	for i := 2; i <= 4; i++ {
+		e.blocked(t, 1)
+		if d, _ := e.clock.NextWait(); d != 500*time.Millisecond {
+			t.Fatalf("check %d waits %s for the rate cap, want 500ms", i, d)
+		}
+		if n := e.fake.Requests(); n != int64(i-1) {
+			t.Fatalf("%d requests before check %d's token, want %d", n, i, i-1)
+		}
+		e.clock.Advance(500 * time.Millisecond)
+		updates(t, ch, 1)
+	}
+}
+
+func TestConcurrencyBound(t *testing.T) {
+	e := newEnv(t, staxfake.Options{Latency: 20 * time.Millisecond, Default: staxfake.Valid})
+	e.seed(t, 40)
+	cfg := testConfig()
+	cfg.Concurrency = 4
+	c := e.checker(cfg, nil)
+	ch, unsub := c.Subscribe()
+	defer unsub()
+	start(t, c)
+
+	// The scheduler, a cycle and admins' CheckNow all share the one bound.
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if _, err := c.RunCycle(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	for id := int64(1); id <= 8; id++ {
+		wg.Go(func() {
+			if _, _, err := c.CheckNow(context.Background(), id); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	updates(t, ch, 40) // at least the scheduler's or the cycle's 40
+	if mc := e.fake.MaxConcurrent(); mc > 4 || mc < 1 {
+		t.Errorf("fake saw up to %d requests at once, want 1..4", mc)
+	}
+}
+
+func TestStretchedInterval(t *testing.T) {
+	tests := []struct {
+		pairs    int
+		rate     float64
+		eff      time.Duration
+		note     string
+		interval time.Duration
+	}{
+		{pairs: 1800, rate: 2, eff: 15 * time.Minute, interval: 15 * time.Minute},
+		{pairs: 1801, rate: 2, eff: 900500 * time.Millisecond, interval: 15 * time.Minute,
+			note: "1,800 keys fit in 15m at 2/s; checking every 16m"},
+		{pairs: 5000, rate: 2, eff: 2500 * time.Second, interval: 15 * time.Minute,
+			note: "1,800 keys fit in 15m at 2/s; checking every 42m"},
+		{pairs: 1_000_000, rate: 0, eff: 15 * time.Minute, interval: 15 * time.Minute},
+		{pairs: 100_000, rate: 10, eff: 10_000 * time.Second, interval: 15 * time.Minute,
+			note: "9,000 keys fit in 15m at 10/s; checking every 2h47m"},
+		{pairs: 100, rate: 0.5, eff: 200 * time.Second, interval: time.Minute,
+			note: "30 keys fit in 1m at 0.5/s; checking every 4m"},
+	}
+	for _, tt := range tests {
+		cfg := DefaultConfig()
+		cfg.Interval, cfg.Rate = tt.interval, tt.rate
+		c := New(nil, nil, nil, cfg, NewFakeClock(t0), nil)
+		c.setPairCount(tt.pairs)
+		st := c.Status()
+		if st.EffectiveInterval != tt.eff || st.Stretched != (tt.note != "") || st.StretchNote() != tt.note {
+			t.Errorf("%d pairs at %v/s in %s: effective %s, stretched %v, note %q; want %s, %q",
+				tt.pairs, tt.rate, tt.interval, st.EffectiveInterval, st.Stretched, st.StretchNote(), tt.eff, tt.note)
+		}
+	}
+}
+
+func TestFormatting(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 7: "7", 999: "999", 1000: "1,000", 1800: "1,800",
+		123456: "123,456", 1234567: "1,234,567", -4200: "-4,200"} {
+		if got := fmtCount(n); got != want {
+			t.Errorf("fmtCount(%d) = %q, want %q", n, got, want)
+		}
+	}
+	for d, want := range map[time.Duration]string{0: "0s", 45 * time.Second: "45s", 1500 * time.Millisecond: "2s",
+		15 * time.Minute: "15m", 2500 * time.Second: "42m", time.Hour: "1h", 150 * time.Minute: "2h30m",
+		48 * time.Hour: "2d", 50 * time.Hour: "2d2h"} {
+		if got := fmtDuration(d); got != want {
+			t.Errorf("fmtDuration(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// blockingProbe wraps the real client and reports each check as it starts.
+type blockingProbe struct {
+	inner   Prober
+	entered chan int64
+	emails  map[string]int64
+}
+
+func (b *blockingProbe) Check(ctx context.Context, email, key string) (staxapi.Result, error) {
+	b.entered <- b.emails[email]
+	return b.inner.Check(ctx, email, key)
+}
+
+func TestShutdownDuringHangingChecks(t *testing.T) {
+	e := newEnv(t, staxfake.Options{})
+	probe := &blockingProbe{inner: e.api, entered: make(chan int64, 10), emails: map[string]int64{}}
+	var pairs []testPair
+	for i := range 5 {
+		p := e.add(t, i, staxfake.Hang)
+		pairs = append(pairs, p)
+		probe.emails[p.email] = p.ID
+	}
+	cfg := testConfig()
+	cfg.Concurrency = 3
+	c := e.checker(cfg, probe)
+	stop := start(t, c)
+	for range 3 {
+		select {
+		case <-probe.entered:
+		case <-time.After(waitLimit):
+			t.Fatal("checks did not start")
+		}
+	}
+
+	began := time.Now()
+	stop() // fails the test if Run errs or hangs
+	// The client's timeout is 30s: returning well within it means the checks were cancelled.
+	if took := time.Since(began); took > 10*time.Second {
+		t.Errorf("Run took %s to return", took)
+	}
+	for _, p := range pairs {
+		if cs := e.checks(t, p.ID); len(cs) != 0 {
+			t.Errorf("pair %d has %d check rows after shutdown, want 0", p.ID, len(cs))
+		}
+		if got := e.pair(t, p.ID); got.Verdict != store.Pending || got.LastCheck != nil {
+			t.Errorf("pair %d: verdict %s, last check %+v", p.ID, got.Verdict, got.LastCheck)
+		}
+	}
+	if n := c.Status().InFlight; n != 0 {
+		t.Errorf("%d checks still in flight", n)
+	}
+}
+
+func TestCheckNow(t *testing.T) {
+	e := newEnv(t, staxfake.Options{})
+	p := e.add(t, 1, staxfake.Denied)
+	c := e.checker(testConfig(), nil)
+	ctx := context.Background()
+
+	got, res, err := c.CheckNow(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != staxapi.Denied || res.HTTPStatus != 403 {
+		t.Errorf("result %+v, want denied 403", res)
+	}
+	if got.Verdict != store.Denied || got.LastCheck == nil || got.LastCheck.Outcome != store.OutcomeDenied {
+		t.Errorf("pair after CheckNow: %+v", got)
+	}
+	if _, _, err := c.CheckNow(ctx, 999); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("CheckNow of an unknown pair: %v, want ErrNotFound", err)
+	}
+}
+
+func TestCheckNowConfirmsInline(t *testing.T) {
+	e := newEnv(t, staxfake.Options{})
+	p := e.add(t, 1, staxfake.Valid)
+	c := e.checker(testConfig(), nil)
+	ctx := context.Background()
+	if got, _, err := c.CheckNow(ctx, p.ID); err != nil || got.Verdict != store.Valid {
+		t.Fatalf("first CheckNow: %v, %v", got.Verdict, err)
+	}
+
+	e.fake.Set(p.email, p.key, staxfake.Revoked)
+	type answer struct {
+		p   store.Pair
+		res staxapi.Result
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		got, res, err := c.CheckNow(ctx, p.ID)
+		done <- answer{got, res, err}
+	}()
+	e.blocked(t, 1) // waiting ConfirmDelay before the re-check
+	if d, _ := e.clock.NextWait(); d != 5*time.Second {
+		t.Errorf("re-check planned in %s, want 5s", d)
+	}
+	e.clock.Advance(5 * time.Second)
+	a := <-done
+	if a.err != nil || a.p.Verdict != store.Revoked || a.res.Outcome != staxapi.Revoked {
+		t.Fatalf("confirmed CheckNow: verdict %s, outcome %s, err %v", a.p.Verdict, a.res.Outcome, a.err)
+	}
+	if n := e.fake.RequestsFor(p.key); n != 3 {
+		t.Errorf("%d requests, want 3", n)
+	}
+	if evs := e.events(t, p.ID); len(evs) != 2 || evs[0].New != store.Revoked {
+		t.Errorf("events %+v", evs)
+	}
+}
+
+func TestRunCycleCoversEveryPairOnce(t *testing.T) {
+	e := newEnv(t, staxfake.Options{})
+	behaviours := []staxfake.Behavior{staxfake.Valid, staxfake.Revoked, staxfake.Denied}
+	verdicts := []store.Verdict{store.Valid, store.Revoked, store.Denied}
+	var pairs []testPair
+	for i := range 20 {
+		pairs = append(pairs, e.add(t, i, behaviours[i%3]))
+	}
+	cfg := testConfig()
+	cfg.Concurrency = 4
+	var logs bytes.Buffer
+	c := New(e.db, e.vault, e.api, cfg, e.clock, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+
+	for round := 1; round <= 2; round++ {
+		res, err := c.RunCycle(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res) != len(pairs) {
+			t.Fatalf("round %d: %d results, want %d", round, len(res), len(pairs))
+		}
+		for i, p := range pairs {
+			r := res[i]
+			if r.Err != nil || r.Pair.ID != p.ID || r.Pair.Verdict != verdicts[i%3] || string(r.Result.Outcome) != string(verdicts[i%3]) {
+				t.Errorf("round %d pair %d: %+v", round, p.ID, r)
+			}
+			if n := e.fake.RequestsFor(p.key); n != int64(round) {
+				t.Errorf("round %d pair %d: %d requests, want %d", round, p.ID, n, round)
+			}
+		}
+	}
+	out := logs.String()
+	if !strings.Contains(out, "pair_id=") || !strings.Contains(out, "outcome=revoked") {
+		t.Errorf("debug log lacks per-check lines:\n%s", out)
+	}
+	for _, p := range pairs {
+		if strings.Contains(out, p.email) || strings.Contains(out, p.key) {
+			t.Fatalf("the log contains an email or a key:\n%s", out)
+		}
+	}
+}
+
+func TestRunCycleStopsOnOutage(t *testing.T) {
+	e := newEnv(t, staxfake.Options{Default: staxfake.BadGateway})
+	e.seed(t, 10)
+	c := e.checker(testConfig(), nil)
+	res, err := c.RunCycle(context.Background())
+	if !errors.Is(err, ErrOutage) {
+		t.Fatalf("RunCycle: %v, want ErrOutage", err)
+	}
+	if n := e.fake.Requests(); n != 3 {
+		t.Errorf("%d requests, want 3", n)
+	}
+	var checked, skipped int
+	for _, r := range res {
+		switch {
+		case r.Err == nil && r.Result.UpstreamFault:
+			checked++
+		case errors.Is(r.Err, ErrOutage):
+			skipped++
+		default:
+			t.Errorf("result %+v", r)
+		}
+	}
+	if checked != 3 || skipped != 7 {
+		t.Errorf("%d checked, %d skipped; want 3 and 7", checked, skipped)
+	}
+}
+
+// editingProbe replaces the pair's key while its first check is in flight.
+type editingProbe struct {
+	inner Prober
+	edit  func()
+	once  sync.Once
+}
+
+func (p *editingProbe) Check(ctx context.Context, email, key string) (staxapi.Result, error) {
+	p.once.Do(p.edit)
+	return p.inner.Check(ctx, email, key)
+}
+
+func TestKeyEditedDuringCheckDropsTheAnswer(t *testing.T) {
+	e := newEnv(t, staxfake.Options{})
+	p := e.add(t, 1, staxfake.Valid)
+	newKey := "n" + strings.Repeat("7", 39)
+	e.fake.Set(p.email, newKey, staxfake.Revoked)
+	probe := &editingProbe{inner: e.api, edit: func() {
+		e.clock.Advance(time.Second) // the edit comes after the check began
+		if _, err := e.vault.Update(context.Background(), p.ID, vault.PairInput{Label: "x", Email: p.email, Key: newKey}); err != nil {
+			t.Error(err)
+		}
+	}}
+	c := e.checker(testConfig(), probe)
+	ch, unsub := c.Subscribe()
+	defer unsub()
+	start(t, c)
+
+	// The answer for the old key is dropped; the nudge brings a check of the new one.
+	if u := updates(t, ch, 1)[0]; u.PairID != p.ID || u.Verdict != store.Revoked {
+		t.Errorf("update %+v, want the new key's verdict", u)
+	}
+	if cs := e.checks(t, p.ID); len(cs) != 1 || cs[0].Outcome != store.OutcomeRevoked {
+		t.Errorf("checks %+v, want only the new key's", cs)
+	}
+	if e.fake.RequestsFor(p.key) != 1 || e.fake.RequestsFor(newKey) != 1 {
+		t.Errorf("requests: old key %d, new key %d; want 1 and 1", e.fake.RequestsFor(p.key), e.fake.RequestsFor(newKey))
+	}
+	if evs := e.events(t, p.ID); len(evs) != 1 || evs[0].New != store.Revoked {
+		t.Errorf("events %+v, want only pending→revoked", evs)
+	}
+}
+
+func TestPruneAtStartAndHourly(t *testing.T) {
+	e := newEnv(t, staxfake.Options{})
+	p := e.add(t, 1, staxfake.Valid)
+	ctx := context.Background()
+	cfg := testConfig()
+	cfg.HistoryDays = 90
+	// Three checks: too old already, old within the hour, recent. None makes the pair due.
+	for _, age := range []time.Duration{91 * 24 * time.Hour, 90*24*time.Hour - 30*time.Minute, time.Hour} {
+		at := t0.Add(-age)
+		rec := Decide(p.Pair, staxapi.Result{Outcome: staxapi.Valid}, at, cfg, cfg.Interval, nil)
+		rec.NextCheckAt = t0.Add(48 * time.Hour)
+		if err := e.db.RecordCheck(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		p.Pair = apply(p.Pair, rec)
+	}
+	c := e.checker(cfg, nil)
+	start(t, c)
+	e.blocked(t, 1)
+	if n := len(e.checks(t, p.ID)); n != 2 {
+		t.Fatalf("%d checks after the start-up prune, want 2", n)
+	}
+	if d, _ := e.clock.NextWait(); d != time.Hour {
+		t.Fatalf("next wake-up in %s, want 1h (the hourly prune)", d)
+	}
+	e.clock.Advance(time.Hour)
+	e.blocked(t, 1)
+	if n := len(e.checks(t, p.ID)); n != 1 {
+		t.Errorf("%d checks after the hourly prune, want 1", n)
+	}
+	if n := len(e.events(t, p.ID)); n != 1 {
+		t.Errorf("%d events, want 1: events are never pruned", n)
+	}
+}
+
+func TestSlowSubscriberDoesNotStallChecks(t *testing.T) {
+	e := newEnv(t, staxfake.Options{Default: staxfake.Valid})
+	e.seed(t, 300)
+	cfg := testConfig()
+	cfg.Concurrency = 8
+	c := e.checker(cfg, nil)
+	slow, unsubSlow := c.Subscribe() // never read
+	fast, unsub := c.Subscribe()
+	var got int
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for range fast {
+			got++
+		}
+	})
+	if _, err := c.RunCycle(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	unsub()
+	wg.Wait()
+	if got == 0 || got > 300 {
+		t.Errorf("the reading subscriber got %d updates, want 1..300", got)
+	}
+	if n := len(slow); n != cap(slow) {
+		t.Errorf("slow subscriber holds %d updates, want a full buffer of %d", n, cap(slow))
+	}
+	unsubSlow()
+	unsubSlow() // twice is harmless
+	if _, ok := <-fast; ok {
+		t.Error("channel still open after unsubscribe")
+	}
+}
+
+func TestRunTwiceFails(t *testing.T) {
+	e := newEnv(t, staxfake.Options{})
+	c := e.checker(testConfig(), nil)
+	start(t, c)
+	e.blocked(t, 1)
+	if err := c.Run(context.Background()); err == nil {
+		t.Error("a second Run started")
+	}
+}

@@ -1,0 +1,147 @@
+package checker
+
+import (
+	"time"
+
+	"github.com/staxkeys/staxkeys/staxapi"
+	"github.com/staxkeys/staxkeys/store"
+)
+
+// defaultRetryAfter is how long a 429 without a usable Retry-After parks the checker.
+const defaultRetryAfter = 60 * time.Second
+
+// Decide is the status model: given a pair as it stood before a check, the check's answer and
+// the time it arrived, it returns everything the check changes. It is pure, so each rule can
+// be table-tested; rnd supplies the jitter in [0, 1).
+//
+//   - An undecided answer never changes the verdict: it counts a failure and backs off
+//     exponentially from BackoffBase, capped at the effective interval; after a 429 the next
+//     check waits for Retry-After instead.
+//   - A pending pair takes its first decided answer at once.
+//   - An answer agreeing with the verdict confirms it and clears any candidate.
+//   - A different answer becomes a candidate, re-checked after ConfirmDelay, and replaces the
+//     verdict once Confirm agreeing answers came in a row.
+func Decide(p store.Pair, r staxapi.Result, now time.Time, cfg Config, effInterval time.Duration, rnd func() float64) store.CheckRecord {
+	cfg = cfg.withDefaults()
+	if effInterval <= 0 {
+		effInterval = cfg.Interval
+	}
+	rec := store.CheckRecord{
+		Check: store.Check{
+			PairID:     p.ID,
+			At:         now,
+			Outcome:    outcomeOf(r.Outcome),
+			HTTPStatus: r.HTTPStatus,
+			Latency:    r.Latency,
+			Reason:     r.Reason,
+		},
+		KeyChangedAt:   p.KeyChangedAt,
+		Verdict:        p.Verdict,
+		VerdictAt:      p.VerdictAt,
+		VerdictSince:   p.VerdictSince,
+		LastValidAt:    p.LastValidAt,
+		Failures:       p.Failures,
+		Candidate:      p.Candidate,
+		CandidateCount: p.CandidateCount,
+	}
+	if rec.Verdict == "" {
+		rec.Verdict = store.Pending
+	}
+
+	var retryAt time.Time
+	if r.RateLimited {
+		ra := r.RetryAfter
+		if ra <= 0 {
+			ra = defaultRetryAfter
+		}
+		retryAt = now.Add(ra)
+	}
+
+	answer, decided := verdictOf(rec.Check.Outcome)
+	if !decided {
+		rec.Failures++
+		if r.RateLimited {
+			rec.NextCheckAt = retryAt
+		} else {
+			rec.NextCheckAt = now.Add(backoff(cfg.BackoffBase, rec.Failures, effInterval))
+		}
+		return rec
+	}
+
+	rec.Failures = 0
+	if answer == store.Valid {
+		rec.LastValidAt = now
+	}
+	next := now.Add(jitter(effInterval, rnd))
+	switch {
+	case rec.Verdict == store.Pending:
+		rec.Event = &store.Event{PairID: p.ID, At: now, Old: store.Pending, New: answer, Reason: r.Reason}
+		rec.Verdict, rec.VerdictAt, rec.VerdictSince = answer, now, now
+		rec.Candidate, rec.CandidateCount = "", 0
+	case answer == rec.Verdict:
+		rec.VerdictAt = now
+		rec.Candidate, rec.CandidateCount = "", 0
+	default:
+		if rec.Candidate == answer {
+			rec.CandidateCount++
+		} else {
+			rec.Candidate, rec.CandidateCount = answer, 1
+		}
+		if rec.CandidateCount >= cfg.Confirm {
+			rec.Event = &store.Event{PairID: p.ID, At: now, Old: rec.Verdict, New: answer, Reason: r.Reason}
+			rec.Verdict, rec.VerdictAt, rec.VerdictSince = answer, now, now
+			rec.Candidate, rec.CandidateCount = "", 0
+		} else {
+			next = now.Add(cfg.ConfirmDelay)
+		}
+	}
+	// A 429 can still carry a decided body; the pair then waits for Retry-After all the same.
+	if retryAt.After(next) {
+		next = retryAt
+	}
+	rec.NextCheckAt = next
+	return rec
+}
+
+// outcomeOf maps the client's outcome to the stored one; anything unknown decided nothing.
+func outcomeOf(o staxapi.Outcome) store.Outcome {
+	switch o {
+	case staxapi.Valid:
+		return store.OutcomeValid
+	case staxapi.Revoked:
+		return store.OutcomeRevoked
+	case staxapi.Denied:
+		return store.OutcomeDenied
+	}
+	return store.OutcomeError
+}
+
+func verdictOf(o store.Outcome) (store.Verdict, bool) {
+	switch o {
+	case store.OutcomeValid:
+		return store.Valid, true
+	case store.OutcomeRevoked:
+		return store.Revoked, true
+	case store.OutcomeDenied:
+		return store.Denied, true
+	}
+	return "", false
+}
+
+// backoff is base·2^(failures-1), capped; doubling stops at the cap so it cannot overflow.
+func backoff(base time.Duration, failures int, ceiling time.Duration) time.Duration {
+	d := base
+	for i := 1; i < failures && d < ceiling; i++ {
+		d *= 2
+	}
+	return min(d, ceiling)
+}
+
+// jitter spreads checks over ±10% of the interval so pairs added together drift apart.
+func jitter(interval time.Duration, rnd func() float64) time.Duration {
+	f := 0.5
+	if rnd != nil {
+		f = min(max(rnd(), 0), 1)
+	}
+	return time.Duration(float64(interval) * (0.9 + 0.2*f))
+}

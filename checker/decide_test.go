@@ -1,0 +1,331 @@
+package checker
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/staxkeys/staxkeys/staxapi"
+	"github.com/staxkeys/staxkeys/store"
+)
+
+func TestDecide(t *testing.T) {
+	now := t0.Add(time.Hour)
+	earlier := t0.Add(-24 * time.Hour)
+	keyChanged := t0.Add(-48 * time.Hour)
+	const interval = 15 * time.Minute
+
+	pending := store.Pair{ID: 7, KeyChangedAt: keyChanged, Verdict: store.Pending}
+	established := func(v store.Verdict) store.Pair {
+		return store.Pair{ID: 7, KeyChangedAt: keyChanged, Verdict: v, VerdictAt: earlier, VerdictSince: earlier,
+			LastValidAt: earlier}
+	}
+	withCandidate := func(p store.Pair, v store.Verdict, n int) store.Pair {
+		p.Candidate, p.CandidateCount = v, n
+		return p
+	}
+	withFailures := func(p store.Pair, n int) store.Pair {
+		p.Failures = n
+		return p
+	}
+
+	valid := staxapi.Result{Outcome: staxapi.Valid, Reason: "Stax.ai accepted the key", HTTPStatus: 200, Latency: 80 * time.Millisecond}
+	revoked := staxapi.Result{Outcome: staxapi.Revoked, Reason: "Stax.ai said: Invalid authorization request", HTTPStatus: 200, Latency: 90 * time.Millisecond}
+	denied := staxapi.Result{Outcome: staxapi.Denied, Reason: "HTTP 403", HTTPStatus: 403}
+	fault := staxapi.Result{Outcome: staxapi.Undecided, Reason: "HTTP 500 from Stax.ai", HTTPStatus: 500, UpstreamFault: true}
+	limited := staxapi.Result{Outcome: staxapi.Undecided, Reason: "rate limited", HTTPStatus: 429, RateLimited: true, RetryAfter: 45 * time.Second}
+	limitedNoHint := staxapi.Result{Outcome: staxapi.Undecided, Reason: "rate limited", HTTPStatus: 429, RateLimited: true}
+	limitedDecided := staxapi.Result{Outcome: staxapi.Revoked, Reason: "auth error on a 429", HTTPStatus: 429, RateLimited: true, RetryAfter: 20 * time.Minute}
+
+	confirm := func(n int) func(*Config) { return func(c *Config) { c.Confirm = n } }
+	half := func() float64 { return 0.5 }
+
+	tests := []struct {
+		name string
+		p    store.Pair
+		r    staxapi.Result
+		cfg  func(*Config)
+		eff  time.Duration // 0: interval
+		rnd  func() float64
+		// want edits the "nothing changed" record: the pair's state as it was, the check
+		// filled in, no next check.
+		want func(r *store.CheckRecord)
+	}{
+		{
+			name: "first verdict valid is taken at once",
+			p:    pending, r: valid,
+			want: func(r *store.CheckRecord) {
+				r.Verdict, r.VerdictAt, r.VerdictSince, r.LastValidAt = store.Valid, now, now, now
+				r.Event = &store.Event{PairID: 7, At: now, Old: store.Pending, New: store.Valid, Reason: valid.Reason}
+				r.NextCheckAt = now.Add(interval)
+			},
+		},
+		{
+			name: "first verdict revoked is taken at once, even with Confirm 3",
+			p:    pending, r: revoked, cfg: confirm(3),
+			want: func(r *store.CheckRecord) {
+				r.Verdict, r.VerdictAt, r.VerdictSince = store.Revoked, now, now
+				r.Event = &store.Event{PairID: 7, At: now, Old: store.Pending, New: store.Revoked, Reason: revoked.Reason}
+				r.NextCheckAt = now.Add(interval)
+			},
+		},
+		{
+			name: "first verdict denied resets failures",
+			p:    withFailures(pending, 4), r: denied,
+			want: func(r *store.CheckRecord) {
+				r.Verdict, r.VerdictAt, r.VerdictSince = store.Denied, now, now
+				r.Event = &store.Event{PairID: 7, At: now, Old: store.Pending, New: store.Denied, Reason: denied.Reason}
+				r.Failures, r.NextCheckAt = 0, now.Add(interval)
+			},
+		},
+		{
+			name: "pending stays pending on an undecided answer",
+			p:    pending, r: fault,
+			want: func(r *store.CheckRecord) {
+				r.Failures, r.NextCheckAt = 1, now.Add(30*time.Second)
+			},
+		},
+		{
+			name: "agreeing answer confirms, clears the candidate and the failures",
+			p:    withFailures(withCandidate(established(store.Valid), store.Revoked, 1), 2), r: valid,
+			want: func(r *store.CheckRecord) {
+				r.VerdictAt, r.LastValidAt = now, now
+				r.Candidate, r.CandidateCount, r.Failures = "", 0, 0
+				r.NextCheckAt = now.Add(interval)
+			},
+		},
+		{
+			name: "different answer becomes a candidate, re-checked after ConfirmDelay",
+			p:    established(store.Valid), r: revoked,
+			want: func(r *store.CheckRecord) {
+				r.Candidate, r.CandidateCount = store.Revoked, 1
+				r.NextCheckAt = now.Add(5 * time.Second)
+			},
+		},
+		{
+			name: "second agreeing answer changes the verdict with Confirm 2",
+			p:    withCandidate(established(store.Valid), store.Revoked, 1), r: revoked,
+			want: func(r *store.CheckRecord) {
+				r.Verdict, r.VerdictAt, r.VerdictSince = store.Revoked, now, now
+				r.Event = &store.Event{PairID: 7, At: now, Old: store.Valid, New: store.Revoked, Reason: revoked.Reason}
+				r.Candidate, r.CandidateCount = "", 0
+				r.NextCheckAt = now.Add(interval)
+			},
+		},
+		{
+			name: "second agreeing answer is not enough with Confirm 3",
+			p:    withCandidate(established(store.Valid), store.Revoked, 1), r: revoked, cfg: confirm(3),
+			want: func(r *store.CheckRecord) {
+				r.Candidate, r.CandidateCount = store.Revoked, 2
+				r.NextCheckAt = now.Add(5 * time.Second)
+			},
+		},
+		{
+			name: "third agreeing answer changes the verdict with Confirm 3",
+			p:    withCandidate(established(store.Denied), store.Valid, 2), r: valid, cfg: confirm(3),
+			want: func(r *store.CheckRecord) {
+				r.Verdict, r.VerdictAt, r.VerdictSince, r.LastValidAt = store.Valid, now, now, now
+				r.Event = &store.Event{PairID: 7, At: now, Old: store.Denied, New: store.Valid, Reason: valid.Reason}
+				r.Candidate, r.CandidateCount = "", 0
+				r.NextCheckAt = now.Add(interval)
+			},
+		},
+		{
+			name: "Confirm 1 changes at once",
+			p:    established(store.Valid), r: denied, cfg: confirm(1),
+			want: func(r *store.CheckRecord) {
+				r.Verdict, r.VerdictAt, r.VerdictSince = store.Denied, now, now
+				r.Event = &store.Event{PairID: 7, At: now, Old: store.Valid, New: store.Denied, Reason: denied.Reason}
+				r.NextCheckAt = now.Add(interval)
+			},
+		},
+		{
+			name: "another different answer restarts the candidate",
+			p:    withCandidate(established(store.Valid), store.Revoked, 1), r: denied,
+			want: func(r *store.CheckRecord) {
+				r.Candidate, r.CandidateCount = store.Denied, 1
+				r.NextCheckAt = now.Add(5 * time.Second)
+			},
+		},
+		{
+			name: "undecided neither confirms nor resets a candidate",
+			p:    withCandidate(established(store.Valid), store.Revoked, 1), r: fault,
+			want: func(r *store.CheckRecord) {
+				r.Failures, r.NextCheckAt = 1, now.Add(30*time.Second)
+			},
+		},
+		{
+			name: "undecided never overwrites a revoked verdict",
+			p:    withFailures(established(store.Revoked), 1), r: fault,
+			want: func(r *store.CheckRecord) {
+				r.Failures, r.NextCheckAt = 2, now.Add(time.Minute)
+			},
+		},
+		{
+			name: "backoff doubles: third failure waits 2m",
+			p:    withFailures(established(store.Valid), 2), r: fault,
+			want: func(r *store.CheckRecord) {
+				r.Failures, r.NextCheckAt = 3, now.Add(2*time.Minute)
+			},
+		},
+		{
+			name: "backoff is capped at the interval",
+			p:    withFailures(established(store.Valid), 5), r: fault,
+			want: func(r *store.CheckRecord) {
+				r.Failures, r.NextCheckAt = 6, now.Add(interval) // 30s·2^5 = 16m > 15m
+			},
+		},
+		{
+			name: "backoff after very many failures stays capped",
+			p:    withFailures(established(store.Valid), 10_000), r: fault,
+			want: func(r *store.CheckRecord) {
+				r.Failures, r.NextCheckAt = 10_001, now.Add(interval)
+			},
+		},
+		{
+			name: "backoff is capped at the stretched interval",
+			p:    withFailures(established(store.Valid), 7), r: fault, eff: 42 * time.Minute,
+			want: func(r *store.CheckRecord) {
+				r.Failures, r.NextCheckAt = 8, now.Add(42*time.Minute)
+			},
+		},
+		{
+			name: "429 waits for Retry-After",
+			p:    established(store.Valid), r: limited,
+			want: func(r *store.CheckRecord) {
+				r.Failures, r.NextCheckAt = 1, now.Add(45*time.Second)
+			},
+		},
+		{
+			name: "429 without Retry-After waits 60s",
+			p:    withFailures(established(store.Valid), 3), r: limitedNoHint,
+			want: func(r *store.CheckRecord) {
+				r.Failures, r.NextCheckAt = 4, now.Add(60*time.Second)
+			},
+		},
+		{
+			name: "a decided 429 still waits for Retry-After",
+			p:    withCandidate(established(store.Valid), store.Revoked, 1), r: limitedDecided,
+			want: func(r *store.CheckRecord) {
+				r.Verdict, r.VerdictAt, r.VerdictSince = store.Revoked, now, now
+				r.Event = &store.Event{PairID: 7, At: now, Old: store.Valid, New: store.Revoked, Reason: limitedDecided.Reason}
+				r.Candidate, r.CandidateCount = "", 0
+				r.NextCheckAt = now.Add(20 * time.Minute)
+			},
+		},
+		{
+			name: "jitter low end: rnd 0 gives 0.9 of the interval",
+			p:    established(store.Valid), r: valid, rnd: func() float64 { return 0 },
+			want: func(r *store.CheckRecord) {
+				r.VerdictAt, r.LastValidAt = now, now
+				r.NextCheckAt = now.Add(interval * 9 / 10)
+			},
+		},
+		{
+			name: "jitter high end: rnd 1 gives 1.1 of the interval",
+			p:    established(store.Valid), r: valid, rnd: func() float64 { return 1 },
+			want: func(r *store.CheckRecord) {
+				r.VerdictAt, r.LastValidAt = now, now
+				r.NextCheckAt = now.Add(interval * 11 / 10)
+			},
+		},
+		{
+			name: "jitter follows the stretched interval",
+			p:    established(store.Revoked), r: revoked, eff: 42 * time.Minute,
+			want: func(r *store.CheckRecord) {
+				r.VerdictAt = now
+				r.NextCheckAt = now.Add(42 * time.Minute)
+			},
+		},
+		{
+			name: "LastValidAt moves on a valid candidate too",
+			p:    established(store.Revoked), r: valid,
+			want: func(r *store.CheckRecord) {
+				r.LastValidAt = now
+				r.Candidate, r.CandidateCount = store.Valid, 1
+				r.NextCheckAt = now.Add(5 * time.Second)
+			},
+		},
+		{
+			name: "LastValidAt stays on a revoked answer",
+			p:    established(store.Valid), r: revoked, cfg: confirm(1),
+			want: func(r *store.CheckRecord) {
+				r.Verdict, r.VerdictAt, r.VerdictSince = store.Revoked, now, now
+				r.Event = &store.Event{PairID: 7, At: now, Old: store.Valid, New: store.Revoked, Reason: revoked.Reason}
+				r.Candidate, r.CandidateCount = "", 0
+				r.NextCheckAt = now.Add(interval)
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			if tt.cfg != nil {
+				tt.cfg(&cfg)
+			}
+			eff := tt.eff
+			if eff == 0 {
+				eff = interval
+			}
+			rnd := tt.rnd
+			if rnd == nil {
+				rnd = half
+			}
+			got := Decide(tt.p, tt.r, now, cfg, eff, rnd)
+
+			want := store.CheckRecord{
+				Check: store.Check{PairID: 7, At: now, Outcome: store.Outcome(tt.r.Outcome),
+					HTTPStatus: tt.r.HTTPStatus, Latency: tt.r.Latency, Reason: tt.r.Reason},
+				KeyChangedAt: keyChanged,
+				Verdict:      tt.p.Verdict, VerdictAt: tt.p.VerdictAt, VerdictSince: tt.p.VerdictSince,
+				LastValidAt: tt.p.LastValidAt, Failures: tt.p.Failures,
+				Candidate: tt.p.Candidate, CandidateCount: tt.p.CandidateCount,
+			}
+			tt.want(&want)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("Decide:\n got %+v\nwant %+v", got, want)
+				if got.Event != nil || want.Event != nil {
+					t.Errorf("event: got %+v, want %+v", got.Event, want.Event)
+				}
+			}
+		})
+	}
+}
+
+// TestDecideFlapping feeds an upstream that alternates: no answer is ever confirmed, so no
+// event is produced and the verdict stands.
+func TestDecideFlapping(t *testing.T) {
+	cfg := DefaultConfig()
+	p := store.Pair{ID: 1, Verdict: store.Valid, VerdictAt: t0, VerdictSince: t0}
+	answers := []staxapi.Outcome{staxapi.Revoked, staxapi.Valid, staxapi.Revoked, staxapi.Valid,
+		staxapi.Denied, staxapi.Valid, staxapi.Revoked, staxapi.Undecided, staxapi.Valid, staxapi.Revoked}
+	now := t0
+	for i, o := range answers {
+		now = now.Add(5 * time.Second)
+		rec := Decide(p, staxapi.Result{Outcome: o}, now, cfg, cfg.Interval, nil)
+		if rec.Event != nil {
+			t.Fatalf("answer %d (%s) produced event %+v", i, o, rec.Event)
+		}
+		if rec.Verdict != store.Valid || !rec.VerdictSince.Equal(t0) {
+			t.Fatalf("answer %d (%s): verdict %s since %s", i, o, rec.Verdict, rec.VerdictSince)
+		}
+		p = apply(p, rec)
+	}
+	if p.CandidateCount != 1 || p.Candidate != store.Revoked {
+		t.Errorf("candidate after the flapping: %s×%d, want revoked×1", p.Candidate, p.CandidateCount)
+	}
+}
+
+// TestDecideJitterBounds checks the whole range of rnd, and that out-of-range values are
+// clamped rather than scheduling outside ±10%.
+func TestDecideJitterBounds(t *testing.T) {
+	cfg := DefaultConfig()
+	p := store.Pair{ID: 1, Verdict: store.Valid}
+	lo, hi := t0.Add(cfg.Interval*9/10), t0.Add(cfg.Interval*11/10)
+	for _, f := range []float64{-1, 0, 0.01, 0.25, 0.5, 0.99, 1, 2} {
+		rec := Decide(p, staxapi.Result{Outcome: staxapi.Valid}, t0, cfg, cfg.Interval, func() float64 { return f })
+		if rec.NextCheckAt.Before(lo) || rec.NextCheckAt.After(hi) {
+			t.Errorf("rnd %v: next check %s outside [%s, %s]", f, rec.NextCheckAt, lo, hi)
+		}
+	}
+}

@@ -1,0 +1,210 @@
+package checker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/secret"
+	"github.com/staxkeys/staxkeys/staxapi"
+	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/vault"
+)
+
+// t0 is the fake clock's start: UTC and whole milliseconds, as the store keeps times.
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+// waitLimit guards every wait in the tests: far longer than anything should take, so it
+// fails only a test that is really stuck, never a slow machine.
+const waitLimit = 20 * time.Second
+
+// env is a checker's world: a real database and vault, a real fake Stax.ai and a fake clock.
+type env struct {
+	db    *store.DB
+	vault *vault.Vault
+	fake  *staxfake.Server
+	api   *staxapi.Client
+	clock *FakeClock
+}
+
+func mustOpenStore(tb testing.TB) *store.DB {
+	tb.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), "t.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func newEnv(tb testing.TB, opts staxfake.Options) *env {
+	tb.Helper()
+	db := mustOpenStore(tb)
+	mk, err := secret.GenerateMasterKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	fake, err := staxfake.Start(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { fake.Close() })
+	api, err := staxapi.New(staxapi.Config{BaseURL: fake.URL(), Timeout: 30 * time.Second})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	clk := NewFakeClock(t0)
+	db.Now = clk.Now
+	return &env{db: db, vault: vault.New(db, secret.NewKeyring(mk)), fake: fake, api: api, clock: clk}
+}
+
+// testConfig is DefaultConfig with the rate cap off and room for tests to set what they need.
+func testConfig() Config {
+	cfg := DefaultConfig()
+	cfg.Concurrency = 1
+	return cfg
+}
+
+// checker builds a Checker over e with jitter fixed at its middle, so next checks are exact.
+func (e *env) checker(cfg Config, probe Prober) *Checker {
+	if probe == nil {
+		probe = e.api
+	}
+	c := New(e.db, e.vault, probe, cfg, e.clock, slog.New(slog.DiscardHandler))
+	c.rnd = func() float64 { return 0.5 }
+	return c
+}
+
+type testPair struct {
+	store.Pair
+	email, key string
+}
+
+func pairInput(i int) vault.PairInput {
+	return vault.PairInput{
+		Label: fmt.Sprintf("team %d", i),
+		Email: fmt.Sprintf("admin%d@team%d.example.com", i, i),
+		Key:   fmt.Sprintf("k%039d", i),
+	}
+}
+
+// add registers pair i with the vault and gives it behaviour b at the fake.
+func (e *env) add(tb testing.TB, i int, b staxfake.Behavior) testPair {
+	tb.Helper()
+	in := pairInput(i)
+	p, err := e.vault.Add(context.Background(), in)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.fake.Set(in.Email, in.Key, b)
+	return testPair{Pair: p, email: in.Email, key: in.Key}
+}
+
+// seed registers n pairs through vault.Add. Every Add is its own transaction on the one
+// writer connection, so several goroutines overlap the sealing and fingerprinting with the
+// writes; the fake answers unknown pairs with its Default behaviour.
+func (e *env) seed(tb testing.TB, n int) {
+	tb.Helper()
+	const workers = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				if _, err := e.vault.Add(context.Background(), pairInput(i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		tb.Fatal(err)
+	}
+}
+
+func (e *env) pair(tb testing.TB, id int64) store.Pair {
+	tb.Helper()
+	p, err := e.db.PairByID(context.Background(), id)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+func (e *env) checks(tb testing.TB, id int64) []store.Check {
+	tb.Helper()
+	cs, err := e.db.ListChecks(context.Background(), id, 1000)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cs
+}
+
+func (e *env) events(tb testing.TB, id int64) []store.Event {
+	tb.Helper()
+	es, err := e.db.ListEvents(context.Background(), id, 1000)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return es
+}
+
+// start runs c.Run until the test ends (or stop is called) and fails the test if Run errs.
+func start(t *testing.T, c *Checker) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(waitLimit):
+				t.Errorf("Run did not return within %s of cancel", waitLimit)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// blocked waits until n goroutines wait on the fake clock.
+func (e *env) blocked(t *testing.T, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := e.clock.BlockUntil(ctx, n); err != nil {
+		t.Fatalf("waiting for %d goroutines on the clock: %v (now %d)", n, err, e.clock.Waiters())
+	}
+}
+
+// updates collects pair updates (ignoring checker-wide ones) until n arrived.
+func updates(t *testing.T, ch <-chan Update, n int) []Update {
+	t.Helper()
+	var got []Update
+	deadline := time.After(waitLimit)
+	for len(got) < n {
+		select {
+		case u := <-ch:
+			if u.PairID != 0 {
+				got = append(got, u)
+			}
+		case <-deadline:
+			t.Fatalf("got %d of %d updates: %+v", len(got), n, got)
+		}
+	}
+	return got
+}

@@ -1,0 +1,282 @@
+package checker
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/staxkeys/staxkeys/store"
+)
+
+// retryAfterDBError is how long the scheduler waits after failing to read its schedule.
+const retryAfterDBError = 5 * time.Second
+
+// Run is the scheduler. It checks each pair when it comes due, at most Concurrency at once and
+// at most Rate per second, pauses everything after a 429, probes gently through an outage, and
+// prunes old checks hourly. It returns nil once ctx is done and every check it started has
+// ended; checks cut short by ctx write nothing.
+//
+// The scheduler sleeps on the clock only once its own checks have landed, and then holds one
+// wait (its next wake-up), plus one per check waiting for the rate cap. With a FakeClock,
+// BlockUntil(ctx, 1) after the Update of the last expected check therefore means "settled".
+func (c *Checker) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("checker: already running")
+	}
+	defer c.running.Store(false)
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+
+	now := c.clock.Now()
+	c.mu.Lock()
+	c.started = now
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.started = time.Time{}
+		c.mu.Unlock()
+	}()
+
+	c.prune(ctx, now)
+	nextPrune := now.Add(pruneEvery)
+	if err := c.refreshPairCount(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("checker: start: %w", err)
+	}
+	if err := c.spreadOverdue(ctx, now); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("checker: start: %w", err)
+	}
+	st := c.Status()
+	c.log.Info("checker: started", "pairs", st.Pairs, "interval", st.Interval, "concurrency", c.cfg.Concurrency,
+		"rate", st.Rate, "effective_interval", st.EffectiveInterval)
+	if st.Stretched {
+		c.log.Warn("checker: interval stretched by the rate cap", "note", st.StretchNote())
+	}
+
+	for ctx.Err() == nil {
+		now := c.clock.Now()
+		if !now.Before(nextPrune) {
+			c.prune(ctx, now)
+			nextPrune = now.Add(pruneEvery)
+			c.recount(ctx)
+		}
+		select {
+		case <-c.nudge:
+			c.recount(ctx)
+		default:
+		}
+		if until, ok := c.paused(now); ok {
+			// No check starts until the pause ends; nudges wait too.
+			sleep(ctx, c.clock, until.Sub(now))
+			continue
+		}
+		if c.inOutage() {
+			c.probeOutage(ctx)
+			continue
+		}
+
+		// Take a slot before choosing a pair, so the pair is read just before its check.
+		if err := c.acquireSlot(ctx); err != nil {
+			break
+		}
+		// Read before the query: checks that finish after it signal a finish not yet seen.
+		busy, seen := c.flow()
+		now = c.clock.Now() // the wait for a slot may have been long
+		next, err := c.db.NextPairs(ctx, c.inflight.ids(), 1)
+		if err != nil {
+			c.releaseSlot()
+			if ctx.Err() == nil {
+				c.log.Error("checker: cannot read the schedule", "err", err)
+				sleep(ctx, c.clock, retryAfterDBError)
+			}
+			continue
+		}
+		if len(next) == 0 || next[0].NextCheckAt.After(now) {
+			c.releaseSlot()
+			if busy > 0 {
+				// Nothing more to start: wait for the checks in flight to land, since
+				// they move their pairs' next checks. Sleeping on the clock only once
+				// they have keeps every clock wait of the scheduler a settled one, which
+				// is also what lets tests step a FakeClock exactly.
+				c.idle(ctx, 0, seen)
+				continue
+			}
+			c.mu.Lock()
+			c.lastCycleAt = now
+			c.mu.Unlock()
+			wake := nextPrune
+			if len(next) > 0 && next[0].NextCheckAt.Before(wake) {
+				wake = next[0].NextCheckAt
+			}
+			if d := wake.Sub(c.clock.Now()); d > 0 {
+				c.idle(ctx, d, seen)
+			}
+			continue
+		}
+		p := next[0]
+		if !c.inflight.tryAdd(p.ID) {
+			// CheckNow or RunCycle took it since the query.
+			c.releaseSlot()
+			continue
+		}
+		if err := c.admit(ctx, modeScheduled); err != nil {
+			c.releaseSlot()
+			c.inflight.remove(p.ID)
+			continue
+		}
+		c.flowMu.Lock()
+		c.dispatched++
+		c.flowMu.Unlock()
+		wg.Go(func() { c.scheduled(ctx, p) })
+	}
+	return nil
+}
+
+// scheduled runs one check the scheduler dispatched; it owns p's in-flight entry and a slot.
+func (c *Checker) scheduled(ctx context.Context, p store.Pair) {
+	_, _, err := c.run(ctx, p)
+	c.releaseSlot()
+	if err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrStale) {
+		// The answer could not be written, so the pair is still due: keep it out of the
+		// schedule for a while rather than asking Stax.ai again at once.
+		sleep(ctx, c.clock, writeFailCooldown)
+	}
+	c.finishFlow(p.ID, true)
+}
+
+// idle waits up to d (for ever when d is 0) for a nudge, a check finishing after the
+// scheduler's last look (seen), or shutdown. A finish it already saw does not wake it, so
+// its clock wait is not cut short for nothing.
+func (c *Checker) idle(ctx context.Context, d time.Duration, seen uint64) {
+	var tick <-chan time.Time
+	if d > 0 {
+		ch, stop := timer(c.clock, d)
+		defer stop()
+		tick = ch
+	}
+	for {
+		select {
+		case <-tick:
+			return
+		case <-c.nudge:
+			c.recount(ctx)
+			return
+		case <-c.done:
+			if c.finishedCount() != seen {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// probeOutage sends the outage's next gentle probe: one check of the most overdue pair after
+// the current probe delay, which doubles (up to probeMax) while Stax.ai stays down.
+func (c *Checker) probeOutage(ctx context.Context) {
+	c.mu.Lock()
+	delay := c.probeDelay
+	c.mu.Unlock()
+	if !sleep(ctx, c.clock, delay) || !c.inOutage() {
+		return
+	}
+	if _, ok := c.paused(c.clock.Now()); ok {
+		return
+	}
+	if err := c.acquireSlot(ctx); err != nil {
+		return
+	}
+	defer c.releaseSlot()
+	next, err := c.db.NextPairs(ctx, c.inflight.ids(), 1)
+	if err != nil || len(next) == 0 {
+		if err != nil && ctx.Err() == nil {
+			c.log.Error("checker: cannot read the schedule", "err", err)
+		}
+		return
+	}
+	p := next[0]
+	if !c.inflight.tryAdd(p.ID) {
+		return
+	}
+	defer c.release(p.ID)
+	if err := c.admit(ctx, modeProbe); err != nil {
+		return
+	}
+	c.log.Debug("checker: outage probe", "pair_id", p.ID)
+	if _, _, err := c.run(ctx, p); err != nil {
+		return
+	}
+	c.mu.Lock()
+	if c.outage {
+		c.probeDelay = min(2*c.probeDelay, probeMax)
+	}
+	c.mu.Unlock()
+}
+
+// recount refreshes the pair count and with it the effective interval.
+func (c *Checker) recount(ctx context.Context) {
+	before := c.Status()
+	if err := c.refreshPairCount(ctx); err != nil {
+		if ctx.Err() == nil {
+			c.log.Error("checker: cannot count pairs", "err", err)
+		}
+		return
+	}
+	if after := c.Status(); after.Stretched && after.EffectiveInterval != before.EffectiveInterval {
+		c.log.Warn("checker: interval stretched by the rate cap", "note", after.StretchNote())
+	}
+}
+
+// spreadOverdue spaces the pairs already checked whose next check passed while staxkeys was
+// not running evenly over one effective interval from now, most overdue first, so a restart
+// does not send a burst. Never-checked pairs (next check 0) and pairs awaiting confirmation
+// stay due at once.
+func (c *Checker) spreadOverdue(ctx context.Context, now time.Time) error {
+	pairs, err := c.db.AllPairs(ctx)
+	if err != nil {
+		return err
+	}
+	var overdue []store.Pair
+	for _, p := range pairs {
+		if !p.NextCheckAt.IsZero() && !p.NextCheckAt.After(now) && p.CandidateCount == 0 {
+			overdue = append(overdue, p)
+		}
+	}
+	if len(overdue) == 0 {
+		return nil
+	}
+	slices.SortFunc(overdue, func(a, b store.Pair) int {
+		return cmp.Or(a.NextCheckAt.Compare(b.NextCheckAt), cmp.Compare(a.ID, b.ID))
+	})
+	eff := c.effective()
+	next := make(map[int64]time.Time, len(overdue))
+	for i, p := range overdue {
+		next[p.ID] = now.Add(time.Duration(float64(eff) * float64(i) / float64(len(overdue))))
+	}
+	if err := c.db.Reschedule(ctx, next); err != nil {
+		return err
+	}
+	c.log.Info("checker: spread overdue checks over one interval", "pairs", len(overdue), "interval", eff)
+	return nil
+}
+
+// prune deletes raw checks older than HistoryDays; verdict events stay.
+func (c *Checker) prune(ctx context.Context, now time.Time) {
+	n, err := c.db.PruneChecks(ctx, now.AddDate(0, 0, -c.cfg.HistoryDays))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		c.log.Error("checker: cannot prune old checks", "err", err)
+	case n > 0:
+		c.log.Info("checker: pruned old checks", "checks", n, "days", c.cfg.HistoryDays)
+	}
+}
