@@ -15,9 +15,10 @@ type Reseal struct {
 	KeyFingerprint  []byte
 }
 
-// ResealAll rewrites every pair's sealed key and fingerprints, and the canary, in one
-// transaction: either every secret moves to the new master key or none does.
-func (db *DB) ResealAll(ctx context.Context, canaryName string, canary []byte, reseal func(Pair) (Reseal, error)) (int, error) {
+// ResealAll rewrites every pair's sealed key and fingerprints, and the given settings (the
+// canary and other sealed values), in one transaction: either every secret moves to the new
+// master key or none does.
+func (db *DB) ResealAll(ctx context.Context, settings map[string][]byte, reseal func(Pair) (Reseal, error)) (int, error) {
 	n := 0
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, "SELECT "+pairColumns+" FROM pairs ORDER BY id")
@@ -52,9 +53,13 @@ func (db *DB) ResealAll(ctx context.Context, canaryName string, canary []byte, r
 			}
 			n++
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-			canaryName, canary)
-		return err
+		for name, value := range settings {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+				name, value); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: reseal: %w", err)

@@ -141,6 +141,7 @@ func (s *Server) handleAPIKeyCreate(c echo.Context) error {
 		return err
 	}
 	s.log.Info("pair added", slog.Int64("pair_id", p.ID), slog.Int64("token_id", tokenOf(c).ID))
+	s.audit(c, auditPairAdd, pairTarget(p.ID), "")
 	s.pairChanged(p.ID)
 	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/keys/"+strconv.FormatInt(p.ID, 10))
 	return c.JSON(http.StatusCreated, toAPIPair(p))
@@ -183,6 +184,7 @@ func (s *Server) handleAPIKeyUpdate(c echo.Context) error {
 		return err
 	}
 	s.log.Info("pair updated", slog.Int64("pair_id", p.ID), slog.Bool("key_replaced", in.Key != ""), slog.Int64("token_id", tokenOf(c).ID))
+	s.audit(c, auditPairEdit, pairTarget(p.ID), editDetail(p, updated, in.Key != ""))
 	if updated.KeyChangedAt != p.KeyChangedAt {
 		s.pairChanged(p.ID)
 	}
@@ -199,6 +201,7 @@ func (s *Server) handleAPIKeyDelete(c echo.Context) error {
 		return err
 	}
 	s.log.Info("pair deleted", slog.Int64("pair_id", p.ID), slog.Int64("token_id", tokenOf(c).ID))
+	s.audit(c, auditPairDelete, pairTarget(p.ID), "label "+strconv.Quote(p.Label)+", email "+p.Email)
 	return c.NoContent(http.StatusNoContent)
 }
 

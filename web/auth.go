@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -208,6 +209,7 @@ func (s *Server) handleSetup(c echo.Context) error {
 	}
 	s.hasAdmin.Store(true)
 	s.log.Info("first admin created", slog.Int64("admin_id", admin.ID))
+	s.auditAs(c, admin.Email, auditSetup, "admin:"+strconv.FormatInt(admin.ID, 10), "first admin created")
 	if err := s.startSession(c, admin.ID); err != nil {
 		return err
 	}
@@ -256,6 +258,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 	if !ok {
 		s.logins.fail(accountKey, ipKey)
 		s.log.Warn("failed login", slog.String("ip", c.RealIP()))
+		s.auditAs(c, truncate(email, 254), auditLoginFailed, "", "")
 		return fail(http.StatusUnauthorized, "Wrong email or password.")
 	}
 	s.logins.reset(accountKey)
@@ -263,6 +266,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 		return err
 	}
 	s.log.Info("login", slog.Int64("admin_id", admin.ID), slog.String("ip", c.RealIP()))
+	s.auditAs(c, admin.Email, auditLogin, "", "")
 	return redirect(c, next)
 }
 
@@ -270,6 +274,12 @@ func (s *Server) handleLogin(c echo.Context) error {
 func (s *Server) handleLogout(c echo.Context) error {
 	sess := s.cookieSession(c)
 	if sid, ok := sess.Values["sid"].(string); ok {
+		row, err := s.db.SessionByHash(c.Request().Context(), hashSessionID(sid))
+		if err == nil {
+			if a, err := s.db.AdminByID(c.Request().Context(), row.AdminID); err == nil {
+				s.auditAs(c, a.Email, auditLogout, "", "")
+			}
+		}
 		if err := s.db.DeleteSession(c.Request().Context(), hashSessionID(sid)); err != nil {
 			return err
 		}

@@ -55,6 +55,7 @@ func (s *Server) handlePairCheck(c echo.Context) error {
 	if s.checker == nil {
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "The checker is not available.")
 	}
+	s.audit(c, auditPairCheck, pairTarget(p.ID), "")
 	updated, _, err := s.checker.CheckNow(c.Request().Context(), p.ID)
 	var paused *checker.PausedError
 	switch {
@@ -97,6 +98,7 @@ func (s *Server) handleCheckAll(c echo.Context) error {
 	if err := s.checker.CheckAll(c.Request().Context()); err != nil {
 		return err
 	}
+	s.audit(c, auditCheckAll, "", "")
 	s.flash(c, "ok", "Every key is queued for a check; rows update as answers arrive.")
 	return redirect(c, "/")
 }
@@ -237,6 +239,7 @@ func (s *Server) handleAPIKeyCheck(c echo.Context) error {
 	if s.checker == nil {
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "the checker is not available")
 	}
+	s.audit(c, auditPairCheck, pairTarget(p.ID), "")
 	updated, _, err := s.checker.CheckNow(c.Request().Context(), p.ID)
 	var paused *checker.PausedError
 	if errors.As(err, &paused) {

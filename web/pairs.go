@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -77,6 +78,7 @@ func (s *Server) handlePairCreate(c echo.Context) error {
 		return err
 	}
 	s.log.Info("pair added", slog.Int64("pair_id", p.ID), slog.Int64("admin_id", adminOf(c).ID))
+	s.audit(c, auditPairAdd, pairTarget(p.ID), "")
 	s.pairChanged(p.ID)
 	s.flash(c, "ok", "Key added. It will be checked within seconds.")
 	return redirect(c, "/")
@@ -128,6 +130,7 @@ func (s *Server) handlePairUpdate(c echo.Context) error {
 	}
 	s.log.Info("pair updated", slog.Int64("pair_id", p.ID), slog.Bool("key_replaced", in.Key != ""),
 		slog.Int64("admin_id", adminOf(c).ID))
+	s.audit(c, auditPairEdit, pairTarget(p.ID), editDetail(p, updated, in.Key != ""))
 	if updated.KeyChangedAt != p.KeyChangedAt {
 		s.pairChanged(p.ID)
 	}
@@ -154,6 +157,7 @@ func (s *Server) handlePairDelete(c echo.Context) error {
 		return err
 	}
 	s.log.Info("pair deleted", slog.Int64("pair_id", p.ID), slog.Int64("admin_id", adminOf(c).ID))
+	s.audit(c, auditPairDelete, pairTarget(p.ID), "label "+strconv.Quote(p.Label)+", email "+p.Email)
 	s.flash(c, "ok", "Key deleted from staxkeys.")
 	return redirect(c, "/")
 }
@@ -188,4 +192,22 @@ func pairTitle(p store.Pair) string {
 		return p.Label
 	}
 	return p.Email
+}
+
+// editDetail says what an edit changed, for the audit trail (never the key itself).
+func editDetail(before, after store.Pair, keyReplaced bool) string {
+	var parts []string
+	if before.Label != after.Label {
+		parts = append(parts, "label "+strconv.Quote(before.Label)+" → "+strconv.Quote(after.Label))
+	}
+	if before.Email != after.Email {
+		parts = append(parts, "email "+before.Email+" → "+after.Email)
+	}
+	if keyReplaced {
+		parts = append(parts, "key replaced (••••"+before.KeyHint+" → ••••"+after.KeyHint+")")
+	}
+	if len(parts) == 0 {
+		return "no change"
+	}
+	return strings.Join(parts, "; ")
 }

@@ -32,6 +32,8 @@ type Config struct {
 	CheckerEnabled bool
 	// MasterKeyLoaded is reported by /readyz.
 	MasterKeyLoaded bool
+	// AuditKey chains the audit trail; nil turns auditing off (tests of other things).
+	AuditKey []byte
 }
 
 // Checker is what the web layer asks of the key checker.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -41,6 +42,7 @@ func (s *Server) handleTokenCreate(c echo.Context) error {
 		return err
 	}
 	s.log.Info("api token created", slog.Int64("token_id", t.ID), slog.Bool("read_only", t.ReadOnly), slog.Int64("admin_id", adminOf(c).ID))
+	s.audit(c, auditTokenCreate, "token:"+strconv.FormatInt(t.ID, 10), fmt.Sprintf("name %q, read-only %v", t.Name, t.ReadOnly))
 	return s.renderTokens(c, http.StatusCreated, views.TokensData{Created: tok})
 }
 
@@ -54,6 +56,7 @@ func (s *Server) handleTokenRevoke(c echo.Context) error {
 		return err
 	}
 	s.log.Info("api token revoked", slog.Int64("token_id", id), slog.Int64("admin_id", adminOf(c).ID))
+	s.audit(c, auditTokenRevoke, "token:"+strconv.FormatInt(id, 10), "")
 	s.flash(c, "ok", "Token revoked.")
 	return redirect(c, "/tokens")
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -52,18 +53,19 @@ func runAdminCreate(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, cfg)
+	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr))
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	a, err := db.CreateAdmin(ctx, strings.TrimSpace(*email), hash)
+	defer data.db.Close()
+	a, err := data.db.CreateAdmin(ctx, strings.TrimSpace(*email), hash)
 	if errors.Is(err, store.ErrConflict) {
 		return &ExitError{Code: 1, Err: fmt.Errorf("an admin with email %s already exists", strings.TrimSpace(*email))}
 	}
 	if err != nil {
 		return err
 	}
+	data.audit(ctx, env, "admin.create", "admin:"+strconv.FormatInt(a.ID, 10), a.Email)
 	fmt.Fprintf(env.Stdout, "created admin %d (%s)\n", a.ID, a.Email)
 	return nil
 }
@@ -108,11 +110,12 @@ func runAdminResetPassword(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, cfg)
+	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr))
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer data.db.Close()
+	db := data.db
 	a, err := db.AdminByEmail(ctx, strings.TrimSpace(*email))
 	if errors.Is(err, store.ErrNotFound) {
 		return &ExitError{Code: 1, Err: fmt.Errorf("no admin has email %q", strings.TrimSpace(*email))}
@@ -123,6 +126,7 @@ func runAdminResetPassword(ctx context.Context, env Env, args []string) error {
 	if err := db.SetAdminPassword(ctx, a.ID, hash); err != nil {
 		return err
 	}
+	data.audit(ctx, env, "admin.password_reset", "admin:"+strconv.FormatInt(a.ID, 10), a.Email)
 	fmt.Fprintf(env.Stdout, "password of %s changed; their sessions were ended\n", a.Email)
 	return nil
 }

@@ -88,7 +88,12 @@ func runRotateMasterKey(ctx context.Context, env Env, args []string) error {
 		}
 	}
 	oldVault, newVault := vault.New(data.db, data.keys), vault.New(data.db, newRing)
-	n, err := data.db.ResealAll(ctx, canarySetting, canary, func(p store.Pair) (store.Reseal, error) {
+	auditKey, err := newRing.Seal(data.auditKey, auditKeyAD)
+	if err != nil {
+		return err
+	}
+	sealedSettings := map[string][]byte{canarySetting: canary, auditKeySetting: auditKey}
+	n, err := data.db.ResealAll(ctx, sealedSettings, func(p store.Pair) (store.Reseal, error) {
 		key, err := oldVault.Key(p)
 		if err != nil {
 			return store.Reseal{}, err
@@ -101,6 +106,7 @@ func runRotateMasterKey(ctx context.Context, env Env, args []string) error {
 		}
 		return fmt.Errorf("rotation failed and nothing changed: %w", err)
 	}
+	data.audit(ctx, env, "master_key.rotate", "", fmt.Sprintf("%d keys re-sealed", n))
 	if pending != "" {
 		if err := os.Rename(pending, data.source.Path); err != nil {
 			return fmt.Errorf("the keys are now sealed under the new master key, which is in %s; move it to %s: %w", pending, data.source.Path, err)

@@ -53,6 +53,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		Version:         version(),
 		CheckerEnabled:  cfg.CheckerEnabled,
 		MasterKeyLoaded: true,
+		AuditKey:        data.auditKey,
 	}, data.db, v, log, web.WithChecker(chk), web.WithMetrics(mets.Handler(), cfg.MetricsToken))
 
 	ln, err := net.Listen("tcp", cfg.Addr)

@@ -39,12 +39,12 @@ func runTokenCreate(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, cfg)
+	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr))
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	tok, t, err := apitoken.Create(ctx, db, *name, *readOnly, "cli")
+	defer data.db.Close()
+	tok, t, err := apitoken.Create(ctx, data.db, *name, *readOnly, "cli")
 	var ve *store.ValidationError
 	if errors.As(err, &ve) {
 		return &ExitError{Code: 2, Err: fmt.Errorf("--name: %s", ve.Fields["name"])}
@@ -56,6 +56,7 @@ func runTokenCreate(ctx context.Context, env Env, args []string) error {
 	if t.ReadOnly {
 		access = "read-only"
 	}
+	data.audit(ctx, env, "token.create", "token:"+strconv.FormatInt(t.ID, 10), fmt.Sprintf("name %q, %s", t.Name, access))
 	fmt.Fprintf(env.Stdout, "created %s token %d (%s); it is shown only now:\n%s\n", access, t.ID, t.Name, tok)
 	return nil
 }
@@ -107,16 +108,17 @@ func runTokenRevoke(ctx context.Context, env Env, args []string) error {
 	if *id <= 0 {
 		return &ExitError{Code: 2, Err: errors.New("--id: give the id of the token to revoke (see staxkeys token list)")}
 	}
-	db, err := openStore(ctx, cfg)
+	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr))
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if err := db.RevokeToken(ctx, *id); errors.Is(err, store.ErrNotFound) {
+	defer data.db.Close()
+	if err := data.db.RevokeToken(ctx, *id); errors.Is(err, store.ErrNotFound) {
 		return &ExitError{Code: 1, Err: fmt.Errorf("no active token has id %d", *id)}
 	} else if err != nil {
 		return err
 	}
+	data.audit(ctx, env, "token.revoke", "token:"+strconv.FormatInt(*id, 10), "")
 	fmt.Fprintln(env.Stdout, "revoked token", strconv.FormatInt(*id, 10))
 	return nil
 }
