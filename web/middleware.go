@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -91,5 +90,3 @@ func (s *Server) staticRoutes(e *echo.Echo) {
 		return nil
 	})
 }
-
-var _ = time.Second
