@@ -107,17 +107,29 @@ func isSafeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
-// handleAPIKeyList serves GET /api/v1/keys, with the dashboard's filters as query parameters.
+// API list paging: without ?limit a page has apiPageSize pairs; no page has more than apiMaxPage.
+const (
+	apiPageSize = 100
+	apiMaxPage  = 1000
+)
+
+// handleAPIKeyList serves GET /api/v1/keys, with the dashboard's filters (status, q, sort) and
+// paging (limit, offset) as query parameters; total says how many match in all.
 func (s *Server) handleAPIKeyList(c echo.Context) error {
-	q := store.PairQuery{Status: c.QueryParam("status"), Search: c.QueryParam("q"), Sort: c.QueryParam("sort")}
-	for name, dst := range map[string]*int{"limit": &q.Limit, "offset": &q.Offset} {
-		if v := c.QueryParam(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return &store.ValidationError{Fields: map[string]string{name: "must be a whole number ≥ 0"}}
-			}
-			*dst = n
+	q := store.PairQuery{Status: c.QueryParam("status"), Search: c.QueryParam("q"), Sort: c.QueryParam("sort"), Limit: apiPageSize}
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > apiMaxPage {
+			return &store.ValidationError{Fields: map[string]string{"limit": "must be a whole number from 1 to 1000"}}
 		}
+		q.Limit = n
+	}
+	if v := c.QueryParam("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return &store.ValidationError{Fields: map[string]string{"offset": "must be a whole number ≥ 0"}}
+		}
+		q.Offset = n
 	}
 	res, err := s.db.ListPairs(c.Request().Context(), q)
 	if err != nil {
@@ -127,7 +139,7 @@ func (s *Server) handleAPIKeyList(c echo.Context) error {
 	for i, p := range res.Pairs {
 		out[i] = toAPIPair(p)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"keys": out, "total": res.Total})
+	return c.JSON(http.StatusOK, map[string]any{"keys": out, "total": res.Total, "limit": q.Limit, "offset": q.Offset})
 }
 
 // handleAPIKeyCreate serves POST /api/v1/keys.
