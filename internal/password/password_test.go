@@ -58,3 +58,12 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestDummyHashMatchesDefault keeps the unknown-account path as slow as a real one.
+func TestDummyHashMatchesDefault(t *testing.T) {
+	h, _ := password.Hash("x")
+	prefix := h[:strings.LastIndex(h[:strings.LastIndex(h, "$")], "$")]
+	if !strings.HasPrefix(password.DummyHashForTest, prefix) {
+		t.Fatalf("dummy hash %q does not use the default parameters %q", password.DummyHashForTest, prefix)
+	}
+}

@@ -1,0 +1,4 @@
+package password
+
+// DummyHashForTest exposes the dummy hash to the tests.
+const DummyHashForTest = dummyHash
