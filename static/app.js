@@ -7,10 +7,14 @@
 //   time[data-relative][datetime]   "3 min ago" text, exact local time in title;
 //                                   refreshed every 30 s and after htmx swaps
 //   <meta name="csrf-token">        sent as X-CSRF-Token on every htmx request
+//   <html class="js">               set at once, so CSS can hide no-JS-only controls
 // It also turns off htmx features that a strict CSP blocks anyway (inline
 // indicator <style>, eval for hx-on / js: values); app.css has the styles.
 (function () {
   "use strict";
+
+  // Lets the CSS drop controls that only a page without JavaScript needs.
+  document.documentElement.classList.add("js");
 
   if (window.htmx) {
     // Runs before htmx's DOMContentLoaded init; a <meta name="htmx-config">

@@ -180,42 +180,37 @@ func (db *DB) ListChecks(ctx context.Context, pairID int64, limit int) ([]Check,
 
 // RecentOutcomes returns, for each of the given pairs, the outcomes of its last n checks,
 // oldest first: the data behind each row's strip of recent checks.
+//
+// One statement serves a whole dashboard page: for each pair a correlated subquery takes the
+// ids of its last n checks off the index checks_pair_at, so the cost follows n, not the length
+// of the history (a window function over the history would read every check kept).
 func (db *DB) RecentOutcomes(ctx context.Context, pairIDs []int64, n int) (map[int64][]Check, error) {
 	out := make(map[int64][]Check, len(pairIDs))
 	if len(pairIDs) == 0 {
 		return out, nil
 	}
-	stmt, err := db.r.PrepareContext(ctx, `SELECT id, at, outcome, http_status, latency_ms, reason FROM checks
-		WHERE pair_id = ? ORDER BY at DESC, id DESC LIMIT ?`)
+	marks, args := placeholders(pairIDs)
+	rows, err := db.r.QueryContext(ctx, `SELECT c.id, c.pair_id, c.at, c.outcome, c.http_status, c.latency_ms, c.reason
+		FROM pairs p JOIN checks c ON c.id IN (
+			SELECT id FROM checks WHERE pair_id = p.id ORDER BY at DESC, id DESC LIMIT ?)
+		WHERE p.id IN (`+marks+`)
+		ORDER BY c.pair_id, c.at, c.id`, append([]any{n}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("store: recent outcomes: %w", err)
 	}
-	defer stmt.Close()
-	for _, id := range pairIDs {
-		rows, err := stmt.QueryContext(ctx, id, n)
-		if err != nil {
+	defer rows.Close()
+	for rows.Next() {
+		var c Check
+		var at sql.NullInt64
+		var latency int64
+		if err := rows.Scan(&c.ID, &c.PairID, &at, &c.Outcome, &c.HTTPStatus, &latency, &c.Reason); err != nil {
 			return nil, fmt.Errorf("store: recent outcomes: %w", err)
 		}
-		var cs []Check
-		for rows.Next() {
-			c := Check{PairID: id}
-			var at sql.NullInt64
-			var latency int64
-			if err := rows.Scan(&c.ID, &at, &c.Outcome, &c.HTTPStatus, &latency, &c.Reason); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("store: recent outcomes: %w", err)
-			}
-			c.At, c.Latency = fromMS(at), time.Duration(latency)*time.Millisecond
-			cs = append(cs, c)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		for i, j := 0, len(cs)-1; i < j; i, j = i+1, j-1 {
-			cs[i], cs[j] = cs[j], cs[i]
-		}
-		out[id] = cs
+		c.At, c.Latency = fromMS(at), time.Duration(latency)*time.Millisecond
+		out[c.PairID] = append(out[c.PairID], c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: recent outcomes: %w", err)
 	}
 	return out, nil
 }

@@ -6,8 +6,10 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"modernc.org/sqlite"
 )
@@ -233,6 +235,10 @@ type PairQuery struct {
 	Offset int
 }
 
+// maxSearch is the longest search that can match anything: longer than any label or email
+// (lowering a string keeps its number of runes).
+const maxSearch = 256
+
 // PairPage is one page of pairs and how many match in all.
 type PairPage struct {
 	Pairs []Pair
@@ -240,15 +246,21 @@ type PairPage struct {
 }
 
 // pairSorts lists each order's terms apart, so reversing one cannot split inside an expression
-// such as COALESCE(a, b).
+// such as COALESCE(a, b). Each list is indexed term for term (migrations/00004), so a page is
+// read off an index rather than sorted; keep the two in step.
 var pairSorts = map[string][]string{
-	"status": {"CASE verdict WHEN 'revoked' THEN 0 WHEN 'denied' THEN 1 WHEN 'pending' THEN 2 ELSE 3 END",
-		"CASE last_outcome WHEN 'error' THEN 0 ELSE 1 END", "lower(label)", "id"},
+	"status":  {statusOrder, outcomeOrder, "lower(label)", "id"},
 	"label":   {"lower(label)", "lower(email)", "id"},
 	"email":   {"lower(email)", "lower(label)", "id"},
 	"checked": {"COALESCE(last_check_at, 0)", "id"},
 	"added":   {"created_at", "id"},
 }
+
+// statusOrder puts problems first; outcomeOrder puts a failed last check first among equals.
+const (
+	statusOrder  = "CASE verdict WHEN 'revoked' THEN 0 WHEN 'denied' THEN 1 WHEN 'pending' THEN 2 ELSE 3 END"
+	outcomeOrder = "CASE last_outcome WHEN 'error' THEN 0 ELSE 1 END"
+)
 
 // foldFunc lowers text in SQL as strings.ToLower does in Go. SQLite's lower() knows only ASCII,
 // so with it a search for "équipe" missed the label "Équipe", and so did a search for "Équipe"
@@ -268,9 +280,14 @@ func init() {
 }
 
 // ListPairs returns the pairs matching q, in its order, with the total match count.
+//
+// It works in two steps so that a page stays cheap at tens of thousands of pairs: the ids of
+// the page are found first (off an index where the order has one, or by sorting ids alone),
+// then just those rows are read.
 func (db *DB) ListPairs(ctx context.Context, q PairQuery) (PairPage, error) {
 	var where []string
 	var args []any
+	byVerdict := false
 	switch q.Status {
 	case "":
 	case "undecided":
@@ -278,13 +295,25 @@ func (db *DB) ListPairs(ctx context.Context, q PairQuery) (PairPage, error) {
 	case string(Pending), string(Valid), string(Revoked), string(Denied):
 		where = append(where, "verdict = ?")
 		args = append(args, q.Status)
+		byVerdict = true
 	default:
 		return PairPage{}, &ValidationError{Fields: map[string]string{"status": "unknown status"}}
 	}
-	if s := strings.TrimSpace(q.Search); s != "" {
-		like := "%" + escapeLike(strings.ToLower(s)) + "%"
-		where = append(where, `(`+foldFunc+`(label) LIKE ? ESCAPE '\' OR `+foldFunc+`(email) LIKE ? ESCAPE '\')`)
-		args = append(args, like, like)
+	search := strings.TrimSpace(q.Search)
+	if utf8.RuneCountInString(search) > maxSearch || strings.ContainsRune(search, 0) {
+		// No label or email is that long or holds a NUL, so nothing matches; and SQLite would
+		// refuse a LIKE pattern over 50,000 bytes (a 500), or read a NUL as the pattern's end
+		// (and match everything).
+		return PairPage{}, nil
+	}
+	if search != "" {
+		// SQLite's own LIKE ignores ASCII case and runs in C; only a row with letters beyond
+		// ASCII (more bytes than characters) needs the Go fold, a call into Go per row.
+		like := "%" + escapeLike(strings.ToLower(search)) + "%"
+		where = append(where, `(label LIKE ? ESCAPE '\' OR email LIKE ? ESCAPE '\'
+			OR (length(label) + length(email) <> octet_length(label) + octet_length(email)
+				AND (`+foldFunc+`(label) LIKE ? ESCAPE '\' OR `+foldFunc+`(email) LIKE ? ESCAPE '\')))`)
+		args = append(args, like, like, like, like)
 	}
 	cond := ""
 	if len(where) > 0 {
@@ -298,6 +327,10 @@ func (db *DB) ListPairs(ctx context.Context, q PairQuery) (PairPage, error) {
 		}
 		terms = pairSorts["status"]
 	}
+	if byVerdict && terms[0] == statusOrder {
+		// Constant under the filter; without it the order matches pairs_verdict_order.
+		terms = terms[1:]
+	}
 	if desc {
 		terms = reverseOrder(terms)
 	}
@@ -308,26 +341,96 @@ func (db *DB) ListPairs(ctx context.Context, q PairQuery) (PairPage, error) {
 	}
 
 	var page PairPage
-	if err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM pairs"+cond, args...).Scan(&page.Total); err != nil {
-		return PairPage{}, fmt.Errorf("store: count pairs: %w", err)
+	count := func() error {
+		err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM pairs"+cond, args...).Scan(&page.Total)
+		if err != nil {
+			return fmt.Errorf("store: count pairs: %w", err)
+		}
+		return nil
 	}
-	rows, err := db.r.QueryContext(ctx, "SELECT "+pairColumns+" FROM pairs"+cond+" ORDER BY "+order+" LIMIT ? OFFSET ?",
-		append(args, limit, max(q.Offset, 0))...)
+	// Without a search the count and (mostly) the page come off indexes. A search reads every
+	// row anyway, so it counts the matches in the same pass.
+	total := "count(*) OVER ()"
+	if search == "" {
+		if err := count(); err != nil {
+			return PairPage{}, err
+		}
+		if page.Total == 0 || q.Offset >= page.Total {
+			return page, nil
+		}
+		total = strconv.Itoa(page.Total)
+	}
+	ids, err := db.pageIDs(ctx, "SELECT id, "+total+" FROM pairs"+cond+" ORDER BY "+order+" LIMIT ? OFFSET ?",
+		append(args, limit, max(q.Offset, 0)), &page.Total)
 	if err != nil {
 		return PairPage{}, fmt.Errorf("store: list pairs: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		p, err := scanPair(rows)
-		if err != nil {
-			return PairPage{}, fmt.Errorf("store: list pairs: %w", err)
-		}
-		page.Pairs = append(page.Pairs, p)
+	if len(ids) == 0 {
+		// Past the last page of a search: the window had nothing to count.
+		return page, count()
 	}
-	if err := rows.Err(); err != nil {
+	if page.Pairs, err = db.pairsByID(ctx, ids); err != nil {
 		return PairPage{}, fmt.Errorf("store: list pairs: %w", err)
 	}
 	return page, nil
+}
+
+// pageIDs runs a query of (id, total) rows, returning the ids and setting total.
+func (db *DB) pageIDs(ctx context.Context, query string, args []any, total *int) ([]int64, error) {
+	rows, err := db.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id, total); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// pairsByID loads the pairs with the given ids, in the order of ids; vanished ids are skipped.
+func (db *DB) pairsByID(ctx context.Context, ids []int64) ([]Pair, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	marks, args := placeholders(ids)
+	rows, err := db.r.QueryContext(ctx, "SELECT "+pairColumns+" FROM pairs WHERE id IN ("+marks+")", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	byID := make(map[int64]Pair, len(ids))
+	for rows.Next() {
+		p, err := scanPair(rows)
+		if err != nil {
+			return nil, err
+		}
+		byID[p.ID] = p
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]Pair, 0, len(ids))
+	for _, id := range ids {
+		if p, ok := byID[id]; ok {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// placeholders returns "?,?,…" for ids and the ids as query arguments.
+func placeholders(ids []int64) (string, []any) {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return strings.TrimSuffix(strings.Repeat("?,", len(ids)), ","), args
 }
 
 // reverseOrder turns every term of an ORDER BY list descending.
@@ -350,15 +453,38 @@ type StatusCounts struct {
 	Total                           int
 }
 
-// CountPairs counts pairs per verdict.
+// CountPairs counts pairs per verdict. Both counts are read off covering indexes (pairs_verdict,
+// pairs_last_outcome), so the dashboard's summary stays cheap however many pairs there are.
 func (db *DB) CountPairs(ctx context.Context) (StatusCounts, error) {
 	var c StatusCounts
-	err := db.r.QueryRowContext(ctx, `SELECT count(*),
-		count(*) FILTER (WHERE verdict = 'pending'), count(*) FILTER (WHERE verdict = 'valid'),
-		count(*) FILTER (WHERE verdict = 'revoked'), count(*) FILTER (WHERE verdict = 'denied'),
-		count(*) FILTER (WHERE last_outcome = 'error') FROM pairs`).
-		Scan(&c.Total, &c.Pending, &c.Valid, &c.Revoked, &c.Denied, &c.Undecided)
+	rows, err := db.r.QueryContext(ctx, `SELECT verdict, count(*) FROM pairs GROUP BY verdict
+		UNION ALL SELECT 'undecided', count(*) FROM pairs WHERE last_outcome = 'error'`)
 	if err != nil {
+		return c, fmt.Errorf("store: count pairs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var n int
+		if err := rows.Scan(&name, &n); err != nil {
+			return c, fmt.Errorf("store: count pairs: %w", err)
+		}
+		switch Verdict(name) {
+		case Pending:
+			c.Pending = n
+		case Valid:
+			c.Valid = n
+		case Revoked:
+			c.Revoked = n
+		case Denied:
+			c.Denied = n
+		default: // "undecided"
+			c.Undecided = n
+			continue
+		}
+		c.Total += n
+	}
+	if err := rows.Err(); err != nil {
 		return c, fmt.Errorf("store: count pairs: %w", err)
 	}
 	return c, nil

@@ -50,6 +50,8 @@ func checkLabel(s string) string {
 		return "label is not valid UTF-8"
 	case hasControl(s):
 		return "label must not contain control characters (such as line breaks or tabs)"
+	case hasBidiControl(s):
+		return "label must not contain bidirectional override characters (they make text read differently from how it is stored)"
 	case utf8.RuneCountInString(s) > MaxLabelLen:
 		return "label must be at most 100 characters"
 	}
@@ -108,6 +110,17 @@ func hasControl(s string) bool {
 		}
 	}
 	return false
+}
+
+// hasBidiControl finds the embedding, override and isolate controls of the Unicode
+// bidirectional algorithm (U+202A–U+202E, U+2066–U+2069). A label holding one can reorder what
+// follows it on the dashboard and in the audit trail (the "Trojan Source" trick), so a label
+// shows something other than what it is. The marks U+200E and U+200F, which right-to-left
+// text legitimately needs, are allowed.
+func hasBidiControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool {
+		return (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069')
+	})
 }
 
 func isPrintableASCII(s string) bool {

@@ -5,6 +5,7 @@ package views
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -117,6 +118,28 @@ func stripSummary(checks []store.Check) string {
 		len(checks), n[store.OutcomeValid], n[store.OutcomeRevoked], n[store.OutcomeDenied], n[store.OutcomeError])
 }
 
+// stripTitle is the strip's tooltip: the counts, and when the newest check was.
+func stripTitle(checks []store.Check) string {
+	s := stripSummary(checks)
+	if n := len(checks); n > 0 {
+		s += "; newest " + exactTime(checks[n-1].At)
+	}
+	return s
+}
+
+// tickClass is the short class of one check in a strip.
+func tickClass(o store.Outcome) string {
+	switch o {
+	case store.OutcomeValid:
+		return "tv"
+	case store.OutcomeRevoked:
+		return "tr"
+	case store.OutcomeDenied:
+		return "td"
+	}
+	return "te"
+}
+
 // pageURL keeps the filters when moving between pages.
 func pageURL(d PairsData, page int) string {
 	q := url.Values{}
@@ -144,4 +167,208 @@ func eventsURL(d PairsData) string {
 		u += "&status=" + url.QueryEscape(d.Query.Status)
 	}
 	return u
+}
+
+// untilText says when a future moment comes, coarsely: "in a few seconds", "in 12 min".
+func untilText(t, now time.Time) string {
+	if t.Sub(now) < 45*time.Second {
+		return "in a few seconds"
+	}
+	return relTime(t, now)
+}
+
+// plural writes a count with its noun: "1 key", "10,000 keys".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return thousands(n) + " " + many
+}
+
+// thousands writes n with thousands separators: 10000 → "10,000".
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// filtered reports whether the dashboard shows fewer pairs than all.
+func filtered(q store.PairQuery) bool { return q.Status != "" || strings.TrimSpace(q.Search) != "" }
+
+// keysNoun names what the dashboard lists, in words: "3 revoked keys matching “acme”".
+func keysNoun(q store.PairQuery, n int) string {
+	var s string
+	switch q.Status {
+	case "valid", "revoked", "denied":
+		s = plural(n, q.Status+" key", q.Status+" keys")
+	case "undecided":
+		s = plural(n, "key", "keys") + " whose last check failed"
+	case "pending":
+		s = plural(n, "key", "keys") + " not checked yet"
+	default:
+		s = plural(n, "key", "keys")
+	}
+	if t := strings.TrimSpace(q.Search); t != "" {
+		s += " matching “" + t + "”"
+	}
+	return s
+}
+
+// resultLine says which part of which set the table shows.
+func resultLine(d PairsData) string {
+	switch {
+	case d.Total == 0:
+		return "No " + strings.TrimPrefix(keysNoun(d.Query, 0), "0 ")
+	case len(d.Pairs) == 0:
+		return fmt.Sprintf("Page %d is past the end of %s", d.PageNum, keysNoun(d.Query, d.Total))
+	case d.Total == len(d.Pairs):
+		return keysNoun(d.Query, d.Total)
+	}
+	first := (d.PageNum-1)*d.PageSize + 1
+	return fmt.Sprintf("Showing %s–%s of %s", thousands(first), thousands(first+len(d.Pairs)-1), keysNoun(d.Query, d.Total))
+}
+
+// sortValue is the sort the form shows as chosen; "" means the default, status.
+func sortValue(s string) string {
+	if s == "" {
+		return "status"
+	}
+	return s
+}
+
+// sortColumn maps a sort to its column and direction: "-label" → ("label", true).
+func sortColumn(s string) (col string, desc bool) {
+	s = sortValue(s)
+	return strings.TrimPrefix(s, "-"), strings.HasPrefix(s, "-")
+}
+
+// sortURL is where a column header leads: its own order, or the reverse if it is current.
+// first is the column's first order, such as "-checked" (newest first).
+func sortURL(d PairsData, first string) string {
+	next := first
+	col, desc := sortColumn(d.Query.Sort)
+	firstCol, _ := sortColumn(first)
+	if col == firstCol {
+		next = firstCol
+		if !desc {
+			next = "-" + firstCol
+		}
+	}
+	q := url.Values{}
+	if d.Query.Search != "" {
+		q.Set("q", d.Query.Search)
+	}
+	if d.Query.Status != "" {
+		q.Set("status", d.Query.Status)
+	}
+	q.Set("sort", next)
+	return "/?" + q.Encode()
+}
+
+// ariaSort is the aria-sort of a column header, "" for an unsorted column.
+func ariaSort(current, first string) string {
+	col, desc := sortColumn(current)
+	if firstCol, _ := sortColumn(first); col != firstCol {
+		return ""
+	}
+	if desc {
+		return "descending"
+	}
+	return "ascending"
+}
+
+// sortMark is the arrow beside the sorted column's header.
+func sortMark(current, first string) string {
+	switch ariaSort(current, first) {
+	case "ascending":
+		return "▲"
+	case "descending":
+		return "▼"
+	}
+	return ""
+}
+
+func cardURL(status string) string {
+	if status == "" {
+		return "/"
+	}
+	return "/?status=" + status
+}
+
+func cardClass(status string) string {
+	if status == "" {
+		return "all"
+	}
+	return status
+}
+
+// pageWindow lists the page numbers the pager links: the first, the last and the current
+// with its neighbours; 0 marks a gap.
+func pageWindow(cur, pages int) []int {
+	var out []int
+	last := 0
+	for n := 1; n <= pages; n++ {
+		if n == 1 || n == pages || (n >= cur-2 && n <= cur+2) {
+			if last != 0 && n > last+1 {
+				out = append(out, 0)
+			}
+			out = append(out, n)
+			last = n
+		}
+	}
+	return out
+}
+
+// verdictWhy says in a sentence why the pair holds its verdict.
+func verdictWhy(d PairDetail) string {
+	p := d.Pair
+	reason := ""
+	if len(d.Events) > 0 && d.Events[0].New == p.Verdict {
+		reason = d.Events[0].Reason
+	}
+	if reason == "" && p.LastCheck != nil {
+		reason = p.LastCheck.Reason
+	}
+	because := ""
+	if reason != "" {
+		because = " (" + reason + ")"
+	}
+	switch p.Verdict {
+	case store.Valid:
+		return "Stax.ai accepts this key for this email" + because + "."
+	case store.Revoked:
+		return "Stax.ai rejects this key as unknown or revoked" + because + ". Replace it with a new key from Stax.ai, or delete it here."
+	case store.Denied:
+		return "Stax.ai knows this key but refuses it access" + because + ". Check the team's permissions at Stax.ai."
+	}
+	if p.LastCheck == nil {
+		return "No check has run yet; the first one runs within seconds of adding the key."
+	}
+	return "No check has given a clear answer yet" + because + ". staxkeys keeps trying, backing off gently."
+}
+
+// firstError is the first field error as a sentence, for a form's summary.
+func firstError(errs FormErrors) string {
+	keys := make([]string, 0, len(errs))
+	for k := range errs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if len(keys) == 0 {
+		return ""
+	}
+	msg := errs[keys[0]]
+	if msg == "" {
+		return ""
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:] + "."
 }

@@ -292,10 +292,12 @@ func (s *Server) handleLogout(c echo.Context) error {
 	return redirect(c, "/login")
 }
 
-// localPath returns next if it is a path on this site, else "/": no open redirects.
+// localPath returns next if it is a path on this site, else "/": no open redirects. Control
+// characters are refused too: browsers drop some of them (so "/\t/evil.com" reads as
+// "//evil.com"), and none belongs in a Location header.
 func localPath(next string) string {
 	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
-		strings.ContainsAny(next, "\\\r\n\t") {
+		strings.ContainsRune(next, '\\') || strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "/"
 	}
 	u, err := url.Parse(next)

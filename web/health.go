@@ -3,8 +3,11 @@ package web
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -17,31 +20,42 @@ import (
 // thousands of times a second costs one query a second.
 const probeCacheFor = time.Second
 
-// probeCache remembers the last database probe.
+// probeCache remembers the last database probe. The answer is read without a lock, so the
+// thousands of /healthz requests a second between two probes never queue behind each other;
+// the mutex only makes sure one request at a time asks the database.
 type probeCache struct {
-	mu         sync.Mutex
+	mu   sync.Mutex
+	last atomic.Pointer[probeResult]
+}
+
+type probeResult struct {
 	at         time.Time
 	dbErr      error
 	migrations bool
 }
 
-// probe returns the database's health, asking it at most once a second.
+// probe returns the database's health, asking it at most once a second (by s.Now, so tests can
+// move past the cache).
 func (s *Server) probe(ctx context.Context) (dbErr error, migrationsCurrent bool) {
 	pc := &s.probes
+	now := s.Now()
+	if r := pc.last.Load(); r != nil && now.Sub(r.at) < probeCacheFor {
+		return r.dbErr, r.migrations
+	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	now := time.Now()
-	if now.Sub(pc.at) < probeCacheFor {
-		return pc.dbErr, pc.migrations
+	if r := pc.last.Load(); r != nil && now.Sub(r.at) < probeCacheFor {
+		return r.dbErr, r.migrations // another request probed while this one waited
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	pc.dbErr = s.db.Ping(ctx)
-	if pc.dbErr == nil {
-		pc.migrations, pc.dbErr = s.db.MigrationsCurrent(ctx)
+	r := &probeResult{at: now}
+	r.dbErr = s.db.Ping(ctx)
+	if r.dbErr == nil {
+		r.migrations, r.dbErr = s.db.MigrationsCurrent(ctx)
 	}
-	pc.at = now
-	return pc.dbErr, pc.migrations
+	pc.last.Store(r)
+	return r.dbErr, r.migrations
 }
 
 var (
@@ -49,14 +63,23 @@ var (
 	healthFail = []byte(`{"status":"fail","failing":["database"]}` + "\n")
 )
 
+// The headers of /healthz, built once: Header().Set would canonicalise the name and allocate a
+// new slice on every request. net/http only reads them.
+var (
+	hdrJSON    = []string{"application/json"}
+	hdrNoStore = []string{"no-store"}
+	hdrNoSniff = []string{"nosniff"}
+	hdrCSP     = []string{contentSecurityPolicy}
+)
+
 // serveHealthz answers GET /healthz (liveness) outside the router: it is polled constantly,
 // so it skips routing, sessions and request logging, and writes a canned body.
 func (s *Server) serveHealthz(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h["Content-Type"] = hdrJSON
+	h["Cache-Control"] = hdrNoStore
+	h["X-Content-Type-Options"] = hdrNoSniff
+	h["Content-Security-Policy"] = hdrCSP
 	if dbErr, _ := s.probe(r.Context()); dbErr != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		w.Write(healthFail)
@@ -121,17 +144,25 @@ func (s *Server) handleHealthKeys(c echo.Context) error {
 	ctx := c.Request().Context()
 	authorized := false
 	if tok, ok := bearer(c.Request()); ok {
+		// Guessing tokens here is throttled like on the API, or this would be the way around it.
+		ipKey := "api:" + c.RealIP()
+		if wait := s.logins.wait(ipKey, ipFailures); wait > 0 {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			return c.JSON(http.StatusTooManyRequests, apiError{Error: "too many requests with bad tokens; try again later"})
+		}
 		if _, err := apitoken.Authenticate(ctx, s.db, tok); err != nil {
 			if errors.Is(err, apitoken.ErrInvalid) {
-				return echo.NewHTTPError(http.StatusUnauthorized, "the API token is invalid or revoked")
+				s.logins.fail(ipKey)
+				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="staxkeys", error="invalid_token"`)
+				return c.JSON(http.StatusUnauthorized, apiError{Error: "the API token is invalid or revoked"})
 			}
-			return err
+			return s.healthKeysDown(c, err)
 		}
 		authorized = true
 	}
 	counts, err := s.db.CountPairs(ctx)
 	if err != nil {
-		return err
+		return s.healthKeysDown(c, err)
 	}
 	body := map[string]any{"counts": countsJSON(counts)}
 	bad := counts.Revoked + counts.Denied
@@ -145,7 +176,7 @@ func (s *Server) handleHealthKeys(c echo.Context) error {
 		for _, v := range []store.Verdict{store.Revoked, store.Denied} {
 			page, err := s.db.ListPairs(ctx, store.PairQuery{Status: string(v), Sort: "label"})
 			if err != nil {
-				return err
+				return s.healthKeysDown(c, err)
 			}
 			for _, p := range page.Pairs {
 				problems = append(problems, problem{ID: p.ID, Label: p.Label, Verdict: p.Verdict})
@@ -160,6 +191,14 @@ func (s *Server) handleHealthKeys(c echo.Context) error {
 		body["status"] = "fail"
 	}
 	return c.JSON(status, body)
+}
+
+// healthKeysDown answers /healthz/keys when the database fails: a monitor gets JSON naming the
+// database, as from /healthz, rather than the HTML error page; the cause goes to the log.
+func (s *Server) healthKeysDown(c echo.Context, err error) error {
+	s.log.Error("health of keys: database", slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+		slog.String("error", err.Error()))
+	return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "fail", "failing": []string{"database"}})
 }
 
 func countsJSON(c store.StatusCounts) map[string]int {

@@ -20,7 +20,8 @@ const maxJSONBody = 64 << 10
 
 // decodeStringFields reads a JSON object whose members must all be strings named in allowed.
 // It refuses what encoding/json lets through: duplicate keys (which member wins is a classic
-// smuggling trick), unknown keys, non-string values, invalid UTF-8 and trailing data. Every
+// smuggling trick), unknown keys, non-string values, invalid UTF-8 (which encoding/json would
+// replace) and trailing data. Every
 // problem is named by field, so the client learns exactly what to fix. present reports which
 // fields were given (PATCH semantics).
 func decodeStringFields(c echo.Context, allowed ...string) (values map[string]string, err error) {
@@ -39,9 +40,6 @@ func decodeStringFields(c echo.Context, allowed ...string) (values map[string]st
 	}
 	if len(body) > maxJSONBody {
 		return nil, echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d KiB", maxJSONBody>>10))
-	}
-	if !utf8.Valid(body) {
-		return nil, echo.NewHTTPError(http.StatusBadRequest, "the body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -73,8 +71,17 @@ func decodeStringFields(c echo.Context, allowed ...string) (values map[string]st
 			fields[name] = "given twice"
 			continue
 		}
+		if !utf8.Valid(raw) {
+			// encoding/json would quietly replace the bad bytes; refuse them instead, by
+			// name. (Bad bytes elsewhere are a syntax error, and in a member's name make it
+			// an unknown field.)
+			fields[name] = "must be valid UTF-8"
+			values[name] = ""
+			continue
+		}
 		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		// encoding/json reads null into a string as "no change", without an error.
+		if err := json.Unmarshal(raw, &s); err != nil || len(raw) == 0 || raw[0] != '"' {
 			fields[name] = "must be a string"
 			values[name] = ""
 			continue

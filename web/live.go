@@ -19,8 +19,8 @@ import (
 )
 
 // keepAliveEvery is how often an idle event stream sends a comment (proxies drop silent
-// connections) and re-checks that its session is still alive.
-const keepAliveEvery = 25 * time.Second
+// connections) and re-checks that its session is still alive. A variable so tests can shorten it.
+var keepAliveEvery = 25 * time.Second
 
 // summaryEvery bounds how often the summary cards are re-sent while many checks finish.
 const summaryEvery = 2 * time.Second
@@ -148,7 +148,8 @@ func (s *Server) handleEvents(c echo.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-keepAlive.C:
-			if _, err := s.db.SessionByHash(ctx, sess.IDHash); err != nil {
+			row, err := s.db.SessionByHash(ctx, sess.IDHash)
+			if now := s.Now(); err != nil || now.Sub(row.LastSeenAt) > IdleTimeout || now.Sub(row.CreatedAt) > AbsoluteTimeout {
 				return nil // logged out or expired: end the stream
 			}
 			fmt.Fprint(w, ": keep-alive\n\n")
@@ -243,7 +244,7 @@ func (s *Server) handleAPIKeyCheck(c echo.Context) error {
 	updated, _, err := s.checker.CheckNow(c.Request().Context(), p.ID)
 	var paused *checker.PausedError
 	if errors.As(err, &paused) {
-		c.Response().Header().Set("Retry-After", strconv.Itoa(int(time.Until(paused.Until).Seconds())+1))
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(paused.Until.Sub(s.Now()).Seconds())+1))
 		return echo.NewHTTPError(http.StatusTooManyRequests, "Stax.ai rate-limited the checker; checks resume at "+paused.Until.UTC().Format(time.RFC3339))
 	}
 	if errors.Is(err, store.ErrStale) {
@@ -290,7 +291,7 @@ func (s *Server) handleMetrics(c echo.Context) error {
 		tok, ok := bearer(c.Request())
 		if !ok || !constantTimeEqual(tok, s.metricsToken) {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="staxkeys metrics"`)
-			return echo.NewHTTPError(http.StatusUnauthorized, "a metrics token is required")
+			return c.JSON(http.StatusUnauthorized, apiError{Error: "a metrics token is required"})
 		}
 	}
 	s.metrics.ServeHTTP(c.Response(), c.Request())

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -55,6 +56,9 @@ func (s *Server) logRequests() echo.MiddlewareFunc {
 	})
 }
 
+// csrfRefusal is what a refused state change is told.
+const csrfRefusal = "This form has expired or did not come from staxkeys. Reload the page and try again."
+
 // csrf protects every state-changing request: modern browsers are judged by Sec-Fetch-Site,
 // anything else must echo the token from the cookie in the form or the X-CSRF-Token header.
 func (s *Server) csrf() echo.MiddlewareFunc {
@@ -65,9 +69,19 @@ func (s *Server) csrf() echo.MiddlewareFunc {
 		CookieHTTPOnly: true,
 		CookieSecure:   s.cfg.CookieSecure,
 		CookieSameSite: http.SameSiteLaxMode,
+		// A state change from another site, or from a sibling subdomain (Sec-Fetch-Site:
+		// same-site), is refused outright. Left to the token, a sibling subdomain could plant
+		// its own CSRF cookie ("cookie tossing") and post the matching token.
+		AllowSecFetchSiteFunc: func(c echo.Context) (bool, error) {
+			return false, echo.NewHTTPError(http.StatusForbidden, csrfRefusal)
+		},
 		ErrorHandler: func(err error, c echo.Context) error {
-			return echo.NewHTTPError(http.StatusForbidden,
-				"This form has expired or did not come from staxkeys. Reload the page and try again.").SetInternal(err)
+			// A form over the body limit reads as a form without a token; say what really
+			// went wrong. (The limit's reader keeps failing once it was exceeded.)
+			if _, rerr := c.Request().Body.Read(make([]byte, 1)); errors.Is(rerr, echo.ErrStatusRequestEntityTooLarge) {
+				return rerr
+			}
+			return echo.NewHTTPError(http.StatusForbidden, csrfRefusal).SetInternal(err)
 		},
 	})
 }

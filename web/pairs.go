@@ -54,7 +54,7 @@ func (s *Server) handlePairList(c echo.Context) error {
 		return err
 	}
 	d := views.PairsData{
-		Pairs: res.Pairs, Total: res.Total, Counts: counts, Query: q, PageNum: page,
+		Pairs: res.Pairs, Total: res.Total, Counts: counts, Query: q, PageNum: page, PageSize: pageSize,
 		Pages: max(1, (res.Total+pageSize-1)/pageSize), Strips: strips, Duplicates: dups,
 		Checker: s.checkerInfo(), Now: s.Now(),
 	}
@@ -99,8 +99,12 @@ func (s *Server) handlePairShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	shared, err := s.db.SharedKeys(ctx, []int64{p.ID})
+	if err != nil {
+		return err
+	}
 	return render(c, http.StatusOK, views.PairPage(s.page(c, pairTitle(p), "keys"),
-		views.PairDetail{Pair: p, Checks: checks, Events: events, Now: s.Now(), Checker: s.checkerInfo()}))
+		views.PairDetail{Pair: p, Checks: checks, Events: events, Now: s.Now(), Checker: s.checkerInfo(), SharedKey: shared[p.ID]}))
 }
 
 // handlePairEdit serves GET /keys/:id/edit.

@@ -77,6 +77,8 @@ type Server struct {
 
 	metrics      http.Handler
 	metricsToken string
+	notifier     Notifier    // nil when alerts are not wired in (tests of other things)
+	imports      importStage // previewed imports awaiting confirmation
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -163,11 +165,21 @@ func (s *Server) routes() {
 	admin.GET("/keys/:id/delete", s.handlePairDeleteForm)
 	admin.POST("/keys/:id/delete", s.handlePairDelete)
 	admin.POST("/keys/:id/check", s.handlePairCheck)
+	admin.GET("/keys/:id/reveal", s.handleRevealForm)
+	admin.POST("/keys/:id/reveal", s.handleReveal)
 	admin.POST("/keys/check-all", s.handleCheckAll)
 	admin.GET("/events", s.handleEvents)
 	admin.GET("/tokens", s.handleTokenList)
 	admin.POST("/tokens", s.handleTokenCreate)
 	admin.POST("/tokens/:id/revoke", s.handleTokenRevoke)
+	s.alertRoutes(admin)
+	s.auditRoutes(admin)
+	s.importRoutes(admin)
+	admin.GET("/admins", s.handleAdminList)
+	admin.POST("/admins", s.handleAdminCreate)
+	admin.POST("/admins/password", s.handleAdminPassword)
+	admin.GET("/admins/:id/delete", s.handleAdminDeleteForm)
+	admin.POST("/admins/:id/delete", s.handleAdminDelete)
 }
 
 // adminExists reports whether setup is done, remembering a yes so most requests skip the query.

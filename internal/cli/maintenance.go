@@ -5,9 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 
+	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/vault"
@@ -52,6 +54,10 @@ func runBackup(ctx context.Context, env Env, args []string) error {
 	return nil
 }
 
+// restartNote warns that a server running during the rotation still holds the old key: until
+// it restarts, it cannot open the keys, and keys added through it are sealed under the old key.
+const restartNote = "Restart a running server now, with the new key: until then it cannot check keys, and keys added through it would be sealed under the old key."
+
 // runRotateMasterKey re-seals every key under a new master key in one transaction. The new
 // key goes where the old one came from (a file) or, when it came from the environment, is
 // printed for the operator to store. Afterwards the old key opens nothing.
@@ -93,6 +99,15 @@ func runRotateMasterKey(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	sealedSettings := map[string][]byte{canarySetting: canary, auditKeySetting: auditKey}
+	// The alert settings' secrets (webhook secret, Slack URL, SMTP password) move too.
+	alertSecrets, err := notify.ResealSettings(ctx, data.db, data.keys, newRing)
+	if err != nil {
+		if pending != "" {
+			os.Remove(pending)
+		}
+		return fmt.Errorf("rotation failed and nothing changed: %w", err)
+	}
+	maps.Copy(sealedSettings, alertSecrets)
 	n, err := data.db.ResealAll(ctx, sealedSettings, func(p store.Pair) (store.Reseal, error) {
 		key, err := oldVault.Key(p)
 		if err != nil {
@@ -111,9 +126,9 @@ func runRotateMasterKey(ctx context.Context, env Env, args []string) error {
 		if err := os.Rename(pending, data.source.Path); err != nil {
 			return fmt.Errorf("the keys are now sealed under the new master key, which is in %s; move it to %s: %w", pending, data.source.Path, err)
 		}
-		fmt.Fprintf(env.Stdout, "re-sealed %d keys under a new master key, written to %s\n", n, filepath.Clean(data.source.Path))
+		fmt.Fprintf(env.Stdout, "re-sealed %d keys under a new master key, written to %s\n%s\n", n, filepath.Clean(data.source.Path), restartNote)
 		return nil
 	}
-	fmt.Fprintf(env.Stdout, "re-sealed %d keys under a new master key. It came from the environment: store this new value in STAXKEYS_MASTER_KEY now; the old one no longer works:\n%s\n", n, newKey.Encode())
+	fmt.Fprintf(env.Stdout, "re-sealed %d keys under a new master key. %s\nIt came from the environment: store this new value in STAXKEYS_MASTER_KEY now; the old one no longer works:\n%s\n", n, restartNote, newKey.Encode())
 	return nil
 }

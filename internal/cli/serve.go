@@ -46,6 +46,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	mets := metrics.New(data.db, chk.Status)
 	chk.AddObserver(mets)
+	alerts, err := newNotifier(cfg, data, log)
+	if err != nil {
+		return err
+	}
+	chk.AddObserver(alerts)
 	srv := web.New(web.Config{
 		CookieSecure:    cfg.CookieSecure,
 		SessionHashKey:  data.keys.DeriveKey("session cookie hash", 32),
@@ -54,7 +59,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		CheckerEnabled:  cfg.CheckerEnabled,
 		MasterKeyLoaded: true,
 		AuditKey:        data.auditKey,
-	}, data.db, v, log, web.WithChecker(chk), web.WithMetrics(mets.Handler(), cfg.MetricsToken))
+	}, data.db, v, log, web.WithChecker(chk), web.WithMetrics(mets.Handler(), cfg.MetricsToken), web.WithNotifier(alerts))
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -88,6 +93,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		}
 	}()
 
+	// The alert worker resumes what a previous run left queued, and stops with ctx too.
+	alertsDone := runNotifier(ctx, alerts, log)
+
 	select {
 	case err := <-served:
 		return fmt.Errorf("server stopped: %w", err)
@@ -101,6 +109,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	<-served
 	<-checkerDone
+	<-alertsDone
 	log.Info("stopped")
 	return nil
 }

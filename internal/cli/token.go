@@ -14,6 +14,10 @@ import (
 )
 
 func runToken(ctx context.Context, env Env, args []string) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprintln(env.Stdout, "Usage: staxkeys token create|list|revoke [flags]\n\nRun 'staxkeys token SUBCOMMAND --help' for a subcommand's flags.")
+		return nil
+	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		fmt.Fprintln(env.Stderr, "Usage: staxkeys token create|list|revoke [flags]")
 		return &ExitError{Code: 2, Err: errors.New("token needs a subcommand: create, list or revoke")}

@@ -37,6 +37,19 @@ type Config struct {
 	CheckerEnabled   bool
 
 	MetricsToken string // a secret, never logged
+
+	// Alerts (package notify). Settings saved on the alerts page override these.
+	WebhookURL           string
+	WebhookSecret        string // a secret, never logged
+	SlackWebhookURL      string // a credential, never logged
+	SMTPHost             string
+	SMTPPort             int
+	SMTPUsername         string
+	SMTPPassword         string // a secret, never logged
+	SMTPFrom             string
+	SMTPTo               string        // comma-separated addresses
+	RevokedReminder      time.Duration // 0 turns the reminder off
+	RotationReminderDays int           // 0 turns the reminder off
 }
 
 // Default returns the configuration staxkeys runs with when told nothing: safe for one machine.
@@ -55,6 +68,8 @@ func Default() Config {
 		CheckConfirm:     2,
 		HistoryDays:      90,
 		CheckerEnabled:   true,
+		SMTPPort:         587,
+		RevokedReminder:  24 * time.Hour,
 	}
 }
 
@@ -85,6 +100,17 @@ func settings() []setting {
 		{"history-days", "STAXKEYS_HISTORY_DAYS", "days of raw check history kept (verdict changes are kept forever)", false, func(c *Config) flag.Value { return (*intValue)(&c.HistoryDays) }},
 		{"checker", "STAXKEYS_CHECKER", "run the background checker", false, func(c *Config) flag.Value { return (*boolValue)(&c.CheckerEnabled) }},
 		{"metrics-token", "STAXKEYS_METRICS_TOKEN", "bearer token required by /metrics (empty: open)", true, func(c *Config) flag.Value { return (*stringValue)(&c.MetricsToken) }},
+		{"webhook-url", "STAXKEYS_WEBHOOK_URL", "alerts: generic JSON webhook URL (http or https)", false, func(c *Config) flag.Value { return (*stringValue)(&c.WebhookURL) }},
+		{"webhook-secret", "STAXKEYS_WEBHOOK_SECRET", "alerts: secret signing webhook bodies (HMAC-SHA256, at least 16 characters)", true, func(c *Config) flag.Value { return (*stringValue)(&c.WebhookSecret) }},
+		{"slack-webhook-url", "STAXKEYS_SLACK_WEBHOOK_URL", "alerts: Slack-compatible incoming webhook URL", true, func(c *Config) flag.Value { return (*stringValue)(&c.SlackWebhookURL) }},
+		{"smtp-host", "STAXKEYS_SMTP_HOST", "alerts: SMTP server for email (empty: no email)", false, func(c *Config) flag.Value { return (*stringValue)(&c.SMTPHost) }},
+		{"smtp-port", "STAXKEYS_SMTP_PORT", "alerts: SMTP port (465 for implicit TLS; otherwise STARTTLS when offered)", false, func(c *Config) flag.Value { return (*intValue)(&c.SMTPPort) }},
+		{"smtp-username", "STAXKEYS_SMTP_USERNAME", "alerts: SMTP username (PLAIN authentication)", false, func(c *Config) flag.Value { return (*stringValue)(&c.SMTPUsername) }},
+		{"smtp-password", "STAXKEYS_SMTP_PASSWORD", "alerts: SMTP password", true, func(c *Config) flag.Value { return (*stringValue)(&c.SMTPPassword) }},
+		{"smtp-from", "STAXKEYS_SMTP_FROM", "alerts: sender address of alert emails", false, func(c *Config) flag.Value { return (*stringValue)(&c.SMTPFrom) }},
+		{"smtp-to", "STAXKEYS_SMTP_TO", "alerts: recipients of alert emails, comma-separated", false, func(c *Config) flag.Value { return (*stringValue)(&c.SMTPTo) }},
+		{"revoked-reminder", "STAXKEYS_REVOKED_REMINDER", "alerts: remind once per this period while a key stays revoked or denied (Go duration, 0 off)", false, func(c *Config) flag.Value { return (*durationValue)(&c.RevokedReminder) }},
+		{"rotation-reminder-days", "STAXKEYS_ROTATION_REMINDER_DAYS", "alerts: remind to rotate a key this many days after it was set (0 off)", false, func(c *Config) flag.Value { return (*intValue)(&c.RotationReminderDays) }},
 	}
 }
 
@@ -148,6 +174,34 @@ func (c Config) Validate() error {
 	u, err := url.Parse(c.APIURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("config: STAXKEYS_API_URL must be an absolute http(s) URL")
+	}
+	return c.validateAlerts()
+}
+
+// validateAlerts checks the alert settings' shape; package notify checks the rest (addresses,
+// lengths) when the server starts.
+func (c Config) validateAlerts() error {
+	for _, u := range []struct{ env, value string }{
+		{"STAXKEYS_WEBHOOK_URL", c.WebhookURL}, {"STAXKEYS_SLACK_WEBHOOK_URL", c.SlackWebhookURL},
+	} {
+		if u.value == "" {
+			continue
+		}
+		p, err := url.Parse(u.value)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			// The value is not repeated: a Slack URL is a credential.
+			return fmt.Errorf("config: %s must be an absolute http(s) URL", u.env)
+		}
+	}
+	switch {
+	case c.SMTPPort < 1 || c.SMTPPort > 65535:
+		return errors.New("config: STAXKEYS_SMTP_PORT must be between 1 and 65535")
+	case c.SMTPHost != "" && (c.SMTPFrom == "" || strings.TrimSpace(c.SMTPTo) == ""):
+		return errors.New("config: STAXKEYS_SMTP_HOST needs STAXKEYS_SMTP_FROM and STAXKEYS_SMTP_TO")
+	case c.RevokedReminder < 0 || (c.RevokedReminder > 0 && c.RevokedReminder < time.Hour):
+		return errors.New("config: STAXKEYS_REVOKED_REMINDER must be 0 (off) or at least 1h")
+	case c.RotationReminderDays < 0 || c.RotationReminderDays > 3650:
+		return errors.New("config: STAXKEYS_ROTATION_REMINDER_DAYS must be between 0 (off) and 3650")
 	}
 	return nil
 }

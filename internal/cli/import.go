@@ -1,0 +1,117 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/staxkeys/staxkeys/vault"
+)
+
+// runImport registers the pairs of a CSV file (label,email,key with a header row). A file
+// with bad rows imports nothing unless --skip-bad; every bad row and every duplicate is
+// reported by line number, without its values.
+func runImport(ctx context.Context, env Env, args []string) error {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	skipBad := fs.Bool("skip-bad", false, "import the good rows of a file that has bad rows (by default nothing is imported)")
+	var file string
+	if len(args) > 0 && args[0] != "" && (args[0][0] != '-' || args[0] == "-") {
+		file, args = args[0], args[1:]
+	}
+	cfg, err := parseFlags(fs, env, args, "staxkeys import FILE: registers the keys of a CSV file whose first line is the header\nlabel,email,key (FILE - reads standard input). Every row is checked first; bad rows and\nduplicates are reported by line number. A file with bad rows imports nothing unless --skip-bad.\nExit status: 0 imported (or nothing new), 1 nothing imported because of errors.")
+	if err != nil {
+		return err
+	}
+	if file == "" {
+		return &ExitError{Code: 2, Err: errors.New("import needs a FILE to read (staxkeys import FILE, or - for standard input)")}
+	}
+	var src io.Reader = env.Stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return &ExitError{Code: 1, Err: fmt.Errorf("cannot open %s: %w", file, errors.Unwrap(err))}
+		}
+		defer f.Close()
+		src = f
+	}
+	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr))
+	if err != nil {
+		return err
+	}
+	defer data.db.Close()
+	v := vault.New(data.db, data.keys)
+
+	plan, err := v.PlanImport(ctx, src)
+	var fe *vault.ImportFileError
+	if errors.As(err, &fe) {
+		where := ""
+		if fe.Line > 0 {
+			where = fmt.Sprintf("line %d: ", fe.Line)
+		}
+		return &ExitError{Code: 1, Err: fmt.Errorf("%s: %s%s; nothing imported", file, where, fe.Msg)}
+	}
+	if err != nil {
+		return err
+	}
+	for _, r := range plan.Rows {
+		for _, note := range rowNotes(r) {
+			fmt.Fprintf(env.Stderr, "%s: line %d: %s\n", file, r.Line, note)
+		}
+	}
+	c := plan.Counts()
+	if c.Bad > 0 && !*skipBad {
+		return &ExitError{Code: 1, Err: fmt.Errorf("%d bad %s: nothing imported (fix the file, or import the %d good %s only with --skip-bad)",
+			c.Bad, plural(c.Bad, "row", "rows"), c.Good, plural(c.Good, "row", "rows"))}
+	}
+	res, err := v.Import(ctx, plan, *skipBad)
+	if len(res.Added) > 0 || err != nil {
+		detail := fmt.Sprintf("%d added, %d duplicates skipped, %d bad rows skipped", len(res.Added), len(res.Duplicates), len(res.Skipped))
+		if err != nil {
+			detail += "; stopped: " + err.Error()
+		}
+		data.audit(ctx, env, "pairs.import", "", detail)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "imported %d %s; %d duplicate %s skipped; %d bad %s skipped\n",
+		len(res.Added), plural(len(res.Added), "key", "keys"), len(res.Duplicates), plural(len(res.Duplicates), "row", "rows"),
+		len(res.Skipped), plural(len(res.Skipped), "row", "rows"))
+	if len(res.Added) == 0 && c.Bad > 0 {
+		return &ExitError{Code: 1}
+	}
+	return nil
+}
+
+// rowNotes says what is wrong with or worth knowing about a row: never one of its values.
+func rowNotes(r vault.ImportRow) []string {
+	var out []string
+	for _, f := range []string{"row", "label", "email", "key"} {
+		if msg := r.Problems[f]; msg != "" {
+			out = append(out, "bad row: "+msg)
+		}
+	}
+	switch {
+	case r.DuplicateOf > 0:
+		out = append(out, fmt.Sprintf("duplicate of line %d (same email and key); imported once", r.DuplicateOf))
+	case r.Registered > 0:
+		out = append(out, fmt.Sprintf("already registered as pair %d; not imported again", r.Registered))
+	}
+	if r.SharedWithLine > 0 {
+		out = append(out, fmt.Sprintf("note: the same key is on line %d under another email", r.SharedWithLine))
+	}
+	if r.SharedWithPair > 0 {
+		out = append(out, fmt.Sprintf("note: the same key is registered under another email (pair %d)", r.SharedWithPair))
+	}
+	return out
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

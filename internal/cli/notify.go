@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/staxkeys/staxkeys/internal/config"
+	"github.com/staxkeys/staxkeys/notify"
+	"github.com/staxkeys/staxkeys/store"
+)
+
+// newNotifier builds the alerting from the configuration. The environment's settings are the
+// starting point; what an admin saves on the alerts page overrides them.
+func newNotifier(cfg config.Config, data *opened, log *slog.Logger) (*notify.Notifier, error) {
+	env := notify.Config{
+		WebhookURL:    cfg.WebhookURL,
+		WebhookSecret: cfg.WebhookSecret,
+		SlackURL:      cfg.SlackWebhookURL,
+		SMTP: notify.SMTPConfig{
+			Host: cfg.SMTPHost, Port: cfg.SMTPPort, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,
+			From: cfg.SMTPFrom, To: notify.SplitAddresses(cfg.SMTPTo),
+		},
+		RevokedReminder:      cfg.RevokedReminder,
+		RotationReminderDays: cfg.RotationReminderDays,
+	}
+	if err := env.Validate(); err != nil {
+		var ve *store.ValidationError
+		if !errors.As(err, &ve) {
+			return nil, err
+		}
+		var msgs []string
+		for field, msg := range ve.Fields {
+			msgs = append(msgs, envNames[field]+": "+msg)
+		}
+		slices.Sort(msgs)
+		return nil, &ExitError{Code: 2, Err: errors.New("config: " + strings.Join(msgs, "; "))}
+	}
+	return notify.New(data.db, data.keys, notify.Options{Env: env, Log: log, UserAgent: "staxkeys/" + version()}), nil
+}
+
+// envNames maps the alert settings' form fields to their variables, for error messages.
+var envNames = map[string]string{
+	"webhook_url": "STAXKEYS_WEBHOOK_URL", "webhook_secret": "STAXKEYS_WEBHOOK_SECRET",
+	"slack_url": "STAXKEYS_SLACK_WEBHOOK_URL", "smtp_host": "STAXKEYS_SMTP_HOST", "smtp_port": "STAXKEYS_SMTP_PORT",
+	"smtp_from": "STAXKEYS_SMTP_FROM", "smtp_to": "STAXKEYS_SMTP_TO",
+	"revoked_reminder": "STAXKEYS_REVOKED_REMINDER", "rotation_days": "STAXKEYS_ROTATION_REMINDER_DAYS",
+}
+
+// runNotifier runs the delivery worker until ctx ends; done closes when it has.
+func runNotifier(ctx context.Context, n *notify.Notifier, log *slog.Logger) (done <-chan struct{}) {
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		if err := n.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Error("alert delivery stopped", slog.String("error", err.Error()))
+		}
+	}()
+	return ch
+}

@@ -1,0 +1,127 @@
+// Package export writes staxkeys' records as CSV that is safe to open in a spreadsheet: the
+// key pairs (never their keys) and the audit trail.
+package export
+
+import (
+	"context"
+	"encoding/csv"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/staxkeys/staxkeys/store"
+)
+
+// Cell neutralises a value that a spreadsheet would run as a formula. Following OWASP's advice
+// on CSV injection, a value starting with =, +, -, @, a tab or a carriage return gets a leading
+// apostrophe, which spreadsheets show as text and do not evaluate.
+func Cell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// writer writes rows through Cell.
+type writer struct{ w *csv.Writer }
+
+func newWriter(w io.Writer) *writer { return &writer{w: csv.NewWriter(w)} }
+
+func (w *writer) row(cells ...string) error {
+	for i, c := range cells {
+		cells[i] = Cell(c)
+	}
+	return w.w.Write(cells)
+}
+
+func (w *writer) flush() error {
+	w.w.Flush()
+	return w.w.Error()
+}
+
+// PairColumns are the columns of a pairs export, in order.
+var PairColumns = []string{"id", "label", "email", "key_hint", "verdict", "verdict_since", "verdict_at",
+	"last_check_at", "last_outcome", "last_valid_at", "created_at", "key_changed_at", "key_age_days", "shared_key"}
+
+// WritePairs writes pairs as CSV with a header row: what is known of each key, never the key
+// (key_hint is its last four characters, as every page shows). shared marks pairs whose key is
+// also registered under another email; now dates the key ages.
+func WritePairs(out io.Writer, pairs []store.Pair, shared map[int64]bool, now time.Time) error {
+	w := newWriter(out)
+	if err := w.row(append([]string(nil), PairColumns...)...); err != nil {
+		return err
+	}
+	for _, p := range pairs {
+		lastCheck, lastOutcome := "", ""
+		if c := p.LastCheck; c != nil {
+			lastCheck, lastOutcome = stamp(c.At), string(c.Outcome)
+		}
+		age := ""
+		if !p.KeyChangedAt.IsZero() {
+			age = strconv.Itoa(int(now.Sub(p.KeyChangedAt) / (24 * time.Hour)))
+		}
+		if err := w.row(strconv.FormatInt(p.ID, 10), p.Label, p.Email, p.KeyHint, string(p.Verdict),
+			stamp(p.VerdictSince), stamp(p.VerdictAt), lastCheck, lastOutcome, stamp(p.LastValidAt),
+			stamp(p.CreatedAt), stamp(p.KeyChangedAt), age, yesNo(shared[p.ID])); err != nil {
+			return err
+		}
+	}
+	return w.flush()
+}
+
+// AllPairs writes every pair in db as WritePairs does and returns how many it wrote.
+func AllPairs(ctx context.Context, out io.Writer, db *store.DB, now time.Time) (int, error) {
+	pairs, err := db.AllPairs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	shared := map[int64]bool{}
+	// In chunks: SQLite bounds the number of parameters of one statement.
+	for start := 0; start < len(pairs); start += 500 {
+		chunk := pairs[start:min(start+500, len(pairs))]
+		ids := make([]int64, len(chunk))
+		for i, p := range chunk {
+			ids[i] = p.ID
+		}
+		m, err := db.SharedKeys(ctx, ids)
+		if err != nil {
+			return 0, err
+		}
+		for id := range m {
+			shared[id] = true
+		}
+	}
+	return len(pairs), WritePairs(out, pairs, shared, now)
+}
+
+// AuditColumns are the columns of an audit trail export, in order.
+var AuditColumns = []string{"id", "at", "actor", "action", "target", "ip", "detail"}
+
+// WriteAudit writes audit entries as CSV with a header row.
+func WriteAudit(out io.Writer, entries []store.AuditEntry) error {
+	w := newWriter(out)
+	if err := w.row(append([]string(nil), AuditColumns...)...); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := w.row(strconv.FormatInt(e.ID, 10), stamp(e.At), e.Actor, e.Action, e.Target, e.IP, e.Detail); err != nil {
+			return err
+		}
+	}
+	return w.flush()
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

@@ -1,0 +1,508 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/staxkeys/staxkeys/secret"
+	"github.com/staxkeys/staxkeys/store"
+)
+
+// Config says where alerts go and when reminders are due.
+type Config struct {
+	WebhookURL    string
+	WebhookSecret string // signs webhook bodies; a secret
+	SlackURL      string // a Slack incoming webhook URL, itself a credential
+	SMTP          SMTPConfig
+	// RevokedReminder repeats the alert about a key that stays revoked or denied, once per
+	// this period; 0 turns it off.
+	RevokedReminder time.Duration
+	// RotationReminderDays reminds, once per this many days, that a key should be rotated;
+	// 0 turns it off.
+	RotationReminderDays int
+}
+
+// SMTPConfig is the mail server alerts are sent through.
+type SMTPConfig struct {
+	Host     string
+	Port     int
+	Username string
+	Password string // a secret
+	From     string
+	To       []string
+}
+
+// DefaultSMTPPort is the submission port, which offers STARTTLS.
+const DefaultSMTPPort = 587
+
+// MinRevokedReminder is the shortest reminder period accepted, so a typo cannot flood a channel.
+const MinRevokedReminder = time.Hour
+
+// String leaves the secrets out, so a Config that reaches a log line leaks nothing.
+func (c Config) String() string {
+	return fmt.Sprintf("notify.Config{webhook:%v slack:%v email:%v revoked_reminder:%s rotation_days:%d}",
+		c.Has(Webhook), c.Has(Slack), c.Has(Email), c.RevokedReminder, c.RotationReminderDays)
+}
+
+// Has reports whether ch is configured.
+func (c Config) Has(ch Channel) bool {
+	switch ch {
+	case Webhook:
+		return c.WebhookURL != ""
+	case Slack:
+		return c.SlackURL != ""
+	case Email:
+		return c.SMTP.Host != "" && c.SMTP.From != "" && len(c.SMTP.To) > 0
+	}
+	return false
+}
+
+// Channels lists the configured channels.
+func (c Config) Channels() []Channel {
+	var out []Channel
+	for _, ch := range Channels() {
+		if c.Has(ch) {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// Validate reports every faulty setting at once, keyed by the form's field names.
+func (c Config) Validate() error {
+	f := map[string]string{}
+	if msg := checkURL(c.WebhookURL); msg != "" {
+		f["webhook_url"] = msg
+	}
+	if c.WebhookSecret != "" && len(c.WebhookSecret) < 16 {
+		f["webhook_secret"] = "the signing secret must be at least 16 characters"
+	}
+	if msg := checkURL(c.SlackURL); msg != "" {
+		f["slack_url"] = msg
+	}
+	if c.SMTP.Host != "" {
+		if strings.ContainsAny(c.SMTP.Host, " /:@\r\n") {
+			f["smtp_host"] = "give a host name or address alone, such as smtp.example.com"
+		}
+		if c.SMTP.Port < 1 || c.SMTP.Port > 65535 {
+			f["smtp_port"] = "the port must be between 1 and 65535"
+		}
+		if msg := checkAddress(c.SMTP.From); msg != "" {
+			f["smtp_from"] = msg
+		}
+		if len(c.SMTP.To) == 0 {
+			f["smtp_to"] = "give at least one recipient"
+		}
+		for _, to := range c.SMTP.To {
+			if msg := checkAddress(to); msg != "" {
+				f["smtp_to"] = msg
+				break
+			}
+		}
+	}
+	if c.RevokedReminder < 0 || (c.RevokedReminder > 0 && c.RevokedReminder < MinRevokedReminder) {
+		f["revoked_reminder"] = "give a Go duration of at least 1h, such as 24h, or 0 to turn reminders off"
+	}
+	if c.RotationReminderDays < 0 || c.RotationReminderDays > 3650 {
+		f["rotation_days"] = "give a number of days between 1 and 3650, or 0 to turn the reminder off"
+	}
+	if len(f) > 0 {
+		return &store.ValidationError{Fields: f}
+	}
+	return nil
+}
+
+// checkURL accepts "" or an absolute http(s) URL. Webhook URLs are set by admins; anything
+// but http(s) (file:, gopher:, …) has no business being requested by staxkeys.
+func checkURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	switch {
+	case len(s) > 2048:
+		return "the URL must be at most 2048 characters"
+	case err != nil || u.Host == "" || u.Opaque != "":
+		return "give an absolute URL such as https://hooks.example.com/staxkeys"
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "the URL must start with https:// (or http://)"
+	}
+	return ""
+}
+
+func checkAddress(s string) string {
+	a, err := mail.ParseAddress(s)
+	if s == "" || err != nil || a.Address != s || strings.ContainsAny(s, "\r\n") {
+		return "give a plain address such as alerts@example.com"
+	}
+	return ""
+}
+
+// SplitAddresses splits a list of addresses on commas, semicolons and white space.
+func SplitAddresses(s string) []string {
+	var out []string
+	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\t' || r == '\n' || r == '\r' }) {
+		if part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// Names of the settings rows. The secrets are sealed with the keyring, like the audit key.
+const (
+	settingConfig        = "notify_config"
+	settingWebhookSecret = "notify_webhook_secret"
+	settingSlackURL      = "notify_slack_url"
+	settingSMTPPassword  = "notify_smtp_password"
+)
+
+// sealedSettings are the settings sealed under the master key, by form field.
+var sealedSettings = []struct{ field, setting string }{
+	{"webhook_secret", settingWebhookSecret},
+	{"slack_url", settingSlackURL},
+	{"smtp_password", settingSMTPPassword},
+}
+
+func settingAD(name string) []byte { return []byte("setting:" + name) }
+
+// storedConfig is the non-secret part of the settings saved on the page.
+type storedConfig struct {
+	WebhookURL           string   `json:"webhook_url"`
+	SMTPHost             string   `json:"smtp_host"`
+	SMTPPort             int      `json:"smtp_port"`
+	SMTPUsername         string   `json:"smtp_username"`
+	SMTPFrom             string   `json:"smtp_from"`
+	SMTPTo               []string `json:"smtp_to"`
+	RevokedReminder      string   `json:"revoked_reminder"`
+	RotationReminderDays int      `json:"rotation_reminder_days"`
+}
+
+// Source says where a setting's value comes from.
+type Source string
+
+// The sources of a setting.
+const (
+	FromNowhere    Source = ""
+	FromEnv        Source = "environment"
+	FromSettings   Source = "settings"
+	FromUnreadable Source = "unreadable" // sealed under another master key
+)
+
+// loaded is the effective configuration with where each secret came from.
+type loaded struct {
+	cfg     Config
+	saved   bool              // the page's settings exist and override the environment
+	sources map[string]Source // by form field of each secret
+}
+
+// Config returns the configuration in force: the environment's, overridden by what was saved
+// on the settings page. A secret that cannot be opened is logged and treated as unset.
+func (n *Notifier) Config(ctx context.Context) Config { return n.load(ctx).cfg }
+
+func (n *Notifier) load(ctx context.Context) loaded {
+	l := loaded{cfg: n.opts.Env, sources: map[string]Source{}}
+	l.cfg.SMTP.To = slices.Clone(l.cfg.SMTP.To)
+	if raw, err := n.db.Setting(ctx, settingConfig); err == nil {
+		var sc storedConfig
+		if err := json.Unmarshal(raw, &sc); err != nil {
+			n.log.Error("notify: the saved settings do not parse; using the environment's", "err", err)
+		} else {
+			l.saved = true
+			l.cfg.WebhookURL, l.cfg.SMTP.Host, l.cfg.SMTP.Port = sc.WebhookURL, sc.SMTPHost, sc.SMTPPort
+			l.cfg.SMTP.Username, l.cfg.SMTP.From, l.cfg.SMTP.To = sc.SMTPUsername, sc.SMTPFrom, sc.SMTPTo
+			l.cfg.RotationReminderDays = sc.RotationReminderDays
+			l.cfg.RevokedReminder = 0
+			if sc.RevokedReminder != "" {
+				l.cfg.RevokedReminder, _ = time.ParseDuration(sc.RevokedReminder)
+			}
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		n.log.Error("notify: cannot read the saved settings; using the environment's", "err", err)
+	}
+	for _, s := range sealedSettings {
+		p := l.secret(s.field)
+		if *p != "" {
+			l.sources[s.field] = FromEnv
+		}
+		sealed, err := n.db.Setting(ctx, s.setting)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		var v []byte
+		if err == nil {
+			v, err = n.keys.Open(sealed, settingAD(s.setting))
+		}
+		if err != nil {
+			n.log.Error("notify: cannot open a saved secret; treating it as unset", "setting", s.setting, "err", err)
+			*p, l.sources[s.field] = "", FromUnreadable
+			continue
+		}
+		*p, l.sources[s.field] = string(v), FromSettings
+		if len(v) == 0 {
+			l.sources[s.field] = FromNowhere // removed on the page
+		}
+	}
+	return l
+}
+
+func (l *loaded) secret(field string) *string {
+	switch field {
+	case "webhook_secret":
+		return &l.cfg.WebhookSecret
+	case "slack_url":
+		return &l.cfg.SlackURL
+	case "smtp_password":
+		return &l.cfg.SMTP.Password
+	}
+	panic("notify: unknown secret field " + field)
+}
+
+// Form is the settings page's form as typed. A secret field left empty keeps the secret; its
+// Clear flag removes it.
+type Form struct {
+	WebhookURL         string
+	WebhookSecret      string
+	ClearWebhookSecret bool
+	SlackURL           string
+	ClearSlackURL      bool
+	SMTPHost           string
+	SMTPPort           string
+	SMTPUsername       string
+	SMTPPassword       string
+	ClearSMTPPassword  bool
+	SMTPFrom           string
+	SMTPTo             string
+	RevokedReminder    string
+	RotationDays       string
+}
+
+// SecretState is what the page may show of a secret: whether it is set and where from, never
+// its value.
+type SecretState struct {
+	Set    bool
+	Source Source
+	Hint   string // for the Slack URL, its host
+}
+
+// View is the settings page's content: the form's current values (secrets left empty), the
+// state of each secret, and which channels are configured.
+type View struct {
+	Form       Form
+	Secrets    map[string]SecretState // by form field
+	Configured map[Channel]bool
+	Saved      bool // settings were saved on the page and override the environment
+}
+
+// View returns the settings as the page shows them.
+func (n *Notifier) View(ctx context.Context) View {
+	l := n.load(ctx)
+	c := l.cfg
+	v := View{
+		Form: Form{
+			WebhookURL: c.WebhookURL, SMTPHost: c.SMTP.Host, SMTPUsername: c.SMTP.Username,
+			SMTPFrom: c.SMTP.From, SMTPTo: strings.Join(c.SMTP.To, ", "),
+			RevokedReminder: durationText(c.RevokedReminder), RotationDays: strconv.Itoa(c.RotationReminderDays),
+		},
+		Secrets:    map[string]SecretState{},
+		Configured: map[Channel]bool{},
+		Saved:      l.saved,
+	}
+	if c.SMTP.Port != 0 {
+		v.Form.SMTPPort = strconv.Itoa(c.SMTP.Port)
+	}
+	for _, s := range sealedSettings {
+		st := SecretState{Set: *l.secret(s.field) != "", Source: l.sources[s.field]}
+		if s.field == "slack_url" && st.Set {
+			if u, err := url.Parse(c.SlackURL); err == nil {
+				st.Hint = u.Host
+			}
+		}
+		v.Secrets[s.field] = st
+	}
+	for _, ch := range Channels() {
+		v.Configured[ch] = c.Has(ch)
+	}
+	return v
+}
+
+func durationText(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
+	s := d.String()
+	// time.Duration prints 24h as "24h0m0s"; people type "24h".
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// Save validates f and stores it: the non-secret fields as one setting, and each secret
+// typed or removed sealed on its own. It returns the names of what changed, for the audit
+// trail (never a value), or a *store.ValidationError keyed by field.
+func (n *Notifier) Save(ctx context.Context, f Form) ([]string, error) {
+	before := n.load(ctx)
+	cfg, err := parseForm(before.cfg, f)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	sc := storedConfig{
+		WebhookURL: cfg.WebhookURL, SMTPHost: cfg.SMTP.Host, SMTPPort: cfg.SMTP.Port,
+		SMTPUsername: cfg.SMTP.Username, SMTPFrom: cfg.SMTP.From, SMTPTo: cfg.SMTP.To,
+		RotationReminderDays: cfg.RotationReminderDays,
+	}
+	if cfg.RevokedReminder > 0 {
+		sc.RevokedReminder = cfg.RevokedReminder.String()
+	}
+	raw, err := json.Marshal(sc)
+	if err != nil {
+		return nil, err
+	}
+	values := map[string][]byte{settingConfig: raw}
+	type secretInput struct {
+		setting, value string
+		clear          bool
+	}
+	for _, s := range []secretInput{
+		{settingWebhookSecret, f.WebhookSecret, f.ClearWebhookSecret},
+		{settingSlackURL, f.SlackURL, f.ClearSlackURL},
+		{settingSMTPPassword, f.SMTPPassword, f.ClearSMTPPassword},
+	} {
+		if s.value == "" && !s.clear {
+			continue
+		}
+		v := s.value
+		if s.clear {
+			v = "" // an empty sealed value: removed here, and the environment's no longer applies
+		}
+		sealed, err := n.keys.Seal([]byte(v), settingAD(s.setting))
+		if err != nil {
+			return nil, err
+		}
+		values[s.setting] = sealed
+	}
+	if err := n.db.PutSettings(ctx, values); err != nil {
+		return nil, err
+	}
+	return changes(before.cfg, cfg), nil
+}
+
+// parseForm applies f to the current configuration; secrets left empty keep their value.
+func parseForm(cur Config, f Form) (Config, error) {
+	c := Config{
+		WebhookURL: strings.TrimSpace(f.WebhookURL),
+		SMTP: SMTPConfig{
+			Host: strings.TrimSpace(f.SMTPHost), Username: strings.TrimSpace(f.SMTPUsername),
+			From: strings.TrimSpace(f.SMTPFrom), To: SplitAddresses(f.SMTPTo),
+		},
+		WebhookSecret: cur.WebhookSecret, SlackURL: cur.SlackURL,
+	}
+	c.SMTP.Password = cur.SMTP.Password
+	switch {
+	case f.ClearWebhookSecret:
+		c.WebhookSecret = ""
+	case f.WebhookSecret != "":
+		c.WebhookSecret = f.WebhookSecret
+	}
+	switch {
+	case f.ClearSlackURL:
+		c.SlackURL = ""
+	case strings.TrimSpace(f.SlackURL) != "":
+		c.SlackURL = strings.TrimSpace(f.SlackURL)
+	}
+	switch {
+	case f.ClearSMTPPassword:
+		c.SMTP.Password = ""
+	case f.SMTPPassword != "":
+		c.SMTP.Password = f.SMTPPassword
+	}
+	fields := map[string]string{}
+	if p := strings.TrimSpace(f.SMTPPort); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			fields["smtp_port"] = "the port must be a number such as 587"
+		}
+		c.SMTP.Port = n
+	} else if c.SMTP.Host != "" {
+		c.SMTP.Port = DefaultSMTPPort
+	}
+	if r := strings.TrimSpace(f.RevokedReminder); r != "" && r != "0" {
+		d, err := time.ParseDuration(r)
+		if err != nil {
+			fields["revoked_reminder"] = "give a Go duration such as 24h or 72h, or 0 to turn reminders off"
+		}
+		c.RevokedReminder = d
+	}
+	if r := strings.TrimSpace(f.RotationDays); r != "" {
+		n, err := strconv.Atoi(r)
+		if err != nil {
+			fields["rotation_days"] = "give a whole number of days, or 0 to turn the reminder off"
+		}
+		c.RotationReminderDays = n
+	}
+	if len(fields) > 0 {
+		return c, &store.ValidationError{Fields: fields}
+	}
+	return c, nil
+}
+
+// changes names the settings that differ between a and b.
+func changes(a, b Config) []string {
+	var out []string
+	add := func(changed bool, name string) {
+		if changed {
+			out = append(out, name)
+		}
+	}
+	add(a.WebhookURL != b.WebhookURL, "webhook URL")
+	add(a.WebhookSecret != b.WebhookSecret, "webhook secret")
+	add(a.SlackURL != b.SlackURL, "Slack webhook URL")
+	add(a.SMTP.Host != b.SMTP.Host, "SMTP host")
+	add(a.SMTP.Port != b.SMTP.Port, "SMTP port")
+	add(a.SMTP.Username != b.SMTP.Username, "SMTP username")
+	add(a.SMTP.Password != b.SMTP.Password, "SMTP password")
+	add(a.SMTP.From != b.SMTP.From, "SMTP sender")
+	add(!slices.Equal(a.SMTP.To, b.SMTP.To), "SMTP recipients")
+	add(a.RevokedReminder != b.RevokedReminder, "revoked-key reminder")
+	add(a.RotationReminderDays != b.RotationReminderDays, "rotation reminder")
+	return out
+}
+
+// ResealSettings opens the notification secrets saved in db with old and seals them with
+// new, for master-key rotation; the result goes to store.ResealAll with the other sealed
+// settings.
+func ResealSettings(ctx context.Context, db *store.DB, old, new *secret.Keyring) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for _, s := range sealedSettings {
+		sealed, err := db.Setting(ctx, s.setting)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		v, err := old.Open(sealed, settingAD(s.setting))
+		if err != nil {
+			return nil, fmt.Errorf("notify: open %s: %w", s.setting, err)
+		}
+		if out[s.setting], err = new.Seal(v, settingAD(s.setting)); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

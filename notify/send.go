@@ -1,0 +1,241 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/quotedprintable"
+	"net"
+	"net/http"
+	"net/smtp"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/staxkeys/staxkeys/store"
+)
+
+// The headers of a webhook request. The signature is HMAC-SHA256 under the webhook secret of
+// the timestamp, a dot and the body, in hex: "sha256=<hex>". See docs/NOTIFICATIONS.md.
+const (
+	HeaderEvent     = "X-Staxkeys-Event"
+	HeaderDelivery  = "X-Staxkeys-Delivery"
+	HeaderTimestamp = "X-Staxkeys-Timestamp"
+	HeaderSignature = "X-Staxkeys-Signature"
+)
+
+// Sign returns the X-Staxkeys-Signature value for body sent at timestamp (Unix seconds, as
+// sent in X-Staxkeys-Timestamp).
+func Sign(secret []byte, timestamp string, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(timestamp))
+	m.Write([]byte("."))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// ErrBadSignature is returned by Verify for a request that was not signed with the secret, or
+// whose timestamp is too far from now.
+var ErrBadSignature = errors.New("notify: bad webhook signature")
+
+// Verify checks a webhook request's signature and that its timestamp lies within tolerance
+// of now, as a receiver written in Go would.
+func Verify(secret []byte, timestamp, signature string, body []byte, now time.Time, tolerance time.Duration) error {
+	ts, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil {
+		return ErrBadSignature
+	}
+	if d := now.Sub(time.Unix(ts, 0)); d > tolerance || d < -tolerance {
+		return ErrBadSignature
+	}
+	if !hmac.Equal([]byte(Sign(secret, timestamp, body)), []byte(signature)) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// permanent marks an error that no retry can fix.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// send makes one try at delivering d on its channel with cfg.
+func (n *Notifier) send(ctx context.Context, cfg Config, d store.Delivery) error {
+	ch := Channel(d.Channel)
+	if !cfg.Has(ch) {
+		return permanent{fmt.Errorf("the %s channel is no longer configured", ch)}
+	}
+	var a Alert
+	if err := json.Unmarshal(d.Payload, &a); err != nil {
+		return permanent{fmt.Errorf("the queued alert does not parse: %v", err)}
+	}
+	switch ch {
+	case Webhook:
+		return n.postWebhook(ctx, cfg, d)
+	case Slack:
+		body, err := json.Marshal(map[string]string{"text": slackText(a)})
+		if err != nil {
+			return permanent{err}
+		}
+		return n.post(ctx, cfg.SlackURL, body, nil)
+	case Email:
+		return n.sendEmail(ctx, cfg.SMTP, d, a)
+	}
+	return permanent{fmt.Errorf("unknown channel %q", ch)}
+}
+
+// postWebhook sends the alert as it was queued, signed when a secret is set.
+func (n *Notifier) postWebhook(ctx context.Context, cfg Config, d store.Delivery) error {
+	ts := strconv.FormatInt(n.clock.Now().Unix(), 10)
+	h := http.Header{}
+	h.Set(HeaderEvent, d.Event)
+	h.Set(HeaderDelivery, strconv.FormatInt(d.ID, 10))
+	h.Set(HeaderTimestamp, ts)
+	if cfg.WebhookSecret != "" {
+		h.Set(HeaderSignature, Sign([]byte(cfg.WebhookSecret), ts, d.Payload))
+	}
+	return n.post(ctx, cfg.WebhookURL, d.Payload, h)
+}
+
+// post sends a JSON body. Errors name neither the URL (a Slack URL is a credential) nor
+// anything the receiver answered beyond its status.
+func (n *Notifier) post(ctx context.Context, target string, body []byte, h http.Header) error {
+	if msg := checkURL(target); msg != "" {
+		return permanent{errors.New(msg)}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return permanent{errors.New("the URL cannot be requested")}
+	}
+	for k, vs := range h {
+		req.Header[k] = vs
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", n.opts.UserAgent)
+	resp, err := n.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("request failed: %v", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return nil
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		return fmt.Errorf("HTTP %d: the receiver redirects, and redirects are not followed", resp.StatusCode)
+	}
+	return fmt.Errorf("HTTP %d from the receiver", resp.StatusCode)
+}
+
+// sendEmail sends the alert through the SMTP server: implicit TLS on port 465, otherwise
+// STARTTLS whenever the server offers it; PLAIN authentication when a username is set, which
+// net/smtp refuses over an unencrypted connection except to localhost.
+func (n *Notifier) sendEmail(ctx context.Context, c SMTPConfig, d store.Delivery, a Alert) error {
+	addr := net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
+	tlsCfg := &tls.Config{ServerName: c.Host, RootCAs: n.opts.SMTPRootCAs, MinVersion: tls.VersionTLS12}
+	dialer := &net.Dialer{Timeout: 15 * time.Second}
+	var conn net.Conn
+	var err error
+	implicitTLS := c.Port == 465
+	if implicitTLS {
+		conn, err = (&tls.Dialer{NetDialer: dialer, Config: tlsCfg}).DialContext(ctx, "tcp", addr)
+	} else {
+		conn, err = dialer.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot reach the SMTP server: %v", err)
+	}
+	// Network deadlines are wall-clock time, whatever clock the worker runs on.
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(n.opts.SendTimeout)
+	}
+	_ = conn.SetDeadline(deadline)
+	cl, err := smtp.NewClient(conn, c.Host)
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("SMTP greeting: %v", err)
+	}
+	defer cl.Close()
+	if !implicitTLS {
+		if ok, _ := cl.Extension("STARTTLS"); ok {
+			if err := cl.StartTLS(tlsCfg); err != nil {
+				return fmt.Errorf("SMTP STARTTLS: %v", err)
+			}
+		}
+	}
+	if c.Username != "" {
+		if ok, _ := cl.Extension("AUTH"); !ok {
+			return errors.New("SMTP: a username is set but the server offers no authentication")
+		}
+		if err := cl.Auth(smtp.PlainAuth("", c.Username, c.Password, c.Host)); err != nil {
+			return fmt.Errorf("SMTP authentication: %v", err)
+		}
+	}
+	if err := cl.Mail(c.From); err != nil {
+		return fmt.Errorf("SMTP MAIL FROM: %v", err)
+	}
+	for _, to := range c.To {
+		if err := cl.Rcpt(to); err != nil {
+			return fmt.Errorf("SMTP RCPT TO: %v", err)
+		}
+	}
+	w, err := cl.Data()
+	if err != nil {
+		return fmt.Errorf("SMTP DATA: %v", err)
+	}
+	if _, err := w.Write(n.emailMessage(c, d, a)); err != nil {
+		return fmt.Errorf("SMTP DATA: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("SMTP DATA: %v", err)
+	}
+	if err := cl.Quit(); err != nil {
+		return fmt.Errorf("SMTP QUIT: %v", err)
+	}
+	return nil
+}
+
+// emailMessage writes the whole message: headers, then a quoted-printable text body.
+func (n *Notifier) emailMessage(c SMTPConfig, d store.Delivery, a Alert) []byte {
+	var b bytes.Buffer
+	header := func(k, v string) {
+		// Values come from validated settings and labels without control characters; a line
+		// break here would still be a header injection, so none survives.
+		v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
+		b.WriteString(k + ": " + v + "\r\n")
+	}
+	domain := "staxkeys.invalid"
+	if at := strings.LastIndexByte(c.From, '@'); at >= 0 {
+		domain = c.From[at+1:]
+	}
+	now := n.clock.Now()
+	header("From", c.From)
+	header("To", strings.Join(c.To, ", "))
+	header("Subject", mime.QEncoding.Encode("utf-8", emailSubject(a)))
+	header("Date", now.Format(time.RFC1123Z))
+	header("Message-ID", fmt.Sprintf("<staxkeys.%d.%d@%s>", d.ID, now.UnixNano(), domain))
+	header("MIME-Version", "1.0")
+	header("Content-Type", "text/plain; charset=utf-8")
+	header("Content-Transfer-Encoding", "quoted-printable")
+	header("Auto-Submitted", "auto-generated")
+	header(HeaderEvent, a.Event)
+	b.WriteString("\r\n")
+	qp := quotedprintable.NewWriter(&b)
+	_, _ = qp.Write([]byte(strings.ReplaceAll(emailBody(a), "\n", "\r\n")))
+	_ = qp.Close()
+	return b.Bytes()
+}

@@ -1,0 +1,182 @@
+package web
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/staxkeys/staxkeys/internal/password"
+	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/vault"
+	"github.com/staxkeys/staxkeys/views"
+)
+
+// Audit actions of the admins page.
+const (
+	auditAdminCreate         = "admin.create"
+	auditAdminDelete         = "admin.delete"
+	auditAdminPasswordChange = "admin.password_change"
+)
+
+// handleAdminList serves GET /admins.
+func (s *Server) handleAdminList(c echo.Context) error {
+	return s.renderAdmins(c, http.StatusOK, views.AdminsData{})
+}
+
+func (s *Server) renderAdmins(c echo.Context, status int, d views.AdminsData) error {
+	admins, err := s.db.ListAdmins(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	d.Admins, d.CurrentID, d.Now = admins, adminOf(c).ID, s.Now()
+	return render(c, status, views.AdminsPage(s.page(c, "Admins", "admins"), d))
+}
+
+// handleAdminCreate serves POST /admins: another person who may log in.
+func (s *Server) handleAdminCreate(c echo.Context) error {
+	email := strings.TrimSpace(c.FormValue("email"))
+	pw, pw2 := c.FormValue("password"), c.FormValue("password2")
+	errs := views.FormErrors{}
+	if msg := vault.CheckEmail(email); msg != "" {
+		errs["email"] = msg
+	}
+	if msg := password.Check(pw); msg != "" {
+		errs["password"] = msg
+	} else if pw != pw2 {
+		errs["password2"] = "the two passwords differ"
+	}
+	if len(errs) > 0 {
+		return s.renderAdmins(c, http.StatusUnprocessableEntity, views.AdminsData{AddEmail: email, AddErrors: errs})
+	}
+	hash, err := password.Hash(pw)
+	if err != nil {
+		return err
+	}
+	a, err := s.db.CreateAdmin(c.Request().Context(), email, hash)
+	if fe := formErrors(err); fe != nil {
+		return s.renderAdmins(c, statusOf(err), views.AdminsData{AddEmail: email, AddErrors: fe})
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("admin created", slog.Int64("admin_id", a.ID), slog.Int64("by_admin_id", adminOf(c).ID))
+	s.audit(c, auditAdminCreate, adminTarget(a.ID), "email "+a.Email)
+	s.flash(c, "ok", "Admin "+a.Email+" added. Give them their password through a safe channel.")
+	return redirect(c, "/admins")
+}
+
+// handleAdminDeleteForm serves GET /admins/:id/delete: removing oneself needs a confirmation,
+// which works without JavaScript. Other admins are removed straight from the list.
+func (s *Server) handleAdminDeleteForm(c echo.Context) error {
+	a, err := s.adminParam(c)
+	if err != nil {
+		return err
+	}
+	if a.ID != adminOf(c).ID {
+		return redirect(c, "/admins")
+	}
+	n, err := s.db.CountAdmins(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.AdminDeletePage(s.page(c, "Remove yourself", "admins"), a, n <= 1))
+}
+
+// handleAdminDelete serves POST /admins/:id/delete. The last admin cannot be removed; removing
+// oneself without the confirmation page's "confirm" field shows that page instead.
+func (s *Server) handleAdminDelete(c echo.Context) error {
+	a, err := s.adminParam(c)
+	if err != nil {
+		return err
+	}
+	self := a.ID == adminOf(c).ID
+	if self && c.FormValue("confirm") != "yes" {
+		return redirect(c, adminPath(a.ID, "/delete"))
+	}
+	err = s.db.DeleteAdmin(c.Request().Context(), a.ID)
+	if errors.Is(err, store.ErrLastAdmin) {
+		s.flash(c, "error", a.Email+" is the last admin and cannot be removed: nobody could log in. Add another admin first.")
+		return redirect(c, "/admins")
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("admin deleted", slog.Int64("admin_id", a.ID), slog.Int64("by_admin_id", adminOf(c).ID))
+	s.audit(c, auditAdminDelete, adminTarget(a.ID), "email "+a.Email)
+	if self {
+		// The session went with the admin; drop the cookie too.
+		sess := s.cookieSession(c)
+		sess.Values = map[any]any{}
+		sess.Options.MaxAge = -1
+		if err := sess.Save(c.Request(), c.Response()); err != nil {
+			return err
+		}
+		return redirect(c, "/login")
+	}
+	s.flash(c, "ok", "Admin "+a.Email+" removed and logged out.")
+	return redirect(c, "/admins")
+}
+
+// handleAdminPassword serves POST /admins/password: the logged-in admin changes their own
+// password. Every session of theirs ends, then this browser gets a fresh one.
+func (s *Server) handleAdminPassword(c echo.Context) error {
+	admin := adminOf(c)
+	cur, pw, pw2 := c.FormValue("current_password"), c.FormValue("new_password"), c.FormValue("new_password2")
+	errs := views.FormErrors{}
+	if msg := password.Check(pw); msg != "" {
+		errs["new_password"] = msg
+	} else if pw != pw2 {
+		errs["new_password2"] = "the two passwords differ"
+	}
+	// The current password is checked last, and only when the rest is sound, so a typo in the
+	// new one does not cost a throttled attempt.
+	status := http.StatusUnprocessableEntity
+	if len(errs) == 0 {
+		err := s.reauthenticate(c, cur)
+		var re *reauthError
+		switch {
+		case errors.As(err, &re):
+			errs["current_password"], status = strings.Replace(re.msg, "wrong password", "wrong current password", 1), re.status
+		case err != nil:
+			return err
+		}
+	} else if cur == "" {
+		errs["current_password"] = "enter your current password"
+	}
+	if len(errs) > 0 {
+		return s.renderAdmins(c, status, views.AdminsData{PwErrors: errs})
+	}
+	hash, err := password.Hash(pw)
+	if err != nil {
+		return err
+	}
+	if err := s.db.SetAdminPassword(c.Request().Context(), admin.ID, hash); err != nil {
+		return err
+	}
+	if err := s.startSession(c, admin.ID); err != nil {
+		return err
+	}
+	s.log.Info("password changed", slog.Int64("admin_id", admin.ID))
+	s.audit(c, auditAdminPasswordChange, adminTarget(admin.ID), "")
+	s.flash(c, "ok", "Password changed. Your other sessions were logged out.")
+	return redirect(c, "/admins")
+}
+
+// adminParam loads the admin named by the :id route parameter; a malformed id is a 404.
+func (s *Server) adminParam(c echo.Context) (store.Admin, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return store.Admin{}, store.ErrNotFound
+	}
+	return s.db.AdminByID(c.Request().Context(), id)
+}
+
+func adminTarget(id int64) string { return "admin:" + strconv.FormatInt(id, 10) }
+
+func adminPath(id int64, suffix string) string {
+	return "/admins/" + strconv.FormatInt(id, 10) + suffix
+}

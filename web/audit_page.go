@@ -1,0 +1,155 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/staxkeys/staxkeys/internal/export"
+	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/views"
+)
+
+// auditExport is recorded when the audit trail itself is exported.
+const auditExport = "audit.export"
+
+// auditPageSize is how many entries one page of the audit trail shows.
+const auditPageSize = 50
+
+// maxAuditExport bounds one CSV export of the audit trail.
+const maxAuditExport = 100_000
+
+// auditActions are the actions the filter suggests; a prefix ending in "." matches a family.
+var auditActions = []string{
+	"setup", "login", "login.failed", "logout",
+	"pair.", "pair.add", "pair.edit", "pair.delete", "pair.reveal", "pair.check", "pair.check_all",
+	"pairs.import", "pairs.export", "token.", "token.create", "token.revoke",
+	"admin.", "settings.change", "notify.test", "delivery.retry", "master_key.rotate", "audit.export",
+}
+
+func (s *Server) auditRoutes(g *echo.Group) {
+	g.GET("/audit", s.handleAuditList)
+	g.GET("/audit.csv", s.handleAuditCSV)
+	g.POST("/audit/verify", s.handleAuditVerify)
+}
+
+// auditFilter reads the audit filters from the query string. A malformed date is reported on
+// its field and left out of the query.
+func auditFilter(c echo.Context) (store.AuditQuery, views.AuditFilter, views.FormErrors) {
+	f := views.AuditFilter{
+		Action: strings.TrimSpace(c.QueryParam("action")), Actor: strings.TrimSpace(c.QueryParam("actor")),
+		Target: strings.TrimSpace(c.QueryParam("target")),
+		From:   strings.TrimSpace(c.QueryParam("from")), To: strings.TrimSpace(c.QueryParam("to")),
+	}
+	q := store.AuditQuery{Action: f.Action, Actor: f.Actor, Target: f.Target}
+	errs := views.FormErrors{}
+	if f.From != "" {
+		t, err := time.Parse(time.DateOnly, f.From)
+		if err != nil {
+			errs["from"] = "give a date as YYYY-MM-DD"
+		}
+		q.Since = t
+	}
+	if f.To != "" {
+		t, err := time.Parse(time.DateOnly, f.To)
+		if err != nil {
+			errs["to"] = "give a date as YYYY-MM-DD"
+		} else {
+			q.Until = t.AddDate(0, 0, 1) // the whole day, in UTC
+		}
+	}
+	if len(errs) == 0 {
+		errs = nil
+	}
+	return q, f, errs
+}
+
+// query renders the filter back as a query string.
+func auditQueryString(f views.AuditFilter) url.Values {
+	v := url.Values{}
+	for k, val := range map[string]string{"action": f.Action, "actor": f.Actor, "target": f.Target, "from": f.From, "to": f.To} {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	return v
+}
+
+// handleAuditList serves GET /audit: the audit trail, newest first, filtered and paginated.
+func (s *Server) handleAuditList(c echo.Context) error {
+	q, f, errs := auditFilter(c)
+	page, _ := strconv.Atoi(c.QueryParam("page"))
+	page = max(page, 1)
+	q.Limit, q.Offset = auditPageSize, (page-1)*auditPageSize
+	entries, total, err := s.db.ListAudit(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	qs := auditQueryString(f)
+	return render(c, http.StatusOK, views.AuditPage(s.page(c, "Audit trail", "audit"), views.AuditData{
+		Entries: entries, Total: total, Filter: f, Errors: errs, Actions: auditActions,
+		PageNum: page, Pages: max(1, (total+auditPageSize-1)/auditPageSize), Query: qs.Encode(),
+		Enabled: s.cfg.AuditKey != nil,
+	}))
+}
+
+// handleAuditCSV serves GET /audit.csv: the entries the same filters select, as CSV that a
+// spreadsheet cannot mistake for formulas.
+func (s *Server) handleAuditCSV(c echo.Context) error {
+	q, f, errs := auditFilter(c)
+	if errs != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "Give dates as YYYY-MM-DD.")
+	}
+	q.Limit = maxAuditExport
+	entries, total, err := s.db.ListAudit(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	if err := export.WriteAudit(&b, entries); err != nil {
+		return err
+	}
+	detail := fmt.Sprintf("%d entries", len(entries))
+	if total > len(entries) {
+		detail += fmt.Sprintf(" of %d (capped)", total)
+	}
+	if qs := auditQueryString(f).Encode(); qs != "" {
+		detail += "; filter " + qs
+	}
+	s.audit(c, auditExport, "", detail)
+	return csvAttachment(c, "staxkeys-audit-"+s.Now().UTC().Format("20060102")+".csv", b.Bytes())
+}
+
+// handleAuditVerify serves POST /audit/verify: it walks the whole chain and says whether it
+// is intact, or where it breaks.
+func (s *Server) handleAuditVerify(c echo.Context) error {
+	if s.cfg.AuditKey == nil {
+		return echo.NewHTTPError(http.StatusNotFound, "The audit trail is off in this process.")
+	}
+	brk, n, err := s.db.VerifyAudit(c.Request().Context(), s.cfg.AuditKey)
+	if err != nil {
+		return err
+	}
+	switch {
+	case brk == nil:
+		s.flash(c, "ok", fmt.Sprintf("The audit trail is intact: %d entries verified.", n))
+	case brk.ID > 0:
+		s.flash(c, "error", fmt.Sprintf("The audit trail is broken at entry %d: %s (%d entries before it verified).", brk.ID, brk.Reason, n))
+	default:
+		s.flash(c, "error", fmt.Sprintf("The audit trail is broken: %s (%d entries verified).", brk.Reason, n))
+	}
+	return redirect(c, "/audit")
+}
+
+// csvAttachment answers with a CSV download.
+func csvAttachment(c echo.Context, name string, body []byte) error {
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentDisposition, `attachment; filename="`+name+`"`)
+	return c.Blob(http.StatusOK, "text/csv; charset=utf-8", body)
+}

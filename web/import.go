@@ -1,0 +1,274 @@
+package web
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/staxkeys/staxkeys/internal/export"
+	"github.com/staxkeys/staxkeys/vault"
+	"github.com/staxkeys/staxkeys/views"
+)
+
+// Audit actions of import and export.
+const (
+	auditPairsImport = "pairs.import"
+	auditPairsExport = "pairs.export"
+)
+
+// importTTL is how long a previewed import waits for its confirmation.
+const importTTL = 15 * time.Minute
+
+func (s *Server) importRoutes(g *echo.Group) {
+	g.GET("/import", s.handleImportForm)
+	g.POST("/import", s.handleImportPreview)
+	g.POST("/import/confirm", s.handleImportConfirm)
+	g.GET("/export.csv", s.handleExport)
+}
+
+// importStage holds previewed imports until they are confirmed, in memory only: the rows hold
+// plaintext keys, which go nowhere but to the vault. An admin has at most one at a time.
+type importStage struct {
+	mu sync.Mutex
+	m  map[string]stagedImport // by token
+}
+
+type stagedImport struct {
+	adminID int64
+	plan    *vault.ImportPlan
+	expires time.Time
+}
+
+// put stages plan for adminID, replacing the admin's earlier preview, and returns its token.
+func (st *importStage) put(adminID int64, plan *vault.ImportPlan, now time.Time) (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	tok := base64.RawURLEncoding.EncodeToString(b)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.m == nil {
+		st.m = map[string]stagedImport{}
+	}
+	for k, v := range st.m {
+		if v.adminID == adminID || !now.Before(v.expires) {
+			delete(st.m, k)
+		}
+	}
+	st.m[tok] = stagedImport{adminID: adminID, plan: plan, expires: now.Add(importTTL)}
+	return tok, nil
+}
+
+// get returns the admin's staged plan for tok, if it has not expired.
+func (st *importStage) get(adminID int64, tok string, now time.Time) (*vault.ImportPlan, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	v, ok := st.m[tok]
+	if !ok || v.adminID != adminID || !now.Before(v.expires) {
+		return nil, false
+	}
+	return v.plan, true
+}
+
+func (st *importStage) drop(tok string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	delete(st.m, tok)
+}
+
+// handleImportForm serves GET /import.
+func (s *Server) handleImportForm(c echo.Context) error {
+	return render(c, http.StatusOK, views.ImportPage(s.page(c, "Import and export", "import"), views.ImportData{}))
+}
+
+// handleImportPreview serves POST /import: it reads an uploaded or pasted CSV, checks every
+// row and shows what an import would do, importing nothing yet. The CSV is never sent back:
+// a failed upload shows only what is wrong, by line.
+func (s *Server) handleImportPreview(c echo.Context) error {
+	page := s.page(c, "Import and export", "import")
+	src, problem := importSource(c)
+	if problem != "" {
+		return render(c, http.StatusUnprocessableEntity, views.ImportPage(page, views.ImportData{Errors: views.FormErrors{"file": problem}}))
+	}
+	plan, err := s.vault.PlanImport(c.Request().Context(), src)
+	var fe *vault.ImportFileError
+	if errors.As(err, &fe) {
+		msg := fe.Msg
+		if fe.Line > 0 {
+			msg = fmt.Sprintf("Line %d: %s.", fe.Line, fe.Msg)
+		}
+		return render(c, http.StatusUnprocessableEntity, views.ImportPage(page, views.ImportData{Errors: views.FormErrors{"file": msg}}))
+	}
+	if err != nil {
+		return err
+	}
+	tok, err := s.imports.put(adminOf(c).ID, plan, s.Now())
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.ImportPage(page, views.ImportData{Preview: importPreview(plan, tok)}))
+}
+
+// importSource returns the uploaded file, or else the pasted text; or what is wrong.
+func importSource(c echo.Context) (io.Reader, string) {
+	if fh, err := c.FormFile("file"); err == nil && fh.Size > 0 {
+		f, err := fh.Open()
+		if err != nil {
+			return nil, "The file could not be read."
+		}
+		defer f.Close()
+		b, err := io.ReadAll(f)
+		if err != nil {
+			return nil, "The file could not be read."
+		}
+		return bytes.NewReader(b), ""
+	}
+	if text := c.FormValue("csv"); strings.TrimSpace(text) != "" {
+		return strings.NewReader(text), ""
+	}
+	return nil, "Choose a CSV file or paste its content."
+}
+
+// importPreview turns a plan into what the page shows: for a bad row only its line and what
+// is wrong, never its values (a column mix-up could put a key in any of them).
+func importPreview(plan *vault.ImportPlan, tok string) *views.ImportPreview {
+	c := plan.Counts()
+	p := &views.ImportPreview{Token: tok, Total: c.Rows, Good: c.Good, Bad: c.Bad, Duplicates: c.Duplicates, Ignored: plan.Ignored}
+	for _, r := range plan.Rows {
+		row := views.ImportRow{Line: r.Line}
+		switch {
+		case r.Bad():
+			row.Status = "bad"
+			for _, f := range []string{"row", "label", "email", "key"} {
+				if msg := r.Problems[f]; msg != "" {
+					row.Notes = append(row.Notes, msg)
+				}
+			}
+		case r.DuplicateOf > 0:
+			row.Status = "duplicate"
+			row.Notes = append(row.Notes, fmt.Sprintf("same email and key as line %d; imported once", r.DuplicateOf))
+		case r.Registered > 0:
+			row.Status = "duplicate"
+			row.Notes = append(row.Notes, fmt.Sprintf("already registered (key %d); not imported again", r.Registered))
+			row.PairID = r.Registered
+		default:
+			row.Status = "ok"
+		}
+		if !r.Bad() {
+			row.Label, row.Email, row.KeyHint = r.In.Label, r.In.Email, r.KeyHint
+		}
+		if r.SharedWithLine > 0 {
+			row.Notes = append(row.Notes, fmt.Sprintf("the same key is on line %d under another email", r.SharedWithLine))
+		}
+		if r.SharedWithPair > 0 {
+			row.Notes = append(row.Notes, fmt.Sprintf("the same key is registered under another email (key %d)", r.SharedWithPair))
+		}
+		p.Rows = append(p.Rows, row)
+	}
+	return p
+}
+
+// handleImportConfirm serves POST /import/confirm: it imports a previewed file. A file with
+// bad rows is imported only when the admin ticked "import the good rows only".
+func (s *Server) handleImportConfirm(c echo.Context) error {
+	page := s.page(c, "Import and export", "import")
+	tok := c.FormValue("token")
+	admin := adminOf(c)
+	plan, ok := s.imports.get(admin.ID, tok, s.Now())
+	if !ok {
+		return render(c, http.StatusUnprocessableEntity, views.ImportPage(page, views.ImportData{
+			Errors: views.FormErrors{"file": "This preview has expired or was already imported. Upload the file again."}}))
+	}
+	skipBad := c.FormValue("skip_bad") != ""
+	res, err := s.vault.Import(c.Request().Context(), plan, skipBad)
+	if errors.Is(err, vault.ErrImportHasBadRows) {
+		p := importPreview(plan, tok)
+		p.NeedSkip = true
+		return render(c, http.StatusUnprocessableEntity, views.ImportPage(page, views.ImportData{Preview: p}))
+	}
+	s.imports.drop(tok)
+	if len(res.Added) > 0 {
+		s.pairChanged(0)
+	}
+	detail := importDetail(res)
+	if err != nil {
+		s.audit(c, auditPairsImport, "", detail+"; stopped: "+err.Error())
+		return err
+	}
+	s.log.Info("pairs imported", slog.Int("added", len(res.Added)), slog.Int("duplicates", len(res.Duplicates)),
+		slog.Int("skipped", len(res.Skipped)), slog.Int64("admin_id", admin.ID))
+	s.audit(c, auditPairsImport, "", detail)
+	s.flash(c, "ok", importSummary(res))
+	return redirect(c, "/")
+}
+
+// importDetail says what an import did, for the audit trail: counts, lines and the new ids.
+func importDetail(res vault.ImportResult) string {
+	d := fmt.Sprintf("%d added, %d duplicates skipped, %d bad rows skipped", len(res.Added), len(res.Duplicates), len(res.Skipped))
+	if len(res.Added) > 0 {
+		ids := make([]string, 0, min(len(res.Added), 20))
+		for _, p := range res.Added[:min(len(res.Added), 20)] {
+			ids = append(ids, strconv.FormatInt(p.ID, 10))
+		}
+		if len(res.Added) > 20 {
+			ids = append(ids, "…")
+		}
+		d += "; pairs " + strings.Join(ids, ", ")
+	}
+	if len(res.Skipped) > 0 {
+		d += "; bad lines " + lines(res.Skipped)
+	}
+	return d
+}
+
+func importSummary(res vault.ImportResult) string {
+	s := fmt.Sprintf("Imported %d %s.", len(res.Added), plural(len(res.Added), "key", "keys"))
+	if n := len(res.Duplicates); n > 0 {
+		s += fmt.Sprintf(" %d %s already registered or repeated, not imported again (%s).", n, plural(n, "row was", "rows were"), "lines "+lines(res.Duplicates))
+	}
+	if n := len(res.Skipped); n > 0 {
+		s += fmt.Sprintf(" %d bad %s left out (lines %s).", n, plural(n, "row", "rows"), lines(res.Skipped))
+	}
+	return s
+}
+
+func lines(ns []int) string {
+	parts := make([]string, 0, min(len(ns), 20))
+	for _, n := range ns[:min(len(ns), 20)] {
+		parts = append(parts, strconv.Itoa(n))
+	}
+	if len(ns) > 20 {
+		parts = append(parts, "…")
+	}
+	return strings.Join(parts, ", ")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// handleExport serves GET /export.csv: every pair with its verdict and dates, never a key.
+func (s *Server) handleExport(c echo.Context) error {
+	var b bytes.Buffer
+	n, err := export.AllPairs(c.Request().Context(), &b, s.db, s.Now())
+	if err != nil {
+		return err
+	}
+	s.audit(c, auditPairsExport, "", fmt.Sprintf("%d pairs", n))
+	return csvAttachment(c, "staxkeys-keys-"+s.Now().UTC().Format("20060102")+".csv", b.Bytes())
+}

@@ -1,0 +1,206 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/staxkeys/staxkeys/notify"
+	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/views"
+)
+
+// Notifier is what the web layer asks of the alerting; *notify.Notifier is one.
+type Notifier interface {
+	View(ctx context.Context) notify.View
+	Save(ctx context.Context, f notify.Form) ([]string, error)
+	SendTest(ctx context.Context, ch notify.Channel) error
+	Nudge()
+}
+
+// WithNotifier serves the alert settings and the delivery log.
+func WithNotifier(n Notifier) Option { return func(s *Server) { s.notifier = n } }
+
+// Audit actions of the alert pages.
+const (
+	auditSettingsChange = "settings.change"
+	auditNotifyTest     = "notify.test"
+	auditDeliveryRetry  = "delivery.retry"
+)
+
+// deliveriesPageSize is how many deliveries one page of the log shows.
+const deliveriesPageSize = 50
+
+func (s *Server) alertRoutes(g *echo.Group) {
+	g.GET("/settings/notifications", s.handleNotifySettings)
+	g.POST("/settings/notifications", s.handleNotifySave)
+	g.POST("/settings/notifications/test", s.handleNotifyTest)
+	g.GET("/deliveries", s.handleDeliveryList)
+	g.POST("/deliveries/:id/retry", s.handleDeliveryRetry)
+}
+
+func (s *Server) needNotifier() error {
+	if s.notifier == nil {
+		return echo.NewHTTPError(http.StatusNotFound, "Alerts are not available in this process.")
+	}
+	return nil
+}
+
+// handleNotifySettings serves GET /settings/notifications.
+func (s *Server) handleNotifySettings(c echo.Context) error {
+	if err := s.needNotifier(); err != nil {
+		return err
+	}
+	return s.renderNotify(c, http.StatusOK, nil, nil)
+}
+
+// renderNotify shows the settings; with a form, its values (never a secret) and errors.
+func (s *Server) renderNotify(c echo.Context, status int, f *notify.Form, errs views.FormErrors) error {
+	ctx := c.Request().Context()
+	v := s.notifier.View(ctx)
+	if f != nil {
+		v.Form = *f
+	}
+	counts, err := s.db.CountDeliveries(ctx)
+	if err != nil {
+		return err
+	}
+	d := views.NotifyData{
+		Values: map[string]string{
+			"webhook_url": v.Form.WebhookURL, "smtp_host": v.Form.SMTPHost, "smtp_port": v.Form.SMTPPort,
+			"smtp_username": v.Form.SMTPUsername, "smtp_from": v.Form.SMTPFrom, "smtp_to": v.Form.SMTPTo,
+			"revoked_reminder": v.Form.RevokedReminder, "rotation_days": v.Form.RotationDays,
+		},
+		Secrets:    map[string]views.SecretInfo{},
+		Configured: map[string]bool{},
+		Saved:      v.Saved,
+		Errors:     errs,
+		Counts:     counts,
+	}
+	for field, st := range v.Secrets {
+		d.Secrets[field] = views.SecretInfo{Set: st.Set, Source: string(st.Source), Hint: st.Hint}
+	}
+	for ch, ok := range v.Configured {
+		d.Configured[string(ch)] = ok
+	}
+	return render(c, status, views.NotifyPage(s.page(c, "Alerts", "alerts"), d))
+}
+
+// handleNotifySave serves POST /settings/notifications. Secrets typed are stored sealed and
+// never shown back, not even when the form comes back with errors.
+func (s *Server) handleNotifySave(c echo.Context) error {
+	if err := s.needNotifier(); err != nil {
+		return err
+	}
+	f := notify.Form{
+		WebhookURL: c.FormValue("webhook_url"), WebhookSecret: c.FormValue("webhook_secret"),
+		ClearWebhookSecret: c.FormValue("webhook_secret_clear") != "",
+		SlackURL:           c.FormValue("slack_url"), ClearSlackURL: c.FormValue("slack_url_clear") != "",
+		SMTPHost: c.FormValue("smtp_host"), SMTPPort: c.FormValue("smtp_port"), SMTPUsername: c.FormValue("smtp_username"),
+		SMTPPassword: c.FormValue("smtp_password"), ClearSMTPPassword: c.FormValue("smtp_password_clear") != "",
+		SMTPFrom: c.FormValue("smtp_from"), SMTPTo: c.FormValue("smtp_to"),
+		RevokedReminder: c.FormValue("revoked_reminder"), RotationDays: c.FormValue("rotation_days"),
+	}
+	changed, err := s.notifier.Save(c.Request().Context(), f)
+	if fe := formErrors(err); fe != nil {
+		shown := f
+		shown.WebhookSecret, shown.SlackURL, shown.SMTPPassword = "", "", ""
+		return s.renderNotify(c, http.StatusUnprocessableEntity, &shown, fe)
+	}
+	if err != nil {
+		return err
+	}
+	detail := "no change"
+	if len(changed) > 0 {
+		detail = "changed: " + strings.Join(changed, ", ")
+	}
+	s.audit(c, auditSettingsChange, "settings:notifications", detail)
+	s.flash(c, "ok", "Alert settings saved.")
+	return redirect(c, "/settings/notifications")
+}
+
+// handleNotifyTest serves POST /settings/notifications/test: it sends a test alert on one
+// channel with the saved settings, at once, and says how it went.
+func (s *Server) handleNotifyTest(c echo.Context) error {
+	if err := s.needNotifier(); err != nil {
+		return err
+	}
+	ch, ok := notify.ParseChannel(c.FormValue("channel"))
+	if !ok {
+		return echo.NewHTTPError(http.StatusBadRequest, "Unknown channel.")
+	}
+	err := s.notifier.SendTest(c.Request().Context(), ch)
+	if err != nil {
+		s.audit(c, auditNotifyTest, "channel:"+string(ch), "failed: "+err.Error())
+		s.flash(c, "error", "The test alert on "+channelName(ch)+" failed: "+err.Error())
+	} else {
+		s.audit(c, auditNotifyTest, "channel:"+string(ch), "sent")
+		s.flash(c, "ok", "Test alert sent on "+channelName(ch)+".")
+	}
+	return redirect(c, "/settings/notifications")
+}
+
+func channelName(ch notify.Channel) string {
+	switch ch {
+	case notify.Webhook:
+		return "the webhook"
+	case notify.Slack:
+		return "Slack"
+	case notify.Email:
+		return "email"
+	}
+	return string(ch)
+}
+
+// handleDeliveryList serves GET /deliveries: the delivery log, newest first.
+func (s *Server) handleDeliveryList(c echo.Context) error {
+	ctx := c.Request().Context()
+	page, _ := strconv.Atoi(c.QueryParam("page"))
+	page = max(page, 1)
+	q := store.DeliveryQuery{Status: c.QueryParam("status"), Limit: deliveriesPageSize, Offset: (page - 1) * deliveriesPageSize}
+	ds, total, err := s.db.ListDeliveries(ctx, q)
+	if formErrors(err) != nil {
+		q.Status = ""
+		ds, total, err = s.db.ListDeliveries(ctx, q)
+	}
+	if err != nil {
+		return err
+	}
+	counts, err := s.db.CountDeliveries(ctx)
+	if err != nil {
+		return err
+	}
+	msgs := make(map[int64]string, len(ds))
+	for _, d := range ds {
+		var a notify.Alert
+		if json.Unmarshal(d.Payload, &a) == nil {
+			msgs[d.ID] = a.Message
+		}
+	}
+	return render(c, http.StatusOK, views.DeliveriesPage(s.page(c, "Delivery log", "alerts"), views.DeliveriesData{
+		Deliveries: ds, Messages: msgs, Total: total, Status: q.Status, Counts: counts,
+		PageNum: page, Pages: max(1, (total+deliveriesPageSize-1)/deliveriesPageSize), Now: s.Now(),
+	}))
+}
+
+// handleDeliveryRetry serves POST /deliveries/:id/retry: a failed delivery goes back in the
+// queue with a fresh count of attempts.
+func (s *Server) handleDeliveryRetry(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return store.ErrNotFound
+	}
+	if err := s.db.RetryDelivery(c.Request().Context(), id, s.Now()); err != nil {
+		return err
+	}
+	s.audit(c, auditDeliveryRetry, "delivery:"+strconv.FormatInt(id, 10), "")
+	if s.notifier != nil {
+		s.notifier.Nudge()
+	}
+	s.flash(c, "ok", "Delivery queued again.")
+	return redirect(c, "/deliveries")
+}

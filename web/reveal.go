@@ -1,0 +1,123 @@
+package web
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/staxkeys/staxkeys/internal/password"
+	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/views"
+)
+
+// reauthFor is how long a re-entered password unlocks reveals in the same session.
+const reauthFor = 5 * time.Minute
+
+const auditPairReveal = "pair.reveal"
+
+// handleRevealForm serves GET /keys/:id/reveal: the password form (or, right after one, a
+// button). A GET never shows the key: prefetching or reloading a link must not reveal it.
+func (s *Server) handleRevealForm(c echo.Context) error {
+	p, err := s.pairParam(c)
+	if err != nil {
+		return err
+	}
+	return s.renderReveal(c, http.StatusOK, views.RevealData{Pair: p, Fresh: s.reauthFresh(c)})
+}
+
+// handleReveal serves POST /keys/:id/reveal: it checks the admin's password (unless they gave
+// it in the last five minutes), then answers with the key, once, uncached and recorded.
+func (s *Server) handleReveal(c echo.Context) error {
+	p, err := s.pairParam(c)
+	if err != nil {
+		return err
+	}
+	if pw := c.FormValue("password"); pw != "" || !s.reauthFresh(c) {
+		if err := s.reauthenticate(c, pw); err != nil {
+			return s.revealRefused(c, p, err)
+		}
+	}
+	key, err := s.vault.Key(p)
+	if err != nil {
+		return err
+	}
+	admin := adminOf(c)
+	s.log.Info("key revealed", slog.Int64("pair_id", p.ID), slog.Int64("admin_id", admin.ID))
+	s.audit(c, auditPairReveal, pairTarget(p.ID), "")
+	return s.renderReveal(c, http.StatusOK, views.RevealData{Pair: p, Key: key})
+}
+
+// reauthError is a refused password re-entry: the field's message and the answer's status.
+type reauthError struct {
+	status int
+	field  string
+	msg    string
+}
+
+func (e *reauthError) Error() string { return "web: reauthentication refused: " + e.msg }
+
+// reauthenticate checks the logged-in admin's password again and records the success in the
+// session. Failures count towards the login throttle, so a left-open session cannot be used
+// to guess the password.
+func (s *Server) reauthenticate(c echo.Context, pw string) error {
+	admin := adminOf(c)
+	if pw == "" {
+		return &reauthError{http.StatusUnprocessableEntity, "password", "enter your password"}
+	}
+	accountKey, ipKey := "account:"+strings.ToLower(admin.Email), "ip:"+c.RealIP()
+	if wait := max(s.logins.wait(accountKey, accountFailures), s.logins.wait(ipKey, ipFailures)); wait > 0 {
+		c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
+		return &reauthError{http.StatusTooManyRequests, "password", "too many wrong passwords; try again in " + humanWait(wait)}
+	}
+	ok := false
+	if len(pw) <= password.MaxLength {
+		var err error
+		if ok, err = password.Verify(pw, admin.PasswordHash); err != nil {
+			return err
+		}
+	} else {
+		password.VerifyNothing(pw)
+	}
+	if !ok {
+		s.logins.fail(accountKey, ipKey)
+		s.log.Warn("wrong password re-entered", slog.Int64("admin_id", admin.ID), slog.String("ip", c.RealIP()))
+		return &reauthError{http.StatusUnauthorized, "password", "wrong password"}
+	}
+	sess, _ := c.Get(ctxSession).(store.Session)
+	now := s.Now()
+	if err := s.db.MarkReauthenticated(c.Request().Context(), sess.IDHash, now); err != nil {
+		return err
+	}
+	sess.ReauthAt = now
+	c.Set(ctxSession, sess)
+	return nil
+}
+
+// reauthFresh reports whether the admin re-entered their password in this session lately.
+func (s *Server) reauthFresh(c echo.Context) bool {
+	sess, ok := c.Get(ctxSession).(store.Session)
+	if !ok || sess.ReauthAt.IsZero() {
+		return false
+	}
+	since := s.Now().Sub(sess.ReauthAt)
+	return since >= 0 && since < reauthFor
+}
+
+func (s *Server) revealRefused(c echo.Context, p store.Pair, err error) error {
+	re, ok := err.(*reauthError)
+	if !ok {
+		return err
+	}
+	return s.renderReveal(c, re.status, views.RevealData{Pair: p, Errors: views.FormErrors{re.field: re.msg}})
+}
+
+func (s *Server) renderReveal(c echo.Context, status int, d views.RevealData) error {
+	// The pages carry no-store already; the one page that can hold a key says so itself too.
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return render(c, status, views.RevealPage(s.page(c, "Reveal key", "keys"), d))
+}
