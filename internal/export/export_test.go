@@ -1,0 +1,73 @@
+package export_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/staxkeys/staxkeys/internal/export"
+	"github.com/staxkeys/staxkeys/store"
+)
+
+func TestCellNeutralisesFormulas(t *testing.T) {
+	for in, want := range map[string]string{
+		"=HYPERLINK(\"http://evil\")": "'=HYPERLINK(\"http://evil\")",
+		"+1+2":                        "'+1+2",
+		"-2+3":                        "'-2+3",
+		"@SUM(A1)":                    "'@SUM(A1)",
+		"\tx":                         "'\tx",
+		"\rx":                         "'\rx",
+		"billing":                     "billing",
+		"a=b":                         "a=b",
+		"":                            "",
+	} {
+		if got := export.Cell(in); got != want {
+			t.Errorf("Cell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestWritePairs(t *testing.T) {
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	pairs := []store.Pair{
+		{ID: 1, Label: "=cmd|' /C calc'!A0", Email: "a@example.com", KeyHint: "wxyz", Verdict: store.Revoked,
+			CreatedAt: now.Add(-40 * 24 * time.Hour), KeyChangedAt: now.Add(-30 * 24 * time.Hour),
+			VerdictSince: now.Add(-time.Hour), LastValidAt: now.Add(-2 * time.Hour),
+			LastCheck: &store.Check{At: now.Add(-time.Minute), Outcome: store.OutcomeRevoked}},
+		{ID: 2, Label: "plain", Email: "b@example.com", Verdict: store.Pending, CreatedAt: now, KeyChangedAt: now},
+	}
+	var b bytes.Buffer
+	if err := export.WritePairs(&b, pairs, map[int64]bool{1: true}, now); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&b).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 || strings.Join(rows[0], ",") != strings.Join(export.PairColumns, ",") {
+		t.Fatalf("rows %q", rows)
+	}
+	want := []string{"1", "'=cmd|' /C calc'!A0", "a@example.com", "wxyz", "revoked", "2026-03-02T08:00:00Z", "",
+		"2026-03-02T08:59:00Z", "revoked", "2026-03-02T07:00:00Z", "2026-01-21T09:00:00Z", "2026-01-31T09:00:00Z", "30", "yes"}
+	if strings.Join(rows[1], "|") != strings.Join(want, "|") {
+		t.Errorf("row 1\n got %q\nwant %q", rows[1], want)
+	}
+	if rows[2][4] != "pending" || rows[2][12] != "0" || rows[2][13] != "no" || rows[2][7] != "" {
+		t.Errorf("row 2 %q", rows[2])
+	}
+}
+
+func TestWriteAudit(t *testing.T) {
+	var b bytes.Buffer
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	err := export.WriteAudit(&b, []store.AuditEntry{{ID: 4, At: at, Actor: "@evil", Action: "login.failed", IP: "127.0.0.1", Detail: "-1+1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "id,at,actor,action,target,ip,detail\n4,2026-03-02T09:00:00Z,'@evil,login.failed,,127.0.0.1,'-1+1\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}

@@ -1,0 +1,138 @@
+package notify_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/notify"
+	"github.com/staxkeys/staxkeys/secret"
+	"github.com/staxkeys/staxkeys/store"
+)
+
+// TestSettingsOverrideEnvAndSealSecrets: the environment supplies the settings until the page
+// saves its own; secrets are stored sealed, never shown back, kept when left empty, removed
+// on request, and follow a master-key rotation.
+func TestSettingsOverrideEnvAndSealSecrets(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	env := notify.Config{WebhookURL: "https://env.example.com/hook", WebhookSecret: "env-secret-0123456789",
+		RevokedReminder: 24 * time.Hour}
+	n := notify.New(e.db, e.keys, notify.Options{Env: env, Clock: checker.NewFakeClock(t0)})
+
+	v := n.View(ctx)
+	if v.Saved || v.Form.WebhookURL != env.WebhookURL || v.Form.WebhookSecret != "" || v.Form.RevokedReminder != "24h" ||
+		v.Secrets["webhook_secret"] != (notify.SecretState{Set: true, Source: notify.FromEnv}) || !v.Configured[notify.Webhook] {
+		t.Fatalf("view from the environment: %+v", v)
+	}
+
+	const slackURL = "https://hooks.slack.com/services/T000/B000/SLACKTOKEN"
+	const smtpPassword = "smtp-password-SEALED"
+	changed, err := n.Save(ctx, notify.Form{
+		WebhookURL: "https://page.example.com/hook", SlackURL: slackURL,
+		SMTPHost: "smtp.example.com", SMTPUsername: "alerts", SMTPPassword: smtpPassword,
+		SMTPFrom: "staxkeys@example.com", SMTPTo: "ops@example.com; sec@example.com",
+		RevokedReminder: "72h", RotationDays: "90",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"webhook URL", "Slack webhook URL", "SMTP host", "SMTP port", "SMTP username", "SMTP password",
+		"SMTP sender", "SMTP recipients", "revoked-key reminder", "rotation reminder"}
+	if len(changed) != len(want) {
+		t.Errorf("changed %q, want %q", changed, want)
+	}
+	cfg := n.Config(ctx)
+	if cfg.WebhookURL != "https://page.example.com/hook" || cfg.WebhookSecret != env.WebhookSecret || cfg.SlackURL != slackURL ||
+		cfg.SMTP.Port != notify.DefaultSMTPPort || cfg.SMTP.Password != smtpPassword || len(cfg.SMTP.To) != 2 ||
+		cfg.RevokedReminder != 72*time.Hour || cfg.RotationReminderDays != 90 {
+		t.Errorf("config after saving: %+v", cfg)
+	}
+	v = n.View(ctx)
+	if !v.Saved || v.Form.SlackURL != "" || v.Form.SMTPPassword != "" ||
+		v.Secrets["slack_url"] != (notify.SecretState{Set: true, Source: notify.FromSettings, Hint: "hooks.slack.com"}) ||
+		v.Secrets["webhook_secret"].Source != notify.FromEnv {
+		t.Errorf("view after saving: %+v", v)
+	}
+	for _, name := range []string{"notify_slack_url", "notify_smtp_password", "notify_config"} {
+		raw, err := e.db.Setting(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(raw, []byte("SLACKTOKEN")) || bytes.Contains(raw, []byte(smtpPassword)) {
+			t.Errorf("setting %s holds a secret in the clear", name)
+		}
+	}
+	if s := cfg.String(); bytes.Contains([]byte(s), []byte("SLACKTOKEN")) || bytes.Contains([]byte(s), []byte(env.WebhookSecret)) {
+		t.Errorf("Config.String shows a secret: %s", s)
+	}
+
+	// Saving again with the secrets left empty keeps them; Clear removes one, even the
+	// environment's.
+	if _, err := n.Save(ctx, notify.Form{WebhookURL: "https://page.example.com/hook", ClearWebhookSecret: true,
+		SMTPHost: "smtp.example.com", SMTPPort: "2525", SMTPFrom: "staxkeys@example.com", SMTPTo: "ops@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg = n.Config(ctx)
+	if cfg.WebhookSecret != "" || cfg.SlackURL != slackURL || cfg.SMTP.Password != smtpPassword || cfg.SMTP.Port != 2525 ||
+		cfg.RevokedReminder != 0 || cfg.RotationReminderDays != 0 {
+		t.Errorf("config after the second save: %+v", cfg)
+	}
+
+	// Master-key rotation re-seals them; the old keyring no longer opens them.
+	mk, err := secret.GenerateMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKeys := secret.NewKeyring(mk)
+	resealed, err := notify.ResealSettings(ctx, e.db, e.keys, newKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.PutSettings(ctx, resealed); err != nil {
+		t.Fatal(err)
+	}
+	if got := notify.New(e.db, newKeys, notify.Options{}).Config(ctx); got.SlackURL != slackURL || got.SMTP.Password != smtpPassword {
+		t.Errorf("after rotation: %+v", got)
+	}
+	if got := notify.New(e.db, e.keys, notify.Options{}).View(ctx); got.Secrets["slack_url"].Source != notify.FromUnreadable {
+		t.Errorf("the old key still opens the Slack URL: %+v", got.Secrets)
+	}
+}
+
+func TestSettingsValidation(t *testing.T) {
+	e := newEnv(t)
+	n := notify.New(e.db, e.keys, notify.Options{})
+	tests := []struct {
+		name  string
+		form  notify.Form
+		field string
+	}{
+		{"file URL", notify.Form{WebhookURL: "file:///etc/passwd"}, "webhook_url"},
+		{"gopher URL", notify.Form{SlackURL: "gopher://127.0.0.1:25/"}, "slack_url"},
+		{"relative URL", notify.Form{WebhookURL: "/hook"}, "webhook_url"},
+		{"short secret", notify.Form{WebhookSecret: "short"}, "webhook_secret"},
+		{"bad port", notify.Form{SMTPHost: "smtp.example.com", SMTPPort: "99999", SMTPFrom: "a@example.com", SMTPTo: "b@example.com"}, "smtp_port"},
+		{"no recipient", notify.Form{SMTPHost: "smtp.example.com", SMTPFrom: "a@example.com"}, "smtp_to"},
+		{"bad sender", notify.Form{SMTPHost: "smtp.example.com", SMTPFrom: "Alerts <a@example.com>\r\nBcc: x@example.com", SMTPTo: "b@example.com"}, "smtp_from"},
+		{"host with port", notify.Form{SMTPHost: "smtp.example.com:25", SMTPFrom: "a@example.com", SMTPTo: "b@example.com"}, "smtp_host"},
+		{"reminder too short", notify.Form{RevokedReminder: "5m"}, "revoked_reminder"},
+		{"reminder not a duration", notify.Form{RevokedReminder: "3 days"}, "revoked_reminder"},
+		{"rotation not a number", notify.Form{RotationDays: "ninety"}, "rotation_days"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := n.Save(context.Background(), tt.form)
+			var ve *store.ValidationError
+			if !errors.As(err, &ve) || ve.Fields[tt.field] == "" {
+				t.Errorf("Save: %v, want a message on %s", err, tt.field)
+			}
+		})
+	}
+	if _, err := e.db.Setting(context.Background(), "notify_config"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("an invalid form was stored: %v", err)
+	}
+}

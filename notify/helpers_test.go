@@ -1,0 +1,172 @@
+package notify_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/notify"
+	"github.com/staxkeys/staxkeys/secret"
+	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/vault"
+)
+
+// t0 is the fake clocks' start: UTC and whole milliseconds, as the store keeps times.
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+// waitLimit guards every wait: far longer than anything should take, so it fails only a test
+// that is really stuck.
+const waitLimit = 20 * time.Second
+
+// webhookSecret signs the test webhooks.
+const webhookSecret = "a-webhook-secret-of-32-characters"
+
+type env struct {
+	path  string
+	db    *store.DB
+	keys  *secret.Keyring
+	vault *vault.Vault
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	mk, err := secret.GenerateMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{path: filepath.Join(t.TempDir(), "t.db"), keys: secret.NewKeyring(mk)}
+	e.open(t)
+	return e
+}
+
+// open (re)opens the database, as a restarted staxkeys would.
+func (e *env) open(t *testing.T) {
+	t.Helper()
+	db, err := store.Open(context.Background(), e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	e.db, e.vault = db, vault.New(db, e.keys)
+}
+
+func (e *env) deliveries(t *testing.T) []store.Delivery {
+	t.Helper()
+	ds, _, err := e.db.ListDeliveries(context.Background(), store.DeliveryQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+// received is one request a receiver got.
+type received struct {
+	Header http.Header
+	Body   []byte
+}
+
+// receiver is a local webhook receiver. It answers fail(n) for the n-th request (from 1):
+// 0 means 200.
+type receiver struct {
+	*httptest.Server
+	mu   sync.Mutex
+	got  []received
+	ch   chan received
+	fail func(n int) int
+}
+
+func newReceiver(t *testing.T, fail func(n int) int) *receiver {
+	t.Helper()
+	r := &receiver{ch: make(chan received, 100), fail: fail}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		got := received{Header: req.Header.Clone(), Body: body}
+		r.mu.Lock()
+		r.got = append(r.got, got)
+		n := len(r.got)
+		r.mu.Unlock()
+		status := http.StatusOK
+		if r.fail != nil {
+			if s := r.fail(n); s != 0 {
+				status = s
+			}
+		}
+		w.WriteHeader(status)
+		r.ch <- got
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+// next waits for the next request.
+func (r *receiver) next(t *testing.T) received {
+	t.Helper()
+	select {
+	case got := <-r.ch:
+		return got
+	case <-time.After(waitLimit):
+		t.Fatal("the receiver got no request")
+	}
+	return received{}
+}
+
+func (r *receiver) all() []received {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]received(nil), r.got...)
+}
+
+// verify checks a webhook request's signature as a receiver would, and decodes its alert.
+func verify(t *testing.T, got received, now time.Time) notify.Alert {
+	t.Helper()
+	if err := notify.Verify([]byte(webhookSecret), got.Header.Get(notify.HeaderTimestamp),
+		got.Header.Get(notify.HeaderSignature), got.Body, now, 5*time.Minute); err != nil {
+		t.Fatalf("signature: %v (headers %v)", err, got.Header)
+	}
+	var a notify.Alert
+	if err := json.Unmarshal(got.Body, &a); err != nil {
+		t.Fatalf("body %s: %v", got.Body, err)
+	}
+	return a
+}
+
+// runWorker runs n.Run until stop (or the test's end) and reports a failure to return.
+func runWorker(t *testing.T, n *notify.Notifier) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(waitLimit):
+				t.Errorf("Run did not return within %s of cancel", waitLimit)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// parked waits until n goroutines wait on clk.
+func parked(t *testing.T, clk *checker.FakeClock, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := clk.BlockUntil(ctx, n); err != nil {
+		t.Fatalf("waiting for %d waits on the clock: %v", n, err)
+	}
+}

@@ -1,0 +1,192 @@
+package web_test
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/notify"
+	"github.com/staxkeys/staxkeys/secret"
+	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/vault"
+	"github.com/staxkeys/staxkeys/web"
+)
+
+// newRecordsEnv starts the server as serve.go builds it, with the audit trail on and the
+// alerting wired in.
+func newRecordsEnv(t *testing.T, env notify.Config) (*Env, *notify.Notifier) {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "staxkeys.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	mk, err := secret.GenerateMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := secret.NewKeyring(mk)
+	auditKey := make([]byte, 32)
+	if _, err := rand.Read(auditKey); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	e := &Env{
+		DB: db, Vault: vault.New(db, keys), Clock: &Clock{t: start}, Log: &SyncBuffer{},
+		Config: web.Config{
+			SessionHashKey:  keys.DeriveKey("session cookie hash", 32),
+			SessionBlockKey: keys.DeriveKey("session cookie block", 32),
+			Version:         "test",
+			AuditKey:        auditKey,
+		},
+	}
+	db.Now = e.Clock.Now
+	n := notify.New(db, keys, notify.Options{Env: env, Clock: checker.NewFakeClock(start)})
+	log := slog.New(slog.NewTextHandler(e.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.Server = web.New(e.Config, db, e.Vault, log, web.WithNotifier(n))
+	e.Server.Now = e.Clock.Now
+	e.TS = httptest.NewServer(e.Server)
+	t.Cleanup(e.TS.Close)
+	return e, n
+}
+
+// auditEntries returns the trail's entries with the action (or family), newest first.
+func (e *Env) auditEntries(t *testing.T, action string) []store.AuditEntry {
+	t.Helper()
+	es, _, err := e.DB.ListAudit(context.Background(), store.AuditQuery{Action: action})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
+// hook is a local webhook receiver.
+func hook(t *testing.T, status int) (*httptest.Server, chan *http.Request) {
+	t.Helper()
+	got := make(chan *http.Request, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(strings.NewReader(string(body)))
+		got <- r
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, got
+}
+
+func TestAlertSettingsNeverShowSecrets(t *testing.T) {
+	const (
+		webhookSecret = "WEBHOOK-SECRET-0123456789"
+		slackURL      = "https://hooks.slack.com/services/T0/B0/SLACK-TOKEN-XYZ"
+		smtpPassword  = "SMTP-PASSWORD-42"
+		envSecret     = "ENV-SECRET-0123456789abc"
+	)
+	e, n := newRecordsEnv(t, notify.Config{WebhookURL: "https://env.example.com/hook", WebhookSecret: envSecret})
+	c := e.LoggedIn(t)
+
+	p := c.Get("/settings/notifications").Expect(http.StatusOK)
+	if p.Value("webhook_url") != "https://env.example.com/hook" || p.TestID("from-env").Length() != 1 ||
+		!strings.Contains(p.Text("webhook_secret-state"), "in the environment") || p.Text("slack_url-state") != "not set" {
+		t.Fatalf("the page from the environment: %.2000s", p.HTML)
+	}
+
+	// An invalid form comes back with its errors and without the secrets typed.
+	bad := c.Submit("/settings/notifications", url.Values{
+		"webhook_url": {"file:///etc/passwd"}, "webhook_secret": {webhookSecret}, "slack_url": {slackURL},
+		"smtp_host": {"smtp.example.com"}, "smtp_from": {"alerts@example.com"}, "smtp_to": {"ops@example.com"},
+		"smtp_password": {smtpPassword}, "revoked_reminder": {"24h"}, "rotation_days": {"0"},
+	}).Expect(http.StatusUnprocessableEntity)
+	if !bad.Marked("webhook_url") || bad.Value("smtp_host") != "smtp.example.com" || bad.Value("webhook_secret") != "" ||
+		bad.Value("slack_url") != "" || bad.Value("smtp_password") != "" {
+		t.Errorf("the failed form: %.2000s", bad.HTML)
+	}
+
+	ok := c.Follow(c.Submit("/settings/notifications", url.Values{
+		"webhook_url": {"https://page.example.com/hook"}, "webhook_secret": {webhookSecret}, "slack_url": {slackURL},
+		"smtp_host": {"smtp.example.com"}, "smtp_port": {"587"}, "smtp_username": {"alerts"}, "smtp_password": {smtpPassword},
+		"smtp_from": {"alerts@example.com"}, "smtp_to": {"ops@example.com, sec@example.com"},
+		"revoked_reminder": {"48h"}, "rotation_days": {"90"},
+	}).ExpectRedirect("/settings/notifications"))
+	if ok.Text("flash") != "Alert settings saved." || ok.TestID("from-env").Length() != 0 ||
+		!strings.HasPrefix(ok.Text("slack_url-state"), "set (hooks.slack.com)") || ok.Value("revoked_reminder") != "48h" {
+		t.Errorf("after saving: %.3000s", ok.HTML)
+	}
+	for _, name := range []string{"webhook_secret", "slack_url", "smtp_password"} {
+		if in := ok.Find("#" + name); in.AttrOr("type", "") != "password" || in.AttrOr("value", "x") != "" {
+			t.Errorf("%s is shown back: %v", name, in.Nodes)
+		}
+	}
+	cfg := n.Config(context.Background())
+	if cfg.WebhookSecret != webhookSecret || cfg.SlackURL != slackURL || cfg.SMTP.Password != smtpPassword || cfg.RotationReminderDays != 90 {
+		t.Errorf("stored config %+v", cfg)
+	}
+	es := e.auditEntries(t, "settings.change")
+	if len(es) != 1 || es[0].Actor != AdminEmail || es[0].Target != "settings:notifications" ||
+		!strings.Contains(es[0].Detail, "webhook secret") || !strings.Contains(es[0].Detail, "SMTP password") {
+		t.Errorf("audit %+v", es)
+	}
+	for _, x := range es {
+		for _, s := range []string{webhookSecret, slackURL, smtpPassword, "SLACK-TOKEN"} {
+			if strings.Contains(x.Detail, s) {
+				t.Errorf("the audit trail holds a secret: %q", x.Detail)
+			}
+		}
+	}
+	e.AssertNeverShown(t, webhookSecret, "SLACK-TOKEN-XYZ", smtpPassword, envSecret)
+}
+
+func TestAlertTestButtonAndDeliveryLog(t *testing.T) {
+	good, got := hook(t, http.StatusOK)
+	bad, _ := hook(t, http.StatusServiceUnavailable)
+	const secret = "test-button-secret-0123456789"
+	e, _ := newRecordsEnv(t, notify.Config{WebhookURL: good.URL, WebhookSecret: secret, SlackURL: bad.URL + "/services/x"})
+	c := e.LoggedIn(t)
+	p := c.Get("/settings/notifications").Expect(http.StatusOK)
+	if _, disabled := p.TestID("test-email").Attr("disabled"); !disabled {
+		t.Error("the email test is offered though email is not configured")
+	}
+
+	p = c.Follow(submitForm(t, c, p, `form:has([data-testid="test-webhook"])`, nil).ExpectRedirect("/settings/notifications"))
+	if p.Text("flash") != "Test alert sent on the webhook." {
+		t.Errorf("flash %q", p.Text("flash"))
+	}
+	select {
+	case r := <-got:
+		body, _ := io.ReadAll(r.Body)
+		if err := notify.Verify([]byte(secret), r.Header.Get(notify.HeaderTimestamp), r.Header.Get(notify.HeaderSignature),
+			body, time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), time.Minute); err != nil || r.Header.Get(notify.HeaderEvent) != "test" {
+			t.Errorf("the test webhook: %v, %v", err, r.Header)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the test webhook never arrived")
+	}
+	p = c.Follow(submitForm(t, c, p, `form:has([data-testid="test-slack"])`, nil))
+	if f := p.Text("flash"); !strings.Contains(f, "failed: HTTP 503") || strings.Contains(f, "/services/x") {
+		t.Errorf("flash %q", f)
+	}
+	if es := e.auditEntries(t, "notify.test"); len(es) != 2 || es[0].Target != "channel:slack" || !strings.HasPrefix(es[0].Detail, "failed") {
+		t.Errorf("audit %+v", es)
+	}
+
+	log := c.Get("/deliveries").Expect(http.StatusOK)
+	rows := log.TestID("delivery-row")
+	if rows.Length() != 2 || rows.First().AttrOr("data-status", "") != "failed" || rows.Last().AttrOr("data-status", "") != "sent" {
+		t.Fatalf("delivery log: %.2000s", log.HTML)
+	}
+	if n := c.Get("/deliveries?status=failed").TestID("delivery-row").Length(); n != 1 {
+		t.Errorf("%d failed rows", n)
+	}
+	p = c.Follow(submitForm(t, c, log, `[data-testid="delivery-row"] form`, nil).ExpectRedirect("/deliveries"))
+	if p.TestID("delivery-row").First().AttrOr("data-status", "") != "pending" {
+		t.Errorf("after retry: %.1500s", p.HTML)
+	}
+}
