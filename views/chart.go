@@ -99,8 +99,8 @@ func latencyChart(checks []store.Check) Chart {
 		c.YTicks = append(c.YTicks, ChartTick{Y: c.Top + plotH*(1-f), Label: strconv.FormatInt(v, 10) + " ms"})
 	}
 	c.FirstLabel, c.LastLabel = chartTime(ordered[0].At), chartTime(ordered[len(ordered)-1].At)
-	c.Summary = fmt.Sprintf("%s: median %d ms, fastest %d ms, slowest %d ms.",
-		plural(len(ms), "check", "checks"), sorted[len(sorted)/2], sorted[0], sorted[len(sorted)-1])
+	c.Summary = fmt.Sprintf("%s: median %s ms, fastest %s ms, slowest %s ms.", plural(len(ms), "check", "checks"),
+		thousands(int(sorted[len(sorted)/2])), thousands(int(sorted[0])), thousands(int(sorted[len(sorted)-1])))
 	return c
 }
 

@@ -47,6 +47,15 @@ func verdictLabel(v store.Verdict) string {
 	}
 }
 
+// statusLabel is verdictLabel for a pair's badge: a pair whose current key was checked without
+// a clear answer has no verdict yet, but it has been checked.
+func statusLabel(p store.Pair) string {
+	if p.Verdict == store.Pending && p.LastCheck != nil && p.LastCheck.At.After(p.KeyChangedAt) {
+		return "No verdict yet"
+	}
+	return verdictLabel(p.Verdict)
+}
+
 func outcomeLabel(o store.Outcome) string {
 	switch o {
 	case store.OutcomeValid:
@@ -213,7 +222,7 @@ func keysNoun(q store.PairQuery, n int) string {
 	case "undecided":
 		s = plural(n, "key", "keys") + " whose last check failed"
 	case "pending":
-		s = plural(n, "key", "keys") + " not checked yet"
+		s = plural(n, "key", "keys") + " with no verdict yet"
 	default:
 		s = plural(n, "key", "keys")
 	}
@@ -318,7 +327,10 @@ func pageWindow(cur, pages int) []int {
 	last := 0
 	for n := 1; n <= pages; n++ {
 		if n == 1 || n == pages || (n >= cur-2 && n <= cur+2) {
-			if last != 0 && n > last+1 {
+			switch {
+			case last != 0 && n == last+2:
+				out = append(out, last+1) // a gap of one page is that page
+			case last != 0 && n > last+2:
 				out = append(out, 0)
 			}
 			out = append(out, n)

@@ -128,6 +128,7 @@ func (s *Server) routes() {
 	e.Use(s.logRequests())
 	e.Use(middleware.Recover())
 	e.Use(middleware.BodyLimit("256K"))
+	e.Use(s.compress())
 
 	s.staticRoutes(e)
 
