@@ -16,20 +16,11 @@ import (
 )
 
 func runAdmin(ctx context.Context, env Env, args []string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(env.Stderr, "Usage: staxkeys admin create|list|reset-password [flags]")
-		return &ExitError{Code: 2, Err: errors.New("admin needs a subcommand: create, list or reset-password")}
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "create":
-		return runAdminCreate(ctx, env, args)
-	case "list":
-		return runAdminList(ctx, env, args)
-	case "reset-password":
-		return runAdminResetPassword(ctx, env, args)
-	}
-	return &ExitError{Code: 2, Err: fmt.Errorf("unknown admin subcommand %q", sub)}
+	return dispatch(ctx, env, "admin", []subcommand{
+		{"create", "create an admin (password on standard input)", runAdminCreate},
+		{"list", "list the admins", runAdminList},
+		{"reset-password", "set a new password and end the admin's sessions", runAdminResetPassword},
+	}, args)
 }
 
 // runAdminCreate creates an admin without a browser: for automation and recovery. It works

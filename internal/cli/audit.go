@@ -14,23 +14,10 @@ import (
 )
 
 func runAudit(ctx context.Context, env Env, args []string) error {
-	const usage = "Usage: staxkeys audit verify|list [flags]"
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
-		fmt.Fprintln(env.Stdout, usage+"\n\n  verify  check that no entry of the audit trail was changed or deleted (exit 1 naming the first broken entry)\n  list    print entries, newest first, filtered\n\nRun 'staxkeys audit SUBCOMMAND --help' for a subcommand's flags.")
-		return nil
-	}
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(env.Stderr, usage)
-		return &ExitError{Code: 2, Err: errors.New("audit needs a subcommand: verify or list")}
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "verify":
-		return runAuditVerify(ctx, env, args)
-	case "list":
-		return runAuditList(ctx, env, args)
-	}
-	return &ExitError{Code: 2, Err: fmt.Errorf("unknown audit subcommand %q", sub)}
+	return dispatch(ctx, env, "audit", []subcommand{
+		{"verify", "check that no entry was changed or deleted (exit 1 naming the first broken entry)", runAuditVerify},
+		{"list", "print entries, newest first, filtered", runAuditList},
+	}, args)
 }
 
 // runAuditVerify walks the hash chain: exit 0 with the count when it is intact, exit 1 naming

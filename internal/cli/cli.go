@@ -108,6 +108,42 @@ func usage(w io.Writer) {
 	config.PrintHelp(w, "staxkeys")
 }
 
+// subcommand is one verb of a command group such as "admin create".
+type subcommand struct {
+	name, summary string
+	run           func(ctx context.Context, env Env, args []string) error
+}
+
+// dispatch runs the subcommand named by args[0], or explains the group's subcommands.
+func dispatch(ctx context.Context, env Env, group string, subs []subcommand, args []string) error {
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = s.name
+	}
+	help := func(w io.Writer) {
+		fmt.Fprintf(w, "Usage: staxkeys %s %s [flags]\n\n", group, strings.Join(names, "|"))
+		for _, s := range subs {
+			fmt.Fprintf(w, "  %-16s %s\n", s.name, s.summary)
+		}
+		fmt.Fprintf(w, "\nRun 'staxkeys %s SUBCOMMAND --help' for a subcommand's flags.\n", group)
+	}
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		help(env.Stdout)
+		return nil
+	}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		help(env.Stderr)
+		return &ExitError{Code: 2, Err: fmt.Errorf("%s needs a subcommand: %s", group, strings.Join(names, ", "))}
+	}
+	for _, s := range subs {
+		if s.name == args[0] {
+			return s.run(ctx, env, args[1:])
+		}
+	}
+	help(env.Stderr)
+	return &ExitError{Code: 2, Err: fmt.Errorf("unknown %s subcommand %q", group, args[0])}
+}
+
 // parseFlags parses a command's flags together with the shared settings. On --help it prints
 // the command's usage and returns a nil *ExitError (exit 0).
 func parseFlags(fs *flag.FlagSet, env Env, args []string, about string) (config.Config, error) {

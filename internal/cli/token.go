@@ -14,24 +14,11 @@ import (
 )
 
 func runToken(ctx context.Context, env Env, args []string) error {
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
-		fmt.Fprintln(env.Stdout, "Usage: staxkeys token create|list|revoke [flags]\n\nRun 'staxkeys token SUBCOMMAND --help' for a subcommand's flags.")
-		return nil
-	}
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(env.Stderr, "Usage: staxkeys token create|list|revoke [flags]")
-		return &ExitError{Code: 2, Err: errors.New("token needs a subcommand: create, list or revoke")}
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "create":
-		return runTokenCreate(ctx, env, args)
-	case "list":
-		return runTokenList(ctx, env, args)
-	case "revoke":
-		return runTokenRevoke(ctx, env, args)
-	}
-	return &ExitError{Code: 2, Err: fmt.Errorf("unknown token subcommand %q", sub)}
+	return dispatch(ctx, env, "token", []subcommand{
+		{"create", "create an API token and print it once", runTokenCreate},
+		{"list", "list API tokens (never the tokens themselves)", runTokenList},
+		{"revoke", "revoke an API token by id", runTokenRevoke},
+	}, args)
 }
 
 // runTokenCreate prints the new token alone on the last line, so scripts can take `tail -n1`.
