@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -178,41 +179,53 @@ func (db *DB) ListChecks(ctx context.Context, pairID int64, limit int) ([]Check,
 	return out, rows.Err()
 }
 
-// RecentOutcomes returns, for each of the given pairs, the outcomes of its last n checks,
-// oldest first: the data behind each row's strip of recent checks.
-//
-// One statement serves a whole dashboard page: for each pair a correlated subquery takes the
-// ids of its last n checks off the index checks_pair_at, so the cost follows n, not the length
-// of the history (a window function over the history would read every check kept).
+// RecentOutcomes returns, for each of the given pairs, the time and outcome of its last n
+// checks, oldest first: the data behind each row's strip of recent checks. Each pair is one
+// range scan of the covering index checks_strip through a statement prepared once, so the
+// cost does not grow with a pair's history.
 func (db *DB) RecentOutcomes(ctx context.Context, pairIDs []int64, n int) (map[int64][]Check, error) {
 	out := make(map[int64][]Check, len(pairIDs))
 	if len(pairIDs) == 0 {
 		return out, nil
 	}
-	marks, args := placeholders(pairIDs)
-	rows, err := db.r.QueryContext(ctx, `SELECT c.id, c.pair_id, c.at, c.outcome, c.http_status, c.latency_ms, c.reason
-		FROM pairs p JOIN checks c ON c.id IN (
-			SELECT id FROM checks WHERE pair_id = p.id ORDER BY at DESC, id DESC LIMIT ?)
-		WHERE p.id IN (`+marks+`)
-		ORDER BY c.pair_id, c.at, c.id`, append([]any{n}, args...)...)
+	stmt, err := db.stripStmt(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: recent outcomes: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var c Check
-		var at sql.NullInt64
-		var latency int64
-		if err := rows.Scan(&c.ID, &c.PairID, &at, &c.Outcome, &c.HTTPStatus, &latency, &c.Reason); err != nil {
+	for _, id := range pairIDs {
+		rows, err := stmt.QueryContext(ctx, id, n)
+		if err != nil {
 			return nil, fmt.Errorf("store: recent outcomes: %w", err)
 		}
-		c.At, c.Latency = fromMS(at), time.Duration(latency)*time.Millisecond
-		out[c.PairID] = append(out[c.PairID], c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: recent outcomes: %w", err)
+		var cs []Check
+		for rows.Next() {
+			c := Check{PairID: id}
+			var at sql.NullInt64
+			if err := rows.Scan(&at, &c.Outcome); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: recent outcomes: %w", err)
+			}
+			c.At = fromMS(at)
+			cs = append(cs, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: recent outcomes: %w", err)
+		}
+		slices.Reverse(cs)
+		out[id] = cs
 	}
 	return out, nil
+}
+
+// stripStmt prepares the strip query once per DB; database/sql re-prepares it on each pooled
+// connection as needed.
+func (db *DB) stripStmt(ctx context.Context) (*sql.Stmt, error) {
+	db.stripOnce.Do(func() {
+		db.strip, db.stripErr = db.r.PrepareContext(ctx,
+			"SELECT at, outcome FROM checks WHERE pair_id = ? ORDER BY at DESC LIMIT ?")
+	})
+	return db.strip, db.stripErr
 }
 
 // ListEvents returns a pair's verdict changes, newest first.

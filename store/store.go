@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -52,6 +53,10 @@ type DB struct {
 	w, r     *sql.DB
 	path     string
 	migrator *goose.Provider
+
+	stripOnce sync.Once
+	strip     *sql.Stmt
+	stripErr  error
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -146,6 +151,9 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close checkpoints the WAL and closes both pools.
 func (db *DB) Close() error {
+	if db.strip != nil {
+		db.strip.Close()
+	}
 	_, _ = db.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	return errors.Join(db.r.Close(), db.w.Close())
 }
