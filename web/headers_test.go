@@ -307,7 +307,7 @@ func TestCSRFOnEveryRoute(t *testing.T) {
 	}
 }
 
-// TestBodyLimits: a form over 256 KB (echo's "256K" is 256,000 bytes) and an API body over
+// TestBodyLimits: a form over 256 KiB and an API body over
 // 64 KiB are refused with 413, whether the size is declared up front or the body arrives
 // chunked, and nothing changes.
 func TestBodyLimits(t *testing.T) {

@@ -127,7 +127,7 @@ func (s *Server) routes() {
 	e.Use(middleware.RequestID())
 	e.Use(s.logRequests())
 	e.Use(middleware.Recover())
-	e.Use(middleware.BodyLimit("256K"))
+	e.Use(middleware.BodyLimit("256KiB"))
 	e.Use(s.compress())
 
 	s.staticRoutes(e)

@@ -54,19 +54,32 @@ func runBackup(ctx context.Context, env Env, args []string) error {
 	return nil
 }
 
-// restartNote warns that a server running during the rotation still holds the old key: until
-// it restarts, it cannot open the keys, and keys added through it are sealed under the old key.
-const restartNote = "Restart a running server now, with the new key: until then it cannot check keys, and keys added through it would be sealed under the old key."
 
 // runRotateMasterKey re-seals every key under a new master key in one transaction. The new
 // key goes where the old one came from (a file) or, when it came from the environment, is
 // printed for the operator to store. Afterwards the old key opens nothing.
+// startNote reminds the operator to start the server with the new key.
+const startNote = "Start the server again with the new key."
+
 func runRotateMasterKey(ctx context.Context, env Env, args []string) error {
 	fs := flag.NewFlagSet("rotate-master-key", flag.ContinueOnError)
-	cfg, err := parseFlags(fs, env, args, "Re-encrypts every stored key under a new master key. Restart a running server afterwards\n(with the new key) so that it can open the keys again.")
+	cfg, err := parseFlags(fs, env, args, "Re-encrypts every stored key under a new master key, in one transaction. Stop the server\nfirst: a running server holds the old key and would seal new keys under it.")
 	if err != nil {
 		return err
 	}
+	// A running server keeps the old key in memory and would seal keys added after the rotation
+	// under it, where nothing could open them: refuse rather than lose keys.
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return err
+	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if errors.Is(err, errLocked) {
+		return &ExitError{Code: 1, Err: fmt.Errorf("%w: stop it, rotate the master key, then start it again with the new key", err)}
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	log := newLogger(cfg, env.Stderr)
 	data, err := openData(ctx, cfg, log)
 	if err != nil {
@@ -126,9 +139,9 @@ func runRotateMasterKey(ctx context.Context, env Env, args []string) error {
 		if err := os.Rename(pending, data.source.Path); err != nil {
 			return fmt.Errorf("the keys are now sealed under the new master key, which is in %s; move it to %s: %w", pending, data.source.Path, err)
 		}
-		fmt.Fprintf(env.Stdout, "re-sealed %d keys under a new master key, written to %s\n%s\n", n, filepath.Clean(data.source.Path), restartNote)
+		fmt.Fprintf(env.Stdout, "re-sealed %d keys under a new master key, written to %s\n%s\n", n, filepath.Clean(data.source.Path), startNote)
 		return nil
 	}
-	fmt.Fprintf(env.Stdout, "re-sealed %d keys under a new master key. %s\nIt came from the environment: store this new value in STAXKEYS_MASTER_KEY now; the old one no longer works:\n%s\n", n, restartNote, newKey.Encode())
+	fmt.Fprintf(env.Stdout, "re-sealed %d keys under a new master key. %s\nIt came from the environment: store this new value in STAXKEYS_MASTER_KEY now; the old one no longer works:\n%s\n", n, startNote, newKey.Encode())
 	return nil
 }

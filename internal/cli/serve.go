@@ -30,6 +30,17 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	log := newLogger(cfg, env.Stderr)
 
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return err
+	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if errors.Is(err, errLocked) {
+		return fmt.Errorf("%w (%s): one server per data directory", err, cfg.DataDir)
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	data, err := openData(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -1,0 +1,32 @@
+//go:build unix
+
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// errLocked means another process holds the data directory's lock: a server is running on it.
+var errLocked = errors.New("a staxkeys server is running on this data directory")
+
+// lockDataDir takes the data directory's exclusive lock, held by a running server for its
+// whole life. The kernel drops it when the process dies, even on SIGKILL, so it never goes
+// stale. It returns a function that releases it.
+func lockDataDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, "staxkeys.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the lock file in %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, errLocked
+		}
+		return nil, fmt.Errorf("cannot lock %s: %w", f.Name(), err)
+	}
+	return func() { f.Close() }, nil
+}
