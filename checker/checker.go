@@ -363,6 +363,12 @@ func (c *Checker) observe(r staxapi.Result, now time.Time) {
 	for _, f := range note {
 		f()
 	}
+	if len(note) > 0 {
+		// A pause or an outage may begin with an answer the scheduler did not ask for (Check
+		// now, a cycle from the CLI): wake it, so that it starts probing or pausing at once
+		// rather than after its current sleep.
+		c.Nudge()
+	}
 }
 
 func (c *Checker) paused(now time.Time) (time.Time, bool) {
