@@ -45,7 +45,11 @@ func (s *Server) logRequests() echo.MiddlewareFunc {
 		LogMethod: true, LogURIPath: true, LogStatus: true, LogLatency: true, LogRequestID: true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
 			level := slog.LevelInfo
-			if v.Status >= 500 {
+			switch {
+			case isProbePath(v.URIPath):
+				// Monitors poll these constantly, and a 503 there reports a state, not a fault.
+				level = slog.LevelDebug
+			case v.Status >= 500:
 				level = slog.LevelError
 			}
 			s.log.LogAttrs(c.Request().Context(), level, "request",
@@ -54,6 +58,11 @@ func (s *Server) logRequests() echo.MiddlewareFunc {
 			return nil
 		},
 	})
+}
+
+// isProbePath names the endpoints that monitors poll.
+func isProbePath(p string) bool {
+	return p == "/healthz" || p == "/readyz" || p == "/healthz/keys" || p == "/metrics"
 }
 
 // csrfRefusal is what a refused state change is told.
