@@ -54,13 +54,12 @@ func runBackup(ctx context.Context, env Env, args []string) error {
 	return nil
 }
 
+// startNote reminds the operator to start the server with the new key.
+const startNote = "Start the server again with the new key."
 
 // runRotateMasterKey re-seals every key under a new master key in one transaction. The new
 // key goes where the old one came from (a file) or, when it came from the environment, is
 // printed for the operator to store. Afterwards the old key opens nothing.
-// startNote reminds the operator to start the server with the new key.
-const startNote = "Start the server again with the new key."
-
 func runRotateMasterKey(ctx context.Context, env Env, args []string) error {
 	fs := flag.NewFlagSet("rotate-master-key", flag.ContinueOnError)
 	cfg, err := parseFlags(fs, env, args, "Re-encrypts every stored key under a new master key, in one transaction. Stop the server\nfirst: a running server holds the old key and would seal new keys under it.")

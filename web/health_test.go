@@ -1,0 +1,320 @@
+package web_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/staxkeys/staxkeys/internal/staxfake"
+)
+
+// TestHealthz: liveness answers a fixed body, cheaply, and names the database when it fails.
+func TestHealthz(t *testing.T) {
+	e := newCheckedEnv(t, checkedOptions{FakeClock: true})
+	api := e.API(t, "")
+	r := api.Do(http.MethodGet, "/healthz", "").Expect(http.StatusOK)
+	if string(r.Body) != `{"status":"ok"}`+"\n" {
+		t.Errorf("body %q", r.Body)
+	}
+	for name, want := range map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"} {
+		if got := r.Header.Get(name); got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+	// The database is asked at most once a second, however often /healthz is polled.
+	e.DB.Close()
+	for range 50 {
+		api.Do(http.MethodGet, "/healthz", "").Expect(http.StatusOK)
+	}
+	e.Clock.Advance(time.Second)
+	r = api.Do(http.MethodGet, "/healthz", "").Expect(http.StatusServiceUnavailable)
+	if string(r.Body) != `{"status":"fail","failing":["database"]}`+"\n" {
+		t.Errorf("body %q", r.Body)
+	}
+	// Only GET is answered outside the router.
+	if r := api.Do(http.MethodPost, "/healthz", ""); r.Status == http.StatusOK {
+		t.Error("POST /healthz answered 200")
+	}
+}
+
+// TestReadyz: ready only when the database answers, the master key is loaded, migrations are
+// current and the checker runs and finished a cycle lately; an upstream outage is reported
+// beside, without making staxkeys unready.
+func TestReadyz(t *testing.T) {
+	type body struct {
+		status   int
+		checks   map[string]any
+		upstream map[string]any
+	}
+	get := func(t *testing.T, e *checkedEnv) body {
+		t.Helper()
+		r := e.API(t, "").Do(http.MethodGet, "/readyz", "")
+		m := r.Object()
+		want := "ok"
+		if r.Status != http.StatusOK {
+			want = "fail"
+		}
+		if m["status"] != want {
+			t.Errorf("status %d with body status %v", r.Status, m["status"])
+		}
+		checks, _ := m["checks"].(map[string]any)
+		upstream, _ := m["upstream"].(map[string]any)
+		for _, k := range []string{"database", "master_key", "migrations", "checker"} {
+			if _, ok := checks[k]; !ok {
+				t.Errorf("checks lack %q: %s", k, r.Body)
+			}
+		}
+		return body{r.Status, checks, upstream}
+	}
+	running := func(t *testing.T, o checkedOptions) *checkedEnv {
+		o.FakeClock = true
+		e := newCheckedEnv(t, o)
+		e.run(t)
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		if err := e.CheckerClock.BlockUntil(ctx, 1); err != nil { // the scheduler is idle
+			t.Fatal(err)
+		}
+		return e
+	}
+
+	t.Run("ready", func(t *testing.T) {
+		e := running(t, checkedOptions{})
+		b := get(t, e)
+		if b.status != http.StatusOK || b.upstream["outage"] != false {
+			t.Fatalf("%+v", b)
+		}
+		for k, v := range b.checks {
+			if v != "ok" {
+				t.Errorf("%s: %v", k, v)
+			}
+		}
+		// Within twice the interval of the last cycle, still ready.
+		e.Clock.Advance(29 * time.Minute)
+		if b := get(t, e); b.status != http.StatusOK {
+			t.Errorf("29 minutes after a cycle: %+v", b)
+		}
+	})
+
+	t.Run("stale cycle", func(t *testing.T) {
+		e := running(t, checkedOptions{})
+		e.Clock.Advance(31 * time.Minute) // the server's clock; the checker's stands still
+		b := get(t, e)
+		if b.status != http.StatusServiceUnavailable || !strings.HasPrefix(b.checks["checker"].(string), "last cycle finished 31m") {
+			t.Errorf("%+v", b)
+		}
+		if b.checks["database"] != "ok" {
+			t.Errorf("database %v", b.checks["database"])
+		}
+	})
+
+	t.Run("checker not running", func(t *testing.T) {
+		e := newCheckedEnv(t, checkedOptions{FakeClock: true})
+		b := get(t, e)
+		if b.status != http.StatusServiceUnavailable || b.checks["checker"] != "not running" {
+			t.Errorf("%+v", b)
+		}
+	})
+
+	t.Run("checker turned off", func(t *testing.T) {
+		e := newCheckedEnv(t, checkedOptions{FakeClock: true, CheckerOff: true})
+		b := get(t, e)
+		if b.status != http.StatusOK || b.checks["checker"] != "disabled" {
+			t.Errorf("%+v", b)
+		}
+	})
+
+	t.Run("master key not loaded", func(t *testing.T) {
+		e := running(t, checkedOptions{NoMasterKey: true})
+		b := get(t, e)
+		if b.status != http.StatusServiceUnavailable || b.checks["master_key"] != "not loaded" {
+			t.Errorf("%+v", b)
+		}
+	})
+
+	t.Run("database down", func(t *testing.T) {
+		e := running(t, checkedOptions{})
+		get(t, e)
+		e.DB.Close()
+		e.Clock.Advance(2 * time.Second)
+		b := get(t, e)
+		if b.status != http.StatusServiceUnavailable || b.checks["database"] != "not answering" || b.checks["checker"] != "ok" {
+			t.Errorf("%+v", b)
+		}
+	})
+
+	t.Run("upstream outage", func(t *testing.T) {
+		e := running(t, checkedOptions{})
+		p := e.addPair(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
+		e.Fake.SetAll(staxfake.BadGateway)
+		for range 3 {
+			e.checkNow(t, p.ID)
+		}
+		b := get(t, e)
+		if b.status != http.StatusOK || b.upstream["outage"] != true || b.checks["checker"] != "ok" {
+			t.Fatalf("%+v", b)
+		}
+		if since, err := time.Parse(time.RFC3339, b.upstream["since"].(string)); err != nil || !since.Equal(t0) {
+			t.Errorf("outage since %v (%v), want %s", b.upstream["since"], err, t0)
+		}
+		// An outage is no reason to call the checker stale: it is holding back on purpose.
+		e.Clock.Advance(time.Hour)
+		if b := get(t, e); b.status != http.StatusOK {
+			t.Errorf("an hour into the outage: %+v", b)
+		}
+	})
+
+	t.Run("paused by a 429", func(t *testing.T) {
+		e := newCheckedEnv(t, checkedOptions{FakeClock: true})
+		p := e.addPair(t, "Billing", "billing@acme.com", apiKeyA, staxfake.RateLimited)
+		updates, stop := e.Checker.Subscribe()
+		defer stop()
+		e.run(t) // checks the new pair at once and meets the 429
+		deadline := time.After(waitLimit)
+		for checked := false; !checked; {
+			select {
+			case u := <-updates:
+				checked = u.PairID == p.ID
+			case <-deadline:
+				t.Fatal("the scheduler did not check the new pair")
+			}
+		}
+		b := get(t, e)
+		if until, _ := b.upstream["paused_until"].(string); until != t0.Add(30*time.Second).Format(time.RFC3339) {
+			t.Errorf("paused_until %v: %+v", b.upstream["paused_until"], b)
+		}
+	})
+}
+
+// TestHealthKeys: /healthz/keys fails while a key is revoked or denied; counts are public, ids
+// and labels need a token, and nothing shows an email or a key.
+func TestHealthKeys(t *testing.T) {
+	e := newCheckedEnv(t, checkedOptions{})
+	tok := e.token(t, "monitor", true)
+	anon, authed := e.API(t, ""), e.API(t, tok)
+	counts := func(m map[string]any) string {
+		c, _ := m["counts"].(map[string]any)
+		var parts []string
+		for _, k := range []string{"pending", "valid", "revoked", "denied", "undecided", "total"} {
+			parts = append(parts, k+"="+strconv.Itoa(int(c[k].(float64))))
+		}
+		return strings.Join(parts, " ")
+	}
+
+	m := anon.Do(http.MethodGet, "/healthz/keys", "").Expect(http.StatusOK).Object()
+	if got := counts(m); got != "pending=0 valid=0 revoked=0 denied=0 undecided=0 total=0" || m["status"] != "ok" {
+		t.Errorf("empty: %v", m)
+	}
+
+	a := e.addPair(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
+	b := e.addPair(t, "Ops", "ops@acme.com", apiKeyB, staxfake.Valid)
+	e.addPair(t, "Later", "later@acme.com", apiKeyC, staxfake.Valid)
+	e.checkNow(t, a.ID)
+	e.checkNow(t, b.ID)
+	m = anon.Do(http.MethodGet, "/healthz/keys", "").Expect(http.StatusOK).Object()
+	if got := counts(m); got != "pending=1 valid=2 revoked=0 denied=0 undecided=0 total=3" {
+		t.Errorf("all good: %s", got)
+	}
+	if _, ok := m["problems"]; ok {
+		t.Error("problems listed without a token")
+	}
+	m = authed.Do(http.MethodGet, "/healthz/keys", "").Expect(http.StatusOK).Object()
+	if ps, _ := m["problems"].([]any); ps == nil || len(ps) != 0 {
+		t.Errorf("problems %v, want []", m["problems"])
+	}
+
+	// b is revoked at Stax.ai; a is denied (admin demoted).
+	e.Fake.Set("ops@acme.com", apiKeyB, staxfake.Revoked401)
+	e.Fake.Set("billing@acme.com", apiKeyA, staxfake.Denied)
+	for _, id := range []int64{a.ID, b.ID} {
+		if p := e.checkNow(t, id); p.Verdict == "valid" { // confirmed by a quick second answer
+			t.Fatalf("pair %d still valid: %+v", id, p)
+		}
+	}
+	r := anon.Do(http.MethodGet, "/healthz/keys", "").Expect(http.StatusServiceUnavailable)
+	m = r.Object()
+	if got := counts(m); got != "pending=1 valid=0 revoked=1 denied=1 undecided=0 total=3" || m["status"] != "fail" {
+		t.Errorf("with problems: %s %v", got, m["status"])
+	}
+	if _, ok := m["problems"]; ok {
+		t.Error("problems listed without a token")
+	}
+	m = authed.Do(http.MethodGet, "/healthz/keys", "").Expect(http.StatusServiceUnavailable).Object()
+	want := `[{"id":` + strconv.FormatInt(b.ID, 10) + `,"label":"Ops","verdict":"revoked"},{"id":` + strconv.FormatInt(a.ID, 10) + `,"label":"Billing","verdict":"denied"}]`
+	if got := string(mustJSON(t, m["problems"])); got != want {
+		t.Errorf("problems %s, want %s", got, want)
+	}
+
+	// A bad or revoked token is refused rather than silently treated as none.
+	anon.Do(http.MethodGet, "/healthz/keys", "", "Authorization", "Bearer sk_"+strings.Repeat("x", 43)).ExpectError(http.StatusUnauthorized, "")
+	tokens, _ := e.DB.ListTokens(context.Background())
+	e.DB.RevokeToken(context.Background(), tokens[0].ID)
+	authed.Do(http.MethodGet, "/healthz/keys", "").ExpectError(http.StatusUnauthorized, "")
+
+	// Every health answer is free of emails and keys.
+	for _, path := range []string{"/healthz", "/readyz", "/healthz/keys"} {
+		anon.Do(http.MethodGet, path, "")
+	}
+	e.AssertNeverShown(t, apiKeyA, apiKeyB, apiKeyC, "acme.com", tok)
+
+	// With the database gone, /healthz/keys answers JSON naming it, like /healthz.
+	e.DB.Close()
+	r = anon.Do(http.MethodGet, "/healthz/keys", "").Expect(http.StatusServiceUnavailable)
+	if got := string(r.Body); !strings.Contains(got, `"failing":["database"]`) {
+		t.Errorf("body %s", got)
+	}
+}
+
+// BenchmarkHealthz polls /healthz over real loopback connections with keep-alive, as a busy
+// monitor or load balancer would; it reports requests per second.
+func BenchmarkHealthz(b *testing.B) {
+	e := newTestServer(b)
+	tr := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	url := e.TS.URL + "/healthz"
+	var failed atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(16) // 16 × GOMAXPROCS clients
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.Get(url)
+			if err != nil {
+				failed.Add(1)
+				continue
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				failed.Add(1)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d requests failed", n)
+	}
+}
+
+// BenchmarkHealthzHandler measures the handler alone, without the network.
+func BenchmarkHealthzHandler(b *testing.B) {
+	e := newTestServer(b)
+	req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			w := httptest.NewRecorder()
+			e.Server.ServeHTTP(w, req)
+			if w.Code != http.StatusOK {
+				b.Fatal(w.Code)
+			}
+		}
+	})
+}
