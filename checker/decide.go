@@ -36,6 +36,7 @@ func Decide(p store.Pair, r staxapi.Result, now time.Time, cfg Config, effInterv
 			Reason:     r.Reason,
 		},
 		KeyChangedAt:   p.KeyChangedAt,
+		FromVerdict:    p.Verdict,
 		Verdict:        p.Verdict,
 		VerdictAt:      p.VerdictAt,
 		VerdictSince:   p.VerdictSince,

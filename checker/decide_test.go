@@ -276,8 +276,8 @@ func TestDecide(t *testing.T) {
 			want := store.CheckRecord{
 				Check: store.Check{PairID: 7, At: now, Outcome: store.Outcome(tt.r.Outcome),
 					HTTPStatus: tt.r.HTTPStatus, Latency: tt.r.Latency, Reason: tt.r.Reason},
-				KeyChangedAt: keyChanged,
-				Verdict:      tt.p.Verdict, VerdictAt: tt.p.VerdictAt, VerdictSince: tt.p.VerdictSince,
+				KeyChangedAt: keyChanged, FromVerdict: tt.p.Verdict,
+				Verdict: tt.p.Verdict, VerdictAt: tt.p.VerdictAt, VerdictSince: tt.p.VerdictSince,
 				LastValidAt: tt.p.LastValidAt, Failures: tt.p.Failures,
 				Candidate: tt.p.Candidate, CandidateCount: tt.p.CandidateCount,
 			}

@@ -481,8 +481,13 @@ func TestRemindersOncePerPeriod(t *testing.T) {
 	if a.Pair == nil || a.Pair.ID != bad.ID || a.NewVerdict != "revoked" || !strings.Contains(a.Message, "still revoked, for 6 days") {
 		t.Errorf("newest verdict reminder %+v", a)
 	}
-	// The key is valid again: no more reminders about it.
-	rec = checker.Decide(bad, staxapi.Result{Outcome: staxapi.Valid, Reason: "ok"}, clk.Now(), checker.DefaultConfig(), time.Hour, nil)
+	// The key is valid again (confirmed at once here): no more reminders about it.
+	if bad, err = e.db.PairByID(ctx, bad.ID); err != nil {
+		t.Fatal(err)
+	}
+	once := checker.DefaultConfig()
+	once.Confirm = 1
+	rec = checker.Decide(bad, staxapi.Result{Outcome: staxapi.Valid, Reason: "ok"}, clk.Now(), once, time.Hour, nil)
 	if err := e.db.RecordCheck(ctx, rec); err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,10 @@ type CheckRecord struct {
 	Check Check
 	// KeyChangedAt is the pair's KeyChangedAt when the check started; if it moved, ErrStale.
 	KeyChangedAt time.Time
+	// FromVerdict is the verdict the decision started from. If another checker (the CLI's
+	// `check` beside the server) changed it meanwhile, ErrStale: two processes must not both
+	// record the same change.
+	FromVerdict Verdict
 
 	// The pair's state after the check, as the checker decided it.
 	Verdict        Verdict
@@ -62,11 +66,11 @@ func (db *DB) RecordCheck(ctx context.Context, rec CheckRecord) error {
 		res, err := tx.ExecContext(ctx, `UPDATE pairs SET verdict = ?, verdict_at = ?, verdict_since = ?, last_valid_at = ?,
 			last_check_at = ?, last_outcome = ?, last_reason = ?, last_http_status = ?, last_latency_ms = ?,
 			next_check_at = ?, failures = ?, candidate = ?, candidate_count = ?
-			WHERE id = ? AND key_changed_at = ?`,
+			WHERE id = ? AND key_changed_at = ? AND (? = '' OR verdict = ?)`,
 			rec.Verdict, nullMS(rec.VerdictAt), nullMS(rec.VerdictSince), nullMS(rec.LastValidAt),
 			ms(c.At), c.Outcome, c.Reason, c.HTTPStatus, c.Latency.Milliseconds(),
 			ms(rec.NextCheckAt), rec.Failures, rec.Candidate, rec.CandidateCount,
-			c.PairID, ms(rec.KeyChangedAt))
+			c.PairID, ms(rec.KeyChangedAt), rec.FromVerdict, rec.FromVerdict)
 		if err != nil {
 			return err
 		}
