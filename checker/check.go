@@ -116,6 +116,7 @@ func (c *Checker) run(ctx context.Context, p store.Pair) (store.CheckRecord, sta
 	for _, o := range c.observers {
 		o.CheckRecorded(p, rec)
 	}
+	c.recorded.Add(1)
 	return rec, res, nil
 }
 

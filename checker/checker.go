@@ -13,6 +13,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,6 +161,7 @@ type Checker struct {
 	nudge    chan struct{}
 	done     chan struct{} // a check finished and left the in-flight set
 	running  atomic.Bool
+	recorded atomic.Int64 // checks recorded since memory was last handed back
 	// flowMu guards a consistent view of dispatched (the scheduler's own checks in flight)
 	// and finished (checks that left the in-flight set), so the scheduler can tell a finish
 	// it has not seen from one it has.
@@ -454,3 +456,16 @@ func (c *Checker) acquireSlot(ctx context.Context) error {
 }
 
 func (c *Checker) releaseSlot() { <-c.slots }
+
+// burstChecks is how many checks make a burst worth handing memory back after.
+const burstChecks = 1000
+
+// releaseMemoryAfterBurst returns the heap a large cycle left behind to the OS once the
+// scheduler has caught up. The Go runtime would do it too, but over minutes; an idle monitor
+// should look idle at once. Small cycles skip it, so this costs one GC per large cycle.
+func (c *Checker) releaseMemoryAfterBurst() {
+	if c.recorded.Load() >= burstChecks {
+		c.recorded.Store(0)
+		debug.FreeOSMemory()
+	}
+}

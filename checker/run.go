@@ -114,6 +114,7 @@ func (c *Checker) Run(ctx context.Context) error {
 			c.mu.Lock()
 			c.lastCycleAt = now
 			c.mu.Unlock()
+			c.releaseMemoryAfterBurst()
 			wake := nextPrune
 			if len(next) > 0 && next[0].NextCheckAt.Before(wake) {
 				wake = next[0].NextCheckAt

@@ -79,7 +79,7 @@ func (s *Server) handlePairCheck(c echo.Context) error {
 
 func (s *Server) renderRow(c echo.Context, p store.Pair) error {
 	ctx := c.Request().Context()
-	strips, err := s.db.RecentOutcomes(ctx, []int64{p.ID}, stripLength)
+	strips, err := s.strips(ctx, []store.Pair{p})
 	if err != nil {
 		return err
 	}
@@ -189,7 +189,7 @@ func (s *Server) handleEvents(c echo.Context) error {
 				s.log.Warn("live update", slog.Int64("pair_id", u.PairID), slog.String("error", err.Error()))
 				continue
 			}
-			strips, err := s.db.RecentOutcomes(ctx, []int64{p.ID}, stripLength)
+			strips, err := s.strips(ctx, []store.Pair{p})
 			if err != nil {
 				continue
 			}

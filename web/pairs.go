@@ -45,7 +45,7 @@ func (s *Server) handlePairList(c echo.Context) error {
 	for i, p := range res.Pairs {
 		ids[i] = p.ID
 	}
-	strips, err := s.db.RecentOutcomes(ctx, ids, stripLength)
+	strips, err := s.strips(ctx, res.Pairs)
 	if err != nil {
 		return err
 	}

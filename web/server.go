@@ -75,6 +75,8 @@ type Server struct {
 	checker  Checker
 	probes   probeCache
 
+	stripCache stripCache
+
 	metrics      http.Handler
 	metricsToken string
 	notifier     Notifier    // nil when alerts are not wired in (tests of other things)
