@@ -32,7 +32,7 @@ func (s *Server) renderAdmins(c echo.Context, status int, d views.AdminsData) er
 	if err != nil {
 		return err
 	}
-	d.Admins, d.CurrentID, d.Now = admins, adminOf(c).ID, s.Now()
+	d.Admins, d.CurrentID, d.Now, d.Fresh = admins, adminOf(c).ID, s.Now(), s.reauthFresh(c)
 	return render(c, status, views.AdminsPage(s.page(c, "Admins", "admins"), d))
 }
 
@@ -51,6 +51,9 @@ func (s *Server) handleAdminCreate(c echo.Context) error {
 	}
 	if len(errs) > 0 {
 		return s.renderAdmins(c, http.StatusUnprocessableEntity, views.AdminsData{AddEmail: email, AddErrors: errs})
+	}
+	if status, msg := s.confirmIdentity(c); msg != "" {
+		return s.renderAdmins(c, status, views.AdminsData{AddEmail: email, AddErrors: views.FormErrors{"your_password": msg}})
 	}
 	hash, err := password.Hash(pw)
 	if err != nil {

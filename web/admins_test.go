@@ -47,7 +47,8 @@ func TestAdminsAdd(t *testing.T) {
 		{"email taken", strings.ToUpper(AdminEmail), "a long enough passphrase", "a long enough passphrase", http.StatusConflict, "email"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := c.For(t).Submit("/admins", url.Values{"email": {tc.email}, "password": {tc.pw}, "password2": {tc.pw2}}).Expect(tc.status)
+			r := c.For(t).Submit("/admins", url.Values{"email": {tc.email}, "password": {tc.pw}, "password2": {tc.pw2},
+				"your_password": {AdminPassword}}).Expect(tc.status)
 			for _, f := range []string{"email", "password", "password2"} {
 				if r.Marked(f) != (f == tc.marked) {
 					t.Errorf("field %s marked %v", f, !(f == tc.marked))
@@ -63,7 +64,7 @@ func TestAdminsAdd(t *testing.T) {
 	}
 
 	p = c.Follow(c.Submit("/admins", url.Values{"email": {"grace@example.com"}, "password": {"another long passphrase"},
-		"password2": {"another long passphrase"}}).ExpectRedirect("/admins"))
+		"password2": {"another long passphrase"}, "your_password": {AdminPassword}}).ExpectRedirect("/admins"))
 	if got := p.Text("flash"); !strings.Contains(got, "grace@example.com added") {
 		t.Errorf("flash %q", got)
 	}

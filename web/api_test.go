@@ -662,7 +662,7 @@ func TestAPIAuthentication(t *testing.T) {
 
 	t.Run("token made in the UI", func(t *testing.T) {
 		c := e.LoggedIn(t)
-		page := c.Submit("/tokens", url.Values{"name": {"made in UI"}, "read_only": {"1"}}).Expect(http.StatusCreated)
+		page := c.Submit("/tokens", url.Values{"name": {"made in UI"}, "read_only": {"1"}, "your_password": {AdminPassword}}).Expect(http.StatusCreated)
 		tok := strings.TrimSpace(page.TestID("new-token").Find("code").Text())
 		if !strings.HasPrefix(tok, apitoken.Scheme) {
 			t.Fatalf("no token on the page: %q", page.Text("new-token"))

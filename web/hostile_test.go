@@ -572,7 +572,7 @@ func TestHostileTokenForm(t *testing.T) {
 	baseline := dangerCounts(c.Get("/tokens").Expect(http.StatusOK).Doc)
 	for i, v := range hostile {
 		before := dbDump(t, e)
-		p := c.Submit("/tokens", url.Values{"name": {v}})
+		p := c.Submit("/tokens", url.Values{"name": {v}, "your_password": {AdminPassword}})
 		switch p.StatusCode {
 		case http.StatusCreated:
 			tokens, err := e.DB.ListTokens(context.Background())

@@ -86,7 +86,7 @@ func TestPagesHoldTheCSP(t *testing.T) {
 	me, _ := e.DB.AdminByEmail(context.Background(), AdminEmail)
 	pages["remove yourself"] = c.Get(fmt.Sprint("/admins/", me.ID, "/delete")).Expect(http.StatusOK)
 	pages["tokens"] = c.Get("/tokens").Expect(http.StatusOK)
-	pages["token created"] = c.Submit("/tokens", url.Values{"name": {"CI"}}).Expect(http.StatusCreated)
+	pages["token created"] = c.Submit("/tokens", url.Values{"name": {"CI"}, "your_password": {AdminPassword}}).Expect(http.StatusCreated)
 	pages["404"] = c.Get("/nope").Expect(http.StatusNotFound)
 
 	for name, p := range pages {

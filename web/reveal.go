@@ -121,3 +121,21 @@ func (s *Server) renderReveal(c echo.Context, status int, d views.RevealData) er
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return render(c, status, views.RevealPage(s.page(c, "Reveal key", "keys"), d))
 }
+
+// confirmIdentity asks for the admin's password before an action that grants lasting access
+// (a new admin, an API token), unless it was given in the last five minutes: a stolen session
+// alone must not be enough to entrench an attacker. It returns the status and the message for
+// the form's your_password field, or "" when the admin may go ahead.
+func (s *Server) confirmIdentity(c echo.Context) (int, string) {
+	if s.reauthFresh(c) {
+		return 0, ""
+	}
+	err := s.reauthenticate(c, c.FormValue("your_password"))
+	if re, ok := err.(*reauthError); ok {
+		return re.status, re.msg
+	}
+	if err != nil {
+		return http.StatusInternalServerError, "could not check your password; try again"
+	}
+	return 0, ""
+}

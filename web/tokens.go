@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -23,7 +24,7 @@ func (s *Server) renderTokens(c echo.Context, status int, d views.TokensData) er
 	if err != nil {
 		return err
 	}
-	d.Tokens, d.Now = tokens, s.Now()
+	d.Tokens, d.Now, d.Fresh = tokens, s.Now(), s.reauthFresh(c)
 	if d.Created != "" {
 		// The one page that shows a token must not be cached anywhere.
 		c.Response().Header().Set("Cache-Control", "no-store")
@@ -34,6 +35,12 @@ func (s *Server) renderTokens(c echo.Context, status int, d views.TokensData) er
 // handleTokenCreate serves POST /tokens: the token is shown once, in the answer.
 func (s *Server) handleTokenCreate(c echo.Context) error {
 	name := c.FormValue("name")
+	if msg := apitoken.CheckName(strings.TrimSpace(name)); msg != "" {
+		return s.renderTokens(c, http.StatusUnprocessableEntity, views.TokensData{Name: name, Errors: views.FormErrors{"name": msg}})
+	}
+	if status, msg := s.confirmIdentity(c); msg != "" {
+		return s.renderTokens(c, status, views.TokensData{Name: name, Errors: views.FormErrors{"your_password": msg}})
+	}
 	tok, t, err := apitoken.Create(c.Request().Context(), s.db, name, c.FormValue("read_only") != "", adminOf(c).Email)
 	if fe := formErrors(err); fe != nil {
 		return s.renderTokens(c, http.StatusUnprocessableEntity, views.TokensData{Name: name, Errors: fe})

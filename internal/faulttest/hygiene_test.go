@@ -124,7 +124,7 @@ func TestSecretHygiene(t *testing.T) {
 	for _, p := range [][3]string{{"UI one", "ui1@example.com", kUI1}, {"UI two", "ui2@example.com", kUI2}} {
 		want(http.StatusSeeOther, "add "+p[0])(b.Post(ctx, "/keys", url.Values{"label": {p[0]}, "email": {p[1]}, "key": {p[2]}}))
 	}
-	page := want(http.StatusCreated, "create a token")(b.Post(ctx, "/tokens", url.Values{"name": {"hygiene"}}))
+	page := want(http.StatusCreated, "create a token")(b.Post(ctx, "/tokens", url.Values{"name": {"hygiene"}, "your_password": {pwSetup}}))
 	tok := regexp.MustCompile(`sk_[A-Za-z0-9_-]{43}`).Find(page.Body)
 	if tok == nil {
 		t.Fatal("the tokens page shows no new token")
