@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -51,6 +52,15 @@ func (s *Server) handleError(err error, c echo.Context) {
 		// The client went away; nobody is left to answer.
 		return
 	}
+	if status == http.StatusNotFound && strings.HasPrefix(c.Request().URL.Path, "/api/") &&
+		(c.Path() == "" || strings.HasSuffix(c.Path(), "*")) {
+		// The API group's catch-all answers every unrouted request; a known path asked with
+		// the wrong method deserves 405 and the methods it does take.
+		if allow := s.allowedMethods(c.Request().URL.Path); len(allow) > 0 {
+			c.Response().Header().Set(echo.HeaderAllow, strings.Join(allow, ", "))
+			status, msg = http.StatusMethodNotAllowed, "method not allowed; this path takes "+strings.Join(allow, ", ")
+		}
+	}
 	reqID := c.Response().Header().Get(echo.HeaderXRequestID)
 	if status >= 500 {
 		s.log.LogAttrs(c.Request().Context(), slog.LevelError, "request failed",
@@ -93,4 +103,34 @@ func wantsJSON(c echo.Context) bool {
 	r := c.Request()
 	return strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/healthz") || isProbePath(r.URL.Path) ||
 		strings.Contains(r.Header.Get(echo.HeaderAccept), echo.MIMEApplicationJSON) && !strings.Contains(r.Header.Get(echo.HeaderAccept), "text/html")
+}
+
+// allowedMethods lists the methods routed for path (":param" segments match any one segment),
+// ignoring catch-all routes.
+func (s *Server) allowedMethods(path string) []string {
+	want := strings.Split(strings.Trim(path, "/"), "/")
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range s.echo.Routes() {
+		if strings.Contains(r.Path, "*") || r.Method == echo.RouteNotFound || seen[r.Method] {
+			continue
+		}
+		got := strings.Split(strings.Trim(r.Path, "/"), "/")
+		if len(got) != len(want) {
+			continue
+		}
+		match := true
+		for i := range got {
+			if !strings.HasPrefix(got[i], ":") && got[i] != want[i] {
+				match = false
+				break
+			}
+		}
+		if match {
+			seen[r.Method] = true
+			out = append(out, r.Method)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
