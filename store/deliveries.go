@@ -183,17 +183,8 @@ func (db *DB) RecordAttempt(ctx context.Context, id int64, a DeliveryAttempt) er
 // RetryDelivery puts a failed (or pending) delivery back in the queue, due at now, with a
 // fresh count of attempts.
 func (db *DB) RetryDelivery(ctx context.Context, id int64, now time.Time) error {
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?
-			WHERE id = ? AND status IN ('pending', 'failed')`, ms(now), id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
-		}
-		return nil
-	})
+	err := db.mustAffect(ctx, `UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?
+		WHERE id = ? AND status IN ('pending', 'failed')`, ms(now), id)
 	if err != nil {
 		return fmt.Errorf("store: retry delivery %d: %w", id, err)
 	}

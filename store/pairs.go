@@ -195,17 +195,7 @@ func (db *DB) UpdatePair(ctx context.Context, id int64, up PairUpdate) (Pair, er
 
 // DeletePair removes a pair with its history.
 func (db *DB) DeletePair(ctx context.Context, id int64) error {
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM pairs WHERE id = ?", id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
-		}
-		return nil
-	})
-	if err != nil {
+	if err := db.mustAffect(ctx, "DELETE FROM pairs WHERE id = ?", id); err != nil {
 		return fmt.Errorf("store: delete pair %d: %w", id, err)
 	}
 	return nil

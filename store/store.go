@@ -190,6 +190,21 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
+// mustAffect runs one statement in a write transaction; it is ErrNotFound when no row matched,
+// so "delete/update a row that must exist" reads as one call.
+func (db *DB) mustAffect(ctx context.Context, query string, args ...any) error {
+	return db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}
+
 func (db *DB) now() int64 { return ms(db.Now()) }
 
 // ms converts a time to the stored Unix milliseconds; the zero time is stored as 0.

@@ -90,16 +90,7 @@ func (db *DB) ListTokens(ctx context.Context) ([]Token, error) {
 
 // RevokeToken stops a token from working; ErrNotFound if there is no such live token.
 func (db *DB) RevokeToken(ctx context.Context, id int64) error {
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", db.now(), id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
-		}
-		return nil
-	})
+	err := db.mustAffect(ctx, "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", db.now(), id)
 	if err != nil {
 		return fmt.Errorf("store: revoke token %d: %w", id, err)
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/staxkeys/staxkeys/internal/password"
 	"github.com/staxkeys/staxkeys/store"
-	"github.com/staxkeys/staxkeys/vault"
 	"github.com/staxkeys/staxkeys/views"
 )
 
@@ -38,17 +37,7 @@ func (s *Server) renderAdmins(c echo.Context, status int, d views.AdminsData) er
 
 // handleAdminCreate serves POST /admins: another person who may log in.
 func (s *Server) handleAdminCreate(c echo.Context) error {
-	email := strings.TrimSpace(c.FormValue("email"))
-	pw, pw2 := c.FormValue("password"), c.FormValue("password2")
-	errs := views.FormErrors{}
-	if msg := vault.CheckEmail(email); msg != "" {
-		errs["email"] = msg
-	}
-	if msg := password.Check(pw); msg != "" {
-		errs["password"] = msg
-	} else if pw != pw2 {
-		errs["password2"] = "the two passwords differ"
-	}
+	email, pw, errs := newAdminForm(c)
 	if len(errs) > 0 {
 		return s.renderAdmins(c, http.StatusUnprocessableEntity, views.AdminsData{AddEmail: email, AddErrors: errs})
 	}

@@ -179,11 +179,12 @@ func (s *Server) handleSetupForm(c echo.Context) error {
 	return render(c, http.StatusOK, views.SetupPage(s.page(c, "Set up", ""), views.SetupForm{}))
 }
 
-// handleSetup serves POST /setup: it creates the first admin and logs them in.
-func (s *Server) handleSetup(c echo.Context) error {
-	email := strings.TrimSpace(c.FormValue("email"))
+// newAdminForm reads and checks a new admin's email and password, entered twice: the setup
+// page and the admins page share it.
+func newAdminForm(c echo.Context) (email, pw string, errs views.FormErrors) {
+	email = strings.TrimSpace(c.FormValue("email"))
 	pw, pw2 := c.FormValue("password"), c.FormValue("password2")
-	errs := views.FormErrors{}
+	errs = views.FormErrors{}
 	if msg := vault.CheckEmail(email); msg != "" {
 		errs["email"] = msg
 	}
@@ -192,6 +193,12 @@ func (s *Server) handleSetup(c echo.Context) error {
 	} else if pw != pw2 {
 		errs["password2"] = "the two passwords differ"
 	}
+	return email, pw, errs
+}
+
+// handleSetup serves POST /setup: it creates the first admin and logs them in.
+func (s *Server) handleSetup(c echo.Context) error {
+	email, pw, errs := newAdminForm(c)
 	if len(errs) > 0 {
 		return render(c, http.StatusUnprocessableEntity, views.SetupPage(s.page(c, "Set up", ""), views.SetupForm{Email: email, Errors: errs}))
 	}
