@@ -93,7 +93,14 @@ type AuditBreak struct {
 // VerifyAudit walks the whole chain and returns the first break, or nil when it is intact.
 // It also returns how many entries it checked.
 func (db *DB) VerifyAudit(ctx context.Context, key []byte) (*AuditBreak, int, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT id, at, actor, action, target, ip, detail, mac FROM audit_log ORDER BY id")
+	// One read transaction: the rows and the head record come from the same snapshot, so an
+	// entry appended meanwhile is not mistaken for tampering.
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: verify audit: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, "SELECT id, at, actor, action, target, ip, detail, mac FROM audit_log ORDER BY id")
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: verify audit: %w", err)
 	}
@@ -118,9 +125,10 @@ func (db *DB) VerifyAudit(ctx context.Context, key []byte) (*AuditBreak, int, er
 	if err := rows.Err(); err != nil {
 		return nil, n, err
 	}
-	head, err := db.Setting(ctx, auditHead)
+	var head []byte
+	err = tx.QueryRowContext(ctx, "SELECT value FROM settings WHERE name = ?", auditHead).Scan(&head)
 	switch {
-	case errors.Is(err, ErrNotFound) && n == 0:
+	case errors.Is(err, sql.ErrNoRows) && n == 0:
 		return nil, 0, nil
 	case err != nil:
 		return &AuditBreak{Reason: "the record of the newest entry is missing"}, n, nil

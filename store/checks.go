@@ -118,24 +118,6 @@ func (db *DB) Reschedule(ctx context.Context, next map[int64]time.Time) error {
 	return nil
 }
 
-// DuePairs returns up to limit pairs whose next check is due at now, most overdue first.
-func (db *DB) DuePairs(ctx context.Context, now time.Time, limit int) ([]Pair, error) {
-	return db.queryPairs(ctx, "SELECT "+pairColumns+" FROM pairs WHERE next_check_at <= ? ORDER BY next_check_at, id LIMIT ?",
-		ms(now), limit)
-}
-
-// NextDue returns when the earliest pair is due, or the zero time when there are no pairs.
-func (db *DB) NextDue(ctx context.Context) (time.Time, error) {
-	var next sql.NullInt64
-	if err := db.r.QueryRowContext(ctx, "SELECT min(next_check_at) FROM pairs").Scan(&next); err != nil {
-		return time.Time{}, fmt.Errorf("store: next due: %w", err)
-	}
-	if !next.Valid {
-		return time.Time{}, nil
-	}
-	return time.UnixMilli(next.Int64).UTC(), nil
-}
-
 // AllPairs returns every pair, by id.
 func (db *DB) AllPairs(ctx context.Context) ([]Pair, error) {
 	return db.queryPairs(ctx, "SELECT "+pairColumns+" FROM pairs ORDER BY id")
@@ -223,13 +205,20 @@ func (db *DB) RecentOutcomes(ctx context.Context, pairIDs []int64, n int) (map[i
 }
 
 // stripStmt prepares the strip query once per DB; database/sql re-prepares it on each pooled
-// connection as needed.
+// connection as needed. A failed preparation is not kept, so one cancelled request cannot
+// break the strips for good.
 func (db *DB) stripStmt(ctx context.Context) (*sql.Stmt, error) {
-	db.stripOnce.Do(func() {
-		db.strip, db.stripErr = db.r.PrepareContext(ctx,
-			"SELECT at, outcome FROM checks WHERE pair_id = ? ORDER BY at DESC LIMIT ?")
-	})
-	return db.strip, db.stripErr
+	db.stripMu.Lock()
+	defer db.stripMu.Unlock()
+	if db.strip != nil {
+		return db.strip, nil
+	}
+	stmt, err := db.r.PrepareContext(ctx, "SELECT at, outcome FROM checks WHERE pair_id = ? ORDER BY at DESC LIMIT ?")
+	if err != nil {
+		return nil, err
+	}
+	db.strip = stmt
+	return stmt, nil
 }
 
 // ListEvents returns a pair's verdict changes, newest first.

@@ -480,22 +480,9 @@ func (db *DB) CountPairs(ctx context.Context) (StatusCounts, error) {
 	return c, nil
 }
 
-// PairsWithKeyFingerprint lists the ids of pairs holding the same key (under any email).
-func (db *DB) PairsWithKeyFingerprint(ctx context.Context, fp []byte) ([]int64, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT id FROM pairs WHERE key_fingerprint = ? ORDER BY id", fp)
-	if err != nil {
-		return nil, fmt.Errorf("store: pairs by key: %w", err)
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+// PairsWithKeyFingerprint lists the pairs holding the same key (under any email), by id.
+func (db *DB) PairsWithKeyFingerprint(ctx context.Context, fp []byte) ([]Pair, error) {
+	return db.queryPairs(ctx, "SELECT "+pairColumns+" FROM pairs WHERE key_fingerprint = ? ORDER BY id", fp)
 }
 
 // SharedKeys reports which of the given pairs hold a key that is also registered under
@@ -505,12 +492,8 @@ func (db *DB) SharedKeys(ctx context.Context, ids []int64) (map[int64]bool, erro
 	if len(ids) == 0 {
 		return out, nil
 	}
-	args := make([]any, len(ids))
-	marks := make([]string, len(ids))
-	for i, id := range ids {
-		args[i], marks[i] = id, "?"
-	}
-	rows, err := db.r.QueryContext(ctx, `SELECT p.id FROM pairs p WHERE p.id IN (`+strings.Join(marks, ",")+`)
+	marks, args := placeholders(ids)
+	rows, err := db.r.QueryContext(ctx, `SELECT p.id FROM pairs p WHERE p.id IN (`+marks+`)
 		AND EXISTS (SELECT 1 FROM pairs o WHERE o.key_fingerprint = p.key_fingerprint AND o.id <> p.id)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: shared keys: %w", err)

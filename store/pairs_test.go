@@ -371,7 +371,7 @@ func TestSharedKeys(t *testing.T) {
 		t.Fatalf("SharedKeys(nil) = %v, %v", got, err)
 	}
 	same, err := db.PairsWithKeyFingerprint(ctx, keyFP("shared-key-0123456789"))
-	if err != nil || !slices.Equal(same, []int64{ps[0].ID, ps[1].ID}) {
+	if err != nil || len(same) != 2 || same[0].ID != ps[0].ID || same[1].ID != ps[1].ID {
 		t.Fatalf("PairsWithKeyFingerprint = %v, %v", same, err)
 	}
 }

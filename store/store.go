@@ -54,9 +54,8 @@ type DB struct {
 	path     string
 	migrator *goose.Provider
 
-	stripOnce sync.Once
-	strip     *sql.Stmt
-	stripErr  error
+	stripMu sync.Mutex
+	strip   *sql.Stmt
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }

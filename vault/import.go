@@ -200,32 +200,20 @@ func (v *Vault) PlanImport(ctx context.Context, r io.Reader) (*ImportPlan, error
 	if err != nil {
 		return nil, err
 	}
-	type known struct{ pairs []store.Pair }
-	byKey := map[string]known{}
+	byKey := map[string][]store.Pair{}
 	for i := range plan.Rows {
 		row := &plan.Rows[i]
 		if row.Bad() || row.DuplicateOf > 0 {
 			continue
 		}
-		k, ok := byKey[row.In.Key]
+		same, ok := byKey[row.In.Key]
 		if !ok {
-			ids, err := v.db.PairsWithKeyFingerprint(ctx, v.KeyFingerprint(row.In.Key))
-			if err != nil {
+			if same, err = v.db.PairsWithKeyFingerprint(ctx, v.KeyFingerprint(row.In.Key)); err != nil {
 				return nil, err
 			}
-			for _, id := range ids {
-				p, err := v.db.PairByID(ctx, id)
-				if errors.Is(err, store.ErrNotFound) {
-					continue
-				}
-				if err != nil {
-					return nil, err
-				}
-				k.pairs = append(k.pairs, p)
-			}
-			byKey[row.In.Key] = k
+			byKey[row.In.Key] = same
 		}
-		for _, p := range k.pairs {
+		for _, p := range same {
 			if normalizeEmail(p.Email) == normalizeEmail(row.In.Email) {
 				row.Registered = p.ID
 			} else if row.SharedWithPair == 0 {

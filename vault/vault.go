@@ -42,7 +42,7 @@ func (v *Vault) Add(ctx context.Context, in PairInput) (store.Pair, error) {
 		Email:           in.Email,
 		KeyHint:         secret.Hint(in.Key),
 		PairFingerprint: v.pairFingerprint(in.Email, in.Key),
-		KeyFingerprint:  v.keys.Fingerprint("key", in.Key),
+		KeyFingerprint:  v.KeyFingerprint(in.Key),
 		Seal:            v.sealer(in.Key),
 	})
 }
@@ -57,7 +57,7 @@ func (v *Vault) Update(ctx context.Context, id int64, in PairInput) (store.Pair,
 	up := store.PairUpdate{Label: in.Label, Email: in.Email}
 	if in.Key != "" {
 		up.KeyHint = secret.Hint(in.Key)
-		up.KeyFingerprint = v.keys.Fingerprint("key", in.Key)
+		up.KeyFingerprint = v.KeyFingerprint(in.Key)
 		up.PairFingerprint = v.pairFingerprint(in.Email, in.Key)
 		up.Seal = v.sealer(in.Key)
 	} else {
@@ -97,13 +97,13 @@ func (v *Vault) pairFingerprint(email, key string) []byte {
 // Reseal seals a pair's key under this vault's master key and recomputes its fingerprints,
 // for master-key rotation.
 func (v *Vault) Reseal(p store.Pair, key string) (store.Reseal, error) {
-	sealed, err := v.keys.Seal([]byte(key), associatedData(p.ID))
+	sealed, err := v.sealer(key)(p.ID)
 	if err != nil {
 		return store.Reseal{}, err
 	}
 	return store.Reseal{
 		KeySealed:       sealed,
 		PairFingerprint: v.pairFingerprint(p.Email, key),
-		KeyFingerprint:  v.keys.Fingerprint("key", key),
+		KeyFingerprint:  v.KeyFingerprint(key),
 	}, nil
 }
