@@ -11,17 +11,18 @@ import (
 
 // Audit actions. Every admin action is recorded under one of these names.
 const (
-	auditSetup       = "setup"
-	auditLogin       = "login"
-	auditLoginFailed = "login.failed"
-	auditLogout      = "logout"
-	auditPairAdd     = "pair.add"
-	auditPairEdit    = "pair.edit"
-	auditPairDelete  = "pair.delete"
-	auditPairCheck   = "pair.check"
-	auditCheckAll    = "pair.check_all"
-	auditTokenCreate = "token.create"
-	auditTokenRevoke = "token.revoke"
+	auditSetup        = "setup"
+	auditLogin        = "login"
+	auditLoginFailed  = "login.failed"
+	auditReauthFailed = "reauth.failed" // a wrong password re-entered in a logged-in session
+	auditLogout       = "logout"
+	auditPairAdd      = "pair.add"
+	auditPairEdit     = "pair.edit"
+	auditPairDelete   = "pair.delete"
+	auditPairCheck    = "pair.check"
+	auditCheckAll     = "pair.check_all"
+	auditTokenCreate  = "token.create"
+	auditTokenRevoke  = "token.revoke"
 )
 
 // audit appends an entry to the audit trail for the request's actor: the logged-in admin, the

@@ -27,7 +27,7 @@ const maxAuditExport = 100_000
 
 // auditActions are the actions the filter suggests; a prefix ending in "." matches a family.
 var auditActions = []string{
-	"setup", "login", "login.failed", "logout",
+	"setup", "login", "login.failed", "reauth.failed", "logout",
 	"pair.", "pair.add", "pair.edit", "pair.delete", "pair.reveal", "pair.check", "pair.check_all",
 	"pairs.import", "pairs.export", "token.", "token.create", "token.revoke",
 	"admin.", "settings.change", "notify.test", "delivery.retry", "master_key.rotate", "audit.export",

@@ -33,13 +33,18 @@ const (
 )
 
 // cookieSession returns the gorilla session behind the cookie (new if missing or unreadable).
+// gorilla's registry hands every caller in a request the same session, also when the cookie
+// could not be read (signed under another master key, or tampered with): that one is fresh
+// and is the one to use, so that a login and a flash in one request write a single cookie.
 func (s *Server) cookieSession(c echo.Context) *sessions.Session {
-	sess, err := s.cookies.Get(c.Request(), sessionCookie)
-	if err != nil {
-		// A cookie signed under another master key or tampered with: start afresh.
-		sess, _ = s.cookies.New(c.Request(), sessionCookie)
-	}
+	sess, _ := s.cookies.Get(c.Request(), sessionCookie) // never nil for a valid cookie name
 	return sess
+}
+
+// csrfToken is the request's CSRF token, for forms rendered outside a full page.
+func csrfToken(c echo.Context) string {
+	tok, _ := c.Get(middleware.DefaultCSRFConfig.ContextKey).(string)
+	return tok
 }
 
 func hashSessionID(sid string) []byte {
@@ -147,10 +152,7 @@ func adminOf(c echo.Context) store.Admin {
 
 // page fills what the layout needs, consuming any flash messages.
 func (s *Server) page(c echo.Context, title, nav string) views.Page {
-	p := views.Page{Title: title, Nav: nav}
-	if tok, ok := c.Get(middleware.DefaultCSRFConfig.ContextKey).(string); ok {
-		p.CSRF = tok
-	}
+	p := views.Page{Title: title, Nav: nav, CSRF: csrfToken(c)}
 	if a, ok := c.Get(ctxAdmin).(store.Admin); ok {
 		p.Admin = a.Email
 		sess := s.cookieSession(c)

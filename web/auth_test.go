@@ -441,3 +441,17 @@ func TestNextParameter(t *testing.T) {
 			ExpectRedirect("/keys/new")
 	})
 }
+
+// TestSetupWithStaleCookie: a browser still holding a session cookie signed under another
+// master key (a reinstall) completes setup and stays logged in: the login and the welcome
+// flash share one session instead of overwriting each other.
+func TestSetupWithStaleCookie(t *testing.T) {
+	e := newTestServer(t)
+	c := e.NewClient(t)
+	c.SetCookie("staxkeys_session", "MTcwMDAwMDAwMHxzdGFsZS1jb29raWUtZnJvbS1hbm90aGVyLWtleXw=")
+	c.Get("/setup").Expect(http.StatusOK)
+	c.Submit("/setup", url.Values{"email": {AdminEmail}, "password": {AdminPassword}, "password2": {AdminPassword}}).ExpectRedirect("/")
+	if page := c.Get("/").Expect(http.StatusOK); page.Text("admin-email") != AdminEmail {
+		t.Fatalf("not logged in after setup with a stale cookie")
+	}
+}

@@ -87,7 +87,7 @@ func (s *Server) renderRow(c echo.Context, p store.Pair) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.PairRow(p, strips[p.ID], dups[p.ID], s.Now(), s.page(c, "", "").CSRF))
+	return render(c, http.StatusOK, views.PairRow(p, strips[p.ID], dups[p.ID], s.Now(), csrfToken(c)))
 }
 
 // handleCheckAll serves POST /keys/check-all: every pair becomes due, under the usual limits.
@@ -126,7 +126,7 @@ func (s *Server) handleEvents(c echo.Context) error {
 	w.Flush()
 
 	ctx := c.Request().Context()
-	csrf := s.page(c, "", "").CSRF
+	csrf := csrfToken(c)
 	sess, _ := c.Get(ctxSession).(store.Session)
 	keepAlive := time.NewTicker(keepAliveEvery)
 	defer keepAlive.Stop()

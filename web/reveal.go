@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,6 +87,7 @@ func (s *Server) reauthenticate(c echo.Context, pw string) error {
 	if !ok {
 		s.logins.fail(accountKey, ipKey)
 		s.log.Warn("wrong password re-entered", slog.Int64("admin_id", admin.ID), slog.String("ip", c.RealIP()))
+		s.audit(c, auditReauthFailed, "admin:"+strconv.FormatInt(admin.ID, 10), "")
 		return &reauthError{http.StatusUnauthorized, "password", "wrong password"}
 	}
 	sess, _ := c.Get(ctxSession).(store.Session)
