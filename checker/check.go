@@ -279,11 +279,11 @@ func (c *Checker) RunCycle(ctx context.Context) ([]PairResult, error) {
 				}
 				id := ids[i]
 				if outage.Load() {
-					results[i] = PairResult{Pair: store.Pair{ID: id}, Err: ErrOutage}
+					results[i] = c.unchecked(id, ErrOutage)
 					continue
 				}
 				if err := c.inflight.add(ctx, id); err != nil {
-					results[i] = PairResult{Pair: store.Pair{ID: id}, Err: err}
+					results[i] = c.unchecked(id, err)
 					continue
 				}
 				p, res, err := c.checkConfirmed(ctx, id, modeCycle)
@@ -313,4 +313,16 @@ func (c *Checker) RunCycle(ctx context.Context) ([]PairResult, error) {
 		return out, fmt.Errorf("checker: cycle stopped: %w", ErrOutage)
 	}
 	return out, nil
+}
+
+// unchecked is the result for a pair the cycle did not check: the pair as stored (so a caller
+// still sees its label and standing verdict) with the reason.
+func (c *Checker) unchecked(id int64, why error) PairResult {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	p, err := c.db.PairByID(ctx, id)
+	if err != nil {
+		p = store.Pair{ID: id}
+	}
+	return PairResult{Pair: p, Err: why}
 }

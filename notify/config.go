@@ -380,7 +380,7 @@ func (n *Notifier) Save(ctx context.Context, f Form) ([]string, error) {
 	}
 	for _, s := range []secretInput{
 		{settingWebhookSecret, f.WebhookSecret, f.ClearWebhookSecret},
-		{settingSlackURL, f.SlackURL, f.ClearSlackURL},
+		{settingSlackURL, strings.TrimSpace(f.SlackURL), f.ClearSlackURL}, // as validated
 		{settingSMTPPassword, f.SMTPPassword, f.ClearSMTPPassword},
 	} {
 		if s.value == "" && !s.clear {

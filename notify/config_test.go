@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -42,7 +43,7 @@ func TestSettingsOverrideEnvAndSealSecrets(t *testing.T) {
 	}
 	want := []string{"webhook URL", "Slack webhook URL", "SMTP host", "SMTP port", "SMTP username", "SMTP password",
 		"SMTP sender", "SMTP recipients", "revoked-key reminder", "rotation reminder"}
-	if len(changed) != len(want) {
+	if !slices.Equal(changed, want) {
 		t.Errorf("changed %q, want %q", changed, want)
 	}
 	cfg := n.Config(ctx)

@@ -141,7 +141,14 @@ type server struct {
 }
 
 func baseEnv(b *bench, dataDir, masterKey string, extra ...string) []string {
-	env := append(os.Environ(),
+	// The bench machine's own STAXKEYS_* settings must not leak into the measured processes.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "STAXKEYS_") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env,
 		"STAXKEYS_DATA_DIR="+dataDir,
 		"STAXKEYS_MASTER_KEY="+masterKey,
 		"STAXKEYS_API_URL="+b.fakeURL,

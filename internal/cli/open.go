@@ -43,7 +43,7 @@ func openData(ctx context.Context, cfg config.Config, log *slog.Logger) (*opened
 		log.Warn("generated a new master key; keep a copy of it apart from the data, and in production supply it by STAXKEYS_MASTER_KEY or STAXKEYS_MASTER_KEY_FILE outside the data directory",
 			slog.String("path", src.Path))
 	}
-	db, err := openStore(ctx, cfg)
+	db, err := openDB(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +100,11 @@ func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	return openDB(ctx, cfg)
+}
+
+// openDB opens the database in a data directory already prepared.
+func openDB(ctx context.Context, cfg config.Config) (*store.DB, error) {
 	db, err := store.Open(ctx, cfg.DBPath())
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the database: %w", err)

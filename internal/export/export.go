@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/csv"
 	"io"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -88,9 +89,7 @@ func AllPairs(ctx context.Context, out io.Writer, db *store.DB, now time.Time) (
 		if err != nil {
 			return 0, err
 		}
-		for id := range m {
-			shared[id] = true
-		}
+		maps.Copy(shared, m)
 	}
 	return len(pairs), WritePairs(out, pairs, shared, now)
 }

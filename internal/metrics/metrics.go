@@ -89,13 +89,8 @@ type stateCollector struct {
 	mu       sync.Mutex
 	at       time.Time
 	counts   store.StatusCounts
-	verdicts []pairVerdict
+	verdicts []store.PairVerdict // replaced, never modified in place: Collect may still read an old one
 	err      error
-}
-
-type pairVerdict struct {
-	id      int64
-	verdict store.Verdict
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -116,7 +111,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, pv := range verdicts {
 			ch <- prometheus.MustNewConstMetric(descPairVerdict, prometheus.GaugeValue, 1,
-				strconv.FormatInt(pv.id, 10), string(pv.verdict))
+				strconv.FormatInt(pv.ID, 10), string(pv.Verdict))
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up)
@@ -137,7 +132,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descInterval, prometheus.GaugeValue, st.EffectiveInterval.Seconds())
 }
 
-func (c *stateCollector) load() (store.StatusCounts, []pairVerdict, error) {
+func (c *stateCollector) load() (store.StatusCounts, []store.PairVerdict, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if time.Since(c.at) < pairsCacheFor {
@@ -150,11 +145,6 @@ func (c *stateCollector) load() (store.StatusCounts, []pairVerdict, error) {
 	if c.err != nil {
 		return c.counts, nil, c.err
 	}
-	var vs []store.PairVerdict
-	vs, c.err = c.db.PairVerdicts(ctx)
-	c.verdicts = c.verdicts[:0]
-	for _, v := range vs {
-		c.verdicts = append(c.verdicts, pairVerdict{id: v.ID, verdict: v.Verdict})
-	}
+	c.verdicts, c.err = c.db.PairVerdicts(ctx)
 	return c.counts, c.verdicts, c.err
 }
