@@ -61,22 +61,15 @@ func toAPICheck(c store.Check) apiCheck {
 // requireToken admits requests carrying a live API token; bad tokens are throttled per address.
 func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ipKey := "api:" + c.RealIP()
-		if wait := s.logins.wait(ipKey, ipFailures); wait > 0 {
-			c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-			return echo.NewHTTPError(http.StatusTooManyRequests, "too many requests with bad tokens; try again later")
-		}
 		tok, ok := bearer(c.Request())
 		if !ok {
+			if err := s.throttledTokens(c); err != nil {
+				return err
+			}
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="staxkeys"`)
 			return echo.NewHTTPError(http.StatusUnauthorized, "an API token is required (Authorization: Bearer sk_…)")
 		}
-		t, err := apitoken.Authenticate(c.Request().Context(), s.db, tok)
-		if errors.Is(err, apitoken.ErrInvalid) {
-			s.logins.fail(ipKey)
-			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="staxkeys", error="invalid_token"`)
-			return echo.NewHTTPError(http.StatusUnauthorized, "the API token is invalid or revoked")
-		}
+		t, err := s.authenticateToken(c, tok)
 		if err != nil {
 			return err
 		}
@@ -91,6 +84,31 @@ func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(ctxToken, t)
 		return next(c)
 	}
+}
+
+// throttledTokens refuses an address that sent too many bad tokens lately.
+func (s *Server) throttledTokens(c echo.Context) error {
+	if wait := s.logins.wait("api:"+c.RealIP(), ipFailures); wait > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		return echo.NewHTTPError(http.StatusTooManyRequests, "too many requests with bad tokens; try again later")
+	}
+	return nil
+}
+
+// authenticateToken checks a presented API token: a 429 while its address is throttled, a 401
+// (counted towards the throttle) when it is wrong, else the token. Every endpoint that takes
+// tokens goes through it, so none is a way around the throttle.
+func (s *Server) authenticateToken(c echo.Context, tok string) (store.Token, error) {
+	if err := s.throttledTokens(c); err != nil {
+		return store.Token{}, err
+	}
+	t, err := apitoken.Authenticate(c.Request().Context(), s.db, tok)
+	if errors.Is(err, apitoken.ErrInvalid) {
+		s.logins.fail("api:" + c.RealIP())
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="staxkeys", error="invalid_token"`)
+		return store.Token{}, echo.NewHTTPError(http.StatusUnauthorized, "the API token is invalid or revoked")
+	}
+	return t, err
 }
 
 func bearer(r *http.Request) (string, bool) {

@@ -5,14 +5,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/staxkeys/staxkeys/internal/apitoken"
 	"github.com/staxkeys/staxkeys/store"
 )
 
@@ -144,17 +142,10 @@ func (s *Server) handleHealthKeys(c echo.Context) error {
 	ctx := c.Request().Context()
 	authorized := false
 	if tok, ok := bearer(c.Request()); ok {
-		// Guessing tokens here is throttled like on the API, or this would be the way around it.
-		ipKey := "api:" + c.RealIP()
-		if wait := s.logins.wait(ipKey, ipFailures); wait > 0 {
-			c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-			return c.JSON(http.StatusTooManyRequests, apiError{Error: "too many requests with bad tokens; try again later"})
-		}
-		if _, err := apitoken.Authenticate(ctx, s.db, tok); err != nil {
-			if errors.Is(err, apitoken.ErrInvalid) {
-				s.logins.fail(ipKey)
-				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="staxkeys", error="invalid_token"`)
-				return c.JSON(http.StatusUnauthorized, apiError{Error: "the API token is invalid or revoked"})
+		if _, err := s.authenticateToken(c, tok); err != nil {
+			var he *echo.HTTPError
+			if errors.As(err, &he) {
+				return err
 			}
 			return s.healthKeysDown(c, err)
 		}
