@@ -234,6 +234,29 @@ func (s *Server) handleLoginForm(c echo.Context) error {
 	return render(c, http.StatusOK, views.LoginPage(s.page(c, "Log in", ""), views.LoginForm{Next: localPath(c.QueryParam("next"))}))
 }
 
+// checkPassword verifies pw against hash ("" when no such account exists, which costs the same
+// time) under the throttle of the account and the client address, for logins and for
+// passwords re-entered in a session alike. wait > 0 means refused without trying (Retry-After
+// is set); a wrong password counts towards both limits, a right one clears the account's.
+func (s *Server) checkPassword(c echo.Context, account, hash, pw string) (ok bool, wait time.Duration, err error) {
+	accountKey, ipKey := "account:"+strings.ToLower(account), "ip:"+c.RealIP()
+	if wait = max(s.logins.wait(accountKey, accountFailures), s.logins.wait(ipKey, ipFailures)); wait > 0 {
+		c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
+		return false, wait, nil
+	}
+	if hash == "" || len(pw) > password.MaxLength {
+		password.VerifyNothing(pw)
+	} else if ok, err = password.Verify(pw, hash); err != nil {
+		return false, 0, err
+	}
+	if ok {
+		s.logins.reset(accountKey)
+	} else {
+		s.logins.fail(accountKey, ipKey)
+	}
+	return ok, 0, nil
+}
+
 // handleLogin serves POST /login, throttled per account and per client address.
 func (s *Server) handleLogin(c echo.Context) error {
 	email := strings.TrimSpace(c.FormValue("email"))
@@ -244,33 +267,21 @@ func (s *Server) handleLogin(c echo.Context) error {
 		form.Error = msg
 		return render(c, status, views.LoginPage(s.page(c, "Log in", ""), form))
 	}
-	accountKey, ipKey := "account:"+strings.ToLower(email), "ip:"+c.RealIP()
-	wait := max(s.logins.wait(accountKey, accountFailures), s.logins.wait(ipKey, ipFailures))
-	if wait > 0 {
-		c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
-		return fail(http.StatusTooManyRequests, fmt.Sprintf(
-			"Too many failed logins. Try again in %s.", humanWait(wait)))
+	admin, err := s.db.AdminByEmail(c.Request().Context(), email)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
 	}
-	ctx := c.Request().Context()
-	admin, err := s.db.AdminByEmail(ctx, email)
-	ok := false
+	ok, wait, err := s.checkPassword(c, email, admin.PasswordHash, pw)
 	switch {
-	case errors.Is(err, store.ErrNotFound) || len(pw) > password.MaxLength:
-		password.VerifyNothing(pw)
 	case err != nil:
 		return err
-	default:
-		if ok, err = password.Verify(pw, admin.PasswordHash); err != nil {
-			return err
-		}
-	}
-	if !ok {
-		s.logins.fail(accountKey, ipKey)
+	case wait > 0:
+		return fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed logins. Try again in %s.", humanWait(wait)))
+	case !ok:
 		s.log.Warn("failed login", slog.String("ip", c.RealIP()))
 		s.auditAs(c, truncate(email, 254), auditLoginFailed, "", "")
 		return fail(http.StatusUnauthorized, "Wrong email or password.")
 	}
-	s.logins.reset(accountKey)
 	if err := s.startSession(c, admin.ID); err != nil {
 		return err
 	}

@@ -1,17 +1,13 @@
 package web
 
 import (
-	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/staxkeys/staxkeys/internal/password"
 	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/views"
 )
@@ -70,22 +66,13 @@ func (s *Server) reauthenticate(c echo.Context, pw string) error {
 	if pw == "" {
 		return &reauthError{http.StatusUnprocessableEntity, "password", "enter your password"}
 	}
-	accountKey, ipKey := "account:"+strings.ToLower(admin.Email), "ip:"+c.RealIP()
-	if wait := max(s.logins.wait(accountKey, accountFailures), s.logins.wait(ipKey, ipFailures)); wait > 0 {
-		c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
+	ok, wait, err := s.checkPassword(c, admin.Email, admin.PasswordHash, pw)
+	switch {
+	case err != nil:
+		return err
+	case wait > 0:
 		return &reauthError{http.StatusTooManyRequests, "password", "too many wrong passwords; try again in " + humanWait(wait)}
-	}
-	ok := false
-	if len(pw) <= password.MaxLength {
-		var err error
-		if ok, err = password.Verify(pw, admin.PasswordHash); err != nil {
-			return err
-		}
-	} else {
-		password.VerifyNothing(pw)
-	}
-	if !ok {
-		s.logins.fail(accountKey, ipKey)
+	case !ok:
 		s.log.Warn("wrong password re-entered", slog.Int64("admin_id", admin.ID), slog.String("ip", c.RealIP()))
 		s.audit(c, auditReauthFailed, "admin:"+strconv.FormatInt(admin.ID, 10), "")
 		return &reauthError{http.StatusUnauthorized, "password", "wrong password"}
