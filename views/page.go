@@ -107,7 +107,8 @@ func relTime(t, now time.Time) string {
 	return s + " ago"
 }
 
-func pairTitle(p store.Pair) string {
+// PairTitle names a pair for people: its label, or its email when it has none.
+func PairTitle(p store.Pair) string {
 	if strings.TrimSpace(p.Label) != "" {
 		return p.Label
 	}

@@ -88,7 +88,7 @@ func PairPage(p Page, d PairDetail) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var4 string
-			templ_7745c5c3_Var4, templ_7745c5c3_Err = templ.JoinStringErrs(pairTitle(d.Pair))
+			templ_7745c5c3_Var4, templ_7745c5c3_Err = templ.JoinStringErrs(PairTitle(d.Pair))
 			if templ_7745c5c3_Err != nil {
 				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/pair.templ`, Line: 31, Col: 29}
 			}

@@ -1457,7 +1457,7 @@ func PairRow(pair store.Pair, strip []store.Check, duplicate bool, now time.Time
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var55 string
-		templ_7745c5c3_Var55, templ_7745c5c3_Err = templruntime.NewAttributeExpression("Check " + pairTitle(pair) + " now").Resolve(ctx)
+		templ_7745c5c3_Var55, templ_7745c5c3_Err = templruntime.NewAttributeExpression("Check " + PairTitle(pair) + " now").Resolve(ctx)
 		if templ_7745c5c3_Err != nil {
 			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/pairs.templ`, Line: 326, Col: 106}
 		}
@@ -1483,7 +1483,7 @@ func PairRow(pair store.Pair, strip []store.Check, duplicate bool, now time.Time
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var57 string
-		templ_7745c5c3_Var57, templ_7745c5c3_Err = templruntime.NewAttributeExpression("Edit " + pairTitle(pair)).Resolve(ctx)
+		templ_7745c5c3_Var57, templ_7745c5c3_Err = templruntime.NewAttributeExpression("Edit " + PairTitle(pair)).Resolve(ctx)
 		if templ_7745c5c3_Err != nil {
 			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/pairs.templ`, Line: 328, Col: 113}
 		}
@@ -1996,7 +1996,7 @@ func DeletePage(p Page, pair store.Pair) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var80 string
-			templ_7745c5c3_Var80, templ_7745c5c3_Err = templ.JoinStringErrs(pairTitle(pair))
+			templ_7745c5c3_Var80, templ_7745c5c3_Err = templ.JoinStringErrs(PairTitle(pair))
 			if templ_7745c5c3_Err != nil {
 				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/pairs.templ`, Line: 430, Col: 32}
 			}
@@ -2106,7 +2106,7 @@ func breadcrumb(label, email string, id int64, here string) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var86 string
-			templ_7745c5c3_Var86, templ_7745c5c3_Err = templ.JoinStringErrs(pairTitle(store.Pair{Label: label, Email: email}))
+			templ_7745c5c3_Var86, templ_7745c5c3_Err = templ.JoinStringErrs(PairTitle(store.Pair{Label: label, Email: email}))
 			if templ_7745c5c3_Err != nil {
 				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/pairs.templ`, Line: 453, Col: 85}
 			}
@@ -2137,7 +2137,7 @@ func breadcrumb(label, email string, id int64, here string) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var88 string
-			templ_7745c5c3_Var88, templ_7745c5c3_Err = templ.JoinStringErrs(pairTitle(store.Pair{Label: label, Email: email}))
+			templ_7745c5c3_Var88, templ_7745c5c3_Err = templ.JoinStringErrs(PairTitle(store.Pair{Label: label, Email: email}))
 			if templ_7745c5c3_Err != nil {
 				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/pairs.templ`, Line: 455, Col: 102}
 			}

@@ -59,7 +59,7 @@ func RevealPage(p Page, d RevealData) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var3 string
-			templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinStringErrs(pairTitle(d.Pair))
+			templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinStringErrs(PairTitle(d.Pair))
 			if templ_7745c5c3_Err != nil {
 				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/reveal.templ`, Line: 20, Col: 45}
 			}

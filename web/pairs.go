@@ -103,7 +103,7 @@ func (s *Server) handlePairShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.PairPage(s.page(c, pairTitle(p), "keys"),
+	return render(c, http.StatusOK, views.PairPage(s.page(c, views.PairTitle(p), "keys"),
 		views.PairDetail{Pair: p, Checks: checks, Events: events, Now: s.Now(), Checker: s.checkerInfo(), SharedKey: shared[p.ID]}))
 }
 
@@ -189,13 +189,6 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	}
 	return http.StatusUnprocessableEntity
-}
-
-func pairTitle(p store.Pair) string {
-	if p.Label != "" {
-		return p.Label
-	}
-	return p.Email
 }
 
 // editDetail says what an edit changed, for the audit trail (never the key itself).
