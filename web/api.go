@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -131,17 +132,27 @@ const (
 	apiMaxPage  = 1000
 )
 
+// limitParam reads ?limit= (def when absent), from 1 to apiMaxPage.
+func limitParam(c echo.Context, def int) (int, error) {
+	v := c.QueryParam("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > apiMaxPage {
+		return 0, &store.ValidationError{Fields: map[string]string{"limit": fmt.Sprintf("must be a whole number from 1 to %d", apiMaxPage)}}
+	}
+	return n, nil
+}
+
 // handleAPIKeyList serves GET /api/v1/keys, with the dashboard's filters (status, q, sort) and
 // paging (limit, offset) as query parameters; total says how many match in all.
 func (s *Server) handleAPIKeyList(c echo.Context) error {
-	q := store.PairQuery{Status: c.QueryParam("status"), Search: c.QueryParam("q"), Sort: c.QueryParam("sort"), Limit: apiPageSize}
-	if v := c.QueryParam("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > apiMaxPage {
-			return &store.ValidationError{Fields: map[string]string{"limit": "must be a whole number from 1 to 1000"}}
-		}
-		q.Limit = n
+	limit, err := limitParam(c, apiPageSize)
+	if err != nil {
+		return err
 	}
+	q := store.PairQuery{Status: c.QueryParam("status"), Search: c.QueryParam("q"), Sort: c.QueryParam("sort"), Limit: limit}
 	if v := c.QueryParam("offset"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -241,13 +252,9 @@ func (s *Server) handleAPIKeyChecks(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	limit := 100
-	if v := c.QueryParam("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return &store.ValidationError{Fields: map[string]string{"limit": "must be a whole number from 1 to 1000"}}
-		}
-		limit = n
+	limit, err := limitParam(c, apiPageSize)
+	if err != nil {
+		return err
 	}
 	checks, err := s.db.ListChecks(c.Request().Context(), p.ID, limit)
 	if err != nil {

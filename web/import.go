@@ -183,12 +183,13 @@ func importPreview(plan *vault.ImportPlan, tok string) *views.ImportPreview {
 // handleImportConfirm serves POST /import/confirm: it imports a previewed file. A file with
 // bad rows is imported only when the admin ticked "import the good rows only".
 func (s *Server) handleImportConfirm(c echo.Context) error {
-	page := s.page(c, "Import and export", "import")
+	// Built only on the paths that render: building it consumes the pending flash messages.
+	page := func() views.Page { return s.page(c, "Import and export", "import") }
 	tok := c.FormValue("token")
 	admin := adminOf(c)
 	plan, ok := s.imports.get(admin.ID, tok, s.Now())
 	if !ok {
-		return render(c, http.StatusUnprocessableEntity, views.ImportPage(page, views.ImportData{
+		return render(c, http.StatusUnprocessableEntity, views.ImportPage(page(), views.ImportData{
 			Errors: views.FormErrors{"file": "This preview has expired or was already imported. Upload the file again."}}))
 	}
 	skipBad := c.FormValue("skip_bad") != ""
@@ -196,7 +197,7 @@ func (s *Server) handleImportConfirm(c echo.Context) error {
 	if errors.Is(err, vault.ErrImportHasBadRows) {
 		p := importPreview(plan, tok)
 		p.NeedSkip = true
-		return render(c, http.StatusUnprocessableEntity, views.ImportPage(page, views.ImportData{Preview: p}))
+		return render(c, http.StatusUnprocessableEntity, views.ImportPage(page(), views.ImportData{Preview: p}))
 	}
 	s.imports.drop(tok)
 	if len(res.Added) > 0 {
