@@ -144,6 +144,15 @@ func dispatch(ctx context.Context, env Env, group string, subs []subcommand, arg
 	return &ExitError{Code: 2, Err: fmt.Errorf("unknown %s subcommand %q", group, args[0])}
 }
 
+// leadingFile takes a FILE operand given before the flags ("staxkeys backup FILE --data-dir …");
+// with dash, "-" (standard input or output) counts as a file too.
+func leadingFile(args []string, dash bool) (string, []string) {
+	if len(args) > 0 && args[0] != "" && (args[0][0] != '-' || (dash && args[0] == "-")) {
+		return args[0], args[1:]
+	}
+	return "", args
+}
+
 // parseFlags parses a command's flags together with the shared settings. On --help it prints
 // the command's usage and returns a nil *ExitError (exit 0).
 func parseFlags(fs *flag.FlagSet, env Env, args []string, about string) (config.Config, error) {

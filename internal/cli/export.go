@@ -16,10 +16,7 @@ import (
 // It never writes a key: only the last four characters every page shows.
 func runExport(ctx context.Context, env Env, args []string) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	var file string
-	if len(args) > 0 && args[0] != "" && (args[0][0] != '-' || args[0] == "-") {
-		file, args = args[0], args[1:]
-	}
+	file, args := leadingFile(args, true)
 	cfg, err := parseFlags(fs, env, args, "staxkeys export [FILE]: writes every key's label, email, key hint, verdict, last check,\nage and last valid time as CSV to FILE (mode 0600; never overwritten) or standard output.\nThe export never contains a key.")
 	if err != nil {
 		return err

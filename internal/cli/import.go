@@ -17,10 +17,7 @@ import (
 func runImport(ctx context.Context, env Env, args []string) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	skipBad := fs.Bool("skip-bad", false, "import the good rows of a file that has bad rows (by default nothing is imported)")
-	var file string
-	if len(args) > 0 && args[0] != "" && (args[0][0] != '-' || args[0] == "-") {
-		file, args = args[0], args[1:]
-	}
+	file, args := leadingFile(args, true)
 	cfg, err := parseFlags(fs, env, args, "staxkeys import FILE: registers the keys of a CSV file whose first line is the header\nlabel,email,key (FILE - reads standard input). Every row is checked first; bad rows and\nduplicates are reported by line number. A file with bad rows imports nothing unless --skip-bad.\nExit status: 0 imported (or nothing new), 1 nothing imported because of errors.")
 	if err != nil {
 		return err

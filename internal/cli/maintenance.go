@@ -18,10 +18,7 @@ import (
 // runBackup writes a consistent copy of the live database, checks it, and says where.
 func runBackup(ctx context.Context, env Env, args []string) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	var target string
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		target, args = args[0], args[1:]
-	}
+	target, args := leadingFile(args, false)
 	cfg, err := parseFlags(fs, env, args, "staxkeys backup FILE: writes a consistent copy of the database to FILE (mode 0600),\nsafe while the server runs. The copy holds keys sealed under the master key: keep the key apart.")
 	if err != nil {
 		return err
