@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -84,9 +83,8 @@ func auditQueryString(f views.AuditFilter) url.Values {
 // handleAuditList serves GET /audit: the audit trail, newest first, filtered and paginated.
 func (s *Server) handleAuditList(c echo.Context) error {
 	q, f, errs := auditFilter(c)
-	page, _ := strconv.Atoi(c.QueryParam("page"))
-	page = max(page, 1)
-	q.Limit, q.Offset = auditPageSize, (page-1)*auditPageSize
+	page, offset := pageParam(c, auditPageSize)
+	q.Limit, q.Offset = auditPageSize, offset
 	entries, total, err := s.db.ListAudit(c.Request().Context(), q)
 	if err != nil {
 		return err
@@ -94,7 +92,7 @@ func (s *Server) handleAuditList(c echo.Context) error {
 	qs := auditQueryString(f)
 	return render(c, http.StatusOK, views.AuditPage(s.page(c, "Audit trail", "audit"), views.AuditData{
 		Entries: entries, Total: total, Filter: f, Errors: errs, Actions: auditActions,
-		PageNum: page, Pages: max(1, (total+auditPageSize-1)/auditPageSize), Query: qs.Encode(),
+		PageNum: page, Pages: pageCount(total, auditPageSize), Query: qs.Encode(),
 		Enabled: s.cfg.AuditKey != nil,
 	}))
 }

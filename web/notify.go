@@ -159,9 +159,8 @@ func channelName(ch notify.Channel) string {
 // handleDeliveryList serves GET /deliveries: the delivery log, newest first.
 func (s *Server) handleDeliveryList(c echo.Context) error {
 	ctx := c.Request().Context()
-	page, _ := strconv.Atoi(c.QueryParam("page"))
-	page = max(page, 1)
-	q := store.DeliveryQuery{Status: c.QueryParam("status"), Limit: deliveriesPageSize, Offset: (page - 1) * deliveriesPageSize}
+	page, offset := pageParam(c, deliveriesPageSize)
+	q := store.DeliveryQuery{Status: c.QueryParam("status"), Limit: deliveriesPageSize, Offset: offset}
 	ds, total, err := s.db.ListDeliveries(ctx, q)
 	if formErrors(err) != nil {
 		q.Status = ""
@@ -183,7 +182,7 @@ func (s *Server) handleDeliveryList(c echo.Context) error {
 	}
 	return render(c, http.StatusOK, views.DeliveriesPage(s.page(c, "Delivery log", "alerts"), views.DeliveriesData{
 		Deliveries: ds, Messages: msgs, Total: total, Status: q.Status, Counts: counts,
-		PageNum: page, Pages: max(1, (total+deliveriesPageSize-1)/deliveriesPageSize), Now: s.Now(),
+		PageNum: page, Pages: pageCount(total, deliveriesPageSize), Now: s.Now(),
 	}))
 }
 

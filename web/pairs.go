@@ -24,9 +24,8 @@ const stripLength = 30
 func (s *Server) handlePairList(c echo.Context) error {
 	ctx := c.Request().Context()
 	q := store.PairQuery{Status: c.QueryParam("status"), Search: c.QueryParam("q"), Sort: c.QueryParam("sort"), Limit: pageSize}
-	page, _ := strconv.Atoi(c.QueryParam("page"))
-	page = max(page, 1)
-	q.Offset = (page - 1) * pageSize
+	page, offset := pageParam(c, pageSize)
+	q.Offset = offset
 	res, err := s.db.ListPairs(ctx, q)
 	var ve *store.ValidationError
 	if errors.As(err, &ve) {
@@ -55,7 +54,7 @@ func (s *Server) handlePairList(c echo.Context) error {
 	}
 	d := views.PairsData{
 		Pairs: res.Pairs, Total: res.Total, Counts: counts, Query: q, PageNum: page, PageSize: pageSize,
-		Pages: max(1, (res.Total+pageSize-1)/pageSize), Strips: strips, Duplicates: dups,
+		Pages: pageCount(res.Total, pageSize), Strips: strips, Duplicates: dups,
 		Checker: s.checkerInfo(), Now: s.Now(),
 	}
 	return render(c, http.StatusOK, views.PairsPage(s.page(c, "Keys", "keys"), d))

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"net/http"
+	"strconv"
 	"sync"
 
 	"github.com/a-h/templ"
@@ -25,3 +26,16 @@ func render(c echo.Context, status int, t templ.Component) error {
 
 // redirect answers a form post: 303 so the browser follows with GET.
 func redirect(c echo.Context, to string) error { return c.Redirect(http.StatusSeeOther, to) }
+
+// maxPage bounds ?page= so a hand-made URL cannot overflow the offset.
+const maxPage = 1_000_000
+
+// pageParam reads ?page= (1 when absent or bad) and the row offset it starts at.
+func pageParam(c echo.Context, size int) (page, offset int) {
+	page, _ = strconv.Atoi(c.QueryParam("page"))
+	page = min(max(page, 1), maxPage)
+	return page, (page - 1) * size
+}
+
+// pageCount is how many pages total rows fill, at least one.
+func pageCount(total, size int) int { return max(1, (total+size-1)/size) }
