@@ -75,6 +75,9 @@ type NewPair struct {
 type PairUpdate struct {
 	Label, Email    string
 	PairFingerprint []byte
+	// FromSealed is, when the key is kept, the sealed key PairFingerprint was computed from;
+	// if the key was replaced meanwhile the update is refused with ErrStale.
+	FromSealed []byte
 	// Set only when the key is replaced:
 	KeyHint        string
 	KeyFingerprint []byte
@@ -162,8 +165,8 @@ func (db *DB) UpdatePair(ctx context.Context, id int64, up PairUpdate) (Pair, er
 			res, err = tx.ExecContext(ctx, `UPDATE pairs SET label = ?,
 				next_check_at = CASE WHEN email <> ? THEN 0 ELSE next_check_at END,
 				key_changed_at = CASE WHEN email <> ? THEN ? ELSE key_changed_at END,
-				email = ?, pair_fingerprint = ?, updated_at = ? WHERE id = ?`,
-				up.Label, up.Email, up.Email, now, up.Email, up.PairFingerprint, now, id)
+				email = ?, pair_fingerprint = ?, updated_at = ? WHERE id = ? AND key_sealed = ?`,
+				up.Label, up.Email, up.Email, now, up.Email, up.PairFingerprint, now, id, up.FromSealed)
 		} else {
 			var sealed []byte
 			if sealed, err = up.Seal(id); err != nil {
@@ -182,6 +185,13 @@ func (db *DB) UpdatePair(ctx context.Context, id int64, up PairUpdate) (Pair, er
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
+			var exists bool
+			if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pairs WHERE id = ?)", id).Scan(&exists); err != nil {
+				return err
+			}
+			if exists {
+				return ErrStale // the key was replaced since the fingerprint was computed
+			}
 			return ErrNotFound
 		}
 		p, err = scanPair(tx.QueryRowContext(ctx, "SELECT "+pairColumns+" FROM pairs WHERE id = ?", id))

@@ -144,7 +144,7 @@ func TestUpdatePair(t *testing.T) {
 
 	t.Run("label only keeps key and verdict", func(t *testing.T) {
 		clk.Advance(time.Minute)
-		got, err := db.UpdatePair(ctx, p.ID, store.PairUpdate{Label: "new", Email: p.Email, PairFingerprint: p.PairFingerprint})
+		got, err := db.UpdatePair(ctx, p.ID, store.PairUpdate{Label: "new", Email: p.Email, PairFingerprint: p.PairFingerprint, FromSealed: p.KeySealed})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,7 +156,7 @@ func TestUpdatePair(t *testing.T) {
 	})
 	t.Run("new email is checked again soon", func(t *testing.T) {
 		clk.Advance(time.Minute)
-		got, err := db.UpdatePair(ctx, p.ID, store.PairUpdate{Label: p.Label, Email: "c@acme.com", PairFingerprint: pairFP("c@acme.com", "key-one-0123456789")})
+		got, err := db.UpdatePair(ctx, p.ID, store.PairUpdate{Label: p.Label, Email: "c@acme.com", PairFingerprint: pairFP("c@acme.com", "key-one-0123456789"), FromSealed: p.KeySealed})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,12 +189,22 @@ func TestUpdatePair(t *testing.T) {
 	})
 	t.Run("conflict", func(t *testing.T) {
 		before, _ := db.PairByID(ctx, other.ID)
-		_, err := db.UpdatePair(ctx, other.ID, store.PairUpdate{Email: "C@acme.com", PairFingerprint: pairFP("C@acme.com", "key-three-0123456789")})
+		_, err := db.UpdatePair(ctx, other.ID, store.PairUpdate{Email: "C@acme.com", PairFingerprint: pairFP("C@acme.com", "key-three-0123456789"), FromSealed: before.KeySealed})
 		if !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("error = %v, want ErrConflict", err)
 		}
 		after, _ := db.PairByID(ctx, other.ID)
 		if after.Email != before.Email || !after.UpdatedAt.Equal(before.UpdatedAt) {
+			t.Fatalf("a refused update changed the pair: %+v", after)
+		}
+	})
+	t.Run("key replaced since the fingerprint was computed", func(t *testing.T) {
+		before, _ := db.PairByID(ctx, other.ID)
+		_, err := db.UpdatePair(ctx, other.ID, store.PairUpdate{Label: "x", Email: before.Email, PairFingerprint: before.PairFingerprint, FromSealed: []byte("an older ciphertext")})
+		if !errors.Is(err, store.ErrStale) {
+			t.Fatalf("error = %v, want ErrStale", err)
+		}
+		if after, _ := db.PairByID(ctx, other.ID); after.Label != before.Label {
 			t.Fatalf("a refused update changed the pair: %+v", after)
 		}
 	})

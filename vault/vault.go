@@ -69,7 +69,7 @@ func (v *Vault) Update(ctx context.Context, id int64, in PairInput) (store.Pair,
 		if err != nil {
 			return store.Pair{}, err
 		}
-		up.PairFingerprint = v.pairFingerprint(in.Email, key)
+		up.PairFingerprint, up.FromSealed = v.pairFingerprint(in.Email, key), p.KeySealed
 	}
 	return v.db.UpdatePair(ctx, id, up)
 }

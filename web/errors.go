@@ -46,6 +46,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 	case errors.Is(err, store.ErrNotFound):
 		status, msg = http.StatusNotFound, "There is nothing here."
+	case errors.Is(err, store.ErrStale):
+		status, msg = http.StatusConflict, "The key was changed meanwhile. Reload and try again."
 	case errors.Is(err, store.ErrLastAdmin):
 		status, msg = http.StatusConflict, "The last admin cannot be removed."
 	case errors.Is(err, context.Canceled):
