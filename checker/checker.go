@@ -194,6 +194,33 @@ type Observer interface {
 	CheckRecorded(p store.Pair, rec store.CheckRecord)
 	// OutageChanged is called when an outage begins (down=true) or ends.
 	OutageChanged(down bool, since, at time.Time, reason string)
+	// SuspicionChanged is called when many keys change the same way at once (an upstream-wide
+	// change is suspected, s.Resolved false) and once more when that is settled either way.
+	SuspicionChanged(s Suspicion)
+	// PauseChanged is called when Stax.ai's rate limiting pauses every check for longer than
+	// LongPause (paused=true), and when that pause ends.
+	PauseChanged(paused bool, until, at time.Time, reason string)
+}
+
+// LongPause is how long a pause of every check must last before observers hear of it: a short
+// pause is routine politeness, a long one means nothing is being watched.
+const LongPause = 5 * time.Minute
+
+// Suspicion is a burst of keys changing the same way at once, which is more likely a change at
+// Stax.ai or on the way to it than many admins acting together. Its members' changes are held
+// for a longer confirmation; their alerts are the suspicion's own (one when it begins, one when
+// it is resolved), so the members' events carry store.CheckRecord.Wide.
+type Suspicion struct {
+	From, To store.Verdict // the change the members share, e.g. valid → revoked
+	Since    time.Time     // when the first member's answer changed
+	At       time.Time     // when this begins or is resolved
+	Resolved bool
+	// Pairs are the members: at the start those seen so far, at the resolution all of them.
+	Pairs []store.Pair
+	// At the resolution: the members whose change was confirmed (now at To) and those whose
+	// answers went back (still at From). Both empty at the start.
+	Confirmed, Cleared []store.Pair
+	Reason             string // the last member's Stax.ai reason, scrubbed like every Reason
 }
 
 // AddObserver registers o. Call it before Run, CheckNow or RunCycle.

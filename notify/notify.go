@@ -215,6 +215,13 @@ func (n *Notifier) OutageChanged(down bool, since, at time.Time, reason string) 
 	n.enqueueAlert(a)
 }
 
+// SuspicionChanged will alert once when an upstream-wide change is suspected and once when it is
+// resolved.
+func (n *Notifier) SuspicionChanged(checker.Suspicion) {}
+
+// PauseChanged will alert once when a long pause of every check begins, and once when it ends.
+func (n *Notifier) PauseChanged(bool, time.Time, time.Time, string) {}
+
 // enqueueAlert queues a for every configured channel and wakes the worker. It runs inside a
 // checker callback, so it is bounded in time; a failure is logged, not retried.
 func (n *Notifier) enqueueAlert(a Alert) {

@@ -57,6 +57,9 @@ type CheckRecord struct {
 
 	// Event is set when the verdict changed.
 	Event *Event
+	// Wide marks an Event confirmed as part of an upstream-wide suspicion: its alert is the
+	// suspicion's resolution, not one of its own. It is not stored.
+	Wide bool
 }
 
 // RecordCheck stores a check, the pair's new state and any verdict change.

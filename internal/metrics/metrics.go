@@ -60,6 +60,12 @@ func (m *Metrics) CheckRecorded(_ store.Pair, rec store.CheckRecord) {
 // OutageChanged is part of checker.Observer; the outage gauge reads the checker's status instead.
 func (m *Metrics) OutageChanged(bool, time.Time, time.Time, string) {}
 
+// SuspicionChanged is part of checker.Observer; the gauges read checker.Status instead.
+func (m *Metrics) SuspicionChanged(checker.Suspicion) {}
+
+// PauseChanged is part of checker.Observer; the gauges read checker.Status instead.
+func (m *Metrics) PauseChanged(bool, time.Time, time.Time, string) {}
+
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
