@@ -92,9 +92,12 @@ func (c *Checker) run(ctx context.Context, p store.Pair) (store.CheckRecord, sta
 	}
 	now := c.clock.Now()
 	if kerr == nil {
-		c.observe(res, now)
+		c.observe(p, res, now)
 	}
 	rec := Decide(p, res, now, c.cfg, c.effective(), c.rnd)
+	if kerr == nil {
+		rec = c.correlate(p, rec, now)
+	}
 	if err := c.record(rec); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			c.log.Debug("checker: pair changed during its check; answer dropped", "pair_id", p.ID)
@@ -136,6 +139,7 @@ func apply(p store.Pair, rec store.CheckRecord) store.Pair {
 	p.Verdict, p.VerdictAt, p.VerdictSince = rec.Verdict, rec.VerdictAt, rec.VerdictSince
 	p.LastValidAt, p.NextCheckAt, p.Failures = rec.LastValidAt, rec.NextCheckAt, rec.Failures
 	p.Candidate, p.CandidateCount = rec.Candidate, rec.CandidateCount
+	p.Flaps, p.Steady, p.FailingSince = rec.Flaps, rec.Steady, rec.FailingSince
 	return p
 }
 
@@ -186,6 +190,18 @@ func (c *Checker) checkConfirmed(ctx context.Context, id int64, m mode) (store.P
 		stale int
 	)
 	for attempt := 0; ; attempt++ {
+		if until, ok := c.teamPaused(p.Email, c.clock.Now()); ok {
+			// This key's team is held back by Stax.ai's 429; other teams go on.
+			switch {
+			case have:
+				return p, last, nil
+			case m == modeNow:
+				return p, last, &PausedError{Until: until, Team: true}
+			case !sleep(ctx, c.clock, until.Sub(c.clock.Now())):
+				return p, last, ctx.Err()
+			}
+			continue
+		}
 		if err := c.acquireSlot(ctx); err != nil {
 			return p, last, err
 		}

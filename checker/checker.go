@@ -45,20 +45,40 @@ type Config struct {
 	ConfirmDelay time.Duration // wait before re-checking a pair whose answer changed
 	BackoffBase  time.Duration // first wait after an undecided check, doubling per failure
 	HistoryDays  int           // raw checks older than this are pruned; events are kept
-	OutageAfter  int           // upstream faults in a row, across all pairs, that mean an outage
+	OutageAfter  int           // upstream faults, with no decided answer among them, that may mean an outage
+	// OutageTeams is how many distinct teams must see those faults (or every team, when there
+	// are fewer): one broken key, or one team's, is not an outage.
+	OutageTeams int
+	// Window is how far back the checker looks when it asks whether answers are correlated:
+	// faults for an outage, changes for an upstream-wide suspicion, 429s for a global pause.
+	Window time.Duration
+	// SuspectKeys is how many keys changing the same way within Window (and most of those
+	// checked since the first change) make an upstream-wide suspicion.
+	SuspectKeys int
+	// SuspectHold is how long a suspected upstream-wide change is held before its keys are
+	// asked again to confirm it.
+	SuspectHold time.Duration
+	// MaxRetryAfter caps Stax.ai's Retry-After: a broken proxy's absurd hint must not stop
+	// the checks for a day.
+	MaxRetryAfter time.Duration
 }
 
 // DefaultConfig returns the checker's defaults.
 func DefaultConfig() Config {
 	return Config{
-		Interval:     15 * time.Minute,
-		Concurrency:  4,
-		Rate:         0,
-		Confirm:      2,
-		ConfirmDelay: 5 * time.Second,
-		BackoffBase:  30 * time.Second,
-		HistoryDays:  90,
-		OutageAfter:  3,
+		Interval:      15 * time.Minute,
+		Concurrency:   4,
+		Rate:          0,
+		Confirm:       2,
+		ConfirmDelay:  5 * time.Second,
+		BackoffBase:   30 * time.Second,
+		HistoryDays:   90,
+		OutageAfter:   3,
+		OutageTeams:   3,
+		Window:        2 * time.Minute,
+		SuspectKeys:   3,
+		SuspectHold:   10 * time.Minute,
+		MaxRetryAfter: time.Hour,
 	}
 }
 
@@ -88,6 +108,21 @@ func (c Config) withDefaults() Config {
 	if c.OutageAfter < 1 {
 		c.OutageAfter = d.OutageAfter
 	}
+	if c.OutageTeams < 1 {
+		c.OutageTeams = d.OutageTeams
+	}
+	if c.Window <= 0 {
+		c.Window = d.Window
+	}
+	if c.SuspectKeys < 2 {
+		c.SuspectKeys = d.SuspectKeys
+	}
+	if c.SuspectHold <= 0 {
+		c.SuspectHold = d.SuspectHold
+	}
+	if c.MaxRetryAfter <= 0 {
+		c.MaxRetryAfter = d.MaxRetryAfter
+	}
 	return c
 }
 
@@ -110,9 +145,14 @@ var ErrPaused = errors.New("checker: paused after a rate limit")
 // PausedError says until when the checker is paused after Stax.ai answered 429.
 type PausedError struct {
 	Until time.Time
+	// Team is set when only this key's team is held back (its own 429s), not every check.
+	Team bool
 }
 
 func (e *PausedError) Error() string {
+	if e.Team {
+		return "checker: this key's team is rate limited by Stax.ai until " + e.Until.UTC().Format(time.RFC3339)
+	}
 	return "checker: paused after a rate limit until " + e.Until.UTC().Format(time.RFC3339)
 }
 
@@ -171,8 +211,6 @@ type Checker struct {
 
 	mu          sync.Mutex
 	pausedUntil time.Time
-	faults      int
-	firstFault  time.Time
 	outage      bool
 	outageSince time.Time
 	probeDelay  time.Duration
@@ -180,6 +218,7 @@ type Checker struct {
 	effInterval time.Duration
 	lastCycleAt time.Time
 	started     time.Time
+	fleet       fleet
 
 	subMu sync.Mutex
 	subs  map[chan Update]struct{}
@@ -325,7 +364,14 @@ func (c *Checker) refreshPairCount(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	teams, err := c.db.TeamCount(ctx)
+	if err != nil {
+		return err
+	}
 	c.setPairCount(n)
+	c.mu.Lock()
+	c.fleet.teams = teams
+	c.mu.Unlock()
 	return nil
 }
 
@@ -337,67 +383,6 @@ func effectiveInterval(interval time.Duration, perSecond float64, pairs int) tim
 	}
 	need := time.Duration(float64(pairs) / perSecond * float64(time.Second))
 	return max(interval, need)
-}
-
-// observe updates the checker-wide state from one answer: a 429 pauses every check, and a run
-// of upstream faults is an outage that the first other answer ends.
-func (c *Checker) observe(r staxapi.Result, now time.Time) {
-	var note []func()
-	c.mu.Lock()
-	if r.RateLimited {
-		ra := r.RetryAfter
-		if ra <= 0 {
-			ra = defaultRetryAfter
-		}
-		if until := now.Add(ra); until.After(c.pausedUntil) {
-			c.pausedUntil = until
-			note = append(note, func() {
-				c.log.Warn("checker: rate limited by Stax.ai; pausing every check", "until", until, "retry_after", ra)
-				c.publish(Update{At: now})
-			})
-		}
-	}
-	if r.UpstreamFault {
-		c.faults++
-		if c.faults == 1 {
-			c.firstFault = now
-		}
-		if !c.outage && c.faults >= c.cfg.OutageAfter {
-			c.outage, c.outageSince, c.probeDelay = true, c.firstFault, probeFirst
-			since, n := c.outageSince, c.faults
-			note = append(note, func() {
-				c.log.Warn("checker: Stax.ai looks down; probing gently until it answers",
-					"since", since, "faults_in_a_row", n, "last_reason", r.Reason)
-				c.publish(Update{At: now})
-				for _, o := range c.observers {
-					o.OutageChanged(true, since, now, r.Reason)
-				}
-			})
-		}
-	} else {
-		c.faults = 0
-		if c.outage {
-			since := c.outageSince
-			c.outage, c.outageSince = false, time.Time{}
-			note = append(note, func() {
-				c.log.Info("checker: Stax.ai answers again; outage over", "since", since, "lasted", now.Sub(since))
-				c.publish(Update{At: now})
-				for _, o := range c.observers {
-					o.OutageChanged(false, since, now, r.Reason)
-				}
-			})
-		}
-	}
-	c.mu.Unlock()
-	for _, f := range note {
-		f()
-	}
-	if len(note) > 0 {
-		// A pause or an outage may begin with an answer the scheduler did not ask for (Check
-		// now, a cycle from the CLI): wake it, so that it starts probing or pausing at once
-		// rather than after its current sleep.
-		c.Nudge()
-	}
 }
 
 func (c *Checker) paused(now time.Time) (time.Time, bool) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -47,11 +46,16 @@ func TestNudgeChecksNewPairPromptly(t *testing.T) {
 	}
 }
 
-func TestRetryAfterPausesEveryPair(t *testing.T) {
+func TestRateLimitHoldsBackOnlyItsTeam(t *testing.T) {
 	e := newEnv(t, staxfake.Options{RetryAfter: 30 * time.Second})
 	a := e.add(t, 1, staxfake.RateLimited)
 	b := e.add(t, 2, staxfake.Valid)
 	d := e.add(t, 3, staxfake.Valid)
+	// A second key of a's team waits with it.
+	mate, err := e.vault.Add(context.Background(), vault.PairInput{Label: "mate", Email: strings.ToUpper(a.email), Key: "k-mate-0000000000000000000000000000000000"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := e.checker(testConfig(), nil)
 	ch, unsub := c.Subscribe()
 	defer unsub()
@@ -60,37 +64,69 @@ func TestRetryAfterPausesEveryPair(t *testing.T) {
 	if u := updates(t, ch, 1)[0]; u.PairID != a.ID || u.Outcome != store.OutcomeError {
 		t.Fatalf("first update %+v, want the 429 of pair %d", u, a.ID)
 	}
-	e.blocked(t, 1) // the scheduler waits for the pause to end
-	if n := e.fake.Requests(); n != 1 {
-		t.Fatalf("%d requests during the pause, want 1", n)
+	// The other teams are checked at once; the 429's team waits.
+	got := map[int64]bool{}
+	for _, u := range updates(t, ch, 2) {
+		got[u.PairID] = true
 	}
+	if !got[b.ID] || !got[d.ID] {
+		t.Fatalf("updates for %v, want pairs %d and %d of other teams", got, b.ID, d.ID)
+	}
+	e.blocked(t, 1)
 	until := t0.Add(30 * time.Second)
-	if st := c.Status(); !st.PausedUntil.Equal(until) || !st.Paused(t0) {
-		t.Errorf("status paused until %s, want %s", st.PausedUntil, until)
+	st := c.Status()
+	if st.Paused(t0) || st.TeamsPaused != 1 {
+		t.Errorf("status: paused %v, teams paused %d; want no global pause and one team held back", st.Paused(t0), st.TeamsPaused)
 	}
-	if got := e.pair(t, a.ID); !got.NextCheckAt.Equal(until) || got.Failures != 1 || got.Verdict != store.Pending {
-		t.Errorf("rate-limited pair: next %s failures %d verdict %s", got.NextCheckAt, got.Failures, got.Verdict)
+	if p := e.pair(t, mate.ID); !p.NextCheckAt.Equal(until) || p.LastCheck != nil {
+		t.Errorf("the team mate is due %s (checked %v), want %s", p.NextCheckAt, p.LastCheck != nil, until)
 	}
-	_, _, err := c.CheckNow(context.Background(), b.ID)
-	var pe *PausedError
-	if !errors.Is(err, ErrPaused) || !errors.As(err, &pe) || !pe.Until.Equal(until) {
-		t.Errorf("CheckNow during the pause: %v, want ErrPaused until %s", err, until)
+	if _, _, err := c.CheckNow(context.Background(), mate.ID); !errors.Is(err, ErrPaused) {
+		t.Errorf("CheckNow of the held-back team: %v, want ErrPaused", err)
 	}
-	if n := e.fake.Requests(); n != 1 {
-		t.Fatalf("%d requests during the pause, want 1", n)
-	}
-
-	e.fake.Set(a.email, a.key, staxfake.Valid)
-	e.clock.Advance(30 * time.Second)
-	var ids []int64
-	for _, u := range updates(t, ch, 3) {
-		ids = append(ids, u.PairID)
-	}
-	if want := []int64{b.ID, d.ID, a.ID}; !slices.Equal(ids, want) {
-		t.Errorf("after the pause checked %v, want %v", ids, want)
+	if _, _, err := c.CheckNow(context.Background(), b.ID); err != nil {
+		t.Errorf("CheckNow of another team during its pause: %v", err)
 	}
 	if n := e.fake.Requests(); n != 4 {
-		t.Errorf("%d requests in all, want 4", n)
+		t.Errorf("%d requests, want 4 (the 429, two other teams, one check now)", n)
+	}
+}
+
+func TestRateLimitFromSeveralTeamsPausesEveryCheck(t *testing.T) {
+	e := newEnv(t, staxfake.Options{RetryAfter: 365 * 24 * time.Hour})
+	for i := range 3 {
+		e.add(t, i, staxfake.RateLimited)
+	}
+	ok := e.add(t, 9, staxfake.Valid)
+	var obs recordingObserver
+	c := e.checker(testConfig(), nil)
+	c.AddObserver(&obs)
+	ch, unsub := c.Subscribe()
+	defer unsub()
+	start(t, c)
+	for _, u := range updates(t, ch, 3) {
+		if u.PairID == ok.ID {
+			t.Fatalf("the healthy key was checked before three teams' 429s: %+v", u)
+		}
+	}
+	e.blocked(t, 1)
+	// The hint of a year is capped at MaxRetryAfter (1h).
+	st := c.Status()
+	if want := t0.Add(time.Hour); !st.PausedUntil.Equal(want) {
+		t.Errorf("paused until %s, want %s", st.PausedUntil, want)
+	}
+	if n := e.fake.Requests(); n != 3 {
+		t.Errorf("%d requests during the pause, want 3", n)
+	}
+	if got := obs.pauses(); len(got) != 1 || !got[0] {
+		t.Errorf("pause notifications %v, want one start", got)
+	}
+	e.fake.SetAll(staxfake.Valid)
+	e.clock.Advance(time.Hour)
+	updates(t, ch, 1)
+	e.blocked(t, 1)
+	if got := obs.pauses(); len(got) != 2 || got[1] {
+		t.Errorf("pause notifications %v, want a start and an end", got)
 	}
 }
 
@@ -232,14 +268,16 @@ func TestOutageProbesGentlyThenRecovers(t *testing.T) {
 	if err := c.CheckAll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	updates(t, ch, 3) // three faults in a row make the outage
+	// Faults from three teams, then a cross-check of two other teams' keys that fault too,
+	// make the outage.
+	updates(t, ch, 5)
 	e.blocked(t, 1)
 	st := c.Status()
 	if !st.Outage || !st.OutageSince.Equal(t0) {
-		t.Fatalf("status after three faults: outage %v since %s", st.Outage, st.OutageSince)
+		t.Fatalf("status after five faults: outage %v since %s", st.Outage, st.OutageSince)
 	}
-	if n := e.fake.Requests(); n != 8 {
-		t.Fatalf("%d requests, want 5 + 3: the other pairs must wait", n)
+	if n := e.fake.Requests(); n != 10 {
+		t.Fatalf("%d requests, want 5 + 5", n)
 	}
 
 	// One probe at a time, 15s then 30s apart; then the API answers again.
@@ -250,8 +288,8 @@ func TestOutageProbesGentlyThenRecovers(t *testing.T) {
 		e.clock.Advance(delay)
 		updates(t, ch, 1)
 		e.blocked(t, 1)
-		if n := e.fake.Requests(); n != int64(9+i) {
-			t.Fatalf("%d requests after probe %d, want %d", n, i+1, 9+i)
+		if n := e.fake.Requests(); n != int64(11+i) {
+			t.Fatalf("%d requests after probe %d, want %d", n, i+1, 11+i)
 		}
 	}
 	if d, _ := e.clock.NextWait(); d != time.Minute {
@@ -264,8 +302,8 @@ func TestOutageProbesGentlyThenRecovers(t *testing.T) {
 	if st := c.Status(); st.Outage {
 		t.Error("outage not over after a good answer")
 	}
-	if n := e.fake.Requests(); n != 15 {
-		t.Errorf("%d requests in all, want 15", n)
+	if n := e.fake.Requests(); n != 17 {
+		t.Errorf("%d requests in all, want 17", n)
 	}
 	var global int
 	for len(all) > 0 {
@@ -451,10 +489,14 @@ func TestCheckNow(t *testing.T) {
 	p := e.add(t, 1, staxfake.Denied)
 	c := e.checker(testConfig(), nil)
 	ctx := context.Background()
+	defer e.drive(t)() // a new key's denied is confirmed by a re-check, after ConfirmDelay
 
 	got, res, err := c.CheckNow(ctx, p.ID)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if n := e.fake.RequestsFor(p.key); n != 2 {
+		t.Errorf("%d requests, want 2: the first bad answer of a new key is confirmed", n)
 	}
 	if res.Outcome != staxapi.Denied || res.HTTPStatus != 403 {
 		t.Errorf("result %+v, want denied 403", res)
@@ -516,6 +558,7 @@ func TestRunCycleCoversEveryPairOnce(t *testing.T) {
 	cfg.Concurrency = 4
 	var logs bytes.Buffer
 	c := New(e.db, e.vault, e.api, cfg, e.clock, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	defer e.drive(t)()
 
 	for round := 1; round <= 2; round++ {
 		res, err := c.RunCycle(context.Background())
@@ -530,8 +573,13 @@ func TestRunCycleCoversEveryPairOnce(t *testing.T) {
 			if r.Err != nil || r.Pair.ID != p.ID || r.Pair.Verdict != verdicts[i%3] || string(r.Result.Outcome) != string(verdicts[i%3]) {
 				t.Errorf("round %d pair %d: %+v", round, p.ID, r)
 			}
-			if n := e.fake.RequestsFor(p.key); n != int64(round) {
-				t.Errorf("round %d pair %d: %d requests, want %d", round, p.ID, n, round)
+			// A new key's revoked or denied is confirmed by a second request.
+			want := int64(round)
+			if verdicts[i%3] != store.Valid {
+				want++
+			}
+			if n := e.fake.RequestsFor(p.key); n != want {
+				t.Errorf("round %d pair %d: %d requests, want %d", round, p.ID, n, want)
 			}
 		}
 	}
@@ -554,8 +602,9 @@ func TestRunCycleStopsOnOutage(t *testing.T) {
 	if !errors.Is(err, ErrOutage) {
 		t.Fatalf("RunCycle: %v, want ErrOutage", err)
 	}
-	if n := e.fake.Requests(); n != 3 {
-		t.Errorf("%d requests, want 3", n)
+	// Three teams' faults, then two other teams' keys cross-checked.
+	if n := e.fake.Requests(); n != 5 {
+		t.Errorf("%d requests, want 5", n)
 	}
 	var checked, skipped int
 	for _, r := range res {
@@ -568,8 +617,8 @@ func TestRunCycleStopsOnOutage(t *testing.T) {
 			t.Errorf("result %+v", r)
 		}
 	}
-	if checked != 3 || skipped != 7 {
-		t.Errorf("%d checked, %d skipped; want 3 and 7", checked, skipped)
+	if checked != 5 || skipped != 5 {
+		t.Errorf("%d checked, %d skipped; want 5 and 5", checked, skipped)
 	}
 }
 
@@ -601,15 +650,21 @@ func TestKeyEditedDuringCheckDropsTheAnswer(t *testing.T) {
 	defer unsub()
 	start(t, c)
 
-	// The answer for the old key is dropped; the nudge brings a check of the new one.
+	// The answer for the old key is dropped; the nudge brings a check of the new one, whose
+	// first revoked is confirmed by a re-check.
+	if u := updates(t, ch, 1)[0]; u.PairID != p.ID || u.Outcome != store.OutcomeRevoked || u.Verdict != store.Pending {
+		t.Errorf("update %+v, want the new key's first answer, not yet confirmed", u)
+	}
+	e.blocked(t, 1)
+	e.clock.Advance(5 * time.Second)
 	if u := updates(t, ch, 1)[0]; u.PairID != p.ID || u.Verdict != store.Revoked {
-		t.Errorf("update %+v, want the new key's verdict", u)
+		t.Errorf("update %+v, want the new key's confirmed verdict", u)
 	}
-	if cs := e.checks(t, p.ID); len(cs) != 1 || cs[0].Outcome != store.OutcomeRevoked {
-		t.Errorf("checks %+v, want only the new key's", cs)
+	if cs := e.checks(t, p.ID); len(cs) != 2 || cs[0].Outcome != store.OutcomeRevoked || cs[1].Outcome != store.OutcomeRevoked {
+		t.Errorf("checks %+v, want only the new key's two", cs)
 	}
-	if e.fake.RequestsFor(p.key) != 1 || e.fake.RequestsFor(newKey) != 1 {
-		t.Errorf("requests: old key %d, new key %d; want 1 and 1", e.fake.RequestsFor(p.key), e.fake.RequestsFor(newKey))
+	if e.fake.RequestsFor(p.key) != 1 || e.fake.RequestsFor(newKey) != 2 {
+		t.Errorf("requests: old key %d, new key %d; want 1 and 2", e.fake.RequestsFor(p.key), e.fake.RequestsFor(newKey))
 	}
 	if evs := e.events(t, p.ID); len(evs) != 1 || evs[0].New != store.Revoked {
 		t.Errorf("events %+v, want only pending→revoked", evs)

@@ -10,17 +10,27 @@ import (
 // defaultRetryAfter is how long a 429 without a usable Retry-After parks the checker.
 const defaultRetryAfter = 60 * time.Second
 
+// flapClear is how many steady answers in a row (agreeing with the verdict, no change pending)
+// forget a pair's contradicted changes.
+const flapClear = 3
+
 // Decide is the status model: given a pair as it stood before a check, the check's answer and
 // the time it arrived, it returns everything the check changes. It is pure, so each rule can
 // be table-tested; rnd supplies the jitter in [0, 1).
 //
 //   - An undecided answer never changes the verdict: it counts a failure and backs off
 //     exponentially from BackoffBase, capped at the effective interval; after a 429 the next
-//     check waits for Retry-After instead.
-//   - A pending pair takes its first decided answer at once.
-//   - An answer agreeing with the verdict confirms it and clears any candidate.
-//   - A different answer becomes a candidate, re-checked after ConfirmDelay, and replaces the
-//     verdict once Confirm agreeing answers came in a row.
+//     check waits for Retry-After (capped at MaxRetryAfter) or the backoff, whichever is later.
+//   - A pending pair takes a first answer of valid at once: nothing is lost by believing it.
+//   - Every other change, a new key's first revoked or denied included, becomes a candidate,
+//     re-checked after ConfirmDelay, and replaces the verdict once Confirm agreeing answers
+//     came in a row.
+//   - An answer agreeing with the verdict confirms it and contradicts any candidate. A pair
+//     whose candidates keep being contradicted is flapping (store.Pair.Flapping): it keeps its
+//     last confirmed verdict until flapClear steady answers in a row.
+//
+// The checker may still hold back a change Decide confirmed, when many keys change the same
+// way at once (see correlator).
 func Decide(p store.Pair, r staxapi.Result, now time.Time, cfg Config, effInterval time.Duration, rnd func() float64) store.CheckRecord {
 	cfg = cfg.withDefaults()
 	if effInterval <= 0 {
@@ -44,6 +54,9 @@ func Decide(p store.Pair, r staxapi.Result, now time.Time, cfg Config, effInterv
 		Failures:       p.Failures,
 		Candidate:      p.Candidate,
 		CandidateCount: p.CandidateCount,
+		Flaps:          p.Flaps,
+		Steady:         p.Steady,
+		FailingSince:   p.FailingSince,
 	}
 	if rec.Verdict == "" {
 		rec.Verdict = store.Pending
@@ -51,47 +64,58 @@ func Decide(p store.Pair, r staxapi.Result, now time.Time, cfg Config, effInterv
 
 	var retryAt time.Time
 	if r.RateLimited {
-		ra := r.RetryAfter
-		if ra <= 0 {
-			ra = defaultRetryAfter
-		}
-		retryAt = now.Add(ra)
+		retryAt = now.Add(cfg.retryAfter(r.RetryAfter))
 	}
 
 	answer, decided := verdictOf(rec.Check.Outcome)
 	if !decided {
 		rec.Failures++
-		if r.RateLimited {
+		if rec.FailingSince.IsZero() {
+			rec.FailingSince = now
+		}
+		rec.NextCheckAt = now.Add(backoff(cfg.BackoffBase, rec.Failures, effInterval))
+		if retryAt.After(rec.NextCheckAt) {
 			rec.NextCheckAt = retryAt
-		} else {
-			rec.NextCheckAt = now.Add(backoff(cfg.BackoffBase, rec.Failures, effInterval))
 		}
 		return rec
 	}
 
-	rec.Failures = 0
+	rec.Failures, rec.FailingSince = 0, time.Time{}
 	if answer == store.Valid {
 		rec.LastValidAt = now
 	}
 	next := now.Add(jitter(effInterval, rnd))
 	switch {
-	case rec.Verdict == store.Pending:
+	case rec.Verdict == store.Pending && answer == store.Valid:
+		if rec.Candidate != "" {
+			rec.Flaps++
+		}
 		rec.Event = &store.Event{PairID: p.ID, At: now, Old: store.Pending, New: answer, Reason: r.Reason}
 		rec.Verdict, rec.VerdictAt, rec.VerdictSince = answer, now, now
-		rec.Candidate, rec.CandidateCount = "", 0
+		rec.Candidate, rec.CandidateCount, rec.Steady = "", 0, 0
 	case answer == rec.Verdict:
 		rec.VerdictAt = now
+		if rec.Candidate != "" {
+			rec.Flaps++
+			rec.Steady = 0
+		} else if rec.Steady++; rec.Steady >= flapClear {
+			rec.Flaps = 0
+		}
 		rec.Candidate, rec.CandidateCount = "", 0
 	default:
 		if rec.Candidate == answer {
 			rec.CandidateCount++
 		} else {
+			if rec.Candidate != "" {
+				rec.Flaps++
+			}
 			rec.Candidate, rec.CandidateCount = answer, 1
 		}
+		rec.Steady = 0
 		if rec.CandidateCount >= cfg.Confirm {
 			rec.Event = &store.Event{PairID: p.ID, At: now, Old: rec.Verdict, New: answer, Reason: r.Reason}
 			rec.Verdict, rec.VerdictAt, rec.VerdictSince = answer, now, now
-			rec.Candidate, rec.CandidateCount = "", 0
+			rec.Candidate, rec.CandidateCount, rec.Flaps = "", 0, 0
 		} else {
 			next = now.Add(cfg.ConfirmDelay)
 		}
@@ -102,6 +126,36 @@ func Decide(p store.Pair, r staxapi.Result, now time.Time, cfg Config, effInterv
 	}
 	rec.NextCheckAt = next
 	return rec
+}
+
+// holdChange takes back the change rec confirmed for p: the verdict stays as it was, the
+// candidate stays confirmed-but-held, and the pair is asked again at until. The next agreeing
+// answer after that confirms the change.
+func holdChange(p store.Pair, rec store.CheckRecord, until time.Time) store.CheckRecord {
+	if rec.Event == nil {
+		return rec
+	}
+	rec.Candidate, rec.CandidateCount = rec.Event.New, max(rec.CandidateCount, 1)
+	if p.Candidate == rec.Event.New {
+		rec.CandidateCount = max(p.CandidateCount+1, 1)
+	}
+	rec.Verdict, rec.VerdictAt, rec.VerdictSince = p.Verdict, p.VerdictAt, p.VerdictSince
+	if rec.Verdict == "" {
+		rec.Verdict = store.Pending
+	}
+	rec.LastValidAt, rec.Flaps = p.LastValidAt, p.Flaps
+	rec.Event = nil
+	rec.NextCheckAt = until
+	return rec
+}
+
+// retryAfter is how long a 429 keeps a pair (or a team, or every check) back: Stax.ai's hint,
+// a default without one, never more than MaxRetryAfter.
+func (c Config) retryAfter(hint time.Duration) time.Duration {
+	if hint <= 0 {
+		hint = defaultRetryAfter
+	}
+	return min(hint, c.MaxRetryAfter)
 }
 
 // outcomeOf maps the client's outcome to the stored one; anything unknown decided nothing.

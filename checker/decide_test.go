@@ -61,21 +61,65 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
-			name: "first verdict revoked is taken at once, even with Confirm 3",
+			name: "a new key's first revoked is only a candidate, re-checked after ConfirmDelay",
 			p:    pending, r: revoked, cfg: confirm(3),
+			want: func(r *store.CheckRecord) {
+				r.Candidate, r.CandidateCount = store.Revoked, 1
+				r.NextCheckAt = now.Add(5 * time.Second)
+			},
+		},
+		{
+			name: "a new key's revoked is confirmed by the second agreeing answer",
+			p:    withCandidate(pending, store.Revoked, 1), r: revoked,
 			want: func(r *store.CheckRecord) {
 				r.Verdict, r.VerdictAt, r.VerdictSince = store.Revoked, now, now
 				r.Event = &store.Event{PairID: 7, At: now, Old: store.Pending, New: store.Revoked, Reason: revoked.Reason}
+				r.Candidate, r.CandidateCount = "", 0
 				r.NextCheckAt = now.Add(interval)
 			},
 		},
 		{
-			name: "first verdict denied resets failures",
+			name: "a new key's first denied is a candidate and resets failures",
 			p:    withFailures(pending, 4), r: denied,
 			want: func(r *store.CheckRecord) {
-				r.Verdict, r.VerdictAt, r.VerdictSince = store.Denied, now, now
-				r.Event = &store.Event{PairID: 7, At: now, Old: store.Pending, New: store.Denied, Reason: denied.Reason}
-				r.Failures, r.NextCheckAt = 0, now.Add(interval)
+				r.Candidate, r.CandidateCount = store.Denied, 1
+				r.Failures, r.NextCheckAt = 0, now.Add(5*time.Second)
+			},
+		},
+		{
+			name: "a new key whose revoked is contradicted by valid takes valid at once and counts a flap",
+			p:    withCandidate(pending, store.Revoked, 1), r: valid,
+			want: func(r *store.CheckRecord) {
+				r.Verdict, r.VerdictAt, r.VerdictSince, r.LastValidAt = store.Valid, now, now, now
+				r.Event = &store.Event{PairID: 7, At: now, Old: store.Pending, New: store.Valid, Reason: valid.Reason}
+				r.Candidate, r.CandidateCount, r.Flaps = "", 0, 1
+				r.NextCheckAt = now.Add(interval)
+			},
+		},
+		{
+			name: "steady answers forget the flaps",
+			p:    func() store.Pair { p := established(store.Valid); p.Flaps, p.Steady = 4, 2; return p }(), r: valid,
+			want: func(r *store.CheckRecord) {
+				r.VerdictAt, r.LastValidAt = now, now
+				r.Flaps, r.Steady = 0, 3
+				r.NextCheckAt = now.Add(interval)
+			},
+		},
+		{
+			name: "a decided answer ends the failing streak",
+			p:    func() store.Pair { p := withFailures(established(store.Valid), 3); p.FailingSince = earlier; return p }(), r: valid,
+			want: func(r *store.CheckRecord) {
+				r.VerdictAt, r.LastValidAt = now, now
+				r.Failures, r.FailingSince, r.Steady = 0, time.Time{}, 1
+				r.NextCheckAt = now.Add(interval)
+			},
+		},
+		{
+			name: "Retry-After is capped at MaxRetryAfter",
+			p:    established(store.Valid), r: staxapi.Result{Outcome: staxapi.Undecided, HTTPStatus: 429, RateLimited: true, RetryAfter: 24 * time.Hour},
+			want: func(r *store.CheckRecord) {
+				r.Failures = 1
+				r.NextCheckAt = now.Add(time.Hour)
 			},
 		},
 		{
@@ -91,6 +135,7 @@ func TestDecide(t *testing.T) {
 			want: func(r *store.CheckRecord) {
 				r.VerdictAt, r.LastValidAt = now, now
 				r.Candidate, r.CandidateCount, r.Failures = "", 0, 0
+				r.Flaps = 1 // the candidate was contradicted
 				r.NextCheckAt = now.Add(interval)
 			},
 		},
@@ -143,7 +188,7 @@ func TestDecide(t *testing.T) {
 			name: "another different answer restarts the candidate",
 			p:    withCandidate(established(store.Valid), store.Revoked, 1), r: denied,
 			want: func(r *store.CheckRecord) {
-				r.Candidate, r.CandidateCount = store.Denied, 1
+				r.Candidate, r.CandidateCount, r.Flaps = store.Denied, 1, 1
 				r.NextCheckAt = now.Add(5 * time.Second)
 			},
 		},
@@ -198,9 +243,16 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "429 without Retry-After waits 60s",
+			p:    established(store.Valid), r: limitedNoHint,
+			want: func(r *store.CheckRecord) {
+				r.Failures, r.NextCheckAt = 1, now.Add(60*time.Second)
+			},
+		},
+		{
+			name: "a key that keeps getting 429 backs off on its own beyond Retry-After",
 			p:    withFailures(established(store.Valid), 3), r: limitedNoHint,
 			want: func(r *store.CheckRecord) {
-				r.Failures, r.NextCheckAt = 4, now.Add(60*time.Second)
+				r.Failures, r.NextCheckAt = 4, now.Add(4*time.Minute)
 			},
 		},
 		{
@@ -217,7 +269,7 @@ func TestDecide(t *testing.T) {
 			name: "jitter low end: rnd 0 gives 0.9 of the interval",
 			p:    established(store.Valid), r: valid, rnd: func() float64 { return 0 },
 			want: func(r *store.CheckRecord) {
-				r.VerdictAt, r.LastValidAt = now, now
+				r.VerdictAt, r.LastValidAt, r.Steady = now, now, 1
 				r.NextCheckAt = now.Add(interval * 9 / 10)
 			},
 		},
@@ -225,7 +277,7 @@ func TestDecide(t *testing.T) {
 			name: "jitter high end: rnd 1 gives 1.1 of the interval",
 			p:    established(store.Valid), r: valid, rnd: func() float64 { return 1 },
 			want: func(r *store.CheckRecord) {
-				r.VerdictAt, r.LastValidAt = now, now
+				r.VerdictAt, r.LastValidAt, r.Steady = now, now, 1
 				r.NextCheckAt = now.Add(interval * 11 / 10)
 			},
 		},
@@ -233,7 +285,7 @@ func TestDecide(t *testing.T) {
 			name: "jitter follows the stretched interval",
 			p:    established(store.Revoked), r: revoked, eff: 42 * time.Minute,
 			want: func(r *store.CheckRecord) {
-				r.VerdictAt = now
+				r.VerdictAt, r.Steady = now, 1
 				r.NextCheckAt = now.Add(42 * time.Minute)
 			},
 		},
@@ -280,6 +332,10 @@ func TestDecide(t *testing.T) {
 				Verdict: tt.p.Verdict, VerdictAt: tt.p.VerdictAt, VerdictSince: tt.p.VerdictSince,
 				LastValidAt: tt.p.LastValidAt, Failures: tt.p.Failures,
 				Candidate: tt.p.Candidate, CandidateCount: tt.p.CandidateCount,
+				Flaps: tt.p.Flaps, Steady: tt.p.Steady, FailingSince: tt.p.FailingSince,
+			}
+			if _, decided := verdictOf(store.Outcome(tt.r.Outcome)); !decided && want.FailingSince.IsZero() {
+				want.FailingSince = now // an undecided answer starts a failing streak
 			}
 			tt.want(&want)
 			if !reflect.DeepEqual(got, want) {
@@ -313,6 +369,39 @@ func TestDecideFlapping(t *testing.T) {
 	}
 	if p.CandidateCount != 1 || p.Candidate != store.Revoked {
 		t.Errorf("candidate after the flapping: %s×%d, want revoked×1", p.Candidate, p.CandidateCount)
+	}
+	if !p.Flapping() {
+		t.Errorf("flaps %d: the pair should show as flapping", p.Flaps)
+	}
+	// Steady answers clear it again.
+	for i := range flapClear + 1 {
+		now = now.Add(time.Minute)
+		p = apply(p, Decide(p, staxapi.Result{Outcome: staxapi.Valid}, now, cfg, cfg.Interval, nil))
+		if i == 0 && !p.Flapping() {
+			t.Error("the answer that contradicts the last candidate must not clear flapping yet")
+		}
+	}
+	if p.Flapping() || p.Flaps != 0 {
+		t.Errorf("after %d steady answers flaps is %d, want 0", flapClear, p.Flaps)
+	}
+}
+
+// TestDecideFlappingNewKey: a new key whose answers alternate is neither stuck on its first
+// bad answer nor confirmed revoked; it takes valid and shows as flapping.
+func TestDecideFlappingNewKey(t *testing.T) {
+	cfg := DefaultConfig()
+	p := store.Pair{ID: 1, Verdict: store.Pending}
+	now := t0
+	for i, o := range []staxapi.Outcome{staxapi.Revoked, staxapi.Valid, staxapi.Revoked, staxapi.Valid, staxapi.Revoked, staxapi.Valid, staxapi.Revoked} {
+		now = now.Add(5 * time.Second)
+		rec := Decide(p, staxapi.Result{Outcome: o}, now, cfg, cfg.Interval, nil)
+		if rec.Event != nil && rec.Event.New != store.Valid {
+			t.Fatalf("answer %d (%s) confirmed %s", i, o, rec.Event.New)
+		}
+		p = apply(p, rec)
+	}
+	if p.Verdict != store.Valid || !p.Flapping() {
+		t.Errorf("verdict %s, flaps %d: want valid and flapping", p.Verdict, p.Flaps)
 	}
 }
 

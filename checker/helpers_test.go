@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -207,4 +208,101 @@ func updates(t *testing.T, ch <-chan Update, n int) []Update {
 		}
 	}
 	return got
+}
+
+// drive advances the fake clock to each wait as it appears, until stop is called: for tests of
+// CheckNow and RunCycle, whose confirmations wait on the clock, with no scheduler running.
+func (e *env) drive(t *testing.T) (stop func()) {
+	t.Helper()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if d, ok := e.clock.NextWait(); ok {
+				e.clock.Advance(max(d, 0))
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// recordingObserver keeps what the checker told its observers.
+type recordingObserver struct {
+	mu          sync.Mutex
+	records     []store.CheckRecord
+	outages     []bool
+	suspicions  []Suspicion
+	pauseEvents []bool
+}
+
+func (o *recordingObserver) CheckRecorded(_ store.Pair, rec store.CheckRecord) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.records = append(o.records, rec)
+}
+
+func (o *recordingObserver) OutageChanged(down bool, _, _ time.Time, _ string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.outages = append(o.outages, down)
+}
+
+func (o *recordingObserver) SuspicionChanged(s Suspicion) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.suspicions = append(o.suspicions, s)
+}
+
+func (o *recordingObserver) PauseChanged(paused bool, _, _ time.Time, _ string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.pauseEvents = append(o.pauseEvents, paused)
+}
+
+func (o *recordingObserver) pauses() []bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.pauseEvents)
+}
+
+func (o *recordingObserver) snapshot() ([]store.CheckRecord, []bool, []Suspicion) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.records), slices.Clone(o.outages), slices.Clone(o.suspicions)
+}
+
+// runUntil steps the fake clock from one settled scheduler wait to the next until end, so a
+// scenario of minutes runs in milliseconds and every check lands before time moves on.
+func (e *env) runUntil(t *testing.T, end time.Time) {
+	t.Helper()
+	for {
+		e.blocked(t, 1)
+		d, ok := e.clock.NextWait()
+		if !ok || e.clock.Now().Add(d).After(end) {
+			if rest := end.Sub(e.clock.Now()); rest > 0 {
+				e.clock.Advance(rest)
+			}
+			e.blocked(t, 1)
+			return
+		}
+		e.clock.Advance(d)
+	}
+}
+
+// waitRequests waits (in real time, bounded by waitLimit) until the fake has had at least n
+// requests for key: for tests that wake the scheduler with a nudge rather than the clock.
+func (e *env) waitRequests(t *testing.T, key string, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for e.fake.RequestsFor(key) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests for a key, want %d", e.fake.RequestsFor(key), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

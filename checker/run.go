@@ -75,6 +75,8 @@ func (c *Checker) Run(ctx context.Context) error {
 			c.recount(ctx)
 		default:
 		}
+		c.settle(now)
+		c.endLongPause(now)
 		if until, ok := c.paused(now); ok {
 			// No check starts until the pause ends; nudges wait too.
 			sleep(ctx, c.clock, until.Sub(now))
@@ -88,6 +90,11 @@ func (c *Checker) Run(ctx context.Context) error {
 		// Take a slot before choosing a pair, so the pair is read just before its check.
 		if err := c.acquireSlot(ctx); err != nil {
 			break
+		}
+		if _, ok := c.paused(c.clock.Now()); ok || c.inOutage() {
+			// The answer that freed the slot began a pause or an outage.
+			c.releaseSlot()
+			continue
 		}
 		// Read before the query: checks that finish after it signal a finish not yet seen.
 		busy, seen := c.flow()
@@ -186,7 +193,8 @@ func (c *Checker) idle(ctx context.Context, d time.Duration, seen uint64) {
 // the current probe delay, which doubles (up to probeMax) while Stax.ai stays down.
 func (c *Checker) probeOutage(ctx context.Context) {
 	c.mu.Lock()
-	delay := c.probeDelay
+	// A 503's Retry-After paces the probes too.
+	delay := max(c.probeDelay, c.fleet.probeHint)
 	c.mu.Unlock()
 	if !sleep(ctx, c.clock, delay) || !c.inOutage() {
 		return

@@ -22,6 +22,11 @@ type Status struct {
 	Rate              float64       // checks per second; 0 means no cap
 	Stretched         bool          // EffectiveInterval > Interval
 	InFlight          int           // checks running now
+
+	// TeamsPaused counts the teams whose checks wait for their own 429's Retry-After.
+	TeamsPaused int
+	// Suspicion is the upstream-wide change being held, nil when there is none.
+	Suspicion *Suspicion
 }
 
 // Paused reports whether checks are paused at now.
@@ -54,6 +59,16 @@ func (c *Checker) Status() Status {
 		EffectiveInterval: c.effInterval,
 		Rate:              c.cfg.Rate,
 		InFlight:          c.inflight.len(),
+	}
+	now := c.clock.Now()
+	for _, until := range c.fleet.teamPause {
+		if now.Before(until) {
+			s.TeamsPaused++
+		}
+	}
+	if c.fleet.sus != nil {
+		snap := c.fleet.sus.snapshot(now, false)
+		s.Suspicion = &snap
 	}
 	s.Stretched = s.EffectiveInterval > s.Interval
 	return s

@@ -72,3 +72,100 @@ func (db *DB) MakeAllDue(ctx context.Context, at time.Time) (int64, error) {
 	}
 	return n, nil
 }
+
+// TeamCount returns how many distinct team emails (case-folded) the pairs belong to: the
+// checker's outage rule asks for faults across several teams, and no more than exist.
+func (db *DB) TeamCount(ctx context.Context) (int, error) {
+	var n int
+	if err := db.r.QueryRowContext(ctx, "SELECT count(DISTINCT lower(email)) FROM pairs").Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count teams: %w", err)
+	}
+	return n, nil
+}
+
+// PostponeTeam moves every pair of the team email (case-insensitive) that is due before until
+// to until, so that one team's rate limit holds back that team's checks and no others. It
+// returns how many pairs moved.
+func (db *DB) PostponeTeam(ctx context.Context, email string, until time.Time) (int64, error) {
+	var n int64
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE pairs SET next_check_at = ? WHERE lower(email) = lower(?) AND next_check_at < ?",
+			ms(until), email, ms(until))
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: postpone a team's checks: %w", err)
+	}
+	return n, nil
+}
+
+// CrossCheckCandidates returns up to limit pairs, least recently checked first, that hold one
+// of the verdicts, are not in skip and belong to none of the teams in skipTeams (case-folded
+// emails). The checker asks them when a few answers look like a change at Stax.ai rather than
+// at one key: what other keys answer tells the two apart.
+func (db *DB) CrossCheckCandidates(ctx context.Context, verdicts []Verdict, skip []int64, skipTeams []string, limit int) ([]int64, error) {
+	vs, err := json.Marshal(verdicts)
+	if err != nil {
+		return nil, fmt.Errorf("store: cross-check candidates: %w", err)
+	}
+	if skip == nil {
+		skip = []int64{}
+	}
+	ids, err := json.Marshal(skip)
+	if err != nil {
+		return nil, fmt.Errorf("store: cross-check candidates: %w", err)
+	}
+	if skipTeams == nil {
+		skipTeams = []string{}
+	}
+	teams, err := json.Marshal(skipTeams)
+	if err != nil {
+		return nil, fmt.Errorf("store: cross-check candidates: %w", err)
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT id FROM pairs
+		WHERE verdict IN (SELECT value FROM json_each(?))
+		AND id NOT IN (SELECT value FROM json_each(?))
+		AND lower(email) NOT IN (SELECT lower(value) FROM json_each(?))
+		AND candidate_count = 0
+		ORDER BY coalesce(last_check_at, 0), id LIMIT ?`, string(vs), string(ids), string(teams), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: cross-check candidates: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: cross-check candidates: %w", err)
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: cross-check candidates: %w", err)
+	}
+	return out, nil
+}
+
+// MakeDue brings the given pairs' next checks forward to at (pairs due sooner keep their time).
+func (db *DB) MakeDue(ctx context.Context, ids []int64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	js, err := json.Marshal(ids)
+	if err != nil {
+		return fmt.Errorf("store: make pairs due: %w", err)
+	}
+	err = db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE pairs SET next_check_at = ? WHERE next_check_at > ? AND id IN (SELECT value FROM json_each(?))",
+			ms(at), ms(at), string(js))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: make pairs due: %w", err)
+	}
+	return nil
+}

@@ -54,6 +54,9 @@ type CheckRecord struct {
 	Failures       int
 	Candidate      Verdict
 	CandidateCount int
+	Flaps          int
+	Steady         int
+	FailingSince   time.Time
 
 	// Event is set when the verdict changed.
 	Event *Event
@@ -68,11 +71,13 @@ func (db *DB) RecordCheck(ctx context.Context, rec CheckRecord) error {
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE pairs SET verdict = ?, verdict_at = ?, verdict_since = ?, last_valid_at = ?,
 			last_check_at = ?, last_outcome = ?, last_reason = ?, last_http_status = ?, last_latency_ms = ?,
-			next_check_at = ?, failures = ?, candidate = ?, candidate_count = ?
+			next_check_at = ?, failures = ?, candidate = ?, candidate_count = ?,
+			flaps = ?, steady = ?, failing_since = ?
 			WHERE id = ? AND key_changed_at = ? AND (? = '' OR verdict = ?)`,
 			rec.Verdict, nullMS(rec.VerdictAt), nullMS(rec.VerdictSince), nullMS(rec.LastValidAt),
 			ms(c.At), c.Outcome, c.Reason, c.HTTPStatus, c.Latency.Milliseconds(),
 			ms(rec.NextCheckAt), rec.Failures, rec.Candidate, rec.CandidateCount,
+			rec.Flaps, rec.Steady, nullMS(rec.FailingSince),
 			c.PairID, ms(rec.KeyChangedAt), rec.FromVerdict, rec.FromVerdict)
 		if err != nil {
 			return err

@@ -61,6 +61,10 @@ type Pair struct {
 	Failures       int     // undecided checks in a row
 	Candidate      Verdict // a new verdict seen but not yet confirmed
 	CandidateCount int
+
+	Flaps        int       // unconfirmed changes contradicted since the pair last held steady
+	Steady       int       // agreeing answers in a row with no change pending
+	FailingSince time.Time // first undecided check since the last decided one; zero while checks decide
 }
 
 // NewPair is what it takes to register a pair. Seal is called inside the transaction with the
@@ -87,24 +91,24 @@ type PairUpdate struct {
 const pairColumns = `id, label, email, key_sealed, key_hint, pair_fingerprint, key_fingerprint,
 	created_at, updated_at, key_changed_at, verdict, verdict_at, verdict_since, last_valid_at,
 	last_check_at, last_outcome, last_reason, last_http_status, last_latency_ms,
-	next_check_at, failures, candidate, candidate_count`
+	next_check_at, failures, candidate, candidate_count, flaps, steady, failing_since`
 
 func scanPair(row interface{ Scan(...any) error }) (Pair, error) {
 	var p Pair
-	var created, updated, keyChanged, verdictAt, since, lastValid, lastAt, next sql.NullInt64
+	var created, updated, keyChanged, verdictAt, since, lastValid, lastAt, next, failing sql.NullInt64
 	var outcome sql.NullString
 	var reason string
 	var status, latency int64
 	err := row.Scan(&p.ID, &p.Label, &p.Email, &p.KeySealed, &p.KeyHint, &p.PairFingerprint, &p.KeyFingerprint,
 		&created, &updated, &keyChanged, &p.Verdict, &verdictAt, &since, &lastValid,
 		&lastAt, &outcome, &reason, &status, &latency,
-		&next, &p.Failures, &p.Candidate, &p.CandidateCount)
+		&next, &p.Failures, &p.Candidate, &p.CandidateCount, &p.Flaps, &p.Steady, &failing)
 	if err != nil {
 		return Pair{}, err
 	}
 	p.CreatedAt, p.UpdatedAt, p.KeyChangedAt = fromMS(created), fromMS(updated), fromMS(keyChanged)
 	p.VerdictAt, p.VerdictSince, p.LastValidAt = fromMS(verdictAt), fromMS(since), fromMS(lastValid)
-	p.NextCheckAt = fromMS(next)
+	p.NextCheckAt, p.FailingSince = fromMS(next), fromMS(failing)
 	if lastAt.Valid && outcome.Valid {
 		p.LastCheck = &Check{PairID: p.ID, At: fromMS(lastAt), Outcome: Outcome(outcome.String),
 			Reason: reason, HTTPStatus: int(status), Latency: time.Duration(latency) * time.Millisecond}
@@ -175,7 +179,8 @@ func (db *DB) UpdatePair(ctx context.Context, id int64, up PairUpdate) (Pair, er
 			res, err = tx.ExecContext(ctx, `UPDATE pairs SET label = ?, email = ?, pair_fingerprint = ?,
 				key_sealed = ?, key_hint = ?, key_fingerprint = ?, updated_at = ?, key_changed_at = ?,
 				verdict = 'pending', verdict_at = NULL, verdict_since = NULL,
-				next_check_at = 0, failures = 0, candidate = '', candidate_count = 0 WHERE id = ?`,
+				next_check_at = 0, failures = 0, candidate = '', candidate_count = 0,
+				flaps = 0, steady = 0, failing_since = NULL WHERE id = ?`,
 				up.Label, up.Email, up.PairFingerprint, sealed, up.KeyHint, up.KeyFingerprint, now, now, id)
 		}
 		if isUniqueViolation(err) {
@@ -542,3 +547,11 @@ func (db *DB) PairVerdicts(ctx context.Context) ([]PairVerdict, error) {
 	}
 	return out, rows.Err()
 }
+
+// FlapThreshold is how many contradicted changes make a pair flapping.
+const FlapThreshold = 3
+
+// Flapping reports whether the pair's answers keep disagreeing: changes seen and then
+// contradicted, FlapThreshold times or more since it last held steady. Such a pair keeps its last
+// confirmed verdict.
+func (p Pair) Flapping() bool { return p.Flaps >= FlapThreshold }
