@@ -184,6 +184,15 @@ func (c *Checker) checkConfirmed(ctx context.Context, id int64, m mode) (store.P
 	if err != nil {
 		return store.Pair{}, staxapi.Result{}, err
 	}
+	c.mu.Lock()
+	counted := c.fleet.teams > 0
+	c.mu.Unlock()
+	if !counted {
+		// Without a scheduler nobody counted the teams yet; the fleet-wide rules need them.
+		if err := c.refreshPairCount(ctx); err != nil {
+			return p, staxapi.Result{}, err
+		}
+	}
 	var (
 		last  staxapi.Result
 		have  bool

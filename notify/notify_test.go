@@ -429,7 +429,9 @@ func TestRemindersOncePerPeriod(t *testing.T) {
 	if _, err := e.vault.Add(ctx, vault.PairInput{Label: "fine", Email: "b@example.com", Key: "sk_live_FINEKEY_0123456789"}); err != nil {
 		t.Fatal(err)
 	}
-	rec := checker.Decide(bad, staxapi.Result{Outcome: staxapi.Revoked, Reason: "revoked"}, t0, checker.DefaultConfig(), time.Hour, nil)
+	once := checker.DefaultConfig()
+	once.Confirm = 1 // a first bad answer is otherwise only a candidate
+	rec := checker.Decide(bad, staxapi.Result{Outcome: staxapi.Revoked, Reason: "revoked"}, t0, once, time.Hour, nil)
 	if err := e.db.RecordCheck(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -485,8 +487,6 @@ func TestRemindersOncePerPeriod(t *testing.T) {
 	if bad, err = e.db.PairByID(ctx, bad.ID); err != nil {
 		t.Fatal(err)
 	}
-	once := checker.DefaultConfig()
-	once.Confirm = 1
 	rec = checker.Decide(bad, staxapi.Result{Outcome: staxapi.Valid, Reason: "ok"}, clk.Now(), once, time.Hour, nil)
 	if err := e.db.RecordCheck(ctx, rec); err != nil {
 		t.Fatal(err)

@@ -56,6 +56,20 @@ func statusLabel(p store.Pair) string {
 	return verdictLabel(p.Verdict)
 }
 
+// failingFor says how long a pair's checks have failed, in words: "4 minutes", "2 hours".
+func failingFor(since, now time.Time) string {
+	d := now.Sub(since)
+	switch {
+	case d < time.Minute:
+		return plural(max(int(d/time.Second), 1), "second", "seconds")
+	case d < time.Hour:
+		return plural(int(d/time.Minute), "minute", "minutes")
+	case d < 48*time.Hour:
+		return plural(int(d/time.Hour), "hour", "hours")
+	}
+	return plural(int(d/(24*time.Hour)), "day", "days")
+}
+
 func outcomeLabel(o store.Outcome) string {
 	switch o {
 	case store.OutcomeValid:
@@ -365,6 +379,9 @@ func verdictWhy(d PairDetail) string {
 	}
 	if p.LastCheck == nil {
 		return "No check has run yet; the first one runs within seconds of adding the key."
+	}
+	if p.Candidate == store.Revoked || p.Candidate == store.Denied {
+		return "Stax.ai's first answer was " + strings.ToLower(verdictLabel(p.Candidate)) + because + "; staxkeys asks again to confirm it before it counts or alerts."
 	}
 	return "No check has given a clear answer yet" + because + ". staxkeys keeps trying, backing off gently."
 }

@@ -42,6 +42,10 @@ func (s *Server) checkerInfo() views.CheckerInfo {
 	st := s.checker.Status()
 	info.Outage, info.OutageSince, info.PausedUntil = st.Outage, st.OutageSince, st.PausedUntil
 	info.Stretched = st.StretchNote()
+	info.TeamsPaused = st.TeamsPaused
+	if sus := st.Suspicion; sus != nil {
+		info.Suspicion = &views.Suspicion{From: sus.From, To: sus.To, Since: sus.Since, Keys: len(sus.Pairs)}
+	}
 	return info
 }
 
@@ -60,7 +64,11 @@ func (s *Server) handlePairCheck(c echo.Context) error {
 	var paused *checker.PausedError
 	switch {
 	case errors.As(err, &paused):
-		s.flash(c, "error", "Stax.ai asked us to slow down; checks resume at "+paused.Until.UTC().Format("15:04:05")+" UTC.")
+		if paused.Team {
+			s.flash(c, "error", "Stax.ai asked us to slow down for this key's team; its checks resume at "+paused.Until.UTC().Format("15:04:05")+" UTC. Other teams' keys are checked as usual.")
+		} else {
+			s.flash(c, "error", "Stax.ai asked us to slow down; checks resume at "+paused.Until.UTC().Format("15:04:05")+" UTC.")
+		}
 		updated = p
 	case errors.Is(err, store.ErrStale):
 		s.flash(c, "error", "The key changed during the check; it will be checked again shortly.")
@@ -245,6 +253,9 @@ func (s *Server) handleAPIKeyCheck(c echo.Context) error {
 	var paused *checker.PausedError
 	if errors.As(err, &paused) {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(paused.Until.Sub(s.Now()).Seconds())+1))
+		if paused.Team {
+			return echo.NewHTTPError(http.StatusTooManyRequests, "Stax.ai rate-limited this key's team; its checks resume at "+paused.Until.UTC().Format(time.RFC3339))
+		}
 		return echo.NewHTTPError(http.StatusTooManyRequests, "Stax.ai rate-limited the checker; checks resume at "+paused.Until.UTC().Format(time.RFC3339))
 	}
 	if errors.Is(err, store.ErrStale) {

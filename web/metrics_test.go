@@ -44,13 +44,21 @@ func TestMetrics(t *testing.T) {
 	e := newCheckedEnv(t, checkedOptions{})
 	a := e.addPair(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
 	b := e.addPair(t, "Ops", "ops@acme.com", apiKeyB, staxfake.Revoked)
-	e.addPair(t, "Later", "later@acme.com", apiKeyC, staxfake.Valid)
+	c := e.addPair(t, "Later", "later@acme.com", apiKeyC, staxfake.Valid)
 	e.checkNow(t, a.ID)
 	e.checkNow(t, a.ID)
 	e.checkNow(t, b.ID)
 	e.Fake.SetAll(staxfake.BadGateway)
+	// One key's faults are not an outage; faults from every team, and two more, are.
 	for range 3 {
 		e.checkNow(t, a.ID)
+	}
+	if e.Checker.Status().Outage {
+		t.Fatal("one key's faults made an outage")
+	}
+	// Without a running scheduler to cross-check, two more faults stand in for it.
+	for _, id := range []int64{b.ID, c.ID, a.ID, b.ID} {
+		e.checkNow(t, id)
 	}
 
 	api := e.API(t, "")
@@ -64,13 +72,13 @@ func TestMetrics(t *testing.T) {
 		`staxkeys_pairs{verdict="revoked"}`:                                     1,
 		`staxkeys_pairs{verdict="pending"}`:                                     1,
 		`staxkeys_pairs{verdict="denied"}`:                                      0,
-		`staxkeys_pairs{verdict="undecided"}`:                                   1,
+		`staxkeys_pairs{verdict="undecided"}`:                                   3, // each key's last check failed
 		`staxkeys_checks_total{outcome="valid"}`:                                2,
-		`staxkeys_checks_total{outcome="revoked"}`:                              1,
+		`staxkeys_checks_total{outcome="revoked"}`:                              2, // a new key's revoked is confirmed
 		`staxkeys_checks_total{outcome="denied"}`:                               0,
-		`staxkeys_checks_total{outcome="error"}`:                                3,
-		`staxkeys_check_duration_seconds_count`:                                 6,
-		`staxkeys_check_duration_seconds_bucket{le="+Inf"}`:                     6,
+		`staxkeys_checks_total{outcome="error"}`:                                7,
+		`staxkeys_check_duration_seconds_count`:                                 11,
+		`staxkeys_check_duration_seconds_bucket{le="+Inf"}`:                     11,
 		`staxkeys_upstream_outage`:                                              1,
 		`staxkeys_database_up`:                                                  1,
 		`staxkeys_checker_effective_interval_seconds`:                           900,

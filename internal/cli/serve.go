@@ -137,10 +137,12 @@ func newChecker(cfg config.Config, db *store.DB, v *vault.Vault, log *slog.Logge
 		return nil, err
 	}
 	return checker.New(db, v, client, checker.Config{
-		Interval:    cfg.CheckInterval,
-		Concurrency: cfg.CheckConcurrency,
-		Rate:        cfg.CheckRate,
-		Confirm:     cfg.CheckConfirm,
-		HistoryDays: cfg.HistoryDays,
+		Interval:      cfg.CheckInterval,
+		Concurrency:   cfg.CheckConcurrency,
+		Rate:          cfg.CheckRate,
+		Confirm:       cfg.CheckConfirm,
+		HistoryDays:   cfg.HistoryDays,
+		SuspectHold:   cfg.CheckSuspectHold,
+		MaxRetryAfter: cfg.CheckMaxRetryAfter,
 	}, nil, log), nil
 }

@@ -33,8 +33,13 @@ type Config struct {
 	CheckConcurrency int
 	CheckRate        float64 // requests per second; 0 means no cap
 	CheckConfirm     int
-	HistoryDays      int
-	CheckerEnabled   bool
+	// CheckSuspectHold is how long many keys' simultaneous change is held before it is
+	// asked again (a suspected upstream-wide change).
+	CheckSuspectHold time.Duration
+	// CheckMaxRetryAfter caps Stax.ai's Retry-After.
+	CheckMaxRetryAfter time.Duration
+	HistoryDays        int
+	CheckerEnabled     bool
 
 	MetricsToken string // a secret, never logged
 
@@ -55,21 +60,23 @@ type Config struct {
 // Default returns the configuration staxkeys runs with when told nothing: safe for one machine.
 func Default() Config {
 	return Config{
-		Addr:             "127.0.0.1:8080",
-		DataDir:          "./data",
-		LogFormat:        "text",
-		LogLevel:         "info",
-		APIURL:           "https://api.stax.ai",
-		ProbePath:        "/",
-		CheckTimeout:     10 * time.Second,
-		CheckInterval:    15 * time.Minute,
-		CheckConcurrency: 4,
-		CheckRate:        2,
-		CheckConfirm:     2,
-		HistoryDays:      90,
-		CheckerEnabled:   true,
-		SMTPPort:         587,
-		RevokedReminder:  24 * time.Hour,
+		Addr:               "127.0.0.1:8080",
+		DataDir:            "./data",
+		LogFormat:          "text",
+		LogLevel:           "info",
+		APIURL:             "https://api.stax.ai",
+		ProbePath:          "/",
+		CheckTimeout:       10 * time.Second,
+		CheckInterval:      15 * time.Minute,
+		CheckConcurrency:   4,
+		CheckRate:          2,
+		CheckConfirm:       2,
+		CheckSuspectHold:   10 * time.Minute,
+		CheckMaxRetryAfter: time.Hour,
+		HistoryDays:        90,
+		CheckerEnabled:     true,
+		SMTPPort:           587,
+		RevokedReminder:    24 * time.Hour,
 	}
 }
 
@@ -97,6 +104,8 @@ func settings() []setting {
 		{"check-concurrency", "STAXKEYS_CHECK_CONCURRENCY", "checks in flight at once", false, func(c *Config) flag.Value { return (*intValue)(&c.CheckConcurrency) }},
 		{"check-rate", "STAXKEYS_CHECK_RATE", "checks per second at most, 0 for no cap", false, func(c *Config) flag.Value { return (*floatValue)(&c.CheckRate) }},
 		{"check-confirm", "STAXKEYS_CHECK_CONFIRM", "agreeing answers in a row needed to change a verdict", false, func(c *Config) flag.Value { return (*intValue)(&c.CheckConfirm) }},
+		{"check-suspect-hold", "STAXKEYS_CHECK_SUSPECT_HOLD", "how long a change seen on many keys at once is held before it is asked again (Go duration)", false, func(c *Config) flag.Value { return (*durationValue)(&c.CheckSuspectHold) }},
+		{"check-max-retry-after", "STAXKEYS_CHECK_MAX_RETRY_AFTER", "longest wait a 429's Retry-After can impose (Go duration)", false, func(c *Config) flag.Value { return (*durationValue)(&c.CheckMaxRetryAfter) }},
 		{"history-days", "STAXKEYS_HISTORY_DAYS", "days of raw check history kept (verdict changes are kept forever)", false, func(c *Config) flag.Value { return (*intValue)(&c.HistoryDays) }},
 		{"checker", "STAXKEYS_CHECKER", "run the background checker", false, func(c *Config) flag.Value { return (*boolValue)(&c.CheckerEnabled) }},
 		{"metrics-token", "STAXKEYS_METRICS_TOKEN", "bearer token required by /metrics (empty: open)", true, func(c *Config) flag.Value { return (*stringValue)(&c.MetricsToken) }},
@@ -164,6 +173,10 @@ func (c Config) Validate() error {
 		return errors.New("config: STAXKEYS_CHECK_CONCURRENCY must be between 1 and 1000")
 	case c.CheckRate < 0:
 		return errors.New("config: STAXKEYS_CHECK_RATE must be 0 (no cap) or positive")
+	case c.CheckSuspectHold < time.Second || c.CheckSuspectHold > 24*time.Hour:
+		return errors.New("config: STAXKEYS_CHECK_SUSPECT_HOLD must be between 1s and 24h")
+	case c.CheckMaxRetryAfter < time.Second || c.CheckMaxRetryAfter > 24*time.Hour:
+		return errors.New("config: STAXKEYS_CHECK_MAX_RETRY_AFTER must be between 1s and 24h")
 	case c.CheckConfirm < 1 || c.CheckConfirm > 10:
 		return errors.New("config: STAXKEYS_CHECK_CONFIRM must be between 1 and 10")
 	case c.HistoryDays < 1:
