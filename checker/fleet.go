@@ -504,6 +504,43 @@ func (c *Checker) correlateLocked(p store.Pair, rec store.CheckRecord, now time.
 	return holdChange(p, rec, s.holdUntil), note
 }
 
+// resumeSuspicion rebuilds, at start, a suspicion a restart interrupted: its members are still
+// held candidates in the database. Without it each would be confirmed, and alert, on its own.
+func (c *Checker) resumeSuspicion(ctx context.Context, now time.Time) error {
+	held, err := c.db.HeldPairs(ctx, c.cfg.Confirm)
+	if err != nil {
+		return err
+	}
+	byTo := map[store.Verdict][]store.Pair{}
+	for _, p := range held {
+		byTo[p.Candidate] = append(byTo[p.Candidate], p)
+	}
+	var best []store.Pair
+	for _, ps := range byTo {
+		if len(ps) > len(best) {
+			best = ps
+		}
+	}
+	if len(best) < c.cfg.SuspectKeys {
+		return nil
+	}
+	s := &suspicion{from: best[0].Verdict, to: best[0].Candidate, since: now, holdUntil: now.Add(c.cfg.SuspectHold),
+		resolveBy: now.Add(2 * c.cfg.SuspectHold), members: map[int64]*member{}}
+	ids := make(map[int64]time.Time, len(best))
+	for _, p := range best {
+		s.members[p.ID] = &member{pair: p}
+		ids[p.ID] = s.holdUntil
+	}
+	if err := c.db.Reschedule(ctx, ids); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.fleet.sus = s
+	c.mu.Unlock()
+	c.log.Warn("checker: resumed a suspected upstream-wide change held before the restart", "keys", len(best), "to", s.to, "hold_until", s.holdUntil)
+	return nil
+}
+
 // settleLocked resolves the suspicion once every member is confirmed or cleared, or once it is
 // past resolveBy (members still undecided then go back to the ordinary rules).
 func (c *Checker) settleLocked(now time.Time) []func() {

@@ -190,3 +190,32 @@ func TestOutageProbeHonoursRetryAfter(t *testing.T) {
 		t.Errorf("next probe in %s, want the 503's Retry-After of 2m", d)
 	}
 }
+
+// TestSuspicionSurvivesRestart: a checker restarted while a suspicion holds its members
+// resumes it, so they are not each confirmed and alerted on their own.
+func TestSuspicionSurvivesRestart(t *testing.T) {
+	e, c, _, pairs := fleetEnv(t, 8, testConfig())
+	e.fake.SetAll(staxfake.Revoked401)
+	if err := c.CheckAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pairs {
+		e.waitRequests(t, p.key, 2)
+	}
+	e.runUntil(t, e.clock.Now().Add(time.Minute))
+	if c.Status().Suspicion == nil {
+		t.Fatal("no suspicion with every key revoked at once")
+	}
+	c2 := e.checker(testConfig(), nil)
+	obs := &recordingObserver{}
+	c2.AddObserver(obs)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c2.Run(ctx) }() // beside the first: only its start-up is under test
+	defer func() { cancel(); <-done }()
+	e.blocked(t, 2)
+	st := c2.Status()
+	if st.Suspicion == nil || len(st.Suspicion.Pairs) < 4 {
+		t.Fatalf("the restarted checker shows suspicion %+v, want the held members", st.Suspicion)
+	}
+}

@@ -50,6 +50,12 @@ func (c *Checker) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("checker: start: %w", err)
 	}
+	if err := c.resumeSuspicion(ctx, now); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("checker: start: %w", err)
+	}
 	if err := c.spreadOverdue(ctx, now); err != nil {
 		if ctx.Err() != nil {
 			return nil

@@ -169,3 +169,13 @@ func (db *DB) MakeDue(ctx context.Context, ids []int64, at time.Time) error {
 	}
 	return nil
 }
+
+// HeldPairs returns the pairs whose changed answer was confirmed at least minCount times yet
+// not applied: the members of an upstream-wide suspicion a restart interrupted.
+func (db *DB) HeldPairs(ctx context.Context, minCount int) ([]Pair, error) {
+	ps, err := db.queryPairs(ctx, "SELECT "+pairColumns+" FROM pairs WHERE candidate <> '' AND candidate_count >= ? ORDER BY id", minCount)
+	if err != nil {
+		return nil, fmt.Errorf("store: held pairs: %w", err)
+	}
+	return ps, nil
+}
