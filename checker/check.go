@@ -73,11 +73,20 @@ func (c *Checker) admit(ctx context.Context, m mode) error {
 	}
 }
 
-// run checks p once: it opens the key, asks Stax.ai, decides and records, then tells the
-// subscribers. The caller holds p in the in-flight set and a slot, and was admitted. The error
-// is the context's when the check was abandoned (nothing is written), store.ErrStale when the
-// pair changed meanwhile (the answer is dropped and the scheduler nudged), or a write failure.
-func (c *Checker) run(ctx context.Context, p store.Pair) (store.CheckRecord, staxapi.Result, error) {
+// run checks p once: it opens the key, asks Stax.ai, decides, hands the slot back (release,
+// called exactly once on every path) and records, then tells the subscribers. The caller holds
+// p in the in-flight set and a slot, and was admitted. The error is the context's when the
+// check was abandoned (nothing is written), store.ErrStale when the pair changed meanwhile (the
+// answer is dropped and the scheduler nudged), or a write failure.
+func (c *Checker) run(ctx context.Context, p store.Pair, release func()) (store.CheckRecord, staxapi.Result, error) {
+	released := false
+	free := func() {
+		if !released {
+			released = true
+			release()
+		}
+	}
+	defer free()
 	var res staxapi.Result
 	key, kerr := c.keys.Key(p)
 	if kerr != nil {
@@ -98,7 +107,9 @@ func (c *Checker) run(ctx context.Context, p store.Pair) (store.CheckRecord, sta
 	if kerr == nil {
 		rec = c.correlate(p, rec, now)
 	}
-	if err := c.record(rec); err != nil {
+	// The answer is in: the next request to Stax.ai need not wait for this one's write.
+	free()
+	if err := c.writer.write(rec); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			c.log.Debug("checker: pair changed during its check; answer dropped", "pair_id", p.ID)
 			c.Nudge()
@@ -121,15 +132,6 @@ func (c *Checker) run(ctx context.Context, p store.Pair) (store.CheckRecord, sta
 	}
 	c.recorded.Add(1)
 	return rec, res, nil
-}
-
-// record writes a finished check. It runs detached from the caller's context, bounded by
-// writeTimeout, so an answer that did arrive is kept even when shutdown begins; a check cut
-// short never gets here.
-func (c *Checker) record(rec store.CheckRecord) error {
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-	defer cancel()
-	return c.db.RecordCheck(ctx, rec)
 }
 
 // apply returns p as rec leaves it.
@@ -156,6 +158,8 @@ func (c *Checker) finishFlow(id int64, dispatched bool) {
 	c.finished++
 	if dispatched {
 		c.dispatched--
+	} else {
+		c.schedGen.Add(1) // a check the scheduler did not start moved its pair's next check
 	}
 	c.flowMu.Unlock()
 	c.signalDone()
@@ -221,8 +225,7 @@ func (c *Checker) checkConfirmed(ctx context.Context, id int64, m mode) (store.P
 			}
 			return p, last, err
 		}
-		rec, res, err := c.run(ctx, p)
-		c.releaseSlot()
+		rec, res, err := c.run(ctx, p, c.releaseSlot)
 		if errors.Is(err, store.ErrStale) && stale < 2 {
 			// Edited while in flight: check the pair as it is now.
 			stale++

@@ -197,8 +197,10 @@ type Checker struct {
 	lim   *rate.Limiter // nil when Rate is 0
 
 	slots    chan struct{} // concurrency bound, shared by every caller
+	writer   writer        // stores finished checks in group commits
 	inflight inflightSet
 	nudge    chan struct{}
+	schedGen atomic.Uint64 // moves whenever the schedule may have moved under the scheduler
 	done     chan struct{} // a check finished and left the in-flight set
 	running  atomic.Bool
 	recorded atomic.Int64 // checks recorded since memory was last handed back
@@ -290,6 +292,7 @@ func New(db *store.DB, keys KeyOpener, probe Prober, cfg Config, clock Clock, lo
 		probeDelay:  probeFirst,
 		effInterval: cfg.Interval,
 		subs:        map[chan Update]struct{}{},
+		writer:      writer{db: db},
 	}
 	if cfg.Rate > 0 {
 		// A burst of one: requests are spaced evenly, never bunched.
@@ -301,6 +304,7 @@ func New(db *store.DB, keys KeyOpener, probe Prober, cfg Config, clock Clock, lo
 // Nudge tells the scheduler that pairs may have become due (added, edited, re-keyed), so it
 // looks now rather than at its next planned wake-up. It never blocks.
 func (c *Checker) Nudge() {
+	c.schedGen.Add(1)
 	select {
 	case c.nudge <- struct{}{}:
 	default:

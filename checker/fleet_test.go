@@ -2,6 +2,7 @@ package checker
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 	"time"
 
@@ -217,5 +218,61 @@ func TestSuspicionSurvivesRestart(t *testing.T) {
 	st := c2.Status()
 	if st.Suspicion == nil || len(st.Suspicion.Pairs) < 4 {
 		t.Fatalf("the restarted checker shows suspicion %+v, want the held members", st.Suspicion)
+	}
+}
+
+// TestSlotFreeBeforeTheWrite: with the database's write lock held by another connection, the
+// scheduler still sends the next checks (one slot, three due keys): a check gives its slot
+// back once its answer is classified, and its pair stays in flight until the write lands.
+func TestSlotFreeBeforeTheWrite(t *testing.T) {
+	e := newEnv(t, staxfake.Options{})
+	var pairs []testPair
+	for i := range 3 {
+		pairs = append(pairs, e.add(t, i, staxfake.Valid))
+	}
+	later := map[int64]time.Time{}
+	for _, p := range pairs {
+		later[p.ID] = t0.Add(30 * time.Minute) // before the hourly prune, a write
+	}
+	if err := e.db.Reschedule(context.Background(), later); err != nil {
+		t.Fatal(err)
+	}
+	c := e.checker(testConfig(), nil)
+	ch, unsub := c.Subscribe()
+	defer unsub()
+	start(t, c)
+	e.blocked(t, 1) // started, and asleep until the keys come due
+
+	blocker, err := sql.Open("sqlite", e.db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close()
+	conn, err := blocker.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(30 * time.Minute)
+	began := time.Now()
+	for _, p := range pairs {
+		e.waitRequests(t, p.key, 1) // all three asked while the first write still waits
+	}
+	t.Logf("three checks sent in %s with the write lock held", time.Since(began))
+	if n := c.Status().InFlight; n != 3 {
+		t.Errorf("%d pairs in flight, want 3 until their results are stored", n)
+	}
+	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	updates(t, ch, 3)
+	t.Logf("stored %s after the lock was released", time.Since(began))
+	for _, p := range pairs {
+		if got := e.pair(t, p.ID); got.Verdict != store.Valid {
+			t.Errorf("pair %d: %s after the lock was released", p.ID, got.Verdict)
+		}
 	}
 }

@@ -1,11 +1,9 @@
 package checker
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -69,6 +67,13 @@ func (c *Checker) Run(ctx context.Context) error {
 		c.log.Warn("checker: interval stretched by the rate cap", "note", st.StretchNote())
 	}
 
+	// Due pairs are read in batches of about two per slot rather than one query per check;
+	// a batch is dropped whenever something else may have moved the schedule (a nudge, a
+	// check the scheduler did not start) and whenever its first pair is not due yet.
+	var (
+		batch    []store.Pair
+		batchGen uint64
+	)
 	for ctx.Err() == nil {
 		now := c.clock.Now()
 		if !now.Before(nextPrune) {
@@ -105,16 +110,21 @@ func (c *Checker) Run(ctx context.Context) error {
 		// Read before the query: checks that finish after it signal a finish not yet seen.
 		busy, seen := c.flow()
 		now = c.clock.Now() // the wait for a slot may have been long
-		next, err := c.db.NextPairs(ctx, c.inflight.ids(), 1)
-		if err != nil {
-			c.releaseSlot()
-			if ctx.Err() == nil {
-				c.log.Error("checker: cannot read the schedule", "err", err)
-				sleep(ctx, c.clock, retryAfterDBError)
+		if gen := c.schedGen.Load(); len(batch) == 0 || gen != batchGen {
+			next, err := c.db.NextPairs(ctx, c.inflight.ids(), 2*c.cfg.Concurrency)
+			if err != nil {
+				c.releaseSlot()
+				if ctx.Err() == nil {
+					c.log.Error("checker: cannot read the schedule", "err", err)
+					sleep(ctx, c.clock, retryAfterDBError)
+				}
+				continue
 			}
-			continue
+			batch, batchGen = next, gen
 		}
+		next := batch
 		if len(next) == 0 || next[0].NextCheckAt.After(now) {
+			batch = nil
 			c.releaseSlot()
 			if busy > 0 {
 				// Nothing more to start: wait for the checks in flight to land, since
@@ -138,6 +148,7 @@ func (c *Checker) Run(ctx context.Context) error {
 			continue
 		}
 		p := next[0]
+		batch = batch[1:]
 		if !c.inflight.tryAdd(p.ID) {
 			// CheckNow or RunCycle took it since the query.
 			c.releaseSlot()
@@ -158,8 +169,7 @@ func (c *Checker) Run(ctx context.Context) error {
 
 // scheduled runs one check the scheduler dispatched; it owns p's in-flight entry and a slot.
 func (c *Checker) scheduled(ctx context.Context, p store.Pair) {
-	_, _, err := c.run(ctx, p)
-	c.releaseSlot()
+	_, _, err := c.run(ctx, p, c.releaseSlot)
 	if err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrStale) {
 		// The answer could not be written, so the pair is still due: keep it out of the
 		// schedule for a while rather than asking Stax.ai again at once.
@@ -211,9 +221,9 @@ func (c *Checker) probeOutage(ctx context.Context) {
 	if err := c.acquireSlot(ctx); err != nil {
 		return
 	}
-	defer c.releaseSlot()
 	next, err := c.db.NextPairs(ctx, c.inflight.ids(), 1)
 	if err != nil || len(next) == 0 {
+		c.releaseSlot()
 		if err != nil && ctx.Err() == nil {
 			c.log.Error("checker: cannot read the schedule", "err", err)
 		}
@@ -221,14 +231,16 @@ func (c *Checker) probeOutage(ctx context.Context) {
 	}
 	p := next[0]
 	if !c.inflight.tryAdd(p.ID) {
+		c.releaseSlot()
 		return
 	}
 	defer c.release(p.ID)
 	if err := c.admit(ctx, modeProbe); err != nil {
+		c.releaseSlot()
 		return
 	}
 	c.log.Debug("checker: outage probe", "pair_id", p.ID)
-	if _, _, err := c.run(ctx, p); err != nil {
+	if _, _, err := c.run(ctx, p, c.releaseSlot); err != nil {
 		return
 	}
 	c.mu.Lock()
@@ -255,33 +267,16 @@ func (c *Checker) recount(ctx context.Context) {
 // spreadOverdue spaces the pairs already checked whose next check passed while staxkeys was
 // not running evenly over one effective interval from now, most overdue first, so a restart
 // does not send a burst. Never-checked pairs (next check 0) and pairs awaiting confirmation
-// stay due at once.
+// stay due at once. It is one statement on ids and times: no pair, and no sealed key, is loaded.
 func (c *Checker) spreadOverdue(ctx context.Context, now time.Time) error {
-	pairs, err := c.db.AllPairs(ctx)
+	eff := c.effective()
+	n, err := c.db.SpreadOverdue(ctx, now, eff)
 	if err != nil {
 		return err
 	}
-	var overdue []store.Pair
-	for _, p := range pairs {
-		if !p.NextCheckAt.IsZero() && !p.NextCheckAt.After(now) && p.CandidateCount == 0 {
-			overdue = append(overdue, p)
-		}
+	if n > 0 {
+		c.log.Info("checker: spread overdue checks over one interval", "pairs", n, "interval", eff)
 	}
-	if len(overdue) == 0 {
-		return nil
-	}
-	slices.SortFunc(overdue, func(a, b store.Pair) int {
-		return cmp.Or(a.NextCheckAt.Compare(b.NextCheckAt), cmp.Compare(a.ID, b.ID))
-	})
-	eff := c.effective()
-	next := make(map[int64]time.Time, len(overdue))
-	for i, p := range overdue {
-		next[p.ID] = now.Add(time.Duration(float64(eff) * float64(i) / float64(len(overdue))))
-	}
-	if err := c.db.Reschedule(ctx, next); err != nil {
-		return err
-	}
-	c.log.Info("checker: spread overdue checks over one interval", "pairs", len(overdue), "interval", eff)
 	return nil
 }
 

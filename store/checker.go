@@ -44,15 +44,19 @@ func (db *DB) PairIDs(ctx context.Context) ([]int64, error) {
 // due or not), leaving out the pairs in skip: those already being checked. The scheduler takes
 // the due ones and sleeps until the first that is not.
 func (db *DB) NextPairs(ctx context.Context, skip []int64, limit int) ([]Pair, error) {
-	if len(skip) == 0 {
-		return db.queryPairs(ctx, "SELECT "+pairColumns+" FROM pairs ORDER BY next_check_at, id LIMIT ?", limit)
+	if skip == nil {
+		skip = []int64{}
 	}
 	ids, err := json.Marshal(skip)
 	if err != nil {
 		return nil, fmt.Errorf("store: next pairs: %w", err)
 	}
-	return db.queryPairs(ctx, "SELECT "+pairColumns+` FROM pairs
-		WHERE id NOT IN (SELECT value FROM json_each(?)) ORDER BY next_check_at, id LIMIT ?`, string(ids), limit)
+	stmt, err := db.prep.stmt(db.r, "SELECT "+pairColumns+` FROM pairs
+		WHERE id NOT IN (SELECT value FROM json_each(?)) ORDER BY next_check_at, id LIMIT ?`)
+	if err != nil {
+		return nil, fmt.Errorf("store: next pairs: %w", err)
+	}
+	return scanPairs(stmt.QueryContext(ctx, string(ids), limit))
 }
 
 // MakeAllDue brings every pair's next check forward to at (pairs due sooner keep their time),

@@ -65,44 +65,98 @@ type CheckRecord struct {
 	Wide bool
 }
 
-// RecordCheck stores a check, the pair's new state and any verdict change.
-func (db *DB) RecordCheck(ctx context.Context, rec CheckRecord) error {
-	c := rec.Check
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE pairs SET verdict = ?, verdict_at = ?, verdict_since = ?, last_valid_at = ?,
+const (
+	recordPairSQL = `UPDATE pairs SET verdict = ?, verdict_at = ?, verdict_since = ?, last_valid_at = ?,
 			last_check_at = ?, last_outcome = ?, last_reason = ?, last_http_status = ?, last_latency_ms = ?,
 			next_check_at = ?, failures = ?, candidate = ?, candidate_count = ?,
 			flaps = ?, steady = ?, failing_since = ?
-			WHERE id = ? AND key_changed_at = ? AND (? = '' OR verdict = ?)`,
-			rec.Verdict, nullMS(rec.VerdictAt), nullMS(rec.VerdictSince), nullMS(rec.LastValidAt),
-			ms(c.At), c.Outcome, c.Reason, c.HTTPStatus, c.Latency.Milliseconds(),
-			ms(rec.NextCheckAt), rec.Failures, rec.Candidate, rec.CandidateCount,
-			rec.Flaps, rec.Steady, nullMS(rec.FailingSince),
-			c.PairID, ms(rec.KeyChangedAt), rec.FromVerdict, rec.FromVerdict)
+			WHERE id = ? AND key_changed_at = ? AND (? = '' OR verdict = ?)`
+	recordCheckSQL = "INSERT INTO checks (pair_id, at, outcome, http_status, latency_ms, reason) VALUES (?, ?, ?, ?, ?, ?)"
+	recordEventSQL = "INSERT INTO events (pair_id, at, old_verdict, new_verdict, reason) VALUES (?, ?, ?, ?, ?)"
+)
+
+// RecordCheck stores a check, the pair's new state and any verdict change.
+func (db *DB) RecordCheck(ctx context.Context, rec CheckRecord) error {
+	return db.RecordChecks(ctx, []CheckRecord{rec})[0]
+}
+
+// RecordChecks stores several checks in one transaction (a group commit: one WAL sync for
+// them all), each as RecordCheck would. The result has one error per record: ErrStale (wrapped)
+// for a pair that changed meanwhile, whose record alone is skipped; any other failure fails
+// every record, since none was stored.
+func (db *DB) RecordChecks(ctx context.Context, recs []CheckRecord) []error {
+	errs := make([]error, len(recs))
+	stmts := make([]*sql.Stmt, 3)
+	for i, q := range []string{recordPairSQL, recordCheckSQL, recordEventSQL} {
+		s, err := db.prep.stmt(db.w, q)
 		if err != nil {
-			return err
+			return fill(errs, fmt.Errorf("store: record checks: %w", err))
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrStale
-		}
-		if _, err := tx.ExecContext(ctx,
-			"INSERT INTO checks (pair_id, at, outcome, http_status, latency_ms, reason) VALUES (?, ?, ?, ?, ?, ?)",
-			c.PairID, ms(c.At), c.Outcome, c.HTTPStatus, c.Latency.Milliseconds(), c.Reason); err != nil {
-			return err
-		}
-		if e := rec.Event; e != nil {
-			if _, err := tx.ExecContext(ctx,
-				"INSERT INTO events (pair_id, at, old_verdict, new_verdict, reason) VALUES (?, ?, ?, ?, ?)",
-				c.PairID, ms(e.At), e.Old, e.New, e.Reason); err != nil {
+		stmts[i] = s
+	}
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		upd, chk, ev := tx.StmtContext(ctx, stmts[0]), tx.StmtContext(ctx, stmts[1]), tx.StmtContext(ctx, stmts[2])
+		for i, rec := range recs {
+			c := rec.Check
+			res, err := upd.ExecContext(ctx,
+				rec.Verdict, nullMS(rec.VerdictAt), nullMS(rec.VerdictSince), nullMS(rec.LastValidAt),
+				ms(c.At), c.Outcome, c.Reason, c.HTTPStatus, c.Latency.Milliseconds(),
+				ms(rec.NextCheckAt), rec.Failures, rec.Candidate, rec.CandidateCount,
+				rec.Flaps, rec.Steady, nullMS(rec.FailingSince),
+				c.PairID, ms(rec.KeyChangedAt), rec.FromVerdict, rec.FromVerdict)
+			if err != nil {
 				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				errs[i] = fmt.Errorf("store: record check of pair %d: %w", c.PairID, ErrStale)
+				continue
+			}
+			if _, err := chk.ExecContext(ctx, c.PairID, ms(c.At), c.Outcome, c.HTTPStatus, c.Latency.Milliseconds(), c.Reason); err != nil {
+				return err
+			}
+			if e := rec.Event; e != nil {
+				if _, err := ev.ExecContext(ctx, c.PairID, ms(e.At), e.Old, e.New, e.Reason); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store: record check of pair %d: %w", c.PairID, err)
+		return fill(errs, fmt.Errorf("store: record %d checks: %w", len(recs), err))
 	}
-	return nil
+	return errs
+}
+
+func fill(errs []error, err error) []error {
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
+}
+
+// SpreadOverdue spaces the pairs whose next check passed while nothing checked them evenly
+// over spread from now, most overdue first, in one statement on ids and times: it never loads
+// a pair. Never-checked pairs (next check 0) and pairs awaiting confirmation stay due at once.
+// It returns how many pairs moved.
+func (db *DB) SpreadOverdue(ctx context.Context, now time.Time, spread time.Duration) (int64, error) {
+	var n int64
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `WITH o AS (
+				SELECT id, ROW_NUMBER() OVER (ORDER BY next_check_at, id) - 1 AS i, COUNT(*) OVER () AS n
+				FROM pairs WHERE next_check_at > 0 AND next_check_at <= ? AND candidate_count = 0)
+			UPDATE pairs SET next_check_at = ? + o.i * ? / o.n FROM o WHERE pairs.id = o.id`,
+			ms(now), ms(now), spread.Milliseconds())
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: spread overdue checks: %w", err)
+	}
+	return n, nil
 }
 
 // Reschedule sets when pairs are next due, without touching anything else.
@@ -132,7 +186,11 @@ func (db *DB) AllPairs(ctx context.Context) ([]Pair, error) {
 }
 
 func (db *DB) queryPairs(ctx context.Context, query string, args ...any) ([]Pair, error) {
-	rows, err := db.r.QueryContext(ctx, query, args...)
+	return scanPairs(db.r.QueryContext(ctx, query, args...))
+}
+
+// scanPairs reads every pair of a query's rows.
+func scanPairs(rows *sql.Rows, err error) ([]Pair, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: query pairs: %w", err)
 	}

@@ -218,7 +218,11 @@ func (db *DB) DeletePair(ctx context.Context, id int64) error {
 
 // PairByID loads one pair.
 func (db *DB) PairByID(ctx context.Context, id int64) (Pair, error) {
-	p, err := scanPair(db.r.QueryRowContext(ctx, "SELECT "+pairColumns+" FROM pairs WHERE id = ?", id))
+	stmt, err := db.prep.stmt(db.r, "SELECT "+pairColumns+" FROM pairs WHERE id = ?")
+	if err != nil {
+		return Pair{}, fmt.Errorf("store: pair %d: %w", id, err)
+	}
+	p, err := scanPair(stmt.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Pair{}, ErrNotFound
 	}

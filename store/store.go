@@ -56,6 +56,7 @@ type DB struct {
 
 	stripMu sync.Mutex
 	strip   *sql.Stmt
+	prep    prepared
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -159,6 +160,7 @@ func (db *DB) Close() error {
 	if db.strip != nil {
 		db.strip.Close()
 	}
+	db.prep.close()
 	_, _ = db.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	return errors.Join(db.r.Close(), db.w.Close())
 }
