@@ -52,6 +52,17 @@ func TestCheck(t *testing.T) {
 		strings.Repeat("x", 1025):        true,
 		"\xff\xfe invalid utf8 password": true,
 		"ünïcödé pässwörd":               false,
+		// Common passwords and patterns (issue 13, finding 7).
+		"aaaaaaaaaaaa":                   true,
+		"password1234":                   true,
+		"Password1234!":                  true,
+		"qwertyuiop12":                   true,
+		"123456789012":                   true,
+		"iloveyou2024":                   true,
+		"abcdefghijkl":                   true,
+		strings.Repeat("a", 1000):        true, // judged by its first 128 bytes
+		"correct horse battery staple":   false,
+		"another long passphrase":        false,
 	} {
 		if got := password.Check(pw) != ""; got != bad {
 			t.Errorf("Check(%q) bad=%v, want %v", pw, got, bad)
@@ -65,5 +76,19 @@ func TestDummyHashMatchesDefault(t *testing.T) {
 	prefix := h[:strings.LastIndex(h[:strings.LastIndex(h, "$")], "$")]
 	if !strings.HasPrefix(password.DummyHashForTest, prefix) {
 		t.Fatalf("dummy hash %q does not use the default parameters %q", password.DummyHashForTest, prefix)
+	}
+}
+
+// TestCheckNamesTheProblem: a common password is told why, and the admin's own email counts as
+// a common word.
+func TestCheckNamesTheProblem(t *testing.T) {
+	if msg := password.Check("password1234"); !strings.Contains(msg, "too common") {
+		t.Errorf("message %q", msg)
+	}
+	if msg := password.Check("zqxwgrace1906"); msg != "" {
+		t.Fatalf("refused alone: %s", msg)
+	}
+	if password.Check("zqxwgrace1906", "zqxwgrace@example.com") == "" {
+		t.Error("a password built on the admin's email is accepted")
 	}
 }
