@@ -18,7 +18,7 @@ import (
 
 // Config says where alerts go and when reminders are due.
 type Config struct {
-	WebhookURL    string
+	WebhookURL    string // may carry a token: treated as a secret, like the Slack URL
 	WebhookSecret string // signs webhook bodies; a secret
 	SlackURL      string // a Slack incoming webhook URL, itself a credential
 	SMTP          SMTPConfig
@@ -134,6 +134,10 @@ func checkURL(s string) string {
 		return "give an absolute URL such as https://hooks.example.com/staxkeys"
 	case u.Scheme != "http" && u.Scheme != "https":
 		return "the URL must start with https:// (or http://)"
+	case u.User != nil:
+		// Credentials in a URL end up in logs and Authorization headers sent on redirects;
+		// put a token in the path or use the signing secret.
+		return "the URL must not hold a user name or password"
 	}
 	return ""
 }
@@ -160,6 +164,7 @@ func SplitAddresses(s string) []string {
 // Names of the settings rows. The secrets are sealed with the keyring, like the audit key.
 const (
 	settingConfig        = "notify_config"
+	settingWebhookURL    = "notify_webhook_url"
 	settingWebhookSecret = "notify_webhook_secret"
 	settingSlackURL      = "notify_slack_url"
 	settingSMTPPassword  = "notify_smtp_password"
@@ -167,6 +172,7 @@ const (
 
 // sealedSettings are the settings sealed under the master key, by form field.
 var sealedSettings = []struct{ field, setting string }{
+	{"webhook_url", settingWebhookURL},
 	{"webhook_secret", settingWebhookSecret},
 	{"slack_url", settingSlackURL},
 	{"smtp_password", settingSMTPPassword},
@@ -176,7 +182,9 @@ func settingAD(name string) []byte { return []byte("setting:" + name) }
 
 // storedConfig is the non-secret part of the settings saved on the page.
 type storedConfig struct {
-	WebhookURL           string   `json:"webhook_url"`
+	// WebhookURL is only read: versions before 0.x stored the webhook URL here in clear. It is
+	// sealed now (settingWebhookURL), and the next save leaves it empty.
+	WebhookURL           string   `json:"webhook_url,omitempty"`
 	SMTPHost             string   `json:"smtp_host"`
 	SMTPPort             int      `json:"smtp_port"`
 	SMTPUsername         string   `json:"smtp_username"`
@@ -202,6 +210,8 @@ type loaded struct {
 	cfg     Config
 	saved   bool              // the page's settings exist and override the environment
 	sources map[string]Source // by form field of each secret
+	// legacyWebhook: the webhook URL in force was stored in clear by an older version.
+	legacyWebhook bool
 }
 
 // Config returns the configuration in force: the environment's, overridden by what was saved
@@ -218,6 +228,9 @@ func (n *Notifier) load(ctx context.Context) loaded {
 		} else {
 			l.saved = true
 			l.cfg.WebhookURL, l.cfg.SMTP.Host, l.cfg.SMTP.Port = sc.WebhookURL, sc.SMTPHost, sc.SMTPPort
+			if sc.WebhookURL != "" {
+				l.legacyWebhook, l.sources["webhook_url"] = true, FromSettings
+			}
 			l.cfg.SMTP.Username, l.cfg.SMTP.From, l.cfg.SMTP.To = sc.SMTPUsername, sc.SMTPFrom, sc.SMTPTo
 			l.cfg.RotationReminderDays = sc.RotationReminderDays
 			l.cfg.RevokedReminder = 0
@@ -230,7 +243,7 @@ func (n *Notifier) load(ctx context.Context) loaded {
 	}
 	for _, s := range sealedSettings {
 		p := l.secret(s.field)
-		if *p != "" {
+		if _, known := l.sources[s.field]; *p != "" && !known {
 			l.sources[s.field] = FromEnv
 		}
 		sealed, err := n.db.Setting(ctx, s.setting)
@@ -247,6 +260,9 @@ func (n *Notifier) load(ctx context.Context) loaded {
 			continue
 		}
 		*p, l.sources[s.field] = string(v), FromSettings
+		if s.field == "webhook_url" {
+			l.legacyWebhook = false
+		}
 		if len(v) == 0 {
 			l.sources[s.field] = FromNowhere // removed on the page
 		}
@@ -256,6 +272,8 @@ func (n *Notifier) load(ctx context.Context) loaded {
 
 func (l *loaded) secret(field string) *string {
 	switch field {
+	case "webhook_url":
+		return &l.cfg.WebhookURL
 	case "webhook_secret":
 		return &l.cfg.WebhookSecret
 	case "slack_url":
@@ -267,9 +285,12 @@ func (l *loaded) secret(field string) *string {
 }
 
 // Form is the settings page's form as typed. A secret field left empty keeps the secret; its
-// Clear flag removes it.
+// Clear flag removes it. The webhook URL is one of the secrets (it may carry a token). The
+// stored SMTP password goes only to the host it was typed for: a form that changes the host
+// without typing the password again removes it.
 type Form struct {
 	WebhookURL         string
+	ClearWebhookURL    bool
 	WebhookSecret      string
 	ClearWebhookSecret bool
 	SlackURL           string
@@ -290,7 +311,7 @@ type Form struct {
 type SecretState struct {
 	Set    bool
 	Source Source
-	Hint   string // for the Slack URL, its host
+	Hint   string // for the webhook and Slack URLs, their host
 }
 
 // View is the settings page's content: the form's current values (secrets left empty), the
@@ -308,7 +329,7 @@ func (n *Notifier) View(ctx context.Context) View {
 	c := l.cfg
 	v := View{
 		Form: Form{
-			WebhookURL: c.WebhookURL, SMTPHost: c.SMTP.Host, SMTPUsername: c.SMTP.Username,
+			SMTPHost: c.SMTP.Host, SMTPUsername: c.SMTP.Username,
 			SMTPFrom: c.SMTP.From, SMTPTo: strings.Join(c.SMTP.To, ", "),
 			RevokedReminder: durationText(c.RevokedReminder), RotationDays: strconv.Itoa(c.RotationReminderDays),
 		},
@@ -321,8 +342,8 @@ func (n *Notifier) View(ctx context.Context) View {
 	}
 	for _, s := range sealedSettings {
 		st := SecretState{Set: *l.secret(s.field) != "", Source: l.sources[s.field]}
-		if s.field == "slack_url" && st.Set {
-			if u, err := url.Parse(c.SlackURL); err == nil {
+		if (s.field == "slack_url" || s.field == "webhook_url") && st.Set {
+			if u, err := url.Parse(*l.secret(s.field)); err == nil {
 				st.Hint = u.Host
 			}
 		}
@@ -349,20 +370,67 @@ func durationText(d time.Duration) string {
 	return s
 }
 
+// Changes validates f against the settings in force and names what saving it would change,
+// without saving: the page asks for the admin's password first when a destination or a
+// credential would change (DestinationChange).
+func (n *Notifier) Changes(ctx context.Context, f Form) ([]string, error) {
+	before := n.load(ctx)
+	cfg, err := n.parseChecked(before.cfg, f)
+	if err != nil {
+		return nil, err
+	}
+	return changes(before.cfg, cfg), nil
+}
+
+// DestinationChange reports whether any of the changes (as named by Changes or Save) is of
+// where alerts go or of a credential they carry: what a stolen session must not redirect.
+// Only the reminder periods are not.
+func DestinationChange(changed []string) bool {
+	for _, c := range changed {
+		if c != changeRevokedReminder && c != changeRotationReminder {
+			return true
+		}
+	}
+	return false
+}
+
+// parseChecked is parseForm, then Validate, then the destination policy on what can be
+// judged before dialling (an address literal, localhost), so the form names the field.
+func (n *Notifier) parseChecked(cur Config, f Form) (Config, error) {
+	cfg, err := parseForm(cur, f)
+	if err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	fields := map[string]string{}
+	const denied = "this destination is not allowed: loopback, private and link-local addresses need STAXKEYS_ALERT_ALLOW"
+	for _, d := range []struct{ field, url string }{{"webhook_url", cfg.WebhookURL}, {"slack_url", cfg.SlackURL}} {
+		if u, err := url.Parse(d.url); d.url != "" && err == nil && n.opts.Allow.Check(u.Hostname()) != nil {
+			fields[d.field] = denied
+		}
+	}
+	if cfg.SMTP.Host != "" && n.opts.Allow.Check(cfg.SMTP.Host) != nil {
+		fields["smtp_host"] = denied
+	}
+	if len(fields) > 0 {
+		return cfg, &store.ValidationError{Fields: fields}
+	}
+	return cfg, nil
+}
+
 // Save validates f and stores it: the non-secret fields as one setting, and each secret
 // typed or removed sealed on its own. It returns the names of what changed, for the audit
 // trail (never a value), or a *store.ValidationError keyed by field.
 func (n *Notifier) Save(ctx context.Context, f Form) ([]string, error) {
 	before := n.load(ctx)
-	cfg, err := parseForm(before.cfg, f)
+	cfg, err := n.parseChecked(before.cfg, f)
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
 	sc := storedConfig{
-		WebhookURL: cfg.WebhookURL, SMTPHost: cfg.SMTP.Host, SMTPPort: cfg.SMTP.Port,
+		SMTPHost: cfg.SMTP.Host, SMTPPort: cfg.SMTP.Port,
 		SMTPUsername: cfg.SMTP.Username, SMTPFrom: cfg.SMTP.From, SMTPTo: cfg.SMTP.To,
 		RotationReminderDays: cfg.RotationReminderDays,
 	}
@@ -378,10 +446,15 @@ func (n *Notifier) Save(ctx context.Context, f Form) ([]string, error) {
 		setting, value string
 		clear          bool
 	}
+	webhook := strings.TrimSpace(f.WebhookURL) // as validated
+	if webhook == "" && !f.ClearWebhookURL && before.legacyWebhook {
+		webhook = cfg.WebhookURL // stored in clear by an older version: seal it now
+	}
 	for _, s := range []secretInput{
+		{settingWebhookURL, webhook, f.ClearWebhookURL},
 		{settingWebhookSecret, f.WebhookSecret, f.ClearWebhookSecret},
 		{settingSlackURL, strings.TrimSpace(f.SlackURL), f.ClearSlackURL}, // as validated
-		{settingSMTPPassword, f.SMTPPassword, f.ClearSMTPPassword},
+		{settingSMTPPassword, f.SMTPPassword, f.ClearSMTPPassword || smtpPasswordDropped(before.cfg, cfg, f)},
 	} {
 		if s.value == "" && !s.clear {
 			continue
@@ -402,10 +475,17 @@ func (n *Notifier) Save(ctx context.Context, f Form) ([]string, error) {
 	return changes(before.cfg, cfg), nil
 }
 
+// smtpPasswordDropped reports whether the form moves email to another SMTP host without
+// typing the password again: the stored password was given for the old host only, and a
+// stolen session must not be able to send it to a host of its choosing.
+func smtpPasswordDropped(cur, next Config, f Form) bool {
+	return f.SMTPPassword == "" && cur.SMTP.Password != "" && !strings.EqualFold(cur.SMTP.Host, next.SMTP.Host)
+}
+
 // parseForm applies f to the current configuration; secrets left empty keep their value.
 func parseForm(cur Config, f Form) (Config, error) {
 	c := Config{
-		WebhookURL: strings.TrimSpace(f.WebhookURL),
+		WebhookURL: cur.WebhookURL,
 		SMTP: SMTPConfig{
 			Host: strings.TrimSpace(f.SMTPHost), Username: strings.TrimSpace(f.SMTPUsername),
 			From: strings.TrimSpace(f.SMTPFrom), To: SplitAddresses(f.SMTPTo),
@@ -413,6 +493,12 @@ func parseForm(cur Config, f Form) (Config, error) {
 		WebhookSecret: cur.WebhookSecret, SlackURL: cur.SlackURL,
 	}
 	c.SMTP.Password = cur.SMTP.Password
+	switch {
+	case f.ClearWebhookURL:
+		c.WebhookURL = ""
+	case strings.TrimSpace(f.WebhookURL) != "":
+		c.WebhookURL = strings.TrimSpace(f.WebhookURL)
+	}
 	switch {
 	case f.ClearWebhookSecret:
 		c.WebhookSecret = ""
@@ -430,6 +516,8 @@ func parseForm(cur Config, f Form) (Config, error) {
 		c.SMTP.Password = ""
 	case f.SMTPPassword != "":
 		c.SMTP.Password = f.SMTPPassword
+	case smtpPasswordDropped(cur, c, f):
+		c.SMTP.Password = ""
 	}
 	fields := map[string]string{}
 	if p := strings.TrimSpace(f.SMTPPort); p != "" {
@@ -461,6 +549,12 @@ func parseForm(cur Config, f Form) (Config, error) {
 	return c, nil
 }
 
+// The names of the changes that move no destination and no credential.
+const (
+	changeRevokedReminder  = "revoked-key reminder"
+	changeRotationReminder = "rotation reminder"
+)
+
 // changes names the settings that differ between a and b.
 func changes(a, b Config) []string {
 	var out []string
@@ -478,8 +572,8 @@ func changes(a, b Config) []string {
 	add(a.SMTP.Password != b.SMTP.Password, "SMTP password")
 	add(a.SMTP.From != b.SMTP.From, "SMTP sender")
 	add(!slices.Equal(a.SMTP.To, b.SMTP.To), "SMTP recipients")
-	add(a.RevokedReminder != b.RevokedReminder, "revoked-key reminder")
-	add(a.RotationReminderDays != b.RotationReminderDays, "rotation reminder")
+	add(a.RevokedReminder != b.RevokedReminder, changeRevokedReminder)
+	add(a.RotationReminderDays != b.RotationReminderDays, changeRotationReminder)
 	return out
 }
 

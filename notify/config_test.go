@@ -22,18 +22,20 @@ func TestSettingsOverrideEnvAndSealSecrets(t *testing.T) {
 	ctx := context.Background()
 	env := notify.Config{WebhookURL: "https://env.example.com/hook", WebhookSecret: "env-secret-0123456789",
 		RevokedReminder: 24 * time.Hour}
-	n := notify.New(e.db, e.keys, notify.Options{Env: env, Clock: checker.NewFakeClock(t0)})
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: env, Clock: checker.NewFakeClock(t0)})
 
 	v := n.View(ctx)
-	if v.Saved || v.Form.WebhookURL != env.WebhookURL || v.Form.WebhookSecret != "" || v.Form.RevokedReminder != "24h" ||
-		v.Secrets["webhook_secret"] != (notify.SecretState{Set: true, Source: notify.FromEnv}) || !v.Configured[notify.Webhook] {
+	if v.Saved || v.Form.WebhookURL != "" || v.Form.WebhookSecret != "" || v.Form.RevokedReminder != "24h" ||
+		v.Secrets["webhook_secret"] != (notify.SecretState{Set: true, Source: notify.FromEnv}) || !v.Configured[notify.Webhook] ||
+		v.Secrets["webhook_url"] != (notify.SecretState{Set: true, Source: notify.FromEnv, Hint: "env.example.com"}) {
 		t.Fatalf("view from the environment: %+v", v)
 	}
 
 	const slackURL = "https://hooks.slack.com/services/T000/B000/SLACKTOKEN"
+	const webhookURL = "https://page.example.com/hook/WEBHOOKTOKEN"
 	const smtpPassword = "smtp-password-SEALED"
 	changed, err := n.Save(ctx, notify.Form{
-		WebhookURL: "https://page.example.com/hook", SlackURL: slackURL,
+		WebhookURL: webhookURL, SlackURL: slackURL,
 		SMTPHost: "smtp.example.com", SMTPUsername: "alerts", SMTPPassword: smtpPassword,
 		SMTPFrom: "staxkeys@example.com", SMTPTo: "ops@example.com; sec@example.com",
 		RevokedReminder: "72h", RotationDays: "90",
@@ -47,7 +49,7 @@ func TestSettingsOverrideEnvAndSealSecrets(t *testing.T) {
 		t.Errorf("changed %q, want %q", changed, want)
 	}
 	cfg := n.Config(ctx)
-	if cfg.WebhookURL != "https://page.example.com/hook" || cfg.WebhookSecret != env.WebhookSecret || cfg.SlackURL != slackURL ||
+	if cfg.WebhookURL != webhookURL || cfg.WebhookSecret != env.WebhookSecret || cfg.SlackURL != slackURL ||
 		cfg.SMTP.Port != notify.DefaultSMTPPort || cfg.SMTP.Password != smtpPassword || len(cfg.SMTP.To) != 2 ||
 		cfg.RevokedReminder != 72*time.Hour || cfg.RotationReminderDays != 90 {
 		t.Errorf("config after saving: %+v", cfg)
@@ -55,15 +57,16 @@ func TestSettingsOverrideEnvAndSealSecrets(t *testing.T) {
 	v = n.View(ctx)
 	if !v.Saved || v.Form.SlackURL != "" || v.Form.SMTPPassword != "" ||
 		v.Secrets["slack_url"] != (notify.SecretState{Set: true, Source: notify.FromSettings, Hint: "hooks.slack.com"}) ||
-		v.Secrets["webhook_secret"].Source != notify.FromEnv {
+		v.Secrets["webhook_secret"].Source != notify.FromEnv || v.Form.WebhookURL != "" ||
+		v.Secrets["webhook_url"] != (notify.SecretState{Set: true, Source: notify.FromSettings, Hint: "page.example.com"}) {
 		t.Errorf("view after saving: %+v", v)
 	}
-	for _, name := range []string{"notify_slack_url", "notify_smtp_password", "notify_config"} {
+	for _, name := range []string{"notify_slack_url", "notify_smtp_password", "notify_webhook_url", "notify_config"} {
 		raw, err := e.db.Setting(ctx, name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bytes.Contains(raw, []byte("SLACKTOKEN")) || bytes.Contains(raw, []byte(smtpPassword)) {
+		if bytes.Contains(raw, []byte("SLACKTOKEN")) || bytes.Contains(raw, []byte(smtpPassword)) || bytes.Contains(raw, []byte("WEBHOOKTOKEN")) {
 			t.Errorf("setting %s holds a secret in the clear", name)
 		}
 	}
@@ -73,12 +76,12 @@ func TestSettingsOverrideEnvAndSealSecrets(t *testing.T) {
 
 	// Saving again with the secrets left empty keeps them; Clear removes one, even the
 	// environment's.
-	if _, err := n.Save(ctx, notify.Form{WebhookURL: "https://page.example.com/hook", ClearWebhookSecret: true,
+	if _, err := n.Save(ctx, notify.Form{ClearWebhookSecret: true,
 		SMTPHost: "smtp.example.com", SMTPPort: "2525", SMTPFrom: "staxkeys@example.com", SMTPTo: "ops@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	cfg = n.Config(ctx)
-	if cfg.WebhookSecret != "" || cfg.SlackURL != slackURL || cfg.SMTP.Password != smtpPassword || cfg.SMTP.Port != 2525 ||
+	if cfg.WebhookSecret != "" || cfg.WebhookURL != webhookURL || cfg.SlackURL != slackURL || cfg.SMTP.Password != smtpPassword || cfg.SMTP.Port != 2525 ||
 		cfg.RevokedReminder != 0 || cfg.RotationReminderDays != 0 {
 		t.Errorf("config after the second save: %+v", cfg)
 	}
@@ -96,17 +99,17 @@ func TestSettingsOverrideEnvAndSealSecrets(t *testing.T) {
 	if err := e.db.PutSettings(ctx, resealed); err != nil {
 		t.Fatal(err)
 	}
-	if got := notify.New(e.db, newKeys, notify.Options{}).Config(ctx); got.SlackURL != slackURL || got.SMTP.Password != smtpPassword {
+	if got := notify.New(e.db, newKeys, notify.Options{Allow: allowLoopback}).Config(ctx); got.SlackURL != slackURL || got.SMTP.Password != smtpPassword || got.WebhookURL != webhookURL {
 		t.Errorf("after rotation: %+v", got)
 	}
-	if got := notify.New(e.db, e.keys, notify.Options{}).View(ctx); got.Secrets["slack_url"].Source != notify.FromUnreadable {
+	if got := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback}).View(ctx); got.Secrets["slack_url"].Source != notify.FromUnreadable {
 		t.Errorf("the old key still opens the Slack URL: %+v", got.Secrets)
 	}
 }
 
 func TestSettingsValidation(t *testing.T) {
 	e := newEnv(t)
-	n := notify.New(e.db, e.keys, notify.Options{})
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback})
 	tests := []struct {
 		name  string
 		form  notify.Form

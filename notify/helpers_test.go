@@ -18,6 +18,16 @@ import (
 	"github.com/staxkeys/staxkeys/vault"
 )
 
+// allowLoopback lets alerts reach the tests' local receivers, as STAXKEYS_ALERT_ALLOW does for
+// an operator's internal ones; the default policy refuses loopback.
+var allowLoopback = func() *notify.Policy {
+	p, err := notify.ParsePolicy("127.0.0.1/32")
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
+
 // t0 is the fake clocks' start: UTC and whole milliseconds, as the store keeps times.
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 

@@ -84,8 +84,11 @@ type PairRef struct {
 type Options struct {
 	// Env is the configuration from the environment; settings saved on the page override it.
 	Env Config
-	// HTTPClient sends webhooks; nil means one with a 15s timeout that follows no redirects.
+	// HTTPClient sends webhooks; nil means one that dials through Allow, with a 15s timeout,
+	// no proxy and no redirects. A client given here must enforce a policy itself.
 	HTTPClient *http.Client
+	// Allow is the destination policy of every channel; nil allows public addresses only.
+	Allow *Policy
 	// SMTPRootCAs verifies SMTP servers' certificates; nil means the system's.
 	SMTPRootCAs *x509.CertPool
 	// Clock is the worker's time; nil means the real one.
@@ -157,12 +160,7 @@ func New(db *store.DB, keys *secret.Keyring, opts Options) *Notifier {
 		n.log = slog.New(slog.DiscardHandler)
 	}
 	if n.client == nil {
-		n.client = &http.Client{
-			Timeout: 15 * time.Second,
-			// A webhook URL is set by an admin; following a redirect would let the receiver
-			// send staxkeys' requests anywhere, so a redirect is a failure.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+		n.client = opts.Allow.httpClient()
 	}
 	return n
 }

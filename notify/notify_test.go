@@ -62,7 +62,7 @@ func TestWebhookOneAlertPerConfirmedChange(t *testing.T) {
 	clk := checker.NewFakeClock(t0)
 	e.db.Now = clk.Now
 	wclk := checker.NewFakeClock(t0)
-	n := notify.New(e.db, e.keys, notify.Options{
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 		Env:   notify.Config{WebhookURL: rcv.URL + "/hook", WebhookSecret: webhookSecret},
 		Clock: wclk,
 	})
@@ -198,7 +198,7 @@ func TestWhichChangesAlert(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.old)+"→"+string(tt.new), func(t *testing.T) {
 			e := newEnv(t)
-			n := notify.New(e.db, e.keys, notify.Options{Env: notify.Config{WebhookURL: "http://127.0.0.1:9/hook"}, Clock: checker.NewFakeClock(t0)})
+			n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: "http://127.0.0.1:9/hook"}, Clock: checker.NewFakeClock(t0)})
 			p := store.Pair{ID: 7, Label: "l", Email: "a@example.com"}
 			n.CheckRecorded(p, store.CheckRecord{Event: &store.Event{PairID: 7, At: t0, Old: tt.old, New: tt.new, Reason: "why"}})
 			n.CheckRecorded(p, store.CheckRecord{}) // a check without a change
@@ -216,7 +216,7 @@ func TestOutageAlerts(t *testing.T) {
 	rcv := newReceiver(t, nil)
 	slack := newReceiver(t, nil)
 	wclk := checker.NewFakeClock(t0)
-	n := notify.New(e.db, e.keys, notify.Options{
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 		Env:   notify.Config{WebhookURL: rcv.URL, WebhookSecret: webhookSecret, SlackURL: slack.URL + "/services/T0/B0/XYZ"},
 		Clock: wclk,
 	})
@@ -253,7 +253,7 @@ func TestRetryBackoffSurvivesRestart(t *testing.T) {
 		return 0
 	})
 	wclk := checker.NewFakeClock(t0)
-	opts := notify.Options{Env: notify.Config{WebhookURL: rcv.URL, WebhookSecret: webhookSecret}, Clock: wclk}
+	opts := notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: rcv.URL, WebhookSecret: webhookSecret}, Clock: wclk}
 	n1 := notify.New(e.db, e.keys, opts)
 	n1.OutageChanged(true, t0, t0, "HTTP 503")
 	stop := runWorker(t, n1)
@@ -317,7 +317,7 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	e := newEnv(t)
 	rcv := newReceiver(t, func(int) int { return http.StatusBadGateway })
 	wclk := checker.NewFakeClock(t0)
-	n := notify.New(e.db, e.keys, notify.Options{
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 		Env:         notify.Config{WebhookURL: rcv.URL},
 		Clock:       wclk,
 		MaxAttempts: 5, BackoffBase: time.Minute, BackoffMax: 3 * time.Minute,
@@ -359,7 +359,7 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 func TestSlackDelivery(t *testing.T) {
 	e := newEnv(t)
 	slack := newReceiver(t, nil)
-	n := notify.New(e.db, e.keys, notify.Options{Env: notify.Config{SlackURL: slack.URL + "/services/T000/B000/SECRETPATH"}, Clock: checker.NewFakeClock(t0)})
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{SlackURL: slack.URL + "/services/T000/B000/SECRETPATH"}, Clock: checker.NewFakeClock(t0)})
 	p := store.Pair{ID: 3, Label: "ci <prod> & co", Email: "ci@example.com"}
 	n.CheckRecorded(p, store.CheckRecord{Event: &store.Event{At: t0, Old: store.Valid, New: store.Denied, Reason: "HTTP 403: Stax.ai knows the key but denies access"}})
 	if _, err := n.DeliverDue(context.Background()); err != nil {
@@ -388,7 +388,7 @@ func TestSendTestRecordsTheTry(t *testing.T) {
 	e := newEnv(t)
 	rcv := newReceiver(t, nil)
 	bad := newReceiver(t, func(int) int { return http.StatusNotFound })
-	n := notify.New(e.db, e.keys, notify.Options{
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 		Env:   notify.Config{WebhookURL: rcv.URL, WebhookSecret: webhookSecret, SlackURL: bad.URL + "/services/T0/B0/TOPSECRET"},
 		Clock: checker.NewFakeClock(t0),
 	})
@@ -435,7 +435,7 @@ func TestRemindersOncePerPeriod(t *testing.T) {
 	if err := e.db.RecordCheck(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
-	n := notify.New(e.db, e.keys, notify.Options{
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 		Env:   notify.Config{WebhookURL: "http://127.0.0.1:9/hook", RevokedReminder: 24 * time.Hour, RotationReminderDays: 3},
 		Clock: clk,
 	})

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/smtp"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -107,10 +108,17 @@ func (n *Notifier) postWebhook(ctx context.Context, cfg Config, d store.Delivery
 }
 
 // post sends a JSON body. Errors name neither the URL (a Slack URL is a credential) nor
-// anything the receiver answered beyond its status.
+// anything the receiver sent beyond its status code: only the class of the failure.
 func (n *Notifier) post(ctx context.Context, target string, body []byte, h http.Header) error {
 	if msg := checkURL(target); msg != "" {
 		return permanent{errors.New(msg)}
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return permanent{errors.New("the URL cannot be requested")}
+	}
+	if err := n.opts.Allow.Check(u.Hostname()); err != nil {
+		return permanent{errors.New(failureClass(err))}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
@@ -123,11 +131,10 @@ func (n *Notifier) post(ctx context.Context, target string, body []byte, h http.
 	req.Header.Set("User-Agent", n.opts.UserAgent)
 	resp, err := n.client.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
+		if errors.Is(err, ErrDenied) {
+			return permanent{errors.New(failureClass(err))}
 		}
-		return fmt.Errorf("request failed: %v", err)
+		return errors.New("request failed: " + failureClass(err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -140,13 +147,30 @@ func (n *Notifier) post(ctx context.Context, target string, body []byte, h http.
 	return fmt.Errorf("HTTP %d from the receiver", resp.StatusCode)
 }
 
+// smtpFailure names a failed SMTP step by its class, or by the reply code the server gave,
+// never by the text the server sent.
+func smtpFailure(step string, err error) error {
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return fmt.Errorf("SMTP %s: the server answered %d", step, te.Code)
+	}
+	if errors.Is(err, ErrDenied) {
+		return permanent{fmt.Errorf("SMTP %s: %s", step, failureClass(err))}
+	}
+	return fmt.Errorf("SMTP %s: %s", step, failureClass(err))
+}
+
 // sendEmail sends the alert through the SMTP server: implicit TLS on port 465, otherwise
 // STARTTLS whenever the server offers it; PLAIN authentication when a username is set, which
-// net/smtp refuses over an unencrypted connection except to localhost.
+// net/smtp refuses over an unencrypted connection except to localhost. The connection is
+// dialled through the destination policy.
 func (n *Notifier) sendEmail(ctx context.Context, c SMTPConfig, d store.Delivery, a Alert) error {
+	if err := n.opts.Allow.Check(c.Host); err != nil {
+		return smtpFailure("connection", err)
+	}
 	addr := net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
 	tlsCfg := &tls.Config{ServerName: c.Host, RootCAs: n.opts.SMTPRootCAs, MinVersion: tls.VersionTLS12}
-	dialer := &net.Dialer{Timeout: 15 * time.Second}
+	dialer := n.opts.Allow.dialer(c.Host, 15*time.Second)
 	var conn net.Conn
 	var err error
 	implicitTLS := c.Port == 465
@@ -156,7 +180,7 @@ func (n *Notifier) sendEmail(ctx context.Context, c SMTPConfig, d store.Delivery
 		conn, err = dialer.DialContext(ctx, "tcp", addr)
 	}
 	if err != nil {
-		return fmt.Errorf("cannot reach the SMTP server: %v", err)
+		return smtpFailure("connection", err)
 	}
 	// Network deadlines are wall-clock time, whatever clock the worker runs on.
 	deadline, ok := ctx.Deadline()
@@ -167,13 +191,13 @@ func (n *Notifier) sendEmail(ctx context.Context, c SMTPConfig, d store.Delivery
 	cl, err := smtp.NewClient(conn, c.Host)
 	if err != nil {
 		conn.Close()
-		return fmt.Errorf("SMTP greeting: %v", err)
+		return smtpFailure("greeting", err)
 	}
 	defer cl.Close()
 	if !implicitTLS {
 		if ok, _ := cl.Extension("STARTTLS"); ok {
 			if err := cl.StartTLS(tlsCfg); err != nil {
-				return fmt.Errorf("SMTP STARTTLS: %v", err)
+				return smtpFailure("STARTTLS", err)
 			}
 		}
 	}
@@ -182,29 +206,34 @@ func (n *Notifier) sendEmail(ctx context.Context, c SMTPConfig, d store.Delivery
 			return errors.New("SMTP: a username is set but the server offers no authentication")
 		}
 		if err := cl.Auth(smtp.PlainAuth("", c.Username, c.Password, c.Host)); err != nil {
-			return fmt.Errorf("SMTP authentication: %v", err)
+			var te *textproto.Error
+			if !errors.As(err, &te) {
+				// net/smtp's own refusals (an unencrypted connection) are its words, not the server's.
+				return errors.New("SMTP authentication: refused to send the password over an unencrypted connection")
+			}
+			return smtpFailure("authentication", err)
 		}
 	}
 	if err := cl.Mail(c.From); err != nil {
-		return fmt.Errorf("SMTP MAIL FROM: %v", err)
+		return smtpFailure("MAIL FROM", err)
 	}
 	for _, to := range c.To {
 		if err := cl.Rcpt(to); err != nil {
-			return fmt.Errorf("SMTP RCPT TO: %v", err)
+			return smtpFailure("RCPT TO", err)
 		}
 	}
 	w, err := cl.Data()
 	if err != nil {
-		return fmt.Errorf("SMTP DATA: %v", err)
+		return smtpFailure("DATA", err)
 	}
 	if _, err := w.Write(n.emailMessage(c, d, a)); err != nil {
-		return fmt.Errorf("SMTP DATA: %v", err)
+		return smtpFailure("DATA", err)
 	}
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("SMTP DATA: %v", err)
+		return smtpFailure("DATA", err)
 	}
 	if err := cl.Quit(); err != nil {
-		return fmt.Errorf("SMTP QUIT: %v", err)
+		return smtpFailure("QUIT", err)
 	}
 	return nil
 }

@@ -200,7 +200,7 @@ func TestEmailDelivery(t *testing.T) {
 			}
 			srv := startSMTP(t, srvTLS, tt.user, tt.pass)
 			e := newEnv(t)
-			n := notify.New(e.db, e.keys, notify.Options{
+			n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 				Env: notify.Config{SMTP: notify.SMTPConfig{
 					Host: "127.0.0.1", Port: srv.port(), Username: tt.user, Password: tt.pass,
 					From: "staxkeys@example.com", To: []string{"ops@example.com", "sec@example.com"},

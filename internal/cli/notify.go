@@ -38,7 +38,12 @@ func newNotifier(cfg config.Config, data *opened, log *slog.Logger) (*notify.Not
 		slices.Sort(msgs)
 		return nil, &ExitError{Code: 2, Err: errors.New("config: " + strings.Join(msgs, "; "))}
 	}
-	return notify.New(data.db, data.keys, notify.Options{Env: env, Log: log, UserAgent: "staxkeys/" + version()}), nil
+	allow, err := notify.ParsePolicy(cfg.AlertAllow)
+	if err != nil {
+		return nil, &ExitError{Code: 2, Err: err}
+	}
+	log.Info("alert destinations", "policy", allow.String())
+	return notify.New(data.db, data.keys, notify.Options{Env: env, Log: log, UserAgent: "staxkeys/" + version(), Allow: allow}), nil
 }
 
 // envNames maps the alert settings' form fields to their variables, for error messages.
