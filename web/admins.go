@@ -61,33 +61,47 @@ func (s *Server) handleAdminCreate(c echo.Context) error {
 	return redirect(c, "/admins")
 }
 
-// handleAdminDeleteForm serves GET /admins/:id/delete: removing oneself needs a confirmation,
-// which works without JavaScript. Other admins are removed straight from the list.
+// handleAdminDeleteForm serves GET /admins/:id/delete: the confirmation of removing an admin,
+// which asks for the remover's password (unless given in the last five minutes) and works
+// without JavaScript.
 func (s *Server) handleAdminDeleteForm(c echo.Context) error {
 	a, err := s.adminParam(c)
 	if err != nil {
 		return err
 	}
-	if a.ID != adminOf(c).ID {
-		return redirect(c, "/admins")
-	}
+	return s.renderAdminDelete(c, http.StatusOK, a, nil)
+}
+
+func (s *Server) renderAdminDelete(c echo.Context, status int, a store.Admin, errs views.FormErrors) error {
 	n, err := s.db.CountAdmins(c.Request().Context())
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.AdminDeletePage(s.page(c, "Remove yourself", "admins"), a, n <= 1))
+	self := a.ID == adminOf(c).ID
+	title := "Remove an admin"
+	if self {
+		title = "Remove yourself"
+	}
+	return render(c, status, views.AdminDeletePage(s.page(c, title, "admins"), views.AdminDeleteData{
+		Admin: a, Self: self, Last: n <= 1, Fresh: s.reauthFresh(c), Errors: errs,
+	}))
 }
 
-// handleAdminDelete serves POST /admins/:id/delete. The last admin cannot be removed; removing
-// oneself without the confirmation page's "confirm" field shows that page instead.
+// handleAdminDelete serves POST /admins/:id/delete. Removing an admin asks for the remover's
+// password, as adding one does: a stolen session must not lock the real admins out. The last
+// admin cannot be removed; removing oneself without the confirmation page's "confirm" field
+// shows that page instead.
 func (s *Server) handleAdminDelete(c echo.Context) error {
 	a, err := s.adminParam(c)
 	if err != nil {
 		return err
 	}
 	self := a.ID == adminOf(c).ID
-	if self && c.FormValue("confirm") != "yes" {
+	if self && formField(c, "confirm") != "yes" {
 		return redirect(c, adminPath(a.ID, "/delete"))
+	}
+	if status, msg := s.confirmIdentity(c); msg != "" {
+		return s.renderAdminDelete(c, status, a, views.FormErrors{"your_password": msg})
 	}
 	err = s.db.DeleteAdmin(c.Request().Context(), a.ID)
 	if errors.Is(err, store.ErrLastAdmin) {
@@ -117,9 +131,9 @@ func (s *Server) handleAdminDelete(c echo.Context) error {
 // password. Every session of theirs ends, then this browser gets a fresh one.
 func (s *Server) handleAdminPassword(c echo.Context) error {
 	admin := adminOf(c)
-	cur, pw, pw2 := c.FormValue("current_password"), c.FormValue("new_password"), c.FormValue("new_password2")
+	cur, pw, pw2 := formField(c, "current_password"), formField(c, "new_password"), formField(c, "new_password2")
 	errs := views.FormErrors{}
-	if msg := password.Check(pw); msg != "" {
+	if msg := password.Check(pw, admin.Email); msg != "" {
 		errs["new_password"] = msg
 	} else if pw != pw2 {
 		errs["new_password2"] = "the two passwords differ"

@@ -85,14 +85,29 @@ func TestAdminsRemove(t *testing.T) {
 	graceBrowser := e.NewClient(t)
 	graceBrowser.Login("grace@example.com", AdminPassword).ExpectRedirect("/")
 
-	t.Run("another admin, at once", func(t *testing.T) {
+	t.Run("another admin, with the remover's password", func(t *testing.T) {
 		c := c.For(t)
 		p := c.Get("/admins")
-		form := p.Find(fmt.Sprintf(`form[action="/admins/%d/delete"]`, grace.ID))
-		if form.AttrOr("data-confirm", "") == "" {
-			t.Error("removing another admin does not ask first (with JavaScript)")
+		path := fmt.Sprintf("/admins/%d/delete", grace.ID)
+		if p.TestID("remove-admin").AttrOr("href", "") != path {
+			t.Fatalf("no link to remove grace: %.1500s", p.HTML)
 		}
-		p = c.Follow(submitForm(t, c, p, fmt.Sprintf(`form[action="/admins/%d/delete"]`, grace.ID), nil).ExpectRedirect("/admins"))
+		p = c.Get(path).Expect(http.StatusOK)
+		if p.Find("#your_password").Length() != 1 {
+			t.Fatal("removing another admin does not ask for the password")
+		}
+		// A stolen session alone cannot remove an admin (issue 13, finding 5): no password, or a
+		// wrong one, removes nobody.
+		for _, pw := range []string{"", "not the password at all"} {
+			bad := c.Submit(path, url.Values{"confirm": {"yes"}, "your_password": {pw}})
+			if bad.StatusCode != http.StatusUnprocessableEntity && bad.StatusCode != http.StatusUnauthorized || !bad.Marked("your_password") {
+				t.Fatalf("password %q: status %d: %.800s", pw, bad.StatusCode, bad.HTML)
+			}
+			if _, err := e.DB.AdminByID(context.Background(), grace.ID); err != nil {
+				t.Fatalf("password %q removed the admin", pw)
+			}
+		}
+		p = c.Follow(c.Submit(path, url.Values{"confirm": {"yes"}, "your_password": {AdminPassword}}).ExpectRedirect("/admins"))
 		if got := adminEmails(p); !slices.Equal(got, []string{AdminEmail + "*"}) {
 			t.Fatalf("admins %q", got)
 		}

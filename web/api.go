@@ -89,7 +89,7 @@ func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 
 // throttledTokens refuses an address that sent too many bad tokens lately.
 func (s *Server) throttledTokens(c echo.Context) error {
-	if wait := s.logins.wait("api:"+c.RealIP(), ipFailures); wait > 0 {
+	if wait := s.logins.wait(addrThrottleKey("api", c.RealIP()), ipFailures); wait > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		return echo.NewHTTPError(http.StatusTooManyRequests, "too many requests with bad tokens; try again later")
 	}
@@ -105,7 +105,7 @@ func (s *Server) authenticateToken(c echo.Context, tok string) (store.Token, err
 	}
 	t, err := apitoken.Authenticate(c.Request().Context(), s.db, tok)
 	if errors.Is(err, apitoken.ErrInvalid) {
-		s.logins.fail("api:" + c.RealIP())
+		s.logins.fail(addrThrottleKey("api", c.RealIP()))
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="staxkeys", error="invalid_token"`)
 		return store.Token{}, echo.NewHTTPError(http.StatusUnauthorized, "the API token is invalid or revoked")
 	}

@@ -34,7 +34,7 @@ var auditActions = []string{
 
 func (s *Server) auditRoutes(g *echo.Group) {
 	g.GET("/audit", s.handleAuditList)
-	g.GET("/audit.csv", s.handleAuditCSV)
+	g.GET("/audit.csv", s.handleAuditCSV, s.refuseCrossSite)
 	g.POST("/audit/verify", s.handleAuditVerify)
 }
 

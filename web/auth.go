@@ -89,7 +89,7 @@ func (s *Server) currentAdmin(c echo.Context) (store.Admin, store.Session, error
 		return store.Admin{}, store.Session{}, err
 	}
 	now := s.Now()
-	if now.Sub(row.LastSeenAt) > IdleTimeout || now.Sub(row.CreatedAt) > AbsoluteTimeout {
+	if s.expired(row, now) {
 		_ = s.db.DeleteSession(ctx, row.IDHash)
 		return store.Admin{}, store.Session{}, store.ErrNotFound
 	}
@@ -97,12 +97,24 @@ func (s *Server) currentAdmin(c echo.Context) (store.Admin, store.Session, error
 	if err != nil {
 		return store.Admin{}, store.Session{}, err
 	}
-	if now.Sub(row.LastSeenAt) > touchEvery {
+	if !passive(c) && now.Sub(row.LastSeenAt) > touchEvery {
 		if err := s.db.TouchSession(ctx, row.IDHash, now); err != nil {
 			return store.Admin{}, store.Session{}, err
 		}
 	}
 	return admin, row, nil
+}
+
+// expired reports whether a session ended by time: idle too long, or too old.
+func (s *Server) expired(row store.Session, now time.Time) bool {
+	return now.Sub(row.LastSeenAt) > s.idleTimeout() || now.Sub(row.CreatedAt) > s.absoluteTimeout()
+}
+
+// passive reports whether a request is made by an open page on its own rather than by the
+// admin: the dashboard's live event stream. It must not keep an abandoned session alive past
+// its idle timeout.
+func passive(c echo.Context) bool {
+	return c.Request().URL.Path == "/events"
 }
 
 // requireSetup sends every page to /setup until the first admin exists, and hides /setup after.
@@ -184,13 +196,13 @@ func (s *Server) handleSetupForm(c echo.Context) error {
 // newAdminForm reads and checks a new admin's email and password, entered twice: the setup
 // page and the admins page share it.
 func newAdminForm(c echo.Context) (email, pw string, errs views.FormErrors) {
-	email = strings.TrimSpace(c.FormValue("email"))
-	pw, pw2 := c.FormValue("password"), c.FormValue("password2")
+	email = strings.TrimSpace(formField(c, "email"))
+	pw, pw2 := formField(c, "password"), formField(c, "password2")
 	errs = views.FormErrors{}
 	if msg := vault.CheckEmail(email); msg != "" {
 		errs["email"] = msg
 	}
-	if msg := password.Check(pw); msg != "" {
+	if msg := password.Check(pw, email); msg != "" {
 		errs["password"] = msg
 	} else if pw != pw2 {
 		errs["password2"] = "the two passwords differ"
@@ -234,34 +246,58 @@ func (s *Server) handleLoginForm(c echo.Context) error {
 	return render(c, http.StatusOK, views.LoginPage(s.page(c, "Log in", ""), views.LoginForm{Next: localPath(c.QueryParam("next"))}))
 }
 
+// errHashBusy is a password check refused because every hashing slot was taken: 503.
+var errHashBusy = errors.New("web: password checks are busy")
+
 // checkPassword verifies pw against hash ("" when no such account exists, which costs the same
 // time) under the throttle of the account and the client address, for logins and for
-// passwords re-entered in a session alike. wait > 0 means refused without trying (Retry-After
-// is set); a wrong password counts towards both limits, a right one clears the account's.
+// passwords re-entered in a session alike. The attempt is counted before the password is
+// hashed, atomically with the check of the limits, so concurrent guesses cannot outrun them;
+// the hashing itself waits for a slot of the gate, which bounds argon2's memory. wait > 0
+// means refused without trying (Retry-After is set); errHashBusy means the gate stayed full
+// (Retry-After is set, the attempt counts for nothing). A wrong password counts towards both
+// limits, a right one clears the account's.
 func (s *Server) checkPassword(c echo.Context, account, hash, pw string) (ok bool, wait time.Duration, err error) {
-	accountKey, ipKey := "account:"+strings.ToLower(account), "ip:"+c.RealIP()
-	if wait = max(s.logins.wait(accountKey, accountFailures), s.logins.wait(ipKey, ipFailures)); wait > 0 {
+	r, wait := s.logins.reserve(limit{accountThrottleKey(account), accountFailures}, limit{addrThrottleKey("ip", c.RealIP()), ipFailures})
+	if wait > 0 {
 		c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
 		return false, wait, nil
 	}
-	if hash == "" || len(pw) > password.MaxLength {
-		password.VerifyNothing(pw)
-	} else if ok, err = password.Verify(pw, hash); err != nil {
+	err = s.hashes.Do(c.Request().Context(), func() {
+		if hash == "" || len(pw) > password.MaxLength {
+			password.VerifyNothing(pw)
+		} else {
+			ok, err = password.Verify(pw, hash)
+		}
+	})
+	switch {
+	case errors.Is(err, password.ErrBusy):
+		r.cancel()
+		c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(s.hashes.RetryAfter().Seconds()))))
+		return false, 0, errHashBusy
+	case err != nil:
+		r.cancel()
 		return false, 0, err
-	}
-	if ok {
-		s.logins.reset(accountKey)
-	} else {
-		s.logins.fail(accountKey, ipKey)
+	case ok:
+		r.succeeded()
+	default:
+		r.failed()
 	}
 	return ok, 0, nil
 }
 
+// formField reads a field from the request body only. Echo's FormValue also reads the query
+// string, which lands in proxy logs, browser history and Referer headers: no credential may
+// be taken from there.
+func formField(c echo.Context, name string) string {
+	return c.Request().PostFormValue(name)
+}
+
 // handleLogin serves POST /login, throttled per account and per client address.
 func (s *Server) handleLogin(c echo.Context) error {
-	email := strings.TrimSpace(c.FormValue("email"))
-	pw := c.FormValue("password")
-	next := localPath(c.FormValue("next"))
+	email := strings.TrimSpace(formField(c, "email"))
+	pw := formField(c, "password")
+	next := localPath(formField(c, "next"))
 	form := views.LoginForm{Email: email, Next: next}
 	fail := func(status int, msg string) error {
 		form.Error = msg
@@ -273,6 +309,8 @@ func (s *Server) handleLogin(c echo.Context) error {
 	}
 	ok, wait, err := s.checkPassword(c, email, admin.PasswordHash, pw)
 	switch {
+	case errors.Is(err, errHashBusy):
+		return fail(http.StatusServiceUnavailable, "Too many logins at once. Try again in a few seconds.")
 	case err != nil:
 		return err
 	case wait > 0:

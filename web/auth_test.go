@@ -359,7 +359,7 @@ func TestSessionTimeouts(t *testing.T) {
 	t.Run("absolute", func(t *testing.T) {
 		e := newTestServer(t)
 		c := e.LoggedIn(t)
-		step := web.IdleTimeout - time.Hour
+		step := web.IdleTimeout - time.Minute
 		var elapsed time.Duration
 		for elapsed+step < web.AbsoluteTimeout {
 			e.Clock.Advance(step)

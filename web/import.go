@@ -34,7 +34,7 @@ func (s *Server) importRoutes(g *echo.Group) {
 	g.GET("/import", s.handleImportForm)
 	g.POST("/import", s.handleImportPreview)
 	g.POST("/import/confirm", s.handleImportConfirm)
-	g.GET("/export.csv", s.handleExport)
+	g.GET("/export.csv", s.handleExport, s.refuseCrossSite)
 }
 
 // importStage holds previewed imports until they are confirmed, in memory only: the rows hold

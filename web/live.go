@@ -19,8 +19,13 @@ import (
 )
 
 // keepAliveEvery is how often an idle event stream sends a comment (proxies drop silent
-// connections) and re-checks that its session is still alive. A variable so tests can shorten it.
+// connections). A variable so tests can shorten it.
 var keepAliveEvery = 25 * time.Second
+
+// sessionCheckEvery is how often an event stream re-reads its session, so that it ends within
+// a second of a logout, a password change, the admin's removal or the session's expiry, in this
+// process or another (the command line). One read by primary key per open dashboard.
+const sessionCheckEvery = 500 * time.Millisecond
 
 // summaryEvery bounds how often the summary cards are re-sent while many checks finish.
 const summaryEvery = 2 * time.Second
@@ -138,6 +143,8 @@ func (s *Server) handleEvents(c echo.Context) error {
 	sess, _ := c.Get(ctxSession).(store.Session)
 	keepAlive := time.NewTicker(keepAliveEvery)
 	defer keepAlive.Stop()
+	sessionCheck := time.NewTicker(sessionCheckEvery)
+	defer sessionCheck.Stop()
 	summary := time.NewTimer(summaryEvery)
 	summary.Stop()
 	summaryPending := false
@@ -155,11 +162,12 @@ func (s *Server) handleEvents(c echo.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-keepAlive.C:
+		case <-sessionCheck.C:
 			row, err := s.db.SessionByHash(ctx, sess.IDHash)
-			if now := s.Now(); err != nil || now.Sub(row.LastSeenAt) > IdleTimeout || now.Sub(row.CreatedAt) > AbsoluteTimeout {
-				return nil // logged out or expired: end the stream
+			if err != nil || s.expired(row, s.Now()) {
+				return nil // logged out, removed or expired: end the stream
 			}
+		case <-keepAlive.C:
 			fmt.Fprint(w, ": keep-alive\n\n")
 			w.Flush()
 		case <-summary.C:

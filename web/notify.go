@@ -17,6 +17,7 @@ import (
 // Notifier is what the web layer asks of the alerting; *notify.Notifier is one.
 type Notifier interface {
 	View(ctx context.Context) notify.View
+	Changes(ctx context.Context, f notify.Form) ([]string, error)
 	Save(ctx context.Context, f notify.Form) ([]string, error)
 	SendTest(ctx context.Context, ch notify.Channel) error
 	Nudge()
@@ -71,13 +72,14 @@ func (s *Server) renderNotify(c echo.Context, status int, f *notify.Form, errs v
 	}
 	d := views.NotifyData{
 		Values: map[string]string{
-			"webhook_url": v.Form.WebhookURL, "smtp_host": v.Form.SMTPHost, "smtp_port": v.Form.SMTPPort,
+			"smtp_host": v.Form.SMTPHost, "smtp_port": v.Form.SMTPPort,
 			"smtp_username": v.Form.SMTPUsername, "smtp_from": v.Form.SMTPFrom, "smtp_to": v.Form.SMTPTo,
 			"revoked_reminder": v.Form.RevokedReminder, "rotation_days": v.Form.RotationDays,
 		},
 		Secrets:    map[string]views.SecretInfo{},
 		Configured: map[string]bool{},
 		Saved:      v.Saved,
+		Fresh:      s.reauthFresh(c),
 		Errors:     errs,
 		Counts:     counts,
 	}
@@ -91,25 +93,46 @@ func (s *Server) renderNotify(c echo.Context, status int, f *notify.Form, errs v
 }
 
 // handleNotifySave serves POST /settings/notifications. Secrets typed are stored sealed and
-// never shown back, not even when the form comes back with errors.
+// never shown back, not even when the form comes back with errors. A change of where alerts go
+// or of a credential asks for the admin's password (unless given in the last five minutes):
+// a stolen session must not be able to send the alerts, or the stored SMTP password, to a
+// host of its choosing and keep receiving them after the session ends.
 func (s *Server) handleNotifySave(c echo.Context) error {
 	if err := s.needNotifier(); err != nil {
 		return err
 	}
+	v := func(name string) string { return formField(c, name) }
+	set := func(name string) bool { return formField(c, name) != "" }
 	f := notify.Form{
-		WebhookURL: c.FormValue("webhook_url"), WebhookSecret: c.FormValue("webhook_secret"),
-		ClearWebhookSecret: c.FormValue("webhook_secret_clear") != "",
-		SlackURL:           c.FormValue("slack_url"), ClearSlackURL: c.FormValue("slack_url_clear") != "",
-		SMTPHost: c.FormValue("smtp_host"), SMTPPort: c.FormValue("smtp_port"), SMTPUsername: c.FormValue("smtp_username"),
-		SMTPPassword: c.FormValue("smtp_password"), ClearSMTPPassword: c.FormValue("smtp_password_clear") != "",
-		SMTPFrom: c.FormValue("smtp_from"), SMTPTo: c.FormValue("smtp_to"),
-		RevokedReminder: c.FormValue("revoked_reminder"), RotationDays: c.FormValue("rotation_days"),
+		WebhookURL: v("webhook_url"), ClearWebhookURL: set("webhook_url_clear"),
+		WebhookSecret: v("webhook_secret"), ClearWebhookSecret: set("webhook_secret_clear"),
+		SlackURL: v("slack_url"), ClearSlackURL: set("slack_url_clear"),
+		SMTPHost: v("smtp_host"), SMTPPort: v("smtp_port"), SMTPUsername: v("smtp_username"),
+		SMTPPassword: v("smtp_password"), ClearSMTPPassword: set("smtp_password_clear"),
+		SMTPFrom: v("smtp_from"), SMTPTo: v("smtp_to"),
+		RevokedReminder: v("revoked_reminder"), RotationDays: v("rotation_days"),
 	}
-	changed, err := s.notifier.Save(c.Request().Context(), f)
-	if fe := formErrors(err); fe != nil {
+	refuse := func(status int, fe views.FormErrors) error {
 		shown := f
-		shown.WebhookSecret, shown.SlackURL, shown.SMTPPassword = "", "", ""
-		return s.renderNotify(c, http.StatusUnprocessableEntity, &shown, fe)
+		shown.WebhookURL, shown.WebhookSecret, shown.SlackURL, shown.SMTPPassword = "", "", "", ""
+		return s.renderNotify(c, status, &shown, fe)
+	}
+	ctx := c.Request().Context()
+	pending, err := s.notifier.Changes(ctx, f)
+	if fe := formErrors(err); fe != nil {
+		return refuse(http.StatusUnprocessableEntity, fe)
+	}
+	if err != nil {
+		return err
+	}
+	if notify.DestinationChange(pending) {
+		if status, msg := s.confirmIdentity(c); msg != "" {
+			return refuse(status, views.FormErrors{"your_password": msg})
+		}
+	}
+	changed, err := s.notifier.Save(ctx, f)
+	if fe := formErrors(err); fe != nil {
+		return refuse(http.StatusUnprocessableEntity, fe)
 	}
 	if err != nil {
 		return err
@@ -129,7 +152,7 @@ func (s *Server) handleNotifyTest(c echo.Context) error {
 	if err := s.needNotifier(); err != nil {
 		return err
 	}
-	ch, ok := notify.ParseChannel(c.FormValue("channel"))
+	ch, ok := notify.ParseChannel(formField(c, "channel"))
 	if !ok {
 		return echo.NewHTTPError(http.StatusBadRequest, "Unknown channel.")
 	}

@@ -21,6 +21,16 @@ import (
 	"github.com/staxkeys/staxkeys/web"
 )
 
+// allowLoopback lets alerts reach the tests' local receivers, as STAXKEYS_ALERT_ALLOW does for
+// an operator's internal ones; the default policy refuses loopback.
+var allowLoopback = func() *notify.Policy {
+	p, err := notify.ParsePolicy("127.0.0.1/32")
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
+
 // newRecordsEnv starts the server as serve.go builds it, with the audit trail on and the
 // alerting wired in.
 func newRecordsEnv(t *testing.T, env notify.Config) (*Env, *notify.Notifier) {
@@ -50,7 +60,7 @@ func newRecordsEnv(t *testing.T, env notify.Config) (*Env, *notify.Notifier) {
 		},
 	}
 	db.Now = e.Clock.Now
-	n := notify.New(db, keys, notify.Options{Env: env, Clock: checker.NewFakeClock(start)})
+	n := notify.New(db, keys, notify.Options{Allow: allowLoopback, Env: env, Clock: checker.NewFakeClock(start)})
 	log := slog.New(slog.NewTextHandler(e.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.Server = web.New(e.Config, db, e.Vault, log, web.WithNotifier(n))
 	e.Server.Now = e.Clock.Now
@@ -89,12 +99,13 @@ func TestAlertSettingsNeverShowSecrets(t *testing.T) {
 		slackURL      = "https://hooks.slack.com/services/T0/B0/SLACK-TOKEN-XYZ"
 		smtpPassword  = "SMTP-PASSWORD-42"
 		envSecret     = "ENV-SECRET-0123456789abc"
+		webhookURL    = "https://page.example.com/hook/WEBHOOK-TOKEN-123"
 	)
 	e, n := newRecordsEnv(t, notify.Config{WebhookURL: "https://env.example.com/hook", WebhookSecret: envSecret})
 	c := e.LoggedIn(t)
 
 	p := c.Get("/settings/notifications").Expect(http.StatusOK)
-	if p.Value("webhook_url") != "https://env.example.com/hook" || p.TestID("from-env").Length() != 1 ||
+	if p.Value("webhook_url") != "" || !strings.HasPrefix(p.Text("webhook_url-state"), "set (env.example.com)") || p.TestID("from-env").Length() != 1 ||
 		!strings.Contains(p.Text("webhook_secret-state"), "in the environment") || p.Text("slack_url-state") != "not set" {
 		t.Fatalf("the page from the environment: %.2000s", p.HTML)
 	}
@@ -110,23 +121,38 @@ func TestAlertSettingsNeverShowSecrets(t *testing.T) {
 		t.Errorf("the failed form: %.2000s", bad.HTML)
 	}
 
-	ok := c.Follow(c.Submit("/settings/notifications", url.Values{
-		"webhook_url": {"https://page.example.com/hook"}, "webhook_secret": {webhookSecret}, "slack_url": {slackURL},
+	form := url.Values{
+		"webhook_url": {webhookURL}, "webhook_secret": {webhookSecret}, "slack_url": {slackURL},
 		"smtp_host": {"smtp.example.com"}, "smtp_port": {"587"}, "smtp_username": {"alerts"}, "smtp_password": {smtpPassword},
 		"smtp_from": {"alerts@example.com"}, "smtp_to": {"ops@example.com, sec@example.com"},
 		"revoked_reminder": {"48h"}, "rotation_days": {"90"},
-	}).ExpectRedirect("/settings/notifications"))
+	}
+	// Changing destinations and credentials needs the admin's password (issue 13, finding 4):
+	// without it, or with a wrong one, nothing is stored.
+	for _, pw := range []string{"", "not the password at all"} {
+		form.Set("your_password", pw)
+		refused := c.Submit("/settings/notifications", form)
+		if refused.StatusCode != http.StatusUnprocessableEntity && refused.StatusCode != http.StatusUnauthorized || !refused.Marked("your_password") {
+			t.Fatalf("password %q: status %d: %.1500s", pw, refused.StatusCode, refused.HTML)
+		}
+		if n.Config(context.Background()).SMTP.Host != "" {
+			t.Fatalf("password %q: the settings were saved", pw)
+		}
+	}
+	form.Set("your_password", AdminPassword)
+	ok := c.Follow(c.Submit("/settings/notifications", form).ExpectRedirect("/settings/notifications"))
 	if ok.Text("flash") != "Alert settings saved." || ok.TestID("from-env").Length() != 0 ||
-		!strings.HasPrefix(ok.Text("slack_url-state"), "set (hooks.slack.com)") || ok.Value("revoked_reminder") != "48h" {
+		!strings.HasPrefix(ok.Text("slack_url-state"), "set (hooks.slack.com)") || ok.Value("revoked_reminder") != "48h" ||
+		!strings.HasPrefix(ok.Text("webhook_url-state"), "set (page.example.com)") {
 		t.Errorf("after saving: %.3000s", ok.HTML)
 	}
-	for _, name := range []string{"webhook_secret", "slack_url", "smtp_password"} {
+	for _, name := range []string{"webhook_url", "webhook_secret", "slack_url", "smtp_password"} {
 		if in := ok.Find("#" + name); in.AttrOr("type", "") != "password" || in.AttrOr("value", "x") != "" {
 			t.Errorf("%s is shown back: %v", name, in.Nodes)
 		}
 	}
 	cfg := n.Config(context.Background())
-	if cfg.WebhookSecret != webhookSecret || cfg.SlackURL != slackURL || cfg.SMTP.Password != smtpPassword || cfg.RotationReminderDays != 90 {
+	if cfg.WebhookSecret != webhookSecret || cfg.WebhookURL != webhookURL || cfg.SlackURL != slackURL || cfg.SMTP.Password != smtpPassword || cfg.RotationReminderDays != 90 {
 		t.Errorf("stored config %+v", cfg)
 	}
 	es := e.auditEntries(t, "settings.change")
@@ -135,13 +161,30 @@ func TestAlertSettingsNeverShowSecrets(t *testing.T) {
 		t.Errorf("audit %+v", es)
 	}
 	for _, x := range es {
-		for _, s := range []string{webhookSecret, slackURL, smtpPassword, "SLACK-TOKEN"} {
+		for _, s := range []string{webhookSecret, slackURL, smtpPassword, "SLACK-TOKEN", "WEBHOOK-TOKEN"} {
 			if strings.Contains(x.Detail, s) {
 				t.Errorf("the audit trail holds a secret: %q", x.Detail)
 			}
 		}
 	}
-	e.AssertNeverShown(t, webhookSecret, "SLACK-TOKEN-XYZ", smtpPassword, envSecret)
+	// A reminder change alone asks for nothing: the password re-entry is fresh for 5 minutes, so
+	// check from a new session.
+	other := e.NewClient(t)
+	other.Login(AdminEmail, AdminPassword).ExpectRedirect("/")
+	other.Get("/settings/notifications").Expect(http.StatusOK)
+	other.Submit("/settings/notifications", url.Values{
+		"smtp_host": {"smtp.example.com"}, "smtp_port": {"587"}, "smtp_username": {"alerts"},
+		"smtp_from": {"alerts@example.com"}, "smtp_to": {"ops@example.com, sec@example.com"},
+		"revoked_reminder": {"72h"}, "rotation_days": {"90"},
+	}).ExpectRedirect("/settings/notifications")
+	if cfg := n.Config(context.Background()); cfg.RevokedReminder != 72*time.Hour || cfg.SMTP.Password != smtpPassword || cfg.WebhookURL != webhookURL {
+		t.Errorf("after a reminder change: %+v", cfg)
+	}
+	e.AssertNeverShown(t, webhookSecret, "SLACK-TOKEN-XYZ", smtpPassword, envSecret, "WEBHOOK-TOKEN")
+	raw, err := e.DB.Setting(context.Background(), "notify_config")
+	if err != nil || strings.Contains(string(raw), "WEBHOOK-TOKEN") || strings.Contains(string(raw), "page.example.com") {
+		t.Errorf("the webhook URL is stored in clear (issue 13, finding 10): %s %v", raw, err)
+	}
 }
 
 func TestAlertTestButtonAndDeliveryLog(t *testing.T) {

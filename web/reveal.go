@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -34,7 +35,7 @@ func (s *Server) handleReveal(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if pw := c.FormValue("password"); pw != "" || !s.reauthFresh(c) {
+	if pw := formField(c, "password"); pw != "" || !s.reauthFresh(c) {
 		if err := s.reauthenticate(c, pw); err != nil {
 			return s.revealRefused(c, p, err)
 		}
@@ -68,6 +69,8 @@ func (s *Server) reauthenticate(c echo.Context, pw string) error {
 	}
 	ok, wait, err := s.checkPassword(c, admin.Email, admin.PasswordHash, pw)
 	switch {
+	case errors.Is(err, errHashBusy):
+		return &reauthError{http.StatusServiceUnavailable, "password", "too many password checks at once; try again in a few seconds"}
 	case err != nil:
 		return err
 	case wait > 0:
@@ -119,7 +122,7 @@ func (s *Server) confirmIdentity(c echo.Context) (int, string) {
 	if s.reauthFresh(c) {
 		return 0, ""
 	}
-	err := s.reauthenticate(c, c.FormValue("your_password"))
+	err := s.reauthenticate(c, formField(c, "your_password"))
 	if re, ok := err.(*reauthError); ok {
 		return re.status, re.msg
 	}

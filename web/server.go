@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/internal/password"
 	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/vault"
@@ -34,6 +35,11 @@ type Config struct {
 	MasterKeyLoaded bool
 	// AuditKey chains the audit trail; nil turns auditing off (tests of other things).
 	AuditKey []byte
+	// SessionIdle ends a session nobody used for this long (IdleTimeout when 0); the live
+	// dashboard does not count as use.
+	SessionIdle time.Duration
+	// SessionMax ends any session this long after its login (AbsoluteTimeout when 0).
+	SessionMax time.Duration
 }
 
 // Checker is what the web layer asks of the key checker.
@@ -51,16 +57,35 @@ type Option func(*Server)
 // WithChecker lets the pages and the API check keys and show live status.
 func WithChecker(c Checker) Option { return func(s *Server) { s.checker = c } }
 
+// WithPasswordGate replaces the default gate of password hashing (runtime.NumCPU() slots, a
+// short queue, 1.5 s of waiting).
+func WithPasswordGate(g *password.Gate) Option { return func(s *Server) { s.hashes = g } }
+
 // WithMetrics serves h at /metrics, behind a bearer token when token is not empty.
 func WithMetrics(h http.Handler, token string) Option {
 	return func(s *Server) { s.metrics, s.metricsToken = h, token }
 }
 
-// Session lifetimes: an idle session ends after IdleTimeout, any session after AbsoluteTimeout.
+// Default session lifetimes, those of OWASP ASVS level 2 (3.3.2): an idle session ends after
+// IdleTimeout, any session after AbsoluteTimeout. Config.SessionIdle and SessionMax change them.
 const (
-	IdleTimeout     = 12 * time.Hour
-	AbsoluteTimeout = 7 * 24 * time.Hour
+	IdleTimeout     = 30 * time.Minute
+	AbsoluteTimeout = 12 * time.Hour
 )
+
+func (s *Server) idleTimeout() time.Duration {
+	if s.cfg.SessionIdle > 0 {
+		return s.cfg.SessionIdle
+	}
+	return IdleTimeout
+}
+
+func (s *Server) absoluteTimeout() time.Duration {
+	if s.cfg.SessionMax > 0 {
+		return s.cfg.SessionMax
+	}
+	return AbsoluteTimeout
+}
 
 // Server holds the dependencies of every handler.
 type Server struct {
@@ -71,6 +96,7 @@ type Server struct {
 	echo     *echo.Echo
 	cookies  *sessions.CookieStore
 	logins   *loginThrottle
+	hashes   *password.Gate // bounds the argon2 computations running at once
 	hasAdmin atomic.Bool
 	checker  Checker
 	probes   probeCache
@@ -91,11 +117,14 @@ func New(cfg Config, db *store.DB, v *vault.Vault, log *slog.Logger, opts ...Opt
 	for _, o := range opts {
 		o(s)
 	}
+	if s.hashes == nil {
+		s.hashes = password.NewGate(0, -1, 0)
+	}
 	s.logins = newLoginThrottle(func() time.Time { return s.Now() })
 	s.cookies = sessions.NewCookieStore(cfg.SessionHashKey, cfg.SessionBlockKey)
 	s.cookies.Options = &sessions.Options{
 		Path:     "/",
-		MaxAge:   int(AbsoluteTimeout / time.Second),
+		MaxAge:   int(s.absoluteTimeout() / time.Second),
 		HttpOnly: true,
 		Secure:   cfg.CookieSecure,
 		SameSite: http.SameSiteLaxMode,

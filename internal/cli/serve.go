@@ -70,6 +70,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		CheckerEnabled:  cfg.CheckerEnabled,
 		MasterKeyLoaded: true,
 		AuditKey:        data.auditKey,
+		SessionIdle:     cfg.SessionIdle,
+		SessionMax:      cfg.SessionMax,
 	}, data.db, v, log, web.WithChecker(chk), web.WithMetrics(mets.Handler(), cfg.MetricsToken), web.WithNotifier(alerts))
 
 	ln, err := net.Listen("tcp", cfg.Addr)

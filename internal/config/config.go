@@ -43,6 +43,10 @@ type Config struct {
 
 	MetricsToken string // a secret, never logged
 
+	// Sessions: an idle session ends after SessionIdle, any session SessionMax after login.
+	SessionIdle time.Duration
+	SessionMax  time.Duration
+
 	// Alerts (package notify). Settings saved on the alerts page override these.
 	WebhookURL           string
 	WebhookSecret        string // a secret, never logged
@@ -55,6 +59,9 @@ type Config struct {
 	SMTPTo               string        // comma-separated addresses
 	RevokedReminder      time.Duration // 0 turns the reminder off
 	RotationReminderDays int           // 0 turns the reminder off
+	// AlertAllow lists the hosts and CIDRs alerts may reach although they are loopback,
+	// private, link-local, unique-local or multicast (comma-separated); notify parses it.
+	AlertAllow string
 }
 
 // Default returns the configuration staxkeys runs with when told nothing: safe for one machine.
@@ -76,6 +83,8 @@ func Default() Config {
 		HistoryDays:        90,
 		CheckerEnabled:     true,
 		SMTPPort:           587,
+		SessionIdle:        30 * time.Minute,
+		SessionMax:         12 * time.Hour,
 		RevokedReminder:    24 * time.Hour,
 	}
 }
@@ -109,6 +118,8 @@ func settings() []setting {
 		{"history-days", "STAXKEYS_HISTORY_DAYS", "days of raw check history kept (verdict changes are kept forever)", false, func(c *Config) flag.Value { return (*intValue)(&c.HistoryDays) }},
 		{"checker", "STAXKEYS_CHECKER", "run the background checker", false, func(c *Config) flag.Value { return (*boolValue)(&c.CheckerEnabled) }},
 		{"metrics-token", "STAXKEYS_METRICS_TOKEN", "bearer token required by /metrics (empty: open)", true, func(c *Config) flag.Value { return (*stringValue)(&c.MetricsToken) }},
+		{"session-idle", "STAXKEYS_SESSION_IDLE", "end a session unused for this long (Go duration; the live dashboard is not use)", false, func(c *Config) flag.Value { return (*durationValue)(&c.SessionIdle) }},
+		{"session-max", "STAXKEYS_SESSION_MAX", "end any session this long after its login (Go duration)", false, func(c *Config) flag.Value { return (*durationValue)(&c.SessionMax) }},
 		{"webhook-url", "STAXKEYS_WEBHOOK_URL", "alerts: generic JSON webhook URL (http or https)", false, func(c *Config) flag.Value { return (*stringValue)(&c.WebhookURL) }},
 		{"webhook-secret", "STAXKEYS_WEBHOOK_SECRET", "alerts: secret signing webhook bodies (HMAC-SHA256, at least 16 characters)", true, func(c *Config) flag.Value { return (*stringValue)(&c.WebhookSecret) }},
 		{"slack-webhook-url", "STAXKEYS_SLACK_WEBHOOK_URL", "alerts: Slack-compatible incoming webhook URL", true, func(c *Config) flag.Value { return (*stringValue)(&c.SlackWebhookURL) }},
@@ -120,6 +131,7 @@ func settings() []setting {
 		{"smtp-to", "STAXKEYS_SMTP_TO", "alerts: recipients of alert emails, comma-separated", false, func(c *Config) flag.Value { return (*stringValue)(&c.SMTPTo) }},
 		{"revoked-reminder", "STAXKEYS_REVOKED_REMINDER", "alerts: remind once per this period while a key stays revoked or denied (Go duration, 0 off)", false, func(c *Config) flag.Value { return (*durationValue)(&c.RevokedReminder) }},
 		{"rotation-reminder-days", "STAXKEYS_ROTATION_REMINDER_DAYS", "alerts: remind to rotate a key this many days after it was set (0 off)", false, func(c *Config) flag.Value { return (*intValue)(&c.RotationReminderDays) }},
+		{"alert-allow", "STAXKEYS_ALERT_ALLOW", "alerts: internal hosts or CIDRs alerts may reach, comma-separated (loopback and private addresses are refused otherwise)", false, func(c *Config) flag.Value { return (*stringValue)(&c.AlertAllow) }},
 	}
 }
 
@@ -183,6 +195,10 @@ func (c Config) Validate() error {
 		return errors.New("config: STAXKEYS_HISTORY_DAYS must be at least 1")
 	case !strings.HasPrefix(c.ProbePath, "/"):
 		return errors.New("config: STAXKEYS_PROBE_PATH must start with /")
+	case c.SessionIdle < time.Minute:
+		return errors.New("config: STAXKEYS_SESSION_IDLE must be at least 1m")
+	case c.SessionMax < c.SessionIdle:
+		return errors.New("config: STAXKEYS_SESSION_MAX must be at least STAXKEYS_SESSION_IDLE")
 	}
 	u, err := url.Parse(c.APIURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

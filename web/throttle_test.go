@@ -1,0 +1,101 @@
+package web
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestThrottleMemoryIsBounded (issue 13, finding 9): however many emails and addresses are
+// tried, the throttle remembers at most its cap of keys (each a fixed-size hash of what was
+// typed, however long), and forgets them after the window.
+func TestThrottleMemoryIsBounded(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	th := newLoginThrottle(func() time.Time { return now })
+	th.max = 1000
+	long := strings.Repeat("x", 5000)
+	for i := range 5000 {
+		now = now.Add(time.Millisecond)
+		r, wait := th.reserve(limit{accountThrottleKey(fmt.Sprintf("%s-%d@example.com", long, i)), accountFailures},
+			limit{addrThrottleKey("ip", fmt.Sprintf("10.0.%d.%d", i/250, i%250)), ipFailures})
+		if wait > 0 {
+			t.Fatalf("attempt %d refused", i)
+		}
+		r.failed()
+		if n := th.size(); n > th.max {
+			t.Fatalf("%d keys remembered, cap %d", n, th.max)
+		}
+	}
+	// Keys expire after the window and are forgotten.
+	now = now.Add(failureWindow + time.Second)
+	r, _ := th.reserve(limit{"account:new", accountFailures})
+	r.cancel()
+	if n := th.size(); n != 0 {
+		// The reservation's entry went when it ended; the creation made room by dropping all
+		// the expired ones.
+		t.Errorf("%d keys remembered after the window", n)
+	}
+}
+
+// TestThrottleKeys: an account is one key whatever the case and spaces of the email; an IPv6
+// client is counted per /64.
+func TestThrottleKeys(t *testing.T) {
+	if accountThrottleKey(" Admin@Example.COM ") != accountThrottleKey("admin@example.com") {
+		t.Error("case or spaces make another account key")
+	}
+	a, b := addrThrottleKey("ip", "2001:db8:1:2:aaaa::1"), addrThrottleKey("ip", "2001:db8:1:2:ffff::9")
+	if a != b || a == addrThrottleKey("ip", "2001:db8:1:3::1") {
+		t.Errorf("IPv6 keys %q %q", a, b)
+	}
+	if addrThrottleKey("ip", "192.0.2.1") == addrThrottleKey("ip", "192.0.2.2") {
+		t.Error("two IPv4 addresses share a key")
+	}
+}
+
+// TestThrottleReservesAtomically (issue 13, finding 2): reservations made at once never exceed
+// the limit, and one that was not evaluated (cancel) counts for nothing.
+func TestThrottleReservesAtomically(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	th := newLoginThrottle(func() time.Time { return now })
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var got []*reservation
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r, wait := th.reserve(limit{"account:a", accountFailures}); wait == 0 {
+				mu.Lock()
+				got = append(got, r)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(got) != accountFailures {
+		t.Fatalf("%d reservations granted at once, want %d", len(got), accountFailures)
+	}
+	if _, wait := th.reserve(limit{"account:a", accountFailures}); wait <= 0 {
+		t.Fatal("a sixth reservation was granted while five are pending")
+	}
+	got[0].cancel()
+	r, wait := th.reserve(limit{"account:a", accountFailures})
+	if wait > 0 {
+		t.Fatal("a cancelled reservation still counts")
+	}
+	// A success while others are pending clears nothing; failures then fill the limit.
+	r.succeeded()
+	for _, r := range got[1:] {
+		r.failed()
+	}
+	if _, wait := th.reserve(limit{"account:a", accountFailures}); wait != 0 {
+		t.Fatalf("4 failures refuse the fifth attempt (wait %s)", wait)
+	}
+	// 5 failures and one attempt pending: refused until the oldest failure ages out.
+	th.fail("account:a")
+	if _, wait := th.reserve(limit{"account:a", accountFailures}); wait <= 0 || wait > failureWindow {
+		t.Fatalf("over the limit: wait %s", wait)
+	}
+}
