@@ -8,10 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
-	"github.com/trustelem/zxcvbn"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -40,17 +38,8 @@ var b64 = base64.RawStdEncoding
 // ErrMalformed means a stored hash is not in the PHC argon2id format.
 var ErrMalformed = errors.New("password: malformed hash")
 
-// MinScore is the lowest zxcvbn score (0 to 4) a new password may have: 3 means about 10^8
-// guesses or more, out of reach of a guesser working through common passwords, words, names,
-// keyboard walks, repeats and sequences ("aaaaaaaaaaaa", "password1234", "qwertyuiop12").
-const MinScore = 3
-
-// strengthPrefix bounds the bytes zxcvbn looks at: its matching grows faster than linearly
-// with the length, and a password whose first 128 bytes are guessable is weak anyway.
-const strengthPrefix = 128
-
 // Check returns what is wrong with a new password, or "" when it is acceptable. related are
-// words the password must not be built on (the admin's email), which zxcvbn penalises.
+// words the password must not be built on (the admin's email).
 func Check(pw string, related ...string) string {
 	switch n := utf8.RuneCountInString(pw); {
 	case !utf8.ValidString(pw):
@@ -62,39 +51,11 @@ func Check(pw string, related ...string) string {
 	case strings.TrimSpace(pw) == "":
 		return "password must not be only spaces"
 	}
-	if zxcvbn.PasswordStrength(prefix(pw, strengthPrefix), words(related)).Score < MinScore {
+	if guessable(pw, related) {
 		return "this password is too common or too easy to guess (a known password, a word with digits, " +
-			"a repeat or a keyboard pattern); choose a passphrase of several unrelated words"
+			"a repeat or a sequence); choose a passphrase of several unrelated words"
 	}
 	return ""
-}
-
-// words splits related strings into the words zxcvbn should know: "grace.hopper@example.com"
-// gives itself, "grace", "hopper", "example" and "com", since a password is built on the parts.
-func words(related []string) []string {
-	var out []string
-	for _, r := range related {
-		out = append(out, strings.ToLower(r))
-		for _, w := range strings.FieldsFunc(strings.ToLower(r), func(c rune) bool {
-			return !unicode.IsLetter(c) && !unicode.IsDigit(c)
-		}) {
-			if len(w) >= 3 {
-				out = append(out, w)
-			}
-		}
-	}
-	return out
-}
-
-// prefix returns at most n bytes of s, cut at a character boundary.
-func prefix(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // Hash returns the PHC-format argon2id hash of pw with a fresh random salt.
