@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -43,7 +44,26 @@ func newNotifier(cfg config.Config, data *opened, log *slog.Logger) (*notify.Not
 		return nil, &ExitError{Code: 2, Err: err}
 	}
 	log.Info("alert destinations", "policy", allow.String())
+	for _, d := range []struct{ env, target string }{
+		{"STAXKEYS_WEBHOOK_URL", hostOf(env.WebhookURL)}, {"STAXKEYS_SLACK_WEBHOOK_URL", hostOf(env.SlackURL)},
+		{"STAXKEYS_SMTP_HOST", env.SMTP.Host},
+	} {
+		if d.target != "" && allow.Check(d.target) != nil {
+			// Named by variable only: a URL may carry a token.
+			log.Warn("an alert destination is an internal address, which alerts may not reach; allow it with STAXKEYS_ALERT_ALLOW",
+				"variable", d.env)
+		}
+	}
 	return notify.New(data.db, data.keys, notify.Options{Env: env, Log: log, UserAgent: "staxkeys/" + version(), Allow: allow}), nil
+}
+
+// hostOf is a URL's host, or "" when there is none.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }
 
 // envNames maps the alert settings' form fields to their variables, for error messages.
