@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staxkeys/staxkeys/internal/password"
 	"github.com/staxkeys/staxkeys/web"
 )
 
@@ -151,69 +150,6 @@ func TestLoginBurstKeepsMemoryFlat(t *testing.T) {
 	began := time.Now()
 	e.NewClient(t).Login(AdminEmail, AdminPassword).ExpectRedirect("/")
 	t.Logf("the right login after the burst took %s", time.Since(began))
-}
-
-// TestPasswordGateIsBounded: the gate runs at most its slots at once, queues a few callers for
-// a while and refuses the rest at once; a refused caller's f never runs.
-func TestPasswordGateIsBounded(t *testing.T) {
-	g := password.NewGate(2, 2, time.Hour)
-	release := make(chan struct{})
-	var running, most atomic.Int32
-	var wg sync.WaitGroup
-	results := make(chan error, 10)
-	for range 4 { // 2 run, 2 queue
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results <- g.Do(context.Background(), func() {
-				n := running.Add(1)
-				for {
-					m := most.Load()
-					if n <= m || most.CompareAndSwap(m, n) {
-						break
-					}
-				}
-				<-release
-				running.Add(-1)
-			})
-		}()
-	}
-	// Wait until two run and two wait, then the fifth and sixth find the queue full.
-	deadline := time.Now().Add(waitLimit)
-	for running.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(50 * time.Millisecond) // let the other two reach the queue
-	for range 2 {
-		ran := false
-		if err := g.Do(context.Background(), func() { ran = true }); err != password.ErrBusy || ran {
-			t.Errorf("a caller beyond the queue: %v, ran %v", err, ran)
-		}
-	}
-	close(release)
-	wg.Wait()
-	close(results)
-	for err := range results {
-		if err != nil {
-			t.Errorf("a queued caller: %v", err)
-		}
-	}
-	if m := most.Load(); m != 2 {
-		t.Errorf("%d ran at once, want 2", m)
-	}
-	short := password.NewGate(1, 1, 20*time.Millisecond)
-	hold := make(chan struct{})
-	go short.Do(context.Background(), func() { <-hold })
-	for range 1000 {
-		if err := short.Do(context.Background(), func() {}); err == password.ErrBusy {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if err := short.Do(context.Background(), func() {}); err != password.ErrBusy {
-		t.Errorf("a caller that waited past the gate's wait: %v", err)
-	}
-	close(hold)
 }
 
 // TestConcurrentLoginGuessesStayWithinLimit (finding 2): 29 wrong passwords and the right one

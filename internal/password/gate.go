@@ -73,3 +73,6 @@ func (g *Gate) Do(ctx context.Context, f func()) error {
 
 // RetryAfter is the wait to suggest to a caller refused with ErrBusy.
 func (g *Gate) RetryAfter() time.Duration { return max(g.maxWait, time.Second) }
+
+// Waiting is how many callers wait for a slot now: a gauge for metrics and tests.
+func (g *Gate) Waiting() int { return int(g.waiting.Load()) }

@@ -53,16 +53,16 @@ func TestCheck(t *testing.T) {
 		"\xff\xfe invalid utf8 password": true,
 		"ünïcödé pässwörd":               false,
 		// Common passwords and patterns (issue 13, finding 7).
-		"aaaaaaaaaaaa":                   true,
-		"password1234":                   true,
-		"Password1234!":                  true,
-		"qwertyuiop12":                   true,
-		"123456789012":                   true,
-		"iloveyou2024":                   true,
-		"abcdefghijkl":                   true,
-		strings.Repeat("a", 1000):        true, // judged by its first 128 bytes
-		"correct horse battery staple":   false,
-		"another long passphrase":        false,
+		"aaaaaaaaaaaa":                 true,
+		"password1234":                 true,
+		"Password1234!":                true,
+		"qwertyuiop12":                 true,
+		"123456789012":                 true,
+		"iloveyou2024":                 true,
+		"abcdefghijkl":                 true,
+		strings.Repeat("a", 1000):      true, // judged by its first 128 bytes
+		"correct horse battery staple": false,
+		"another long passphrase":      false,
 	} {
 		if got := password.Check(pw) != ""; got != bad {
 			t.Errorf("Check(%q) bad=%v, want %v", pw, got, bad)
