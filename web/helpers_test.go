@@ -98,6 +98,8 @@ type Env struct {
 type EnvOptions struct {
 	// CookieSecure serves over TLS with Secure cookies and HSTS.
 	CookieSecure bool
+	// PasswordGate replaces the server's gate of password hashing.
+	PasswordGate *password.Gate
 }
 
 // newTestServer starts the real server, built as internal/cli/serve.go builds it, over a fresh
@@ -129,7 +131,11 @@ func newTestServerWith(t testing.TB, opts EnvOptions) *Env {
 	}
 	db.Now = e.Clock.Now
 	log := slog.New(slog.NewTextHandler(e.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.Server = web.New(e.Config, db, e.Vault, log)
+	var webOpts []web.Option
+	if opts.PasswordGate != nil {
+		webOpts = append(webOpts, web.WithPasswordGate(opts.PasswordGate))
+	}
+	e.Server = web.New(e.Config, db, e.Vault, log, webOpts...)
 	e.Server.Now = e.Clock.Now
 	if opts.CookieSecure {
 		e.TS = httptest.NewTLSServer(e.Server)
