@@ -93,7 +93,8 @@ var internal = func() []netip.Prefix {
 
 // allowedAddr reports whether an address may be connected to.
 func (p *Policy) allowedAddr(a netip.Addr) bool {
-	a = a.Unmap()
+	// A zone ("fe80::1%eth0") would make every prefix miss, link-local included.
+	a = a.Unmap().WithZone("")
 	if p != nil {
 		for _, n := range p.nets {
 			if n.Contains(a) {

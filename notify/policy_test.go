@@ -210,6 +210,8 @@ func TestSettingsRefuseInternalAndCredentialURLs(t *testing.T) {
 		{notify.Form{WebhookURL: "http://localhost/hook"}, "webhook_url"},
 		{notify.Form{WebhookURL: "http://[::1]/hook"}, "webhook_url"},
 		{notify.Form{WebhookURL: "http://10.1.2.3/hook"}, "webhook_url"},
+		{notify.Form{WebhookURL: "http://[fe80::1%25eth0]/hook"}, "webhook_url"}, // a zone must not hide link-local
+		{notify.Form{WebhookURL: "http://0.0.0.0/hook"}, "webhook_url"},
 		{notify.Form{SlackURL: "http://192.168.1.1/services/x"}, "slack_url"},
 		{notify.Form{SMTPHost: "127.0.0.1", SMTPFrom: "a@example.com", SMTPTo: "b@example.com"}, "smtp_host"},
 		{notify.Form{WebhookURL: "https://user:pass@hooks.example.com/x"}, "webhook_url"},
