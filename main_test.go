@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"maps"
 	"flag"
 	"io"
 	"net/http"
@@ -499,6 +500,26 @@ func TestUnusableDataDir(t *testing.T) {
 			_, _, err := command(t, vars, "correct horse battery\n", args...)
 			if err == nil || !strings.Contains(err.Error(), "data directory") {
 				t.Fatalf("run = %v, want an error about the data directory", err)
+			}
+		})
+	}
+}
+
+// TestSecuritySettingsChecked: a session lifetime or an alert allow-list that cannot work stops
+// the start with exit code 2 naming the variable, before anything listens.
+func TestSecuritySettingsChecked(t *testing.T) {
+	base := map[string]string{"STAXKEYS_DATA_DIR": t.TempDir(), "STAXKEYS_CHECKER": "false", "STAXKEYS_API_URL": "http://127.0.0.1:9"}
+	for name, bad := range map[string]map[string]string{
+		"STAXKEYS_SESSION_IDLE": {"STAXKEYS_SESSION_IDLE": "10s"},
+		"STAXKEYS_SESSION_MAX":  {"STAXKEYS_SESSION_IDLE": "2h", "STAXKEYS_SESSION_MAX": "1h"},
+		"STAXKEYS_ALERT_ALLOW":  {"STAXKEYS_ALERT_ALLOW": "10.0.0.0/33"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			vars := maps.Clone(base)
+			maps.Copy(vars, bad)
+			err := start(t, []string{"--addr", "127.0.0.1:0"}, vars).result()
+			if code := exitCode(err); code != 2 || !strings.Contains(err.Error(), name) {
+				t.Fatalf("run = %v (exit %d), want exit 2 naming %s", err, code, name)
 			}
 		})
 	}
