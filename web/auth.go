@@ -263,13 +263,17 @@ func (s *Server) checkPassword(c echo.Context, account, hash, pw string) (ok boo
 		c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
 		return false, wait, nil
 	}
+	var verifyErr error
 	err = s.hashes.Do(c.Request().Context(), func() {
 		if hash == "" || len(pw) > password.MaxLength {
 			password.VerifyNothing(pw)
 		} else {
-			ok, err = password.Verify(pw, hash)
+			ok, verifyErr = password.Verify(pw, hash)
 		}
 	})
+	if err == nil {
+		err = verifyErr
+	}
 	switch {
 	case errors.Is(err, password.ErrBusy):
 		r.cancel()

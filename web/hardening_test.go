@@ -442,3 +442,13 @@ func TestExportsRefuseCrossSite(t *testing.T) {
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestMalformedHashIsAnError: a stored hash that does not parse is a server fault (500),
+// reported as such through the gate, not a wrong password.
+func TestMalformedHashIsAnError(t *testing.T) {
+	e := newTestServer(t)
+	if _, err := e.DB.CreateAdmin(context.Background(), AdminEmail, "$argon2id$v=19$m=0,t=1,p=1$AA$AA"); err != nil {
+		t.Fatal(err)
+	}
+	e.NewClient(t).Login(AdminEmail, AdminPassword).ExpectErrorPage(http.StatusInternalServerError)
+}
