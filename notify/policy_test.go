@@ -274,3 +274,31 @@ func TestSMTPHostChangeDropsPassword(t *testing.T) {
 		t.Error("a reminder change counts as a destination change")
 	}
 }
+
+// TestLegacyWebhookURLSealedOnSave (finding 10): a webhook URL that an older version stored in
+// clear still works, and the next save seals it and leaves no clear copy.
+func TestLegacyWebhookURLSealedOnSave(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const legacy = "https://hooks.example.com/in/LEGACY-TOKEN"
+	if err := e.db.PutSettings(ctx, map[string][]byte{"notify_config": []byte(`{"webhook_url":"` + legacy + `","revoked_reminder":"24h"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	n := notify.New(e.db, e.keys, notify.Options{})
+	if got := n.Config(ctx).WebhookURL; got != legacy {
+		t.Fatalf("legacy URL %q", got)
+	}
+	if st := n.View(ctx).Secrets["webhook_url"]; st != (notify.SecretState{Set: true, Source: notify.FromSettings, Hint: "hooks.example.com"}) {
+		t.Errorf("state %+v", st)
+	}
+	if _, err := n.Save(ctx, notify.Form{RevokedReminder: "48h"}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := e.db.Setting(ctx, "notify_config")
+	if err != nil || strings.Contains(string(raw), "LEGACY-TOKEN") {
+		t.Fatalf("after saving, the settings hold %s (%v)", raw, err)
+	}
+	if got := n.Config(ctx).WebhookURL; got != legacy {
+		t.Errorf("after saving, the URL is %q", got)
+	}
+}
