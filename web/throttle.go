@@ -3,6 +3,7 @@ package web
 import (
 	"crypto/sha256"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -210,24 +211,33 @@ func (t *loginThrottle) entry(k throttleKey, now time.Time) *throttleEntry {
 	return e
 }
 
-// makeRoom drops every key with nothing recent and, if the throttle is still full, the key
-// used least recently among those not being evaluated. Under a flood of new keys the oldest
-// counts go first; the flood itself is held back by the per-address limit. The caller holds mu.
+// makeRoom drops every key with nothing recent and, if the throttle is still full, the
+// sixteenth of the keys used least recently among those not being evaluated, so that a flood
+// of new keys pays for one sweep per many inserts rather than one per insert. Under such a
+// flood the oldest counts go first; the flood itself is held back by the per-address limit.
+// The caller holds mu.
 func (t *loginThrottle) makeRoom(now time.Time) {
-	var oldest throttleKey
-	var oldestAt time.Time
-	found := false
+	type aged struct {
+		k    throttleKey
+		last time.Time
+	}
+	var idle []aged
 	for k, e := range t.entries {
-		if e.pending == 0 && len(t.recent(e, now)) == 0 {
+		if e.pending > 0 {
+			continue
+		}
+		if len(t.recent(e, now)) == 0 {
 			delete(t.entries, k)
 			continue
 		}
-		if e.pending == 0 && (!found || e.last.Before(oldestAt)) {
-			oldest, oldestAt, found = k, e.last, true
-		}
+		idle = append(idle, aged{k, e.last})
 	}
-	if len(t.entries) >= t.max && found {
-		delete(t.entries, oldest)
+	if len(t.entries) < t.max {
+		return
+	}
+	slices.SortFunc(idle, func(a, b aged) int { return a.last.Compare(b.last) })
+	for _, a := range idle[:min(len(idle), max(1, t.max/16))] {
+		delete(t.entries, a.k)
 	}
 }
 
