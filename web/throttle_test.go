@@ -104,3 +104,23 @@ func TestThrottleReservesAtomically(t *testing.T) {
 		t.Fatalf("over the limit: wait %s", wait)
 	}
 }
+
+// BenchmarkThrottleFlood measures one failed attempt for a new account from a new address on
+// a full throttle: what a flood of new keys costs per request.
+func BenchmarkThrottleFlood(b *testing.B) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	th := newLoginThrottle(func() time.Time { return now })
+	for i := range maxTracked {
+		th.fail(fmt.Sprintf("account:seed-%d", i))
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		now = now.Add(time.Microsecond)
+		r, wait := th.reserve(limit{fmt.Sprintf("account:%d@example.com", i), accountFailures},
+			limit{fmt.Sprintf("ip:10.%d.%d.%d", i>>16&255, i>>8&255, i&255), ipFailures})
+		if wait > 0 {
+			b.Fatal("refused")
+		}
+		r.failed()
+	}
+}
