@@ -38,7 +38,11 @@ func accountThrottleKey(email string) string {
 // addrThrottleKey names a client address. IPv6 clients are counted per /64, the block one
 // subscriber is usually given, so an attacker cannot step through their own addresses.
 func addrThrottleKey(kind, ip string) string {
-	if a := net.ParseIP(ip); a != nil && a.To4() == nil {
+	switch a := net.ParseIP(ip); {
+	case a == nil:
+	case a.To4() != nil:
+		ip = a.To4().String() // "::ffff:192.0.2.1" is the same client as "192.0.2.1"
+	default:
 		ip = a.Mask(net.CIDRMask(64, 128)).String() + "/64"
 	}
 	return kind + ":" + ip

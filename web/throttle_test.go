@@ -57,6 +57,9 @@ func TestThrottleKeys(t *testing.T) {
 	if addrThrottleKey("ip", "192.0.2.1") == addrThrottleKey("ip", "192.0.2.2") {
 		t.Error("two IPv4 addresses share a key")
 	}
+	if addrThrottleKey("ip", "::ffff:192.0.2.1") != addrThrottleKey("ip", "192.0.2.1") {
+		t.Error("an IPv4-mapped address is another client")
+	}
 }
 
 // TestThrottleReservesAtomically (issue 13, finding 2): reservations made at once never exceed
