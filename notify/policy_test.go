@@ -302,3 +302,39 @@ func TestLegacyWebhookURLSealedOnSave(t *testing.T) {
 		t.Errorf("after saving, the URL is %q", got)
 	}
 }
+
+// TestPolicyRanges: the default policy refuses the edges of every internal range, written
+// any way (IPv4-mapped, bracketed), and allows public addresses; nothing is dialled here.
+func TestPolicyRanges(t *testing.T) {
+	p, err := notify.ParsePolicy("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{
+		"0.0.0.0", "10.0.0.0", "10.255.255.255", "100.64.0.1", "127.0.0.1", "127.255.255.254", "169.254.169.254",
+		"172.16.0.1", "172.31.255.255", "192.168.0.1", "192.168.255.255", "224.0.0.1", "255.255.255.255",
+		"::", "::1", "[::1]", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::a00:1", "fc00::1", "fd12:3456::1",
+		"fe80::1", "fe80::1%eth0", "ff02::1", "localhost", "LOCALHOST.", "api.localhost",
+	} {
+		if err := p.Check(host); !errors.Is(err, notify.ErrDenied) {
+			t.Errorf("Check(%q) = %v, want ErrDenied", host, err)
+		}
+	}
+	for _, host := range []string{"8.8.8.8", "172.32.0.1", "192.169.0.1", "100.128.0.1", "2001:4860:4860::8888", "hooks.slack.com"} {
+		if err := p.Check(host); err != nil {
+			t.Errorf("Check(%q) = %v, want allowed", host, err)
+		}
+	}
+	allow, err := notify.ParsePolicy(" 10.0.0.0/8 , mail.internal ,[::1]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"10.1.2.3", "MAIL.internal.", "::1"} {
+		if err := allow.Check(host); err != nil {
+			t.Errorf("allowed Check(%q) = %v", host, err)
+		}
+	}
+	if err := allow.Check("192.168.1.1"); !errors.Is(err, notify.ErrDenied) {
+		t.Errorf("an unlisted private address: %v", err)
+	}
+}
