@@ -83,6 +83,27 @@ type Result struct {
 // Classify is the pure decision for one HTTP answer: status, headers, the
 // body as read (at most MaxBody bytes) and whether it was cut there. It is
 // exported so the contract can be table-tested and fuzzed without a network.
+// It knows no email or key, so it cannot scrub them: Check does.
+//
+// The rules, first match wins (the project's notes on the Stax.ai API,
+// "What follows for a key checker"):
+//
+//  1. 5xx, 429, 1xx and 3xx decide nothing, whatever the body says: an auth
+//     backend that is down may answer authError with a 500, a rate limiter
+//     may reuse the error shape. 5xx is an UpstreamFault; 429 is
+//     RateLimited, not a fault.
+//  2. A body that is not a JSON object (after an optional BOM and white
+//     space) decides nothing. A 401 or 403 with such a body is a proxy's,
+//     WAF's or captive portal's page, so it is also an UpstreamFault.
+//  3. A JSON object that is not in Stax.ai's shape decides nothing either,
+//     and is an UpstreamFault: see [staxShape].
+//  4. 403 with a Stax.ai object is Denied.
+//  5. 401 with a Stax.ai object, or authError true (also "true") at a 2xx,
+//     is Revoked.
+//  6. A 2xx Stax.ai object with success false and no auth error decides
+//     nothing (something failed, not the key); any other is Valid.
+//  7. Anything else (400, 404, other 4xx) decides nothing, with a reason
+//     that says what to fix.
 func Classify(status int, h http.Header, body []byte, truncated bool) Result {
 	return classify(status, h, body, truncated, time.Now(), nil)
 }
@@ -102,10 +123,14 @@ const (
 
 // inspected is a body reduced to what the decision needs.
 type inspected struct {
-	kind      bodyKind
-	jsonType  string // for kindOtherJSON: "array", "string", ...
-	authError bool
-	message   string // the upstream "error" text, unsanitised
+	kind     bodyKind
+	jsonType string // for kindOtherJSON: "a JSON array", ...
+	// stax is set for a JSON object in Stax.ai's shape; only such an
+	// object may decide.
+	stax         bool
+	authError    bool
+	successFalse bool
+	message      string // the upstream's own words, unsanitised
 }
 
 func inspect(body []byte, truncated bool) inspected {
@@ -120,7 +145,17 @@ func inspect(body []byte, truncated bool) inspected {
 	if b[0] == '{' {
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(b, &obj); err == nil && obj != nil {
-			return inspected{kind: kindObject, authError: hasAuthError(obj), message: errorMessage(obj)}
+			in := inspected{kind: kindObject, stax: staxShape(obj)}
+			if in.stax {
+				in.authError = boolField(obj, "authError") == fieldTrue
+				in.successFalse = boolField(obj, "success") == fieldFalse
+				in.message = textField(obj, "error", "message")
+			} else {
+				// A gateway's own words, e.g. API Gateway's "Forbidden",
+				// tell the admin who answered.
+				in.message = textField(obj, "message", "title")
+			}
+			return in
 		}
 	} else if json.Valid(b) {
 		return inspected{kind: kindOtherJSON, jsonType: jsonTypeName(b[0])}
@@ -129,6 +164,25 @@ func inspect(body []byte, truncated bool) inspected {
 		return inspected{kind: kindHTML}
 	}
 	return inspected{kind: kindNotJSON}
+}
+
+// staxShape reports whether a JSON object is recognisably Stax.ai's: its
+// success bodies carry a boolean "success" and its Error shape carries
+// "error" and "authError". The contract lets any JSON object at 401 or 403
+// decide, but a CDN or gateway in front answers JSON too (AWS API Gateway's
+// {"message":"Forbidden"}, Cloudflare's custom JSON errors, RFC 9457 problem
+// details with "title" and "detail"): an object with none of Stax.ai's
+// fields is not Stax.ai's answer, so it must not deny, revoke or validate.
+func staxShape(obj map[string]json.RawMessage) bool {
+	if boolField(obj, "success") != fieldAbsent || boolField(obj, "authError") != fieldAbsent {
+		return true
+	}
+	for k, v := range obj {
+		if strings.EqualFold(k, "error") && string(v) != "null" {
+			return true
+		}
+	}
+	return false
 }
 
 func jsonTypeName(first byte) string {
@@ -146,60 +200,95 @@ func jsonTypeName(first byte) string {
 	}
 }
 
-// hasAuthError accepts any spelling of the key and a true given as a bool or
-// as a string: the older and newer API references disagree on details, and a
-// revoked key reported loosely is still revoked.
-func hasAuthError(obj map[string]json.RawMessage) bool {
+// boolish is what a field holds when read as a boolean.
+type boolish int
+
+const (
+	fieldAbsent boolish = iota // missing, or not a boolean in any spelling
+	fieldTrue
+	fieldFalse
+)
+
+// boolField accepts any spelling of the name and a boolean given as a bool
+// or as a string: the older and newer API references disagree on details,
+// and a revoked key reported loosely is still revoked. A true in any
+// spelling wins, so that a body cannot hide an auth error behind a second
+// key.
+func boolField(obj map[string]json.RawMessage, name string) boolish {
+	got := fieldAbsent
 	for k, v := range obj {
-		if !strings.EqualFold(k, "authError") {
+		if !strings.EqualFold(k, name) {
 			continue
 		}
-		if string(v) == "true" {
-			return true
-		}
 		var s string
-		if json.Unmarshal(v, &s) == nil && strings.EqualFold(strings.TrimSpace(s), "true") {
-			return true
+		if json.Unmarshal(v, &s) == nil {
+			v = json.RawMessage(strings.ToLower(strings.TrimSpace(s)))
+		}
+		switch string(v) {
+		case "true":
+			return fieldTrue
+		case "false":
+			got = fieldFalse
 		}
 	}
-	return false
+	return got
 }
 
-// errorMessage picks the upstream "error" text. Keys are visited in sorted
-// order so that a body with several spellings always gives the same Reason.
-func errorMessage(obj map[string]json.RawMessage) string {
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		if strings.EqualFold(k, "error") {
-			keys = append(keys, k)
+// textField picks the upstream's text from the first of names that holds
+// some, as a string or as an object with a "message". Spellings of one name
+// are visited exact name first, then in sorted order, so that a body with
+// several always gives the same Reason.
+func textField(obj map[string]json.RawMessage, names ...string) string {
+	for _, name := range names {
+		var keys []string
+		for k := range obj {
+			if strings.EqualFold(k, name) && k != name {
+				keys = append(keys, k)
+			}
 		}
-	}
-	slices.Sort(keys)
-	if _, ok := obj["error"]; ok {
-		keys = append([]string{"error"}, keys...)
-	}
-	for _, k := range keys {
-		var s string
-		if json.Unmarshal(obj[k], &s) == nil && strings.TrimSpace(s) != "" {
-			return s
+		slices.Sort(keys)
+		if _, ok := obj[name]; ok {
+			keys = append([]string{name}, keys...)
 		}
-		var inner struct {
-			Message string `json:"message"`
-		}
-		if json.Unmarshal(obj[k], &inner) == nil && strings.TrimSpace(inner.Message) != "" {
-			return inner.Message
+		for _, k := range keys {
+			var s string
+			if json.Unmarshal(obj[k], &s) == nil && strings.TrimSpace(s) != "" {
+				return s
+			}
+			var inner struct {
+				Message string `json:"message"`
+			}
+			if json.Unmarshal(obj[k], &inner) == nil && strings.TrimSpace(inner.Message) != "" {
+				return inner.Message
+			}
 		}
 	}
 	return ""
 }
 
+// bodyPhrase names a body that is not a Stax.ai object, for "HTTP 401 with
+// an HTML page".
+func bodyPhrase(in inspected) string {
+	switch in.kind {
+	case kindEmpty:
+		return "an empty body"
+	case kindHTML:
+		return "an HTML page"
+	case kindTruncated:
+		return "a body larger than 64 KiB"
+	case kindOtherJSON:
+		return in.jsonType
+	case kindObject:
+		return "JSON that is not Stax.ai's (no success, error or authError)"
+	default:
+		return "a body that is not JSON"
+	}
+}
+
 // classify is Classify with the clock and a scrubber injected: Check uses the
 // scrubber to remove the email and key from upstream text before it is cut
 // to length, so no fragment of a secret can survive truncation.
-func classify(status int, h http.Header, body []byte, truncated bool, now time.Time, scrub func(string) string) Result {
-	if scrub == nil {
-		scrub = func(s string) string { return s }
-	}
+func classify(status int, h http.Header, body []byte, truncated bool, now time.Time, sc *scrubber) Result {
 	r := Result{HTTPStatus: status, RateLimited: status == http.StatusTooManyRequests}
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
 		r.RetryAfter = parseRetryAfter(h.Get("Retry-After"), now)
@@ -207,107 +296,178 @@ func classify(status int, h http.Header, body []byte, truncated bool, now time.T
 	in := inspect(body, truncated)
 	said := ""
 	if in.message != "" {
-		said = "Stax.ai said: " + upstreamText(in.message, scrub)
+		who := "Stax.ai said: "
+		if !in.stax {
+			who = "it said: "
+		}
+		said = who + upstreamText(in.message, sc)
 	}
-
-	switch {
-	case status == http.StatusForbidden:
-		r.Outcome = Denied
-		r.Reason = "HTTP 403: Stax.ai knows the key but denies access"
-		if said != "" {
-			r.Reason += "; " + said
-		}
-	case in.authError || status == http.StatusUnauthorized:
-		r.Outcome = Revoked
-		switch {
-		case said != "" && status == http.StatusOK:
-			r.Reason = said
-		case said != "":
-			r.Reason = fmt.Sprintf("%s (HTTP %d)", said, status)
-		case status == http.StatusUnauthorized:
-			r.Reason = "HTTP 401 from Stax.ai"
-		default:
-			r.Reason = fmt.Sprintf("Stax.ai reported an authorization error (HTTP %d)", status)
-		}
-	case status >= 200 && status <= 299 && in.kind == kindObject:
-		r.Outcome = Valid
-		r.Reason = "Stax.ai accepted the key"
-		if status != http.StatusOK {
-			r.Reason += fmt.Sprintf(" (HTTP %d)", status)
-		}
-	default:
-		r.Outcome = Undecided
-		r.Reason, r.UpstreamFault = undecided(status, h, in, said, r.RetryAfter, scrub)
-	}
+	r.Outcome = Undecided
+	r.Reason, r.UpstreamFault = decide(&r, h, in, said, sc)
 	r.Reason = cleanReason(r.Reason)
 	return r
 }
 
-// undecided explains an answer that decided nothing, and says whether it
-// looks like Stax.ai (or the path to it) is in trouble.
-func undecided(status int, h http.Header, in inspected, said string, retry time.Duration, scrub func(string) string) (string, bool) {
-	retryNote := ""
-	if retry > 0 {
-		retryNote = " (retry after " + fmtDuration(retry) + ")"
+// decide applies the rules listed on Classify. It sets r.Outcome when the
+// answer decides and returns the reason and whether the answer counts as an
+// upstream fault; anything it does not decide stays Undecided.
+func decide(r *Result, h http.Header, in inspected, said string, sc *scrubber) (string, bool) {
+	status := r.HTTPStatus
+	var notes []string
+	if r.RetryAfter > 0 {
+		notes = append(notes, "retry after "+fmtDuration(r.RetryAfter))
 	}
+	ignored := func(why string) {
+		if in.authError {
+			notes = append(notes, "authError ignored: "+why)
+		}
+	}
+	// Rule 1: statuses that never decide, whatever the body says.
 	switch {
 	case status < 100 || status > 999:
 		return fmt.Sprintf("invalid HTTP status %d", status), true
+	case status >= 500:
+		ignored("a server fault cannot revoke")
+		if in.stax {
+			return compose(fmt.Sprintf("HTTP %d from Stax.ai", status), notes, said), true
+		}
+		return compose(fmt.Sprintf("HTTP %d from upstream (%s)", status, upstreamBody(in)), notes, said), true
 	case status == http.StatusTooManyRequests:
-		return "rate limited by Stax.ai" + retryNote, false
+		ignored("a rate limit cannot revoke")
+		return compose("rate limited by Stax.ai", notes, ""), false
+	case status < 200:
+		ignored("an interim status cannot revoke")
+		return compose(fmt.Sprintf("HTTP %d: an interim status, not an answer", status), notes, ""), false
 	case status >= 300 && status <= 399:
+		ignored("a redirect cannot revoke")
 		loc := h.Get("Location")
 		if strings.TrimSpace(loc) == "" {
-			return fmt.Sprintf("HTTP %d redirect without a Location", status), false
+			return compose(fmt.Sprintf("HTTP %d redirect without a Location", status), notes, ""), false
 		}
-		return fmt.Sprintf("HTTP %d: redirected to %s", status, upstreamText(loc, scrub)), false
+		return compose(fmt.Sprintf("HTTP %d: redirected to %s", status, upstreamText(loc, sc)), notes, ""), false
 	case status == http.StatusNotFound:
+		// Whoever answered, the probe path is what to fix.
 		return "HTTP 404 from Stax.ai: no such endpoint (check the probe path)", false
-	case status >= 200 && status <= 299:
-		switch in.kind {
-		case kindEmpty:
-			if status == http.StatusOK {
-				return "empty response body", true
+	case status == http.StatusProxyAuthRequired:
+		return "HTTP 407: a proxy between us and Stax.ai wants credentials (check the network path)", true
+	}
+
+	// Rules 2 and 3: only a Stax.ai object may decide.
+	if !in.stax {
+		switch {
+		case status == http.StatusUnauthorized || status == http.StatusForbidden:
+			who := "a proxy or firewall answered, not Stax.ai"
+			if in.kind == kindObject {
+				who = "a gateway or firewall answered, not Stax.ai"
 			}
-			return fmt.Sprintf("HTTP %d with an empty response body", status), true
-		case kindTruncated:
-			return "response body larger than 64 KiB", false
-		case kindHTML:
-			return fmt.Sprintf("HTTP %d but the body is HTML, not JSON", status), true
-		case kindOtherJSON:
-			return fmt.Sprintf("HTTP %d but the body is %s, not an object", status, in.jsonType), false
-		default:
-			return fmt.Sprintf("HTTP %d but the body is not JSON", status), true
+			return compose(fmt.Sprintf("HTTP %d with %s: %s", status, bodyPhrase(in), who), nil, said), true
+		case status >= 200 && status <= 299:
+			return undecided2xx(status, in, said)
 		}
+		fault := in.kind == kindHTML || in.kind == kindNotJSON || in.kind == kindObject
+		return compose(fmt.Sprintf("HTTP %d from upstream (%s)", status, upstreamBody(in)), nil, said), fault
 	}
-	// Any other status: 1xx, 4xx, 5xx.
-	fault := status >= 500
-	var reason string
-	switch in.kind {
-	case kindObject:
-		reason = fmt.Sprintf("HTTP %d from Stax.ai", status)
+
+	switch {
+	case status == http.StatusForbidden: // rule 4
+		r.Outcome = Denied
+		return compose("HTTP 403: Stax.ai knows the key but denies access", nil, said), false
+	case status == http.StatusUnauthorized: // rule 5
+		r.Outcome = Revoked
 		if said != "" {
-			reason += "; " + said
+			return said + " (HTTP 401)", false
 		}
-	case kindOtherJSON:
-		reason = fmt.Sprintf("HTTP %d from Stax.ai (body is %s, not an object)", status, in.jsonType)
-	case kindHTML:
-		reason, fault = fmt.Sprintf("HTTP %d from upstream (HTML, not JSON)", status), true
-	case kindEmpty:
-		reason = fmt.Sprintf("HTTP %d from upstream (empty body)", status)
-	case kindTruncated:
-		reason = fmt.Sprintf("HTTP %d from upstream (body larger than 64 KiB)", status)
+		return "HTTP 401 from Stax.ai", false
+	case status >= 200 && status <= 299 && in.authError: // rule 5
+		r.Outcome = Revoked
+		switch {
+		case said != "" && status == http.StatusOK:
+			return said, false
+		case said != "":
+			return fmt.Sprintf("%s (HTTP %d)", said, status), false
+		}
+		return fmt.Sprintf("Stax.ai reported an authorization error (HTTP %d)", status), false
+	case status >= 200 && status <= 299 && in.successFalse: // rule 6
+		reason := "Stax.ai answered success: false without an auth error: something failed, not the key"
+		if status != http.StatusOK {
+			reason += fmt.Sprintf(" (HTTP %d)", status)
+		}
+		return compose(reason, nil, said), false
+	case status >= 200 && status <= 299: // rule 6
+		r.Outcome = Valid
+		if status != http.StatusOK {
+			return fmt.Sprintf("Stax.ai accepted the key (HTTP %d)", status), false
+		}
+		return "Stax.ai accepted the key", false
+	}
+
+	// Rule 7: a Stax.ai answer that says nothing about the key.
+	ignored("only a 401 or 2xx answer revokes")
+	var head string
+	switch status {
+	case http.StatusBadRequest:
+		head = "HTTP 400 from Stax.ai: it could not parse the request (check the probe path)"
+	case http.StatusMethodNotAllowed:
+		head = "HTTP 405 from Stax.ai: method not allowed (check the probe path)"
+	case http.StatusGone:
+		head = "HTTP 410 from Stax.ai: the endpoint is gone (check the probe path)"
 	default:
-		reason, fault = fmt.Sprintf("HTTP %d from upstream (body is not JSON)", status), true
+		head = fmt.Sprintf("HTTP %d from Stax.ai: not an answer about the key (check the base URL and probe path)", status)
 	}
-	// The retry note goes before the upstream text so the cap cannot cut it.
-	if retryNote != "" {
-		if i := strings.Index(reason, "; "); i >= 0 {
-			return reason[:i] + retryNote + reason[i:], fault
+	return compose(head, notes, said), false
+}
+
+// undecided2xx explains a 2xx whose body is not a Stax.ai object.
+func undecided2xx(status int, in inspected, said string) (string, bool) {
+	switch in.kind {
+	case kindEmpty:
+		if status == http.StatusOK {
+			return "empty response body", true
 		}
-		reason += retryNote
+		return fmt.Sprintf("HTTP %d with an empty response body", status), true
+	case kindTruncated:
+		return "response body larger than 64 KiB", false
+	case kindHTML:
+		return fmt.Sprintf("HTTP %d but the body is HTML, not JSON", status), true
+	case kindOtherJSON:
+		return fmt.Sprintf("HTTP %d but the body is %s, not an object", status, in.jsonType), false
+	case kindObject:
+		return compose(fmt.Sprintf("HTTP %d with %s: something else answered (check the base URL and probe path)", status, bodyPhrase(in)), nil, said), true
+	default:
+		return fmt.Sprintf("HTTP %d but the body is not JSON", status), true
 	}
-	return reason, fault
+}
+
+// upstreamBody names a body that did not come from Stax.ai, for "HTTP 502
+// from upstream (HTML, not JSON)".
+func upstreamBody(in inspected) string {
+	switch in.kind {
+	case kindEmpty:
+		return "empty body"
+	case kindHTML:
+		return "HTML, not JSON"
+	case kindTruncated:
+		return "body larger than 64 KiB"
+	case kindOtherJSON:
+		return "body is " + in.jsonType + ", not an object"
+	case kindObject:
+		return "JSON, not in Stax.ai's shape"
+	default:
+		return "body is not JSON"
+	}
+}
+
+// compose puts a reason together: our own words first, then notes in
+// brackets, then the upstream's quoted words last, so the MaxReason cap can
+// only ever cut what the upstream said.
+func compose(head string, notes []string, said string) string {
+	if len(notes) > 0 {
+		head += " (" + strings.Join(notes, "; ") + ")"
+	}
+	if said != "" {
+		head += "; " + said
+	}
+	return head
 }
 
 // parseRetryAfter reads both forms RFC 9110 allows; a date in the past or a
@@ -348,11 +508,13 @@ func fmtDuration(d time.Duration) string {
 	return s
 }
 
-// upstreamText makes text chosen by the upstream safe to embed: secrets are
-// scrubbed first, then it is flattened to one printable line and cut short.
-func upstreamText(s string, scrub func(string) string) string {
-	s = sanitize(scrub(s))
-	return truncate(s, maxUpstreamText)
+// upstreamText makes text chosen by the upstream safe to embed: invisible
+// characters are removed and secrets scrubbed first (sc may be nil when no
+// secret is known), then it is flattened to one printable line and cut
+// short. Scrubbing before the cut means no fragment of a secret can survive
+// the truncation.
+func upstreamText(s string, sc *scrubber) string {
+	return truncate(sanitize(sc.scrub(s)), maxUpstreamText)
 }
 
 // cleanReason is the last gate for every Reason, whatever produced it.
@@ -365,15 +527,19 @@ func cleanReason(s string) string {
 }
 
 // sanitize turns arbitrary bytes into one printable line: invalid UTF-8 is
-// replaced, control and format characters (including bidi overrides that
-// could disguise text in the dashboard) become spaces, and runs of spaces
-// collapse.
+// replaced, invisible characters (format characters such as bidi overrides
+// that could disguise text in the dashboard, zero-width characters,
+// variation selectors, control codes) are dropped, white space becomes one
+// space, and the result is trimmed.
 func sanitize(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	space := false
 	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.IsSpace(r) {
+		if invisible(r) {
+			continue
+		}
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
 			space = b.Len() > 0
 			continue
 		}

@@ -138,7 +138,7 @@ func (c *Client) Check(ctx context.Context, email, key string) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, fmt.Errorf("staxapi: check abandoned: %w", err)
 	}
-	scrub := scrubber(email, key)
+	sc := newScrubber(email, key)
 	if hasControl(email) || hasControl(key) {
 		// CR/LF would inject headers; the request is not sent at all.
 		return undecidedResult("the email or key contains control characters; not sent", false), nil
@@ -164,7 +164,7 @@ func (c *Client) Check(ctx context.Context, email, key string) (Result, error) {
 		if ctx.Err() != nil {
 			return Result{}, fmt.Errorf("staxapi: check abandoned: %w", ctx.Err())
 		}
-		r := undecidedResult(c.transportReason(rctx, err, scrub), true)
+		r := undecidedResult(c.transportReason(rctx, err, sc), true)
 		r.Latency = time.Since(start)
 		return r, nil
 	}
@@ -188,14 +188,13 @@ func (c *Client) Check(ctx context.Context, email, key string) (Result, error) {
 	}
 
 	var r Result
-	switch {
-	case rerr == nil:
-		r = classify(resp.StatusCode, h, body, truncated, time.Now(), scrub)
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		// The status line alone is the API's answer; a cut body adds nothing.
-		r = classify(resp.StatusCode, h, body, true, time.Now(), scrub)
-	default:
-		r = classify(resp.StatusCode, h, body, truncated, time.Now(), scrub)
+	if rerr == nil {
+		r = classify(resp.StatusCode, h, body, truncated, time.Now(), sc)
+	} else {
+		// A body cut short is not a JSON object, whatever the status: not
+		// even a 401 decides without Stax.ai's whole answer, since a proxy
+		// dying mid-page looks the same.
+		r = classify(resp.StatusCode, h, body, truncated, time.Now(), sc)
 		r.Outcome = Undecided
 		r.UpstreamFault = true
 		if errors.Is(rerr, context.DeadlineExceeded) || rctx.Err() != nil {
@@ -215,7 +214,7 @@ func undecidedResult(reason string, fault bool) Result {
 
 // transportReason names the failure in words an admin can act on; the raw
 // error text is a last resort, scrubbed, because it is not ours.
-func (c *Client) transportReason(rctx context.Context, err error, scrub func(string) string) string {
+func (c *Client) transportReason(rctx context.Context, err error, sc *scrubber) string {
 	var (
 		dnsErr  *net.DNSError
 		certErr *tls.CertificateVerificationError
@@ -250,54 +249,7 @@ func (c *Client) transportReason(rctx context.Context, err error, scrub func(str
 	if errors.As(err, &ue) {
 		err = ue.Err // its text repeats the URL, which adds nothing
 	}
-	return upstreamText("request failed: "+err.Error(), scrub)
-}
-
-// scrubber removes the email and key from text the upstream chose: a server
-// or proxy may echo them, and they must never reach a Reason.
-func scrubber(email, key string) func(string) string {
-	return func(s string) string {
-		if key != "" {
-			s = strings.ReplaceAll(s, key, "[key]")
-		}
-		if email != "" {
-			s = replaceFold(s, email, "[email]")
-			if esc := url.QueryEscape(email); esc != email {
-				s = replaceFold(s, esc, "[email]")
-			}
-		}
-		if key != "" {
-			if esc := url.QueryEscape(key); esc != key {
-				s = strings.ReplaceAll(s, esc, "[key]")
-			}
-		}
-		return s
-	}
-}
-
-// replaceFold is strings.ReplaceAll ignoring ASCII case, because email
-// addresses are echoed back in any case.
-func replaceFold(s, old, repl string) string {
-	if old == "" {
-		return s
-	}
-	ls, lo := strings.ToLower(s), strings.ToLower(old)
-	if len(ls) != len(s) || len(lo) != len(old) {
-		// Lowercasing changed byte lengths (non-ASCII); indices would not
-		// line up, so fall back to exact matching.
-		return strings.ReplaceAll(s, old, repl)
-	}
-	var b strings.Builder
-	for {
-		i := strings.Index(ls, lo)
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		b.WriteString(s[:i])
-		b.WriteString(repl)
-		s, ls = s[i+len(old):], ls[i+len(old):]
-	}
+	return "request failed: " + upstreamText(err.Error(), sc)
 }
 
 func hasControl(s string) bool {

@@ -153,7 +153,7 @@ func Start(opts Options) (*Server, error) {
 		opts.SlowDelay = 2 * time.Second
 	}
 	if opts.RedirectTo == "" {
-		opts.RedirectTo = "https://login.example.invalid/sso"
+		opts.RedirectTo = "https://sso.proxy.invalid/login"
 	}
 	if opts.Default == "" {
 		opts.Default = Revoked

@@ -1,0 +1,240 @@
+package staxapi
+
+import (
+	"net/url"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
+)
+
+// minRun is the shortest run of a secret's characters that scrubbing
+// removes. An upstream may echo the key altered (upper-cased, split by
+// invisible characters, all but its last few characters), so matching the
+// whole key is not enough; six keeps short ordinary words ("key", "team",
+// "denied") readable while leaving at most five characters of a secret in a
+// row, far too little to rebuild a 40-character key.
+const minRun = 6
+
+// maxScrubInput bounds the upstream text looked at. Only maxUpstreamText of
+// it is ever kept, and the matching costs time in proportion to its length,
+// so a 64 KiB error message from a hostile upstream must not be scanned
+// whole. Cutting first is safe: a run of a secret cut at the end is either
+// still long enough to be found or too short to matter.
+const maxScrubInput = 4 << 10
+
+// Labels of what a removed run belonged to; the key wins where runs of the
+// key and of the email overlap.
+const (
+	labelKey uint8 = iota + 1
+	labelEmail
+)
+
+// markerSets are the texts that replace a removed run, for the key and the
+// email. The first set whose delimiters occur in no secret is used, so a
+// marker can never join its neighbours into a new run of a secret. Vault
+// keys are visible ASCII and may hold brackets; they never hold guillemets.
+var markerSets = [][2]string{{"[key]", "[email]"}, {"«key»", "«email»"}}
+
+// secretForm is one spelling of a secret (as given, query- or
+// path-escaped) reduced to its skeleton.
+type secretForm struct {
+	runes []rune
+	min   int // minRun, or the whole secret when it is shorter
+	label uint8
+}
+
+// scrubber removes every trace of one email and key from text an upstream
+// chose: a server or proxy may echo them, altered or not, and they must
+// never reach a Reason. A nil *scrubber knows no secret and only removes
+// invisible characters. It is not safe for concurrent use; Check makes one
+// per call.
+type scrubber struct {
+	forms   []secretForm
+	markers [2]string
+	caser   cases.Caser
+}
+
+func newScrubber(email, key string) *scrubber {
+	sc := &scrubber{caser: cases.Fold()}
+	add := func(label uint8, secret string) {
+		for _, v := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
+			sk := sc.skeleton(v, nil)
+			if len(sk) == 0 || slices.ContainsFunc(sc.forms, func(f secretForm) bool { return slices.Equal(f.runes, sk) }) {
+				continue
+			}
+			sc.forms = append(sc.forms, secretForm{runes: sk, min: min(minRun, len(sk)), label: label})
+		}
+	}
+	add(labelKey, key)
+	add(labelEmail, email)
+	sc.markers = markerSets[len(markerSets)-1]
+	for _, set := range markerSets {
+		if sc.markerSafe(set[0]) && sc.markerSafe(set[1]) {
+			sc.markers = set
+			break
+		}
+	}
+	return sc
+}
+
+// invisible reports characters that render as nothing yet can split a
+// secret so that it no longer matches: format characters (Unicode Cf: zero
+// width space and joiners, bidi marks and overrides, soft hyphen, BOM, tag
+// characters), variation selectors, the other default-ignorable code points
+// (combining grapheme joiner, Hangul fillers) and control codes other than
+// white space. They carry nothing an admin needs, so they are dropped from
+// the text, not replaced.
+func invisible(r rune) bool {
+	if r < utf8.RuneSelf {
+		return (r < 0x20 && !unicode.IsSpace(r)) || r == 0x7f
+	}
+	return unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Variation_Selector, r) ||
+		unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) ||
+		(unicode.IsControl(r) && !unicode.IsSpace(r))
+}
+
+// ignoredInMatch reports characters skipped when comparing text with a
+// secret but kept in the text: white space and combining marks. Secrets
+// hold neither, so skipping them only catches a secret spread out by them.
+func ignoredInMatch(r rune) bool {
+	return invisible(r) || unicode.IsSpace(r) || unicode.IsControl(r) || unicode.In(r, unicode.Mn, unicode.Me)
+}
+
+// fold appends the skeleton of one rune to dst: its compatibility
+// decomposition (fullwidth and mathematical letters, ligatures) with full
+// Unicode case folding, minus what ignoredInMatch skips. Runes are folded one
+// at a time so every skeleton rune can be traced back to the rune it came
+// from.
+func (sc *scrubber) fold(r rune, dst []rune) []rune {
+	if r < utf8.RuneSelf {
+		if 'A' <= r && r <= 'Z' {
+			r += 'a' - 'A'
+		}
+		if !ignoredInMatch(r) {
+			dst = append(dst, r)
+		}
+		return dst
+	}
+	for _, c := range sc.caser.String(norm.NFKD.String(string(r))) {
+		if !ignoredInMatch(c) {
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// skeleton is the folded form of s, appended to dst.
+func (sc *scrubber) skeleton(s string, dst []rune) []rune {
+	for _, r := range s {
+		if !invisible(r) {
+			dst = sc.fold(r, dst)
+		}
+	}
+	return dst
+}
+
+// markerSafe reports whether marker m can stand in the text without
+// forming a run of a secret with what surrounds it: its first and last
+// characters occur in no secret, and it holds no run itself.
+func (sc *scrubber) markerSafe(m string) bool {
+	sk := sc.skeleton(m, nil)
+	for _, f := range sc.forms {
+		if slices.Contains(f.runes, sk[0]) || slices.Contains(f.runes, sk[len(sk)-1]) {
+			return false
+		}
+	}
+	cover := make([]uint8, len(sk))
+	origin := make([]int32, len(sk))
+	for i := range origin {
+		origin[i] = int32(i)
+	}
+	for _, f := range sc.forms {
+		markRuns(sk, origin, f, cover)
+	}
+	return !slices.ContainsFunc(cover, func(c uint8) bool { return c != 0 })
+}
+
+// scrub returns text without invisible characters and with every run of at
+// least minRun characters that also occurs in the key or the email
+// (compared on skeletons: case-folded, compatibility-decomposed, ignoring
+// invisible characters, white space and combining marks) replaced by a
+// marker. Text beyond maxScrubInput bytes is dropped first.
+func (sc *scrubber) scrub(text string) string {
+	if len(text) > maxScrubInput {
+		cut := maxScrubInput
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut]
+	}
+	text = strings.ToValidUTF8(text, "\uFFFD")
+	out := make([]rune, 0, len(text))
+	var skel []rune
+	var origin []int32 // skel[i] came from out[origin[i]]
+	for _, r := range text {
+		if invisible(r) {
+			continue
+		}
+		out = append(out, r)
+		if sc == nil {
+			continue
+		}
+		n := len(skel)
+		skel = sc.fold(r, skel)
+		for range len(skel) - n {
+			origin = append(origin, int32(len(out)-1))
+		}
+	}
+	if sc == nil || len(sc.forms) == 0 {
+		return string(out)
+	}
+	cover := make([]uint8, len(out))
+	for _, f := range sc.forms {
+		markRuns(skel, origin, f, cover)
+	}
+	res := make([]rune, 0, len(out))
+	for i, r := range out {
+		switch {
+		case cover[i] == 0:
+			res = append(res, r)
+		case i == 0 || cover[i-1] != cover[i]:
+			res = append(res, []rune(sc.markers[cover[i]-1])...)
+		}
+	}
+	return string(res)
+}
+
+// markRuns marks in cover every rune of the text that lies in a run of at
+// least f.min skeleton characters also found in f. For each start i it
+// finds the longest prefix of skel[i:] occurring anywhere in the secret
+// (cur[j] is the length of the common prefix of skel[i:] and f.runes[j:]),
+// in O(len(skel)·len(secret)) time. Any stretch of the text that matches
+// the secret starts at some i, so it is covered; the runes between the
+// first and the last matched one (white space, combining marks) go with it.
+func markRuns(skel []rune, origin []int32, f secretForm, cover []uint8) {
+	m := len(f.runes)
+	prev, cur := make([]int32, m+1), make([]int32, m+1)
+	for i := len(skel) - 1; i >= 0; i-- {
+		best := int32(0)
+		for j := m - 1; j >= 0; j-- {
+			if skel[i] != f.runes[j] {
+				cur[j] = 0
+				continue
+			}
+			cur[j] = prev[j+1] + 1
+			best = max(best, cur[j])
+		}
+		if int(best) >= f.min {
+			for k := origin[i]; k <= origin[i+int(best)-1]; k++ {
+				if cover[k] == 0 || f.label == labelKey {
+					cover[k] = f.label
+				}
+			}
+		}
+		prev, cur = cur, prev
+	}
+}
