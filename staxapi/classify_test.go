@@ -425,6 +425,18 @@ func FuzzClassify(f *testing.F) {
 		{200, jsonCT, "", "", `{"a":1`, true},
 		{-1, "", "", "", "", false},
 		{200, "", "", "", "{\"authError\":true,\"error\":\"\u202e\x00\r\n\"}", false},
+		{401, jsonCT, "", "", string(authBody), false},
+		{403, "text/html", "", "", string(htmlPage), false},
+		{403, jsonCT, "", "", `{"message":"Forbidden"}`, false},
+		{403, "", "", "", "", false},
+		{500, jsonCT, "", "", string(authBody), false},
+		{503, jsonCT, "60", "", string(authBody), false},
+		{429, jsonCT, "5", "", string(authBody), false},
+		{302, jsonCT, "", "https://x/y", string(authBody), false},
+		{101, "", "", "", string(authBody), false},
+		{200, jsonCT, "", "", `{"success":false}`, false},
+		{200, jsonCT, "", "", "\xef\xbb\xbf \n" + string(okBody), false},
+		{400, jsonCT, "", "", string(authBody), false},
 	}
 	for _, s := range seeds {
 		f.Add(s.status, s.ctype, s.retry, s.location, []byte(s.body), s.truncated)
