@@ -94,6 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	u := s.URL()
 	logger.Printf("listening on %s (unknown pairs answer %q, latency %s)", u, defBehavior, *latency)
 	logger.Printf("control API: curl -X POST %s/_fake/keys -d '{\"email\":\"a@example.com\",\"key\":\"...\",\"behavior\":\"valid\"}'", u)
+	logger.Printf("             curl -X POST %s/_fake/team -d '{\"email\":\"a@example.com\",\"behavior\":\"ratelimited\"}'   (every key of one team; \"\" clears)", u)
 	logger.Printf("             curl -X POST %s/_fake/all -d '{\"behavior\":\"bad-gateway\"}'   (\"\" clears)", u)
 	logger.Printf("             curl -X POST %s/_fake/latency -d '{\"latency\":\"50ms\"}'", u)
 	logger.Printf("             curl %s/_fake/stats", u)

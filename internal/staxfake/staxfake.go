@@ -4,8 +4,9 @@
 // It is a real HTTP server (on 127.0.0.1 unless told otherwise) so the code
 // under test exercises its real transport, timeouts and connection handling.
 // Each (email, key) pair can be given a Behavior, one per kind of answer the
-// key checker must classify, and a control API under /_fake/ lets scripts
-// drive a running fake from outside.
+// key checker must classify; a whole team (every key of one email) or the
+// whole fleet can be overridden at once; and a control API under /_fake/
+// lets scripts drive a running fake from outside.
 package staxfake
 
 import (
@@ -65,21 +66,57 @@ const (
 	Redirect Behavior = "redirect"
 	// NotFound answers 404 JSON, as for a wrong probe path.
 	NotFound Behavior = "notfound"
+
+	// The behaviours below are a hostile or confused path to Stax.ai, as
+	// observed in issue 11: none of them may turn a key revoked or denied,
+	// and none of the key may show in what the checker keeps.
+
+	// HTML401 answers 401 with a proxy's HTML sign-in page, as an SSO proxy
+	// in front of the API does when it wants its own login.
+	HTML401 Behavior = "html-401"
+	// CDN403 answers 403 with a CDN's or WAF's HTML block page.
+	CDN403 Behavior = "cdn-403"
+	// Gateway403 answers 403 {"message":"Forbidden"}, the JSON of AWS API
+	// Gateway and similar front doors, which is not Stax.ai's shape.
+	Gateway403 Behavior = "gateway-403"
+	// Empty403 answers 403 with an empty body, as a firewall does.
+	Empty403 Behavior = "empty-403"
+	// AuthError500 answers 500 with Stax.ai's auth error body, as an auth
+	// backend that is down may.
+	AuthError500 Behavior = "authError-500"
+	// AuthError503 answers 503 with the auth error body and Retry-After.
+	AuthError503 Behavior = "authError-503"
+	// AuthError429 answers 429 with the auth error body and Retry-After, as
+	// a rate limiter reusing the error shape does.
+	AuthError429 Behavior = "authError-429"
+	// EchoKeyUpper answers 401 with an auth error whose text echoes the key
+	// and the email upper-cased.
+	EchoKeyUpper Behavior = "echo-key-upper"
+	// EchoKeyZWSP answers 401 with an auth error echoing the key and the
+	// email with a zero-width space after every 4 characters, so that no
+	// plain substring match can find them.
+	EchoKeyZWSP Behavior = "echo-key-zwsp"
+	// EchoKeyPrefix answers 401 with an auth error echoing all of the key
+	// but its last 4 characters, and the email.
+	EchoKeyPrefix Behavior = "echo-key-prefix"
 )
 
 // Behaviors lists every known Behavior, for help texts and validation.
 func Behaviors() []Behavior {
 	return []Behavior{Valid, Revoked, Revoked401, Denied, RateLimited, Error500, BadGateway,
-		Unavailable, HTML, Garbage, Empty, Truncated, Huge, Slow, Hang, Redirect, NotFound}
+		Unavailable, HTML, Garbage, Empty, Truncated, Huge, Slow, Hang, Redirect, NotFound,
+		HTML401, CDN403, Gateway403, Empty403, AuthError500, AuthError503, AuthError429,
+		EchoKeyUpper, EchoKeyZWSP, EchoKeyPrefix}
 }
 
 // ParseBehavior accepts a behaviour name from a flag, a CSV file or the
 // control API, where a typo must be reported rather than silently served.
+// Case does not matter ("autherror-500" is AuthError500).
 func ParseBehavior(s string) (Behavior, error) {
-	b := Behavior(strings.ToLower(strings.TrimSpace(s)))
+	t := strings.TrimSpace(s)
 	for _, k := range Behaviors() {
-		if b == k {
-			return b, nil
+		if strings.EqualFold(t, string(k)) {
+			return k, nil
 		}
 	}
 	return "", fmt.Errorf("staxfake: unknown behavior %q", s)
@@ -124,6 +161,7 @@ type Server struct {
 
 	mu    sync.RWMutex
 	pairs map[pair]Behavior
+	teams map[string]Behavior // lower-cased email -> behaviour for all its keys
 
 	all     atomic.Pointer[Behavior]
 	latency atomic.Int64
@@ -170,16 +208,18 @@ func Start(opts Options) (*Server, error) {
 		ln:      ln,
 		closing: make(chan struct{}),
 		pairs:   make(map[pair]Behavior),
+		teams:   make(map[string]Behavior),
 	}
 	s.latency.Store(int64(opts.Latency))
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /_fake/keys", s.ctlKeys)
 	mux.HandleFunc("POST /_fake/all", s.ctlAll)
+	mux.HandleFunc("POST /_fake/team", s.ctlTeam)
 	mux.HandleFunc("POST /_fake/latency", s.ctlLatency)
 	mux.HandleFunc("GET /_fake/stats", s.ctlStats)
 	mux.HandleFunc("/_fake/", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]any{"error": "unknown control endpoint; see POST /_fake/keys, /_fake/all, /_fake/latency, GET /_fake/stats"})
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": "unknown control endpoint; see POST /_fake/keys, /_fake/team, /_fake/all, /_fake/latency, GET /_fake/stats"})
 	})
 	mux.HandleFunc("/", s.serveAPI)
 
@@ -221,8 +261,24 @@ func (s *Server) Set(email, key string, b Behavior) {
 	s.mu.Unlock()
 }
 
-// SetAll overrides every pair at once, to stage a whole-API outage; "" clears
-// the override.
+// SetTeam overrides every key of one team email (compared
+// case-insensitively), registered or not, while other teams answer as
+// before: SetTeam(email, RateLimited) is one team hitting its rate limit,
+// since Stax.ai may count limits per team. "" clears the override. SetAll
+// still wins over it.
+func (s *Server) SetTeam(email string, b Behavior) {
+	e := strings.ToLower(strings.TrimSpace(email))
+	s.mu.Lock()
+	if b == "" {
+		delete(s.teams, e)
+	} else {
+		s.teams[e] = b
+	}
+	s.mu.Unlock()
+}
+
+// SetAll overrides every pair and team at once, to stage a whole-API outage
+// or a change in the network path; "" clears the override.
 func (s *Server) SetAll(b Behavior) {
 	if b == "" {
 		s.all.Store(nil)
@@ -266,7 +322,10 @@ func (s *Server) behaviorFor(email, key string) Behavior {
 		return *b
 	}
 	s.mu.RLock()
-	b, ok := s.pairs[pair{strings.ToLower(email), key}]
+	b, ok := s.teams[strings.ToLower(email)]
+	if !ok {
+		b, ok = s.pairs[pair{strings.ToLower(email), key}]
+	}
 	s.mu.RUnlock()
 	if !ok {
 		return s.opts.Default
@@ -327,7 +386,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, authErrorBody("Missing authorization"))
 		return
 	}
-	s.answer(w, r, s.behaviorFor(email, key))
+	s.answer(w, r, s.behaviorFor(email, key), email, key)
 }
 
 // abort drops the connection without an answer: a request cut short by
@@ -353,12 +412,38 @@ const badGatewayPage = `<!DOCTYPE html>
 <body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>
 `
 
+const signInPage = `<!DOCTYPE html>
+<html><head><title>Sign in</title></head>
+<body><h1>Sign in to continue</h1>
+<form method="post" action="/oauth2/sign_in"><input name="username"><input name="password" type="password">
+<button>Sign in</button></form></body></html>
+`
+
+const blockPage = `<!DOCTYPE html>
+<html><head><title>Attention Required! | Access denied</title></head>
+<body><h1>Sorry, you have been blocked</h1><p>This website is using a security service to protect
+itself from online attacks.</p><p>Ray ID: 8c0ffee15bad</p></body></html>
+`
+
+// splitEvery puts sep after every n runes of s, as a hostile upstream hides
+// an echo from a plain substring search.
+func splitEvery(s, sep string, n int) string {
+	var b strings.Builder
+	for i, r := range []rune(s) {
+		if i > 0 && i%n == 0 {
+			b.WriteString(sep)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 const portalPage = `<!DOCTYPE html>
 <html><head><title>Sign in to the network</title></head>
 <body><h1>Welcome</h1><p>Please accept the terms of use to continue.</p></body></html>
 `
 
-func (s *Server) answer(w http.ResponseWriter, r *http.Request, b Behavior) {
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, b Behavior, email, key string) {
 	retryAfter := strconv.FormatInt(int64((s.opts.RetryAfter+time.Second-1)/time.Second), 10)
 	switch b {
 	case Valid:
@@ -417,7 +502,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, b Behavior) {
 		if !s.wait(r.Context(), s.opts.SlowDelay) {
 			abort()
 		}
-		s.answer(w, r, Valid)
+		s.answer(w, r, Valid, email, key)
 	case Hang:
 		select {
 		case <-r.Context().Done():
@@ -429,6 +514,32 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, b Behavior) {
 		writeJSON(w, http.StatusFound, map[string]any{"success": false, "error": "Moved"})
 	case NotFound:
 		writeJSON(w, http.StatusNotFound, map[string]any{"success": false, "error": "Not found"})
+	case HTML401:
+		w.Header().Set("WWW-Authenticate", `Basic realm="corporate proxy"`)
+		writeText(w, http.StatusUnauthorized, "text/html; charset=utf-8", signInPage)
+	case CDN403:
+		writeText(w, http.StatusForbidden, "text/html; charset=utf-8", blockPage)
+	case Gateway403:
+		w.Header().Set("X-Amzn-Errortype", "ForbiddenException")
+		writeJSON(w, http.StatusForbidden, map[string]any{"message": "Forbidden"})
+	case Empty403:
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusForbidden)
+	case AuthError500:
+		writeJSON(w, http.StatusInternalServerError, authErrorBody("Invalid authorization request"))
+	case AuthError503:
+		w.Header().Set("Retry-After", retryAfter)
+		writeJSON(w, http.StatusServiceUnavailable, authErrorBody("Invalid authorization request"))
+	case AuthError429:
+		w.Header().Set("Retry-After", retryAfter)
+		writeJSON(w, http.StatusTooManyRequests, authErrorBody("Invalid authorization request"))
+	case EchoKeyUpper:
+		writeJSON(w, http.StatusUnauthorized, authErrorBody("Invalid API key "+strings.ToUpper(key)+" for "+strings.ToUpper(email)))
+	case EchoKeyZWSP:
+		writeJSON(w, http.StatusUnauthorized, authErrorBody("Invalid API key "+splitEvery(key, "\u200b", 4)+" for "+splitEvery(email, "\u200b", 4)))
+	case EchoKeyPrefix:
+		k := []rune(key)
+		writeJSON(w, http.StatusUnauthorized, authErrorBody("Invalid API key "+string(k[:max(0, len(k)-4)])+"**** for "+email))
 	default:
 		writeText(w, http.StatusInternalServerError, "text/plain; charset=utf-8", "staxfake: unknown behavior\n")
 	}
@@ -511,6 +622,30 @@ func (s *Server) ctlKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Set(in.Email, in.Key, b)
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+}
+
+func (s *Server) ctlTeam(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Email    string `json:"email"`
+		Behavior string `json:"behavior"`
+	}
+	if !decodeControl(w, r, &in) {
+		return
+	}
+	if strings.TrimSpace(in.Email) == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "staxfake: email is required"})
+		return
+	}
+	var b Behavior
+	if in.Behavior != "" {
+		var err error
+		if b, err = ParseBehavior(in.Behavior); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+			return
+		}
+	}
+	s.SetTeam(in.Email, b)
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 }
 

@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/staxkeys/staxkeys/staxapi"
 )
 
 const (
@@ -152,6 +155,55 @@ func TestBehaviors(t *testing.T) {
 			}
 		}},
 		{NotFound, 404, "application/json", func(t *testing.T, a answer) { jsonObject(t, a.body) }},
+		{HTML401, 401, "text/html", func(t *testing.T, a answer) {
+			if json.Valid(a.body) || !bytes.Contains(a.body, []byte("<form")) || a.header.Get("WWW-Authenticate") == "" {
+				t.Errorf("sign-in page: %q, WWW-Authenticate %q", a.body, a.header.Get("WWW-Authenticate"))
+			}
+		}},
+		{CDN403, 403, "text/html", func(t *testing.T, a answer) {
+			if json.Valid(a.body) || !bytes.Contains(a.body, []byte("blocked")) {
+				t.Errorf("block page: %q", a.body)
+			}
+		}},
+		{Gateway403, 403, "application/json", func(t *testing.T, a answer) {
+			if m := jsonObject(t, a.body); len(m) != 1 || m["message"] != "Forbidden" {
+				t.Errorf("body = %v", m)
+			}
+		}},
+		{Empty403, 403, "", func(t *testing.T, a answer) {
+			if len(a.body) != 0 {
+				t.Errorf("body = %q", a.body)
+			}
+		}},
+		{AuthError500, 500, "application/json", authErr(500, "Invalid authorization request")},
+		{AuthError503, 503, "application/json", func(t *testing.T, a answer) {
+			authErr(503, "Invalid authorization request")(t, a)
+			if got := a.header.Get("Retry-After"); got != "45" {
+				t.Errorf("Retry-After = %q, want 45", got)
+			}
+		}},
+		{AuthError429, 429, "application/json", func(t *testing.T, a answer) {
+			authErr(429, "Invalid authorization request")(t, a)
+			if got := a.header.Get("Retry-After"); got != "45" {
+				t.Errorf("Retry-After = %q, want 45", got)
+			}
+		}},
+		{EchoKeyUpper, 401, "application/json", func(t *testing.T, a answer) {
+			key := testKey + string(EchoKeyUpper)
+			authErr(401, "Invalid API key "+strings.ToUpper(key)+" for "+strings.ToUpper(testEmail))(t, a)
+		}},
+		{EchoKeyZWSP, 401, "application/json", func(t *testing.T, a answer) {
+			m := jsonObject(t, a.body)
+			msg, _ := m["error"].(string)
+			key := testKey + string(EchoKeyZWSP)
+			if strings.Contains(msg, key[:5]) || strings.ReplaceAll(msg, "\u200b", "") != "Invalid API key "+key+" for "+testEmail {
+				t.Errorf("error = %q", msg)
+			}
+		}},
+		{EchoKeyPrefix, 401, "application/json", func(t *testing.T, a answer) {
+			key := testKey + string(EchoKeyPrefix)
+			authErr(401, "Invalid API key "+key[:len(key)-4]+"**** for "+testEmail)(t, a)
+		}},
 	}
 	for _, c := range cases {
 		t.Run(string(c.b), func(t *testing.T) {
@@ -447,7 +499,200 @@ func TestParseBehavior(t *testing.T) {
 			t.Errorf("ParseBehavior(%q) = %q, %v", b, got, err)
 		}
 	}
+	if b, err := ParseBehavior("AUTHERROR-500"); err != nil || b != AuthError500 {
+		t.Errorf("ParseBehavior(AUTHERROR-500) = %q, %v", b, err)
+	}
 	if _, err := ParseBehavior("valid!"); err == nil || !strings.HasPrefix(err.Error(), "staxfake: ") {
 		t.Errorf("ParseBehavior(bad) error = %v", err)
+	}
+}
+
+// fakeClient is the project's real checker client pointed at the fake, so
+// the fake's answers are classified exactly as the program will.
+func fakeClient(t *testing.T, s *Server) *staxapi.Client {
+	t.Helper()
+	c, err := staxapi.New(staxapi.Config{BaseURL: s.URL(), Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func checkWith(t *testing.T, c *staxapi.Client, email, key string) staxapi.Result {
+	t.Helper()
+	r, err := c.Check(context.Background(), email, key)
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	return r
+}
+
+// TestHostileBehaviorsClassified ties the fake to the classifier: every
+// hostile behaviour, answered for real over HTTP, is classified by staxapi
+// as the contract says, and never revokes or denies a key.
+func TestHostileBehaviorsClassified(t *testing.T) {
+	s := start(t, Options{RetryAfter: 45 * time.Second})
+	c := fakeClient(t, s)
+	const (
+		email = "Ops.Admin@Example.com"
+		key   = "w3i21te0abcdefghijklmnopqrstuvwxyz012345"
+	)
+	cases := []struct {
+		b           Behavior
+		status      int
+		fault       bool
+		rateLimited bool
+		retryAfter  time.Duration
+		reason      string
+	}{
+		{HTML401, 401, true, false, 0, "HTTP 401 with an HTML page: a proxy or firewall answered, not Stax.ai"},
+		{CDN403, 403, true, false, 0, "HTTP 403 with an HTML page: a proxy or firewall answered, not Stax.ai"},
+		{Gateway403, 403, true, false, 0, "HTTP 403 with JSON that is not Stax.ai's (no success, error or authError): a gateway or firewall answered, not Stax.ai; it said: Forbidden"},
+		{Empty403, 403, true, false, 0, "HTTP 403 with an empty body: a proxy or firewall answered, not Stax.ai"},
+		{AuthError500, 500, true, false, 0, "HTTP 500 from Stax.ai (authError ignored: a server fault cannot revoke); Stax.ai said: Invalid authorization request"},
+		{AuthError503, 503, true, false, 45 * time.Second, "HTTP 503 from Stax.ai (retry after 45s; authError ignored: a server fault cannot revoke); Stax.ai said: Invalid authorization request"},
+		{AuthError429, 429, false, true, 45 * time.Second, "rate limited by Stax.ai (retry after 45s; authError ignored: a rate limit cannot revoke)"},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.b), func(t *testing.T) {
+			s.Set(email, key, tc.b)
+			r := checkWith(t, c, email, key)
+			if r.Outcome != staxapi.Undecided || r.HTTPStatus != tc.status || r.UpstreamFault != tc.fault ||
+				r.RateLimited != tc.rateLimited || r.RetryAfter != tc.retryAfter || r.Reason != tc.reason {
+				t.Errorf("result = %+v\nwant status %d fault %v rateLimited %v retryAfter %v reason %q",
+					r, tc.status, tc.fault, tc.rateLimited, tc.retryAfter, tc.reason)
+			}
+		})
+	}
+
+	// The echoes are real auth errors at 401, so they revoke; what they
+	// quote keeps none of the key or the email, however altered.
+	for _, b := range []Behavior{EchoKeyUpper, EchoKeyZWSP, EchoKeyPrefix} {
+		t.Run(string(b), func(t *testing.T) {
+			s.Set(email, key, b)
+			r := checkWith(t, c, email, key)
+			want := "Stax.ai said: Invalid API key [key] for [email] (HTTP 401)"
+			if b == EchoKeyPrefix {
+				want = "Stax.ai said: Invalid API key [key]**** for [email] (HTTP 401)"
+			}
+			if r.Outcome != staxapi.Revoked || r.HTTPStatus != 401 || r.Reason != want {
+				t.Errorf("result = %+v, want revoked with reason %q", r, want)
+			}
+		})
+	}
+}
+
+// TestSetAllEveryBehavior flips the whole fleet to each behaviour, through
+// SetAll and through the control API, and checks that every key then gets
+// exactly what a key set to that behaviour alone gets.
+func TestSetAllEveryBehavior(t *testing.T) {
+	s := start(t, Options{SlowDelay: time.Millisecond})
+	c := fakeClient(t, s)
+	type seen struct {
+		outcome staxapi.Outcome
+		status  int
+		fault   bool
+	}
+	look := func(email, key string) seen {
+		r := checkWith(t, c, email, key)
+		return seen{r.Outcome, r.HTTPStatus, r.UpstreamFault}
+	}
+	for i, b := range Behaviors() {
+		if b == Hang {
+			continue // TestCloseReleasesHang
+		}
+		t.Run(string(b), func(t *testing.T) {
+			single := fmt.Sprintf("single%02d", i) + testKey
+			s.Set(testEmail, single, b)
+			want := look(testEmail, single)
+
+			s.Set("a@example.com", "fleet-a"+testKey, Valid)
+			s.SetTeam("b@example.com", Denied)
+			s.SetAll(b)
+			for _, p := range [][2]string{{"a@example.com", "fleet-a" + testKey}, {"b@example.com", "fleet-b" + testKey}, {"nobody@example.com", "fleet-c" + testKey}} {
+				if got := look(p[0], p[1]); got != want {
+					t.Errorf("SetAll(%s): %s got %+v, want %+v", b, p[0], got, want)
+				}
+			}
+			s.SetAll("")
+			s.SetTeam("b@example.com", "")
+
+			if st, m := post(t, s.URL()+"/_fake/all", `{"behavior":"`+strings.ToUpper(string(b))+`"}`); st != 200 {
+				t.Fatalf("POST /_fake/all %s: %d %v", b, st, m)
+			}
+			if got := look("a@example.com", "fleet-a"+testKey); got != want {
+				t.Errorf("control API all=%s: got %+v, want %+v", b, got, want)
+			}
+			if st, _ := post(t, s.URL()+"/_fake/all", `{"behavior":""}`); st != 200 {
+				t.Fatal("clearing all failed")
+			}
+			if got := look("a@example.com", "fleet-a"+testKey); got.outcome != staxapi.Valid {
+				t.Errorf("after clearing all: %+v", got)
+			}
+		})
+	}
+}
+
+// TestSetTeam: one team's keys all answer 429 with Retry-After while other
+// teams answer as registered, the way Stax.ai may count limits per team.
+func TestSetTeam(t *testing.T) {
+	s := start(t, Options{RetryAfter: 20 * time.Second})
+	c := fakeClient(t, s)
+	const teamA, teamB = "team-a@example.com", "team-b@example.com"
+	keys := map[string][]string{
+		teamA: {"a1" + testKey, "a2" + testKey},
+		teamB: {"b1" + testKey, "b2" + testKey},
+	}
+	for email, ks := range keys {
+		for _, k := range ks {
+			s.Set(email, k, Valid)
+		}
+	}
+	s.SetTeam(strings.ToUpper(teamA), RateLimited)
+	for _, k := range append(keys[teamA], "unregistered"+testKey) {
+		r := checkWith(t, c, teamA, k)
+		if r.Outcome != staxapi.Undecided || !r.RateLimited || r.RetryAfter != 20*time.Second || r.UpstreamFault {
+			t.Errorf("team A key %s: %+v, want rate limited with Retry-After 20s", k[:2], r)
+		}
+	}
+	for _, k := range keys[teamB] {
+		if r := checkWith(t, c, teamB, k); r.Outcome != staxapi.Valid {
+			t.Errorf("team B key %s: %+v, want valid", k[:2], r)
+		}
+	}
+
+	// SetAll wins over a team; clearing it brings the team override back.
+	s.SetAll(Error500)
+	if r := checkWith(t, c, teamA, keys[teamA][0]); r.HTTPStatus != 500 {
+		t.Errorf("SetAll over SetTeam: %+v", r)
+	}
+	s.SetAll("")
+	if r := checkWith(t, c, teamA, keys[teamA][0]); !r.RateLimited {
+		t.Errorf("after clearing SetAll: %+v", r)
+	}
+
+	// Through the control API, and cleared with "".
+	if st, m := post(t, s.URL()+"/_fake/team", `{"email":"TEAM-B@example.com","behavior":"gateway-403"}`); st != 200 {
+		t.Fatalf("POST /_fake/team: %d %v", st, m)
+	}
+	if r := checkWith(t, c, teamB, keys[teamB][1]); r.HTTPStatus != 403 || r.Outcome != staxapi.Undecided || !r.UpstreamFault {
+		t.Errorf("team B after gateway-403: %+v", r)
+	}
+	for _, body := range []string{`{"email":"` + teamA + `","behavior":""}`, `{"email":"` + teamB + `"}`} {
+		if st, m := post(t, s.URL()+"/_fake/team", body); st != 200 {
+			t.Fatalf("clearing a team: %d %v", st, m)
+		}
+	}
+	for email, ks := range keys {
+		for _, k := range ks {
+			if r := checkWith(t, c, email, k); r.Outcome != staxapi.Valid {
+				t.Errorf("%s after clearing: %+v", email, r)
+			}
+		}
+	}
+	for _, bad := range []string{`{"behavior":"valid"}`, `{"email":" ","behavior":"valid"}`, `{"email":"a@example.com","behavior":"nope"}`, `{"email":"a@example.com","key":"k"}`, `[]`} {
+		if st, m := post(t, s.URL()+"/_fake/team", bad); st != 400 || m["error"] == nil {
+			t.Errorf("POST /_fake/team %s: %d %v, want 400 with an error", bad, st, m)
+		}
 	}
 }
