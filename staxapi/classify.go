@@ -25,14 +25,17 @@ import (
 type Outcome string
 
 const (
-	// Valid means Stax.ai answered a 2xx JSON object without an auth error.
+	// Valid means Stax.ai answered a 2xx JSON object in its shape, without
+	// an auth error and without success false.
 	Valid Outcome = "valid"
-	// Revoked means Stax.ai said the key does not authenticate (401, or
-	// authError in the body); only the API saying so may revoke a key.
+	// Revoked means Stax.ai said the key does not authenticate: a 401 with
+	// a JSON object in Stax.ai's shape, or authError true at a 2xx. Only
+	// the API saying so may revoke a key; a proxy's 401 page does not.
 	Revoked Outcome = "revoked"
-	// Denied means HTTP 403: the key is known but not allowed, for example
-	// after the admin was demoted or the team fell back to trial. It is
-	// neither valid nor revoked, so it gets a state of its own.
+	// Denied means HTTP 403 with a JSON object in Stax.ai's shape: the key
+	// is known but not allowed, for example after the admin was demoted or
+	// the team fell back to trial. It is neither valid nor revoked, so it
+	// gets a state of its own. A WAF's or gateway's 403 is not Denied.
 	Denied Outcome = "denied"
 	// Undecided is stored as "error" because that is what an admin reads in
 	// the history: the API did not decide and the key's state must not move.
@@ -62,7 +65,9 @@ type Result struct {
 	// Outcome is the verdict; Undecided unless the API clearly decided.
 	Outcome Outcome
 	// Reason is a short sentence for an admin, at most MaxReason bytes,
-	// free of control characters, and never containing the email or key.
+	// free of control and invisible characters, and never containing the
+	// email or key, nor any run of 6 or more of their characters in any
+	// case, spacing or spelling an upstream may have echoed them in.
 	Reason string
 	// HTTPStatus is 0 when no HTTP response arrived.
 	HTTPStatus int
@@ -74,9 +79,12 @@ type Result struct {
 	// RateLimited is set on HTTP 429, whatever the outcome, so the caller
 	// slows down even when the body decided.
 	RateLimited bool
-	// UpstreamFault marks failures that count toward "Stax.ai is down":
-	// transport errors, timeouts, 5xx and non-JSON proxy pages. Auth answers,
-	// 429, 404 and redirects say nothing about availability.
+	// UpstreamFault marks failures that count toward "Stax.ai is down, or
+	// something in the path to it is in the way": transport errors,
+	// timeouts, 5xx, non-JSON pages, and 401 or 403 answers that are not
+	// Stax.ai's (a proxy's sign-in page, a WAF's block page, a gateway's
+	// {"message":"Forbidden"}). Auth answers, 429, 404 and redirects say
+	// nothing about availability.
 	UpstreamFault bool
 }
 
