@@ -19,12 +19,13 @@ import (
 // row, far too little to rebuild a 40-character key.
 const minRun = 6
 
-// maxScrubInput bounds the upstream text looked at. Only maxUpstreamText of
-// it is ever kept, and the matching costs time in proportion to its length,
-// so a 64 KiB error message from a hostile upstream must not be scanned
-// whole. Cutting first is safe: a run of a secret cut at the end is either
-// still long enough to be found or too short to matter.
-const maxScrubInput = 4 << 10
+// maxScrubInput bounds the upstream text looked at. Only maxUpstreamText
+// bytes of it are ever kept, and the matching costs time in proportion to its
+// length times the secrets' length, so a 64 KiB error message from a hostile
+// upstream must not be scanned whole; ten times what is kept leaves room for
+// runs that shrink to a marker. Cutting first is safe: a run of a secret cut
+// at the end is either still long enough to be found or too short to matter.
+const maxScrubInput = 1 << 10
 
 // Labels of what a removed run belonged to; the key wins where runs of the
 // key and of the email overlap.
@@ -101,6 +102,9 @@ func invisible(r rune) bool {
 // secret but kept in the text: white space and combining marks. Secrets
 // hold neither, so skipping them only catches a secret spread out by them.
 func ignoredInMatch(r rune) bool {
+	if r < utf8.RuneSelf {
+		return r <= ' ' || r == 0x7f
+	}
 	return invisible(r) || unicode.IsSpace(r) || unicode.IsControl(r) || unicode.In(r, unicode.Mn, unicode.Me)
 }
 
