@@ -5,6 +5,13 @@
 // Stax.ai API: a verdict of revoked or denied must rest on the API saying so,
 // and anything the API did not clearly decide (network trouble, proxies,
 // rate limits, odd bodies) is Undecided so that it never flips a key's state.
+// Only a JSON object in Stax.ai's shape may decide; the rules are listed on
+// Classify.
+//
+// Text quoted from an answer into a Reason is hostile input: it may echo the
+// email or key altered (upper-cased, split by invisible characters, cut
+// short). Check removes invisible characters and every run of six or more
+// characters shared with either secret before anything is kept.
 package staxapi
 
 import (
