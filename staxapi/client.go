@@ -187,14 +187,11 @@ func (c *Client) Check(ctx context.Context, email, key string) (Result, error) {
 		h.Set("Location", loc.String())
 	}
 
-	var r Result
-	if rerr == nil {
-		r = classify(resp.StatusCode, h, body, truncated, time.Now(), sc)
-	} else {
+	r := classify(resp.StatusCode, h, body, truncated, time.Now(), sc)
+	if rerr != nil {
 		// A body cut short is not a JSON object, whatever the status: not
 		// even a 401 decides without Stax.ai's whole answer, since a proxy
 		// dying mid-page looks the same.
-		r = classify(resp.StatusCode, h, body, truncated, time.Now(), sc)
 		r.Outcome = Undecided
 		r.UpstreamFault = true
 		if errors.Is(rerr, context.DeadlineExceeded) || rctx.Err() != nil {
