@@ -416,19 +416,19 @@ func decide(r *Result, h http.Header, in inspected, said string, sc *scrubber) (
 		return "Stax.ai accepted the key", false
 	}
 
-	// Rule 7: a Stax.ai answer that says nothing about the key.
-	ignored("only a 401 or 2xx answer revokes")
-	var head string
+	// Rule 7: a Stax.ai answer that says nothing about the key. The fix
+	// comes first among the notes, so an admin reads it before the quote.
+	head, fix := fmt.Sprintf("HTTP %d from Stax.ai: not an answer about the key", status), "check the base URL and probe path"
 	switch status {
 	case http.StatusBadRequest:
-		head = "HTTP 400 from Stax.ai: it could not parse the request (check the probe path)"
+		head, fix = "HTTP 400 from Stax.ai: it could not parse the request", "check the probe path"
 	case http.StatusMethodNotAllowed:
-		head = "HTTP 405 from Stax.ai: method not allowed (check the probe path)"
+		head, fix = "HTTP 405 from Stax.ai: method not allowed", "check the probe path"
 	case http.StatusGone:
-		head = "HTTP 410 from Stax.ai: the endpoint is gone (check the probe path)"
-	default:
-		head = fmt.Sprintf("HTTP %d from Stax.ai: not an answer about the key (check the base URL and probe path)", status)
+		head, fix = "HTTP 410 from Stax.ai: the endpoint is gone", "check the probe path"
 	}
+	notes = append([]string{fix}, notes...)
+	ignored("only a 401 or 2xx answer revokes")
 	return compose(head, notes, said), false
 }
 
