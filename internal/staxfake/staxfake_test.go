@@ -629,6 +629,15 @@ func TestSetAllEveryBehavior(t *testing.T) {
 			if got := look("a@example.com", "fleet-a"+testKey); got.outcome != staxapi.Valid {
 				t.Errorf("after clearing all: %+v", got)
 			}
+
+			// And the per-key control endpoint accepts the name too.
+			viaCtl := fmt.Sprintf("ctl%02d", i) + testKey
+			if st, m := post(t, s.URL()+"/_fake/keys", `{"email":"`+testEmail+`","key":"`+viaCtl+`","behavior":"`+string(b)+`"}`); st != 200 {
+				t.Fatalf("POST /_fake/keys %s: %d %v", b, st, m)
+			}
+			if got := look(testEmail, viaCtl); got != want {
+				t.Errorf("control API keys=%s: got %+v, want %+v", b, got, want)
+			}
 		})
 	}
 }
