@@ -310,12 +310,14 @@ func classify(status int, h http.Header, body []byte, truncated bool, now time.T
 	}
 	in := inspect(body, truncated)
 	said := ""
-	if in.message != "" {
+	if quoted := upstreamText(in.message, sc); quoted != "" {
+		// Quoted only when something visible is left: a message of
+		// invisible characters alone says nothing.
 		who := "Stax.ai said: "
 		if !in.stax {
 			who = "it said: "
 		}
-		said = who + upstreamText(in.message, sc)
+		said = who + quoted
 	}
 	r.Outcome = Undecided
 	r.Reason, r.UpstreamFault = decide(&r, h, in, said, sc)

@@ -163,6 +163,8 @@ func TestClassifyTable(t *testing.T) {
 			want: Denied, reason: "HTTP 403: Stax.ai knows the key but denies access"},
 		{name: "403 error object", status: 403, body: []byte(`{"error":{"message":"Admin rights required"}}`),
 			want: Denied, reason: "HTTP 403: Stax.ai knows the key but denies access; Stax.ai said: Admin rights required"},
+		{name: "403 with an invisible message", status: 403, body: []byte(`{"error":"\u200b\u202e \u00ad"}`),
+			want: Denied, reason: "HTTP 403: Stax.ai knows the key but denies access"},
 		{name: "403 JSON with BOM and white space", status: 403, body: append([]byte("\xef\xbb\xbf\r\n "), authBody...),
 			want: Denied, contains: "denies access"},
 
