@@ -357,11 +357,11 @@ func decide(r *Result, h http.Header, in inspected, said string, sc *scrubber) (
 		return compose(fmt.Sprintf("HTTP %d: an interim status, not an answer", status), notes, ""), false
 	case status >= 300 && status <= 399:
 		ignored("a redirect cannot revoke")
-		loc := h.Get("Location")
-		if strings.TrimSpace(loc) == "" {
+		loc := upstreamText(h.Get("Location"), sc)
+		if loc == "" {
 			return compose(fmt.Sprintf("HTTP %d redirect without a Location", status), notes, ""), false
 		}
-		return compose(fmt.Sprintf("HTTP %d: redirected to %s", status, upstreamText(loc, sc)), notes, ""), false
+		return compose(fmt.Sprintf("HTTP %d: redirected to %s", status, loc), notes, ""), false
 	case status == http.StatusNotFound:
 		// Whoever answered, the probe path is what to fix.
 		return "HTTP 404 from Stax.ai: no such endpoint (check the probe path)", false

@@ -79,6 +79,8 @@ func TestClassifyTable(t *testing.T) {
 		{name: "302 with Location", status: 302, h: hdr("Location", "https://login.example.com/sso?next=%2F"), body: htmlPage,
 			want: Undecided, reason: "HTTP 302: redirected to https://login.example.com/sso?next=%2F"},
 		{name: "302 without Location", status: 302, want: Undecided, reason: "HTTP 302 redirect without a Location"},
+		{name: "302 with an invisible Location", status: 302, h: hdr("Location", "\u200b\u2060 "),
+			want: Undecided, reason: "HTTP 302 redirect without a Location"},
 		{name: "429 Retry-After seconds", status: 429, h: hdr("Retry-After", "30"), body: []byte(`{"success":false,"error":"Too many requests"}`),
 			want: Undecided, reason: "rate limited by Stax.ai (retry after 30s)", rateLimited: true, retryAfter: 30 * time.Second},
 		{name: "429 Retry-After HTTP date", status: 429, h: hdr("Retry-After", now.Add(2*time.Minute).Format(http.TimeFormat)),
@@ -463,6 +465,9 @@ func FuzzClassify(f *testing.F) {
 		checkReason(t, r.Reason)
 		if r.HTTPStatus != status {
 			t.Fatalf("HTTPStatus = %d, want %d", r.HTTPStatus, status)
+		}
+		if strings.HasSuffix(r.Reason, "said:") || strings.HasSuffix(r.Reason, "redirected to") {
+			t.Fatalf("Reason ends before what it announces: %q", r.Reason)
 		}
 		if r.RetryAfter < 0 || r.RetryAfter > maxRetryAfter {
 			t.Fatalf("RetryAfter = %v", r.RetryAfter)
