@@ -44,7 +44,8 @@ var markerSets = [][2]string{{"[key]", "[email]"}, {"«key»", "«email»"}}
 // path-escaped) reduced to its skeleton.
 type secretForm struct {
 	runes []rune
-	min   int // minRun, or the whole secret when it is shorter
+	has   map[rune]bool // the runes it holds, to know which separators to skip
+	min   int           // minRun, or the whole secret when it is shorter
 	label uint8
 }
 
@@ -67,7 +68,11 @@ func newScrubber(email, key string) *scrubber {
 			if len(sk) == 0 || slices.ContainsFunc(sc.forms, func(f secretForm) bool { return slices.Equal(f.runes, sk) }) {
 				continue
 			}
-			sc.forms = append(sc.forms, secretForm{runes: sk, min: min(minRun, len(sk)), label: label})
+			has := make(map[rune]bool, len(sk))
+			for _, r := range sk {
+				has[r] = true
+			}
+			sc.forms = append(sc.forms, secretForm{runes: sk, has: has, min: min(minRun, len(sk)), label: label})
 		}
 	}
 	add(labelKey, key)
@@ -131,6 +136,17 @@ func (sc *scrubber) fold(r rune, dst []rune) []rune {
 	return dst
 }
 
+// separator reports punctuation and symbols. Those a secret does not hold
+// are skipped when matching text against it, so that an echo spelt out with
+// them ("w-3-i-2-1-t-e-0", "w3i.21t.e0a") is still found, while those it
+// holds (the "@" and dots of an email) must match.
+func separator(r rune) bool {
+	if r < utf8.RuneSelf {
+		return r > ' ' && r < 0x7f && !('a' <= r && r <= 'z') && !('A' <= r && r <= 'Z') && !('0' <= r && r <= '9')
+	}
+	return unicode.IsPunct(r) || unicode.IsSymbol(r)
+}
+
 // skeleton is the folded form of s, appended to dst.
 func (sc *scrubber) skeleton(s string, dst []rune) []rune {
 	for _, r := range s {
@@ -165,8 +181,9 @@ func (sc *scrubber) markerSafe(m string) bool {
 // scrub returns text without invisible characters and with every run of at
 // least minRun characters that also occurs in the key or the email
 // (compared on skeletons: case-folded, compatibility-decomposed, ignoring
-// invisible characters, white space and combining marks) replaced by a
-// marker. Text beyond maxScrubInput bytes is dropped first.
+// invisible characters, white space, combining marks and the punctuation
+// and symbols the secret does not hold) replaced by a marker. Text beyond
+// maxScrubInput bytes is dropped first.
 func (sc *scrubber) scrub(text string) string {
 	if len(text) > maxScrubInput {
 		cut := maxScrubInput
@@ -197,8 +214,16 @@ func (sc *scrubber) scrub(text string) string {
 		return string(out)
 	}
 	cover := make([]uint8, len(out))
+	fskel, forigin := make([]rune, 0, len(skel)), make([]int32, 0, len(skel))
 	for _, f := range sc.forms {
-		markRuns(skel, origin, f, cover)
+		// The text as this form sees it: without the separators it lacks.
+		fskel, forigin = fskel[:0], forigin[:0]
+		for i, r := range skel {
+			if !separator(r) || f.has[r] {
+				fskel, forigin = append(fskel, r), append(forigin, origin[i])
+			}
+		}
+		markRuns(fskel, forigin, f, cover)
 	}
 	res := make([]rune, 0, len(out))
 	for i, r := range out {

@@ -54,6 +54,11 @@ func TestScrub(t *testing.T) {
 		{"Kelvin sign and long s", "\u212Almnopqr\u017Ftu", "[key]"},
 		{"spread by spaces", "w3i21 te0ab cdefg", "[key]"},
 		{"spread by a line break", "w3i21\nte0abc", "[key]"},
+		{"spelt out with dashes", "key w-3-i-2-1-t-e-0 ok", "key [key] ok"},
+		{"spread by dots and slashes", "key w3i.21t/e0a", "key [key]"},
+		{"the email spread by dashes", "for ad-min@exa-mple.com", "for [email]"},
+		{"the email's own dots must match", "admin@example,com", "[email],com"},
+		{"punctuation between ordinary words stays", "Invalid key; see https://docs.stax.ai/keys (ref: 42-17)", "Invalid key; see https://docs.stax.ai/keys (ref: 42-17)"},
 		{"the email upper-cased", "for ADMIN@EXAMPLE.COM.", "for [email]."},
 		{"the email query-escaped", "?email=admin%40example.com&x=1", "?email=[email]&x=1"},
 		{"the email split by zero-width joiners", "for Ad\u200dmin@Exa\u200dmple.com", "for [email]"},
@@ -137,17 +142,25 @@ func TestClassifyScrubsQuotedText(t *testing.T) {
 }
 
 // oracleFold is an independent, weaker reading of "case-folded, invisible
-// characters removed" for FuzzScrub: it folds only to ASCII through Unicode's
-// simple case folding orbits and drops format, control (but not space),
-// default-ignorable characters and combining marks. Any run it finds, the
-// scrubber must have found.
-func oracleFold(s string) string {
+// characters and foreign separators removed" for FuzzScrub: it folds only to
+// ASCII through Unicode's simple case folding orbits and drops format,
+// control (but not space), default-ignorable characters, combining marks,
+// and punctuation and symbols the secret does not hold. Our markers become
+// spaces first, so that their letters cannot join the text around them. Any
+// run it finds, the scrubber must have found.
+func oracleFold(s, secret string) string {
+	for _, set := range markerSets {
+		s = strings.ReplaceAll(strings.ReplaceAll(s, set[0], " "), set[1], " ")
+	}
+	secret = strings.ToLower(secret)
 	var b strings.Builder
 	for _, r := range s {
 		switch {
 		case unicode.In(r, unicode.Cf, unicode.Mn, unicode.Me, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point):
 			continue
 		case unicode.IsControl(r) && !unicode.IsSpace(r):
+			continue
+		case (unicode.IsPunct(r) || unicode.IsSymbol(r)) && !strings.ContainsRune(secret, unicode.ToLower(r)):
 			continue
 		}
 		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
@@ -164,7 +177,7 @@ func oracleFold(s string) string {
 // leakedRun returns a run of minRun characters of secret found in reason but
 // not in our own template, or "".
 func leakedRun(reason, template, secret string) string {
-	got, tmpl, sec := oracleFold(reason), oracleFold(template), oracleFold(secret)
+	got, tmpl, sec := oracleFold(reason, secret), oracleFold(template, secret), oracleFold(secret, secret)
 	for i := 0; i+minRun <= len(sec); i++ {
 		if run := sec[i : i+minRun]; strings.Contains(got, run) && !strings.Contains(tmpl, run) {
 			return run
@@ -182,6 +195,8 @@ func FuzzScrub(f *testing.F) {
 	f.Add([]byte("Q9q9Q9q9Q9q9Q9q9Q9q9"), "q9", uint8(5), uint8(9), "ｑ９", "K", uint8(5))
 	f.Add([]byte("k3yk3yk3yk3yk3yk3yk3y"), "k3y", uint8(6), uint8(4), "k3y", "k3", uint8(0))
 	f.Add([]byte("abcdefabcdefabcdefab"), "def", uint8(7), uint8(0), "", "\x00", uint8(1))
+	f.Add([]byte("w3i21te0abcdefghijklmnopqrstuvwxyz012345"), "ops", uint8(8), uint8(1), "key ", ".", uint8(5))
+	f.Add([]byte("w3i21te0abcdefghijklmnopqrstuvwxyz012345"), "ops", uint8(8), uint8(4), "", "", uint8(2))
 
 	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 	invisibles := []string{"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u202e", "\u2066",
@@ -211,7 +226,7 @@ func FuzzScrub(f *testing.F) {
 
 		n := int(every)%7 + 1
 		alter := func(s string) string {
-			switch mode % 8 {
+			switch mode % 9 {
 			case 1:
 				return strings.ToUpper(s)
 			case 2: // mixed case, chosen by the bits of every
@@ -238,6 +253,16 @@ func FuzzScrub(f *testing.F) {
 				return s[i:]
 			case 6: // query-escaped, upper-cased
 				return strings.ToUpper(url.QueryEscape(s))
+			case 8: // spelt out with a separator the key lacks
+				seps := []string{"-", "/", "|", ":", "·", "–", "*", "+"}
+				var b strings.Builder
+				for i, r := range s {
+					if i > 0 && i%n == 0 {
+						b.WriteString(seps[int(every)%len(seps)])
+					}
+					b.WriteRune(r)
+				}
+				return b.String()
 			}
 			return s
 		}
