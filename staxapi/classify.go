@@ -531,7 +531,7 @@ func fmtDuration(d time.Duration) string {
 // short. Scrubbing before the cut means no fragment of a secret can survive
 // the truncation.
 func upstreamText(s string, sc *scrubber) string {
-	return truncate(sanitize(sc.scrub(s)), maxUpstreamText)
+	return truncate(sanitize(sc.scrubEncoded(s)), maxUpstreamText)
 }
 
 // cleanReason is the last gate for every Reason, whatever produced it.

@@ -237,6 +237,60 @@ func (sc *scrubber) scrub(text string) string {
 	return string(res)
 }
 
+// scrubEncoded is scrub for text that may be percent-encoded, such as a
+// Location: Go's URL handling encodes a zero-width space as %E2%80%8B, so a
+// key split by them is visible in the raw text only as short chunks. If
+// decoding what scrub left reveals more runs of a secret, the decoded and
+// scrubbed text is kept; otherwise the text stays as the upstream wrote it.
+func (sc *scrubber) scrubEncoded(text string) string {
+	s := sc.scrub(text)
+	if sc == nil || !strings.Contains(s, "%") {
+		return s
+	}
+	dec := percentDecode(s)
+	if dec == s {
+		return s
+	}
+	count := func(s string) int {
+		return strings.Count(s, sc.markers[0]) + strings.Count(s, sc.markers[1])
+	}
+	if d := sc.scrub(dec); count(d) > count(s) {
+		return d
+	}
+	return s
+}
+
+// percentDecode undoes every well-formed %XX and keeps anything else as it
+// is: url.PathUnescape gives up on the whole text at one stray "%", which a
+// hostile upstream would add on purpose.
+func percentDecode(s string) string {
+	unhex := func(c byte) (byte, bool) {
+		switch {
+		case '0' <= c && c <= '9':
+			return c - '0', true
+		case 'a' <= c && c <= 'f':
+			return c - 'a' + 10, true
+		case 'A' <= c && c <= 'F':
+			return c - 'A' + 10, true
+		}
+		return 0, false
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			hi, ok1 := unhex(s[i+1])
+			lo, ok2 := unhex(s[i+2])
+			if ok1 && ok2 {
+				b = append(b, hi<<4|lo)
+				i += 2
+				continue
+			}
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
 // markRuns marks in cover every rune of the text that lies in a run of at
 // least f.min skeleton characters also found in f. For each start i it
 // finds the longest prefix of skel[i:] occurring anywhere in the secret

@@ -1,9 +1,11 @@
 package staxapi
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +134,10 @@ func TestClassifyScrubsQuotedText(t *testing.T) {
 		{500, nil, `{"error":{"message":` + string(msg) + `}}`, "HTTP 500 from Stax.ai; Stax.ai said: token [key] of [email]"},
 		{302, hdr("Location", "https://x.invalid/?k="+url.QueryEscape(strings.ToUpper(key))+"&e="+url.QueryEscape(email)), "",
 			"HTTP 302: redirected to https://x.invalid/?k=[key]&e=[email]"},
+		{302, hdr("Location", "https://x.invalid/"+strings.Join(strings.SplitAfter(key[:30], "k3y"), "%E2%80%8B")+"?next=%2F"), "",
+			"HTTP 302: redirected to https://x.invalid/[key]?next=/"},
+		{302, hdr("Location", "https://x.invalid/sso?next=%2Fkeys%3Fpage%3D2"), "",
+			"HTTP 302: redirected to https://x.invalid/sso?next=%2Fkeys%3Fpage%3D2"},
 	} {
 		r := classify(c.status, c.h, []byte(c.body), false, time.Now(), newScrubber(email, key))
 		if !strings.Contains(r.Reason, c.want) {
@@ -174,6 +180,15 @@ func oracleFold(s, secret string) string {
 	return b.String()
 }
 
+// percentDecoded undoes well-formed %XX escapes, as an admin reading a URL
+// would, for the leak checks.
+func percentDecoded(s string) string {
+	return regexp.MustCompile(`%[0-9A-Fa-f]{2}`).ReplaceAllStringFunc(s, func(m string) string {
+		b, _ := hex.DecodeString(m[1:])
+		return string(b)
+	})
+}
+
 // leakedRun returns a run of minRun characters of secret found in reason but
 // not in our own template, or "".
 func leakedRun(reason, template, secret string) string {
@@ -197,6 +212,8 @@ func FuzzScrub(f *testing.F) {
 	f.Add([]byte("abcdefabcdefabcdefab"), "def", uint8(7), uint8(0), "", "\x00", uint8(1))
 	f.Add([]byte("w3i21te0abcdefghijklmnopqrstuvwxyz012345"), "ops", uint8(8), uint8(1), "key ", ".", uint8(5))
 	f.Add([]byte("w3i21te0abcdefghijklmnopqrstuvwxyz012345"), "ops", uint8(8), uint8(4), "", "", uint8(2))
+	f.Add([]byte("w3i21te0abcdefghijklmnopqrstuvwxyz012345"), "ops", uint8(9), uint8(0), "https://x/", "%", uint8(5))
+	f.Add([]byte("w3i21te0abcdefghijklmnopqrstuvwxyz012345"), "ops", uint8(9), uint8(3), "%zz", "", uint8(1))
 
 	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 	invisibles := []string{"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u202e", "\u2066",
@@ -226,7 +243,7 @@ func FuzzScrub(f *testing.F) {
 
 		n := int(every)%7 + 1
 		alter := func(s string) string {
-			switch mode % 9 {
+			switch mode % 10 {
 			case 1:
 				return strings.ToUpper(s)
 			case 2: // mixed case, chosen by the bits of every
@@ -253,6 +270,15 @@ func FuzzScrub(f *testing.F) {
 				return s[i:]
 			case 6: // query-escaped, upper-cased
 				return strings.ToUpper(url.QueryEscape(s))
+			case 9: // split by percent-encoded invisible characters
+				var b strings.Builder
+				for i, r := range s {
+					if i > 0 && i%n == 0 {
+						b.WriteString(url.PathEscape(invisibles[(i+int(every))%len(invisibles)]))
+					}
+					b.WriteRune(r)
+				}
+				return b.String()
 			case 8: // spelt out with a separator the key lacks
 				seps := []string{"-", "/", "|", ":", "·", "–", "*", "+"}
 				var b strings.Builder
@@ -297,11 +323,13 @@ func FuzzScrub(f *testing.F) {
 		build(text)
 		r := classify(status, h, body, false, now, newScrubber(email, key))
 		checkReason(t, r.Reason)
-		if run := leakedRun(r.Reason, template, key); run != "" {
-			t.Fatalf("%q of the key %q survived in %q", run, key, r.Reason)
-		}
-		if run := leakedRun(r.Reason, template, email); run != "" {
-			t.Fatalf("%q of the email %q survived in %q", run, email, r.Reason)
+		for _, read := range [][2]string{{r.Reason, template}, {percentDecoded(r.Reason), percentDecoded(template)}} {
+			if run := leakedRun(read[0], read[1], key); run != "" {
+				t.Fatalf("%q of the key %q survived in %q", run, key, r.Reason)
+			}
+			if run := leakedRun(read[0], read[1], email); run != "" {
+				t.Fatalf("%q of the email %q survived in %q", run, email, r.Reason)
+			}
 		}
 	})
 }
