@@ -1,6 +1,7 @@
 package staxapi
 
 import (
+	"html"
 	"net/url"
 	"slices"
 	"strings"
@@ -237,25 +238,26 @@ func (sc *scrubber) scrub(text string) string {
 	return string(res)
 }
 
-// scrubEncoded is scrub for text that may be percent-encoded, such as a
-// Location: Go's URL handling encodes a zero-width space as %E2%80%8B, so a
-// key split by them is visible in the raw text only as short chunks. If
-// decoding what scrub left reveals more runs of a secret, the decoded and
-// scrubbed text is kept; otherwise the text stays as the upstream wrote it.
+// scrubEncoded is scrub for text that may hide a secret behind an encoding:
+// Go's URL handling writes a zero-width space in a Location as %E2%80%8B,
+// and an HTML-minded proxy may write "w" as "&#119;", so a key split or
+// spelt that way shows in the raw text only as short chunks. When decoding
+// what scrub left reveals more runs of a secret, the decoded and scrubbed
+// text is kept; otherwise the text stays as the upstream wrote it.
 func (sc *scrubber) scrubEncoded(text string) string {
 	s := sc.scrub(text)
-	if sc == nil || !strings.Contains(s, "%") {
-		return s
-	}
-	dec := percentDecode(s)
-	if dec == s {
+	if sc == nil {
 		return s
 	}
 	count := func(s string) int {
 		return strings.Count(s, sc.markers[0]) + strings.Count(s, sc.markers[1])
 	}
-	if d := sc.scrub(dec); count(d) > count(s) {
-		return d
+	for _, decode := range []func(string) string{percentDecode, html.UnescapeString} {
+		if dec := decode(s); dec != s {
+			if d := sc.scrub(dec); count(d) > count(s) {
+				s = d
+			}
+		}
 	}
 	return s
 }

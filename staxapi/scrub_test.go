@@ -3,6 +3,8 @@ package staxapi
 import (
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -136,6 +138,8 @@ func TestClassifyScrubsQuotedText(t *testing.T) {
 			"HTTP 302: redirected to https://x.invalid/?k=[key]&e=[email]"},
 		{302, hdr("Location", "https://x.invalid/"+strings.Join(strings.SplitAfter(key[:30], "k3y"), "%E2%80%8B")+"?next=%2F"), "",
 			"HTTP 302: redirected to https://x.invalid/[key]?next=/"},
+		{403, nil, `{"error":"token &#107;&#51;&#x79;K3Y&#x6B;3y&#8203;k3y&amp;co"}`, "Stax.ai said: token [key]&co"},
+		{403, nil, `{"error":"Tom &amp; Jerry &lt;3"}`, "Stax.ai said: Tom &amp; Jerry &lt;3"},
 		{302, hdr("Location", "https://x.invalid/sso?next=%2Fkeys%3Fpage%3D2"), "",
 			"HTTP 302: redirected to https://x.invalid/sso?next=%2Fkeys%3Fpage%3D2"},
 	} {
@@ -214,6 +218,7 @@ func FuzzScrub(f *testing.F) {
 	f.Add([]byte("w3i21te0abcdefghijklmnopqrstuvwxyz012345"), "ops", uint8(8), uint8(4), "", "", uint8(2))
 	f.Add([]byte("w3i21te0abcdefghijklmnopqrstuvwxyz012345"), "ops", uint8(9), uint8(0), "https://x/", "%", uint8(5))
 	f.Add([]byte("w3i21te0abcdefghijklmnopqrstuvwxyz012345"), "ops", uint8(9), uint8(3), "%zz", "", uint8(1))
+	f.Add([]byte("w3i21te0abcdefghijklmnopqrstuvwxyz012345"), "ops", uint8(10), uint8(2), "&amp;", "&", uint8(0))
 
 	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 	invisibles := []string{"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u202e", "\u2066",
@@ -243,7 +248,7 @@ func FuzzScrub(f *testing.F) {
 
 		n := int(every)%7 + 1
 		alter := func(s string) string {
-			switch mode % 10 {
+			switch mode % 11 {
 			case 1:
 				return strings.ToUpper(s)
 			case 2: // mixed case, chosen by the bits of every
@@ -270,6 +275,16 @@ func FuzzScrub(f *testing.F) {
 				return s[i:]
 			case 6: // query-escaped, upper-cased
 				return strings.ToUpper(url.QueryEscape(s))
+			case 10: // every n-th character as an HTML character reference
+				var b strings.Builder
+				for i, r := range s {
+					if i%n == 0 {
+						fmt.Fprintf(&b, "&#%d;", r)
+					} else {
+						b.WriteRune(r)
+					}
+				}
+				return b.String()
 			case 9: // split by percent-encoded invisible characters
 				var b strings.Builder
 				for i, r := range s {
@@ -323,7 +338,11 @@ func FuzzScrub(f *testing.F) {
 		build(text)
 		r := classify(status, h, body, false, now, newScrubber(email, key))
 		checkReason(t, r.Reason)
-		for _, read := range [][2]string{{r.Reason, template}, {percentDecoded(r.Reason), percentDecoded(template)}} {
+		for _, read := range [][2]string{
+			{r.Reason, template},
+			{percentDecoded(r.Reason), percentDecoded(template)},
+			{html.UnescapeString(r.Reason), html.UnescapeString(template)},
+		} {
 			if run := leakedRun(read[0], read[1], key); run != "" {
 				t.Fatalf("%q of the key %q survived in %q", run, key, r.Reason)
 			}
