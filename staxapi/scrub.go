@@ -15,9 +15,10 @@ import (
 // minRun is the shortest run of a secret's characters that scrubbing
 // removes. An upstream may echo the key altered (upper-cased, split by
 // invisible characters, all but its last few characters), so matching the
-// whole key is not enough; six keeps short ordinary words ("key", "team",
-// "denied") readable while leaving at most five characters of a secret in a
-// row, far too little to rebuild a 40-character key.
+// whole key is not enough. Six keeps short ordinary words ("key", "team",
+// "valid") readable, and longer ones go only where they really occur in a
+// secret, while at most five characters of a secret are left in a row, far
+// too little to rebuild a key of at least sixteen.
 const minRun = 6
 
 // maxScrubInput bounds the upstream text looked at. Only maxUpstreamText
