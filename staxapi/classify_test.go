@@ -3,6 +3,7 @@ package staxapi
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -514,4 +515,27 @@ func FuzzClassify(f *testing.F) {
 			t.Fatalf("status %d is not an upstream fault", status)
 		}
 	})
+}
+
+// Classify decides only on an answer that is recognisably Stax.ai's.
+func ExampleClassify() {
+	for _, a := range []struct {
+		status int
+		body   string
+	}{
+		{200, `{"success":true,"stacks":[]}`},
+		{200, `{"success":false,"authError":true,"error":"Invalid authorization request"}`},
+		{401, `<html><body>Sign in to the corporate proxy</body></html>`},
+		{403, `{"message":"Forbidden"}`},
+		{500, `{"success":false,"authError":true,"error":"Invalid authorization request"}`},
+	} {
+		r := Classify(a.status, nil, []byte(a.body), false)
+		fmt.Printf("%d %s fault=%v: %s\n", a.status, r.Outcome, r.UpstreamFault, r.Reason)
+	}
+	// Output:
+	// 200 valid fault=false: Stax.ai accepted the key
+	// 200 revoked fault=false: Stax.ai said: Invalid authorization request
+	// 401 error fault=true: HTTP 401 with an HTML page: a proxy or firewall answered, not Stax.ai
+	// 403 error fault=true: HTTP 403 with JSON that is not Stax.ai's (no success, error or authError): a gateway or firewall answered, not Stax.ai; it said: Forbidden
+	// 500 error fault=true: HTTP 500 from Stax.ai (authError ignored: a server fault cannot revoke); Stax.ai said: Invalid authorization request
 }
