@@ -68,8 +68,10 @@ const (
 	NotFound Behavior = "notfound"
 
 	// The behaviours below are a hostile or confused path to Stax.ai, as
-	// observed in issue 11: none of them may turn a key revoked or denied,
-	// and none of the key may show in what the checker keeps.
+	// observed in issue 11. Those up to AuthError429 are something other
+	// than Stax.ai's verdict and must never turn a key revoked or denied;
+	// the echo ones are real auth errors (they revoke) whose text must not
+	// carry the key or the email into anything the checker keeps.
 
 	// HTML401 answers 401 with a proxy's HTML sign-in page, as an SSO proxy
 	// in front of the API does when it wants its own login.
