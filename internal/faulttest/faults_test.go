@@ -36,6 +36,21 @@ var faults = []fault{
 	{"404", staxfake.NotFound, false, "HTTP 404", 404},
 	{"redirect to another host", staxfake.Redirect, false, "redirected to", 302},
 	{"429 with Retry-After", staxfake.RateLimited, false, "rate limited by Stax.ai (retry after 5s)", 429},
+	// Something in front of Stax.ai answering 401 or 403, and auth errors at statuses that
+	// cannot revoke (issue 11): none may make a key revoked or denied.
+	{"401 proxy sign-in page", staxfake.HTML401, true, "HTTP 401 with an HTML page: a proxy or firewall answered, not Stax.ai", 401},
+	{"403 CDN block page", staxfake.CDN403, true, "HTTP 403 with an HTML page: a proxy or firewall answered, not Stax.ai", 403},
+	{"403 gateway JSON", staxfake.Gateway403, true, "a gateway or firewall answered, not Stax.ai; it said: Forbidden", 403},
+	{"403 empty", staxfake.Empty403, true, "HTTP 403 with an empty body: a proxy or firewall answered, not Stax.ai", 403},
+	{"500 with authError", staxfake.AuthError500, true, "HTTP 500 from Stax.ai (authError ignored: a server fault cannot revoke)", 500},
+	{"503 with authError", staxfake.AuthError503, true, "authError ignored: a server fault cannot revoke", 503},
+	{"429 with authError", staxfake.AuthError429, false, "rate limited by Stax.ai (retry after 5s; authError ignored: a rate limit cannot revoke)", 429},
+}
+
+// rateLimits reports the faults that are a rate limit: they pause the checker rather than
+// count toward an outage.
+func (f fault) rateLimits() bool {
+	return f.behavior == staxfake.RateLimited || f.behavior == staxfake.AuthError429
 }
 
 // TestUpstreamFaults runs the whole program against each fault in turn: pairs that were valid
@@ -101,7 +116,7 @@ func testFault(t *testing.T, f fault) {
 		if !s.banner("outage-banner") {
 			t.Error("no outage banner on the dashboard during the outage")
 		}
-	case f.behavior == staxfake.RateLimited:
+	case f.rateLimits():
 		s.waitFor("the checker to pause after the 429", func() (bool, string) {
 			rd := s.readyz()
 			return rd.Upstream.PausedUntil != nil, fmt.Sprintf("%+v", rd)
@@ -172,7 +187,7 @@ func testFault(t *testing.T, f fault) {
 			t.Error("the outage banner stays after the outage ended")
 		}
 		s.checkAll()
-	case f.behavior == staxfake.RateLimited:
+	case f.rateLimits():
 		// The pause ends by itself and the held checks go out.
 		s.waitFor("the pause to end", func() (bool, string) {
 			rd := s.readyz()
