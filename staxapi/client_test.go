@@ -485,6 +485,17 @@ func TestCheckAgainstFake(t *testing.T) {
 		staxfake.Huge:        {Undecided, 200, "response body larger than 64 KiB", false},
 		staxfake.Redirect:    {Undecided, 302, "HTTP 302: redirected to https://sso.proxy.invalid/login", false},
 		staxfake.NotFound:    {Undecided, 404, "HTTP 404", false},
+
+		staxfake.HTML401:       {Undecided, 401, "HTTP 401 with an HTML page: a proxy or firewall answered, not Stax.ai", true},
+		staxfake.CDN403:        {Undecided, 403, "HTTP 403 with an HTML page: a proxy or firewall answered, not Stax.ai", true},
+		staxfake.Gateway403:    {Undecided, 403, "a gateway or firewall answered, not Stax.ai; it said: Forbidden", true},
+		staxfake.Empty403:      {Undecided, 403, "HTTP 403 with an empty body: a proxy or firewall answered, not Stax.ai", true},
+		staxfake.AuthError500:  {Undecided, 500, "authError ignored: a server fault cannot revoke", true},
+		staxfake.AuthError503:  {Undecided, 503, "(retry after 7s; authError ignored: a server fault cannot revoke)", true},
+		staxfake.AuthError429:  {Undecided, 429, "rate limited by Stax.ai (retry after 7s; authError ignored: a rate limit cannot revoke)", false},
+		staxfake.EchoKeyUpper:  {Revoked, 401, "Stax.ai said: Invalid API key [key] for [email] (HTTP 401)", false},
+		staxfake.EchoKeyZWSP:   {Revoked, 401, "Stax.ai said: Invalid API key [key] for [email] (HTTP 401)", false},
+		staxfake.EchoKeyPrefix: {Revoked, 401, "Stax.ai said: Invalid API key [key]**** for [email] (HTTP 401)", false},
 	}
 	for i, b := range staxfake.Behaviors() {
 		if b == staxfake.Hang {
@@ -492,7 +503,8 @@ func TestCheckAgainstFake(t *testing.T) {
 		}
 		w, ok := want[b]
 		if !ok {
-			continue // internal/staxfake classifies its hostile behaviours itself
+			t.Errorf("no expectation for fake behaviour %q", b)
+			continue
 		}
 		key := fmt.Sprintf("k%039d", i)
 		fake.Set(testEmail, key, b)
