@@ -351,6 +351,15 @@ func decide(r *Result, h http.Header, in inspected, said string, sc *scrubber) (
 		return compose(fmt.Sprintf("HTTP %d from upstream (%s)", status, upstreamBody(in)), notes, said), true
 	case status == http.StatusTooManyRequests:
 		ignored("a rate limit cannot revoke")
+		if !in.stax && in.kind != kindEmpty {
+			// A CDN's or gateway's limiter: it slows us all the same.
+			what := bodyPhrase(in)
+			if in.kind == kindObject {
+				what = "JSON not in Stax.ai's shape"
+			}
+			notes = append([]string{"HTTP 429 with " + what}, notes...)
+			return compose("rate limited by a proxy or CDN in front of Stax.ai", notes, said), false
+		}
 		return compose("rate limited by Stax.ai", notes, ""), false
 	case status < 200:
 		ignored("an interim status cannot revoke")
