@@ -110,8 +110,10 @@ type Result struct {
 //  2. A body that is not a JSON object (after an optional BOM and white
 //     space) decides nothing. A 401 or 403 with such a body is a proxy's,
 //     WAF's or captive portal's page, so it is also an UpstreamFault.
-//  3. A JSON object that is not in Stax.ai's shape decides nothing either,
-//     and is an UpstreamFault: see [staxShape].
+//  3. A JSON object that is not in Stax.ai's shape (none of a boolean
+//     "success", an "error" or an "authError") decides nothing either, and
+//     is an UpstreamFault: a gateway's {"message":"Forbidden"} is not
+//     Stax.ai denying the key.
 //  4. 403 with a Stax.ai object is Denied.
 //  5. 401 with a Stax.ai object, or authError true (also "true") at a 2xx,
 //     is Revoked.
