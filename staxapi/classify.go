@@ -190,16 +190,28 @@ func inspect(body []byte, truncated bool) inspected {
 // {"message":"Forbidden"}, Cloudflare's custom JSON errors, RFC 9457 problem
 // details with "title" and "detail"): an object with none of Stax.ai's
 // fields is not Stax.ai's answer, so it must not deny, revoke or validate.
+//
+// An "error" alone is weaker evidence than "success" or "authError": web
+// frameworks' generic error bodies carry one too, beside the HTTP status
+// repeated as a number (Spring Boot's {"status":403,"error":"Forbidden",
+// "path":"/"}, NestJS's {"statusCode":403,"error":"Forbidden"}). Stax.ai's
+// documented shapes never repeat the status, so such a body, from whatever
+// framework sits in front, is not taken as Stax.ai's.
 func staxShape(obj map[string]json.RawMessage) bool {
 	if boolField(obj, "success") != fieldAbsent || boolField(obj, "authError") != fieldAbsent {
 		return true
 	}
+	hasError, echoesStatus := false, false
 	for k, v := range obj {
-		if strings.EqualFold(k, "error") && string(v) != "null" {
-			return true
+		switch {
+		case strings.EqualFold(k, "error"):
+			hasError = hasError || string(v) != "null"
+		case strings.EqualFold(k, "status"), strings.EqualFold(k, "statusCode"):
+			var n json.Number
+			echoesStatus = echoesStatus || json.Unmarshal(v, &n) == nil
 		}
 	}
-	return false
+	return hasError && !echoesStatus
 }
 
 func jsonTypeName(first byte) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -155,6 +156,15 @@ func TestClassifyTable(t *testing.T) {
 			contains: "a gateway or firewall answered"},
 		{name: "403 success as a number is not Stax.ai's", status: 403, body: []byte(`{"success":0}`), want: Undecided, fault: true,
 			contains: "a gateway or firewall answered"},
+		{name: "403 Spring Boot error JSON", status: 403, body: []byte(`{"timestamp":"2026-12-02T15:00:00Z","status":403,"error":"Forbidden","path":"/"}`),
+			want: Undecided, fault: true, contains: "a gateway or firewall answered, not Stax.ai"},
+		{name: "401 NestJS error JSON", status: 401, body: []byte(`{"statusCode":401,"message":"Unauthorized","error":"Unauthorized"}`),
+			want: Undecided, fault: true,
+			reason: "HTTP 401 with JSON that is not Stax.ai's (no success, error or authError): a gateway or firewall answered, not Stax.ai; it said: Unauthorized"},
+		{name: "403 Stax.ai error beside a status is still Stax.ai's", status: 403, body: []byte(`{"status":403,"error":"Access denied","authError":false}`),
+			want: Denied, reason: "HTTP 403: Stax.ai knows the key but denies access; Stax.ai said: Access denied"},
+		{name: "403 error with a non-numeric status", status: 403, body: []byte(`{"status":"denied","error":"Team is on a trial plan"}`),
+			want: Denied, reason: "HTTP 403: Stax.ai knows the key but denies access; Stax.ai said: Team is on a trial plan"},
 		{name: "200 JSON without Stax.ai's fields", status: 200, body: []byte(`{"status":"ok"}`), want: Undecided, fault: true,
 			reason: "HTTP 200 with JSON that is not Stax.ai's (no success, error or authError): something else answered (check the base URL and probe path)"},
 		{name: "nested JSON without Stax.ai's fields", status: 200, body: nested, want: Undecided, fault: true,
@@ -376,7 +386,13 @@ func TestHelpers(t *testing.T) {
 func readBody(body []byte) (stax, authError bool) {
 	var obj map[string]any
 	b := bytes.TrimSpace(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")))
-	if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &obj) != nil {
+	if len(b) == 0 || b[0] != '{' {
+		return false, false
+	}
+	// Numbers as json.Number: 1e999 is valid JSON, though no float64.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if dec.Decode(&obj) != nil || obj == nil || dec.Decode(new(any)) != io.EOF {
 		return false, false
 	}
 	truth := func(v any) (val, ok bool) {
@@ -393,6 +409,7 @@ func readBody(body []byte) (stax, authError bool) {
 		}
 		return false, false
 	}
+	hasError, echoesStatus := false, false
 	for k, v := range obj {
 		switch strings.ToLower(k) {
 		case "autherror":
@@ -403,10 +420,13 @@ func readBody(body []byte) (stax, authError bool) {
 			_, ok := truth(v)
 			stax = stax || ok
 		case "error":
-			stax = stax || v != nil
+			hasError = hasError || v != nil
+		case "status", "statuscode":
+			_, isNumber := v.(json.Number)
+			echoesStatus = echoesStatus || isNumber
 		}
 	}
-	return stax, authError
+	return stax || (hasError && !echoesStatus), authError
 }
 
 func FuzzClassify(f *testing.F) {
@@ -447,6 +467,9 @@ func FuzzClassify(f *testing.F) {
 		{200, jsonCT, "", "", `{"success":false}`, false},
 		{200, jsonCT, "", "", "\xef\xbb\xbf \n" + string(okBody), false},
 		{400, jsonCT, "", "", string(authBody), false},
+		{200, jsonCT, "", "", `{"success":true,"n":1e999999}`, false},
+		{403, jsonCT, "", "", `{"status":403,"error":"Forbidden","path":"/"}`, false},
+		{401, jsonCT, "", "", `{"statusCode":401,"error":"Unauthorized","authError":true}`, false},
 	}
 	for _, s := range seeds {
 		f.Add(s.status, s.ctype, s.retry, s.location, []byte(s.body), s.truncated)
