@@ -420,6 +420,11 @@ func (c *Checker) correlateLocked(p store.Pair, rec store.CheckRecord, now time.
 		to = rec.Event.New
 	}
 
+	if rec.Candidate == "" || rec.Candidate != p.Candidate {
+		// The change this pair showed is settled (confirmed or contradicted) or replaced:
+		// it is no longer evidence that many keys are changing together.
+		f.changes = slices.DeleteFunc(f.changes, func(ch change) bool { return ch.pair.ID == p.ID })
+	}
 	if s := f.sus; s != nil {
 		if m, ok := s.members[p.ID]; ok {
 			m.pair = p

@@ -276,3 +276,39 @@ func TestSlotFreeBeforeTheWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestSettledChangesAreNoEvidence: after a suspicion clears, a single key's real revocation
+// minutes later is confirmed on its own, not counted with the changes that went back.
+func TestSettledChangesAreNoEvidence(t *testing.T) {
+	cfg := testConfig()
+	cfg.SuspectHold = 20 * time.Second // so the revocation comes within the window of the flip
+	e, c, obs, pairs := fleetEnv(t, 8, cfg)
+	e.fake.SetAll(staxfake.Revoked401)
+	if err := c.CheckAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pairs {
+		e.waitRequests(t, p.key, 2)
+	}
+	e.runUntil(t, e.clock.Now().Add(10*time.Second))
+	e.fake.SetAll("")
+	e.runUntil(t, e.clock.Now().Add(30*time.Second)) // past the hold: every member cleared
+	if _, _, sus := obs.snapshot(); len(sus) != 2 {
+		t.Fatalf("%d suspicion notifications, want a start and a resolution", len(sus))
+	}
+	p := pairs[2]
+	asked := e.fake.RequestsFor(p.key)
+	e.fake.Set(p.email, p.key, staxfake.Revoked401)
+	if err := e.db.MakeDue(context.Background(), []int64{p.ID}, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	c.Nudge()
+	e.waitRequests(t, p.key, asked+1)
+	e.runUntil(t, e.clock.Now().Add(time.Minute))
+	if _, _, sus := obs.snapshot(); len(sus) != 2 {
+		t.Errorf("%d suspicion notifications, want still 2: one key's revocation is no suspicion", len(sus))
+	}
+	if got := e.pair(t, p.ID); got.Verdict != store.Revoked {
+		t.Errorf("the revoked key is %s (candidate %s×%d, %d requests, last %+v)", got.Verdict, got.Candidate, got.CandidateCount, e.fake.RequestsFor(p.key), got.LastCheck)
+	}
+}
