@@ -399,6 +399,11 @@ func (c *Checker) correlate(p store.Pair, rec store.CheckRecord, now time.Time) 
 	var note []func()
 	c.mu.Lock()
 	rec, note = c.correlateLocked(p, rec, now)
+	// A change this pair no longer shows (confirmed, contradicted or replaced by another) is
+	// no longer evidence that many keys are changing together; a held one still is.
+	c.fleet.changes = slices.DeleteFunc(c.fleet.changes, func(ch change) bool {
+		return ch.pair.ID == p.ID && ch.to != rec.Candidate
+	})
 	c.mu.Unlock()
 	for _, fn := range note {
 		fn()
@@ -420,11 +425,6 @@ func (c *Checker) correlateLocked(p store.Pair, rec store.CheckRecord, now time.
 		to = rec.Event.New
 	}
 
-	if rec.Candidate == "" || rec.Candidate != p.Candidate {
-		// The change this pair showed is settled (confirmed or contradicted) or replaced:
-		// it is no longer evidence that many keys are changing together.
-		f.changes = slices.DeleteFunc(f.changes, func(ch change) bool { return ch.pair.ID == p.ID })
-	}
 	if s := f.sus; s != nil {
 		if m, ok := s.members[p.ID]; ok {
 			m.pair = p
