@@ -289,7 +289,7 @@ func TestAdminCommands(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	vars := map[string]string{"STAXKEYS_DATA_DIR": dir}
 
-	out, stderr, err := command(t, vars, "correct horse battery\n", "admin", "create", "--email", "a@example.com", "--password-stdin")
+	out, stderr, err := command(t, vars, "correct horse battery\n", "admin", "create", "--init", "--email", "a@example.com", "--password-stdin")
 	if err != nil || !strings.Contains(out, "a@example.com") {
 		t.Fatalf("admin create = %v; stdout %q stderr %q", err, out, stderr)
 	}
@@ -306,16 +306,16 @@ func TestAdminCommands(t *testing.T) {
 		msg   string
 	}{
 		{"duplicate", "another long password\n", []string{"admin", "create", "--email", "A@Example.com", "--password-stdin"}, 1, "already exists"},
-		{"short password", "short\n", []string{"admin", "create", "--email", "b@example.com", "--password-stdin"}, 2, "at least 12"},
-		{"no password", "", []string{"admin", "create", "--email", "b@example.com", "--password-stdin"}, 2, "no password"},
-		{"password only as a flag", "", []string{"admin", "create", "--email", "b@example.com"}, 2, "--password-stdin"},
-		{"bad email", "correct horse battery\n", []string{"admin", "create", "--email", "not-an-email", "--password-stdin"}, 2, "email"},
-		{"stray argument", "", []string{"admin", "list", "extra"}, 2, "unexpected argument"},
-		{"unknown flag", "", []string{"admin", "list", "--bogus"}, 2, "bogus"},
-		{"no subcommand", "", []string{"admin"}, 2, "subcommand"},
-		{"unknown subcommand", "", []string{"admin", "delete"}, 2, "delete"},
+		{"short password", "short\n", []string{"admin", "create", "--email", "b@example.com", "--password-stdin"}, 64, "at least 12"},
+		{"no password", "", []string{"admin", "create", "--email", "b@example.com", "--password-stdin"}, 64, "no password"},
+		{"password only as a flag", "", []string{"admin", "create", "--email", "b@example.com"}, 64, "--password-stdin"},
+		{"bad email", "correct horse battery\n", []string{"admin", "create", "--email", "not-an-email", "--password-stdin"}, 64, "email"},
+		{"stray argument", "", []string{"admin", "list", "extra"}, 64, "unexpected argument"},
+		{"unknown flag", "", []string{"admin", "list", "--bogus"}, 64, "bogus"},
+		{"no subcommand", "", []string{"admin"}, 64, "subcommand"},
+		{"unknown subcommand", "", []string{"admin", "delete"}, 64, "delete"},
 		{"reset unknown admin", "correct horse battery\n", []string{"admin", "reset-password", "--email", "nobody@example.com", "--password-stdin"}, 1, "nobody@example.com"},
-		{"reset short password", "short\n", []string{"admin", "reset-password", "--email", "a@example.com", "--password-stdin"}, 2, "at least 12"},
+		{"reset short password", "short\n", []string{"admin", "reset-password", "--email", "a@example.com", "--password-stdin"}, 64, "at least 12"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := command(t, vars, tc.stdin, tc.args...)
@@ -446,19 +446,19 @@ func TestHelp(t *testing.T) {
 
 func TestUnknownCommand(t *testing.T) {
 	_, stderr, err := command(t, nil, "", "frobnicate")
-	if code := exitCode(err); code != 2 {
-		t.Fatalf("exit code %d (%v), want 2", code, err)
+	if code := exitCode(err); code != 64 {
+		t.Fatalf("exit code %d (%v), want 64", code, err)
 	}
 	if !strings.Contains(err.Error(), "frobnicate") || !strings.Contains(stderr, "Usage:") {
 		t.Errorf("error %q, stderr %q", err, stderr)
 	}
 	_, _, err = command(t, nil, "", "--bogus-flag")
-	if code := exitCode(err); code != 2 {
-		t.Fatalf("unknown flag: exit code %d (%v), want 2", code, err)
+	if code := exitCode(err); code != 64 {
+		t.Fatalf("unknown flag: exit code %d (%v), want 64", code, err)
 	}
 	_, _, err = command(t, map[string]string{"STAXKEYS_LOG_FORMAT": "xml"}, "", "admin", "list")
-	if code := exitCode(err); code != 2 || !strings.Contains(err.Error(), "STAXKEYS_LOG_FORMAT") {
-		t.Fatalf("bad setting: exit code %d (%v), want 2 naming the variable", code, err)
+	if code := exitCode(err); code != 78 || !strings.Contains(err.Error(), "STAXKEYS_LOG_FORMAT") {
+		t.Fatalf("bad setting: exit code %d (%v), want 78 naming the variable", code, err)
 	}
 }
 

@@ -28,7 +28,7 @@ func runAuditVerify(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr))
+	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr), mustExist)
 	if err != nil {
 		return err
 	}
@@ -63,13 +63,13 @@ func runAuditList(ctx context.Context, env Env, args []string) error {
 	q := store.AuditQuery{Action: *action, Actor: *actor, Target: *target, Limit: max(*limit, 0)}
 	if *since != "" {
 		if q.Since, err = time.Parse(time.DateOnly, *since); err != nil {
-			return &ExitError{Code: 2, Err: errors.New("--since: give a date as YYYY-MM-DD")}
+			return usageError(errors.New("--since: give a date as YYYY-MM-DD"))
 		}
 	}
 	if *until != "" {
 		t, err := time.Parse(time.DateOnly, *until)
 		if err != nil {
-			return &ExitError{Code: 2, Err: errors.New("--until: give a date as YYYY-MM-DD")}
+			return usageError(errors.New("--until: give a date as YYYY-MM-DD"))
 		}
 		q.Until = t.AddDate(0, 0, 1)
 	}

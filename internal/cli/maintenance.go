@@ -24,7 +24,7 @@ func runBackup(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	if target == "" {
-		return &ExitError{Code: 2, Err: errors.New("backup needs a FILE to write (staxkeys backup FILE)")}
+		return usageError(errors.New("backup needs a FILE to write (staxkeys backup FILE)"))
 	}
 	db, err := openStore(ctx, cfg)
 	if err != nil {
@@ -65,7 +65,7 @@ func runRotateMasterKey(ctx context.Context, env Env, args []string) error {
 	}
 	// A running server keeps the old key in memory and would seal keys added after the rotation
 	// under it, where nothing could open them: refuse rather than lose keys.
-	if err := prepareDataDir(cfg.DataDir); err != nil {
+	if err := checkDataDir(cfg); err != nil {
 		return err
 	}
 	unlock, err := lockDataDir(cfg.DataDir)
@@ -77,7 +77,7 @@ func runRotateMasterKey(ctx context.Context, env Env, args []string) error {
 	}
 	defer unlock()
 	log := newLogger(cfg, env.Stderr)
-	data, err := openData(ctx, cfg, log)
+	data, err := openData(ctx, cfg, log, mustExist)
 	if err != nil {
 		return err
 	}

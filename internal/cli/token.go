@@ -30,7 +30,7 @@ func runTokenCreate(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr))
+	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr), mustExist)
 	if err != nil {
 		return err
 	}
@@ -38,7 +38,7 @@ func runTokenCreate(ctx context.Context, env Env, args []string) error {
 	tok, t, err := apitoken.Create(ctx, data.db, *name, *readOnly, "cli")
 	var ve *store.ValidationError
 	if errors.As(err, &ve) {
-		return &ExitError{Code: 2, Err: fmt.Errorf("--name: %s", ve.Fields["name"])}
+		return usageError(fmt.Errorf("--name: %s", ve.Fields["name"]))
 	}
 	if err != nil {
 		return err
@@ -97,9 +97,9 @@ func runTokenRevoke(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	if *id <= 0 {
-		return &ExitError{Code: 2, Err: errors.New("--id: give the id of the token to revoke (see staxkeys token list)")}
+		return usageError(errors.New("--id: give the id of the token to revoke (see staxkeys token list)"))
 	}
-	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr))
+	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr), mustExist)
 	if err != nil {
 		return err
 	}
