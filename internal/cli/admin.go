@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/staxkeys/staxkeys/internal/password"
 	"github.com/staxkeys/staxkeys/store"
@@ -64,6 +65,7 @@ func runAdminCreate(ctx context.Context, env Env, args []string) error {
 
 func runAdminList(ctx context.Context, env Env, args []string) error {
 	fs := flag.NewFlagSet("admin list", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print a JSON array")
 	cfg, err := parseFlags(fs, env, args, "Lists the admins.")
 	if err != nil {
 		return err
@@ -76,6 +78,18 @@ func runAdminList(ctx context.Context, env Env, args []string) error {
 	admins, err := db.ListAdmins(ctx)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		type adminJSON struct {
+			ID        int64     `json:"id"`
+			Email     string    `json:"email"`
+			CreatedAt time.Time `json:"created_at"`
+		}
+		out := make([]adminJSON, 0, len(admins))
+		for _, a := range admins {
+			out = append(out, adminJSON{a.ID, a.Email, a.CreatedAt.UTC()})
+		}
+		return writeJSON(env.Stdout, out)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tEMAIL\tCREATED")

@@ -24,6 +24,7 @@ func runAudit(ctx context.Context, env Env, args []string) error {
 // the first entry that does not verify.
 func runAuditVerify(ctx context.Context, env Env, args []string) error {
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, `print {"intact":…,"verified":…,"broken_at":…,"reason":…}`)
 	cfg, err := parseFlags(fs, env, args, "Checks the audit trail's chain: each entry's MAC covers the entry and the one before,\nand a sealed record names the newest, so an edited, inserted or deleted entry (the newest\nincluded) is found. Exit status: 0 intact, 1 broken.")
 	if err != nil {
 		return err
@@ -36,6 +37,25 @@ func runAuditVerify(ctx context.Context, env Env, args []string) error {
 	brk, n, err := data.db.VerifyAudit(ctx, data.auditKey)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		type verifyJSON struct {
+			Intact   bool   `json:"intact"`
+			Verified int    `json:"verified"`
+			BrokenAt int64  `json:"broken_at,omitempty"`
+			Reason   string `json:"reason,omitempty"`
+		}
+		out := verifyJSON{Intact: brk == nil, Verified: n}
+		if brk != nil {
+			out.BrokenAt, out.Reason = brk.ID, brk.Reason
+		}
+		if err := writeJSON(env.Stdout, out); err != nil {
+			return err
+		}
+		if brk != nil {
+			return &ExitError{Code: 1}
+		}
+		return nil
 	}
 	switch {
 	case brk == nil:

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -134,9 +133,7 @@ func runCheck(ctx context.Context, env Env, args []string) error {
 		rep.ExitCode = exitInterrupt
 	}
 	if *asJSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := writeJSON(env.Stdout, rep); err != nil {
 			return err
 		}
 	} else if err := printCheckTable(env.Stdout, rep.Rows); err != nil {
@@ -173,6 +170,13 @@ func checkHere(ctx context.Context, cfg config.Config, data *opened, log *slog.L
 	wg.Wait()
 	rep := &checkReport{}
 	for _, r := range results {
+		if r.Err != nil && r.Pair.Email == "" {
+			// A cycle cut short returns bare ids for the pairs it never reached: report
+			// them as stored, with their standing verdict.
+			if p, err := data.db.PairByID(context.WithoutCancel(ctx), r.Pair.ID); err == nil {
+				r.Pair = p
+			}
+		}
 		rep.Rows = append(rep.Rows, rowOf(r))
 	}
 	switch {

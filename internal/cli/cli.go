@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -272,4 +273,11 @@ func prepareDataDir(dir string) error {
 		return fmt.Errorf("cannot write to the data directory %s (is the disk full?): %w", dir, err)
 	}
 	return nil
+}
+
+// writeJSON prints v as indented JSON, for the --json output of commands.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -99,6 +99,11 @@ func controlHandler(chk *checker.Checker, db *store.DB, log *slog.Logger) http.H
 			return // the command went away; nothing to send to
 		}
 		for _, res := range results {
+			if res.Err != nil && res.Pair.Email == "" {
+				if p, err := db.PairByID(ctx, res.Pair.ID); err == nil {
+					res.Pair = p
+				}
+			}
 			row := rowOf(res)
 			send(cycleLine{Row: &row})
 		}
