@@ -85,7 +85,10 @@ func TestLitestreamRecipe(t *testing.T) {
 		}
 	}
 	var tok string
-	timed("token create", func() { out, _ := mustCommand(t, vars, 0, "", "token", "create", "--name", "rw"); tok = lastLine(t, out) })
+	timed("token create", func() {
+		out, _ := mustCommand(t, vars, 0, "", "token", "create", "--name", "rw")
+		tok = lastLine(t, out)
+	})
 	timed("token list", func() { mustCommand(t, vars, 0, "", "token", "list") })
 	timed("import", func() { mustCommand(t, vars, 0, "", "import", csvOf(t, "alpha@acme.com", "bravo@acme.com")) })
 	timed("POST /api/v1/keys", func() { addViaAPI(t, base, tok, "charlie@acme.com") })
@@ -141,4 +144,3 @@ func waitFile(t *testing.T, path string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
