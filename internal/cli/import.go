@@ -64,13 +64,26 @@ func runImport(ctx context.Context, env Env, args []string) error {
 		return &ExitError{Code: 1, Err: fmt.Errorf("%d bad %s: nothing imported (fix the file, or import the %d good %s only with --skip-bad)",
 			c.Bad, plural(c.Bad, "row", "rows"), c.Good, plural(c.Good, "row", "rows"))}
 	}
+	prog := newProgress(env.Stderr, "imported")
+	prog.total(len(plan.Rows))
+	plan.Progress = func(done int) { prog.set(done, len(plan.Rows)) }
 	res, err := v.Import(ctx, plan, *skipBad)
+	if err == nil {
+		prog.set(len(plan.Rows), len(plan.Rows))
+	}
+	prog.done()
 	if len(res.Added) > 0 || err != nil {
 		detail := fmt.Sprintf("%d added, %d duplicates skipped, %d bad rows skipped", len(res.Added), len(res.Duplicates), len(res.Skipped))
 		if err != nil {
 			detail += "; stopped: " + err.Error()
 		}
 		data.audit(ctx, env, "pairs.import", "", detail)
+	}
+	if err != nil && ctx.Err() != nil {
+		// Interrupted: each key was added in its own transaction; say how far it got.
+		fmt.Fprintf(env.Stdout, "interrupted: imported %d %s before the interrupt; importing the same file again adds the rest\n",
+			len(res.Added), plural(len(res.Added), "key", "keys"))
+		return &ExitError{Code: exitInterrupt, Err: errors.New("interrupted")}
 	}
 	if err != nil {
 		return err
