@@ -76,6 +76,14 @@ func start(t *testing.T, args []string, vars map[string]string) *program {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &program{t: t, cancel: cancel, done: make(chan error, 1), stdout: newSyncBuffer(), stderr: newSyncBuffer()}
+	// Tests stop servers all the time and nothing routes to them: no drain unless asked for.
+	if _, ok := vars["STAXKEYS_SHUTDOWN_DRAIN"]; !ok {
+		withDrain := map[string]string{"STAXKEYS_SHUTDOWN_DRAIN": "0"}
+		for k, v := range vars {
+			withDrain[k] = v
+		}
+		vars = withDrain
+	}
 	go func() { p.done <- run(ctx, args, envOf(vars), strings.NewReader(""), p.stdout, p.stderr) }()
 	t.Cleanup(func() {
 		cancel()

@@ -194,7 +194,11 @@ func (s *Server) handleReadyz(c echo.Context) error {
 		case !st.Running:
 			fail("checker", "not running")
 		case !st.Alive(st.At):
-			fail("checker", "no heartbeat for "+st.At.Sub(st.Heartbeat).Round(time.Second).String()+": the scheduler loop is stuck")
+			beat := st.Heartbeat
+			if beat.IsZero() {
+				beat = st.Started
+			}
+			fail("checker", "no heartbeat for "+st.At.Sub(beat).Round(time.Second).String()+": the scheduler loop is stuck")
 		}
 		now := s.Now()
 		if st.Outage {

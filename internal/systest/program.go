@@ -251,6 +251,10 @@ func Environ(vars map[string]string) []string {
 			env = append(env, k+"="+v)
 		}
 	}
+	// Tests stop servers all the time and nothing routes to them: no drain unless asked for.
+	if _, ok := vars["STAXKEYS_SHUTDOWN_DRAIN"]; !ok {
+		env = append(env, "STAXKEYS_SHUTDOWN_DRAIN=0")
+	}
 	for k, v := range vars {
 		env = append(env, k+"="+v)
 	}
