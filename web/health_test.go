@@ -109,11 +109,11 @@ func TestReadyz(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		go e.Checker.Watch(ctx, time.Second, nil)
-		for step := range 6 * 6 { // an hour in heartbeat steps
+		for step := range 6 * 60 { // an hour in heartbeat steps
 			blockUntil(t, e.CheckerClock, 2) // the scheduler and Watch, both asleep
 			e.CheckerClock.Advance(checker.HeartbeatEvery)
 			e.Clock.Advance(checker.HeartbeatEvery)
-			if step%6 == 5 {
+			if step%30 == 29 { // every 5 minutes
 				waitBeat(t, e)
 				if b := get(t, e); b.status != http.StatusOK {
 					t.Fatalf("%v into an empty server's hour: %+v", time.Duration(step+1)*checker.HeartbeatEvery, b)
