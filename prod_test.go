@@ -438,3 +438,80 @@ func TestBesideALongReader(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckBesideServerInterrupted: Ctrl-C on a `check` that the server runs stops the server's
+// cycle too, and the command still prints its partial report and exits 130.
+func TestCheckBesideServerInterrupted(t *testing.T) {
+	fake, err := staxfake.Start(staxfake.Options{SlowDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fake.Close() })
+	emails := []string{"alpha@acme.com", "bravo@acme.com"}
+	for _, e := range emails {
+		fake.Set(e, cliKeys[e], staxfake.Valid)
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	vars := map[string]string{"STAXKEYS_DATA_DIR": dir, "STAXKEYS_API_URL": fake.URL(), "STAXKEYS_CHECK_RATE": "0",
+		"STAXKEYS_CHECK_CONCURRENCY": "1", "STAXKEYS_CHECK_TIMEOUT": "1h", "STAXKEYS_CHECK_INTERVAL": "1h"}
+	mustCommand(t, vars, 0, "", "import", csvOf(t, emails...), "--init")
+	srv := start(t, []string{"--addr", "127.0.0.1:0"}, vars)
+	srv.waitLog(listening)
+	db, err := store.OpenExisting(context.Background(), filepath.Join(dir, "staxkeys.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(waitLimit)
+	for { // the server's own first checks, valid, before Stax.ai turns slow
+		pairs, _ := db.AllPairs(context.Background())
+		if len(pairs) == 2 && pairs[0].Verdict == store.Valid && pairs[1].Verdict == store.Valid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not check the imported keys: %+v", pairs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, e := range emails {
+		fake.Set(e, cliKeys[e], staxfake.Slow)
+	}
+	before := fake.Requests()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"check"}, envOf(vars), strings.NewReader(""), &out, &bytes.Buffer{}) }()
+	for fake.Requests() == before {
+		if time.Now().After(deadline.Add(waitLimit)) {
+			t.Fatal("the server sent no request for the check")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	var runErr error
+	select {
+	case runErr = <-done:
+	case <-time.After(waitLimit):
+		t.Fatal("check did not stop after the interrupt")
+	}
+	if code := exitCode(runErr); code != 130 {
+		t.Fatalf("interrupted check beside the server: exit %d (%v), want 130\n%s", code, runErr, out.String())
+	}
+	if n := len(regexp.MustCompile(`(?m)^\d+\s+\S+\s+\S+@acme\.com\s+valid\s+not checked\s+interrupted$`).FindAllString(out.String(), -1)); n != 2 {
+		t.Errorf("%d rows marked not checked with their standing verdict, want 2:\n%s", n, out.String())
+	}
+	// The server's cycle stopped with the command: its slow request was abandoned, and the
+	// server still answers.
+	waitFor := time.Now().Add(waitLimit)
+	for !strings.Contains(srv.stderr.String(), "a cycle asked for by `staxkeys check`") {
+		if time.Now().After(waitFor) {
+			t.Fatal("the server did not run the cycle")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := srv.stop(); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+}

@@ -233,3 +233,42 @@ func TestLongReaderDoesNotStall(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCommandBesideLongReader is what one CLI command costs the database while another
+// connection holds a read transaction, as Litestream always does: open, one write, close.
+// Before the PASSIVE checkpoint on close it was 10 s (the busy timeout) per operation.
+func BenchmarkCommandBesideLongReader(b *testing.B) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "staxkeys.db")
+	MustOpenAt(b, path).Close()
+	reader, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer reader.Close()
+	conn, err := reader.Conn(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		b.Fatal(err)
+	}
+	var n int
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM settings").Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, "ROLLBACK")
+	for i := 0; b.Loop(); i++ {
+		db, err := store.OpenExisting(ctx, path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := db.PutSetting(ctx, "x", []byte{byte(i)}); err != nil {
+			b.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
