@@ -337,6 +337,11 @@ func TestWorkBesideServer(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	vars := map[string]string{"STAXKEYS_DATA_DIR": dir, "STAXKEYS_API_URL": fake.URL(), "STAXKEYS_CHECK_INTERVAL": "1h",
 		"STAXKEYS_CHECK_RATE": "0"}
+	// A socket file left by a server that was killed does not stop the next one.
+	mustCommand(t, vars, 0, "", "init")
+	if err := os.WriteFile(filepath.Join(dir, "staxkeys.sock"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	p := start(t, []string{"--addr", "127.0.0.1:0"}, vars)
 	p.waitLog(listening)
 
@@ -383,6 +388,21 @@ func TestWorkBesideServer(t *testing.T) {
 	}
 	if !strings.Contains(p.stderr.String(), "a cycle asked for by `staxkeys check`") {
 		t.Errorf("the server did not run the cycle:\n%s", p.stderr.String())
+	}
+	if m := mode(t, filepath.Join(dir, "staxkeys.sock")); m != 0o600 {
+		t.Errorf("control socket mode %04o, want 0600", m)
+	}
+
+	// A server whose socket cannot be reached: check refuses rather than check beside it at
+	// twice the rate.
+	os.Remove(filepath.Join(dir, "staxkeys.sock"))
+	before = fake.Requests()
+	_, _, err = command(t, vars, "", "check")
+	if code := exitCode(err); code != 2 || !strings.Contains(err.Error(), "double the rate") {
+		t.Errorf("check beside a server without its socket: exit %d (%v), want 2", code, err)
+	}
+	if n := fake.Requests() - before; n != 0 {
+		t.Errorf("check sent %d requests of its own beside the server", n)
 	}
 }
 

@@ -47,7 +47,7 @@ func interrupted(ctx context.Context, err error) error {
 		return err
 	}
 	var exit *ExitError
-	if errors.As(err, &exit) && (exit.Code == exitInterrupt || exit.Code == exitUsage) {
+	if errors.As(err, &exit) && (exit.Code == exitOK || exit.Code == exitInterrupt || exit.Code == exitUsage) {
 		return err
 	}
 	if exit != nil && exit.Err == nil {
