@@ -287,6 +287,8 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 	vars := map[string]string{"STAXKEYS_DATA_DIR": dir, "STAXKEYS_API_URL": offlineAPI, "STAXKEYS_SHUTDOWN_DRAIN": "3s"}
 	p := start(t, []string{"--addr", "127.0.0.1:0"}, vars)
 	base := p.waitLog(listening)[1]
+	out, _ := mustCommand(t, vars, 0, "", "token", "create", "--name", "lb")
+	tok := lastLine(t, out)
 	c := noRedirects()
 	if status, body := apiCall(t, base, "", http.MethodGet, "/readyz", ""); status != http.StatusOK {
 		t.Fatalf("readyz before shutdown: %d %s", status, body)
@@ -313,6 +315,13 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 	}
 	if status, _ := apiCall(t, base, "", http.MethodGet, "/livez", ""); status != http.StatusOK {
 		t.Errorf("livez while draining: %d", status)
+	}
+	// Requests that still arrive are served in full, database included.
+	if status, body := apiCall(t, base, tok, http.MethodGet, "/api/v1/status", ""); status != http.StatusOK {
+		t.Errorf("an API call while draining: %d %s", status, body)
+	}
+	if status, body := apiCall(t, base, tok, http.MethodPost, "/api/v1/keys", `{"label":"l","email":"alpha@acme.com","key":"`+cliKeys["alpha@acme.com"]+`"}`); status != http.StatusCreated {
+		t.Errorf("an API write while draining: %d %s", status, body)
 	}
 	if err := p.result(); err != nil {
 		t.Fatalf("serve after the drain: %v", err)

@@ -83,13 +83,18 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", cfg.Addr, err)
 	}
+	// Requests live on their own context, not the signal's: during the drain they are served in
+	// full; it ends (and with it the live-update streams, which never go idle) once the drain is
+	// over and the server shuts down.
+	reqCtx, endRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer endRequests()
 	httpSrv := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 	}
 	// `staxkeys check` beside this server asks it, over the control socket, to do the checks;
 	// open before "listening" is logged, so that whoever waits for that line can use it.
@@ -153,7 +158,10 @@ func runServe(ctx context.Context, env Env, args []string) error {
 			return fmt.Errorf("server stopped: %w", err)
 		}
 	}
-	log.Info("shutting down: finishing in-flight requests")
+	// Requests still in flight are cancelled now, as the signal used to cancel them at once:
+	// the drain was their time to finish, and live-update streams never would.
+	log.Info("shutting down: closing the listener")
+	endRequests()
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancel()
 	if err := httpSrv.Shutdown(shutCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
