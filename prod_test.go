@@ -544,3 +544,26 @@ func TestCheckBesideServerInterrupted(t *testing.T) {
 		t.Fatalf("serve: %v", err)
 	}
 }
+
+// TestHealthcheckCommand: the binary probes its own server, for a container's HEALTHCHECK.
+func TestHealthcheckCommand(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	vars := map[string]string{"STAXKEYS_DATA_DIR": dir, "STAXKEYS_API_URL": offlineAPI}
+	p := start(t, []string{"--addr", "127.0.0.1:0"}, vars)
+	base := p.waitLog(listening)[1]
+	probe := map[string]string{"STAXKEYS_ADDR": strings.TrimPrefix(base, "http://")}
+	for _, path := range []string{"/healthz", "/livez", "/readyz"} {
+		out, _ := mustCommand(t, probe, 0, "", "healthcheck", "--path", path)
+		if out != path+" ok\n" {
+			t.Errorf("healthcheck %s: %q", path, out)
+		}
+	}
+	mustCommand(t, probe, 64, "", "healthcheck", "--path", "/metrics")
+	if err := p.stop(); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := command(t, probe, "", "healthcheck")
+	if code := exitCode(err); code != 1 || !strings.Contains(err.Error(), "/healthz") {
+		t.Errorf("healthcheck of a stopped server: exit %d (%v), want 1", code, err)
+	}
+}
