@@ -514,7 +514,7 @@ func TestUnusableDataDir(t *testing.T) {
 }
 
 // TestSecuritySettingsChecked: a session lifetime or an alert allow-list that cannot work stops
-// the start with exit code 2 naming the variable, before anything listens.
+// the start with exit code 78 (configuration) naming the variable, before anything listens.
 func TestSecuritySettingsChecked(t *testing.T) {
 	base := map[string]string{"STAXKEYS_DATA_DIR": t.TempDir(), "STAXKEYS_CHECKER": "false", "STAXKEYS_API_URL": "http://127.0.0.1:9"}
 	for name, bad := range map[string]map[string]string{
@@ -526,8 +526,8 @@ func TestSecuritySettingsChecked(t *testing.T) {
 			vars := maps.Clone(base)
 			maps.Copy(vars, bad)
 			err := start(t, []string{"--addr", "127.0.0.1:0"}, vars).result()
-			if code := exitCode(err); code != 2 || !strings.Contains(err.Error(), name) {
-				t.Fatalf("run = %v (exit %d), want exit 2 naming %s", err, code, name)
+			if code := exitCode(err); code != 78 || !strings.Contains(err.Error(), name) {
+				t.Fatalf("run = %v (exit %d), want exit 78 naming %s", err, code, name)
 			}
 		})
 	}

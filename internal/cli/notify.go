@@ -41,7 +41,7 @@ func newNotifier(cfg config.Config, data *opened, log *slog.Logger) (*notify.Not
 	}
 	allow, err := notify.ParsePolicy(cfg.AlertAllow)
 	if err != nil {
-		return nil, &ExitError{Code: 2, Err: err}
+		return nil, configError(err)
 	}
 	log.Info("alert destinations", "policy", allow.String())
 	for _, d := range []struct{ env, target string }{
