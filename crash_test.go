@@ -291,12 +291,12 @@ func exitOf(t *testing.T, env []string, name string, args ...string) (int, strin
 	return cmd.ProcessState.ExitCode(), string(out)
 }
 
-// assertCleanFailure checks a refused start: exit status 1, one line that names the problem,
-// and no panic or goroutine dump.
-func assertCleanFailure(t *testing.T, code int, out string, want ...string) {
+// assertCleanFailure checks a refused start: exit status wantCode, one line that names the
+// problem, and no panic or goroutine dump.
+func assertCleanFailure(t *testing.T, code, wantCode int, out string, want ...string) {
 	t.Helper()
-	if code != 1 {
-		t.Errorf("exit status %d, want 1; output:\n%s", code, out)
+	if code != wantCode {
+		t.Errorf("exit status %d, want %d; output:\n%s", code, wantCode, out)
 	}
 	if strings.Contains(out, "panic") || strings.Contains(out, "goroutine ") {
 		t.Errorf("a panic instead of a message:\n%s", out)
@@ -329,7 +329,7 @@ func testUnwritableDataDir(t *testing.T, bin string) {
 			t.Run(name+" "+args[0], func(t *testing.T) {
 				env := systest.Environ(map[string]string{"STAXKEYS_DATA_DIR": dir, "STAXKEYS_CHECKER": "false"})
 				code, out := exitOf(t, env, bin, args...)
-				assertCleanFailure(t, code, out, "data directory", dir)
+				assertCleanFailure(t, code, 78, out, "data directory", dir) // a configuration error
 			})
 		}
 	}
@@ -345,7 +345,7 @@ func testFullDisk(t *testing.T, bin string) {
 	t.Run("nothing can be written", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "data")
 		code, out := launch(t, 0, dir)
-		assertCleanFailure(t, code, out, "cannot write to the data directory", "is the disk full?")
+		assertCleanFailure(t, code, 1, out, "cannot write to the data directory", "is the disk full?")
 	})
 	// The start's write probe passes, then the disk fills while the database is created or
 	// migrated: the start fails, naming the database, and the next start (with space again)
@@ -354,7 +354,7 @@ func testFullDisk(t *testing.T, bin string) {
 		t.Run(fmt.Sprintf("disk full after %d KiB", limit>>10), func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
 			code, out := launch(t, limit, dir)
-			assertCleanFailure(t, code, out, "cannot open the database")
+			assertCleanFailure(t, code, 1, out, "cannot open the database")
 			recoverAfterFullDisk(t, bin, dir)
 		})
 	}
@@ -362,7 +362,7 @@ func testFullDisk(t *testing.T, bin string) {
 		dir := filepath.Join(t.TempDir(), "data")
 		recoverAfterFullDisk(t, bin, dir) // a first, normal start creates the database
 		code, out := launch(t, 4096, dir)
-		assertCleanFailure(t, code, out, "cannot open the database")
+		assertCleanFailure(t, code, 1, out, "cannot open the database")
 		recoverAfterFullDisk(t, bin, dir)
 	})
 }

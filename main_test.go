@@ -76,6 +76,14 @@ func start(t *testing.T, args []string, vars map[string]string) *program {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &program{t: t, cancel: cancel, done: make(chan error, 1), stdout: newSyncBuffer(), stderr: newSyncBuffer()}
+	// Tests stop servers all the time and nothing routes to them: no drain unless asked for.
+	if _, ok := vars["STAXKEYS_SHUTDOWN_DRAIN"]; !ok {
+		withDrain := map[string]string{"STAXKEYS_SHUTDOWN_DRAIN": "0"}
+		for k, v := range vars {
+			withDrain[k] = v
+		}
+		vars = withDrain
+	}
 	go func() { p.done <- run(ctx, args, envOf(vars), strings.NewReader(""), p.stdout, p.stderr) }()
 	t.Cleanup(func() {
 		cancel()
@@ -289,7 +297,7 @@ func TestAdminCommands(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	vars := map[string]string{"STAXKEYS_DATA_DIR": dir}
 
-	out, stderr, err := command(t, vars, "correct horse battery\n", "admin", "create", "--email", "a@example.com", "--password-stdin")
+	out, stderr, err := command(t, vars, "correct horse battery\n", "admin", "create", "--init", "--email", "a@example.com", "--password-stdin")
 	if err != nil || !strings.Contains(out, "a@example.com") {
 		t.Fatalf("admin create = %v; stdout %q stderr %q", err, out, stderr)
 	}
@@ -306,16 +314,16 @@ func TestAdminCommands(t *testing.T) {
 		msg   string
 	}{
 		{"duplicate", "another long password\n", []string{"admin", "create", "--email", "A@Example.com", "--password-stdin"}, 1, "already exists"},
-		{"short password", "short\n", []string{"admin", "create", "--email", "b@example.com", "--password-stdin"}, 2, "at least 12"},
-		{"no password", "", []string{"admin", "create", "--email", "b@example.com", "--password-stdin"}, 2, "no password"},
-		{"password only as a flag", "", []string{"admin", "create", "--email", "b@example.com"}, 2, "--password-stdin"},
-		{"bad email", "correct horse battery\n", []string{"admin", "create", "--email", "not-an-email", "--password-stdin"}, 2, "email"},
-		{"stray argument", "", []string{"admin", "list", "extra"}, 2, "unexpected argument"},
-		{"unknown flag", "", []string{"admin", "list", "--bogus"}, 2, "bogus"},
-		{"no subcommand", "", []string{"admin"}, 2, "subcommand"},
-		{"unknown subcommand", "", []string{"admin", "delete"}, 2, "delete"},
+		{"short password", "short\n", []string{"admin", "create", "--email", "b@example.com", "--password-stdin"}, 64, "at least 12"},
+		{"no password", "", []string{"admin", "create", "--email", "b@example.com", "--password-stdin"}, 64, "no password"},
+		{"password only as a flag", "", []string{"admin", "create", "--email", "b@example.com"}, 64, "--password-stdin"},
+		{"bad email", "correct horse battery\n", []string{"admin", "create", "--email", "not-an-email", "--password-stdin"}, 64, "email"},
+		{"stray argument", "", []string{"admin", "list", "extra"}, 64, "unexpected argument"},
+		{"unknown flag", "", []string{"admin", "list", "--bogus"}, 64, "bogus"},
+		{"no subcommand", "", []string{"admin"}, 64, "subcommand"},
+		{"unknown subcommand", "", []string{"admin", "delete"}, 64, "delete"},
 		{"reset unknown admin", "correct horse battery\n", []string{"admin", "reset-password", "--email", "nobody@example.com", "--password-stdin"}, 1, "nobody@example.com"},
-		{"reset short password", "short\n", []string{"admin", "reset-password", "--email", "a@example.com", "--password-stdin"}, 2, "at least 12"},
+		{"reset short password", "short\n", []string{"admin", "reset-password", "--email", "a@example.com", "--password-stdin"}, 64, "at least 12"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := command(t, vars, tc.stdin, tc.args...)
@@ -446,19 +454,19 @@ func TestHelp(t *testing.T) {
 
 func TestUnknownCommand(t *testing.T) {
 	_, stderr, err := command(t, nil, "", "frobnicate")
-	if code := exitCode(err); code != 2 {
-		t.Fatalf("exit code %d (%v), want 2", code, err)
+	if code := exitCode(err); code != 64 {
+		t.Fatalf("exit code %d (%v), want 64", code, err)
 	}
 	if !strings.Contains(err.Error(), "frobnicate") || !strings.Contains(stderr, "Usage:") {
 		t.Errorf("error %q, stderr %q", err, stderr)
 	}
 	_, _, err = command(t, nil, "", "--bogus-flag")
-	if code := exitCode(err); code != 2 {
-		t.Fatalf("unknown flag: exit code %d (%v), want 2", code, err)
+	if code := exitCode(err); code != 64 {
+		t.Fatalf("unknown flag: exit code %d (%v), want 64", code, err)
 	}
 	_, _, err = command(t, map[string]string{"STAXKEYS_LOG_FORMAT": "xml"}, "", "admin", "list")
-	if code := exitCode(err); code != 2 || !strings.Contains(err.Error(), "STAXKEYS_LOG_FORMAT") {
-		t.Fatalf("bad setting: exit code %d (%v), want 2 naming the variable", code, err)
+	if code := exitCode(err); code != 78 || !strings.Contains(err.Error(), "STAXKEYS_LOG_FORMAT") {
+		t.Fatalf("bad setting: exit code %d (%v), want 78 naming the variable", code, err)
 	}
 }
 
@@ -506,7 +514,7 @@ func TestUnusableDataDir(t *testing.T) {
 }
 
 // TestSecuritySettingsChecked: a session lifetime or an alert allow-list that cannot work stops
-// the start with exit code 2 naming the variable, before anything listens.
+// the start with exit code 78 (configuration) naming the variable, before anything listens.
 func TestSecuritySettingsChecked(t *testing.T) {
 	base := map[string]string{"STAXKEYS_DATA_DIR": t.TempDir(), "STAXKEYS_CHECKER": "false", "STAXKEYS_API_URL": "http://127.0.0.1:9"}
 	for name, bad := range map[string]map[string]string{
@@ -518,8 +526,8 @@ func TestSecuritySettingsChecked(t *testing.T) {
 			vars := maps.Clone(base)
 			maps.Copy(vars, bad)
 			err := start(t, []string{"--addr", "127.0.0.1:0"}, vars).result()
-			if code := exitCode(err); code != 2 || !strings.Contains(err.Error(), name) {
-				t.Fatalf("run = %v (exit %d), want exit 2 naming %s", err, code, name)
+			if code := exitCode(err); code != 78 || !strings.Contains(err.Error(), name) {
+				t.Fatalf("run = %v (exit %d), want exit 78 naming %s", err, code, name)
 			}
 		})
 	}

@@ -226,6 +226,8 @@ type Checker struct {
 	subs  map[chan Update]struct{}
 
 	observers []Observer // set before Run; read without locking
+
+	hb heartbeat // the scheduler loop's last turn (heartbeat.go)
 }
 
 // Observer hears about every recorded check and every start and end of an upstream outage:

@@ -76,6 +76,7 @@ func (c *Checker) Run(ctx context.Context) error {
 	)
 	for ctx.Err() == nil {
 		now := c.clock.Now()
+		c.hb.beat(now) // readiness: the loop is alive (heartbeat.go)
 		if !now.Before(nextPrune) {
 			c.prune(ctx, now)
 			nextPrune = now.Add(pruneEvery)

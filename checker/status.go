@@ -15,6 +15,8 @@ type Status struct {
 	OutageSince time.Time // the first of the upstream faults that made the outage
 	PausedUntil time.Time // after a 429 no check starts before this; may be in the past
 	LastCycleAt time.Time // the last time the scheduler was caught up (no pair overdue)
+	Heartbeat   time.Time // the scheduler loop's last turn; see Alive
+	At          time.Time // the checker's clock when the snapshot was taken
 
 	Pairs             int
 	Interval          time.Duration // as configured
@@ -54,6 +56,8 @@ func (c *Checker) Status() Status {
 		OutageSince:       c.outageSince,
 		PausedUntil:       c.pausedUntil,
 		LastCycleAt:       c.lastCycleAt,
+		Heartbeat:         c.hb.last(),
+		At:                c.clock.Now(),
 		Pairs:             c.pairs,
 		Interval:          c.cfg.Interval,
 		EffectiveInterval: c.effInterval,

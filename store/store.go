@@ -52,7 +52,9 @@ func (e *ValidationError) Is(target error) bool { return target == ErrConflict &
 type DB struct {
 	w, r     *sql.DB
 	path     string
+	file     os.FileInfo // the file as opened, to tell when the path no longer leads to it
 	migrator *goose.Provider
+	warnings []string
 
 	stripMu sync.Mutex
 	strip   *sql.Stmt
@@ -61,9 +63,27 @@ type DB struct {
 	Now func() time.Time
 }
 
+// ErrNoDatabase means there is no database file at the path: OpenExisting never creates one,
+// so a mistyped data directory is an error rather than a new, empty installation.
+var ErrNoDatabase = errors.New("store: no database")
+
+// ErrFileGone means the database file was deleted or moved while open; ErrFileReplaced means the
+// path now leads to another file. Either way the data staxkeys works on is no longer at its path.
+var (
+	ErrFileGone     = errors.New("store: the database file is gone from its path")
+	ErrFileReplaced = errors.New("store: the database file was replaced by another file")
+)
+
+// BusyTimeout is how long a connection waits for a lock another process holds before giving
+// up with SQLITE_BUSY. Litestream's documentation recommends 5 s: it takes the write lock for
+// its short checkpoints. The old 10 s, together with a blocking checkpoint on close, made every
+// command beside Litestream stall for 10 s.
+const BusyTimeout = 5 * time.Second
+
 // pragmas go in the DSN so that every pooled connection gets them, not just the first.
+// journal_mode WAL and synchronous NORMAL are what Litestream requires and recommends.
 var pragmas = []string{
-	"busy_timeout(10000)",
+	fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()),
 	"journal_mode(WAL)",
 	"foreign_keys(ON)",
 	"synchronous(NORMAL)",
@@ -71,6 +91,10 @@ var pragmas = []string{
 
 func dsn(path string, readOnly bool) string {
 	q := url.Values{}
+	// mode=rw: a connection the pool opens later must never create the file. Without it a
+	// database deleted under a running server came back as a new empty file, and every query
+	// answered "no such table" while the probes' SELECT 1 stayed green.
+	q.Set("mode", "rw")
 	for _, p := range pragmas {
 		q.Add("_pragma", p)
 	}
@@ -86,18 +110,41 @@ func dsn(path string, readOnly bool) string {
 }
 
 // Open opens (creating if needed, mode 0600) the database at path and applies pending migrations.
-func Open(ctx context.Context, path string) (*DB, error) {
+// Only the first start of the server should create a database; everything else uses
+// OpenExisting.
+func Open(ctx context.Context, path string) (*DB, error) { return open(ctx, path, true) }
+
+// OpenExisting opens the database at path like Open, but fails with ErrNoDatabase when there is
+// none instead of creating it.
+func OpenExisting(ctx context.Context, path string) (*DB, error) { return open(ctx, path, false) }
+
+func open(ctx context.Context, path string, create bool) (*DB, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	flags := os.O_RDWR
+	if create {
+		flags |= os.O_CREATE
+	}
 	// SQLite gives its -wal and -shm files the database file's mode, so creating it 0600 first
 	// keeps all three private.
-	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(abs, flags, 0o600)
+	if errors.Is(err, os.ErrNotExist) && !create {
+		return nil, fmt.Errorf("%w at %s", ErrNoDatabase, abs)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", abs, err)
 	}
+	fi, err := f.Stat()
 	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", abs, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("store: open %s: not a regular file", abs)
+	}
+	warnings := privateModes(abs)
 
 	w, err := sql.Open("sqlite", dsn(abs, false))
 	if err != nil {
@@ -117,12 +164,51 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxIdleConns(2)
 	r.SetConnMaxIdleTime(time.Minute)
 
-	db := &DB{w: w, r: r, path: abs, Now: time.Now}
+	db := &DB{w: w, r: r, path: abs, file: fi, warnings: warnings, Now: time.Now}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
+	// SQLite creates -wal and -shm with the database's mode; force them too, now they exist.
+	db.warnings = append(db.warnings, privateModes(abs)...)
+	db.warnings = slices.Compact(db.warnings)
 	return db, nil
+}
+
+// privateModes forces the database and its -wal and -shm files to mode 0600, since they hold
+// sealed keys and hashes; it returns a warning for each file it could not change.
+func privateModes(path string) []string {
+	var warnings []string
+	for _, name := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(name)
+		if err != nil || fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(name, 0o600); err != nil {
+			warnings = append(warnings, fmt.Sprintf("%s has mode %04o and could not be made 0600: %v", name, fi.Mode().Perm(), err))
+		}
+	}
+	return warnings
+}
+
+// Warnings are the problems Open found but worked around or could not fix (a database file
+// readable by others that could not be made private), for the caller to log.
+func (db *DB) Warnings() []string { return db.warnings }
+
+// CheckFile reports whether the path still leads to the file that was opened: ErrFileGone when
+// it was deleted or moved, ErrFileReplaced when another file took its place (a restore copied
+// over a running server's database, say). A stat, cheap enough for every liveness probe.
+func (db *DB) CheckFile() error {
+	fi, err := os.Stat(db.path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return ErrFileGone
+	case err != nil:
+		return fmt.Errorf("store: stat %s: %w", db.path, err)
+	case !os.SameFile(fi, db.file):
+		return ErrFileReplaced
+	}
+	return nil
 }
 
 func (db *DB) migrate(ctx context.Context) error {
@@ -146,8 +232,12 @@ func (db *DB) MigrationsCurrent(ctx context.Context) (bool, error) {
 	return !pending, err
 }
 
-// Ping checks that the database answers a query.
+// Ping checks that the path still leads to the database opened and that it answers a query:
+// the fast check of a liveness probe.
 func (db *DB) Ping(ctx context.Context) error {
+	if err := db.CheckFile(); err != nil {
+		return err
+	}
 	var one int
 	if err := db.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 		return fmt.Errorf("store: ping: %w", err)
@@ -155,17 +245,20 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close checkpoints the WAL and closes both pools.
+// Close folds what it can of the WAL into the database without waiting, and closes both pools.
+// The checkpoint is PASSIVE: a TRUNCATE checkpoint waits (up to the busy timeout) for every
+// reader, and Litestream always holds one, so each command and each shutdown took 10 s.
 func (db *DB) Close() error {
 	if db.strip != nil {
 		db.strip.Close()
 	}
 	db.prep.close()
-	_, _ = db.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	_, _ = db.w.Exec("PRAGMA wal_checkpoint(PASSIVE)")
 	return errors.Join(db.r.Close(), db.w.Close())
 }
 
-// Checkpoint folds the WAL into the main database file.
+// Checkpoint folds the whole WAL into the main database file and empties it, waiting for
+// readers; only maintenance that must wipe old pages from the WAL (re-sealing) uses it.
 func (db *DB) Checkpoint(ctx context.Context) error {
 	_, err := db.w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
 	return err

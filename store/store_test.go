@@ -131,7 +131,7 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 		}
 		return v
 	}
-	want := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "10000", "synchronous": "1"}
+	want := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "5000", "synchronous": "1"}
 
 	for _, pool := range []struct {
 		name     string

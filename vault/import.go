@@ -42,6 +42,9 @@ func (r ImportRow) Importable() bool { return !r.Bad() && !r.Duplicate() }
 type ImportPlan struct {
 	Rows    []ImportRow
 	Ignored []string // header columns other than label, email and key
+	// Progress, when set, is called by Import after each row with the rows done so far, so
+	// the command line can show progress on a long import.
+	Progress func(done int)
 }
 
 // ImportCounts sums up a plan.
@@ -243,7 +246,10 @@ func (v *Vault) Import(ctx context.Context, plan *ImportPlan, skipBad bool) (Imp
 	if c := plan.Counts(); c.Bad > 0 && !skipBad {
 		return res, ErrImportHasBadRows
 	}
-	for _, row := range plan.Rows {
+	for i, row := range plan.Rows {
+		if plan.Progress != nil && i > 0 {
+			plan.Progress(i)
+		}
 		switch {
 		case row.Bad():
 			res.Skipped = append(res.Skipped, row.Line)

@@ -62,6 +62,8 @@ type checkedOptions struct {
 	MetricsToken string
 	// CheckerOff and NoMasterKey set the web.Config flags /readyz reports.
 	CheckerOff, NoMasterKey bool
+	// MasterKeyCheck is web.Config.MasterKeyCheck.
+	MasterKeyCheck func(context.Context) error
 	// CheckTimeout bounds one check; default 2s.
 	CheckTimeout time.Duration
 }
@@ -100,6 +102,7 @@ func newCheckedEnv(t testing.TB, o checkedOptions) *checkedEnv {
 				Version:         "test",
 				CheckerEnabled:  !o.CheckerOff,
 				MasterKeyLoaded: !o.NoMasterKey,
+				MasterKeyCheck:  o.MasterKeyCheck,
 			},
 		},
 		Fake: fake,

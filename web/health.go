@@ -70,8 +70,9 @@ var (
 	hdrCSP     = []string{contentSecurityPolicy}
 )
 
-// serveHealthz answers GET /healthz (liveness) outside the router: it is polled constantly,
-// so it skips routing, sessions and request logging, and writes a canned body.
+// serveHealthz answers GET /healthz outside the router: it is polled constantly, so it skips
+// routing, sessions and request logging, and writes a canned body. It fails when the database
+// does not answer or is no longer the file opened at start (deleted, replaced).
 func (s *Server) serveHealthz(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h["Content-Type"] = hdrJSON
@@ -86,42 +87,120 @@ func (s *Server) serveHealthz(w http.ResponseWriter, r *http.Request) {
 	w.Write(healthOK)
 }
 
-// handleReadyz serves GET /readyz: ready when the database answers, the master key is loaded,
-// migrations are current and the checker has finished a cycle lately (or is in its first).
-func (s *Server) handleReadyz(c echo.Context) error {
-	checks := map[string]string{"database": "ok", "master_key": "ok", "migrations": "ok", "checker": "ok"}
-	ok := true
-	fail := func(name, why string) { checks[name], ok = why, false }
+// readyCache remembers the last readiness probe of the database and master key, like
+// probeCache, so a probe polled often costs one round of queries a second.
+type readyCache struct {
+	mu   sync.Mutex
+	last atomic.Pointer[readyResult]
+}
 
-	dbErr, migrationsCurrent := s.probe(c.Request().Context())
-	switch {
-	case dbErr != nil:
-		fail("database", "not answering")
-		fail("migrations", "unknown: the database is not answering")
-	case !migrationsCurrent:
-		fail("migrations", "pending migrations")
+type readyResult struct {
+	at                              time.Time
+	database, migrations, masterKey string // "ok" or why not
+}
+
+// readyWriteTimeout bounds the write probe: a database that cannot take a write lock within it
+// (another process holding it, a stuck disk) makes the server unready rather than slow.
+const readyWriteTimeout = 2 * time.Second
+
+// readiness probes what /readyz needs of the database, at most once a second.
+func (s *Server) readiness(ctx context.Context) *readyResult {
+	rc := &s.ready
+	now := s.Now()
+	if r := rc.last.Load(); r != nil && now.Sub(r.at) < probeCacheFor {
+		return r
 	}
-	if !s.cfg.MasterKeyLoaded {
-		fail("master_key", "not loaded")
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if r := rc.last.Load(); r != nil && now.Sub(r.at) < probeCacheFor {
+		return r
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyWriteTimeout)
+	defer cancel()
+	r := &readyResult{at: now, database: "ok", migrations: "ok", masterKey: "ok"}
+	defer rc.last.Store(r)
+	unknown := "unknown: the database is not usable"
+	if err := s.db.Ping(ctx); err != nil {
+		switch {
+		case errors.Is(err, store.ErrFileGone):
+			r.database = "the database file is gone from its path"
+		case errors.Is(err, store.ErrFileReplaced):
+			r.database = "the database file was replaced by another file"
+		default:
+			r.database = "not answering"
+		}
+		r.migrations, r.masterKey = unknown, unknown
+		s.log.Warn("readiness: database", slog.String("error", err.Error()))
+		return r
+	}
+	if err := s.db.CheckSchema(ctx); err != nil {
+		r.database, r.migrations, r.masterKey = "not a staxkeys database: tables are missing", unknown, unknown
+		s.log.Warn("readiness: database", slog.String("error", err.Error()))
+		return r
+	}
+	if err := s.db.CheckWrite(ctx); err != nil {
+		r.database = "does not accept a write within " + readyWriteTimeout.String()
+		s.log.Warn("readiness: database", slog.String("error", err.Error()))
+	}
+	if current, err := s.db.MigrationsCurrent(ctx); err != nil {
+		r.migrations = "unknown: cannot read the migration state"
+	} else if !current {
+		r.migrations = "pending migrations"
+	}
+	switch {
+	case !s.cfg.MasterKeyLoaded:
+		r.masterKey = "not loaded"
+	case s.cfg.MasterKeyCheck != nil:
+		if err := s.cfg.MasterKeyCheck(ctx); err != nil {
+			r.masterKey = "does not open this database"
+			s.log.Warn("readiness: master key", slog.String("error", err.Error()))
+		}
+	}
+	return r
+}
+
+// Drain makes /readyz answer 503 from now on, so a load balancer or Kubernetes stops sending
+// traffic while the server still answers what is in flight; serve calls it on SIGTERM, waits
+// STAXKEYS_SHUTDOWN_DRAIN, then shuts down.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// handleLivez serves GET /livez: the process is alive and serving HTTP. It asks nothing else,
+// so a liveness probe never restarts staxkeys for a dependency a restart would not fix.
+func (s *Server) handleLivez(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// handleReadyz serves GET /readyz: ready when the database is the file opened at start, has
+// staxkeys' schema and accepts a write within readyWriteTimeout, migrations are current, the
+// master key opens it, the checker's loop is alive by its heartbeat, and the server is not
+// draining for shutdown. An upstream outage or pause is reported beside, without making
+// staxkeys unready: restarting or unrouting it would not help.
+func (s *Server) handleReadyz(c echo.Context) error {
+	r := s.readiness(c.Request().Context())
+	checks := map[string]string{"database": r.database, "master_key": r.masterKey, "migrations": r.migrations,
+		"checker": "ok", "shutdown": "ok"}
+	ok := r.database == "ok" && r.masterKey == "ok" && r.migrations == "ok"
+	fail := func(name, why string) { checks[name], ok = why, false }
+	if s.draining.Load() {
+		fail("shutdown", "draining")
 	}
 	upstream := map[string]any{"outage": false, "since": nil}
 	if s.checker == nil || !s.cfg.CheckerEnabled {
 		checks["checker"] = "disabled"
 	} else {
 		st := s.checker.Status()
-		now := s.Now()
-		limit := 2 * st.EffectiveInterval
 		switch {
 		case !st.Running:
 			fail("checker", "not running")
-		case st.Outage || st.Paused(now):
-			// The checker is holding back on purpose (Stax.ai is down or asked us to slow
-			// down): that is reported under "upstream", not as staxkeys being unready.
-		case st.LastCycleAt.IsZero() && now.Sub(st.Started) > limit:
-			fail("checker", "no cycle finished since start")
-		case !st.LastCycleAt.IsZero() && now.Sub(st.LastCycleAt) > limit:
-			fail("checker", "last cycle finished "+now.Sub(st.LastCycleAt).Round(time.Second).String()+" ago")
+		case !st.Alive(st.At):
+			beat := st.Heartbeat
+			if beat.IsZero() {
+				beat = st.Started
+			}
+			fail("checker", "no heartbeat for "+st.At.Sub(beat).Round(time.Second).String()+": the scheduler loop is stuck")
 		}
+		now := s.Now()
 		if st.Outage {
 			upstream = map[string]any{"outage": true, "since": st.OutageSince}
 		}

@@ -2,16 +2,21 @@ package web_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/store"
 )
 
 // TestHealthz: liveness answers a fixed body, cheaply, and names the database when it fails.
@@ -43,9 +48,9 @@ func TestHealthz(t *testing.T) {
 	}
 }
 
-// TestReadyz: ready only when the database answers, the master key is loaded, migrations are
-// current and the checker runs and finished a cycle lately; an upstream outage is reported
-// beside, without making staxkeys unready.
+// TestReadyz: ready only when the database is the one opened, with its schema, and takes a
+// write, the master key opens it, migrations are current, the checker's loop beats and the
+// server is not draining; an upstream outage is reported beside, without making staxkeys unready.
 func TestReadyz(t *testing.T) {
 	type body struct {
 		status   int
@@ -65,7 +70,7 @@ func TestReadyz(t *testing.T) {
 		}
 		checks, _ := m["checks"].(map[string]any)
 		upstream, _ := m["upstream"].(map[string]any)
-		for _, k := range []string{"database", "master_key", "migrations", "checker"} {
+		for _, k := range []string{"database", "master_key", "migrations", "checker", "shutdown"} {
 			if _, ok := checks[k]; !ok {
 				t.Errorf("checks lack %q: %s", k, r.Body)
 			}
@@ -95,22 +100,94 @@ func TestReadyz(t *testing.T) {
 				t.Errorf("%s: %v", k, v)
 			}
 		}
-		// Within twice the interval of the last cycle, still ready.
-		e.Clock.Advance(29 * time.Minute)
-		if b := get(t, e); b.status != http.StatusOK {
-			t.Errorf("29 minutes after a cycle: %+v", b)
+	})
+
+	// An empty server's scheduler sleeps until the hourly prune; readiness used to go 503 half
+	// an hour in ("last cycle finished 31m ago"). With Watch beating, it stays ready all hour.
+	t.Run("empty server stays ready", func(t *testing.T) {
+		e := running(t, checkedOptions{})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go e.Checker.Watch(ctx, time.Second, nil)
+		for step := range 6 * 60 { // an hour in heartbeat steps
+			blockUntil(t, e.CheckerClock, 2) // the scheduler and Watch, both asleep
+			e.CheckerClock.Advance(checker.HeartbeatEvery)
+			e.Clock.Advance(checker.HeartbeatEvery)
+			if step%30 == 29 { // every 5 minutes
+				waitBeat(t, e)
+				if b := get(t, e); b.status != http.StatusOK {
+					t.Fatalf("%v into an empty server's hour: %+v", time.Duration(step+1)*checker.HeartbeatEvery, b)
+				}
+			}
 		}
 	})
 
-	t.Run("stale cycle", func(t *testing.T) {
+	// A loop that does not turn (stuck, or asleep with nothing to wake it) stops being ready
+	// after checker.HeartbeatStale.
+	t.Run("no heartbeat", func(t *testing.T) {
 		e := running(t, checkedOptions{})
-		e.Clock.Advance(31 * time.Minute) // the server's clock; the checker's stands still
+		e.CheckerClock.Advance(checker.HeartbeatStale + time.Minute)
+		e.Clock.Advance(checker.HeartbeatStale + time.Minute)
 		b := get(t, e)
-		if b.status != http.StatusServiceUnavailable || !strings.HasPrefix(b.checks["checker"].(string), "last cycle finished 31m") {
+		if b.status != http.StatusServiceUnavailable || !strings.HasPrefix(b.checks["checker"].(string), "no heartbeat for 3m0s") {
 			t.Errorf("%+v", b)
 		}
 		if b.checks["database"] != "ok" {
 			t.Errorf("database %v", b.checks["database"])
+		}
+	})
+
+	t.Run("draining", func(t *testing.T) {
+		e := running(t, checkedOptions{})
+		e.Server.Drain()
+		b := get(t, e)
+		if b.status != http.StatusServiceUnavailable || b.checks["shutdown"] != "draining" || b.checks["database"] != "ok" {
+			t.Errorf("%+v", b)
+		}
+		// Alive and healthy all the same: a drain must not make Kubernetes restart the pod.
+		e.API(t, "").Do(http.MethodGet, "/livez", "").Expect(http.StatusOK)
+		e.API(t, "").Do(http.MethodGet, "/healthz", "").Expect(http.StatusOK)
+	})
+
+	t.Run("master key does not open the database", func(t *testing.T) {
+		e := running(t, checkedOptions{MasterKeyCheck: func(context.Context) error { return errors.New("wrong key") }})
+		b := get(t, e)
+		if b.status != http.StatusServiceUnavailable || b.checks["master_key"] != "does not open this database" {
+			t.Errorf("%+v", b)
+		}
+	})
+
+	t.Run("database replaced", func(t *testing.T) {
+		e := running(t, checkedOptions{})
+		other := filepath.Join(filepath.Dir(e.DB.Path()), "other.db")
+		odb, err := store.Open(context.Background(), other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		odb.Close()
+		if err := os.Rename(other, e.DB.Path()); err != nil {
+			t.Fatal(err)
+		}
+		b := get(t, e)
+		if b.status != http.StatusServiceUnavailable || b.checks["database"] != "the database file was replaced by another file" {
+			t.Errorf("%+v", b)
+		}
+		e.API(t, "").Do(http.MethodGet, "/healthz", "").Expect(http.StatusServiceUnavailable)
+	})
+
+	t.Run("database deleted", func(t *testing.T) {
+		e := running(t, checkedOptions{})
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			os.Remove(e.DB.Path() + suffix)
+		}
+		b := get(t, e)
+		if b.status != http.StatusServiceUnavailable || b.checks["database"] != "the database file is gone from its path" {
+			t.Errorf("%+v", b)
+		}
+		e.API(t, "").Do(http.MethodGet, "/healthz", "").Expect(http.StatusServiceUnavailable)
+		e.API(t, "").Do(http.MethodGet, "/livez", "").Expect(http.StatusOK)
+		if _, err := os.Stat(e.DB.Path()); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the probes re-created the deleted database: %v", err)
 		}
 	})
 
@@ -144,7 +221,7 @@ func TestReadyz(t *testing.T) {
 		e.DB.Close()
 		e.Clock.Advance(2 * time.Second)
 		b := get(t, e)
-		if b.status != http.StatusServiceUnavailable || b.checks["database"] != "not answering" || b.checks["checker"] != "ok" {
+		if b.status != http.StatusServiceUnavailable || b.checks["database"] != "not answering" {
 			t.Errorf("%+v", b)
 		}
 	})
@@ -165,6 +242,7 @@ func TestReadyz(t *testing.T) {
 		}
 		// An outage is no reason to call the checker stale: it is holding back on purpose.
 		e.Clock.Advance(time.Hour)
+		e.CheckerClock.Advance(time.Hour)
 		if b := get(t, e); b.status != http.StatusOK {
 			t.Errorf("an hour into the outage: %+v", b)
 		}
@@ -317,4 +395,25 @@ func BenchmarkHealthzHandler(b *testing.B) {
 			}
 		}
 	})
+}
+
+func blockUntil(t *testing.T, c *checker.FakeClock, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := c.BlockUntil(ctx, n); err != nil {
+		t.Fatalf("waiting for %d sleepers on the checker's clock: %v", n, err)
+	}
+}
+
+// waitBeat waits until the checker's loop has beaten at its clock's present time.
+func waitBeat(t *testing.T, e *checkedEnv) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for st := e.Checker.Status(); st.Heartbeat.Before(st.At); st = e.Checker.Status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no heartbeat at %v: %+v", st.At, st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

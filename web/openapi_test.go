@@ -204,7 +204,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	e := newCheckedEnv(t, checkedOptions{})
 	documented := spec.operations()
 	var served []string
-	ops := map[string]bool{"/healthz": true, "/readyz": true, "/healthz/keys": true, "/metrics": true}
+	ops := map[string]bool{"/healthz": true, "/livez": true, "/readyz": true, "/healthz/keys": true, "/metrics": true}
 	for _, r := range e.Server.Routes() {
 		if strings.HasPrefix(r.Path, "/api/") || ops[r.Path] {
 			served = append(served, r.Method+" "+r.Path)

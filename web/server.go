@@ -33,6 +33,9 @@ type Config struct {
 	CheckerEnabled bool
 	// MasterKeyLoaded is reported by /readyz.
 	MasterKeyLoaded bool
+	// MasterKeyCheck, when set, tells /readyz whether the loaded master key still opens the
+	// database's secrets (a database swapped under the server would not); nil skips the check.
+	MasterKeyCheck func(ctx context.Context) error
 	// AuditKey chains the audit trail; nil turns auditing off (tests of other things).
 	AuditKey []byte
 	// SessionIdle ends a session nobody used for this long (IdleTimeout when 0); the live
@@ -100,6 +103,8 @@ type Server struct {
 	hasAdmin atomic.Bool
 	checker  Checker
 	probes   probeCache
+	ready    readyCache
+	draining atomic.Bool
 
 	stripCache stripCache
 
@@ -163,6 +168,7 @@ func (s *Server) routes() {
 
 	s.staticRoutes(e)
 
+	e.GET("/livez", s.handleLivez)
 	e.GET("/readyz", s.handleReadyz)
 	e.GET("/healthz/keys", s.handleHealthKeys)
 	if s.metrics != nil {

@@ -155,6 +155,7 @@ func baseEnv(b *bench, dataDir, masterKey string, extra ...string) []string {
 		"STAXKEYS_CHECK_CONCURRENCY="+strconv.Itoa(b.concurrency),
 		"STAXKEYS_CHECK_RATE=0",
 		"STAXKEYS_LOG_LEVEL=warn",
+		"STAXKEYS_SHUTDOWN_DRAIN=0", // nothing routes to a bench server; stop it at once
 	)
 	return append(env, extra...)
 }
@@ -242,7 +243,7 @@ func (b *bench) prepare(n int) (dataDir, masterKey, token string, err error) {
 	}
 	masterKey = newMasterKey()
 	env := baseEnv(b, dataDir, masterKey)
-	if err = runCmd(env, "correct horse battery staple\n", 0, b.bin, "admin", "create", "--email", "bench@example.com", "--password-stdin"); err != nil {
+	if err = runCmd(env, "correct horse battery staple\n", 0, b.bin, "admin", "create", "--init", "--email", "bench@example.com", "--password-stdin"); err != nil {
 		return
 	}
 	var out string

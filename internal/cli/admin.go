@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/staxkeys/staxkeys/internal/password"
 	"github.com/staxkeys/staxkeys/store"
@@ -29,12 +30,13 @@ func runAdminCreate(ctx context.Context, env Env, args []string) error {
 	fs := flag.NewFlagSet("admin create", flag.ContinueOnError)
 	email := fs.String("email", "", "the new admin's email")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+	initDB := fs.Bool("init", false, "create the database (and a master key, when none is set) if the data directory has none")
 	cfg, err := parseFlags(fs, env, args, "Creates an admin. The password is read from standard input, never from a flag.")
 	if err != nil {
 		return err
 	}
 	if msg := vault.CheckEmail(strings.TrimSpace(*email)); msg != "" {
-		return &ExitError{Code: 2, Err: fmt.Errorf("--email: %s", msg)}
+		return usageError(fmt.Errorf("--email: %s", msg))
 	}
 	pw, err := readPassword(env, *fromStdin)
 	if err != nil {
@@ -44,7 +46,7 @@ func runAdminCreate(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr))
+	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr), initMode(*initDB))
 	if err != nil {
 		return err
 	}
@@ -63,6 +65,7 @@ func runAdminCreate(ctx context.Context, env Env, args []string) error {
 
 func runAdminList(ctx context.Context, env Env, args []string) error {
 	fs := flag.NewFlagSet("admin list", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print a JSON array")
 	cfg, err := parseFlags(fs, env, args, "Lists the admins.")
 	if err != nil {
 		return err
@@ -75,6 +78,18 @@ func runAdminList(ctx context.Context, env Env, args []string) error {
 	admins, err := db.ListAdmins(ctx)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		type adminJSON struct {
+			ID        int64     `json:"id"`
+			Email     string    `json:"email"`
+			CreatedAt time.Time `json:"created_at"`
+		}
+		out := make([]adminJSON, 0, len(admins))
+		for _, a := range admins {
+			out = append(out, adminJSON{a.ID, a.Email, a.CreatedAt.UTC()})
+		}
+		return writeJSON(env.Stdout, out)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tEMAIL\tCREATED")
@@ -101,7 +116,7 @@ func runAdminResetPassword(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr))
+	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr), mustExist)
 	if err != nil {
 		return err
 	}
@@ -124,15 +139,15 @@ func runAdminResetPassword(ctx context.Context, env Env, args []string) error {
 
 func readPassword(env Env, fromStdin bool) (string, error) {
 	if !fromStdin {
-		return "", &ExitError{Code: 2, Err: errors.New("pass --password-stdin and the password on standard input (never as a flag, where other users could see it)")}
+		return "", usageError(errors.New("pass --password-stdin and the password on standard input (never as a flag, where other users could see it)"))
 	}
 	line, err := bufio.NewReader(env.Stdin).ReadString('\n')
 	if err != nil && line == "" {
-		return "", &ExitError{Code: 2, Err: errors.New("no password on standard input")}
+		return "", usageError(errors.New("no password on standard input"))
 	}
 	pw := strings.TrimRight(line, "\r\n")
 	if msg := password.Check(pw); msg != "" {
-		return "", &ExitError{Code: 2, Err: errors.New(msg)}
+		return "", usageError(errors.New(msg))
 	}
 	return pw, nil
 }

@@ -24,11 +24,12 @@ func runAudit(ctx context.Context, env Env, args []string) error {
 // the first entry that does not verify.
 func runAuditVerify(ctx context.Context, env Env, args []string) error {
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, `print {"intact":…,"verified":…,"broken_at":…,"reason":…}`)
 	cfg, err := parseFlags(fs, env, args, "Checks the audit trail's chain: each entry's MAC covers the entry and the one before,\nand a sealed record names the newest, so an edited, inserted or deleted entry (the newest\nincluded) is found. Exit status: 0 intact, 1 broken.")
 	if err != nil {
 		return err
 	}
-	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr))
+	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr), mustExist)
 	if err != nil {
 		return err
 	}
@@ -36,6 +37,25 @@ func runAuditVerify(ctx context.Context, env Env, args []string) error {
 	brk, n, err := data.db.VerifyAudit(ctx, data.auditKey)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		type verifyJSON struct {
+			Intact   bool   `json:"intact"`
+			Verified int    `json:"verified"`
+			BrokenAt int64  `json:"broken_at,omitempty"`
+			Reason   string `json:"reason,omitempty"`
+		}
+		out := verifyJSON{Intact: brk == nil, Verified: n}
+		if brk != nil {
+			out.BrokenAt, out.Reason = brk.ID, brk.Reason
+		}
+		if err := writeJSON(env.Stdout, out); err != nil {
+			return err
+		}
+		if brk != nil {
+			return &ExitError{Code: 1}
+		}
+		return nil
 	}
 	switch {
 	case brk == nil:
@@ -63,13 +83,13 @@ func runAuditList(ctx context.Context, env Env, args []string) error {
 	q := store.AuditQuery{Action: *action, Actor: *actor, Target: *target, Limit: max(*limit, 0)}
 	if *since != "" {
 		if q.Since, err = time.Parse(time.DateOnly, *since); err != nil {
-			return &ExitError{Code: 2, Err: errors.New("--since: give a date as YYYY-MM-DD")}
+			return usageError(errors.New("--since: give a date as YYYY-MM-DD"))
 		}
 	}
 	if *until != "" {
 		t, err := time.Parse(time.DateOnly, *until)
 		if err != nil {
-			return &ExitError{Code: 2, Err: errors.New("--until: give a date as YYYY-MM-DD")}
+			return usageError(errors.New("--until: give a date as YYYY-MM-DD"))
 		}
 		q.Until = t.AddDate(0, 0, 1)
 	}

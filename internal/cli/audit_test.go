@@ -52,7 +52,7 @@ func seedAudit(t *testing.T, n int) string {
 	cfg := config.Default()
 	cfg.DataDir = dir
 	ctx := context.Background()
-	data, err := openData(ctx, cfg, newLogger(cfg, io.Discard))
+	data, err := openData(ctx, cfg, newLogger(cfg, io.Discard), mayCreate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,10 +131,10 @@ func TestAuditList(t *testing.T) {
 	if r.err != nil || strings.Count(r.stdout, "\n") != 4 || !strings.HasPrefix(r.stdout, "id,at,actor,action,target,ip,detail\n") {
 		t.Errorf("csv: %v\n%s", r.err, r.stdout)
 	}
-	if r := runCLI(t, dir, "", "audit", "list", "--since", "yesterday"); r.code() != 2 {
+	if r := runCLI(t, dir, "", "audit", "list", "--since", "yesterday"); r.code() != exitUsage {
 		t.Errorf("a bad date: exit %d", r.code())
 	}
-	if r := runCLI(t, dir, "", "audit"); r.code() != 2 {
+	if r := runCLI(t, dir, "", "audit"); r.code() != exitUsage {
 		t.Errorf("no subcommand: exit %d", r.code())
 	}
 }

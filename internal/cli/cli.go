@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -62,18 +63,17 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the web server and the background checker (the default)", runServe},
+		{"init", "create the database (and a master key, unless one is set), as the first start of serve does", runInit},
 		{"admin", "manage admins: create, list, reset-password", runAdmin},
 		{"token", "manage API tokens: create, list, revoke", runToken},
-		{"check", "check every key once and exit 0 (all valid), 1 (revoked/denied) or 2 (undecided)", runCheck},
+		{"check", "check every key once (the running server does it, if one runs); exit 0 all valid, 1 revoked/denied, 2 undecided", runCheck},
 		{"rotate-master-key", "re-encrypt every key under a new master key", runRotateMasterKey},
-		{"backup", "write a consistent copy of the database: backup FILE", runBackup},
+		{"backup", "write a consistent copy of the database: backup FILE|-", runBackup},
 		{"audit", "the audit trail: verify (exit 1 naming the first broken entry), list", runAudit},
-		{"import", "register the keys of a CSV file (label,email,key): import FILE [--skip-bad]", runImport},
+		{"import", "register the keys of a CSV file (label,email,key): import FILE|- [--skip-bad] [--init]", runImport},
 		{"export", "write every key's status as CSV, never a key: export [FILE]", runExport},
-		{"version", "print the version", func(_ context.Context, env Env, _ []string) error {
-			fmt.Fprintln(env.Stdout, "staxkeys", version())
-			return nil
-		}},
+		{"healthcheck", "ask the running server for /healthz (or --path /readyz, /livez); exit 0 when it answers 200", runHealthcheck},
+		{"version", "print the version (also --version, -v)", runVersion},
 	}
 }
 
@@ -87,13 +87,38 @@ func Run(ctx context.Context, args []string, env Env) error {
 		usage(env.Stdout)
 		return nil
 	}
+	if name == "serve" && len(args) == 1 && (args[0] == "--version" || args[0] == "-version" || args[0] == "-v") {
+		name, args = "version", nil
+	}
 	for _, c := range commands() {
 		if c.name == name {
-			return c.run(ctx, env, args)
+			err := c.run(ctx, env, args)
+			if name == "serve" {
+				return err // a signal is serve's normal way to stop
+			}
+			return interrupted(ctx, err)
 		}
 	}
 	usage(env.Stderr)
-	return &ExitError{Code: 2, Err: fmt.Errorf("unknown command %q", name)}
+	return usageError(fmt.Errorf("unknown command %q", name))
+}
+
+// runVersion prints the version; `version --help` explains itself like every command.
+func runVersion(_ context.Context, env Env, args []string) error {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(env.Stdout, "Usage: staxkeys version (also staxkeys --version, -v)\n\nPrints the version.\n")
+			return nil
+		}
+		return usageError(fmt.Errorf("%w (see staxkeys version --help)", err))
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Errorf("unexpected argument %q (see staxkeys version --help)", fs.Arg(0)))
+	}
+	fmt.Fprintln(env.Stdout, "staxkeys", version())
+	return nil
 }
 
 func usage(w io.Writer) {
@@ -103,7 +128,9 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'staxkeys COMMAND --help' for a command's flags. Every command also takes the settings below.")
+	fmt.Fprintln(w, "\nRun 'staxkeys COMMAND --help' for a command's arguments and flags. Every command also takes the settings below.")
+	fmt.Fprintln(w)
+	printExitCodes(w)
 	fmt.Fprintln(w)
 	config.PrintHelp(w, "staxkeys")
 }
@@ -121,7 +148,7 @@ func dispatch(ctx context.Context, env Env, group string, subs []subcommand, arg
 		names[i] = s.name
 	}
 	help := func(w io.Writer) {
-		fmt.Fprintf(w, "Usage: staxkeys %s %s [flags]\n\n", group, strings.Join(names, "|"))
+		fmt.Fprintf(w, "Usage: staxkeys %s %s [arguments] [flags]\n\n", group, strings.Join(names, "|"))
 		for _, s := range subs {
 			fmt.Fprintf(w, "  %-16s %s\n", s.name, s.summary)
 		}
@@ -133,7 +160,7 @@ func dispatch(ctx context.Context, env Env, group string, subs []subcommand, arg
 	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		help(env.Stderr)
-		return &ExitError{Code: 2, Err: fmt.Errorf("%s needs a subcommand: %s", group, strings.Join(names, ", "))}
+		return usageError(fmt.Errorf("%s needs a subcommand: %s", group, strings.Join(names, ", ")))
 	}
 	for _, s := range subs {
 		if s.name == args[0] {
@@ -141,7 +168,7 @@ func dispatch(ctx context.Context, env Env, group string, subs []subcommand, arg
 		}
 	}
 	help(env.Stderr)
-	return &ExitError{Code: 2, Err: fmt.Errorf("unknown %s subcommand %q", group, args[0])}
+	return usageError(fmt.Errorf("unknown %s subcommand %q", group, args[0]))
 }
 
 // leadingFile takes a FILE operand given before the flags ("staxkeys backup FILE --data-dir …");
@@ -158,7 +185,7 @@ func leadingFile(args []string, dash bool) (string, []string) {
 func parseFlags(fs *flag.FlagSet, env Env, args []string, about string) (config.Config, error) {
 	cfg := config.Default()
 	if err := config.Bind(fs, &cfg, env.Getenv); err != nil {
-		return cfg, &ExitError{Code: 2, Err: err}
+		return cfg, configError(err)
 	}
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
@@ -166,19 +193,31 @@ func parseFlags(fs *flag.FlagSet, env Env, args []string, about string) (config.
 			printCommandHelp(env.Stdout, fs, about)
 			return cfg, &ExitError{Code: 0}
 		}
-		return cfg, &ExitError{Code: 2, Err: fmt.Errorf("%w (see staxkeys %s --help)", err, fs.Name())}
+		return cfg, usageError(fmt.Errorf("%w (see staxkeys %s --help)", err, fs.Name()))
 	}
 	if fs.NArg() > 0 {
-		return cfg, &ExitError{Code: 2, Err: fmt.Errorf("unexpected argument %q (see staxkeys %s --help)", fs.Arg(0), fs.Name())}
+		return cfg, usageError(fmt.Errorf("unexpected argument %q (see staxkeys %s --help)", fs.Arg(0), fs.Name()))
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, &ExitError{Code: 2, Err: err}
+		return cfg, configError(err)
 	}
 	return cfg, nil
 }
 
+// operands are the arguments each command takes besides its flags, for its --help.
+var operands = map[string]string{
+	"backup":       "FILE|-",
+	"import":       "FILE|-",
+	"export":       "[FILE|-]",
+	"token revoke": "ID",
+}
+
 func printCommandHelp(w io.Writer, fs *flag.FlagSet, about string) {
-	fmt.Fprintf(w, "Usage: staxkeys %s [flags]\n\n%s\n\n", fs.Name(), about)
+	synopsis := fs.Name()
+	if op := operands[fs.Name()]; op != "" {
+		synopsis += " " + op
+	}
+	fmt.Fprintf(w, "Usage: staxkeys %s [flags]\n\n%s\n\n", synopsis, about)
 	own := false
 	fs.VisitAll(func(f *flag.Flag) {
 		if isSetting(f.Name) {
@@ -193,6 +232,8 @@ func printCommandHelp(w io.Writer, fs *flag.FlagSet, about string) {
 	if own {
 		fmt.Fprintln(w)
 	}
+	printExitCodes(w)
+	fmt.Fprintln(w)
 	config.PrintHelp(w, "staxkeys")
 }
 
@@ -214,14 +255,16 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// prepareDataDir creates the data directory private to this user, or explains why it cannot.
+// prepareDataDir creates the data directory private to this user, or explains why it cannot:
+// a directory that cannot be created or written is a configuration error (exit 78); a write
+// that fails in a writable directory (a full disk) is not.
 func prepareDataDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("cannot create the data directory %s: %w", dir, err)
+		return configError(fmt.Errorf("cannot create the data directory %s: %w", dir, err))
 	}
 	probe, err := os.CreateTemp(dir, ".write-test-*")
 	if err != nil {
-		return fmt.Errorf("the data directory %s is not writable: %w", dir, err)
+		return configError(fmt.Errorf("the data directory %s is not writable: %w", dir, err))
 	}
 	name := probe.Name()
 	_, werr := probe.Write(make([]byte, 4096))
@@ -231,4 +274,11 @@ func prepareDataDir(dir string) error {
 		return fmt.Errorf("cannot write to the data directory %s (is the disk full?): %w", dir, err)
 	}
 	return nil
+}
+
+// writeJSON prints v as indented JSON, for the --json output of commands.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

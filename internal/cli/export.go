@@ -21,7 +21,7 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr))
+	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr), mustExist)
 	if err != nil {
 		return err
 	}

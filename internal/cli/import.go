@@ -17,13 +17,14 @@ import (
 func runImport(ctx context.Context, env Env, args []string) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	skipBad := fs.Bool("skip-bad", false, "import the good rows of a file that has bad rows (by default nothing is imported)")
+	initDB := fs.Bool("init", false, "create the database (and a master key, when none is set) if the data directory has none")
 	file, args := leadingFile(args, true)
 	cfg, err := parseFlags(fs, env, args, "staxkeys import FILE: registers the keys of a CSV file whose first line is the header\nlabel,email,key (FILE - reads standard input). Every row is checked first; bad rows and\nduplicates are reported by line number. A file with bad rows imports nothing unless --skip-bad.\nExit status: 0 imported (or nothing new), 1 nothing imported because of errors.")
 	if err != nil {
 		return err
 	}
 	if file == "" {
-		return &ExitError{Code: 2, Err: errors.New("import needs a FILE to read (staxkeys import FILE, or - for standard input)")}
+		return usageError(errors.New("import needs a FILE to read (staxkeys import FILE, or - for standard input)"))
 	}
 	var src io.Reader = env.Stdin
 	if file != "-" {
@@ -34,7 +35,7 @@ func runImport(ctx context.Context, env Env, args []string) error {
 		defer f.Close()
 		src = f
 	}
-	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr))
+	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr), initMode(*initDB))
 	if err != nil {
 		return err
 	}
@@ -63,13 +64,26 @@ func runImport(ctx context.Context, env Env, args []string) error {
 		return &ExitError{Code: 1, Err: fmt.Errorf("%d bad %s: nothing imported (fix the file, or import the %d good %s only with --skip-bad)",
 			c.Bad, plural(c.Bad, "row", "rows"), c.Good, plural(c.Good, "row", "rows"))}
 	}
+	prog := newProgress(env.Stderr, "imported")
+	prog.total(len(plan.Rows))
+	plan.Progress = func(done int) { prog.set(done, len(plan.Rows)) }
 	res, err := v.Import(ctx, plan, *skipBad)
+	if err == nil {
+		prog.set(len(plan.Rows), len(plan.Rows))
+	}
+	prog.done()
 	if len(res.Added) > 0 || err != nil {
 		detail := fmt.Sprintf("%d added, %d duplicates skipped, %d bad rows skipped", len(res.Added), len(res.Duplicates), len(res.Skipped))
 		if err != nil {
 			detail += "; stopped: " + err.Error()
 		}
 		data.audit(ctx, env, "pairs.import", "", detail)
+	}
+	if err != nil && ctx.Err() != nil {
+		// Interrupted: each key was added in its own transaction; say how far it got.
+		fmt.Fprintf(env.Stdout, "interrupted: imported %d %s before the interrupt; importing the same file again adds the rest\n",
+			len(res.Added), plural(len(res.Added), "key", "keys"))
+		return &ExitError{Code: exitInterrupt, Err: errors.New("interrupted")}
 	}
 	if err != nil {
 		return err

@@ -59,7 +59,7 @@ func TestImportCommand(t *testing.T) {
 		"three,c@example.com,"+cliKey3+",extra\n"+ // line 4: a field too many
 		"dup,A@example.com,"+cliKey1+"\n") // line 5: repeats line 2
 
-	r := runCLI(t, dir, "", "import", file)
+	r := runCLI(t, dir, "", "import", file, "--init")
 	if r.code() != 1 || !strings.Contains(r.err.Error(), "2 bad rows: nothing imported") {
 		t.Fatalf("import with bad rows: exit %d, %v", r.code(), r.err)
 	}
@@ -89,7 +89,7 @@ func TestImportCommand(t *testing.T) {
 		!strings.Contains(r.err.Error(), "line 1: the first line must be the header") {
 		t.Errorf("a file without the label column: exit %d, %v", r.code(), r.err)
 	}
-	if r := runCLI(t, dir, "", "import"); r.code() != 2 {
+	if r := runCLI(t, dir, "", "import"); r.code() != exitUsage {
 		t.Errorf("no file: exit %d", r.code())
 	}
 
@@ -121,7 +121,7 @@ func TestImportCommand(t *testing.T) {
 	// The trail has the import and the exports.
 	cfg := config.Default()
 	cfg.DataDir = dir
-	data, err := openData(context.Background(), cfg, newLogger(cfg, io.Discard))
+	data, err := openData(context.Background(), cfg, newLogger(cfg, io.Discard), mayCreate)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,9 @@ func lockDataDir(dir string) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the lock file in %s: %w", dir, err)
 	}
+	// A lock file left readable by others says little, but the data directory's files are
+	// all kept private.
+	_ = f.Chmod(0o600)
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -15,39 +16,72 @@ import (
 	"github.com/staxkeys/staxkeys/vault"
 )
 
-// runBackup writes a consistent copy of the live database, checks it, and says where.
+// runBackup writes a consistent copy of the live database, checks it, and says where. FILE "-"
+// writes the copy to standard output (for a pipe to gzip, age or a remote), after checking it
+// in a private temporary file in the data directory.
 func runBackup(ctx context.Context, env Env, args []string) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	target, args := leadingFile(args, false)
-	cfg, err := parseFlags(fs, env, args, "staxkeys backup FILE: writes a consistent copy of the database to FILE (mode 0600),\nsafe while the server runs. The copy holds keys sealed under the master key: keep the key apart.")
+	target, args := leadingFile(args, true)
+	cfg, err := parseFlags(fs, env, args, "Writes a consistent copy of the database to FILE (mode 0600), or to standard output for -,\nsafe while the server runs. The copy holds keys sealed under the master key: keep the key apart.")
 	if err != nil {
 		return err
 	}
 	if target == "" {
-		return &ExitError{Code: 2, Err: errors.New("backup needs a FILE to write (staxkeys backup FILE)")}
+		return usageError(errors.New("backup needs a FILE to write, or - for standard output (staxkeys backup FILE)"))
 	}
 	db, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	toStdout := target == "-"
+	if toStdout {
+		tmp, err := os.CreateTemp(cfg.DataDir, ".backup-*.db")
+		if err != nil {
+			return fmt.Errorf("cannot create a temporary file for the backup: %w", err)
+		}
+		target = tmp.Name()
+		tmp.Close()
+		os.Remove(target) // Backup creates it afresh, private, and never overwrites
+		defer os.Remove(target)
+	}
 	if err := db.Backup(ctx, target); errors.Is(err, store.ErrExists) {
 		return &ExitError{Code: 1, Err: fmt.Errorf("%s already exists; a backup never overwrites", target)}
 	} else if err != nil {
 		return err
 	}
-	copyDB, err := store.Open(ctx, target)
+	if err := checkBackup(ctx, target); err != nil {
+		return err
+	}
+	if toStdout {
+		f, err := os.Open(target)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if _, err := io.Copy(env.Stdout, f); err != nil {
+			return fmt.Errorf("cannot write the backup to standard output: %w", err)
+		}
+		fmt.Fprintln(env.Stderr, "backup written to standard output (integrity check ok)")
+		return nil
+	}
+	fmt.Fprintf(env.Stdout, "backup written to %s (integrity check ok)\n", target)
+	return nil
+}
+
+// checkBackup opens the copy at path and runs integrity_check on it.
+func checkBackup(ctx context.Context, path string) error {
+	copyDB, err := store.OpenExisting(ctx, path)
 	if err != nil {
 		return fmt.Errorf("the backup was written but does not open: %w", err)
 	}
 	res, err := copyDB.IntegrityCheck(ctx)
 	copyDB.Close()
-	os.Remove(target + "-wal")
-	os.Remove(target + "-shm")
+	os.Remove(path + "-wal")
+	os.Remove(path + "-shm")
 	if err != nil || res != "ok" {
-		return fmt.Errorf("the backup at %s failed its integrity check: %v %s", target, err, res)
+		return fmt.Errorf("the backup at %s failed its integrity check: %v %s", path, err, res)
 	}
-	fmt.Fprintf(env.Stdout, "backup written to %s (integrity check ok)\n", target)
 	return nil
 }
 
@@ -65,7 +99,7 @@ func runRotateMasterKey(ctx context.Context, env Env, args []string) error {
 	}
 	// A running server keeps the old key in memory and would seal keys added after the rotation
 	// under it, where nothing could open them: refuse rather than lose keys.
-	if err := prepareDataDir(cfg.DataDir); err != nil {
+	if err := checkDataDir(cfg); err != nil {
 		return err
 	}
 	unlock, err := lockDataDir(cfg.DataDir)
@@ -77,7 +111,7 @@ func runRotateMasterKey(ctx context.Context, env Env, args []string) error {
 	}
 	defer unlock()
 	log := newLogger(cfg, env.Stderr)
-	data, err := openData(ctx, cfg, log)
+	data, err := openData(ctx, cfg, log, mustExist)
 	if err != nil {
 		return err
 	}

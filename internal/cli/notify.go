@@ -37,11 +37,11 @@ func newNotifier(cfg config.Config, data *opened, log *slog.Logger) (*notify.Not
 			msgs = append(msgs, envNames[field]+": "+msg)
 		}
 		slices.Sort(msgs)
-		return nil, &ExitError{Code: 2, Err: errors.New("config: " + strings.Join(msgs, "; "))}
+		return nil, configError(errors.New("config: " + strings.Join(msgs, "; ")))
 	}
 	allow, err := notify.ParsePolicy(cfg.AlertAllow)
 	if err != nil {
-		return nil, &ExitError{Code: 2, Err: err}
+		return nil, configError(err)
 	}
 	log.Info("alert destinations", "policy", allow.String())
 	for _, d := range []struct{ env, target string }{

@@ -22,6 +22,10 @@ import (
 // shutdownGrace is how long in-flight requests get to finish after SIGINT or SIGTERM.
 const shutdownGrace = 15 * time.Second
 
+// watchPoll is how often serve asks the database whether another process committed to it.
+// PRAGMA data_version on a held connection costs microseconds.
+const watchPoll = time.Second
+
 func runServe(ctx context.Context, env Env, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cfg, err := parseFlags(fs, env, args, "Runs the web dashboard and the background key checker.")
@@ -41,7 +45,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer unlock()
-	data, err := openData(ctx, cfg, log)
+	data, err := openData(ctx, cfg, log, mayCreate)
 	if err != nil {
 		return err
 	}
@@ -69,6 +73,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		Version:         version(),
 		CheckerEnabled:  cfg.CheckerEnabled,
 		MasterKeyLoaded: true,
+		MasterKeyCheck:  checkMasterKey(data.db, data.keys),
 		AuditKey:        data.auditKey,
 		SessionIdle:     cfg.SessionIdle,
 		SessionMax:      cfg.SessionMax,
@@ -78,14 +83,22 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", cfg.Addr, err)
 	}
+	// Requests live on their own context, not the signal's: during the drain they are served in
+	// full; it ends (and with it the live-update streams, which never go idle) once the drain is
+	// over and the server shuts down.
+	reqCtx, endRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer endRequests()
 	httpSrv := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 	}
+	// `staxkeys check` beside this server asks it, over the control socket, to do the checks;
+	// open before "listening" is logged, so that whoever waits for that line can use it.
+	controlDone := serveControl(ctx, cfg.DataDir, controlHandler(chk, data.db, log), log)
 	log.Info("staxkeys listening", slog.String("url", "http://"+ln.Addr().String()),
 		slog.String("version", version()), slog.String("data_dir", cfg.DataDir),
 		slog.String("master_key_source", data.source.Kind))
@@ -105,6 +118,24 @@ func runServe(ctx context.Context, env Env, args []string) error {
 			log.Error("checker stopped", slog.String("error", err.Error()))
 		}
 	}()
+	// Beside it, Watch keeps the scheduler's heartbeat (readiness) and brings it work that
+	// another process (`staxkeys import`, `admin create`, another tool) committed, within
+	// a second, by the database's data_version.
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		if !cfg.CheckerEnabled {
+			return
+		}
+		var changed func(context.Context) (bool, error)
+		if w, err := data.db.WatchChanges(ctx); err != nil {
+			log.Warn("cannot watch the database for changes by other processes", slog.String("error", err.Error()))
+		} else {
+			defer w.Close()
+			changed = w.Changed
+		}
+		chk.Watch(ctx, watchPoll, changed)
+	}()
 
 	// The alert worker resumes what a previous run left queued, and stops with ctx too.
 	alertsDone := runNotifier(ctx, alerts, log)
@@ -114,7 +145,23 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("server stopped: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: finishing in-flight requests")
+	// Drain: /readyz answers 503 while the server still serves, so that Kubernetes or a load
+	// balancer stops routing to it before the listener closes.
+	srv.Drain()
+	if cfg.ShutdownDrain > 0 {
+		log.Info("shutting down: draining (readiness fails, requests are still served)", slog.Duration("drain", cfg.ShutdownDrain))
+		drain := time.NewTimer(cfg.ShutdownDrain)
+		select {
+		case <-drain.C:
+		case err := <-served:
+			drain.Stop()
+			return fmt.Errorf("server stopped: %w", err)
+		}
+	}
+	// Requests still in flight are cancelled now, as the signal used to cancel them at once:
+	// the drain was their time to finish, and live-update streams never would.
+	log.Info("shutting down: closing the listener")
+	endRequests()
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancel()
 	if err := httpSrv.Shutdown(shutCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -122,6 +169,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	<-served
 	<-checkerDone
+	<-watchDone
+	controlDone()
 	<-alertsDone
 	log.Info("stopped")
 	return nil

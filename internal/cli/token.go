@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/staxkeys/staxkeys/internal/apitoken"
 	"github.com/staxkeys/staxkeys/store"
@@ -30,7 +31,7 @@ func runTokenCreate(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr))
+	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr), mustExist)
 	if err != nil {
 		return err
 	}
@@ -38,7 +39,7 @@ func runTokenCreate(ctx context.Context, env Env, args []string) error {
 	tok, t, err := apitoken.Create(ctx, data.db, *name, *readOnly, "cli")
 	var ve *store.ValidationError
 	if errors.As(err, &ve) {
-		return &ExitError{Code: 2, Err: fmt.Errorf("--name: %s", ve.Fields["name"])}
+		return usageError(fmt.Errorf("--name: %s", ve.Fields["name"]))
 	}
 	if err != nil {
 		return err
@@ -54,6 +55,7 @@ func runTokenCreate(ctx context.Context, env Env, args []string) error {
 
 func runTokenList(ctx context.Context, env Env, args []string) error {
 	fs := flag.NewFlagSet("token list", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print a JSON array")
 	cfg, err := parseFlags(fs, env, args, "Lists API tokens (never the tokens themselves).")
 	if err != nil {
 		return err
@@ -66,6 +68,29 @@ func runTokenList(ctx context.Context, env Env, args []string) error {
 	tokens, err := db.ListTokens(ctx)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		type tokenJSON struct {
+			ID         int64      `json:"id"`
+			Name       string     `json:"name"`
+			Prefix     string     `json:"prefix"`
+			ReadOnly   bool       `json:"read_only"`
+			CreatedAt  time.Time  `json:"created_at"`
+			LastUsedAt *time.Time `json:"last_used_at"`
+			RevokedAt  *time.Time `json:"revoked_at"`
+		}
+		opt := func(t time.Time) *time.Time {
+			if t.IsZero() {
+				return nil
+			}
+			t = t.UTC()
+			return &t
+		}
+		out := make([]tokenJSON, 0, len(tokens))
+		for _, t := range tokens {
+			out = append(out, tokenJSON{t.ID, t.Name, t.Prefix, t.ReadOnly, t.CreatedAt.UTC(), opt(t.LastUsedAt), opt(t.RevokedAt)})
+		}
+		return writeJSON(env.Stdout, out)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tACCESS\tCREATED\tLAST USED\tSTATE")
@@ -97,9 +122,9 @@ func runTokenRevoke(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	if *id <= 0 {
-		return &ExitError{Code: 2, Err: errors.New("--id: give the id of the token to revoke (see staxkeys token list)")}
+		return usageError(errors.New("--id: give the id of the token to revoke (see staxkeys token list)"))
 	}
-	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr))
+	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr), mustExist)
 	if err != nil {
 		return err
 	}

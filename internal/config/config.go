@@ -47,6 +47,10 @@ type Config struct {
 	SessionIdle time.Duration
 	SessionMax  time.Duration
 
+	// ShutdownDrain is how long serve answers /readyz with 503 after SIGTERM, still serving,
+	// before it stops listening: time for Kubernetes or a load balancer to stop routing to it.
+	ShutdownDrain time.Duration
+
 	// Alerts (package notify). Settings saved on the alerts page override these.
 	WebhookURL           string
 	WebhookSecret        string // a secret, never logged
@@ -86,6 +90,7 @@ func Default() Config {
 		SessionIdle:        30 * time.Minute,
 		SessionMax:         12 * time.Hour,
 		RevokedReminder:    24 * time.Hour,
+		ShutdownDrain:      5 * time.Second,
 	}
 }
 
@@ -117,6 +122,7 @@ func settings() []setting {
 		{"check-max-retry-after", "STAXKEYS_CHECK_MAX_RETRY_AFTER", "longest wait a 429's Retry-After can impose (Go duration)", false, func(c *Config) flag.Value { return (*durationValue)(&c.CheckMaxRetryAfter) }},
 		{"history-days", "STAXKEYS_HISTORY_DAYS", "days of raw check history kept (verdict changes are kept forever)", false, func(c *Config) flag.Value { return (*intValue)(&c.HistoryDays) }},
 		{"checker", "STAXKEYS_CHECKER", "run the background checker", false, func(c *Config) flag.Value { return (*boolValue)(&c.CheckerEnabled) }},
+		{"shutdown-drain", "STAXKEYS_SHUTDOWN_DRAIN", "after SIGTERM, answer /readyz 503 this long before closing the listener (Go duration, 0 off)", false, func(c *Config) flag.Value { return (*durationValue)(&c.ShutdownDrain) }},
 		{"metrics-token", "STAXKEYS_METRICS_TOKEN", "bearer token required by /metrics (empty: open)", true, func(c *Config) flag.Value { return (*stringValue)(&c.MetricsToken) }},
 		{"session-idle", "STAXKEYS_SESSION_IDLE", "end a session unused for this long (Go duration; the live dashboard is not use)", false, func(c *Config) flag.Value { return (*durationValue)(&c.SessionIdle) }},
 		{"session-max", "STAXKEYS_SESSION_MAX", "end any session this long after its login (Go duration)", false, func(c *Config) flag.Value { return (*durationValue)(&c.SessionMax) }},
@@ -193,6 +199,8 @@ func (c Config) Validate() error {
 		return errors.New("config: STAXKEYS_CHECK_CONFIRM must be between 1 and 10")
 	case c.HistoryDays < 1:
 		return errors.New("config: STAXKEYS_HISTORY_DAYS must be at least 1")
+	case c.ShutdownDrain < 0 || c.ShutdownDrain > 5*time.Minute:
+		return errors.New("config: STAXKEYS_SHUTDOWN_DRAIN must be between 0 (off) and 5m")
 	case !strings.HasPrefix(c.ProbePath, "/"):
 		return errors.New("config: STAXKEYS_PROBE_PATH must start with /")
 	case c.SessionIdle < time.Minute:

@@ -203,6 +203,9 @@ func Command(ctx context.Context, bin string, env map[string]string, stdin strin
 // CreateToken runs `staxkeys token create --name name` and returns the token: the last line
 // the command prints.
 func CreateToken(ctx context.Context, bin string, env map[string]string, name string) (string, error) {
+	if err := Init(ctx, bin, env); err != nil {
+		return "", err
+	}
 	out, errOut, err := Command(ctx, bin, env, "", "token", "create", "--name", name)
 	if err != nil {
 		return "", fmt.Errorf("systest: token create: %w; %s", err, errOut)
@@ -215,9 +218,19 @@ func CreateToken(ctx context.Context, bin string, env map[string]string, name st
 	return tok, nil
 }
 
-// CreateAdmin runs `staxkeys admin create --email email --password-stdin`.
+// Init runs `staxkeys init`, creating the database of env's data directory as the first start
+// of a server would: commands other than serve refuse a data directory without one.
+func Init(ctx context.Context, bin string, env map[string]string) error {
+	_, errOut, err := Command(ctx, bin, env, "", "init")
+	if err != nil {
+		return fmt.Errorf("systest: init: %w; %s", err, errOut)
+	}
+	return nil
+}
+
+// CreateAdmin runs `staxkeys admin create --init --email email --password-stdin`.
 func CreateAdmin(ctx context.Context, bin string, env map[string]string, email, password string) error {
-	_, errOut, err := Command(ctx, bin, env, password+"\n", "admin", "create", "--email", email, "--password-stdin")
+	_, errOut, err := Command(ctx, bin, env, password+"\n", "admin", "create", "--init", "--email", email, "--password-stdin")
 	if err != nil {
 		return fmt.Errorf("systest: admin create: %w; %s", err, errOut)
 	}
@@ -237,6 +250,10 @@ func Environ(vars map[string]string) []string {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}
+	}
+	// Tests stop servers all the time and nothing routes to them: no drain unless asked for.
+	if _, ok := vars["STAXKEYS_SHUTDOWN_DRAIN"]; !ok {
+		env = append(env, "STAXKEYS_SHUTDOWN_DRAIN=0")
 	}
 	for k, v := range vars {
 		env = append(env, k+"="+v)
