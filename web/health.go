@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/store"
 )
 
@@ -206,6 +207,16 @@ func (s *Server) handleReadyz(c echo.Context) error {
 		}
 		if st.Paused(now) {
 			upstream["paused_until"] = st.PausedUntil
+			if st.PausedUntil.Sub(now) > checker.LongPause {
+				// Nothing is being watched for a while: say so in words, not only a time.
+				upstream["paused"] = "Stax.ai's rate limiting pauses every check until " + st.PausedUntil.UTC().Format(time.RFC3339)
+			}
+		}
+		if st.TeamsPaused > 0 {
+			upstream["teams_rate_limited"] = st.TeamsPaused
+		}
+		if sus := st.Suspicion; sus != nil {
+			upstream["suspected_change"] = map[string]any{"from": sus.From, "to": sus.To, "since": sus.Since, "keys": len(sus.Pairs)}
 		}
 	}
 	status, word := http.StatusOK, "ok"
