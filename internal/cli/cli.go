@@ -70,6 +70,7 @@ func commands() []command {
 		{"audit", "the audit trail: verify (exit 1 naming the first broken entry), list", runAudit},
 		{"import", "register the keys of a CSV file (label,email,key): import FILE [--skip-bad]", runImport},
 		{"export", "write every key's status as CSV, never a key: export [FILE]", runExport},
+		{"healthcheck", "ask the running server for /healthz (or --path): exit 0 when it answers 200, else 1", runHealthcheck},
 		{"version", "print the version", func(_ context.Context, env Env, _ []string) error {
 			fmt.Fprintln(env.Stdout, "staxkeys", version())
 			return nil
