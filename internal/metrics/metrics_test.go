@@ -17,6 +17,7 @@ import (
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/vault"
 )
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
@@ -205,4 +206,47 @@ func buildLabels(m map[string]float64) string {
 		}
 	}
 	return "{missing}"
+}
+
+// BenchmarkScrape: one scrape of a server with 2,000 keys, read from the database each time
+// (no cache), as Prometheus would see it: the series count and the body size are reported.
+func BenchmarkScrape(b *testing.B) {
+	const n = 2000
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "staxkeys.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	mk, err := secret.GenerateMasterKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	v := vault.New(db, secret.NewKeyring(mk))
+	for i := range n {
+		if _, err := v.Add(ctx, vault.PairInput{Email: "team" + strconv.Itoa(i) + "@example.com",
+			Key: "sk_live_APIKEY_bench_" + strconv.Itoa(1_000_000+i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	m := metrics.New(db, func() checker.Status { return checker.Status{Running: true} }, metrics.Options{CacheFor: -1})
+	h := m.Handler()
+	var size, series int
+	b.ResetTimer()
+	for range b.N {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		if rec.Code != http.StatusOK {
+			b.Fatal(rec.Code)
+		}
+		size = rec.Body.Len()
+		series = 0
+		for _, line := range strings.Split(rec.Body.String(), "\n") {
+			if strings.HasPrefix(line, "staxkeys_") {
+				series++
+			}
+		}
+	}
+	b.ReportMetric(float64(series), "staxkeys-series")
+	b.ReportMetric(float64(size)/1024, "KiB/scrape")
 }
