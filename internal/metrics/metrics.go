@@ -1,6 +1,6 @@
 // Package metrics exposes staxkeys' state to Prometheus: keys by verdict, each key's verdict as a
 // state set with its last check times, checks by outcome, check latency, alert deliveries, the
-// checker's pauses and the upstream outage, build information, plus Go and process metrics.
+// checker's pauses, the upstream outage and suspected upstream-wide changes, build information, plus Go and process metrics.
 // Label values are key ids and fixed words, never an email or a key.
 //
 // No series is born or dies when a verdict changes: every key has one series per state, 1 for
@@ -47,16 +47,12 @@ type Options struct {
 // Metrics owns a registry with staxkeys' collectors. It is a checker.Observer, and its
 // DeliveryAttempted hears of alert deliveries (notify.Notifier.OnAttempt).
 type Metrics struct {
-	reg        *prometheus.Registry
-	checks     *prometheus.CounterVec
-	latency    prometheus.Histogram
-	sent       *prometheus.CounterVec
-	failures   *prometheus.CounterVec
-	givenUp    *prometheus.CounterVec
-	suspicions prometheus.Gauge
-
-	mu   sync.Mutex
-	open map[[2]store.Verdict]bool // suspected upstream-wide changes not yet resolved
+	reg      *prometheus.Registry
+	checks   *prometheus.CounterVec
+	latency  prometheus.Histogram
+	sent     *prometheus.CounterVec
+	failures *prometheus.CounterVec
+	givenUp  *prometheus.CounterVec
 }
 
 // New registers the collectors. status reports the checker; nil when there is none.
@@ -70,7 +66,7 @@ func New(db *store.DB, status func() checker.Status, opts Options) *Metrics {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	m := &Metrics{reg: prometheus.NewRegistry(), open: map[[2]store.Verdict]bool{}}
+	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.checks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "staxkeys_checks_total",
 		Help: "Checks sent to the Stax.ai API, by outcome (valid, revoked, denied, error).",
@@ -100,17 +96,13 @@ func New(db *store.DB, status func() checker.Status, opts Options) *Metrics {
 		m.failures.WithLabelValues(string(ch))
 		m.givenUp.WithLabelValues(string(ch))
 	}
-	m.suspicions = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "staxkeys_upstream_suspicions",
-		Help: "Suspected upstream-wide changes (many keys changing the same way at once) not yet resolved.",
-	})
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "staxkeys_build_info",
 		Help:        "Always 1; the labels say which build is running.",
 		ConstLabels: buildLabels(opts.Version),
 	})
 	build.Set(1)
-	m.reg.MustRegister(m.checks, m.latency, m.sent, m.failures, m.givenUp, m.suspicions, build,
+	m.reg.MustRegister(m.checks, m.latency, m.sent, m.failures, m.givenUp, build,
 		&stateCollector{db: db, status: status, now: opts.Now, cacheFor: opts.CacheFor},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -141,19 +133,8 @@ func (m *Metrics) CheckRecorded(_ store.Pair, rec store.CheckRecord) {
 // OutageChanged is part of checker.Observer; the outage gauge reads the checker's status instead.
 func (m *Metrics) OutageChanged(bool, time.Time, time.Time, string) {}
 
-// SuspicionChanged keeps staxkeys_upstream_suspicions (checker.Observer): the checker's status
-// does not list open suspicions, its events do. A suspicion is known by the change it stands for.
-func (m *Metrics) SuspicionChanged(s checker.Suspicion) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k := [2]store.Verdict{s.From, s.To}
-	if s.Resolved {
-		delete(m.open, k)
-	} else {
-		m.open[k] = true
-	}
-	m.suspicions.Set(float64(len(m.open)))
-}
+// SuspicionChanged is part of checker.Observer; the suspicion gauges read checker.Status instead.
+func (m *Metrics) SuspicionChanged(checker.Suspicion) {}
 
 // PauseChanged is part of checker.Observer; the pause gauges read checker.Status instead.
 func (m *Metrics) PauseChanged(bool, time.Time, time.Time, string) {}
@@ -203,6 +184,12 @@ var (
 		"1 while Stax.ai's rate limiting (a 429) holds every check back.", nil, nil)
 	descPausedUntil = prometheus.NewDesc("staxkeys_checker_paused_until_timestamp_seconds",
 		"When the last pause asked by Stax.ai ends or ended (0 if there was none).", nil, nil)
+	descTeamsPaused = prometheus.NewDesc("staxkeys_teams_paused",
+		"Teams whose checks wait for the Retry-After of their own 429 (a pause of every check is staxkeys_checker_paused).", nil, nil)
+	descSuspicion = prometheus.NewDesc("staxkeys_upstream_suspicion",
+		"1 while many keys changing the same way at once are held as a suspected upstream-wide change.", nil, nil)
+	descSuspicionKeys = prometheus.NewDesc("staxkeys_upstream_suspicion_keys",
+		"Keys held in the suspected upstream-wide change so far (0 when there is none).", nil, nil)
 	descInterval = prometheus.NewDesc("staxkeys_checker_effective_interval_seconds",
 		"How often each key is checked, after stretching for the rate cap.", nil, nil)
 	descUp = prometheus.NewDesc("staxkeys_database_up",
@@ -233,7 +220,7 @@ type snapshot struct {
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPairs, descKeyVerdict, descKeyLastCheck, descKeyLastDecided,
 		descDeliveries, descLastCycle, descRunning, descOutage, descOutageSince, descPaused, descPausedUntil,
-		descInterval, descUp} {
+		descTeamsPaused, descSuspicion, descSuspicionKeys, descInterval, descUp} {
 		ch <- d
 	}
 }
@@ -281,6 +268,13 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descOutageSince, seconds(outageSince))
 	gauge(descPaused, b2f(st.Paused(c.now())))
 	gauge(descPausedUntil, seconds(st.PausedUntil))
+	gauge(descTeamsPaused, float64(st.TeamsPaused))
+	members := 0
+	if st.Suspicion != nil {
+		members = len(st.Suspicion.Pairs)
+	}
+	gauge(descSuspicion, b2f(st.Suspicion != nil))
+	gauge(descSuspicionKeys, float64(members))
 	gauge(descInterval, st.EffectiveInterval.Seconds())
 }
 

@@ -153,29 +153,39 @@ func scrapeText(t *testing.T, m *metrics.Metrics) string {
 	return rec.Body.String()
 }
 
-// TestSuspicionGauge: staxkeys_upstream_suspicions counts the suspected upstream-wide changes
-// the checker has announced and not yet resolved.
-func TestSuspicionGauge(t *testing.T) {
+// TestStatusGauges: the pause, per-team pause and suspicion gauges follow the checker's status
+// as it is at each scrape (a status value stands in for a checker in those states, which take
+// many keys and minutes of answers to reach; web's tests drive the real outage and 429 pause).
+func TestStatusGauges(t *testing.T) {
 	db, _ := openStore(t)
-	m := metrics.New(db, nil, metrics.Options{CacheFor: -1})
-	const g = "staxkeys_upstream_suspicions"
+	var st atomic.Pointer[checker.Status]
+	st.Store(&checker.Status{Running: true})
+	clock := checker.NewFakeClock(t0)
+	m := metrics.New(db, func() checker.Status { return *st.Load() }, metrics.Options{CacheFor: -1, Now: clock.Now})
 	steps := []struct {
-		s    checker.Suspicion
-		want float64
+		name   string
+		status checker.Status
+		want   map[string]float64
 	}{
-		{checker.Suspicion{From: store.Valid, To: store.Revoked, Since: t0, At: t0}, 1},
-		{checker.Suspicion{From: store.Valid, To: store.Revoked, Since: t0, At: t0.Add(time.Minute)}, 1}, // the same one, grown
-		{checker.Suspicion{From: store.Valid, To: store.Denied, Since: t0, At: t0}, 2},
-		{checker.Suspicion{From: store.Valid, To: store.Revoked, At: t0.Add(time.Hour), Resolved: true}, 1},
-		{checker.Suspicion{From: store.Valid, To: store.Denied, At: t0.Add(time.Hour), Resolved: true}, 0},
+		{"idle", checker.Status{Running: true}, map[string]float64{"staxkeys_checker_running": 1,
+			"staxkeys_upstream_suspicion": 0, "staxkeys_upstream_suspicion_keys": 0, "staxkeys_teams_paused": 0,
+			"staxkeys_checker_paused": 0, "staxkeys_checker_paused_until_timestamp_seconds": 0}},
+		{"a suspicion of 3 keys", checker.Status{Running: true, Suspicion: &checker.Suspicion{From: store.Valid, To: store.Revoked,
+			Since: t0, At: t0, Pairs: make([]store.Pair, 3)}}, map[string]float64{"staxkeys_upstream_suspicion": 1, "staxkeys_upstream_suspicion_keys": 3}},
+		{"two teams paused", checker.Status{Running: true, TeamsPaused: 2}, map[string]float64{"staxkeys_teams_paused": 2,
+			"staxkeys_upstream_suspicion": 0, "staxkeys_checker_paused": 0}},
+		{"every check paused", checker.Status{Running: true, PausedUntil: t0.Add(time.Minute)}, map[string]float64{
+			"staxkeys_checker_paused": 1, "staxkeys_checker_paused_until_timestamp_seconds": float64(t0.Add(time.Minute).Unix())}},
+		{"a pause in the past", checker.Status{PausedUntil: t0.Add(-time.Second)}, map[string]float64{
+			"staxkeys_checker_paused": 0, "staxkeys_checker_running": 0}},
 	}
-	if got := scrape(t, m)[g]; got != 0 {
-		t.Errorf("before any suspicion: %v", got)
-	}
-	for i, st := range steps {
-		m.SuspicionChanged(st.s)
-		if got := scrape(t, m)[g]; got != st.want {
-			t.Errorf("step %d: %s = %v, want %v", i, g, got, st.want)
+	for _, step := range steps {
+		st.Store(&step.status)
+		got := scrape(t, m)
+		for name, want := range step.want {
+			if g, ok := got[name]; !ok || g != want {
+				t.Errorf("%s: %s = %v (present %v), want %v", step.name, name, g, ok, want)
+			}
 		}
 	}
 }
