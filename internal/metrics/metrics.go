@@ -110,11 +110,18 @@ func New(db *store.DB, status func() checker.Status, opts Options) *Metrics {
 	return m
 }
 
-// buildLabels are staxkeys_build_info's labels: the version, the VCS revision (when the binary
-// was built from a checkout) and the Go version.
+// Revision is the VCS revision staxkeys_build_info reports, stamped at build time where the
+// build has no checkout to read it from (the Containerfile's REVISION argument:
+// -ldflags "-X github.com/staxkeys/staxkeys/internal/metrics.Revision=abc123").
+var Revision = ""
+
+// buildLabels are staxkeys_build_info's labels: the version, the VCS revision (stamped, or read
+// from the build information when built in a checkout) and the Go version.
 func buildLabels(version string) prometheus.Labels {
 	l := prometheus.Labels{"version": version, "revision": "unknown", "goversion": runtime.Version()}
-	if bi, ok := debug.ReadBuildInfo(); ok {
+	if Revision != "" {
+		l["revision"] = Revision
+	} else if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			if s.Key == "vcs.revision" && s.Value != "" {
 				l["revision"] = s.Value
