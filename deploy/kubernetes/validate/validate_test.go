@@ -12,6 +12,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	psaapi "k8s.io/pod-security-admission/api"
+	"k8s.io/pod-security-admission/policy"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
@@ -109,6 +111,18 @@ func TestKustomizeBuild(t *testing.T) {
 		if !ports[sp.TargetPort.String()] {
 			t.Errorf("the Service targets port %s, which the container does not declare", sp.TargetPort.String())
 		}
+	}
+
+	// Pod Security Standards: the pod passes the "restricted" profile, as the admission
+	// controller of a namespace labelled pod-security.kubernetes.io/enforce=restricted judges it.
+	ev, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verdict := policy.AggregateCheckResults(ev.EvaluatePod(
+		psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()}, &pod.ObjectMeta, &pod.Spec))
+	if !verdict.Allowed {
+		t.Errorf("the pod breaks the restricted Pod Security Standard: %s: %s", verdict.ForbiddenReason(), verdict.ForbiddenDetail())
 	}
 
 	b, err := os.ReadFile("../secret.yaml")
