@@ -65,12 +65,12 @@ func commands() []command {
 		{"admin", "manage admins: create, list, reset-password", runAdmin},
 		{"token", "manage API tokens: create, list, revoke", runToken},
 		{"check", "check every key once and exit 0 (all valid), 1 (revoked/denied) or 2 (undecided)", runCheck},
+		{"healthcheck", "ask the running server for /healthz (or --path): exit 0 when it answers 200, else 1", runHealthcheck},
 		{"rotate-master-key", "re-encrypt every key under a new master key", runRotateMasterKey},
 		{"backup", "write a consistent copy of the database: backup FILE", runBackup},
 		{"audit", "the audit trail: verify (exit 1 naming the first broken entry), list", runAudit},
 		{"import", "register the keys of a CSV file (label,email,key): import FILE [--skip-bad]", runImport},
 		{"export", "write every key's status as CSV, never a key: export [FILE]", runExport},
-		{"healthcheck", "ask the running server for /healthz (or --path): exit 0 when it answers 200, else 1", runHealthcheck},
 		{"version", "print the version", func(_ context.Context, env Env, _ []string) error {
 			fmt.Fprintln(env.Stdout, "staxkeys", version())
 			return nil
