@@ -31,8 +31,11 @@ func TestHealthcheck(t *testing.T) {
 	if _, _, err := command(t, nil, "", "healthcheck", "--addr", "0.0.0.0:"+port); err != nil {
 		t.Errorf("healthcheck --addr 0.0.0.0:%s: %v", port, err)
 	}
-	if _, _, err := command(t, probeVars, "", "healthcheck", "--path", "/readyz"); err != nil {
-		t.Errorf("healthcheck --path /readyz: %v", err)
+	// --path asks another path: one that is no probe (the server redirects it to a page) is a
+	// failure naming the answer; a redirect is not health.
+	if _, _, err := command(t, probeVars, "", "healthcheck", "--path", "/no-such-probe"); exitCode(err) != 1 ||
+		!strings.Contains(err.Error(), "/no-such-probe answered 3") {
+		t.Errorf("healthcheck --path /no-such-probe: exit %d, %v", exitCode(err), err)
 	}
 
 	sick := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
