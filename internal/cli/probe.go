@@ -19,26 +19,23 @@ import (
 // no database and needs no master key.
 func runHealthcheck(ctx context.Context, env Env, args []string) error {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	path := fs.String("path", "/healthz", "the probe to ask: /healthz, /readyz or /livez")
-	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the answer")
+	// The flags check their own values, so that a bad one is the same usage error as any
+	// other bad flag (parseFlags decides its exit code).
+	path, timeout := probePath("/healthz"), positiveDuration(5*time.Second)
+	fs.Var(&path, "path", "the probe to ask: /healthz, /readyz or /livez")
+	fs.Var(&timeout, "timeout", "how long to wait for the answer")
 	cfg, err := parseFlags(fs, env, args,
 		"Asks the server listening on --addr for a probe and exits 0 when it answers 200, 1 otherwise\n"+
 			"(for a container HEALTHCHECK; an address on all interfaces is asked on loopback).")
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(*path, "/") || strings.ContainsAny(*path, "?#") {
-		return &ExitError{Code: 2, Err: fmt.Errorf("--path: %q is not a path such as /healthz", *path)}
-	}
-	if *timeout <= 0 {
-		return &ExitError{Code: 2, Err: fmt.Errorf("--timeout: %v is not a positive duration", *timeout)}
-	}
-	target, err := probeURL(cfg.Addr, *path)
+	target, err := probeURL(cfg.Addr, string(path))
 	if err != nil {
 		return &ExitError{Code: 2, Err: err}
 	}
 	client := &http.Client{
-		Timeout: *timeout,
+		Timeout: time.Duration(timeout),
 		// A proxy from the environment must not stand between a container and itself, and a
 		// redirect is not health.
 		Transport:     &http.Transport{Proxy: nil, DisableKeepAlives: true},
@@ -80,4 +77,31 @@ func probeURL(addr, path string) (string, error) {
 		host = "::1"
 	}
 	return (&url.URL{Scheme: "http", Host: net.JoinHostPort(host, port), Path: path}).String(), nil
+}
+
+// probePath is --path: an absolute path with no query or fragment.
+type probePath string
+
+func (p *probePath) String() string { return string(*p) }
+
+func (p *probePath) Set(s string) error {
+	if !strings.HasPrefix(s, "/") || strings.ContainsAny(s, "?#") {
+		return fmt.Errorf("%q is not a path such as /healthz", s)
+	}
+	*p = probePath(s)
+	return nil
+}
+
+// positiveDuration is --timeout: a duration above zero.
+type positiveDuration time.Duration
+
+func (d *positiveDuration) String() string { return time.Duration(*d).String() }
+
+func (d *positiveDuration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return fmt.Errorf("%q is not a positive duration such as 5s", s)
+	}
+	*d = positiveDuration(v)
+	return nil
 }
