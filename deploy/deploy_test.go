@@ -595,3 +595,131 @@ func equalJSON(a, b any) bool {
 	y, err2 := json.Marshal(b)
 	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
+
+// litestreamBin is the Litestream binary: $STAXKEYS_LITESTREAM (which .ci/run sets when it
+// builds one), else litestream on PATH; the test skips without one.
+func litestreamBin(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("STAXKEYS_LITESTREAM"); p != "" {
+		return p
+	}
+	p, err := exec.LookPath("litestream")
+	if err != nil {
+		t.Skip("no Litestream: set STAXKEYS_LITESTREAM or put litestream on PATH " +
+			"(go install github.com/benbjohnson/litestream/cmd/litestream@v0.3.13)")
+	}
+	return p
+}
+
+// TestLitestreamConfig runs the shipped deploy/litestream/litestream.yml for real: pointed at
+// a live staxkeys database (only the path and the metrics address changed, the replica URL
+// from LITESTREAM_REPLICA_URL as in the recipes), Litestream replicates a key added while it
+// runs, and `litestream restore` with the same file gives a database whose keys open with the
+// same master key.
+func TestLitestreamConfig(t *testing.T) {
+	bin := litestreamBin(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "data", "staxkeys.db")
+	if err := os.Mkdir(filepath.Dir(dbPath), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mk, err := secret.GenerateMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := vault.New(db, secret.NewKeyring(mk))
+	keys := map[string]string{"first@example.com": "sk_live_APIKEY_first_0123456789", "second@example.com": "sk_live_APIKEY_second_ABCDEFGHI"}
+	if _, err := v.Add(ctx, vault.PairInput{Email: "first@example.com", Key: keys["first@example.com"]}); err != nil {
+		t.Fatal(err)
+	}
+
+	shipped, err := os.ReadFile("litestream/litestream.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer("/data/staxkeys.db", dbPath, `addr: ":9090"`, `addr: "127.0.0.1:0"`).Replace(string(shipped))
+	if cfg == string(shipped) || !strings.Contains(cfg, "${LITESTREAM_REPLICA_URL}") {
+		t.Fatalf("the shipped configuration changed shape:\n%s", shipped)
+	}
+	cfgPath := filepath.Join(dir, "litestream.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "LITESTREAM_REPLICA_URL=file://"+filepath.Join(dir, "replica"))
+
+	var logs bytes.Buffer
+	rep := exec.Command(bin, "replicate", "-config", cfgPath)
+	rep.Env, rep.Stdout, rep.Stderr = env, &logs, &logs
+	if err := rep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			rep.Process.Signal(os.Interrupt)
+			rep.Wait()
+		}
+	}
+	defer stop()
+	if _, err := v.Add(ctx, vault.PairInput{Email: "second@example.com", Key: keys["second@example.com"]}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restore until the copy holds both keys: Litestream ships the WAL about once a second.
+	restored := filepath.Join(dir, "restored.db")
+	var last string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		os.Remove(restored)
+		cmd := exec.Command(bin, "restore", "-config", cfgPath, "-o", restored, dbPath)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		last = string(out)
+		if err == nil {
+			if n := countPairs(t, restored); n == 2 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no restored copy with both keys; restore: %v\n%s\nreplicate:\n%s", err, last, logs.String())
+		}
+	}
+	stop()
+
+	rdb, err := store.Open(ctx, restored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	rv := vault.New(rdb, secret.NewKeyring(mk))
+	pairs, err := rdb.AllPairs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pairs {
+		if k, err := rv.Key(p); err != nil || k != keys[p.Email] {
+			t.Errorf("restored key of %s does not open with the master key: %v", p.Email, err)
+		}
+	}
+}
+
+// countPairs opens a restored copy on its own and counts its keys (0 if it does not open).
+func countPairs(t *testing.T, path string) int {
+	t.Helper()
+	db, err := store.Open(context.Background(), path)
+	if err != nil {
+		return 0
+	}
+	defer db.Close()
+	c, err := db.CountPairs(context.Background())
+	if err != nil {
+		return 0
+	}
+	return c.Total
+}
