@@ -543,6 +543,15 @@ func TestContainerfile(t *testing.T) {
 	if err != nil && !(errors.As(err, &exit) && exit.Code == 0) || !strings.Contains(out.String(), "Usage: staxkeys "+m[1]) {
 		t.Errorf("the HEALTHCHECK command %q is not a staxkeys command: %v\n%s", m[1], err, out.String())
 	}
+	// Registered once: two branches each brought a healthcheck command.
+	out.Reset()
+	if err := cli.Run(context.Background(), []string{"help"}, cli.Env{Getenv: func(string) string { return "" },
+		Stdin: strings.NewReader(""), Stdout: &out, Stderr: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(regexp.MustCompile(`(?m)^\s+`+m[1]+`\s`).FindAllString(out.String(), -1)); n != 1 {
+		t.Errorf("staxkeys help lists %q %d times, want once:\n%s", m[1], n, out.String())
+	}
 }
 
 // TestSystemdUnit: the unit runs `staxkeys serve` as its own user with the hardening the docs

@@ -65,7 +65,7 @@ func commands() []command {
 		{"admin", "manage admins: create, list, reset-password", runAdmin},
 		{"token", "manage API tokens: create, list, revoke", runToken},
 		{"check", "check every key once and exit 0 (all valid), 1 (revoked/denied) or 2 (undecided)", runCheck},
-		{"healthcheck", "ask the running server for /healthz (or --path): exit 0 when it answers 200, else 1", runHealthcheck},
+		{"healthcheck", "ask the running server for /healthz (or --path /readyz, /livez); exit 0 when it answers 200", runHealthcheck},
 		{"rotate-master-key", "re-encrypt every key under a new master key", runRotateMasterKey},
 		{"backup", "write a consistent copy of the database: backup FILE", runBackup},
 		{"audit", "the audit trail: verify (exit 1 naming the first broken entry), list", runAudit},
