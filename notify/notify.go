@@ -146,6 +146,8 @@ type Notifier struct {
 	client *http.Client
 	nudge  chan struct{}
 	sendMu sync.Mutex // one pass over the queue at a time
+
+	attempted []func(channel string, sent, final bool) // set before Run; read without locking
 }
 
 // New returns a Notifier over db, sealing its secret settings with keys.
@@ -163,6 +165,14 @@ func New(db *store.DB, keys *secret.Keyring, opts Options) *Notifier {
 		n.client = opts.Allow.httpClient()
 	}
 	return n
+}
+
+// OnAttempt registers f to hear of every try to deliver: its channel, whether it was sent, and
+// whether a failure was the last try (the delivery is given up). Metrics count failing
+// receivers with it, so f must be quick; a try cut short by shutdown is not reported. Call it
+// before Run or DeliverDue, as checker.AddObserver.
+func (n *Notifier) OnAttempt(f func(channel string, sent, final bool)) {
+	n.attempted = append(n.attempted, f)
 }
 
 // Nudge tells the worker that deliveries are due now. It never blocks.

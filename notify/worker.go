@@ -152,6 +152,9 @@ func (n *Notifier) attempt(ctx context.Context, cfg Config, d store.Delivery) {
 	} else {
 		n.log.Info("notify: delivered", "delivery_id", d.ID, "channel", d.Channel, "event", d.Event, "attempt", attempts)
 	}
+	for _, f := range n.attempted {
+		f(d.Channel, err == nil, a.Final)
+	}
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), enqueueTimeout)
 	defer wcancel()
 	if err := n.db.RecordAttempt(wctx, d.ID, a); err != nil && !errors.Is(err, store.ErrNotFound) {

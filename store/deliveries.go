@@ -276,6 +276,30 @@ func (db *DB) CountDeliveries(ctx context.Context) (DeliveryCounts, error) {
 	return c, nil
 }
 
+// CountDeliveriesByChannel counts deliveries per channel and state; a channel with none is absent.
+func (db *DB) CountDeliveriesByChannel(ctx context.Context) (map[string]DeliveryCounts, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT channel, count(*) FILTER (WHERE status = 'pending'),
+		count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'failed')
+		FROM deliveries GROUP BY channel`)
+	if err != nil {
+		return nil, fmt.Errorf("store: count deliveries by channel: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]DeliveryCounts{}
+	for rows.Next() {
+		var ch string
+		var c DeliveryCounts
+		if err := rows.Scan(&ch, &c.Pending, &c.Sent, &c.Failed); err != nil {
+			return nil, fmt.Errorf("store: count deliveries by channel: %w", err)
+		}
+		out[ch] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: count deliveries by channel: %w", err)
+	}
+	return out, nil
+}
+
 // PruneDeliveries deletes sent and failed deliveries created before before; pending ones stay.
 func (db *DB) PruneDeliveries(ctx context.Context, before time.Time) (int64, error) {
 	var n int64

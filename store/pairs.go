@@ -528,15 +528,20 @@ func (db *DB) SharedKeys(ctx context.Context, ids []int64) (map[int64]bool, erro
 	return out, rows.Err()
 }
 
-// PairVerdict is a pair's id and verdict, all that metrics need of it.
+// PairVerdict is a pair's id, verdict and check times: all that metrics need of it.
 type PairVerdict struct {
 	ID      int64
 	Verdict Verdict
+	// LastCheckAt is the last check of any outcome; zero before the first.
+	LastCheckAt time.Time
+	// VerdictAt is the last check that Stax.ai answered decisively and that confirmed the
+	// verdict; zero while pending. It stands still while checks fail, which LastCheckAt does not.
+	VerdictAt time.Time
 }
 
-// PairVerdicts lists every pair's verdict, by id.
+// PairVerdicts lists every pair's verdict and check times, by id.
 func (db *DB) PairVerdicts(ctx context.Context) ([]PairVerdict, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT id, verdict FROM pairs ORDER BY id")
+	rows, err := db.r.QueryContext(ctx, "SELECT id, verdict, last_check_at, verdict_at FROM pairs ORDER BY id")
 	if err != nil {
 		return nil, fmt.Errorf("store: pair verdicts: %w", err)
 	}
@@ -544,12 +549,17 @@ func (db *DB) PairVerdicts(ctx context.Context) ([]PairVerdict, error) {
 	var out []PairVerdict
 	for rows.Next() {
 		var v PairVerdict
-		if err := rows.Scan(&v.ID, &v.Verdict); err != nil {
+		var checked, decided sql.NullInt64
+		if err := rows.Scan(&v.ID, &v.Verdict, &checked, &decided); err != nil {
 			return nil, fmt.Errorf("store: pair verdicts: %w", err)
 		}
+		v.LastCheckAt, v.VerdictAt = fromMS(checked), fromMS(decided)
 		out = append(out, v)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: pair verdicts: %w", err)
+	}
+	return out, nil
 }
 
 // FlapThreshold is how many contradicted changes make a pair flapping.

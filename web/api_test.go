@@ -119,7 +119,11 @@ func newCheckedEnv(t testing.TB, o checkedOptions) *checkedEnv {
 	cfg := checker.DefaultConfig()
 	cfg.ConfirmDelay = 10 * time.Millisecond // the confirming re-check comes at once
 	e.Checker = checker.New(db, e.Vault, client, cfg, clk, log)
-	mets := metrics.New(db, e.Checker.Status)
+	mopts := metrics.Options{Version: "test", CacheFor: -1} // each scrape reads the tables afresh
+	if e.CheckerClock != nil {
+		mopts.Now = e.CheckerClock.Now
+	}
+	mets := metrics.New(db, e.Checker.Status, mopts)
 	e.Checker.AddObserver(mets)
 	e.Server = web.New(e.Config, db, e.Vault, log, web.WithChecker(e.Checker), web.WithMetrics(mets.Handler(), o.MetricsToken))
 	e.Server.Now = now

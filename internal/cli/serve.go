@@ -59,12 +59,13 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	mets := metrics.New(data.db, chk.Status)
+	mets := metrics.New(data.db, chk.Status, metrics.Options{Version: version()})
 	chk.AddObserver(mets)
 	alerts, err := newNotifier(cfg, data, log)
 	if err != nil {
 		return err
 	}
+	alerts.OnAttempt(mets.DeliveryAttempted)
 	chk.AddObserver(alerts)
 	srv := web.New(web.Config{
 		CookieSecure:    cfg.CookieSecure,
