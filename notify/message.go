@@ -34,6 +34,10 @@ func pairName(p *PairRef) string {
 }
 
 func verdictMessage(a Alert) string {
+	if len(a.Changes) > 1 {
+		head, secs := a.listing()
+		return inline(head, secs)
+	}
 	var s string
 	if a.NewVerdict == "valid" {
 		s = fmt.Sprintf("Stax.ai key valid again: %s went from %s to valid.", pairName(a.Pair), verdictWord(a.OldVerdict))
@@ -55,6 +59,150 @@ func outageMessage(a Alert) string {
 		return s
 	}
 	return fmt.Sprintf("The Stax.ai API answers again after %s (down since %s).", human(a.At.Sub(*a.Since)), clock(*a.Since))
+}
+
+func suspicionMessage(a Alert) string {
+	head, secs := a.listing()
+	s := inline(head, secs)
+	if a.Event == EventUpstreamSuspected && a.Reason != "" {
+		s += " Last answer: " + a.Reason + "."
+	}
+	return s
+}
+
+func pauseMessage(a Alert) string {
+	if a.Event == EventChecksPaused {
+		s := "Every check is paused by Stax.ai's rate limiting until " + clock(*a.Until)
+		if a.Since != nil && a.Until.After(*a.Since) {
+			s += " (" + human(a.Until.Sub(*a.Since)) + " in all)"
+		}
+		s += "; nothing is being checked meanwhile, so a key that stops working goes unnoticed until then."
+		if a.Reason != "" {
+			s += " Last answer: " + a.Reason + "."
+		}
+		return s
+	}
+	s := "Checks resume: Stax.ai's rate limiting no longer pauses them"
+	if a.Since != nil {
+		s += fmt.Sprintf(" (paused for %s, since %s)", human(a.At.Sub(*a.Since)), clock(*a.Since))
+	}
+	return s + "."
+}
+
+// section is a titled list of keys under an alert's headline.
+type section struct {
+	title string // "" for the only list
+	items []item
+}
+
+// item is one key in a list, with what the list says of it.
+type item struct {
+	pair PairRef
+	text string // e.g. "valid → revoked. Invalid authorization (HTTP 401)"
+}
+
+// inlineMax is how many keys a one-line message names; the channels that show lists
+// (Slack, email) name every one.
+const inlineMax = 10
+
+// listing returns, for an alert about several keys (a group of verdict changes, an upstream
+// suspicion), its headline and its lists of keys; for any other alert its message alone.
+func (a Alert) listing() (string, []section) {
+	change := func(c Change) item {
+		t := verdictWord(c.OldVerdict) + " → " + verdictWord(c.NewVerdict)
+		if c.Reason != "" {
+			t += ". " + c.Reason
+		}
+		return item{pair: c.Pair, text: t}
+	}
+	pairs := func(ps []PairRef) []item {
+		out := make([]item, 0, len(ps))
+		for _, p := range ps {
+			out = append(out, item{pair: p})
+		}
+		return out
+	}
+	fromTo := verdictWord(a.OldVerdict) + " to " + verdictWord(a.NewVerdict)
+	switch {
+	case a.Event == EventVerdictChanged && len(a.Changes) > 1:
+		var bad, good int
+		items := make([]item, 0, len(a.Changes))
+		for _, c := range a.Changes {
+			if c.NewVerdict == "valid" {
+				good++
+			} else {
+				bad++
+			}
+			items = append(items, change(c))
+		}
+		var parts []string
+		if bad > 0 {
+			parts = append(parts, fmt.Sprintf("%d revoked or denied", bad))
+		}
+		if good > 0 {
+			parts = append(parts, fmt.Sprintf("%d valid again", good))
+		}
+		return fmt.Sprintf("%d Stax.ai keys changed verdict (%s)", len(a.Changes), strings.Join(parts, ", ")),
+			[]section{{items: items}}
+	case a.Event == EventUpstreamSuspected:
+		return fmt.Sprintf("%s changed from %s at once; staxkeys suspects a change at Stax.ai or on the way "+
+			"and holds these verdicts for a longer re-check", keys(len(a.Pairs)), fromTo), []section{{items: pairs(a.Pairs)}}
+	case a.Event == EventUpstreamResolved && len(a.Confirmed) == 0:
+		return fmt.Sprintf("Suspected change at Stax.ai cleared: the %s suspected of changing from %s answer as before; "+
+			"no key changed", keys(len(a.Cleared)), fromTo), []section{{items: pairs(a.Cleared)}}
+	case a.Event == EventUpstreamResolved && len(a.Cleared) == 0:
+		return fmt.Sprintf("Suspected change at Stax.ai confirmed: %s really changed from %s", keys(len(a.Confirmed)), fromTo),
+			[]section{{items: pairs(a.Confirmed)}}
+	case a.Event == EventUpstreamResolved:
+		return fmt.Sprintf("Suspected change at Stax.ai resolved: %s of %d really changed from %s, %d answer as before",
+				keys(len(a.Confirmed)), len(a.Confirmed)+len(a.Cleared), fromTo, len(a.Cleared)),
+			[]section{
+				{title: "Changed (now " + verdictWord(a.NewVerdict) + ")", items: pairs(a.Confirmed)},
+				{title: "As before (still " + verdictWord(a.OldVerdict) + ")", items: pairs(a.Cleared)},
+			}
+	}
+	return a.Message, nil
+}
+
+func keys(n int) string {
+	if n == 1 {
+		return "1 key"
+	}
+	return fmt.Sprintf("%d keys", n)
+}
+
+// inline writes a headline and its lists as one line, naming at most inlineMax keys a list.
+func inline(head string, secs []section) string {
+	var b strings.Builder
+	b.WriteString(head)
+	for i, sec := range secs {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		if sec.title != "" {
+			b.WriteString(strings.ToLower(sec.title[:1]) + sec.title[1:] + ": ")
+		}
+		for j, it := range sec.items {
+			if j == inlineMax {
+				fmt.Fprintf(&b, " and %d more", len(sec.items)-inlineMax)
+				break
+			}
+			if j > 0 {
+				if it.text != "" {
+					b.WriteString("; ")
+				} else {
+					b.WriteString(", ")
+				}
+			}
+			b.WriteString(pairName(&it.pair))
+			if it.text != "" {
+				b.WriteString(" " + it.text)
+			}
+		}
+	}
+	return strings.TrimSuffix(b.String(), ".") + "."
 }
 
 func verdictReminderMessage(a Alert) string {
@@ -96,15 +244,70 @@ func slackText(a Alert) string {
 		prefix = ":white_check_mark: "
 	case EventVerdictReminder, EventRotationReminder:
 		prefix = ":alarm_clock: "
+	case EventUpstreamSuspected, EventChecksPaused:
+		prefix = ":warning: "
+	case EventUpstreamResolved:
+		prefix = ":mag: "
+	case EventChecksResumed:
+		prefix = ":white_check_mark: "
 	}
-	// Slack reads <, > and & as markup; labels are text.
-	esc := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
-	return prefix + "*staxkeys* " + esc.Replace(a.Message)
+	if a.Event == EventVerdictChanged && len(a.Changes) > 1 {
+		prefix = ":rotating_light: "
+	}
+	head, secs := a.listing()
+	var b strings.Builder
+	b.WriteString(prefix + "*staxkeys* " + slackEscape(head))
+	if len(secs) == 0 {
+		if a.Pair != nil && a.Pair.URL != "" {
+			b.WriteString(" <" + a.Pair.URL + "|Open in staxkeys>")
+		}
+		return b.String()
+	}
+	b.WriteString(":")
+	listed := 0
+	for _, sec := range secs {
+		if sec.title != "" && len(sec.items) > 0 {
+			b.WriteString("\n*" + slackEscape(sec.title) + "*")
+		}
+		for i, it := range sec.items {
+			if listed == slackMax {
+				fmt.Fprintf(&b, "\n…and %d more", len(sec.items)-i)
+				break
+			}
+			listed++
+			name := slackEscape(pairName(&it.pair))
+			if it.pair.URL != "" {
+				// Slack splits a link at its first |: the URL holds none, and the text's
+				// would only be cut short, so they become a look-alike.
+				name = "<" + it.pair.URL + "|" + strings.ReplaceAll(name, "|", "¦") + ">"
+			}
+			b.WriteString("\n• " + name)
+			if it.text != "" {
+				b.WriteString(": " + slackEscape(it.text))
+			}
+		}
+	}
+	if a.Event == EventUpstreamSuspected && a.Reason != "" {
+		b.WriteString("\nLast answer: " + slackEscape(a.Reason))
+	}
+	return b.String()
+}
+
+// slackMax is how many keys one Slack message lists, in all, so a message stays far below
+// Slack's limits; the count of the rest is given.
+const slackMax = 50
+
+// slackEscape escapes what Slack reads as markup: <, > and &. Labels are text.
+func slackEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
 func emailSubject(a Alert) string {
 	switch a.Event {
 	case EventVerdictChanged:
+		if len(a.Changes) > 1 {
+			return fmt.Sprintf("[staxkeys] %d keys changed verdict", len(a.Changes))
+		}
 		if a.NewVerdict == "valid" {
 			return "[staxkeys] Key valid again: " + subjectName(a.Pair)
 		}
@@ -117,6 +320,17 @@ func emailSubject(a Alert) string {
 		return "[staxkeys] Stax.ai API looks down"
 	case EventOutageEnded:
 		return "[staxkeys] Stax.ai API answers again"
+	case EventUpstreamSuspected:
+		return fmt.Sprintf("[staxkeys] Suspected change at Stax.ai: %s %s → %s", keys(len(a.Pairs)), a.OldVerdict, a.NewVerdict)
+	case EventUpstreamResolved:
+		if len(a.Confirmed) == 0 {
+			return "[staxkeys] Suspected change cleared: no key changed"
+		}
+		return fmt.Sprintf("[staxkeys] Confirmed: %s %s", keys(len(a.Confirmed)), a.NewVerdict)
+	case EventChecksPaused:
+		return "[staxkeys] Checks paused by Stax.ai's rate limiting"
+	case EventChecksResumed:
+		return "[staxkeys] Checks resume"
 	case EventTest:
 		return "[staxkeys] Test alert"
 	}
@@ -135,25 +349,54 @@ func subjectName(p *PairRef) string {
 
 func emailBody(a Alert) string {
 	var b strings.Builder
-	b.WriteString(a.Message + "\n\n")
+	head, secs := a.listing()
+	if len(secs) == 0 {
+		b.WriteString(a.Message + "\n\n")
+	} else {
+		b.WriteString(head + ".\n")
+		for _, sec := range secs {
+			if sec.title != "" && len(sec.items) > 0 {
+				b.WriteString("\n" + sec.title + ":\n")
+			} else {
+				b.WriteString("\n")
+			}
+			for _, it := range sec.items {
+				b.WriteString("  - " + subjectName(&it.pair))
+				if it.text != "" {
+					b.WriteString(": " + it.text)
+				}
+				b.WriteString("\n")
+				if it.pair.URL != "" {
+					b.WriteString("    " + it.pair.URL + "\n")
+				}
+			}
+		}
+		b.WriteString("\n")
+	}
 	row := func(k, v string) {
 		if v != "" {
 			fmt.Fprintf(&b, "%-9s %s\n", k+":", v)
 		}
 	}
 	row("Event", a.Event)
-	if a.Pair != nil {
+	if a.Pair != nil && len(secs) == 0 {
 		row("Key", fmt.Sprintf("%s (pair %d)", a.Pair.Label, a.Pair.ID))
 		row("Email", a.Pair.Email)
+		row("Link", a.Pair.URL)
 	}
-	if a.OldVerdict != "" {
-		row("Verdict", a.OldVerdict+" → "+a.NewVerdict)
-	} else if a.NewVerdict != "" {
-		row("Verdict", a.NewVerdict)
+	if len(secs) == 0 || a.Event != EventVerdictChanged {
+		if a.OldVerdict != "" {
+			row("Verdict", a.OldVerdict+" → "+a.NewVerdict)
+		} else if a.NewVerdict != "" {
+			row("Verdict", a.NewVerdict)
+		}
+		row("Reason", a.Reason)
 	}
-	row("Reason", a.Reason)
 	if a.Since != nil {
 		row("Since", clock(*a.Since))
+	}
+	if a.Until != nil {
+		row("Until", clock(*a.Until))
 	}
 	row("Time", clock(a.At))
 	b.WriteString("\n-- \nstaxkeys\n")

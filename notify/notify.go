@@ -2,11 +2,17 @@
 // Slack and email, reliably.
 //
 // A Notifier is a checker.Observer. It turns each confirmed verdict change worth a word (to
-// revoked or denied, and back to valid) and each start and end of an outage into an Alert,
+// revoked or denied, and back to valid), each start and end of an outage, each suspected
+// upstream-wide change and its resolution, and each long pause of every check into an Alert,
 // queues it in the database once per configured channel, and its worker (Run) sends the
 // queue, retrying failures with exponential backoff; what is queued survives a restart. The
 // worker also queues reminders: for a key that stays revoked or denied, and for a key due for
 // rotation, once per period.
+//
+// Verdict changes are grouped: each is queued due only at the end of a short window
+// (Options.GroupWindow), and the worker sends it together with every other verdict change of
+// the same channel whose window overlaps, as one message. Because the grouping is done by the
+// queue, a restart during the window loses nothing. Everything else goes out at once, alone.
 //
 // An Alert never holds a key: only the pair's id, label and email, the old and new verdict,
 // the reason, and times.
@@ -19,6 +25,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,12 +60,16 @@ func ParseChannel(s string) (Channel, bool) {
 
 // The events an Alert can announce.
 const (
-	EventVerdictChanged   = "verdict.changed"   // a confirmed change to revoked or denied, or back to valid
-	EventVerdictReminder  = "verdict.reminder"  // a key is still revoked or denied after the reminder period
-	EventRotationReminder = "rotation.reminder" // a key is older than the rotation period
-	EventOutageStarted    = "outage.started"    // Stax.ai looks down
-	EventOutageEnded      = "outage.ended"      // Stax.ai answers again
-	EventTest             = "test"              // an admin pressed "Send test"
+	EventVerdictChanged    = "verdict.changed"    // a confirmed change to revoked or denied, or back to valid
+	EventVerdictReminder   = "verdict.reminder"   // a key is still revoked or denied after the reminder period
+	EventRotationReminder  = "rotation.reminder"  // a key is older than the rotation period
+	EventOutageStarted     = "outage.started"     // Stax.ai looks down
+	EventOutageEnded       = "outage.ended"       // Stax.ai answers again
+	EventUpstreamSuspected = "upstream.suspected" // many keys changed the same way at once; their verdicts are held
+	EventUpstreamResolved  = "upstream.resolved"  // that suspicion is settled: which keys really changed, if any
+	EventChecksPaused      = "checks.paused"      // Stax.ai's rate limiting pauses every check for long
+	EventChecksResumed     = "checks.resumed"     // checks run again after such a pause
+	EventTest              = "test"               // an admin pressed "Send test"
 )
 
 // Alert is what a delivery carries, and the JSON body of the generic webhook. It never holds a
@@ -69,8 +81,18 @@ type Alert struct {
 	OldVerdict string     `json:"old_verdict,omitempty"`
 	NewVerdict string     `json:"new_verdict,omitempty"`
 	Reason     string     `json:"reason,omitempty"`
-	Since      *time.Time `json:"since,omitempty"` // when the outage, the bad verdict or the key began
-	Message    string     `json:"message"`         // one line for people
+	Since      *time.Time `json:"since,omitempty"` // when the outage, the bad verdict, the key, the suspicion or the pause began
+	Until      *time.Time `json:"until,omitempty"` // checks.paused: when checks are to resume
+	// Changes lists, oldest first, every verdict change a verdict.changed message covers: one
+	// for a change alone, several for a group. The top-level pair, verdicts and reason are
+	// the first change's, so that a receiver written for single alerts still works.
+	Changes []Change `json:"changes,omitempty"`
+	// Pairs are an upstream suspicion's members: those seen so far when it begins, all of
+	// them when it is resolved; Confirmed really changed, Cleared answer as before.
+	Pairs     []PairRef `json:"pairs,omitempty"`
+	Confirmed []PairRef `json:"confirmed,omitempty"`
+	Cleared   []PairRef `json:"cleared,omitempty"`
+	Message   string    `json:"message"` // one line for people
 }
 
 // PairRef names a pair in an alert: never its key.
@@ -78,6 +100,17 @@ type PairRef struct {
 	ID    int64  `json:"id"`
 	Label string `json:"label"`
 	Email string `json:"email"`
+	// URL is the key's page in staxkeys, when the public URL is set (Options.PublicURL).
+	URL string `json:"url,omitempty"`
+}
+
+// Change is one confirmed verdict change in a verdict.changed alert.
+type Change struct {
+	Pair       PairRef   `json:"pair"`
+	OldVerdict string    `json:"old_verdict"`
+	NewVerdict string    `json:"new_verdict"`
+	Reason     string    `json:"reason,omitempty"`
+	At         time.Time `json:"at"`
 }
 
 // Options tunes a Notifier; zero fields take defaults.
@@ -108,6 +141,13 @@ type Options struct {
 	Retention time.Duration
 	// SendTimeout bounds one try (default 30s).
 	SendTimeout time.Duration
+	// GroupWindow is how long a confirmed verdict change waits for others to go out with it
+	// in one message per channel. Unlike the other fields, zero means no grouping: each
+	// change goes out at once, alone. The server passes STAXKEYS_ALERT_GROUP_WINDOW (30s).
+	GroupWindow time.Duration
+	// PublicURL is where people reach staxkeys (e.g. https://staxkeys.example.com); alerts
+	// then link to each key's page. Empty means no links.
+	PublicURL string
 }
 
 func (o Options) withDefaults() Options {
@@ -132,6 +172,10 @@ func (o Options) withDefaults() Options {
 	if o.UserAgent == "" {
 		o.UserAgent = "staxkeys"
 	}
+	if o.GroupWindow < 0 {
+		o.GroupWindow = 0
+	}
+	o.PublicURL = strings.TrimRight(o.PublicURL, "/")
 	return o
 }
 
@@ -148,6 +192,9 @@ type Notifier struct {
 	sendMu sync.Mutex // one pass over the queue at a time
 
 	attempted []func(channel string, sent, final bool) // set before Run; read without locking
+
+	pauseMu    sync.Mutex
+	pausedFrom time.Time // when the long pause being announced began; zero when none
 }
 
 // New returns a Notifier over db, sealing its secret settings with keys.
@@ -169,8 +216,9 @@ func New(db *store.DB, keys *secret.Keyring, opts Options) *Notifier {
 
 // OnAttempt registers f to hear of every try to deliver: its channel, whether it was sent, and
 // whether a failure was the last try (the delivery is given up). Metrics count failing
-// receivers with it, so f must be quick; a try cut short by shutdown is not reported. Call it
-// before Run or DeliverDue, as checker.AddObserver.
+// receivers with it, so f must be quick; a try cut short by shutdown is not reported. The one
+// message of a group of verdict changes is reported once per delivery it carries, as the
+// delivery log records it. Call it before Run or DeliverDue, as checker.AddObserver.
 func (n *Notifier) OnAttempt(f func(channel string, sent, final bool)) {
 	n.attempted = append(n.attempted, f)
 }
@@ -189,17 +237,21 @@ const enqueueTimeout = 10 * time.Second
 // CheckRecorded queues an alert for a confirmed verdict change worth one: to revoked or denied
 // (from anything, a first verdict included), and from revoked or denied back to valid. A first
 // verdict of valid says nothing new and is left out.
+//
+// A change confirmed as part of an upstream-wide suspicion (rec.Wide) gets no alert of its
+// own: the suspicion's resolution names it (SuspicionChanged).
 func (n *Notifier) CheckRecorded(p store.Pair, rec store.CheckRecord) {
 	e := rec.Event
-	if e == nil || !worthAlerting(e.Old, e.New) {
+	if e == nil || rec.Wide || !worthAlerting(e.Old, e.New) {
 		return
 	}
 	a := Alert{
-		Event: EventVerdictChanged, At: e.At.UTC(), Pair: pairRef(p),
+		Event: EventVerdictChanged, At: e.At.UTC(), Pair: n.pairRef(p),
 		OldVerdict: string(e.Old), NewVerdict: string(e.New), Reason: e.Reason,
 	}
+	a.Changes = []Change{{Pair: *a.Pair, OldVerdict: a.OldVerdict, NewVerdict: a.NewVerdict, Reason: a.Reason, At: a.At}}
 	a.Message = verdictMessage(a)
-	n.enqueueAlert(a)
+	n.enqueue(a, n.opts.GroupWindow)
 }
 
 func worthAlerting(old, new store.Verdict) bool {
@@ -220,23 +272,57 @@ func (n *Notifier) OutageChanged(down bool, since, at time.Time, reason string) 
 		a.Event = EventOutageStarted
 	}
 	a.Message = outageMessage(a)
-	n.enqueueAlert(a)
+	n.enqueue(a, 0)
 }
 
-// SuspicionChanged will alert once when an upstream-wide change is suspected and once when it is
-// resolved.
-func (n *Notifier) SuspicionChanged(checker.Suspicion) {}
+// SuspicionChanged queues one alert when an upstream-wide change is suspected (its members'
+// verdicts are held for a longer re-check) and one when it is resolved, naming the keys that
+// really changed and those that answer as before. Neither is grouped nor delayed.
+func (n *Notifier) SuspicionChanged(s checker.Suspicion) {
+	since := s.Since.UTC()
+	a := Alert{
+		Event: EventUpstreamSuspected, At: s.At.UTC(), Since: &since,
+		OldVerdict: string(s.From), NewVerdict: string(s.To), Reason: s.Reason,
+		Pairs: n.pairRefs(s.Pairs),
+	}
+	if s.Resolved {
+		a.Event, a.Confirmed, a.Cleared = EventUpstreamResolved, n.pairRefs(s.Confirmed), n.pairRefs(s.Cleared)
+	}
+	a.Message = suspicionMessage(a)
+	n.enqueue(a, 0)
+}
 
-// PauseChanged will alert once when a long pause of every check begins, and once when it ends.
-func (n *Notifier) PauseChanged(bool, time.Time, time.Time, string) {}
+// PauseChanged queues one alert when Stax.ai's rate limiting pauses every check for longer
+// than checker.LongPause (paused, until when), and one when checks resume.
+func (n *Notifier) PauseChanged(paused bool, until, at time.Time, reason string) {
+	a := Alert{Event: EventChecksResumed, At: at.UTC(), Reason: reason}
+	n.pauseMu.Lock()
+	if paused {
+		a.Event = EventChecksPaused
+		u := until.UTC()
+		a.Until = &u
+		if n.pausedFrom.IsZero() {
+			n.pausedFrom = a.At
+		}
+		s := n.pausedFrom
+		a.Since = &s
+	} else if !n.pausedFrom.IsZero() {
+		s := n.pausedFrom
+		a.Since, n.pausedFrom = &s, time.Time{}
+	}
+	n.pauseMu.Unlock()
+	a.Message = pauseMessage(a)
+	n.enqueue(a, 0)
+}
 
-// enqueueAlert queues a for every configured channel and wakes the worker. It runs inside a
-// checker callback, so it is bounded in time; a failure is logged, not retried.
-func (n *Notifier) enqueueAlert(a Alert) {
+// enqueue queues a for every configured channel, groupable for window (0: due at once,
+// alone), and wakes the worker. It runs inside a checker callback, so it is bounded in time; a
+// failure is logged, not retried.
+func (n *Notifier) enqueue(a Alert, window time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), enqueueTimeout)
 	defer cancel()
 	cfg := n.Config(ctx)
-	ds, err := deliveriesFor(cfg, a)
+	ds, err := deliveriesFor(cfg, a, window)
 	if err == nil {
 		err = n.db.EnqueueDeliveries(ctx, n.clock.Now(), ds)
 	}
@@ -250,20 +336,36 @@ func (n *Notifier) enqueueAlert(a Alert) {
 	}
 }
 
-// deliveriesFor returns one delivery of a per configured channel.
-func deliveriesFor(cfg Config, a Alert) ([]store.NewDelivery, error) {
+// deliveriesFor returns one delivery of a per configured channel, groupable for window.
+func deliveriesFor(cfg Config, a Alert, window time.Duration) ([]store.NewDelivery, error) {
 	payload, err := json.Marshal(a)
 	if err != nil {
 		return nil, fmt.Errorf("notify: encode alert: %w", err)
 	}
 	var ds []store.NewDelivery
 	for _, ch := range cfg.Channels() {
-		ds = append(ds, store.NewDelivery{Event: a.Event, Channel: string(ch), Payload: payload})
+		ds = append(ds, store.NewDelivery{Event: a.Event, Channel: string(ch), Payload: payload, GroupWindow: window})
 	}
 	return ds, nil
 }
 
-func pairRef(p store.Pair) *PairRef { return &PairRef{ID: p.ID, Label: p.Label, Email: p.Email} }
+// pairRef names p in an alert, with a link to its page when the public URL is set. The link
+// is the admin page of the key (GET /keys/:id in package web).
+func (n *Notifier) pairRef(p store.Pair) *PairRef {
+	r := &PairRef{ID: p.ID, Label: p.Label, Email: p.Email}
+	if n.opts.PublicURL != "" {
+		r.URL = n.opts.PublicURL + "/keys/" + strconv.FormatInt(p.ID, 10)
+	}
+	return r
+}
+
+func (n *Notifier) pairRefs(ps []store.Pair) []PairRef {
+	out := make([]PairRef, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, *n.pairRef(p))
+	}
+	return out
+}
 
 // SendTest sends a test alert on ch at once, with the saved settings, and records the try in
 // the delivery log. It returns why the channel failed, if it did.

@@ -132,6 +132,11 @@ func TestWebhookOneAlertPerConfirmedChange(t *testing.T) {
 			a.Reason == "" || a.At.IsZero() || a.Message == "" {
 			t.Errorf("alert %d: %+v, want %s → %s for pair %d", i+1, a, tc.old, tc.new, p.ID)
 		}
+		// A change alone lists itself, as a group lists its changes.
+		if len(a.Changes) != 1 || a.Changes[0].Pair.ID != p.ID || a.Changes[0].OldVerdict != tc.old ||
+			a.Changes[0].NewVerdict != tc.new || a.Changes[0].Reason != a.Reason || a.Pair.URL != "" {
+			t.Errorf("alert %d lists changes %+v", i+1, a.Changes)
+		}
 	}
 	ds := e.deliveries(t)
 	if len(ds) != 2 {
@@ -160,7 +165,7 @@ func TestWebhookOneAlertPerConfirmedChange(t *testing.T) {
 	}
 	for k := range fields {
 		switch k {
-		case "event", "at", "pair", "old_verdict", "new_verdict", "reason", "message":
+		case "event", "at", "pair", "old_verdict", "new_verdict", "reason", "changes", "message":
 		default:
 			t.Errorf("the payload has an unexpected field %q", k)
 		}

@@ -121,19 +121,26 @@ func (n *Notifier) DeliverDue(ctx context.Context) (int, error) {
 			if ctx.Err() != nil {
 				break
 			}
+			if seen[d.ID] {
+				continue // it went out in the group of one tried before it in this batch
+			}
 			seen[d.ID] = true
-			n.attempt(ctx, cfg, d)
+			for _, id := range n.attempt(ctx, cfg, d) {
+				seen[id] = true
+			}
 			tried++
 		}
 	}
 	return tried, ctx.Err()
 }
 
-// attempt sends d once and records the outcome. The record is written even when ctx ends
+// attempt sends d once, with the deliveries grouped with it, and records the outcome on all
+// of them; it returns the grouped deliveries' ids. The record is written even when ctx ends
 // during the try, so a send that did happen is not repeated for nothing.
-func (n *Notifier) attempt(ctx context.Context, cfg Config, d store.Delivery) {
+func (n *Notifier) attempt(ctx context.Context, cfg Config, d store.Delivery) (grouped []int64) {
+	msg, grouped := n.group(ctx, d)
 	sctx, cancel := context.WithTimeout(ctx, n.opts.SendTimeout)
-	err := n.send(sctx, cfg, d)
+	err := n.send(sctx, cfg, msg)
 	cancel()
 	now := n.clock.Now()
 	a := store.DeliveryAttempt{At: now}
@@ -148,18 +155,29 @@ func (n *Notifier) attempt(ctx context.Context, cfg Config, d store.Delivery) {
 		a.Final = errors.As(err, &p) || attempts >= n.opts.MaxAttempts
 		a.Next = now.Add(n.backoff(attempts))
 		n.log.Warn("notify: delivery failed", "delivery_id", d.ID, "channel", d.Channel, "event", d.Event,
-			"attempt", attempts, "final", a.Final, "err", a.Err)
+			"grouped", len(grouped), "attempt", attempts, "final", a.Final, "err", a.Err)
 	} else {
-		n.log.Info("notify: delivered", "delivery_id", d.ID, "channel", d.Channel, "event", d.Event, "attempt", attempts)
+		n.log.Info("notify: delivered", "delivery_id", d.ID, "channel", d.Channel, "event", d.Event,
+			"grouped", len(grouped), "attempt", attempts)
 	}
-	for _, f := range n.attempted {
-		f(d.Channel, err == nil, a.Final)
+	// A group's one try is a try on each of its deliveries, as the log records it.
+	for range 1 + len(grouped) {
+		for _, f := range n.attempted {
+			f(d.Channel, err == nil, a.Final)
+		}
 	}
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), enqueueTimeout)
 	defer wcancel()
-	if err := n.db.RecordAttempt(wctx, d.ID, a); err != nil && !errors.Is(err, store.ErrNotFound) {
-		n.log.Error("notify: cannot record a delivery attempt", "delivery_id", d.ID, "err", err)
+	var rerr error
+	if len(grouped) == 0 {
+		rerr = n.db.RecordAttempt(wctx, d.ID, a)
+	} else {
+		rerr = n.db.RecordGroupAttempt(wctx, d.ID, grouped, a)
 	}
+	if rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
+		n.log.Error("notify: cannot record a delivery attempt", "delivery_id", d.ID, "grouped", len(grouped), "err", rerr)
+	}
+	return grouped
 }
 
 // backoff is the wait after the attempts-th failed try.
@@ -200,7 +218,7 @@ func (n *Notifier) CheckReminders(ctx context.Context) error {
 		if cfg.RevokedReminder > 0 && (p.Verdict == store.Revoked || p.Verdict == store.Denied) && !p.VerdictSince.IsZero() {
 			if period := int(now.Sub(p.VerdictSince) / cfg.RevokedReminder); period >= 1 {
 				since := p.VerdictSince
-				a := Alert{Event: EventVerdictReminder, At: now, Pair: pairRef(p), NewVerdict: string(p.Verdict), Since: &since}
+				a := Alert{Event: EventVerdictReminder, At: now, Pair: n.pairRef(p), NewVerdict: string(p.Verdict), Since: &since}
 				a.Message = verdictReminderMessage(a)
 				ok, err := n.remind(ctx, cfg, store.Reminder{PairID: p.ID, Kind: store.ReminderVerdict, Anchor: since, Period: period}, a)
 				if err != nil {
@@ -212,7 +230,7 @@ func (n *Notifier) CheckReminders(ctx context.Context) error {
 		if rotation > 0 && !p.KeyChangedAt.IsZero() {
 			if period := int(now.Sub(p.KeyChangedAt) / rotation); period >= 1 {
 				since := p.KeyChangedAt
-				a := Alert{Event: EventRotationReminder, At: now, Pair: pairRef(p), NewVerdict: string(p.Verdict), Since: &since}
+				a := Alert{Event: EventRotationReminder, At: now, Pair: n.pairRef(p), NewVerdict: string(p.Verdict), Since: &since}
 				a.Message = rotationReminderMessage(a, int(now.Sub(since)/(24*time.Hour)))
 				ok, err := n.remind(ctx, cfg, store.Reminder{PairID: p.ID, Kind: store.ReminderRotation, Anchor: since, Period: period}, a)
 				if err != nil {
@@ -230,7 +248,7 @@ func (n *Notifier) CheckReminders(ctx context.Context) error {
 }
 
 func (n *Notifier) remind(ctx context.Context, cfg Config, r store.Reminder, a Alert) (bool, error) {
-	ds, err := deliveriesFor(cfg, a)
+	ds, err := deliveriesFor(cfg, a, 0)
 	if err != nil {
 		return false, err
 	}

@@ -32,6 +32,12 @@ type Delivery struct {
 	LastAttemptAt time.Time
 	LastError     string
 	SentAt        time.Time
+	// GroupUntil ends the grouping window of a groupable alert (a verdict change); zero for
+	// an alert that always goes out alone.
+	GroupUntil time.Time
+	// GroupedWith is the delivery whose message carried this one, when this one went out in
+	// a group another delivery led; 0 otherwise.
+	GroupedWith int64
 }
 
 // NewDelivery is an alert to queue on one channel.
@@ -39,6 +45,9 @@ type NewDelivery struct {
 	Event   string
 	Channel string
 	Payload []byte
+	// GroupWindow > 0 makes the alert groupable: it is due only at the end of the window, so
+	// that alerts of the same channel queued meanwhile can go out with it (see GroupMembers).
+	GroupWindow time.Duration
 }
 
 // DeliveryAttempt is the outcome of one try at sending a delivery. Err is "" on success; on
@@ -51,14 +60,15 @@ type DeliveryAttempt struct {
 }
 
 const deliveryColumns = `id, created_at, event, channel, payload, status, attempts, next_attempt_at,
-	last_attempt_at, last_error, sent_at`
+	last_attempt_at, last_error, sent_at, group_until, grouped_with`
 
 func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
 	var d Delivery
-	var created, next, last, sent sql.NullInt64
+	var created, next, last, sent, until, with sql.NullInt64
 	err := row.Scan(&d.ID, &created, &d.Event, &d.Channel, &d.Payload, &d.Status, &d.Attempts, &next,
-		&last, &d.LastError, &sent)
+		&last, &d.LastError, &sent, &until, &with)
 	d.CreatedAt, d.NextAttemptAt, d.LastAttemptAt, d.SentAt = fromMS(created), fromMS(next), fromMS(last), fromMS(sent)
+	d.GroupUntil, d.GroupedWith = fromMS(until), with.Int64
 	return d, err
 }
 
@@ -66,21 +76,27 @@ func insertDeliveries(ctx context.Context, tx *sql.Tx, now time.Time, ds []NewDe
 	if len(ds) == 0 {
 		return nil
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (created_at, event, channel, payload, next_attempt_at)
-		VALUES (?, ?, ?, ?, ?)`)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (created_at, event, channel, payload, next_attempt_at,
+		group_until) VALUES (?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
 	defer stmt.Close()
 	for _, d := range ds {
-		if _, err := stmt.ExecContext(ctx, ms(now), d.Event, d.Channel, d.Payload, ms(now)); err != nil {
+		due, until := now, sql.NullInt64{}
+		if d.GroupWindow > 0 {
+			due = now.Add(d.GroupWindow)
+			until = nullMS(due)
+		}
+		if _, err := stmt.ExecContext(ctx, ms(now), d.Event, d.Channel, d.Payload, ms(due), until); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// EnqueueDeliveries queues alerts, due at once; now is the queue's clock.
+// EnqueueDeliveries queues alerts, due at once or, when groupable, at the end of their
+// grouping window; now is the queue's clock.
 func (db *DB) EnqueueDeliveries(ctx context.Context, now time.Time, ds []NewDelivery) error {
 	if len(ds) == 0 {
 		return nil
@@ -152,32 +168,90 @@ func (db *DB) NextDeliveryAt(ctx context.Context) (time.Time, error) {
 
 // RecordAttempt stores the outcome of one try at sending pending delivery id.
 func (db *DB) RecordAttempt(ctx context.Context, id int64, a DeliveryAttempt) error {
+	if err := db.write(ctx, func(tx *sql.Tx) error { return recordAttempt(ctx, tx, id, a, 0) }); err != nil {
+		return fmt.Errorf("store: record attempt of delivery %d: %w", id, err)
+	}
+	return nil
+}
+
+// RecordGroupAttempt stores the outcome of one try at sending pending delivery leader's
+// message, which also carried members: all of them take the outcome, in one transaction, so
+// they stay in step (sent together, or retried together at a.Next). A member that is no
+// longer pending (an admin retried or it was sent meanwhile) is left as it is; ErrNotFound
+// means the leader is not pending.
+func (db *DB) RecordGroupAttempt(ctx context.Context, leader int64, members []int64, a DeliveryAttempt) error {
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		var res sql.Result
-		var err error
-		switch {
-		case a.Err == "":
-			res, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = 'sent', attempts = attempts + 1,
-				last_attempt_at = ?, sent_at = ?, last_error = '' WHERE id = ? AND status = 'pending'`, ms(a.At), ms(a.At), id)
-		case a.Final:
-			res, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = 'failed', attempts = attempts + 1,
-				last_attempt_at = ?, last_error = ? WHERE id = ? AND status = 'pending'`, ms(a.At), a.Err, id)
-		default:
-			res, err = tx.ExecContext(ctx, `UPDATE deliveries SET attempts = attempts + 1, last_attempt_at = ?,
-				last_error = ?, next_attempt_at = ? WHERE id = ? AND status = 'pending'`, ms(a.At), a.Err, ms(a.Next), id)
-		}
-		if err != nil {
+		if err := recordAttempt(ctx, tx, leader, a, 0); err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
+		for _, id := range members {
+			if err := recordAttempt(ctx, tx, id, a, leader); err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store: record attempt of delivery %d: %w", id, err)
+		return fmt.Errorf("store: record attempt of delivery %d and %d grouped with it: %w", leader, len(members), err)
 	}
 	return nil
+}
+
+// recordAttempt writes one try's outcome on pending delivery id; leader, when not 0, is the
+// delivery whose message carried it.
+func recordAttempt(ctx context.Context, tx *sql.Tx, id int64, a DeliveryAttempt, leader int64) error {
+	with := sql.NullInt64{Int64: leader, Valid: leader != 0}
+	var res sql.Result
+	var err error
+	switch {
+	case a.Err == "":
+		res, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = 'sent', attempts = attempts + 1,
+			last_attempt_at = ?, sent_at = ?, last_error = '', grouped_with = ? WHERE id = ? AND status = 'pending'`,
+			ms(a.At), ms(a.At), with, id)
+	case a.Final:
+		res, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = 'failed', attempts = attempts + 1,
+			last_attempt_at = ?, last_error = ?, grouped_with = ? WHERE id = ? AND status = 'pending'`, ms(a.At), a.Err, with, id)
+	default:
+		res, err = tx.ExecContext(ctx, `UPDATE deliveries SET attempts = attempts + 1, last_attempt_at = ?,
+			last_error = ?, next_attempt_at = ?, grouped_with = ? WHERE id = ? AND status = 'pending'`,
+			ms(a.At), a.Err, ms(a.Next), with, id)
+	}
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// GroupMembers returns, oldest first and at most limit, the other pending groupable
+// deliveries that go out in one message with d: those of d's channel and event whose grouping
+// window overlaps d's. It returns none when d itself is not groupable.
+func (db *DB) GroupMembers(ctx context.Context, d Delivery, limit int) ([]Delivery, error) {
+	if d.GroupUntil.IsZero() {
+		return nil, nil
+	}
+	rows, err := db.r.QueryContext(ctx, "SELECT "+deliveryColumns+` FROM deliveries
+		WHERE status = 'pending' AND channel = ? AND event = ? AND id <> ? AND group_until IS NOT NULL
+		AND created_at <= ? AND group_until >= ? ORDER BY created_at, id LIMIT ?`,
+		d.Channel, d.Event, d.ID, ms(d.GroupUntil), ms(d.CreatedAt), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: group of delivery %d: %w", d.ID, err)
+	}
+	defer rows.Close()
+	var out []Delivery
+	for rows.Next() {
+		m, err := scanDelivery(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: group of delivery %d: %w", d.ID, err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: group of delivery %d: %w", d.ID, err)
+	}
+	return out, nil
 }
 
 // RetryDelivery puts a failed (or pending) delivery back in the queue, due at now, with a
