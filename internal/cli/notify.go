@@ -54,7 +54,10 @@ func newNotifier(cfg config.Config, data *opened, log *slog.Logger) (*notify.Not
 				"variable", d.env)
 		}
 	}
-	return notify.New(data.db, data.keys, notify.Options{Env: env, Log: log, UserAgent: "staxkeys/" + version(), Allow: allow}), nil
+	return notify.New(data.db, data.keys, notify.Options{
+		Env: env, Log: log, UserAgent: "staxkeys/" + version(), Allow: allow,
+		GroupWindow: cfg.AlertGroupWindow, PublicURL: cfg.PublicURL,
+	}), nil
 }
 
 // hostOf is a URL's host, or "" when there is none.

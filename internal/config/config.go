@@ -63,6 +63,8 @@ type Config struct {
 	SMTPTo               string        // comma-separated addresses
 	RevokedReminder      time.Duration // 0 turns the reminder off
 	RotationReminderDays int           // 0 turns the reminder off
+	AlertGroupWindow     time.Duration // verdict changes within it go out as one message; 0: each alone
+	PublicURL            string        // where people reach staxkeys, for links in alerts; "" for none
 	// AlertAllow lists the hosts and CIDRs alerts may reach although they are loopback,
 	// private, link-local, unique-local or multicast (comma-separated); notify parses it.
 	AlertAllow string
@@ -91,6 +93,7 @@ func Default() Config {
 		SessionMax:         12 * time.Hour,
 		RevokedReminder:    24 * time.Hour,
 		ShutdownDrain:      5 * time.Second,
+		AlertGroupWindow:   30 * time.Second,
 	}
 }
 
@@ -137,6 +140,8 @@ func settings() []setting {
 		{"smtp-to", "STAXKEYS_SMTP_TO", "alerts: recipients of alert emails, comma-separated", false, func(c *Config) flag.Value { return (*stringValue)(&c.SMTPTo) }},
 		{"revoked-reminder", "STAXKEYS_REVOKED_REMINDER", "alerts: remind once per this period while a key stays revoked or denied (Go duration, 0 off)", false, func(c *Config) flag.Value { return (*durationValue)(&c.RevokedReminder) }},
 		{"rotation-reminder-days", "STAXKEYS_ROTATION_REMINDER_DAYS", "alerts: remind to rotate a key this many days after it was set (0 off)", false, func(c *Config) flag.Value { return (*intValue)(&c.RotationReminderDays) }},
+		{"alert-group-window", "STAXKEYS_ALERT_GROUP_WINDOW", "alerts: verdict changes confirmed within this window go out as one message per channel (Go duration, 0 off)", false, func(c *Config) flag.Value { return (*durationValue)(&c.AlertGroupWindow) }},
+		{"public-url", "STAXKEYS_PUBLIC_URL", "URL people reach staxkeys at (e.g. https://staxkeys.example.com); alerts link to each key's page", false, func(c *Config) flag.Value { return (*publicURLValue)(&c.PublicURL) }},
 		{"alert-allow", "STAXKEYS_ALERT_ALLOW", "alerts: internal hosts or CIDRs alerts may reach, comma-separated (loopback and private addresses are refused otherwise)", false, func(c *Config) flag.Value { return (*stringValue)(&c.AlertAllow) }},
 	}
 }
@@ -239,6 +244,32 @@ func (c Config) validateAlerts() error {
 		return errors.New("config: STAXKEYS_REVOKED_REMINDER must be 0 (off) or at least 1h")
 	case c.RotationReminderDays < 0 || c.RotationReminderDays > 3650:
 		return errors.New("config: STAXKEYS_ROTATION_REMINDER_DAYS must be between 0 (off) and 3650")
+	case c.AlertGroupWindow < 0 || c.AlertGroupWindow > maxAlertGroupWindow:
+		return fmt.Errorf("config: STAXKEYS_ALERT_GROUP_WINDOW must be between 0 (no grouping) and %s", maxAlertGroupWindow)
+	}
+	return validatePublicURL(c.PublicURL)
+}
+
+// maxAlertGroupWindow bounds the grouping window: every verdict change waits that long, and an
+// alert held longer stops being one.
+const maxAlertGroupWindow = 10 * time.Minute
+
+// validatePublicURL accepts "" or an absolute http(s) URL without a query, fragment or
+// credentials: alerts append /keys/<id> to it, and whatever it holds is shown to every
+// recipient.
+func validatePublicURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	const env = "STAXKEYS_PUBLIC_URL"
+	u, err := url.Parse(v)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "":
+		return fmt.Errorf("config: %s must be an absolute http(s) URL such as https://staxkeys.example.com", env)
+	case u.User != nil:
+		return fmt.Errorf("config: %s must not hold a user name or password", env)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(v, "#"):
+		return fmt.Errorf("config: %s must not have a query or a fragment: alerts append /keys/<id> to it", env)
 	}
 	return nil
 }
@@ -296,6 +327,16 @@ func (v *floatValue) Set(s string) error {
 	return nil
 }
 func (v *floatValue) String() string { return strconv.FormatFloat(float64(*v), 'g', -1, 64) }
+
+// publicURLValue is a URL whose trailing slashes are dropped, so that a path appended to it
+// has exactly one.
+type publicURLValue string
+
+func (v *publicURLValue) Set(s string) error {
+	*v = publicURLValue(strings.TrimRight(strings.TrimSpace(s), "/"))
+	return nil
+}
+func (v *publicURLValue) String() string { return string(*v) }
 
 type durationValue time.Duration
 
