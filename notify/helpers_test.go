@@ -45,7 +45,7 @@ type env struct {
 	vault *vault.Vault
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	mk, err := secret.GenerateMasterKey()
 	if err != nil {
@@ -57,7 +57,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // open (re)opens the database, as a restarted staxkeys would.
-func (e *env) open(t *testing.T) {
+func (e *env) open(t testing.TB) {
 	t.Helper()
 	db, err := store.Open(context.Background(), e.path)
 	if err != nil {

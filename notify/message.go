@@ -147,6 +147,9 @@ func (a Alert) listing() (string, []section) {
 	case a.Event == EventUpstreamSuspected:
 		return fmt.Sprintf("%s changed from %s at once; staxkeys suspects a change at Stax.ai or on the way "+
 			"and holds these verdicts for a longer re-check", keys(len(a.Pairs)), fromTo), []section{{items: pairs(a.Pairs)}}
+	case a.Event == EventUpstreamResolved && len(a.Confirmed) == 0 && len(a.Cleared) == 0:
+		// Every member was deleted meanwhile: nothing is left to name.
+		return "Suspected change at Stax.ai resolved: none of its keys is registered any more", nil
 	case a.Event == EventUpstreamResolved && len(a.Confirmed) == 0:
 		return fmt.Sprintf("Suspected change at Stax.ai cleared: the %s suspected of changing from %s answer as before; "+
 			"no key changed", keys(len(a.Cleared)), fromTo), []section{{items: pairs(a.Cleared)}}
@@ -323,6 +326,9 @@ func emailSubject(a Alert) string {
 	case EventUpstreamSuspected:
 		return fmt.Sprintf("[staxkeys] Suspected change at Stax.ai: %s %s → %s", keys(len(a.Pairs)), a.OldVerdict, a.NewVerdict)
 	case EventUpstreamResolved:
+		if len(a.Confirmed) == 0 && len(a.Cleared) == 0 {
+			return "[staxkeys] Suspected change resolved"
+		}
 		if len(a.Confirmed) == 0 {
 			return "[staxkeys] Suspected change cleared: no key changed"
 		}
