@@ -467,3 +467,33 @@ func TestGroupedEmailListsEveryKey(t *testing.T) {
 		t.Errorf("email %q:\n%s\nwant it to start\n%s", subject, body, want)
 	}
 }
+
+// TestSingleChangeLinksItsKey: a change alone links its key's page on Slack and in email when
+// the public URL is set.
+func TestSingleChangeLinksItsKey(t *testing.T) {
+	srv := startSMTP(t, nil, "", "")
+	e := newEnv(t)
+	slack := newReceiver(t, nil)
+	n := notify.New(e.db, e.keys, notify.Options{
+		Env: notify.Config{SlackURL: slack.URL + "/services/T0/B0/X",
+			SMTP: notify.SMTPConfig{Host: "127.0.0.1", Port: srv.port(), From: "staxkeys@example.com", To: []string{"ops@example.com"}}},
+		Clock: checker.NewFakeClock(t0), PublicURL: publicURL,
+	})
+	change(n, groupPairs[0], t0, store.Valid, store.Revoked)
+	if tried, err := n.DeliverDue(context.Background()); err != nil || tried != 2 {
+		t.Fatalf("tried %d (%v), want 2", tried, err)
+	}
+	want := `:rotating_light: *staxkeys* Stax.ai key revoked: "billing" (ops@team.example.com) went from valid to revoked. reason of 11. <` +
+		link(11) + `|Open in staxkeys>`
+	if text := slackText(t, slack.next(t)); text != want {
+		t.Errorf("slack text\n got %q\nwant %q", text, want)
+	}
+	m, err := mail.ReadMessage(strings.NewReader(srv.next(t).Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(quotedprintable.NewReader(m.Body))
+	if !strings.Contains(string(body), "Link:     "+link(11)+"\n") {
+		t.Errorf("email body lacks the link:\n%s", body)
+	}
+}
