@@ -219,7 +219,7 @@ func TestWhichChangesAlert(t *testing.T) {
 }
 
 // TestOutageAlerts queues one alert when an outage starts and one when it ends, on every
-// configured channel.
+// configured channel, each at once and alone: outages are never held for the grouping window.
 func TestOutageAlerts(t *testing.T) {
 	e := newEnv(t)
 	rcv := newReceiver(t, nil)
@@ -227,12 +227,12 @@ func TestOutageAlerts(t *testing.T) {
 	wclk := checker.NewFakeClock(t0)
 	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 		Env:   notify.Config{WebhookURL: rcv.URL, WebhookSecret: webhookSecret, SlackURL: slack.URL + "/services/T0/B0/XYZ"},
-		Clock: wclk,
+		Clock: wclk, GroupWindow: 30 * time.Second,
 	})
 	n.OutageChanged(true, t0.Add(-time.Minute), t0, "HTTP 502 from a proxy")
 	n.OutageChanged(false, t0.Add(-time.Minute), t0.Add(11*time.Minute), "Stax.ai accepted the key")
-	if _, err := n.DeliverDue(context.Background()); err != nil {
-		t.Fatal(err)
+	if tried, err := n.DeliverDue(context.Background()); err != nil || tried != 4 {
+		t.Fatalf("tried %d (%v), want 2 alerts × 2 channels at once", tried, err)
 	}
 	start, end := verify(t, rcv.next(t), t0), verify(t, rcv.next(t), t0)
 	if start.Event != notify.EventOutageStarted || start.Since == nil || !start.Since.Equal(t0.Add(-time.Minute)) ||
