@@ -497,3 +497,30 @@ func TestSingleChangeLinksItsKey(t *testing.T) {
 		t.Errorf("email body lacks the link:\n%s", body)
 	}
 }
+
+// TestLargeGroupStaysReadable: 60 changes in one window are one message; the webhook lists all
+// 60, Slack lists 50 and counts the rest, and the one-line message names 10.
+func TestLargeGroupStaysReadable(t *testing.T) {
+	e := newEnv(t)
+	hook, slack := newReceiver(t, nil), newReceiver(t, nil)
+	wclk := checker.NewFakeClock(t0)
+	n := notify.New(e.db, e.keys, notify.Options{
+		Env:   notify.Config{WebhookURL: hook.URL, WebhookSecret: webhookSecret, SlackURL: slack.URL + "/services/T0/B0/X"},
+		Clock: wclk, GroupWindow: 30 * time.Second,
+	})
+	for i := range 60 {
+		change(n, store.Pair{ID: int64(100 + i), Label: fmt.Sprintf("key %02d", i), Email: "ops@team.example.com"}, t0, store.Valid, store.Revoked)
+	}
+	wclk.Advance(30 * time.Second)
+	if tried, err := n.DeliverDue(context.Background()); err != nil || tried != 2 {
+		t.Fatalf("tried %d (%v), want one message per channel", tried, err)
+	}
+	a := verify(t, hook.next(t), wclk.Now())
+	if len(a.Changes) != 60 || !strings.HasSuffix(a.Message, `"key 09" (ops@team.example.com) valid → revoked. reason of 109 and 50 more.`) {
+		t.Errorf("%d changes, message %q", len(a.Changes), a.Message)
+	}
+	text := slackText(t, slack.next(t))
+	if got := strings.Count(text, "\n• "); got != 50 || !strings.HasSuffix(text, "\n…and 10 more") {
+		t.Errorf("slack lists %d keys, ends %q", got, text[max(0, len(text)-40):])
+	}
+}
