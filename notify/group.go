@@ -22,7 +22,9 @@ func (n *Notifier) group(ctx context.Context, d store.Delivery) (store.Delivery,
 	}
 	members, err := n.db.GroupMembers(ctx, d, groupLimit)
 	if err != nil {
-		n.log.Error("notify: cannot read the deliveries to group", "delivery_id", d.ID, "err", err)
+		if ctx.Err() == nil { // at shutdown the try is called off anyway
+			n.log.Error("notify: cannot read the deliveries to group", "delivery_id", d.ID, "err", err)
+		}
 		return d, nil
 	}
 	if len(members) == 0 {
