@@ -338,7 +338,7 @@ func TestSuspicionAlerts(t *testing.T) {
 			"• <" + link(11) + `|"billing" (ops@team.example.com)>`},
 		{"cleared", nil, members,
 			"[staxkeys] Suspected change cleared: no key changed",
-			"Suspected change at Stax.ai cleared: the 3 keys suspected of changing from valid to revoked answer as before; no key changed",
+			"Suspected change at Stax.ai cleared, no key changed: the 3 keys suspected of changing from valid to revoked answer as before",
 			"• <" + link(13) + "|the key of data@team.example.com>"},
 		{"every member deleted meanwhile", nil, nil,
 			"[staxkeys] Suspected change resolved",

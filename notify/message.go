@@ -151,8 +151,8 @@ func (a Alert) listing() (string, []section) {
 		// Every member was deleted meanwhile: nothing is left to name.
 		return "Suspected change at Stax.ai resolved: none of its keys is registered any more", nil
 	case a.Event == EventUpstreamResolved && len(a.Confirmed) == 0:
-		return fmt.Sprintf("Suspected change at Stax.ai cleared: the %s suspected of changing from %s answer as before; "+
-			"no key changed", keys(len(a.Cleared)), fromTo), []section{{items: pairs(a.Cleared)}}
+		return fmt.Sprintf("Suspected change at Stax.ai cleared, no key changed: the %s suspected of changing from %s "+
+			"answer as before", keys(len(a.Cleared)), fromTo), []section{{items: pairs(a.Cleared)}}
 	case a.Event == EventUpstreamResolved && len(a.Cleared) == 0:
 		return fmt.Sprintf("Suspected change at Stax.ai confirmed: %s really changed from %s", keys(len(a.Confirmed)), fromTo),
 			[]section{{items: pairs(a.Confirmed)}}
