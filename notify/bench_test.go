@@ -24,7 +24,7 @@ func BenchmarkDeliverChanges(b *testing.B) {
 				e := newEnv(b)
 				hook := newBenchReceiver(b)
 				wclk := checker.NewFakeClock(t0)
-				nt := notify.New(e.db, e.keys, notify.Options{Env: notify.Config{WebhookURL: hook.URL, WebhookSecret: webhookSecret},
+				nt := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: hook.URL, WebhookSecret: webhookSecret},
 					Clock: wclk, GroupWindow: window})
 				ctx := context.Background()
 				for b.Loop() {

@@ -58,7 +58,7 @@ func TestGroupedChangesOneMessagePerChannel(t *testing.T) {
 			e := newEnv(t)
 			hook, slack := newReceiver(t, nil), newReceiver(t, nil)
 			wclk := checker.NewFakeClock(t0)
-			n := notify.New(e.db, e.keys, notify.Options{
+			n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 				Env:         notify.Config{WebhookURL: hook.URL + "/hook", WebhookSecret: webhookSecret, SlackURL: slack.URL + "/services/T0/B0/X"},
 				Clock:       wclk,
 				GroupWindow: 30 * time.Second, PublicURL: tc.publicURL, ReminderEvery: 24 * time.Hour,
@@ -167,7 +167,7 @@ func TestGroupWindowBounds(t *testing.T) {
 	e := newEnv(t)
 	hook := newReceiver(t, nil)
 	wclk := checker.NewFakeClock(t0)
-	n := notify.New(e.db, e.keys, notify.Options{
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 		Env:   notify.Config{WebhookURL: hook.URL, WebhookSecret: webhookSecret},
 		Clock: wclk, GroupWindow: 30 * time.Second, PublicURL: publicURL,
 	})
@@ -203,7 +203,7 @@ func TestGroupWindowBounds(t *testing.T) {
 	t.Run("grouping off", func(t *testing.T) {
 		e := newEnv(t)
 		hook := newReceiver(t, nil)
-		n := notify.New(e.db, e.keys, notify.Options{Env: notify.Config{WebhookURL: hook.URL}, Clock: checker.NewFakeClock(t0)})
+		n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: hook.URL}, Clock: checker.NewFakeClock(t0)})
 		change(n, groupPairs[0], t0, store.Valid, store.Revoked)
 		change(n, groupPairs[1], t0, store.Valid, store.Revoked)
 		if tried, err := n.DeliverDue(ctx); err != nil || tried != 2 {
@@ -230,7 +230,7 @@ func TestGroupFailsAndRetriesTogether(t *testing.T) {
 		return 0
 	})
 	wclk := checker.NewFakeClock(t0)
-	n := notify.New(e.db, e.keys, notify.Options{Env: notify.Config{WebhookURL: hook.URL}, Clock: wclk, GroupWindow: 30 * time.Second})
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: hook.URL}, Clock: wclk, GroupWindow: 30 * time.Second})
 	change(n, groupPairs[0], t0, store.Valid, store.Revoked)
 	change(n, groupPairs[1], t0, store.Valid, store.Revoked)
 	wclk.Advance(30 * time.Second)
@@ -266,7 +266,7 @@ func TestGroupSurvivesRestart(t *testing.T) {
 	e := newEnv(t)
 	hook := newReceiver(t, nil)
 	wclk := checker.NewFakeClock(t0)
-	opts := notify.Options{
+	opts := notify.Options{Allow: allowLoopback,
 		Env:   notify.Config{WebhookURL: hook.URL, WebhookSecret: webhookSecret},
 		Clock: wclk, GroupWindow: 30 * time.Second, PublicURL: publicURL, ReminderEvery: 24 * time.Hour,
 	}
@@ -308,7 +308,7 @@ func TestGroupSurvivesRestart(t *testing.T) {
 // suspicion is announced by the suspicion's resolution only.
 func TestWideChangesHaveNoAlertOfTheirOwn(t *testing.T) {
 	e := newEnv(t)
-	n := notify.New(e.db, e.keys, notify.Options{Env: notify.Config{WebhookURL: "http://127.0.0.1:9/hook"}, Clock: checker.NewFakeClock(t0)})
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: "http://127.0.0.1:9/hook"}, Clock: checker.NewFakeClock(t0)})
 	for _, p := range groupPairs {
 		n.CheckRecorded(p, store.CheckRecord{Wide: true, Event: &store.Event{PairID: p.ID, At: t0, Old: store.Valid, New: store.Revoked}})
 	}
@@ -349,7 +349,7 @@ func TestSuspicionAlerts(t *testing.T) {
 			e := newEnv(t)
 			hook, slack := newReceiver(t, nil), newReceiver(t, nil)
 			srv := startSMTP(t, nil, "", "")
-			n := notify.New(e.db, e.keys, notify.Options{
+			n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 				Env: notify.Config{WebhookURL: hook.URL, WebhookSecret: webhookSecret, SlackURL: slack.URL + "/services/T0/B0/X",
 					SMTP: notify.SMTPConfig{Host: "127.0.0.1", Port: srv.port(), From: "staxkeys@example.com", To: []string{"ops@example.com"}}},
 				Clock: checker.NewFakeClock(t0), GroupWindow: 30 * time.Second, PublicURL: publicURL,
@@ -408,7 +408,7 @@ func TestSuspicionAlerts(t *testing.T) {
 func TestPauseAlerts(t *testing.T) {
 	e := newEnv(t)
 	hook := newReceiver(t, nil)
-	n := notify.New(e.db, e.keys, notify.Options{
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 		Env:   notify.Config{WebhookURL: hook.URL, WebhookSecret: webhookSecret},
 		Clock: checker.NewFakeClock(t0), GroupWindow: 30 * time.Second,
 	})
@@ -442,7 +442,7 @@ func TestGroupedEmailListsEveryKey(t *testing.T) {
 	srv := startSMTP(t, nil, "", "")
 	e := newEnv(t)
 	wclk := checker.NewFakeClock(t0)
-	n := notify.New(e.db, e.keys, notify.Options{
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 		Env:   notify.Config{SMTP: notify.SMTPConfig{Host: "127.0.0.1", Port: srv.port(), From: "staxkeys@example.com", To: []string{"ops@example.com"}}},
 		Clock: wclk, GroupWindow: 30 * time.Second, PublicURL: publicURL,
 	})
@@ -474,7 +474,7 @@ func TestSingleChangeLinksItsKey(t *testing.T) {
 	srv := startSMTP(t, nil, "", "")
 	e := newEnv(t)
 	slack := newReceiver(t, nil)
-	n := notify.New(e.db, e.keys, notify.Options{
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 		Env: notify.Config{SlackURL: slack.URL + "/services/T0/B0/X",
 			SMTP: notify.SMTPConfig{Host: "127.0.0.1", Port: srv.port(), From: "staxkeys@example.com", To: []string{"ops@example.com"}}},
 		Clock: checker.NewFakeClock(t0), PublicURL: publicURL,
@@ -504,7 +504,7 @@ func TestLargeGroupStaysReadable(t *testing.T) {
 	e := newEnv(t)
 	hook, slack := newReceiver(t, nil), newReceiver(t, nil)
 	wclk := checker.NewFakeClock(t0)
-	n := notify.New(e.db, e.keys, notify.Options{
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 		Env:   notify.Config{WebhookURL: hook.URL, WebhookSecret: webhookSecret, SlackURL: slack.URL + "/services/T0/B0/X"},
 		Clock: wclk, GroupWindow: 30 * time.Second,
 	})

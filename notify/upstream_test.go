@@ -52,7 +52,7 @@ func newFleet(t *testing.T, keys int, fopts staxfake.Options) *fleet {
 		fake.Set(in.Email, in.Key, staxfake.Valid)
 		f.pairs = append(f.pairs, p)
 	}
-	f.n = notify.New(f.e.db, f.e.keys, notify.Options{
+	f.n = notify.New(f.e.db, f.e.keys, notify.Options{Allow: allowLoopback,
 		Env:   notify.Config{WebhookURL: f.hook.URL, WebhookSecret: webhookSecret},
 		Clock: f.wclk, GroupWindow: 30 * time.Second, PublicURL: publicURL,
 	})
