@@ -524,3 +524,33 @@ func TestLargeGroupStaysReadable(t *testing.T) {
 		t.Errorf("slack lists %d keys, ends %q", got, text[max(0, len(text)-40):])
 	}
 }
+
+// TestGroupTryReportedPerDelivery: OnAttempt hears a group's one try once per delivery it
+// carries, so the metrics' counts of deliveries agree with the delivery log.
+func TestGroupTryReportedPerDelivery(t *testing.T) {
+	e := newEnv(t)
+	hook := newReceiver(t, nil)
+	wclk := checker.NewFakeClock(t0)
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: hook.URL}, Clock: wclk, GroupWindow: 30 * time.Second})
+	var sent, failed int
+	n.OnAttempt(func(channel string, ok, final bool) {
+		if channel != "webhook" {
+			t.Errorf("channel %q", channel)
+		}
+		if ok {
+			sent++
+		} else {
+			failed++
+		}
+	})
+	for _, p := range groupPairs[:3] {
+		change(n, p, t0, store.Valid, store.Revoked)
+	}
+	wclk.Advance(30 * time.Second)
+	if tried, err := n.DeliverDue(context.Background()); err != nil || tried != 1 {
+		t.Fatalf("tried %d (%v), want one message", tried, err)
+	}
+	if sent != 3 || failed != 0 || len(hook.all()) != 1 {
+		t.Errorf("heard %d sent and %d failed for %d requests, want 3 sent for 1", sent, failed, len(hook.all()))
+	}
+}

@@ -40,7 +40,7 @@ func TestNotifierTakesAlertSettings(t *testing.T) {
 			}
 			ctx := context.Background()
 			log := newLogger(cfg, io.Discard)
-			data, err := openData(ctx, cfg, log)
+			data, err := openData(ctx, cfg, log, mayCreate)
 			if err != nil {
 				t.Fatal(err)
 			}
