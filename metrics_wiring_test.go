@@ -36,7 +36,10 @@ func TestMetricsWiring(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	vars := map[string]string{"STAXKEYS_DATA_DIR": dir, "STAXKEYS_API_URL": fake.URL(), "STAXKEYS_CHECK_RATE": "0",
 		"STAXKEYS_WEBHOOK_URL": recv.URL + "/hook", "STAXKEYS_WEBHOOK_SECRET": "a-webhook-secret-of-32-characters",
-		"STAXKEYS_ALERT_ALLOW": "127.0.0.1"} // the receiver's loopback address, refused by default
+		"STAXKEYS_ALERT_ALLOW": "127.0.0.1", // the receiver's loopback address, refused by default
+		// A verdict alert waits the grouping window (30s) before its first try; this test is
+		// about the metrics, so the alert goes out at once.
+		"STAXKEYS_ALERT_GROUP_WINDOW": "0"}
 	srv := start(t, []string{"--addr", "127.0.0.1:0"}, vars)
 	base := srv.waitLog(listening)[1]
 	out, _, err := command(t, vars, "", "token", "create", "--name", "wiring")
