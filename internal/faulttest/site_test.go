@@ -35,6 +35,12 @@ type site struct {
 	prog    *systest.Program
 	browser *systest.Browser
 	api     *systest.API
+	// revokedOK are pairs a test revoked on purpose: the cleanup's "nothing revoked" check
+	// leaves them out.
+	revokedOK []int64
+	// badAnswersOK says the test had Stax.ai itself answer revoked (an upstream-wide flip): its
+	// checks may say so, as long as no verdict followed.
+	badAnswersOK bool
 }
 
 // newSite starts the whole program on a fresh data directory, checking keys at apiURL.
@@ -232,14 +238,22 @@ func (s *site) assertNothingRevokedOrDenied() {
 		s.t.Fatal(err)
 	}
 	defer db.Close()
+	ok, err := json.Marshal(append([]int64{}, s.revokedOK...))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	const others = " AND pair_id NOT IN (SELECT value FROM json_each(?))"
 	for what, q := range map[string]string{
-		"checks":  "SELECT count(*) FROM checks WHERE outcome IN ('revoked', 'denied')",
-		"events":  "SELECT count(*) FROM events WHERE new_verdict IN ('revoked', 'denied')",
-		"pairs":   "SELECT count(*) FROM pairs WHERE verdict IN ('revoked', 'denied')",
-		"changes": "SELECT count(*) FROM events WHERE old_verdict <> 'pending'",
+		"checks":  "SELECT count(*) FROM checks WHERE outcome IN ('revoked', 'denied')" + others,
+		"events":  "SELECT count(*) FROM events WHERE new_verdict IN ('revoked', 'denied')" + others,
+		"pairs":   "SELECT count(*) FROM pairs WHERE verdict IN ('revoked', 'denied') AND id NOT IN (SELECT value FROM json_each(?))",
+		"changes": "SELECT count(*) FROM events WHERE old_verdict <> 'pending'" + others,
 	} {
+		if what == "checks" && s.badAnswersOK {
+			continue
+		}
 		var n int
-		if err := db.QueryRow(q).Scan(&n); err != nil {
+		if err := db.QueryRow(q, string(ok)).Scan(&n); err != nil {
 			s.t.Fatalf("%s: %v", what, err)
 		}
 		if n != 0 {
