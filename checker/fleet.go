@@ -39,6 +39,9 @@ const (
 	crossBudget = 12
 )
 
+// maxRecent bounds the answers the fleet-wide rules look at.
+const maxRecent = 2048
+
 // seen is one answer as the fleet-wide rules see it.
 type seen struct {
 	at      time.Time
@@ -82,8 +85,8 @@ type suspicion struct {
 
 // fleet is the checker's fleet-wide state, guarded by Checker.mu.
 type fleet struct {
-	recent      []seen // within Window, oldest first
-	changes     []change
+	recent      []seen               // within Window, oldest first, at most maxRecent
+	changes     map[int64]change     // by pair: each pair's pending change, within Window
 	teams       int                  // distinct team emails among the pairs, as last counted
 	teamPause   map[string]time.Time // a team's checks wait for its 429's Retry-After
 	cross       map[int64]time.Time  // pairs asked to cross-check, not answered yet
@@ -102,8 +105,20 @@ func (f *fleet) prune(now time.Time, window time.Duration) {
 	for i < len(f.recent) && f.recent[i].at.Before(cut) {
 		i++
 	}
-	f.recent = slices.Delete(f.recent, 0, i)
-	f.changes = slices.DeleteFunc(f.changes, func(c change) bool { return c.at.Before(cut) })
+	// The rules need the last answers, not all of a busy window: a fleet checked at a
+	// thousand a second must not make every answer cost a scan of 120,000.
+	i = max(i, len(f.recent)-maxRecent)
+	if i > 0 {
+		f.recent = f.recent[i:]
+		if cap(f.recent) > 4*maxRecent && len(f.recent) < cap(f.recent)/4 {
+			f.recent = slices.Clone(f.recent)
+		}
+	}
+	for id, ch := range f.changes {
+		if ch.at.Before(cut) {
+			delete(f.changes, id)
+		}
+	}
 	f.crossAsked = slices.DeleteFunc(f.crossAsked, func(t time.Time) bool { return t.Before(cut) })
 	for id, at := range f.cross {
 		if now.Sub(at) > crossWait {
@@ -401,9 +416,9 @@ func (c *Checker) correlate(p store.Pair, rec store.CheckRecord, now time.Time) 
 	rec, note = c.correlateLocked(p, rec, now)
 	// A change this pair no longer shows (confirmed, contradicted or replaced by another) is
 	// no longer evidence that many keys are changing together; a held one still is.
-	c.fleet.changes = slices.DeleteFunc(c.fleet.changes, func(ch change) bool {
-		return ch.pair.ID == p.ID && ch.to != rec.Candidate
-	})
+	if ch, ok := c.fleet.changes[p.ID]; ok && ch.to != rec.Candidate {
+		delete(c.fleet.changes, p.ID)
+	}
 	c.mu.Unlock()
 	for _, fn := range note {
 		fn()
@@ -453,16 +468,25 @@ func (c *Checker) correlateLocked(p store.Pair, rec store.CheckRecord, now time.
 
 	var note []func()
 	if newCandidate {
-		f.changes = append(f.changes, change{at: now, pair: p, to: rec.Candidate})
-		ask := []store.Verdict{from}
-		if from == store.Pending {
-			ask = []store.Verdict{store.Valid}
+		if f.changes == nil {
+			f.changes = map[int64]change{}
 		}
-		skip := []int64{p.ID}
-		for _, ch := range f.changes {
-			skip = append(skip, ch.pair.ID)
+		f.changes[p.ID] = change{at: now, pair: p, to: rec.Candidate}
+		if len(f.crossAsked) < crossBudget {
+			ask := []store.Verdict{from}
+			if from == store.Pending {
+				ask = []store.Verdict{store.Valid}
+			}
+			// Ask keys that have not changed; a wide flip spends the budget in its first answers.
+			skip := make([]int64, 0, min(len(f.changes), 4*crossBudget))
+			for id := range f.changes {
+				if len(skip) == cap(skip) {
+					break
+				}
+				skip = append(skip, id)
+			}
+			note = append(note, func() { c.crossCheck(ask, skip, nil, crossKeys, now) })
 		}
-		note = append(note, func() { c.crossCheck(ask, skip, nil, crossKeys, now) })
 	}
 	if !confirming {
 		return rec, note
@@ -587,7 +611,7 @@ func (c *Checker) settle(now time.Time) {
 
 // snapshot is the Suspicion observers and pages see, members in id order.
 func (s *suspicion) snapshot(now time.Time, resolved bool) Suspicion {
-	out := Suspicion{From: s.from, To: s.to, Since: s.since, At: now, Resolved: resolved, Reason: s.reason}
+	out := Suspicion{From: s.from, To: s.to, Since: s.since, At: now, Resolved: resolved, Reason: s.reason, Keys: len(s.members)}
 	for _, id := range slices.Sorted(maps.Keys(s.members)) {
 		m := s.members[id]
 		out.Pairs = append(out.Pairs, m.pair)

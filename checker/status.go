@@ -70,9 +70,8 @@ func (c *Checker) Status() Status {
 			s.TeamsPaused++
 		}
 	}
-	if c.fleet.sus != nil {
-		snap := c.fleet.sus.snapshot(now, false)
-		s.Suspicion = &snap
+	if sus := c.fleet.sus; sus != nil {
+		s.Suspicion = &Suspicion{From: sus.from, To: sus.to, Since: sus.since, At: now, Keys: len(sus.members), Reason: sus.reason}
 	}
 	s.Stretched = s.EffectiveInterval > s.Interval
 	return s

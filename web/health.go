@@ -216,7 +216,7 @@ func (s *Server) handleReadyz(c echo.Context) error {
 			upstream["teams_rate_limited"] = st.TeamsPaused
 		}
 		if sus := st.Suspicion; sus != nil {
-			upstream["suspected_change"] = map[string]any{"from": sus.From, "to": sus.To, "since": sus.Since, "keys": len(sus.Pairs)}
+			upstream["suspected_change"] = map[string]any{"from": sus.From, "to": sus.To, "since": sus.Since, "keys": sus.Keys}
 		}
 	}
 	status, word := http.StatusOK, "ok"

@@ -49,7 +49,7 @@ func (s *Server) checkerInfo() views.CheckerInfo {
 	info.Stretched = st.StretchNote()
 	info.TeamsPaused = st.TeamsPaused
 	if sus := st.Suspicion; sus != nil {
-		info.Suspicion = &views.Suspicion{From: sus.From, To: sus.To, Since: sus.Since, Keys: len(sus.Pairs)}
+		info.Suspicion = &views.Suspicion{From: sus.From, To: sus.To, Since: sus.Since, Keys: sus.Keys}
 	}
 	return info
 }

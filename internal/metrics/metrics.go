@@ -278,7 +278,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descTeamsPaused, float64(st.TeamsPaused))
 	members := 0
 	if st.Suspicion != nil {
-		members = len(st.Suspicion.Pairs)
+		members = st.Suspicion.Keys
 	}
 	gauge(descSuspicion, b2f(st.Suspicion != nil))
 	gauge(descSuspicionKeys, float64(members))
