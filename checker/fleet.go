@@ -353,6 +353,7 @@ func (c *Checker) outageRuleLocked(now time.Time, reason string) []func() {
 		}}
 	}
 	c.outage, c.outageSince, c.probeDelay = true, first, probeFirst
+	f.outageX, f.outageXAt, f.outageXNeed = nil, time.Time{}, 0 // the next outage asks afresh
 	n, nt := faults, len(teams)
 	return []func(){func() {
 		c.log.Warn("checker: Stax.ai looks down; probing gently until it answers",
