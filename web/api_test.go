@@ -66,6 +66,8 @@ type checkedOptions struct {
 	MasterKeyCheck func(context.Context) error
 	// CheckTimeout bounds one check; default 2s.
 	CheckTimeout time.Duration
+	// PageConcurrency is web.Config.PageConcurrency.
+	PageConcurrency int
 }
 
 func newCheckedEnv(t testing.TB, o checkedOptions) *checkedEnv {
@@ -103,6 +105,7 @@ func newCheckedEnv(t testing.TB, o checkedOptions) *checkedEnv {
 				CheckerEnabled:  !o.CheckerOff,
 				MasterKeyLoaded: !o.NoMasterKey,
 				MasterKeyCheck:  o.MasterKeyCheck,
+				PageConcurrency: o.PageConcurrency,
 			},
 		},
 		Fake: fake,

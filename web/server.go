@@ -43,6 +43,9 @@ type Config struct {
 	SessionIdle time.Duration
 	// SessionMax ends any session this long after its login (AbsoluteTimeout when 0).
 	SessionMax time.Duration
+	// PageConcurrency bounds the page and API requests whose handlers run at once, so a burst of
+	// them leaves the checker a core (GOMAXPROCS − 1, at least 1, when 0).
+	PageConcurrency int
 }
 
 // Checker is what the web layer asks of the key checker.
@@ -107,6 +110,7 @@ type Server struct {
 	draining atomic.Bool
 
 	stripCache stripCache
+	gate       pageGate
 
 	metrics      http.Handler
 	metricsToken string
@@ -125,6 +129,7 @@ func New(cfg Config, db *store.DB, v *vault.Vault, log *slog.Logger, opts ...Opt
 	if s.hashes == nil {
 		s.hashes = password.NewGate(0, -1, 0)
 	}
+	s.gate = newPageGate(cfg.PageConcurrency)
 	s.logins = newLoginThrottle(func() time.Time { return s.Now() })
 	s.cookies = sessions.NewCookieStore(cfg.SessionHashKey, cfg.SessionBlockKey)
 	s.cookies.Options = &sessions.Options{
@@ -175,7 +180,7 @@ func (s *Server) routes() {
 		e.GET("/metrics", s.handleMetrics)
 	}
 
-	api := e.Group("/api/v1", s.requireToken)
+	api := e.Group("/api/v1", s.requireToken, s.gate.middleware)
 	api.GET("/keys", s.handleAPIKeyList)
 	api.POST("/keys", s.handleAPIKeyCreate)
 	api.GET("/keys/:id", s.handleAPIKeyGet)
@@ -192,7 +197,10 @@ func (s *Server) routes() {
 	pages.POST("/login", s.handleLogin)
 	pages.POST("/logout", s.handleLogout)
 
-	admin := pages.Group("", s.requireAdmin)
+	// The live-update stream stays open for as long as a dashboard is, so it is kept out of the
+	// page gate; every other admin page passes through it.
+	pages.Group("", s.requireAdmin).GET("/events", s.handleEvents)
+	admin := pages.Group("", s.requireAdmin, s.gate.middleware)
 	admin.GET("/", s.handlePairList)
 	admin.GET("/keys", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/") })
 	admin.GET("/keys/new", s.handlePairNew)
@@ -206,7 +214,6 @@ func (s *Server) routes() {
 	admin.GET("/keys/:id/reveal", s.handleRevealForm)
 	admin.POST("/keys/:id/reveal", s.handleReveal)
 	admin.POST("/keys/check-all", s.handleCheckAll)
-	admin.GET("/events", s.handleEvents)
 	admin.GET("/tokens", s.handleTokenList)
 	admin.POST("/tokens", s.handleTokenCreate)
 	admin.POST("/tokens/:id/revoke", s.handleTokenRevoke)

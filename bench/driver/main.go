@@ -40,6 +40,7 @@ func main() {
 	window := flag.Duration("window", 10*time.Second, "duration of each checks/s measurement (idle and under wrk)")
 	seedWith := flag.String("seed", "auto", "how pairs are added: api (POST /api/v1/keys), import (staxkeys import of a CSV file) or auto (api below 20,000 pairs, import from there)")
 	cliCheck := flag.Bool("cli", true, "also time `staxkeys check` as a whole process")
+	serverEnv := flag.String("server-env", "", "extra STAXKEYS_* settings for the measured server, comma-separated KEY=VALUE (e.g. STAXKEYS_PAGE_CONCURRENCY=1000 to compare)")
 	flag.Parse()
 	if *seedWith != "auto" && *seedWith != "api" && *seedWith != "import" {
 		fatalf("bad -seed %q: want api, import or auto", *seedWith)
@@ -55,6 +56,9 @@ func main() {
 	}
 	b := &bench{bin: *bin, latency: *latency, concurrency: *concurrency, runs: *runs, wrkFor: *wrkFor,
 		window: *window, seedWith: *seedWith, cliCheck: *cliCheck}
+	if *serverEnv != "" {
+		b.serverEnv = strings.Split(*serverEnv, ",")
+	}
 	if err := b.startFake(*fake, slices.Max(ns)); err != nil {
 		fatalf("start fake: %v", err)
 	}
@@ -86,6 +90,7 @@ type bench struct {
 	window      time.Duration
 	seedWith    string
 	cliCheck    bool
+	serverEnv   []string
 
 	idleRSS float64 // MB at 0 pairs, subtracted for the per-key figures
 
@@ -188,7 +193,8 @@ func (b *bench) start(dataDir, masterKey string, extra ...string) (*server, erro
 		return nil, err
 	}
 	s := &server{url: "http://127.0.0.1:" + strconv.Itoa(port), dataDir: dataDir, log: &bytes.Buffer{}}
-	s.env = baseEnv(b, dataDir, masterKey, append(extra, "STAXKEYS_ADDR=127.0.0.1:"+strconv.Itoa(port))...)
+	extra = append(append(extra, b.serverEnv...), "STAXKEYS_ADDR=127.0.0.1:"+strconv.Itoa(port))
+	s.env = baseEnv(b, dataDir, masterKey, extra...)
 	s.cmd = exec.Command(b.bin, "serve")
 	s.cmd.Env = s.env
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log

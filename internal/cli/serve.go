@@ -78,6 +78,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		AuditKey:        data.auditKey,
 		SessionIdle:     cfg.SessionIdle,
 		SessionMax:      cfg.SessionMax,
+		PageConcurrency: cfg.PageConcurrency,
 	}, data.db, v, log, web.WithChecker(chk), web.WithMetrics(mets.Handler(), cfg.MetricsToken), web.WithNotifier(alerts))
 
 	ln, err := net.Listen("tcp", cfg.Addr)

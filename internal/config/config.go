@@ -31,8 +31,10 @@ type Config struct {
 	CheckTimeout     time.Duration
 	CheckInterval    time.Duration
 	CheckConcurrency int
-	CheckRate        float64 // requests per second; 0 means no cap
-	CheckConfirm     int
+	// PageConcurrency bounds the page and API handlers running at once (0: automatic).
+	PageConcurrency int
+	CheckRate       float64 // requests per second; 0 means no cap
+	CheckConfirm    int
 	// CheckSuspectHold is how long many keys' simultaneous change is held before it is
 	// asked again (a suspected upstream-wide change).
 	CheckSuspectHold time.Duration
@@ -124,6 +126,7 @@ func settings() []setting {
 		{"check-suspect-hold", "STAXKEYS_CHECK_SUSPECT_HOLD", "how long a change seen on many keys at once is held before it is asked again (Go duration)", false, func(c *Config) flag.Value { return (*durationValue)(&c.CheckSuspectHold) }},
 		{"check-max-retry-after", "STAXKEYS_CHECK_MAX_RETRY_AFTER", "longest wait a 429's Retry-After can impose (Go duration)", false, func(c *Config) flag.Value { return (*durationValue)(&c.CheckMaxRetryAfter) }},
 		{"history-days", "STAXKEYS_HISTORY_DAYS", "days of raw check history kept (verdict changes are kept forever)", false, func(c *Config) flag.Value { return (*intValue)(&c.HistoryDays) }},
+		{"page-concurrency", "STAXKEYS_PAGE_CONCURRENCY", "page and API requests handled at once, the rest wait (0: one fewer than the cores, at least 1), so page load leaves the checker a core", false, func(c *Config) flag.Value { return (*intValue)(&c.PageConcurrency) }},
 		{"checker", "STAXKEYS_CHECKER", "run the background checker", false, func(c *Config) flag.Value { return (*boolValue)(&c.CheckerEnabled) }},
 		{"shutdown-drain", "STAXKEYS_SHUTDOWN_DRAIN", "after SIGTERM, answer /readyz 503 this long before closing the listener (Go duration, 0 off)", false, func(c *Config) flag.Value { return (*durationValue)(&c.ShutdownDrain) }},
 		{"metrics-token", "STAXKEYS_METRICS_TOKEN", "bearer token required by /metrics (empty: open)", true, func(c *Config) flag.Value { return (*stringValue)(&c.MetricsToken) }},
@@ -200,6 +203,8 @@ func (c Config) Validate() error {
 		return errors.New("config: STAXKEYS_CHECK_SUSPECT_HOLD must be between 1s and 24h")
 	case c.CheckMaxRetryAfter < time.Second || c.CheckMaxRetryAfter > 24*time.Hour:
 		return errors.New("config: STAXKEYS_CHECK_MAX_RETRY_AFTER must be between 1s and 24h")
+	case c.PageConcurrency < 0 || c.PageConcurrency > 1000:
+		return errors.New("config: STAXKEYS_PAGE_CONCURRENCY must be between 0 (automatic) and 1000")
 	case c.CheckConfirm < 1 || c.CheckConfirm > 10:
 		return errors.New("config: STAXKEYS_CHECK_CONFIRM must be between 1 and 10")
 	case c.HistoryDays < 1:
