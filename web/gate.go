@@ -1,12 +1,13 @@
 package web
 
 import (
+	"net/http"
 	"runtime"
 
 	"github.com/labstack/echo/v4"
 )
 
-// pageGate bounds how many page and API requests run their handlers at once. Issue 18 measured
+// pageGate bounds how many page and API reads run their handlers at once. Issue 18 measured
 // the checker falling from about 880 to under 500 checks/s while wrk loaded the dashboard: 32
 // runnable handler goroutines queue in front of the checker's few, each woken check waits its
 // turn on the two cores, and its concurrency slot is held the whole time. Requests beyond the
@@ -25,11 +26,17 @@ func newPageGate(n int) pageGate {
 	return make(pageGate, n)
 }
 
-// middleware takes a place before the handler and gives it back after; a client that leaves
-// while waiting gives up its turn. Long-lived streams (the live updates) must not pass through
-// it, or they would keep their place for ever.
+// middleware takes a place before a read (GET or HEAD) and gives it back after; a client that
+// leaves while waiting gives up its turn. Only reads wait: a page or API load is reads, while
+// writes are few, made by a person, and several of them verify a password (argon2, about a
+// second, bounded by its own gate), which would hold a place and stall every page meanwhile.
+// Long-lived streams (the live updates) must not pass through it, or they would keep their place
+// for ever.
 func (g pageGate) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if m := c.Request().Method; m != http.MethodGet && m != http.MethodHead {
+			return next(c)
+		}
 		select {
 		case g <- struct{}{}:
 		case <-c.Request().Context().Done():

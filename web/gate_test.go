@@ -10,8 +10,8 @@ import (
 	"github.com/staxkeys/staxkeys/web"
 )
 
-// TestPageGate: while the gate's places are taken, a page or API request waits instead of
-// running, and runs once a place is free; the live-update stream is never held behind it.
+// TestPageGate: while the gate's places are taken, a page or API read waits instead of running,
+// and runs once a place is free; writes and the live-update stream are never held behind it.
 func TestPageGate(t *testing.T) {
 	e := newCheckedEnv(t, checkedOptions{PageConcurrency: 1})
 	c := e.LoggedIn(t)
@@ -71,6 +71,24 @@ func TestPageGate(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("writes pass", func(t *testing.T) {
+		release := web.HoldPageGate(e.Server)
+		defer release()
+		req, err := http.NewRequest(http.MethodDelete, e.TS.URL+"/api/v1/keys/999999", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+e.token(t, "writer", false))
+		resp, err := (&http.Client{Timeout: waitLimit}).Do(req)
+		if err != nil {
+			t.Fatalf("DELETE behind a full gate: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("DELETE /api/v1/keys/999999: %d, want 404", resp.StatusCode)
+		}
+	})
 
 	t.Run("live updates pass", func(t *testing.T) {
 		release := web.HoldPageGate(e.Server)
