@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"runtime"
 
@@ -12,7 +13,8 @@ import (
 // runnable handler goroutines queue in front of the checker's few, each woken check waits its
 // turn on the two cores, and its concurrency slot is held the whole time. Requests beyond the
 // limit wait parked (costing no CPU) instead of running, so the checker's goroutines find a free
-// core; the pages lose little, since a core can only run one of them at a time anyway.
+// core. The pages pay for it while a cycle runs (a quarter to two fifths of their throughput in
+// BENCHMARKS.md): the trade issue 18 asks for, the checker first.
 type pageGate chan struct{}
 
 // defaultPageConcurrency leaves one core of GOMAXPROCS to the checker, the writer and the rest
@@ -40,7 +42,8 @@ func (g pageGate) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		select {
 		case g <- struct{}{}:
 		case <-c.Request().Context().Done():
-			return c.Request().Context().Err()
+			// The client left (context.Canceled, which the error handler answers with nothing).
+			return fmt.Errorf("web: waiting for a page place: %w", c.Request().Context().Err())
 		}
 		defer func() { <-g }()
 		return next(c)
