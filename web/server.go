@@ -44,7 +44,7 @@ type Config struct {
 	// SessionMax ends any session this long after its login (AbsoluteTimeout when 0).
 	SessionMax time.Duration
 	// PageConcurrency bounds the page and API requests whose handlers run at once, so a burst of
-	// them leaves the checker a core (GOMAXPROCS − 1, at least 1, when 0).
+	// them does not crowd out the checker (GOMAXPROCS when 0).
 	PageConcurrency int
 }
 

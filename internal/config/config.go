@@ -126,7 +126,7 @@ func settings() []setting {
 		{"check-suspect-hold", "STAXKEYS_CHECK_SUSPECT_HOLD", "how long a change seen on many keys at once is held before it is asked again (Go duration)", false, func(c *Config) flag.Value { return (*durationValue)(&c.CheckSuspectHold) }},
 		{"check-max-retry-after", "STAXKEYS_CHECK_MAX_RETRY_AFTER", "longest wait a 429's Retry-After can impose (Go duration)", false, func(c *Config) flag.Value { return (*durationValue)(&c.CheckMaxRetryAfter) }},
 		{"history-days", "STAXKEYS_HISTORY_DAYS", "days of raw check history kept (verdict changes are kept forever)", false, func(c *Config) flag.Value { return (*intValue)(&c.HistoryDays) }},
-		{"page-concurrency", "STAXKEYS_PAGE_CONCURRENCY", "page and API requests handled at once, the rest wait (0: one fewer than the cores, at least 1), so page load leaves the checker a core", false, func(c *Config) flag.Value { return (*intValue)(&c.PageConcurrency) }},
+		{"page-concurrency", "STAXKEYS_PAGE_CONCURRENCY", "page and API reads (GET) handled at once, the rest wait (0: one per core), so page load does not crowd out the checker", false, func(c *Config) flag.Value { return (*intValue)(&c.PageConcurrency) }},
 		{"checker", "STAXKEYS_CHECKER", "run the background checker", false, func(c *Config) flag.Value { return (*boolValue)(&c.CheckerEnabled) }},
 		{"shutdown-drain", "STAXKEYS_SHUTDOWN_DRAIN", "after SIGTERM, answer /readyz 503 this long before closing the listener (Go duration, 0 off)", false, func(c *Config) flag.Value { return (*durationValue)(&c.ShutdownDrain) }},
 		{"metrics-token", "STAXKEYS_METRICS_TOKEN", "bearer token required by /metrics (empty: open)", true, func(c *Config) flag.Value { return (*stringValue)(&c.MetricsToken) }},
