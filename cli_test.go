@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
@@ -216,7 +217,7 @@ func TestCommandsBesideServer(t *testing.T) {
 		}
 		// The verdicts stand.
 		db, _ := openVault(t, filepath.Join(dir, "staxkeys.db"), oldKey)
-		if p, err := db.PairByID(context.Background(), alpha); err != nil || p.Verdict != store.Valid {
+		if p, err := db.PairByID(context.Background(), alpha); err != nil || p.Verdict != domain.Valid {
 			t.Errorf("pair %d after an undecided cycle: %s, %v", alpha, p.Verdict, err)
 		}
 	})
@@ -266,7 +267,7 @@ func TestCommandsBesideServer(t *testing.T) {
 		assertKeysOpen(t, db, v, 4)
 		// Exactly the first verdict, although `check` raced the server's own checker over the
 		// pending pair: RecordCheck refuses an answer decided from a verdict that has moved on.
-		if evs, _ := db.ListEvents(context.Background(), alpha, 10); len(evs) != 1 || evs[0].New != store.Valid {
+		if evs, _ := db.ListEvents(context.Background(), alpha, 10); len(evs) != 1 || evs[0].New != domain.Valid {
 			t.Errorf("the copy holds the events %+v of pair %d, want its first verdict", evs, alpha)
 		}
 		before, _ := os.ReadFile(target)

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/internal/systest"
 	"github.com/staxkeys/staxkeys/secret"
@@ -248,7 +249,7 @@ func verifyAfterCrash(t *testing.T, dir string, acked map[int64]*ack) {
 	v := vault.New(db, secret.NewKeyring(mk))
 	for id, a := range acked {
 		p, err := db.PairByID(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("acknowledged pair %d (%s) is gone", id, a.email)
 			continue
 		}

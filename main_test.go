@@ -22,6 +22,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/cli"
 	"github.com/staxkeys/staxkeys/internal/config"
 	"github.com/staxkeys/staxkeys/internal/password"
@@ -376,7 +377,7 @@ func TestAdminCommands(t *testing.T) {
 				t.Errorf("Verify(%q) = %v, %v; want %v", pw, ok, err, want)
 			}
 		}
-		if _, err := db.SessionByHash(ctx, []byte("live")); !errors.Is(err, store.ErrNotFound) {
+		if _, err := db.SessionByHash(ctx, []byte("live")); !errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("the admin's session survived the reset: %v", err)
 		}
 	})

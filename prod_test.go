@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
@@ -368,7 +369,7 @@ func TestWorkBesideServer(t *testing.T) {
 		}
 		valid := 0
 		for _, pr := range pairs {
-			if pr.Verdict == store.Valid {
+			if pr.Verdict == domain.Valid {
 				valid++
 			}
 		}
@@ -494,7 +495,7 @@ func TestCheckBesideServerInterrupted(t *testing.T) {
 	deadline := time.Now().Add(waitLimit)
 	for { // the server's own first checks, valid, before Stax.ai turns slow
 		pairs, _ := db.AllPairs(context.Background())
-		if len(pairs) == 2 && pairs[0].Verdict == store.Valid && pairs[1].Verdict == store.Valid {
+		if len(pairs) == 2 && pairs[0].Verdict == domain.Valid && pairs[1].Verdict == domain.Valid {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -78,7 +79,7 @@ func (c *Checker) admit(ctx context.Context, m mode) error {
 // p in the in-flight set and a slot, and was admitted. The error is the context's when the
 // check was abandoned (nothing is written), store.ErrStale when the pair changed meanwhile (the
 // answer is dropped and the scheduler nudged), or a write failure.
-func (c *Checker) run(ctx context.Context, p store.Pair, release func()) (store.CheckRecord, staxapi.Result, error) {
+func (c *Checker) run(ctx context.Context, p domain.Key, release func()) (store.CheckRecord, staxapi.Result, error) {
 	released := false
 	free := func() {
 		if !released {
@@ -91,7 +92,7 @@ func (c *Checker) run(ctx context.Context, p store.Pair, release func()) (store.
 	key, kerr := c.keys.Key(p)
 	if kerr != nil {
 		c.log.Error("checker: cannot open a stored key", "pair_id", p.ID, "err", kerr)
-		res = staxapi.Result{Outcome: staxapi.Undecided,
+		res = staxapi.Result{Outcome: domain.OutcomeUndecided,
 			Reason: "the stored key could not be opened (was the master key changed?); nothing was sent"}
 	} else {
 		var err error
@@ -135,7 +136,7 @@ func (c *Checker) run(ctx context.Context, p store.Pair, release func()) (store.
 }
 
 // apply returns p as rec leaves it.
-func apply(p store.Pair, rec store.CheckRecord) store.Pair {
+func apply(p domain.Key, rec store.CheckRecord) domain.Key {
 	chk := rec.Check
 	p.LastCheck = &chk
 	p.Verdict, p.VerdictAt, p.VerdictSince = rec.Verdict, rec.VerdictAt, rec.VerdictSince
@@ -183,10 +184,10 @@ func (c *Checker) finishedCount() uint64 {
 // the in-flight set. It returns the pair as the last recorded check left it and that check's
 // result. Once one answer is in, a pause or an outage ends the loop quietly and the
 // scheduler finishes the confirmation.
-func (c *Checker) checkConfirmed(ctx context.Context, id int64, m mode) (store.Pair, staxapi.Result, error) {
+func (c *Checker) checkConfirmed(ctx context.Context, id int64, m mode) (domain.Key, staxapi.Result, error) {
 	p, err := c.db.PairByID(ctx, id)
 	if err != nil {
-		return store.Pair{}, staxapi.Result{}, err
+		return domain.Key{}, staxapi.Result{}, err
 	}
 	c.mu.Lock()
 	counted := c.fleet.teams > 0
@@ -230,7 +231,7 @@ func (c *Checker) checkConfirmed(ctx context.Context, id int64, m mode) (store.P
 			// Edited while in flight: check the pair as it is now.
 			stale++
 			if p, err = c.db.PairByID(ctx, id); err != nil {
-				return store.Pair{}, last, err
+				return domain.Key{}, last, err
 			}
 			continue
 		}
@@ -252,13 +253,13 @@ func (c *Checker) checkConfirmed(ctx context.Context, id int64, m mode) (store.P
 // an established verdict it re-checks after ConfirmDelay until the change is confirmed or
 // contradicted, so the admin sees the settled verdict. It returns the pair afterwards and the
 // last check's result; a *PausedError (errors.Is ErrPaused) while a 429 pause is on, and
-// store.ErrNotFound for an unknown pair.
-func (c *Checker) CheckNow(ctx context.Context, id int64) (store.Pair, staxapi.Result, error) {
+// domain.ErrNotFound for an unknown pair.
+func (c *Checker) CheckNow(ctx context.Context, id int64) (domain.Key, staxapi.Result, error) {
 	if until, ok := c.paused(c.clock.Now()); ok {
-		return store.Pair{}, staxapi.Result{}, &PausedError{Until: until}
+		return domain.Key{}, staxapi.Result{}, &PausedError{Until: until}
 	}
 	if err := c.inflight.add(ctx, id); err != nil {
-		return store.Pair{}, staxapi.Result{}, err
+		return domain.Key{}, staxapi.Result{}, err
 	}
 	p, res, err := c.checkConfirmed(ctx, id, modeNow)
 	c.release(id)
@@ -330,7 +331,7 @@ func (c *Checker) RunCycle(ctx context.Context) ([]PairResult, error) {
 
 	out := results[:0]
 	for _, r := range results {
-		if !errors.Is(r.Err, store.ErrNotFound) {
+		if !errors.Is(r.Err, domain.ErrNotFound) {
 			out = append(out, r)
 		}
 	}
@@ -350,7 +351,7 @@ func (c *Checker) unchecked(id int64, why error) PairResult {
 	defer cancel()
 	p, err := c.db.PairByID(ctx, id)
 	if err != nil {
-		p = store.Pair{ID: id}
+		p = domain.Key{ID: id}
 	}
 	return PairResult{Pair: p, Err: why}
 }

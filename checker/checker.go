@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -32,7 +33,7 @@ type Prober interface {
 
 // KeyOpener opens a pair's sealed key; *vault.Vault is one.
 type KeyOpener interface {
-	Key(store.Pair) (string, error)
+	Key(domain.Key) (string, error)
 }
 
 // Config tunes the checker. Zero fields take the defaults of DefaultConfig, except Rate,
@@ -171,8 +172,8 @@ var errHold = errors.New("checker: hold")
 // (outage start or end, a pause): read Status for the details.
 type Update struct {
 	PairID  int64
-	Verdict store.Verdict
-	Outcome store.Outcome
+	Verdict domain.Verdict
+	Outcome domain.Outcome
 	At      time.Time
 }
 
@@ -180,7 +181,7 @@ type Update struct {
 // checked (it changed meanwhile, the cycle stopped on an outage or shutdown); Result is then
 // empty.
 type PairResult struct {
-	Pair   store.Pair
+	Pair   domain.Key
 	Result staxapi.Result
 	Err    error
 }
@@ -234,7 +235,7 @@ type Checker struct {
 // metrics and notifications hang off it. Calls are synchronous, so an Observer must be quick.
 type Observer interface {
 	// CheckRecorded is called after a check of p was stored; rec.Event is set on a verdict change.
-	CheckRecorded(p store.Pair, rec store.CheckRecord)
+	CheckRecorded(p domain.Key, rec store.CheckRecord)
 	// OutageChanged is called when an outage begins (down=true) or ends.
 	OutageChanged(down bool, since, at time.Time, reason string)
 	// SuspicionChanged is called when many keys change the same way at once (an upstream-wide
@@ -254,18 +255,18 @@ const LongPause = 5 * time.Minute
 // for a longer confirmation; their alerts are the suspicion's own (one when it begins, one when
 // it is resolved), so the members' events carry store.CheckRecord.Wide.
 type Suspicion struct {
-	From, To store.Verdict // the change the members share, e.g. valid → revoked
-	Since    time.Time     // when the first member's answer changed
-	At       time.Time     // when this begins or is resolved
+	From, To domain.Verdict // the change the members share, e.g. valid → revoked
+	Since    time.Time      // when the first member's answer changed
+	At       time.Time      // when this begins or is resolved
 	Resolved bool
 	// Keys counts the members.
 	Keys int
 	// Pairs are the members: at the start those seen so far, at the resolution all of them.
 	// Status leaves them out (it is read by every page and scrape); observers get them.
-	Pairs []store.Pair
+	Pairs []domain.Key
 	// At the resolution: the members whose change was confirmed (now at To) and those whose
 	// answers went back (still at From). Both empty at the start.
-	Confirmed, Cleared []store.Pair
+	Confirmed, Cleared []domain.Key
 	Reason             string // the last member's Stax.ai reason, scrubbed like every Reason
 }
 

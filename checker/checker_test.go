@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/staxapi"
-	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/vault"
 )
 
@@ -27,11 +27,11 @@ func TestNudgeChecksNewPairPromptly(t *testing.T) {
 	p := e.add(t, 1, staxfake.Valid)
 	c.Nudge()
 	u := updates(t, ch, 1)[0]
-	if u.PairID != p.ID || u.Verdict != store.Valid || u.Outcome != store.OutcomeValid || !u.At.Equal(t0) {
+	if u.PairID != p.ID || u.Verdict != domain.Valid || u.Outcome != domain.OutcomeValid || !u.At.Equal(t0) {
 		t.Errorf("update %+v, want pair %d valid at %s", u, p.ID, t0)
 	}
 	got := e.pair(t, p.ID)
-	if got.Verdict != store.Valid || !got.NextCheckAt.Equal(t0.Add(15*time.Minute)) {
+	if got.Verdict != domain.Valid || !got.NextCheckAt.Equal(t0.Add(15*time.Minute)) {
 		t.Errorf("pair after check: %s, next %s", got.Verdict, got.NextCheckAt)
 	}
 	if n := e.fake.RequestsFor(p.key); n != 1 {
@@ -63,11 +63,11 @@ func TestRateLimitHoldsBackOnlyItsTeam(t *testing.T) {
 
 	// The 429, and the other teams checked at once; the 429's team waits. (Results are stored
 	// in group commits, so their updates may come in any order.)
-	got := map[int64]store.Outcome{}
+	got := map[int64]domain.Outcome{}
 	for _, u := range updates(t, ch, 3) {
 		got[u.PairID] = u.Outcome
 	}
-	if got[a.ID] != store.OutcomeError || got[b.ID] != store.OutcomeValid || got[d.ID] != store.OutcomeValid {
+	if got[a.ID] != domain.OutcomeUndecided || got[b.ID] != domain.OutcomeValid || got[d.ID] != domain.OutcomeValid {
 		t.Fatalf("updates %v, want the 429 of pair %d and pairs %d and %d of other teams valid", got, a.ID, b.ID, d.ID)
 	}
 	e.blocked(t, 1)
@@ -140,7 +140,7 @@ func TestStartSpreadsOverduePairs(t *testing.T) {
 	for i := range 10 {
 		p := e.add(t, i, staxfake.Valid)
 		at := t0.Add(-2*time.Hour - time.Duration(i)*time.Minute)
-		rec := Decide(p.Pair, staxapi.Result{Outcome: staxapi.Valid}, at, cfg, cfg.Interval, nil)
+		rec := Decide(p.Key, staxapi.Result{Outcome: domain.OutcomeValid}, at, cfg, cfg.Interval, nil)
 		if err := e.db.RecordCheck(ctx, rec); err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +193,7 @@ func TestBackoffAfterUndecided(t *testing.T) {
 		updates(t, ch, 1)
 		got := e.pair(t, p.ID)
 		now := e.clock.Now()
-		if got.Failures != i+1 || !got.NextCheckAt.Equal(now.Add(gap)) || got.Verdict != store.Pending {
+		if got.Failures != i+1 || !got.NextCheckAt.Equal(now.Add(gap)) || got.Verdict != domain.Pending {
 			t.Fatalf("after failure %d: failures %d, next +%s (want +%s), verdict %s",
 				i+1, got.Failures, got.NextCheckAt.Sub(now), gap, got.Verdict)
 		}
@@ -225,12 +225,12 @@ func TestConfirmationRecheckAfterConfirmDelay(t *testing.T) {
 	e.fake.Set(p.email, p.key, staxfake.Revoked)
 	e.blocked(t, 1)
 	e.clock.Advance(15 * time.Minute)
-	if u := updates(t, ch, 1)[0]; u.Outcome != store.OutcomeRevoked || u.Verdict != store.Valid {
+	if u := updates(t, ch, 1)[0]; u.Outcome != domain.OutcomeRevoked || u.Verdict != domain.Valid {
 		t.Fatalf("first revoked answer: %+v, want verdict still valid", u)
 	}
 	got := e.pair(t, p.ID)
 	recheck := e.clock.Now().Add(5 * time.Second)
-	if got.Candidate != store.Revoked || got.CandidateCount != 1 || !got.NextCheckAt.Equal(recheck) {
+	if got.Candidate != domain.Revoked || got.CandidateCount != 1 || !got.NextCheckAt.Equal(recheck) {
 		t.Errorf("candidate %s×%d, next %s, want revoked×1 at %s", got.Candidate, got.CandidateCount, got.NextCheckAt, recheck)
 	}
 	e.blocked(t, 1)
@@ -238,11 +238,11 @@ func TestConfirmationRecheckAfterConfirmDelay(t *testing.T) {
 		t.Errorf("re-check planned in %s, want 5s", d)
 	}
 	e.clock.Advance(5 * time.Second)
-	if u := updates(t, ch, 1)[0]; u.Verdict != store.Revoked {
+	if u := updates(t, ch, 1)[0]; u.Verdict != domain.Revoked {
 		t.Fatalf("second revoked answer: %+v, want verdict revoked", u)
 	}
 	evs := e.events(t, p.ID)
-	if len(evs) != 2 || evs[0].Old != store.Valid || evs[0].New != store.Revoked || !evs[0].At.Equal(recheck) {
+	if len(evs) != 2 || evs[0].Old != domain.Valid || evs[0].New != domain.Revoked || !evs[0].At.Equal(recheck) {
 		t.Errorf("events %+v, want valid→revoked at %s", evs, recheck)
 	}
 }
@@ -314,10 +314,10 @@ func TestOutageProbesGentlyThenRecovers(t *testing.T) {
 	}
 	for _, p := range pairs {
 		got := e.pair(t, p.ID)
-		if got.Verdict != store.Valid || got.Failures != 0 {
+		if got.Verdict != domain.Valid || got.Failures != 0 {
 			t.Errorf("pair %d after the outage: %s, %d failures", p.ID, got.Verdict, got.Failures)
 		}
-		if evs := e.events(t, p.ID); len(evs) != 1 || evs[0].New != store.Valid {
+		if evs := e.events(t, p.ID); len(evs) != 1 || evs[0].New != domain.Valid {
 			t.Errorf("pair %d events %+v, want only pending→valid", p.ID, evs)
 		}
 	}
@@ -473,7 +473,7 @@ func TestShutdownDuringHangingChecks(t *testing.T) {
 		if cs := e.checks(t, p.ID); len(cs) != 0 {
 			t.Errorf("pair %d has %d check rows after shutdown, want 0", p.ID, len(cs))
 		}
-		if got := e.pair(t, p.ID); got.Verdict != store.Pending || got.LastCheck != nil {
+		if got := e.pair(t, p.ID); got.Verdict != domain.Pending || got.LastCheck != nil {
 			t.Errorf("pair %d: verdict %s, last check %+v", p.ID, got.Verdict, got.LastCheck)
 		}
 	}
@@ -496,13 +496,13 @@ func TestCheckNow(t *testing.T) {
 	if n := e.fake.RequestsFor(p.key); n != 2 {
 		t.Errorf("%d requests, want 2: the first bad answer of a new key is confirmed", n)
 	}
-	if res.Outcome != staxapi.Denied || res.HTTPStatus != 403 {
+	if res.Outcome != domain.OutcomeDenied || res.HTTPStatus != 403 {
 		t.Errorf("result %+v, want denied 403", res)
 	}
-	if got.Verdict != store.Denied || got.LastCheck == nil || got.LastCheck.Outcome != store.OutcomeDenied {
+	if got.Verdict != domain.Denied || got.LastCheck == nil || got.LastCheck.Outcome != domain.OutcomeDenied {
 		t.Errorf("pair after CheckNow: %+v", got)
 	}
-	if _, _, err := c.CheckNow(ctx, 999); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := c.CheckNow(ctx, 999); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("CheckNow of an unknown pair: %v, want ErrNotFound", err)
 	}
 }
@@ -512,13 +512,13 @@ func TestCheckNowConfirmsInline(t *testing.T) {
 	p := e.add(t, 1, staxfake.Valid)
 	c := e.checker(testConfig(), nil)
 	ctx := context.Background()
-	if got, _, err := c.CheckNow(ctx, p.ID); err != nil || got.Verdict != store.Valid {
+	if got, _, err := c.CheckNow(ctx, p.ID); err != nil || got.Verdict != domain.Valid {
 		t.Fatalf("first CheckNow: %v, %v", got.Verdict, err)
 	}
 
 	e.fake.Set(p.email, p.key, staxfake.Revoked)
 	type answer struct {
-		p   store.Pair
+		p   domain.Key
 		res staxapi.Result
 		err error
 	}
@@ -533,13 +533,13 @@ func TestCheckNowConfirmsInline(t *testing.T) {
 	}
 	e.clock.Advance(5 * time.Second)
 	a := <-done
-	if a.err != nil || a.p.Verdict != store.Revoked || a.res.Outcome != staxapi.Revoked {
+	if a.err != nil || a.p.Verdict != domain.Revoked || a.res.Outcome != domain.OutcomeRevoked {
 		t.Fatalf("confirmed CheckNow: verdict %s, outcome %s, err %v", a.p.Verdict, a.res.Outcome, a.err)
 	}
 	if n := e.fake.RequestsFor(p.key); n != 3 {
 		t.Errorf("%d requests, want 3", n)
 	}
-	if evs := e.events(t, p.ID); len(evs) != 2 || evs[0].New != store.Revoked {
+	if evs := e.events(t, p.ID); len(evs) != 2 || evs[0].New != domain.Revoked {
 		t.Errorf("events %+v", evs)
 	}
 }
@@ -547,7 +547,7 @@ func TestCheckNowConfirmsInline(t *testing.T) {
 func TestRunCycleCoversEveryPairOnce(t *testing.T) {
 	e := newEnv(t, staxfake.Options{})
 	behaviours := []staxfake.Behavior{staxfake.Valid, staxfake.Revoked, staxfake.Denied}
-	verdicts := []store.Verdict{store.Valid, store.Revoked, store.Denied}
+	verdicts := []domain.Verdict{domain.Valid, domain.Revoked, domain.Denied}
 	var pairs []testPair
 	for i := range 20 {
 		pairs = append(pairs, e.add(t, i, behaviours[i%3]))
@@ -573,7 +573,7 @@ func TestRunCycleCoversEveryPairOnce(t *testing.T) {
 			}
 			// A new key's revoked or denied is confirmed by a second request.
 			want := int64(round)
-			if verdicts[i%3] != store.Valid {
+			if verdicts[i%3] != domain.Valid {
 				want++
 			}
 			if n := e.fake.RequestsFor(p.key); n != want {
@@ -650,21 +650,21 @@ func TestKeyEditedDuringCheckDropsTheAnswer(t *testing.T) {
 
 	// The answer for the old key is dropped; the nudge brings a check of the new one, whose
 	// first revoked is confirmed by a re-check.
-	if u := updates(t, ch, 1)[0]; u.PairID != p.ID || u.Outcome != store.OutcomeRevoked || u.Verdict != store.Pending {
+	if u := updates(t, ch, 1)[0]; u.PairID != p.ID || u.Outcome != domain.OutcomeRevoked || u.Verdict != domain.Pending {
 		t.Errorf("update %+v, want the new key's first answer, not yet confirmed", u)
 	}
 	e.blocked(t, 1)
 	e.clock.Advance(5 * time.Second)
-	if u := updates(t, ch, 1)[0]; u.PairID != p.ID || u.Verdict != store.Revoked {
+	if u := updates(t, ch, 1)[0]; u.PairID != p.ID || u.Verdict != domain.Revoked {
 		t.Errorf("update %+v, want the new key's confirmed verdict", u)
 	}
-	if cs := e.checks(t, p.ID); len(cs) != 2 || cs[0].Outcome != store.OutcomeRevoked || cs[1].Outcome != store.OutcomeRevoked {
+	if cs := e.checks(t, p.ID); len(cs) != 2 || cs[0].Outcome != domain.OutcomeRevoked || cs[1].Outcome != domain.OutcomeRevoked {
 		t.Errorf("checks %+v, want only the new key's two", cs)
 	}
 	if e.fake.RequestsFor(p.key) != 1 || e.fake.RequestsFor(newKey) != 2 {
 		t.Errorf("requests: old key %d, new key %d; want 1 and 2", e.fake.RequestsFor(p.key), e.fake.RequestsFor(newKey))
 	}
-	if evs := e.events(t, p.ID); len(evs) != 1 || evs[0].New != store.Revoked {
+	if evs := e.events(t, p.ID); len(evs) != 1 || evs[0].New != domain.Revoked {
 		t.Errorf("events %+v, want only pending→revoked", evs)
 	}
 }
@@ -678,12 +678,12 @@ func TestPruneAtStartAndHourly(t *testing.T) {
 	// Three checks: too old already, old within the hour, recent. None makes the pair due.
 	for _, age := range []time.Duration{91 * 24 * time.Hour, 90*24*time.Hour - 30*time.Minute, time.Hour} {
 		at := t0.Add(-age)
-		rec := Decide(p.Pair, staxapi.Result{Outcome: staxapi.Valid}, at, cfg, cfg.Interval, nil)
+		rec := Decide(p.Key, staxapi.Result{Outcome: domain.OutcomeValid}, at, cfg, cfg.Interval, nil)
 		rec.NextCheckAt = t0.Add(48 * time.Hour)
 		if err := e.db.RecordCheck(ctx, rec); err != nil {
 			t.Fatal(err)
 		}
-		p.Pair = apply(p.Pair, rec)
+		p.Key = apply(p.Key, rec)
 	}
 	c := e.checker(cfg, nil)
 	start(t, c)

@@ -3,6 +3,7 @@ package checker
 import (
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -26,18 +27,18 @@ const flapClear = 3
 //     re-checked after ConfirmDelay, and replaces the verdict once Confirm agreeing answers
 //     came in a row.
 //   - An answer agreeing with the verdict confirms it and contradicts any candidate. A pair
-//     whose candidates keep being contradicted is flapping (store.Pair.Flapping): it keeps its
+//     whose candidates keep being contradicted is flapping (domain.Key.Flapping): it keeps its
 //     last confirmed verdict until flapClear steady answers in a row.
 //
 // The checker may still hold back a change Decide confirmed, when many keys change the same
 // way at once (see correlator).
-func Decide(p store.Pair, r staxapi.Result, now time.Time, cfg Config, effInterval time.Duration, rnd func() float64) store.CheckRecord {
+func Decide(p domain.Key, r staxapi.Result, now time.Time, cfg Config, effInterval time.Duration, rnd func() float64) store.CheckRecord {
 	cfg = cfg.withDefaults()
 	if effInterval <= 0 {
 		effInterval = cfg.Interval
 	}
 	rec := store.CheckRecord{
-		Check: store.Check{
+		Check: domain.Check{
 			PairID:     p.ID,
 			At:         now,
 			Outcome:    outcomeOf(r.Outcome),
@@ -59,7 +60,7 @@ func Decide(p store.Pair, r staxapi.Result, now time.Time, cfg Config, effInterv
 		FailingSince:   p.FailingSince,
 	}
 	if rec.Verdict == "" {
-		rec.Verdict = store.Pending
+		rec.Verdict = domain.Pending
 	}
 
 	var retryAt time.Time
@@ -81,16 +82,16 @@ func Decide(p store.Pair, r staxapi.Result, now time.Time, cfg Config, effInterv
 	}
 
 	rec.Failures, rec.FailingSince = 0, time.Time{}
-	if answer == store.Valid {
+	if answer == domain.Valid {
 		rec.LastValidAt = now
 	}
 	next := now.Add(jitter(effInterval, rnd))
 	switch {
-	case rec.Verdict == store.Pending && answer == store.Valid:
+	case rec.Verdict == domain.Pending && answer == domain.Valid:
 		if rec.Candidate != "" {
 			rec.Flaps++
 		}
-		rec.Event = &store.Event{PairID: p.ID, At: now, Old: store.Pending, New: answer, Reason: r.Reason}
+		rec.Event = &domain.Event{PairID: p.ID, At: now, Old: domain.Pending, New: answer, Reason: r.Reason}
 		rec.Verdict, rec.VerdictAt, rec.VerdictSince = answer, now, now
 		rec.Candidate, rec.CandidateCount, rec.Steady = "", 0, 0
 	case answer == rec.Verdict:
@@ -113,7 +114,7 @@ func Decide(p store.Pair, r staxapi.Result, now time.Time, cfg Config, effInterv
 		}
 		rec.Steady = 0
 		if rec.CandidateCount >= cfg.Confirm {
-			rec.Event = &store.Event{PairID: p.ID, At: now, Old: rec.Verdict, New: answer, Reason: r.Reason}
+			rec.Event = &domain.Event{PairID: p.ID, At: now, Old: rec.Verdict, New: answer, Reason: r.Reason}
 			rec.Verdict, rec.VerdictAt, rec.VerdictSince = answer, now, now
 			rec.Candidate, rec.CandidateCount, rec.Flaps = "", 0, 0
 		} else {
@@ -131,7 +132,7 @@ func Decide(p store.Pair, r staxapi.Result, now time.Time, cfg Config, effInterv
 // holdChange takes back the change rec confirmed for p: the verdict stays as it was, the
 // candidate stays confirmed-but-held, and the pair is asked again at until. The next agreeing
 // answer after that confirms the change.
-func holdChange(p store.Pair, rec store.CheckRecord, until time.Time) store.CheckRecord {
+func holdChange(p domain.Key, rec store.CheckRecord, until time.Time) store.CheckRecord {
 	if rec.Event == nil {
 		return rec
 	}
@@ -141,7 +142,7 @@ func holdChange(p store.Pair, rec store.CheckRecord, until time.Time) store.Chec
 	}
 	rec.Verdict, rec.VerdictAt, rec.VerdictSince = p.Verdict, p.VerdictAt, p.VerdictSince
 	if rec.Verdict == "" {
-		rec.Verdict = store.Pending
+		rec.Verdict = domain.Pending
 	}
 	rec.LastValidAt, rec.Flaps = p.LastValidAt, p.Flaps
 	rec.Event = nil
@@ -159,26 +160,26 @@ func (c Config) retryAfter(hint time.Duration) time.Duration {
 }
 
 // outcomeOf maps the client's outcome to the stored one; anything unknown decided nothing.
-func outcomeOf(o staxapi.Outcome) store.Outcome {
+func outcomeOf(o domain.Outcome) domain.Outcome {
 	switch o {
-	case staxapi.Valid:
-		return store.OutcomeValid
-	case staxapi.Revoked:
-		return store.OutcomeRevoked
-	case staxapi.Denied:
-		return store.OutcomeDenied
+	case domain.OutcomeValid:
+		return domain.OutcomeValid
+	case domain.OutcomeRevoked:
+		return domain.OutcomeRevoked
+	case domain.OutcomeDenied:
+		return domain.OutcomeDenied
 	}
-	return store.OutcomeError
+	return domain.OutcomeUndecided
 }
 
-func verdictOf(o store.Outcome) (store.Verdict, bool) {
+func verdictOf(o domain.Outcome) (domain.Verdict, bool) {
 	switch o {
-	case store.OutcomeValid:
-		return store.Valid, true
-	case store.OutcomeRevoked:
-		return store.Revoked, true
-	case store.OutcomeDenied:
-		return store.Denied, true
+	case domain.OutcomeValid:
+		return domain.Valid, true
+	case domain.OutcomeRevoked:
+		return domain.Revoked, true
+	case domain.OutcomeDenied:
+		return domain.Denied, true
 	}
 	return "", false
 }

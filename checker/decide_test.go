@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -15,34 +16,34 @@ func TestDecide(t *testing.T) {
 	keyChanged := t0.Add(-48 * time.Hour)
 	const interval = 15 * time.Minute
 
-	pending := store.Pair{ID: 7, KeyChangedAt: keyChanged, Verdict: store.Pending}
-	established := func(v store.Verdict) store.Pair {
-		return store.Pair{ID: 7, KeyChangedAt: keyChanged, Verdict: v, VerdictAt: earlier, VerdictSince: earlier,
+	pending := domain.Key{ID: 7, KeyChangedAt: keyChanged, Verdict: domain.Pending}
+	established := func(v domain.Verdict) domain.Key {
+		return domain.Key{ID: 7, KeyChangedAt: keyChanged, Verdict: v, VerdictAt: earlier, VerdictSince: earlier,
 			LastValidAt: earlier}
 	}
-	withCandidate := func(p store.Pair, v store.Verdict, n int) store.Pair {
+	withCandidate := func(p domain.Key, v domain.Verdict, n int) domain.Key {
 		p.Candidate, p.CandidateCount = v, n
 		return p
 	}
-	withFailures := func(p store.Pair, n int) store.Pair {
+	withFailures := func(p domain.Key, n int) domain.Key {
 		p.Failures = n
 		return p
 	}
 
-	valid := staxapi.Result{Outcome: staxapi.Valid, Reason: "Stax.ai accepted the key", HTTPStatus: 200, Latency: 80 * time.Millisecond}
-	revoked := staxapi.Result{Outcome: staxapi.Revoked, Reason: "Stax.ai said: Invalid authorization request", HTTPStatus: 200, Latency: 90 * time.Millisecond}
-	denied := staxapi.Result{Outcome: staxapi.Denied, Reason: "HTTP 403", HTTPStatus: 403}
-	fault := staxapi.Result{Outcome: staxapi.Undecided, Reason: "HTTP 500 from Stax.ai", HTTPStatus: 500, UpstreamFault: true}
-	limited := staxapi.Result{Outcome: staxapi.Undecided, Reason: "rate limited", HTTPStatus: 429, RateLimited: true, RetryAfter: 45 * time.Second}
-	limitedNoHint := staxapi.Result{Outcome: staxapi.Undecided, Reason: "rate limited", HTTPStatus: 429, RateLimited: true}
-	limitedDecided := staxapi.Result{Outcome: staxapi.Revoked, Reason: "auth error on a 429", HTTPStatus: 429, RateLimited: true, RetryAfter: 20 * time.Minute}
+	valid := staxapi.Result{Outcome: domain.OutcomeValid, Reason: "Stax.ai accepted the key", HTTPStatus: 200, Latency: 80 * time.Millisecond}
+	revoked := staxapi.Result{Outcome: domain.OutcomeRevoked, Reason: "Stax.ai said: Invalid authorization request", HTTPStatus: 200, Latency: 90 * time.Millisecond}
+	denied := staxapi.Result{Outcome: domain.OutcomeDenied, Reason: "HTTP 403", HTTPStatus: 403}
+	fault := staxapi.Result{Outcome: domain.OutcomeUndecided, Reason: "HTTP 500 from Stax.ai", HTTPStatus: 500, UpstreamFault: true}
+	limited := staxapi.Result{Outcome: domain.OutcomeUndecided, Reason: "rate limited", HTTPStatus: 429, RateLimited: true, RetryAfter: 45 * time.Second}
+	limitedNoHint := staxapi.Result{Outcome: domain.OutcomeUndecided, Reason: "rate limited", HTTPStatus: 429, RateLimited: true}
+	limitedDecided := staxapi.Result{Outcome: domain.OutcomeRevoked, Reason: "auth error on a 429", HTTPStatus: 429, RateLimited: true, RetryAfter: 20 * time.Minute}
 
 	confirm := func(n int) func(*Config) { return func(c *Config) { c.Confirm = n } }
 	half := func() float64 { return 0.5 }
 
 	tests := []struct {
 		name string
-		p    store.Pair
+		p    domain.Key
 		r    staxapi.Result
 		cfg  func(*Config)
 		eff  time.Duration // 0: interval
@@ -55,8 +56,8 @@ func TestDecide(t *testing.T) {
 			name: "first verdict valid is taken at once",
 			p:    pending, r: valid,
 			want: func(r *store.CheckRecord) {
-				r.Verdict, r.VerdictAt, r.VerdictSince, r.LastValidAt = store.Valid, now, now, now
-				r.Event = &store.Event{PairID: 7, At: now, Old: store.Pending, New: store.Valid, Reason: valid.Reason}
+				r.Verdict, r.VerdictAt, r.VerdictSince, r.LastValidAt = domain.Valid, now, now, now
+				r.Event = &domain.Event{PairID: 7, At: now, Old: domain.Pending, New: domain.Valid, Reason: valid.Reason}
 				r.NextCheckAt = now.Add(interval)
 			},
 		},
@@ -64,16 +65,16 @@ func TestDecide(t *testing.T) {
 			name: "a new key's first revoked is only a candidate, re-checked after ConfirmDelay",
 			p:    pending, r: revoked, cfg: confirm(3),
 			want: func(r *store.CheckRecord) {
-				r.Candidate, r.CandidateCount = store.Revoked, 1
+				r.Candidate, r.CandidateCount = domain.Revoked, 1
 				r.NextCheckAt = now.Add(5 * time.Second)
 			},
 		},
 		{
 			name: "a new key's revoked is confirmed by the second agreeing answer",
-			p:    withCandidate(pending, store.Revoked, 1), r: revoked,
+			p:    withCandidate(pending, domain.Revoked, 1), r: revoked,
 			want: func(r *store.CheckRecord) {
-				r.Verdict, r.VerdictAt, r.VerdictSince = store.Revoked, now, now
-				r.Event = &store.Event{PairID: 7, At: now, Old: store.Pending, New: store.Revoked, Reason: revoked.Reason}
+				r.Verdict, r.VerdictAt, r.VerdictSince = domain.Revoked, now, now
+				r.Event = &domain.Event{PairID: 7, At: now, Old: domain.Pending, New: domain.Revoked, Reason: revoked.Reason}
 				r.Candidate, r.CandidateCount = "", 0
 				r.NextCheckAt = now.Add(interval)
 			},
@@ -82,23 +83,23 @@ func TestDecide(t *testing.T) {
 			name: "a new key's first denied is a candidate and resets failures",
 			p:    withFailures(pending, 4), r: denied,
 			want: func(r *store.CheckRecord) {
-				r.Candidate, r.CandidateCount = store.Denied, 1
+				r.Candidate, r.CandidateCount = domain.Denied, 1
 				r.Failures, r.NextCheckAt = 0, now.Add(5*time.Second)
 			},
 		},
 		{
 			name: "a new key whose revoked is contradicted by valid takes valid at once and counts a flap",
-			p:    withCandidate(pending, store.Revoked, 1), r: valid,
+			p:    withCandidate(pending, domain.Revoked, 1), r: valid,
 			want: func(r *store.CheckRecord) {
-				r.Verdict, r.VerdictAt, r.VerdictSince, r.LastValidAt = store.Valid, now, now, now
-				r.Event = &store.Event{PairID: 7, At: now, Old: store.Pending, New: store.Valid, Reason: valid.Reason}
+				r.Verdict, r.VerdictAt, r.VerdictSince, r.LastValidAt = domain.Valid, now, now, now
+				r.Event = &domain.Event{PairID: 7, At: now, Old: domain.Pending, New: domain.Valid, Reason: valid.Reason}
 				r.Candidate, r.CandidateCount, r.Flaps = "", 0, 1
 				r.NextCheckAt = now.Add(interval)
 			},
 		},
 		{
 			name: "steady answers forget the flaps",
-			p:    func() store.Pair { p := established(store.Valid); p.Flaps, p.Steady = 4, 2; return p }(), r: valid,
+			p:    func() domain.Key { p := established(domain.Valid); p.Flaps, p.Steady = 4, 2; return p }(), r: valid,
 			want: func(r *store.CheckRecord) {
 				r.VerdictAt, r.LastValidAt = now, now
 				r.Flaps, r.Steady = 0, 3
@@ -107,7 +108,7 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "a decided answer ends the failing streak",
-			p:    func() store.Pair { p := withFailures(established(store.Valid), 3); p.FailingSince = earlier; return p }(), r: valid,
+			p:    func() domain.Key { p := withFailures(established(domain.Valid), 3); p.FailingSince = earlier; return p }(), r: valid,
 			want: func(r *store.CheckRecord) {
 				r.VerdictAt, r.LastValidAt = now, now
 				r.Failures, r.FailingSince, r.Steady = 0, time.Time{}, 1
@@ -116,7 +117,7 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "Retry-After is capped at MaxRetryAfter",
-			p:    established(store.Valid), r: staxapi.Result{Outcome: staxapi.Undecided, HTTPStatus: 429, RateLimited: true, RetryAfter: 24 * time.Hour},
+			p:    established(domain.Valid), r: staxapi.Result{Outcome: domain.OutcomeUndecided, HTTPStatus: 429, RateLimited: true, RetryAfter: 24 * time.Hour},
 			want: func(r *store.CheckRecord) {
 				r.Failures = 1
 				r.NextCheckAt = now.Add(time.Hour)
@@ -131,7 +132,7 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "agreeing answer confirms, clears the candidate and the failures",
-			p:    withFailures(withCandidate(established(store.Valid), store.Revoked, 1), 2), r: valid,
+			p:    withFailures(withCandidate(established(domain.Valid), domain.Revoked, 1), 2), r: valid,
 			want: func(r *store.CheckRecord) {
 				r.VerdictAt, r.LastValidAt = now, now
 				r.Candidate, r.CandidateCount, r.Failures = "", 0, 0
@@ -141,133 +142,133 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "different answer becomes a candidate, re-checked after ConfirmDelay",
-			p:    established(store.Valid), r: revoked,
+			p:    established(domain.Valid), r: revoked,
 			want: func(r *store.CheckRecord) {
-				r.Candidate, r.CandidateCount = store.Revoked, 1
+				r.Candidate, r.CandidateCount = domain.Revoked, 1
 				r.NextCheckAt = now.Add(5 * time.Second)
 			},
 		},
 		{
 			name: "second agreeing answer changes the verdict with Confirm 2",
-			p:    withCandidate(established(store.Valid), store.Revoked, 1), r: revoked,
+			p:    withCandidate(established(domain.Valid), domain.Revoked, 1), r: revoked,
 			want: func(r *store.CheckRecord) {
-				r.Verdict, r.VerdictAt, r.VerdictSince = store.Revoked, now, now
-				r.Event = &store.Event{PairID: 7, At: now, Old: store.Valid, New: store.Revoked, Reason: revoked.Reason}
+				r.Verdict, r.VerdictAt, r.VerdictSince = domain.Revoked, now, now
+				r.Event = &domain.Event{PairID: 7, At: now, Old: domain.Valid, New: domain.Revoked, Reason: revoked.Reason}
 				r.Candidate, r.CandidateCount = "", 0
 				r.NextCheckAt = now.Add(interval)
 			},
 		},
 		{
 			name: "second agreeing answer is not enough with Confirm 3",
-			p:    withCandidate(established(store.Valid), store.Revoked, 1), r: revoked, cfg: confirm(3),
+			p:    withCandidate(established(domain.Valid), domain.Revoked, 1), r: revoked, cfg: confirm(3),
 			want: func(r *store.CheckRecord) {
-				r.Candidate, r.CandidateCount = store.Revoked, 2
+				r.Candidate, r.CandidateCount = domain.Revoked, 2
 				r.NextCheckAt = now.Add(5 * time.Second)
 			},
 		},
 		{
 			name: "third agreeing answer changes the verdict with Confirm 3",
-			p:    withCandidate(established(store.Denied), store.Valid, 2), r: valid, cfg: confirm(3),
+			p:    withCandidate(established(domain.Denied), domain.Valid, 2), r: valid, cfg: confirm(3),
 			want: func(r *store.CheckRecord) {
-				r.Verdict, r.VerdictAt, r.VerdictSince, r.LastValidAt = store.Valid, now, now, now
-				r.Event = &store.Event{PairID: 7, At: now, Old: store.Denied, New: store.Valid, Reason: valid.Reason}
+				r.Verdict, r.VerdictAt, r.VerdictSince, r.LastValidAt = domain.Valid, now, now, now
+				r.Event = &domain.Event{PairID: 7, At: now, Old: domain.Denied, New: domain.Valid, Reason: valid.Reason}
 				r.Candidate, r.CandidateCount = "", 0
 				r.NextCheckAt = now.Add(interval)
 			},
 		},
 		{
 			name: "Confirm 1 changes at once",
-			p:    established(store.Valid), r: denied, cfg: confirm(1),
+			p:    established(domain.Valid), r: denied, cfg: confirm(1),
 			want: func(r *store.CheckRecord) {
-				r.Verdict, r.VerdictAt, r.VerdictSince = store.Denied, now, now
-				r.Event = &store.Event{PairID: 7, At: now, Old: store.Valid, New: store.Denied, Reason: denied.Reason}
+				r.Verdict, r.VerdictAt, r.VerdictSince = domain.Denied, now, now
+				r.Event = &domain.Event{PairID: 7, At: now, Old: domain.Valid, New: domain.Denied, Reason: denied.Reason}
 				r.NextCheckAt = now.Add(interval)
 			},
 		},
 		{
 			name: "another different answer restarts the candidate",
-			p:    withCandidate(established(store.Valid), store.Revoked, 1), r: denied,
+			p:    withCandidate(established(domain.Valid), domain.Revoked, 1), r: denied,
 			want: func(r *store.CheckRecord) {
-				r.Candidate, r.CandidateCount, r.Flaps = store.Denied, 1, 1
+				r.Candidate, r.CandidateCount, r.Flaps = domain.Denied, 1, 1
 				r.NextCheckAt = now.Add(5 * time.Second)
 			},
 		},
 		{
 			name: "undecided neither confirms nor resets a candidate",
-			p:    withCandidate(established(store.Valid), store.Revoked, 1), r: fault,
+			p:    withCandidate(established(domain.Valid), domain.Revoked, 1), r: fault,
 			want: func(r *store.CheckRecord) {
 				r.Failures, r.NextCheckAt = 1, now.Add(30*time.Second)
 			},
 		},
 		{
 			name: "undecided never overwrites a revoked verdict",
-			p:    withFailures(established(store.Revoked), 1), r: fault,
+			p:    withFailures(established(domain.Revoked), 1), r: fault,
 			want: func(r *store.CheckRecord) {
 				r.Failures, r.NextCheckAt = 2, now.Add(time.Minute)
 			},
 		},
 		{
 			name: "backoff doubles: third failure waits 2m",
-			p:    withFailures(established(store.Valid), 2), r: fault,
+			p:    withFailures(established(domain.Valid), 2), r: fault,
 			want: func(r *store.CheckRecord) {
 				r.Failures, r.NextCheckAt = 3, now.Add(2*time.Minute)
 			},
 		},
 		{
 			name: "backoff is capped at the interval",
-			p:    withFailures(established(store.Valid), 5), r: fault,
+			p:    withFailures(established(domain.Valid), 5), r: fault,
 			want: func(r *store.CheckRecord) {
 				r.Failures, r.NextCheckAt = 6, now.Add(interval) // 30s·2^5 = 16m > 15m
 			},
 		},
 		{
 			name: "backoff after very many failures stays capped",
-			p:    withFailures(established(store.Valid), 10_000), r: fault,
+			p:    withFailures(established(domain.Valid), 10_000), r: fault,
 			want: func(r *store.CheckRecord) {
 				r.Failures, r.NextCheckAt = 10_001, now.Add(interval)
 			},
 		},
 		{
 			name: "backoff is capped at the stretched interval",
-			p:    withFailures(established(store.Valid), 7), r: fault, eff: 42 * time.Minute,
+			p:    withFailures(established(domain.Valid), 7), r: fault, eff: 42 * time.Minute,
 			want: func(r *store.CheckRecord) {
 				r.Failures, r.NextCheckAt = 8, now.Add(42*time.Minute)
 			},
 		},
 		{
 			name: "429 waits for Retry-After",
-			p:    established(store.Valid), r: limited,
+			p:    established(domain.Valid), r: limited,
 			want: func(r *store.CheckRecord) {
 				r.Failures, r.NextCheckAt = 1, now.Add(45*time.Second)
 			},
 		},
 		{
 			name: "429 without Retry-After waits 60s",
-			p:    established(store.Valid), r: limitedNoHint,
+			p:    established(domain.Valid), r: limitedNoHint,
 			want: func(r *store.CheckRecord) {
 				r.Failures, r.NextCheckAt = 1, now.Add(60*time.Second)
 			},
 		},
 		{
 			name: "a key that keeps getting 429 backs off on its own beyond Retry-After",
-			p:    withFailures(established(store.Valid), 3), r: limitedNoHint,
+			p:    withFailures(established(domain.Valid), 3), r: limitedNoHint,
 			want: func(r *store.CheckRecord) {
 				r.Failures, r.NextCheckAt = 4, now.Add(4*time.Minute)
 			},
 		},
 		{
 			name: "a decided 429 still waits for Retry-After",
-			p:    withCandidate(established(store.Valid), store.Revoked, 1), r: limitedDecided,
+			p:    withCandidate(established(domain.Valid), domain.Revoked, 1), r: limitedDecided,
 			want: func(r *store.CheckRecord) {
-				r.Verdict, r.VerdictAt, r.VerdictSince = store.Revoked, now, now
-				r.Event = &store.Event{PairID: 7, At: now, Old: store.Valid, New: store.Revoked, Reason: limitedDecided.Reason}
+				r.Verdict, r.VerdictAt, r.VerdictSince = domain.Revoked, now, now
+				r.Event = &domain.Event{PairID: 7, At: now, Old: domain.Valid, New: domain.Revoked, Reason: limitedDecided.Reason}
 				r.Candidate, r.CandidateCount = "", 0
 				r.NextCheckAt = now.Add(20 * time.Minute)
 			},
 		},
 		{
 			name: "jitter low end: rnd 0 gives 0.9 of the interval",
-			p:    established(store.Valid), r: valid, rnd: func() float64 { return 0 },
+			p:    established(domain.Valid), r: valid, rnd: func() float64 { return 0 },
 			want: func(r *store.CheckRecord) {
 				r.VerdictAt, r.LastValidAt, r.Steady = now, now, 1
 				r.NextCheckAt = now.Add(interval * 9 / 10)
@@ -275,7 +276,7 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "jitter high end: rnd 1 gives 1.1 of the interval",
-			p:    established(store.Valid), r: valid, rnd: func() float64 { return 1 },
+			p:    established(domain.Valid), r: valid, rnd: func() float64 { return 1 },
 			want: func(r *store.CheckRecord) {
 				r.VerdictAt, r.LastValidAt, r.Steady = now, now, 1
 				r.NextCheckAt = now.Add(interval * 11 / 10)
@@ -283,7 +284,7 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "jitter follows the stretched interval",
-			p:    established(store.Revoked), r: revoked, eff: 42 * time.Minute,
+			p:    established(domain.Revoked), r: revoked, eff: 42 * time.Minute,
 			want: func(r *store.CheckRecord) {
 				r.VerdictAt, r.Steady = now, 1
 				r.NextCheckAt = now.Add(42 * time.Minute)
@@ -291,19 +292,19 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "LastValidAt moves on a valid candidate too",
-			p:    established(store.Revoked), r: valid,
+			p:    established(domain.Revoked), r: valid,
 			want: func(r *store.CheckRecord) {
 				r.LastValidAt = now
-				r.Candidate, r.CandidateCount = store.Valid, 1
+				r.Candidate, r.CandidateCount = domain.Valid, 1
 				r.NextCheckAt = now.Add(5 * time.Second)
 			},
 		},
 		{
 			name: "LastValidAt stays on a revoked answer",
-			p:    established(store.Valid), r: revoked, cfg: confirm(1),
+			p:    established(domain.Valid), r: revoked, cfg: confirm(1),
 			want: func(r *store.CheckRecord) {
-				r.Verdict, r.VerdictAt, r.VerdictSince = store.Revoked, now, now
-				r.Event = &store.Event{PairID: 7, At: now, Old: store.Valid, New: store.Revoked, Reason: revoked.Reason}
+				r.Verdict, r.VerdictAt, r.VerdictSince = domain.Revoked, now, now
+				r.Event = &domain.Event{PairID: 7, At: now, Old: domain.Valid, New: domain.Revoked, Reason: revoked.Reason}
 				r.Candidate, r.CandidateCount = "", 0
 				r.NextCheckAt = now.Add(interval)
 			},
@@ -326,7 +327,7 @@ func TestDecide(t *testing.T) {
 			got := Decide(tt.p, tt.r, now, cfg, eff, rnd)
 
 			want := store.CheckRecord{
-				Check: store.Check{PairID: 7, At: now, Outcome: store.Outcome(tt.r.Outcome),
+				Check: domain.Check{PairID: 7, At: now, Outcome: domain.Outcome(tt.r.Outcome),
 					HTTPStatus: tt.r.HTTPStatus, Latency: tt.r.Latency, Reason: tt.r.Reason},
 				KeyChangedAt: keyChanged, FromVerdict: tt.p.Verdict,
 				Verdict: tt.p.Verdict, VerdictAt: tt.p.VerdictAt, VerdictSince: tt.p.VerdictSince,
@@ -334,7 +335,7 @@ func TestDecide(t *testing.T) {
 				Candidate: tt.p.Candidate, CandidateCount: tt.p.CandidateCount,
 				Flaps: tt.p.Flaps, Steady: tt.p.Steady, FailingSince: tt.p.FailingSince,
 			}
-			if _, decided := verdictOf(store.Outcome(tt.r.Outcome)); !decided && want.FailingSince.IsZero() {
+			if _, decided := verdictOf(domain.Outcome(tt.r.Outcome)); !decided && want.FailingSince.IsZero() {
 				want.FailingSince = now // an undecided answer starts a failing streak
 			}
 			tt.want(&want)
@@ -352,9 +353,9 @@ func TestDecide(t *testing.T) {
 // event is produced and the verdict stands.
 func TestDecideFlapping(t *testing.T) {
 	cfg := DefaultConfig()
-	p := store.Pair{ID: 1, Verdict: store.Valid, VerdictAt: t0, VerdictSince: t0}
-	answers := []staxapi.Outcome{staxapi.Revoked, staxapi.Valid, staxapi.Revoked, staxapi.Valid,
-		staxapi.Denied, staxapi.Valid, staxapi.Revoked, staxapi.Undecided, staxapi.Valid, staxapi.Revoked}
+	p := domain.Key{ID: 1, Verdict: domain.Valid, VerdictAt: t0, VerdictSince: t0}
+	answers := []domain.Outcome{domain.OutcomeRevoked, domain.OutcomeValid, domain.OutcomeRevoked, domain.OutcomeValid,
+		domain.OutcomeDenied, domain.OutcomeValid, domain.OutcomeRevoked, domain.OutcomeUndecided, domain.OutcomeValid, domain.OutcomeRevoked}
 	now := t0
 	for i, o := range answers {
 		now = now.Add(5 * time.Second)
@@ -362,12 +363,12 @@ func TestDecideFlapping(t *testing.T) {
 		if rec.Event != nil {
 			t.Fatalf("answer %d (%s) produced event %+v", i, o, rec.Event)
 		}
-		if rec.Verdict != store.Valid || !rec.VerdictSince.Equal(t0) {
+		if rec.Verdict != domain.Valid || !rec.VerdictSince.Equal(t0) {
 			t.Fatalf("answer %d (%s): verdict %s since %s", i, o, rec.Verdict, rec.VerdictSince)
 		}
 		p = apply(p, rec)
 	}
-	if p.CandidateCount != 1 || p.Candidate != store.Revoked {
+	if p.CandidateCount != 1 || p.Candidate != domain.Revoked {
 		t.Errorf("candidate after the flapping: %s×%d, want revoked×1", p.Candidate, p.CandidateCount)
 	}
 	if !p.Flapping() {
@@ -376,7 +377,7 @@ func TestDecideFlapping(t *testing.T) {
 	// Steady answers clear it again.
 	for i := range flapClear + 1 {
 		now = now.Add(time.Minute)
-		p = apply(p, Decide(p, staxapi.Result{Outcome: staxapi.Valid}, now, cfg, cfg.Interval, nil))
+		p = apply(p, Decide(p, staxapi.Result{Outcome: domain.OutcomeValid}, now, cfg, cfg.Interval, nil))
 		if i == 0 && !p.Flapping() {
 			t.Error("the answer that contradicts the last candidate must not clear flapping yet")
 		}
@@ -390,17 +391,17 @@ func TestDecideFlapping(t *testing.T) {
 // bad answer nor confirmed revoked; it takes valid and shows as flapping.
 func TestDecideFlappingNewKey(t *testing.T) {
 	cfg := DefaultConfig()
-	p := store.Pair{ID: 1, Verdict: store.Pending}
+	p := domain.Key{ID: 1, Verdict: domain.Pending}
 	now := t0
-	for i, o := range []staxapi.Outcome{staxapi.Revoked, staxapi.Valid, staxapi.Revoked, staxapi.Valid, staxapi.Revoked, staxapi.Valid, staxapi.Revoked} {
+	for i, o := range []domain.Outcome{domain.OutcomeRevoked, domain.OutcomeValid, domain.OutcomeRevoked, domain.OutcomeValid, domain.OutcomeRevoked, domain.OutcomeValid, domain.OutcomeRevoked} {
 		now = now.Add(5 * time.Second)
 		rec := Decide(p, staxapi.Result{Outcome: o}, now, cfg, cfg.Interval, nil)
-		if rec.Event != nil && rec.Event.New != store.Valid {
+		if rec.Event != nil && rec.Event.New != domain.Valid {
 			t.Fatalf("answer %d (%s) confirmed %s", i, o, rec.Event.New)
 		}
 		p = apply(p, rec)
 	}
-	if p.Verdict != store.Valid || !p.Flapping() {
+	if p.Verdict != domain.Valid || !p.Flapping() {
 		t.Errorf("verdict %s, flaps %d: want valid and flapping", p.Verdict, p.Flaps)
 	}
 }
@@ -409,10 +410,10 @@ func TestDecideFlappingNewKey(t *testing.T) {
 // clamped rather than scheduling outside ±10%.
 func TestDecideJitterBounds(t *testing.T) {
 	cfg := DefaultConfig()
-	p := store.Pair{ID: 1, Verdict: store.Valid}
+	p := domain.Key{ID: 1, Verdict: domain.Valid}
 	lo, hi := t0.Add(cfg.Interval*9/10), t0.Add(cfg.Interval*11/10)
 	for _, f := range []float64{-1, 0, 0.01, 0.25, 0.5, 0.99, 1, 2} {
-		rec := Decide(p, staxapi.Result{Outcome: staxapi.Valid}, t0, cfg, cfg.Interval, func() float64 { return f })
+		rec := Decide(p, staxapi.Result{Outcome: domain.OutcomeValid}, t0, cfg, cfg.Interval, func() float64 { return f })
 		if rec.NextCheckAt.Before(lo) || rec.NextCheckAt.After(hi) {
 			t.Errorf("rnd %v: next check %s outside [%s, %s]", f, rec.NextCheckAt, lo, hi)
 		}

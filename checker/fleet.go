@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -55,8 +56,8 @@ type seen struct {
 // change is the first answer of a pair that disagreed with its verdict.
 type change struct {
 	at   time.Time
-	pair store.Pair
-	to   store.Verdict
+	pair domain.Key
+	to   domain.Verdict
 }
 
 // memberState is where a suspicion's member stands.
@@ -69,13 +70,13 @@ const (
 )
 
 type member struct {
-	pair  store.Pair
+	pair  domain.Key
 	state memberState
 }
 
 // suspicion is the checker's working copy of a Suspicion.
 type suspicion struct {
-	from, to  store.Verdict
+	from, to  domain.Verdict
 	since     time.Time
 	holdUntil time.Time // members are asked again from then on
 	resolveBy time.Time // members still undecided then are given up on
@@ -169,7 +170,7 @@ func (c *Checker) teamPaused(email string, now time.Time) (time.Time, bool) {
 // observe updates the fleet-wide state from one answer of p. It may pause a team or every
 // check, begin or end an outage, and ask for cross-checks; what must happen outside the lock
 // (logs, observers, database) runs after it is released.
-func (c *Checker) observe(p store.Pair, r staxapi.Result, now time.Time) {
+func (c *Checker) observe(p domain.Key, r staxapi.Result, now time.Time) {
 	var note []func()
 	team := teamOf(p.Email)
 	_, decided := verdictOf(outcomeOf(r.Outcome))
@@ -328,7 +329,7 @@ func (c *Checker) outageRuleLocked(now time.Time, reason string) []func() {
 		// them says it is up, and these keys are what is broken.
 		f.outageXAt, f.outageXNeed, f.outageX = now, 0, nil
 		skipTeams := slices.Collect(maps.Keys(teams))
-		verdicts := []store.Verdict{store.Valid, store.Revoked, store.Denied, store.Pending}
+		verdicts := []domain.Verdict{domain.Valid, domain.Revoked, domain.Denied, domain.Pending}
 		return []func(){func() {
 			ids, scheduled := c.crossCheck(verdicts, nil, skipTeams, 2, now)
 			c.mu.Lock()
@@ -369,7 +370,7 @@ func (c *Checker) outageRuleLocked(now time.Time, reason string) []func() {
 // within the cross-check budget, and returns them. Only the scheduler checks pairs made due, so
 // without it (a cycle of `staxkeys check`, which asks every key anyway) it asks none and
 // scheduled is false.
-func (c *Checker) crossCheck(verdicts []store.Verdict, skip []int64, skipTeams []string, n int, now time.Time) (ids []int64, scheduled bool) {
+func (c *Checker) crossCheck(verdicts []domain.Verdict, skip []int64, skipTeams []string, n int, now time.Time) (ids []int64, scheduled bool) {
 	if !c.running.Load() {
 		return nil, false
 	}
@@ -411,7 +412,7 @@ func (c *Checker) crossCheck(verdicts []store.Verdict, skip []int64, skipTeams [
 
 // correlate applies the suspicion rule to a decision: it may hold back the change rec
 // confirms, or mark it Wide when it confirms a suspicion's member. It runs after observe.
-func (c *Checker) correlate(p store.Pair, rec store.CheckRecord, now time.Time) store.CheckRecord {
+func (c *Checker) correlate(p domain.Key, rec store.CheckRecord, now time.Time) store.CheckRecord {
 	var note []func()
 	c.mu.Lock()
 	rec, note = c.correlateLocked(p, rec, now)
@@ -427,14 +428,14 @@ func (c *Checker) correlate(p store.Pair, rec store.CheckRecord, now time.Time) 
 	return rec
 }
 
-func (c *Checker) correlateLocked(p store.Pair, rec store.CheckRecord, now time.Time) (store.CheckRecord, []func()) {
+func (c *Checker) correlateLocked(p domain.Key, rec store.CheckRecord, now time.Time) (store.CheckRecord, []func()) {
 	f := &c.fleet
 	from := p.Verdict
 	if from == "" {
-		from = store.Pending
+		from = domain.Pending
 	}
 	_, decided := verdictOf(rec.Check.Outcome)
-	confirming := rec.Event != nil && !(rec.Event.Old == store.Pending && rec.Event.New == store.Valid)
+	confirming := rec.Event != nil && !(rec.Event.Old == domain.Pending && rec.Event.New == domain.Valid)
 	newCandidate := rec.Candidate != "" && rec.Candidate != p.Candidate
 	to := rec.Candidate
 	if confirming {
@@ -474,9 +475,9 @@ func (c *Checker) correlateLocked(p store.Pair, rec store.CheckRecord, now time.
 		}
 		f.changes[p.ID] = change{at: now, pair: p, to: rec.Candidate}
 		if len(f.crossAsked) < crossBudget {
-			ask := []store.Verdict{from}
-			if from == store.Pending {
-				ask = []store.Verdict{store.Valid}
+			ask := []domain.Verdict{from}
+			if from == domain.Pending {
+				ask = []domain.Verdict{domain.Valid}
 			}
 			// Ask keys that have not changed; a wide flip spends the budget in its first answers.
 			skip := make([]int64, 0, min(len(f.changes), 4*crossBudget))
@@ -497,7 +498,7 @@ func (c *Checker) correlateLocked(p store.Pair, rec store.CheckRecord, now time.
 		// one ConfirmDelay later (once only, so a cross-check that never runs cannot stall it).
 		return holdChange(p, rec, now.Add(c.cfg.ConfirmDelay)), note
 	}
-	members := map[int64]store.Pair{p.ID: p}
+	members := map[int64]domain.Key{p.ID: p}
 	start := now
 	for _, ch := range f.changes {
 		if ch.to == to {
@@ -541,11 +542,11 @@ func (c *Checker) resumeSuspicion(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	byTo := map[store.Verdict][]store.Pair{}
+	byTo := map[domain.Verdict][]domain.Key{}
 	for _, p := range held {
 		byTo[p.Candidate] = append(byTo[p.Candidate], p)
 	}
-	var best []store.Pair
+	var best []domain.Key
 	for _, ps := range byTo {
 		if len(ps) > len(best) {
 			best = ps

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -25,7 +26,7 @@ func fleetEnv(t *testing.T, n int, cfg Config) (*env, *Checker, *recordingObserv
 	start(t, c)
 	e.runUntil(t, t0.Add(time.Minute))
 	for _, p := range pairs {
-		if got := e.pair(t, p.ID); got.Verdict != store.Valid {
+		if got := e.pair(t, p.ID); got.Verdict != domain.Valid {
 			t.Fatalf("pair %d after the first round: %s", p.ID, got.Verdict)
 		}
 	}
@@ -37,7 +38,7 @@ func events(recs []store.CheckRecord) (own, wide int) {
 		switch {
 		case r.Event != nil && r.Wide:
 			wide++
-		case r.Event != nil && r.Event.Old != store.Pending:
+		case r.Event != nil && r.Event.Old != domain.Pending:
 			own++
 		}
 	}
@@ -52,7 +53,7 @@ func TestUpstreamWideFlipIsOneSuspicionThatClears(t *testing.T) {
 	// Keys come due one at a time, as in life: the first changed answer cross-checks others.
 	e.runUntil(t, e.clock.Now().Add(15*time.Minute+time.Minute))
 	st := c.Status()
-	if st.Suspicion == nil || st.Suspicion.To != store.Revoked {
+	if st.Suspicion == nil || st.Suspicion.To != domain.Revoked {
 		t.Fatalf("status suspicion %+v, want a held change to revoked", st.Suspicion)
 	}
 	e.fake.SetAll(staxfake.Valid)
@@ -72,7 +73,7 @@ func TestUpstreamWideFlipIsOneSuspicionThatClears(t *testing.T) {
 		t.Error("suspicion still shown after its resolution")
 	}
 	for _, p := range pairs {
-		if got := e.pair(t, p.ID); got.Verdict != store.Valid {
+		if got := e.pair(t, p.ID); got.Verdict != domain.Valid {
 			t.Errorf("pair %d: %s, want valid", p.ID, got.Verdict)
 		}
 	}
@@ -98,7 +99,7 @@ func TestUpstreamWideChangeThatHoldsIsConfirmedOnce(t *testing.T) {
 		t.Errorf("%d own and %d wide changes, %d confirmed members; want 0 own, every member wide", own, wide, len(sus[1].Confirmed))
 	}
 	for _, p := range sus[1].Confirmed {
-		if got := e.pair(t, p.ID); got.Verdict != store.Revoked {
+		if got := e.pair(t, p.ID); got.Verdict != domain.Revoked {
 			t.Errorf("confirmed member %d: %s", p.ID, got.Verdict)
 		}
 	}
@@ -121,20 +122,20 @@ func TestSingleRevocationIsConfirmedPromptly(t *testing.T) {
 	if len(sus) != 0 {
 		t.Fatalf("suspicions %+v, want none", sus)
 	}
-	var ev *store.Event
+	var ev *domain.Event
 	for _, r := range recs {
 		if r.Event != nil && r.Event.PairID == p.ID {
 			ev = r.Event
 		}
 	}
-	if ev == nil || ev.New != store.Revoked || ev.Old != store.Valid {
+	if ev == nil || ev.New != domain.Revoked || ev.Old != domain.Valid {
 		t.Fatalf("no valid→revoked event for the revoked key (events %+v)", ev)
 	}
 	// One re-check after ConfirmDelay, with the cross-checks answered in between.
 	if took := ev.At.Sub(revokedAt); took > 10*time.Second {
 		t.Errorf("confirmed %s after the change, want within ConfirmDelay and a cross-check wait", took)
 	}
-	if got := e.pair(t, pairs[0].ID); got.Verdict != store.Valid {
+	if got := e.pair(t, pairs[0].ID); got.Verdict != domain.Valid {
 		t.Errorf("a healthy key became %s", got.Verdict)
 	}
 }
@@ -162,7 +163,7 @@ func TestFewBrokenKeysAreNotAnOutage(t *testing.T) {
 	}
 	for _, p := range pairs[:3] {
 		got := e.pair(t, p.ID)
-		if got.Verdict != store.Valid || got.Failures < 3 || !got.FailingSince.Equal(began) {
+		if got.Verdict != domain.Valid || got.Failures < 3 || !got.FailingSince.Equal(began) {
 			t.Errorf("broken pair %d: %s, %d failures, failing since %s", p.ID, got.Verdict, got.Failures, got.FailingSince)
 		}
 	}
@@ -271,7 +272,7 @@ func TestSlotFreeBeforeTheWrite(t *testing.T) {
 	updates(t, ch, 3)
 	t.Logf("stored %s after the lock was released", time.Since(began))
 	for _, p := range pairs {
-		if got := e.pair(t, p.ID); got.Verdict != store.Valid {
+		if got := e.pair(t, p.ID); got.Verdict != domain.Valid {
 			t.Errorf("pair %d: %s after the lock was released", p.ID, got.Verdict)
 		}
 	}
@@ -308,7 +309,7 @@ func TestSettledChangesAreNoEvidence(t *testing.T) {
 	if _, _, sus := obs.snapshot(); len(sus) != 2 {
 		t.Errorf("%d suspicion notifications, want still 2: one key's revocation is no suspicion", len(sus))
 	}
-	if got := e.pair(t, p.ID); got.Verdict != store.Revoked {
+	if got := e.pair(t, p.ID); got.Verdict != domain.Revoked {
 		t.Errorf("the revoked key is %s (candidate %s×%d, %d requests, last %+v)", got.Verdict, got.Candidate, got.CandidateCount, e.fake.RequestsFor(p.key), got.LastCheck)
 	}
 }

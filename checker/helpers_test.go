@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/staxapi"
@@ -82,7 +83,7 @@ func (e *env) checker(cfg Config, probe Prober) *Checker {
 }
 
 type testPair struct {
-	store.Pair
+	domain.Key
 	email, key string
 }
 
@@ -103,7 +104,7 @@ func (e *env) add(tb testing.TB, i int, b staxfake.Behavior) testPair {
 		tb.Fatal(err)
 	}
 	e.fake.Set(in.Email, in.Key, b)
-	return testPair{Pair: p, email: in.Email, key: in.Key}
+	return testPair{Key: p, email: in.Email, key: in.Key}
 }
 
 // seed registers n pairs through vault.Add. Every Add is its own transaction on the one
@@ -131,7 +132,7 @@ func (e *env) seed(tb testing.TB, n int) {
 	}
 }
 
-func (e *env) pair(tb testing.TB, id int64) store.Pair {
+func (e *env) pair(tb testing.TB, id int64) domain.Key {
 	tb.Helper()
 	p, err := e.db.PairByID(context.Background(), id)
 	if err != nil {
@@ -140,7 +141,7 @@ func (e *env) pair(tb testing.TB, id int64) store.Pair {
 	return p
 }
 
-func (e *env) checks(tb testing.TB, id int64) []store.Check {
+func (e *env) checks(tb testing.TB, id int64) []domain.Check {
 	tb.Helper()
 	cs, err := e.db.ListChecks(context.Background(), id, 1000)
 	if err != nil {
@@ -149,7 +150,7 @@ func (e *env) checks(tb testing.TB, id int64) []store.Check {
 	return cs
 }
 
-func (e *env) events(tb testing.TB, id int64) []store.Event {
+func (e *env) events(tb testing.TB, id int64) []domain.Event {
 	tb.Helper()
 	es, err := e.db.ListEvents(context.Background(), id, 1000)
 	if err != nil {
@@ -240,7 +241,7 @@ type recordingObserver struct {
 	pauseEvents []bool
 }
 
-func (o *recordingObserver) CheckRecorded(_ store.Pair, rec store.CheckRecord) {
+func (o *recordingObserver) CheckRecorded(_ domain.Key, rec store.CheckRecord) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.records = append(o.records, rec)

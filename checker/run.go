@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/store"
 )
 
@@ -71,7 +72,7 @@ func (c *Checker) Run(ctx context.Context) error {
 	// a batch is dropped whenever something else may have moved the schedule (a nudge, a
 	// check the scheduler did not start) and whenever its first pair is not due yet.
 	var (
-		batch    []store.Pair
+		batch    []domain.Key
 		batchGen uint64
 	)
 	for ctx.Err() == nil {
@@ -169,7 +170,7 @@ func (c *Checker) Run(ctx context.Context) error {
 }
 
 // scheduled runs one check the scheduler dispatched; it owns p's in-flight entry and a slot.
-func (c *Checker) scheduled(ctx context.Context, p store.Pair) {
+func (c *Checker) scheduled(ctx context.Context, p domain.Key) {
 	_, _, err := c.run(ctx, p, c.releaseSlot)
 	if err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrStale) {
 		// The answer could not be written, so the pair is still due: keep it out of the

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/notify"
-	"github.com/staxkeys/staxkeys/store"
 )
 
 // BenchmarkDeliverChanges measures the worker's pass over n verdict changes queued on the
@@ -30,8 +30,8 @@ func BenchmarkDeliverChanges(b *testing.B) {
 				for b.Loop() {
 					b.StopTimer()
 					for i := range n {
-						p := store.Pair{ID: int64(i + 1), Label: fmt.Sprintf("key %d", i), Email: "ops@team.example.com"}
-						change(nt, p, wclk.Now(), store.Valid, store.Revoked)
+						p := domain.Key{ID: int64(i + 1), Label: fmt.Sprintf("key %d", i), Email: "ops@team.example.com"}
+						change(nt, p, wclk.Now(), domain.Valid, domain.Revoked)
 					}
 					wclk.Advance(window + time.Second)
 					b.StartTimer()

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -115,7 +116,7 @@ func (c Config) Validate() error {
 		f["rotation_days"] = "give a number of days between 1 and 3650, or 0 to turn the reminder off"
 	}
 	if len(f) > 0 {
-		return &store.ValidationError{Fields: f}
+		return &domain.ValidationError{Fields: f}
 	}
 	return nil
 }
@@ -238,7 +239,7 @@ func (n *Notifier) load(ctx context.Context) loaded {
 				l.cfg.RevokedReminder, _ = time.ParseDuration(sc.RevokedReminder)
 			}
 		}
-	} else if !errors.Is(err, store.ErrNotFound) {
+	} else if !errors.Is(err, domain.ErrNotFound) {
 		n.log.Error("notify: cannot read the saved settings; using the environment's", "err", err)
 	}
 	for _, s := range sealedSettings {
@@ -247,7 +248,7 @@ func (n *Notifier) load(ctx context.Context) loaded {
 			l.sources[s.field] = FromEnv
 		}
 		sealed, err := n.db.Setting(ctx, s.setting)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, domain.ErrNotFound) {
 			continue
 		}
 		var v []byte
@@ -415,14 +416,14 @@ func (n *Notifier) parseChecked(cur Config, f Form) (Config, error) {
 		fields["smtp_host"] = denied
 	}
 	if len(fields) > 0 {
-		return cfg, &store.ValidationError{Fields: fields}
+		return cfg, &domain.ValidationError{Fields: fields}
 	}
 	return cfg, nil
 }
 
 // Save validates f and stores it: the non-secret fields as one setting, and each secret
 // typed or removed sealed on its own. It returns the names of what changed, for the audit
-// trail (never a value), or a *store.ValidationError keyed by field.
+// trail (never a value), or a *domain.ValidationError keyed by field.
 func (n *Notifier) Save(ctx context.Context, f Form) ([]string, error) {
 	before := n.load(ctx)
 	cfg, err := n.parseChecked(before.cfg, f)
@@ -544,7 +545,7 @@ func parseForm(cur Config, f Form) (Config, error) {
 		c.RotationReminderDays = n
 	}
 	if len(fields) > 0 {
-		return c, &store.ValidationError{Fields: fields}
+		return c, &domain.ValidationError{Fields: fields}
 	}
 	return c, nil
 }
@@ -584,7 +585,7 @@ func ResealSettings(ctx context.Context, db *store.DB, old, new *secret.Keyring)
 	out := map[string][]byte{}
 	for _, s := range sealedSettings {
 		sealed, err := db.Setting(ctx, s.setting)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, domain.ErrNotFound) {
 			continue
 		}
 		if err != nil {

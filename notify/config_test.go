@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/secret"
-	"github.com/staxkeys/staxkeys/store"
 )
 
 // TestSettingsOverrideEnvAndSealSecrets: the environment supplies the settings until the page
@@ -130,13 +130,13 @@ func TestSettingsValidation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := n.Save(context.Background(), tt.form)
-			var ve *store.ValidationError
+			var ve *domain.ValidationError
 			if !errors.As(err, &ve) || ve.Fields[tt.field] == "" {
 				t.Errorf("Save: %v, want a message on %s", err, tt.field)
 			}
 		})
 	}
-	if _, err := e.db.Setting(context.Background(), "notify_config"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := e.db.Setting(context.Background(), "notify_config"); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("an invalid form was stored: %v", err)
 	}
 }

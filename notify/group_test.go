@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -21,7 +22,7 @@ import (
 const publicURL = "https://staxkeys.example.com/"
 
 // groupPairs are the keys the grouping tests change.
-var groupPairs = []store.Pair{
+var groupPairs = []domain.Key{
 	{ID: 11, Label: "billing", Email: "ops@team.example.com"},
 	{ID: 12, Label: "ci <prod>", Email: "ci@team.example.com"},
 	{ID: 13, Label: "", Email: "data@team.example.com"},
@@ -29,8 +30,8 @@ var groupPairs = []store.Pair{
 }
 
 // change reports a confirmed change of p at the notifier, as the checker does.
-func change(n *notify.Notifier, p store.Pair, at time.Time, old, new store.Verdict) {
-	n.CheckRecorded(p, store.CheckRecord{Event: &store.Event{PairID: p.ID, At: at, Old: old, New: new,
+func change(n *notify.Notifier, p domain.Key, at time.Time, old, new domain.Verdict) {
+	n.CheckRecorded(p, store.CheckRecord{Event: &domain.Event{PairID: p.ID, At: at, Old: old, New: new,
 		Reason: fmt.Sprintf("reason of %d", p.ID)}})
 }
 
@@ -63,11 +64,11 @@ func TestGroupedChangesOneMessagePerChannel(t *testing.T) {
 				Clock:       wclk,
 				GroupWindow: 30 * time.Second, PublicURL: tc.publicURL, ReminderEvery: 24 * time.Hour,
 			})
-			change(n, groupPairs[0], t0, store.Valid, store.Revoked)
+			change(n, groupPairs[0], t0, domain.Valid, domain.Revoked)
 			wclk.Advance(10 * time.Second)
-			change(n, groupPairs[1], wclk.Now(), store.Valid, store.Denied)
+			change(n, groupPairs[1], wclk.Now(), domain.Valid, domain.Denied)
 			wclk.Advance(10 * time.Second)
-			change(n, groupPairs[2], wclk.Now(), store.Revoked, store.Valid)
+			change(n, groupPairs[2], wclk.Now(), domain.Revoked, domain.Valid)
 
 			runWorker(t, n)
 			parked(t, wclk, 1)
@@ -174,7 +175,7 @@ func TestGroupWindowBounds(t *testing.T) {
 	ctx := context.Background()
 	for i, at := range []time.Duration{0, 10 * time.Second, 30 * time.Second, 31 * time.Second} {
 		wclk.Advance(t0.Add(at).Sub(wclk.Now()))
-		change(n, groupPairs[i], wclk.Now(), store.Valid, store.Revoked)
+		change(n, groupPairs[i], wclk.Now(), domain.Valid, domain.Revoked)
 		if i == 1 {
 			if tried, err := n.DeliverDue(ctx); err != nil || tried != 0 {
 				t.Fatalf("at +10s the worker tried %d (%v), want none: the window is open", tried, err)
@@ -204,8 +205,8 @@ func TestGroupWindowBounds(t *testing.T) {
 		e := newEnv(t)
 		hook := newReceiver(t, nil)
 		n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: hook.URL}, Clock: checker.NewFakeClock(t0)})
-		change(n, groupPairs[0], t0, store.Valid, store.Revoked)
-		change(n, groupPairs[1], t0, store.Valid, store.Revoked)
+		change(n, groupPairs[0], t0, domain.Valid, domain.Revoked)
+		change(n, groupPairs[1], t0, domain.Valid, domain.Revoked)
 		if tried, err := n.DeliverDue(ctx); err != nil || tried != 2 {
 			t.Fatalf("tried %d (%v), want each change at once, alone", tried, err)
 		}
@@ -231,8 +232,8 @@ func TestGroupFailsAndRetriesTogether(t *testing.T) {
 	})
 	wclk := checker.NewFakeClock(t0)
 	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: hook.URL}, Clock: wclk, GroupWindow: 30 * time.Second})
-	change(n, groupPairs[0], t0, store.Valid, store.Revoked)
-	change(n, groupPairs[1], t0, store.Valid, store.Revoked)
+	change(n, groupPairs[0], t0, domain.Valid, domain.Revoked)
+	change(n, groupPairs[1], t0, domain.Valid, domain.Revoked)
 	wclk.Advance(30 * time.Second)
 	ctx := context.Background()
 	if tried, err := n.DeliverDue(ctx); err != nil || tried != 1 {
@@ -272,9 +273,9 @@ func TestGroupSurvivesRestart(t *testing.T) {
 	}
 	n1 := notify.New(e.db, e.keys, opts)
 	stop := runWorker(t, n1)
-	change(n1, groupPairs[0], t0, store.Valid, store.Revoked)
+	change(n1, groupPairs[0], t0, domain.Valid, domain.Revoked)
 	wclk.Advance(5 * time.Second)
-	change(n1, groupPairs[1], wclk.Now(), store.Valid, store.Revoked)
+	change(n1, groupPairs[1], wclk.Now(), domain.Valid, domain.Revoked)
 	wclk.Advance(5 * time.Second)
 	stop() // the crash, mid-window
 	if err := e.db.Close(); err != nil {
@@ -310,12 +311,12 @@ func TestWideChangesHaveNoAlertOfTheirOwn(t *testing.T) {
 	e := newEnv(t)
 	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: "http://127.0.0.1:9/hook"}, Clock: checker.NewFakeClock(t0)})
 	for _, p := range groupPairs {
-		n.CheckRecorded(p, store.CheckRecord{Wide: true, Event: &store.Event{PairID: p.ID, At: t0, Old: store.Valid, New: store.Revoked}})
+		n.CheckRecorded(p, store.CheckRecord{Wide: true, Event: &domain.Event{PairID: p.ID, At: t0, Old: domain.Valid, New: domain.Revoked}})
 	}
 	if ds := e.deliveries(t); len(ds) != 0 {
 		t.Errorf("%d deliveries for wide changes, want none", len(ds))
 	}
-	change(n, groupPairs[0], t0, store.Valid, store.Revoked) // the same change, not wide, alerts
+	change(n, groupPairs[0], t0, domain.Valid, domain.Revoked) // the same change, not wide, alerts
 	if ds := e.deliveries(t); len(ds) != 1 {
 		t.Errorf("%d deliveries for a change of its own, want 1", len(ds))
 	}
@@ -325,11 +326,11 @@ func TestWideChangesHaveNoAlertOfTheirOwn(t *testing.T) {
 // channel, at once (never held for the grouping window), naming the keys.
 func TestSuspicionAlerts(t *testing.T) {
 	members := groupPairs[:3]
-	begin := checker.Suspicion{From: store.Valid, To: store.Revoked, Since: t0.Add(-time.Minute), At: t0,
+	begin := checker.Suspicion{From: domain.Valid, To: domain.Revoked, Since: t0.Add(-time.Minute), At: t0,
 		Pairs: members, Reason: "Invalid authorization request (HTTP 401)"}
 	tests := []struct {
 		name                string
-		confirmed, cleared  []store.Pair
+		confirmed, cleared  []domain.Key
 		subject, head, line string
 	}{
 		{"confirmed", members[:2], members[2:],
@@ -446,8 +447,8 @@ func TestGroupedEmailListsEveryKey(t *testing.T) {
 		Env:   notify.Config{SMTP: notify.SMTPConfig{Host: "127.0.0.1", Port: srv.port(), From: "staxkeys@example.com", To: []string{"ops@example.com"}}},
 		Clock: wclk, GroupWindow: 30 * time.Second, PublicURL: publicURL,
 	})
-	change(n, groupPairs[0], t0, store.Valid, store.Revoked)
-	change(n, groupPairs[1], t0, store.Denied, store.Valid)
+	change(n, groupPairs[0], t0, domain.Valid, domain.Revoked)
+	change(n, groupPairs[1], t0, domain.Denied, domain.Valid)
 	wclk.Advance(30 * time.Second)
 	if tried, err := n.DeliverDue(context.Background()); err != nil || tried != 1 {
 		t.Fatalf("tried %d (%v), want one email", tried, err)
@@ -479,7 +480,7 @@ func TestSingleChangeLinksItsKey(t *testing.T) {
 			SMTP: notify.SMTPConfig{Host: "127.0.0.1", Port: srv.port(), From: "staxkeys@example.com", To: []string{"ops@example.com"}}},
 		Clock: checker.NewFakeClock(t0), PublicURL: publicURL,
 	})
-	change(n, groupPairs[0], t0, store.Valid, store.Revoked)
+	change(n, groupPairs[0], t0, domain.Valid, domain.Revoked)
 	if tried, err := n.DeliverDue(context.Background()); err != nil || tried != 2 {
 		t.Fatalf("tried %d (%v), want 2", tried, err)
 	}
@@ -509,7 +510,7 @@ func TestLargeGroupStaysReadable(t *testing.T) {
 		Clock: wclk, GroupWindow: 30 * time.Second,
 	})
 	for i := range 60 {
-		change(n, store.Pair{ID: int64(100 + i), Label: fmt.Sprintf("key %02d", i), Email: "ops@team.example.com"}, t0, store.Valid, store.Revoked)
+		change(n, domain.Key{ID: int64(100 + i), Label: fmt.Sprintf("key %02d", i), Email: "ops@team.example.com"}, t0, domain.Valid, domain.Revoked)
 	}
 	wclk.Advance(30 * time.Second)
 	if tried, err := n.DeliverDue(context.Background()); err != nil || tried != 2 {
@@ -544,7 +545,7 @@ func TestGroupTryReportedPerDelivery(t *testing.T) {
 		}
 	})
 	for _, p := range groupPairs[:3] {
-		change(n, p, t0, store.Valid, store.Revoked)
+		change(n, p, t0, domain.Valid, domain.Revoked)
 	}
 	wclk.Advance(30 * time.Second)
 	if tried, err := n.DeliverDue(context.Background()); err != nil || tried != 1 {

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -240,7 +241,7 @@ const enqueueTimeout = 10 * time.Second
 //
 // A change confirmed as part of an upstream-wide suspicion (rec.Wide) gets no alert of its
 // own: the suspicion's resolution names it (SuspicionChanged).
-func (n *Notifier) CheckRecorded(p store.Pair, rec store.CheckRecord) {
+func (n *Notifier) CheckRecorded(p domain.Key, rec store.CheckRecord) {
 	e := rec.Event
 	if e == nil || rec.Wide || !worthAlerting(e.Old, e.New) {
 		return
@@ -254,12 +255,12 @@ func (n *Notifier) CheckRecorded(p store.Pair, rec store.CheckRecord) {
 	n.enqueue(a, n.opts.GroupWindow)
 }
 
-func worthAlerting(old, new store.Verdict) bool {
+func worthAlerting(old, new domain.Verdict) bool {
 	switch new {
-	case store.Revoked, store.Denied:
+	case domain.Revoked, domain.Denied:
 		return old != new
-	case store.Valid:
-		return old == store.Revoked || old == store.Denied
+	case domain.Valid:
+		return old == domain.Revoked || old == domain.Denied
 	}
 	return false
 }
@@ -351,7 +352,7 @@ func deliveriesFor(cfg Config, a Alert, window time.Duration) ([]store.NewDelive
 
 // pairRef names p in an alert, with a link to its page when the public URL is set. The link
 // is the admin page of the key (GET /keys/:id in package web).
-func (n *Notifier) pairRef(p store.Pair) *PairRef {
+func (n *Notifier) pairRef(p domain.Key) *PairRef {
 	r := &PairRef{ID: p.ID, Label: p.Label, Email: p.Email}
 	if n.opts.PublicURL != "" {
 		r.URL = n.opts.PublicURL + "/keys/" + strconv.FormatInt(p.ID, 10)
@@ -359,7 +360,7 @@ func (n *Notifier) pairRef(p store.Pair) *PairRef {
 	return r
 }
 
-func (n *Notifier) pairRefs(ps []store.Pair) []PairRef {
+func (n *Notifier) pairRefs(ps []domain.Key) []PairRef {
 	out := make([]PairRef, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, *n.pairRef(p))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/staxapi"
@@ -191,25 +192,25 @@ func waitForPairUpdate(t *testing.T, ch <-chan checker.Update) {
 // revoked or denied; never a first valid verdict.
 func TestWhichChangesAlert(t *testing.T) {
 	tests := []struct {
-		old, new store.Verdict
+		old, new domain.Verdict
 		alert    bool
 	}{
-		{store.Pending, store.Valid, false},
-		{store.Pending, store.Revoked, true},
-		{store.Pending, store.Denied, true},
-		{store.Valid, store.Revoked, true},
-		{store.Valid, store.Denied, true},
-		{store.Revoked, store.Denied, true},
-		{store.Denied, store.Revoked, true},
-		{store.Revoked, store.Valid, true},
-		{store.Denied, store.Valid, true},
+		{domain.Pending, domain.Valid, false},
+		{domain.Pending, domain.Revoked, true},
+		{domain.Pending, domain.Denied, true},
+		{domain.Valid, domain.Revoked, true},
+		{domain.Valid, domain.Denied, true},
+		{domain.Revoked, domain.Denied, true},
+		{domain.Denied, domain.Revoked, true},
+		{domain.Revoked, domain.Valid, true},
+		{domain.Denied, domain.Valid, true},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.old)+"→"+string(tt.new), func(t *testing.T) {
 			e := newEnv(t)
 			n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: "http://127.0.0.1:9/hook"}, Clock: checker.NewFakeClock(t0)})
-			p := store.Pair{ID: 7, Label: "l", Email: "a@example.com"}
-			n.CheckRecorded(p, store.CheckRecord{Event: &store.Event{PairID: 7, At: t0, Old: tt.old, New: tt.new, Reason: "why"}})
+			p := domain.Key{ID: 7, Label: "l", Email: "a@example.com"}
+			n.CheckRecorded(p, store.CheckRecord{Event: &domain.Event{PairID: 7, At: t0, Old: tt.old, New: tt.new, Reason: "why"}})
 			n.CheckRecorded(p, store.CheckRecord{}) // a check without a change
 			if got := len(e.deliveries(t)) == 1; got != tt.alert {
 				t.Errorf("queued %d deliveries, want alert=%v", len(e.deliveries(t)), tt.alert)
@@ -369,8 +370,8 @@ func TestSlackDelivery(t *testing.T) {
 	e := newEnv(t)
 	slack := newReceiver(t, nil)
 	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{SlackURL: slack.URL + "/services/T000/B000/SECRETPATH"}, Clock: checker.NewFakeClock(t0)})
-	p := store.Pair{ID: 3, Label: "ci <prod> & co", Email: "ci@example.com"}
-	n.CheckRecorded(p, store.CheckRecord{Event: &store.Event{At: t0, Old: store.Valid, New: store.Denied, Reason: "HTTP 403: Stax.ai knows the key but denies access"}})
+	p := domain.Key{ID: 3, Label: "ci <prod> & co", Email: "ci@example.com"}
+	n.CheckRecorded(p, store.CheckRecord{Event: &domain.Event{At: t0, Old: domain.Valid, New: domain.Denied, Reason: "HTTP 403: Stax.ai knows the key but denies access"}})
 	if _, err := n.DeliverDue(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +441,7 @@ func TestRemindersOncePerPeriod(t *testing.T) {
 	}
 	once := checker.DefaultConfig()
 	once.Confirm = 1 // a first bad answer is otherwise only a candidate
-	rec := checker.Decide(bad, staxapi.Result{Outcome: staxapi.Revoked, Reason: "revoked"}, t0, once, time.Hour, nil)
+	rec := checker.Decide(bad, staxapi.Result{Outcome: domain.OutcomeRevoked, Reason: "revoked"}, t0, once, time.Hour, nil)
 	if err := e.db.RecordCheck(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -496,7 +497,7 @@ func TestRemindersOncePerPeriod(t *testing.T) {
 	if bad, err = e.db.PairByID(ctx, bad.ID); err != nil {
 		t.Fatal(err)
 	}
-	rec = checker.Decide(bad, staxapi.Result{Outcome: staxapi.Valid, Reason: "ok"}, clk.Now(), once, time.Hour, nil)
+	rec = checker.Decide(bad, staxapi.Result{Outcome: domain.OutcomeValid, Reason: "ok"}, clk.Now(), once, time.Hour, nil)
 	if err := e.db.RecordCheck(ctx, rec); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -218,12 +219,12 @@ func TestSettingsRefuseInternalAndCredentialURLs(t *testing.T) {
 		{notify.Form{SlackURL: "https://token@hooks.slack.com/services/x"}, "slack_url"},
 	} {
 		_, err := n.Save(context.Background(), tt.form)
-		var ve *store.ValidationError
+		var ve *domain.ValidationError
 		if !errors.As(err, &ve) || ve.Fields[tt.field] == "" {
 			t.Errorf("Save(%+v): %v, want a message on %s", tt.form, err, tt.field)
 		}
 	}
-	if _, err := e.db.Setting(context.Background(), "notify_config"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := e.db.Setting(context.Background(), "notify_config"); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("a refused form was stored: %v", err)
 	}
 }

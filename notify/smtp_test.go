@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -208,8 +209,8 @@ func TestEmailDelivery(t *testing.T) {
 				Clock:       checker.NewFakeClock(t0),
 				SMTPRootCAs: pool,
 			})
-			p := store.Pair{ID: 12, Label: "Équipe billing", Email: "billing@example.com"}
-			n.CheckRecorded(p, store.CheckRecord{Event: &store.Event{At: t0, Old: store.Valid, New: store.Revoked, Reason: "Invalid authorization request (HTTP 401)"}})
+			p := domain.Key{ID: 12, Label: "Équipe billing", Email: "billing@example.com"}
+			n.CheckRecorded(p, store.CheckRecord{Event: &domain.Event{At: t0, Old: domain.Valid, New: domain.Revoked, Reason: "Invalid authorization request (HTTP 401)"}})
 			if _, err := n.DeliverDue(context.Background()); err != nil {
 				t.Fatal(err)
 			}

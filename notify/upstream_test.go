@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/staxapi"
-	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/vault"
 )
 
@@ -25,7 +25,7 @@ type fleet struct {
 	wclk  *checker.FakeClock
 	n     *notify.Notifier
 	hook  *receiver
-	pairs []store.Pair
+	pairs []domain.Key
 }
 
 func newFleet(t *testing.T, keys int, fopts staxfake.Options) *fleet {
@@ -106,7 +106,7 @@ func (f *fleet) deliver(t *testing.T) map[string][]notify.Alert {
 	return out
 }
 
-func (f *fleet) verdicts(t *testing.T, v store.Verdict) int {
+func (f *fleet) verdicts(t *testing.T, v domain.Verdict) int {
 	t.Helper()
 	k := 0
 	for _, p := range f.pairs {
@@ -143,7 +143,7 @@ func TestUpstreamFlipThatClearsAlertsTwice(t *testing.T) {
 	if len(end.Confirmed) != 0 || len(end.Cleared) != len(end.Pairs) || !strings.Contains(end.Message, "no key changed") {
 		t.Errorf("resolution %+v, want every member cleared", end)
 	}
-	if n := f.verdicts(t, store.Valid); n != len(f.pairs) {
+	if n := f.verdicts(t, domain.Valid); n != len(f.pairs) {
 		t.Errorf("%d of %d keys valid after the flip went back", n, len(f.pairs))
 	}
 }
@@ -161,8 +161,8 @@ func TestUpstreamChangeThatHoldsIsOneResolution(t *testing.T) {
 		t.Fatalf("alerts %v, want one suspicion and one resolution", eventCounts(got))
 	}
 	end := got[notify.EventUpstreamResolved][0]
-	if len(end.Confirmed) < 3 || len(end.Confirmed) != f.verdicts(t, store.Revoked) {
-		t.Errorf("resolution confirms %d keys; %d are revoked", len(end.Confirmed), f.verdicts(t, store.Revoked))
+	if len(end.Confirmed) < 3 || len(end.Confirmed) != f.verdicts(t, domain.Revoked) {
+		t.Errorf("resolution confirms %d keys; %d are revoked", len(end.Confirmed), f.verdicts(t, domain.Revoked))
 	}
 	for _, p := range end.Confirmed {
 		if p.URL != link(p.ID) {

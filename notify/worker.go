@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/store"
 )
 
@@ -174,7 +175,7 @@ func (n *Notifier) attempt(ctx context.Context, cfg Config, d store.Delivery) (g
 	} else {
 		rerr = n.db.RecordGroupAttempt(wctx, d.ID, grouped, a)
 	}
-	if rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
+	if rerr != nil && !errors.Is(rerr, domain.ErrNotFound) {
 		n.log.Error("notify: cannot record a delivery attempt", "delivery_id", d.ID, "grouped", len(grouped), "err", rerr)
 	}
 	return grouped
@@ -215,7 +216,7 @@ func (n *Notifier) CheckReminders(ctx context.Context) error {
 	now := n.clock.Now().UTC().Truncate(time.Millisecond)
 	queued := 0
 	for _, p := range pairs {
-		if cfg.RevokedReminder > 0 && (p.Verdict == store.Revoked || p.Verdict == store.Denied) && !p.VerdictSince.IsZero() {
+		if cfg.RevokedReminder > 0 && (p.Verdict == domain.Revoked || p.Verdict == domain.Denied) && !p.VerdictSince.IsZero() {
 			if period := int(now.Sub(p.VerdictSince) / cfg.RevokedReminder); period >= 1 {
 				since := p.VerdictSince
 				a := Alert{Event: EventVerdictReminder, At: now, Pair: n.pairRef(p), NewVerdict: string(p.Verdict), Since: &since}

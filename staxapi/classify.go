@@ -25,28 +25,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-)
 
-// Outcome is the verdict on one check; its values are stored as they are,
-// so they must never change.
-type Outcome string
-
-const (
-	// Valid means Stax.ai answered a 2xx JSON object in its shape, without
-	// an auth error and without success false.
-	Valid Outcome = "valid"
-	// Revoked means Stax.ai said the key does not authenticate: a 401 with
-	// a JSON object in Stax.ai's shape, or authError true at a 2xx. Only
-	// the API saying so may revoke a key; a proxy's 401 page does not.
-	Revoked Outcome = "revoked"
-	// Denied means HTTP 403 with a JSON object in Stax.ai's shape: the key
-	// is known but not allowed, for example after the admin was demoted or
-	// the team fell back to trial. It is neither valid nor revoked, so it
-	// gets a state of its own. A WAF's or gateway's 403 is not Denied.
-	Denied Outcome = "denied"
-	// Undecided is stored as "error" because that is what an admin reads in
-	// the history: the API did not decide and the key's state must not move.
-	Undecided Outcome = "error"
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 // MaxBody is how much of a response body is kept. Auth answers from Stax.ai
@@ -70,7 +50,7 @@ const maxRetryAfter = 24 * time.Hour
 // the verdict, show it to an admin and pace further requests.
 type Result struct {
 	// Outcome is the verdict; Undecided unless the API clearly decided.
-	Outcome Outcome
+	Outcome domain.Outcome
 	// Reason is a short sentence for an admin, at most MaxReason bytes,
 	// free of control and invisible characters, and never containing the
 	// email or key, nor any run of 6 or more of their characters in any
@@ -333,7 +313,7 @@ func classify(status int, h http.Header, body []byte, truncated bool, now time.T
 		}
 		said = who + quoted
 	}
-	r.Outcome = Undecided
+	r.Outcome = domain.OutcomeUndecided
 	r.Reason, r.UpstreamFault = decide(&r, h, in, said, sc)
 	r.Reason = cleanReason(r.Reason)
 	return r
@@ -410,16 +390,16 @@ func decide(r *Result, h http.Header, in inspected, said string, sc *scrubber) (
 
 	switch {
 	case status == http.StatusForbidden: // rule 4
-		r.Outcome = Denied
+		r.Outcome = domain.OutcomeDenied
 		return compose("HTTP 403: Stax.ai knows the key but denies access", nil, said), false
 	case status == http.StatusUnauthorized: // rule 5
-		r.Outcome = Revoked
+		r.Outcome = domain.OutcomeRevoked
 		if said != "" {
 			return said + " (HTTP 401)", false
 		}
 		return "HTTP 401 from Stax.ai", false
 	case status >= 200 && status <= 299 && in.authError: // rule 5
-		r.Outcome = Revoked
+		r.Outcome = domain.OutcomeRevoked
 		switch {
 		case said != "" && status == http.StatusOK:
 			return said, false
@@ -434,7 +414,7 @@ func decide(r *Result, h http.Header, in inspected, said string, sc *scrubber) (
 		}
 		return compose(reason, nil, said), false
 	case status >= 200 && status <= 299: // rule 6
-		r.Outcome = Valid
+		r.Outcome = domain.OutcomeValid
 		if status != http.StatusOK {
 			return fmt.Sprintf("Stax.ai accepted the key (HTTP %d)", status), false
 		}

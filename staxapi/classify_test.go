@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 func hdr(kv ...string) http.Header {
@@ -51,7 +53,7 @@ func TestClassifyTable(t *testing.T) {
 		body      []byte
 		truncated bool
 
-		want        Outcome
+		want        domain.Outcome
 		reason      string // the exact Reason, when given
 		contains    string // else a substring the Reason must contain
 		fault       bool
@@ -59,226 +61,226 @@ func TestClassifyTable(t *testing.T) {
 		retryAfter  time.Duration
 	}{
 		// Rule 1: 5xx, 429, 1xx and 3xx never decide, whatever the body says.
-		{name: "500 with authError", status: 500, body: authBody, want: Undecided, fault: true,
+		{name: "500 with authError", status: 500, body: authBody, want: domain.OutcomeUndecided, fault: true,
 			reason: "HTTP 500 from Stax.ai (authError ignored: a server fault cannot revoke); Stax.ai said: Invalid authorization request"},
 		{name: "503 with authError and Retry-After", status: 503, h: hdr("Retry-After", "120"), body: authBody,
-			want: Undecided, fault: true, retryAfter: 2 * time.Minute,
+			want: domain.OutcomeUndecided, fault: true, retryAfter: 2 * time.Minute,
 			reason: "HTTP 503 from Stax.ai (retry after 2m; authError ignored: a server fault cannot revoke); Stax.ai said: Invalid authorization request"},
-		{name: "502 with authError string true", status: 502, body: []byte(`{"authError":"true"}`), want: Undecided, fault: true,
+		{name: "502 with authError string true", status: 502, body: []byte(`{"authError":"true"}`), want: domain.OutcomeUndecided, fault: true,
 			reason: "HTTP 502 from Stax.ai (authError ignored: a server fault cannot revoke)"},
 		{name: "429 with authError", status: 429, h: hdr("Retry-After", "5"), body: authBody,
-			want: Undecided, rateLimited: true, retryAfter: 5 * time.Second,
+			want: domain.OutcomeUndecided, rateLimited: true, retryAfter: 5 * time.Second,
 			reason: "rate limited by Stax.ai (retry after 5s; authError ignored: a rate limit cannot revoke)"},
 		{name: "429 with authError at 401's words", status: 429, body: []byte(`{"success":false,"authError":true,"error":"Unauthorized"}`),
-			want: Undecided, rateLimited: true, reason: "rate limited by Stax.ai (authError ignored: a rate limit cannot revoke)"},
-		{name: "100 interim", status: 100, want: Undecided, reason: "HTTP 100: an interim status, not an answer"},
-		{name: "103 with authError", status: 103, body: authBody, want: Undecided,
+			want: domain.OutcomeUndecided, rateLimited: true, reason: "rate limited by Stax.ai (authError ignored: a rate limit cannot revoke)"},
+		{name: "100 interim", status: 100, want: domain.OutcomeUndecided, reason: "HTTP 100: an interim status, not an answer"},
+		{name: "103 with authError", status: 103, body: authBody, want: domain.OutcomeUndecided,
 			reason: "HTTP 103: an interim status, not an answer (authError ignored: an interim status cannot revoke)"},
-		{name: "302 with authError", status: 302, h: hdr("Location", "https://x/y"), body: authBody, want: Undecided,
+		{name: "302 with authError", status: 302, h: hdr("Location", "https://x/y"), body: authBody, want: domain.OutcomeUndecided,
 			reason: "HTTP 302: redirected to https://x/y (authError ignored: a redirect cannot revoke)"},
 		{name: "301 with Location", status: 301, h: hdr("Location", "https://x/y"),
-			want: Undecided, reason: "HTTP 301: redirected to https://x/y"},
+			want: domain.OutcomeUndecided, reason: "HTTP 301: redirected to https://x/y"},
 		{name: "302 with Location", status: 302, h: hdr("Location", "https://login.example.com/sso?next=%2F"), body: htmlPage,
-			want: Undecided, reason: "HTTP 302: redirected to https://login.example.com/sso?next=%2F"},
-		{name: "302 without Location", status: 302, want: Undecided, reason: "HTTP 302 redirect without a Location"},
+			want: domain.OutcomeUndecided, reason: "HTTP 302: redirected to https://login.example.com/sso?next=%2F"},
+		{name: "302 without Location", status: 302, want: domain.OutcomeUndecided, reason: "HTTP 302 redirect without a Location"},
 		{name: "302 with an invisible Location", status: 302, h: hdr("Location", "\u200b\u2060 "),
-			want: Undecided, reason: "HTTP 302 redirect without a Location"},
+			want: domain.OutcomeUndecided, reason: "HTTP 302 redirect without a Location"},
 		{name: "429 Retry-After seconds", status: 429, h: hdr("Retry-After", "30"), body: []byte(`{"success":false,"error":"Too many requests"}`),
-			want: Undecided, reason: "rate limited by Stax.ai (retry after 30s)", rateLimited: true, retryAfter: 30 * time.Second},
+			want: domain.OutcomeUndecided, reason: "rate limited by Stax.ai (retry after 30s)", rateLimited: true, retryAfter: 30 * time.Second},
 		{name: "429 Retry-After HTTP date", status: 429, h: hdr("Retry-After", now.Add(2*time.Minute).Format(http.TimeFormat)),
-			want: Undecided, reason: "rate limited by Stax.ai (retry after 2m)", rateLimited: true, retryAfter: 2 * time.Minute},
+			want: domain.OutcomeUndecided, reason: "rate limited by Stax.ai (retry after 2m)", rateLimited: true, retryAfter: 2 * time.Minute},
 		{name: "429 Retry-After date in the past", status: 429, h: hdr("Retry-After", now.Add(-time.Hour).Format(http.TimeFormat)),
-			want: Undecided, reason: "rate limited by Stax.ai", rateLimited: true},
+			want: domain.OutcomeUndecided, reason: "rate limited by Stax.ai", rateLimited: true},
 		{name: "429 Retry-After absurd", status: 429, h: hdr("Retry-After", "99999999999999999999"),
-			want: Undecided, reason: "rate limited by Stax.ai (retry after 24h)", rateLimited: true, retryAfter: maxRetryAfter},
+			want: domain.OutcomeUndecided, reason: "rate limited by Stax.ai (retry after 24h)", rateLimited: true, retryAfter: maxRetryAfter},
 		{name: "429 Retry-After garbage", status: 429, h: hdr("Retry-After", "soon"),
-			want: Undecided, reason: "rate limited by Stax.ai", rateLimited: true},
-		{name: "429 HTML", status: 429, h: hdr("Retry-After", "10"), body: htmlPage, want: Undecided, rateLimited: true, retryAfter: 10 * time.Second,
+			want: domain.OutcomeUndecided, reason: "rate limited by Stax.ai", rateLimited: true},
+		{name: "429 HTML", status: 429, h: hdr("Retry-After", "10"), body: htmlPage, want: domain.OutcomeUndecided, rateLimited: true, retryAfter: 10 * time.Second,
 			reason: "rate limited by a proxy or CDN in front of Stax.ai (HTTP 429 with an HTML page; retry after 10s)"},
-		{name: "429 gateway JSON", status: 429, body: []byte(`{"message":"Too Many Requests"}`), want: Undecided, rateLimited: true,
+		{name: "429 gateway JSON", status: 429, body: []byte(`{"message":"Too Many Requests"}`), want: domain.OutcomeUndecided, rateLimited: true,
 			reason: "rate limited by a proxy or CDN in front of Stax.ai (HTTP 429 with JSON not in Stax.ai's shape); it said: Too Many Requests"},
-		{name: "429 without Retry-After", status: 429, want: Undecided, reason: "rate limited by Stax.ai", rateLimited: true},
+		{name: "429 without Retry-After", status: 429, want: domain.OutcomeUndecided, reason: "rate limited by Stax.ai", rateLimited: true},
 		{name: "500 JSON", status: 500, body: []byte(`{"success":false,"error":"Internal server error"}`),
-			want: Undecided, reason: "HTTP 500 from Stax.ai; Stax.ai said: Internal server error", fault: true},
+			want: domain.OutcomeUndecided, reason: "HTTP 500 from Stax.ai; Stax.ai said: Internal server error", fault: true},
 		{name: "502 HTML", status: 502, h: hdr("Content-Type", "text/html"), body: htmlPage,
-			want: Undecided, reason: "HTTP 502 from upstream (HTML, not JSON)", fault: true},
+			want: domain.OutcomeUndecided, reason: "HTTP 502 from upstream (HTML, not JSON)", fault: true},
 		{name: "503 with Retry-After", status: 503, h: hdr("Retry-After", "120"), body: []byte(`{"success":false,"error":"Service unavailable"}`),
-			want: Undecided, reason: "HTTP 503 from Stax.ai (retry after 2m); Stax.ai said: Service unavailable", fault: true, retryAfter: 2 * time.Minute},
-		{name: "503 empty", status: 503, want: Undecided, reason: "HTTP 503 from upstream (empty body)", fault: true},
+			want: domain.OutcomeUndecided, reason: "HTTP 503 from Stax.ai (retry after 2m); Stax.ai said: Service unavailable", fault: true, retryAfter: 2 * time.Minute},
+		{name: "503 empty", status: 503, want: domain.OutcomeUndecided, reason: "HTTP 503 from upstream (empty body)", fault: true},
 		{name: "504 text", status: 504, body: []byte("upstream request timeout"),
-			want: Undecided, reason: "HTTP 504 from upstream (body is not JSON)", fault: true},
+			want: domain.OutcomeUndecided, reason: "HTTP 504 from upstream (body is not JSON)", fault: true},
 		{name: "530 gateway JSON", status: 530, body: []byte(`{"message": "A server error occurred."}`),
-			want: Undecided, reason: "HTTP 530 from upstream (JSON, not in Stax.ai's shape); it said: A server error occurred.", fault: true},
+			want: domain.OutcomeUndecided, reason: "HTTP 530 from upstream (JSON, not in Stax.ai's shape); it said: A server error occurred.", fault: true},
 		{name: "500 JSON array", status: 500, body: []byte(`[]`),
-			want: Undecided, reason: "HTTP 500 from upstream (body is a JSON array, not an object)", fault: true},
+			want: domain.OutcomeUndecided, reason: "HTTP 500 from upstream (body is a JSON array, not an object)", fault: true},
 		{name: "truncated 5xx", status: 500, body: overCap, truncated: true,
-			want: Undecided, reason: "HTTP 500 from upstream (body larger than 64 KiB)", fault: true},
+			want: domain.OutcomeUndecided, reason: "HTTP 500 from upstream (body larger than 64 KiB)", fault: true},
 
 		// Rule 2: a body that is not a JSON object never decides; at 401 or
 		// 403 it is something in front of Stax.ai.
 		{name: "401 HTML sign-in page", status: 401, h: hdr("Content-Type", "text/html"), body: htmlPage,
-			want: Undecided, fault: true, reason: "HTTP 401 with an HTML page: a proxy or firewall answered, not Stax.ai"},
+			want: domain.OutcomeUndecided, fault: true, reason: "HTTP 401 with an HTML page: a proxy or firewall answered, not Stax.ai"},
 		{name: "401 HTML claiming JSON", status: 401, h: hdr("Content-Type", jsonCT), body: htmlPage,
-			want: Undecided, fault: true, reason: "HTTP 401 with an HTML page: a proxy or firewall answered, not Stax.ai"},
-		{name: "401 empty", status: 401, want: Undecided, fault: true,
+			want: domain.OutcomeUndecided, fault: true, reason: "HTTP 401 with an HTML page: a proxy or firewall answered, not Stax.ai"},
+		{name: "401 empty", status: 401, want: domain.OutcomeUndecided, fault: true,
 			reason: "HTTP 401 with an empty body: a proxy or firewall answered, not Stax.ai"},
-		{name: "401 truncated", status: 401, body: overCap, truncated: true, want: Undecided, fault: true,
+		{name: "401 truncated", status: 401, body: overCap, truncated: true, want: domain.OutcomeUndecided, fault: true,
 			reason: "HTTP 401 with a body larger than 64 KiB: a proxy or firewall answered, not Stax.ai"},
-		{name: "401 JSON array", status: 401, body: []byte(`[{"authError":true}]`), want: Undecided, fault: true,
+		{name: "401 JSON array", status: 401, body: []byte(`[{"authError":true}]`), want: domain.OutcomeUndecided, fault: true,
 			reason: "HTTP 401 with a JSON array: a proxy or firewall answered, not Stax.ai"},
-		{name: "401 truncated JSON", status: 401, body: []byte(`{"success":false,"authError":tr`), want: Undecided, fault: true,
+		{name: "401 truncated JSON", status: 401, body: []byte(`{"success":false,"authError":tr`), want: domain.OutcomeUndecided, fault: true,
 			reason: "HTTP 401 with a body that is not JSON: a proxy or firewall answered, not Stax.ai"},
 		{name: "403 HTML block page", status: 403, h: hdr("Content-Type", "text/html"), body: htmlPage,
-			want: Undecided, fault: true, reason: "HTTP 403 with an HTML page: a proxy or firewall answered, not Stax.ai"},
-		{name: "403 empty", status: 403, want: Undecided, fault: true,
+			want: domain.OutcomeUndecided, fault: true, reason: "HTTP 403 with an HTML page: a proxy or firewall answered, not Stax.ai"},
+		{name: "403 empty", status: 403, want: domain.OutcomeUndecided, fault: true,
 			reason: "HTTP 403 with an empty body: a proxy or firewall answered, not Stax.ai"},
-		{name: "403 white space only", status: 403, body: []byte("\xef\xbb\xbf \r\n"), want: Undecided, fault: true,
+		{name: "403 white space only", status: 403, body: []byte("\xef\xbb\xbf \r\n"), want: domain.OutcomeUndecided, fault: true,
 			reason: "HTTP 403 with an empty body: a proxy or firewall answered, not Stax.ai"},
-		{name: "403 plain text", status: 403, body: []byte("Forbidden"), want: Undecided, fault: true,
+		{name: "403 plain text", status: 403, body: []byte("Forbidden"), want: domain.OutcomeUndecided, fault: true,
 			reason: "HTTP 403 with a body that is not JSON: a proxy or firewall answered, not Stax.ai"},
-		{name: "403 JSON string", status: 403, body: []byte(`"Forbidden"`), want: Undecided, fault: true,
+		{name: "403 JSON string", status: 403, body: []byte(`"Forbidden"`), want: domain.OutcomeUndecided, fault: true,
 			reason: "HTTP 403 with a JSON string: a proxy or firewall answered, not Stax.ai"},
-		{name: "403 truncated", status: 403, body: overCap, truncated: true, want: Undecided, fault: true,
+		{name: "403 truncated", status: 403, body: overCap, truncated: true, want: domain.OutcomeUndecided, fault: true,
 			reason: "HTTP 403 with a body larger than 64 KiB: a proxy or firewall answered, not Stax.ai"},
 
 		// Rule 3: a JSON object that is not in Stax.ai's shape never decides.
 		{name: "403 API Gateway JSON", status: 403, h: hdr("Content-Type", jsonCT), body: []byte(`{"message":"Forbidden"}`),
-			want: Undecided, fault: true,
+			want: domain.OutcomeUndecided, fault: true,
 			reason: "HTTP 403 with JSON that is not Stax.ai's (no success, error or authError): a gateway or firewall answered, not Stax.ai; it said: Forbidden"},
 		{name: "403 problem details", status: 403, body: []byte(`{"type":"https://problems.example/denied","title":"Access denied","status":403,"detail":"WAF rule 1020"}`),
-			want: Undecided, fault: true,
+			want: domain.OutcomeUndecided, fault: true,
 			reason: "HTTP 403 with JSON that is not Stax.ai's (no success, error or authError): a gateway or firewall answered, not Stax.ai; it said: Access denied"},
-		{name: "401 gateway JSON", status: 401, body: []byte(`{"message":"Unauthorized"}`), want: Undecided, fault: true,
+		{name: "401 gateway JSON", status: 401, body: []byte(`{"message":"Unauthorized"}`), want: domain.OutcomeUndecided, fault: true,
 			reason: "HTTP 401 with JSON that is not Stax.ai's (no success, error or authError): a gateway or firewall answered, not Stax.ai; it said: Unauthorized"},
-		{name: "401 empty object", status: 401, body: []byte(`{}`), want: Undecided, fault: true,
+		{name: "401 empty object", status: 401, body: []byte(`{}`), want: domain.OutcomeUndecided, fault: true,
 			contains: "a gateway or firewall answered, not Stax.ai"},
-		{name: "403 error null is not Stax.ai's", status: 403, body: []byte(`{"error":null,"message":"Forbidden"}`), want: Undecided, fault: true,
+		{name: "403 error null is not Stax.ai's", status: 403, body: []byte(`{"error":null,"message":"Forbidden"}`), want: domain.OutcomeUndecided, fault: true,
 			contains: "a gateway or firewall answered"},
-		{name: "403 success as a number is not Stax.ai's", status: 403, body: []byte(`{"success":0}`), want: Undecided, fault: true,
+		{name: "403 success as a number is not Stax.ai's", status: 403, body: []byte(`{"success":0}`), want: domain.OutcomeUndecided, fault: true,
 			contains: "a gateway or firewall answered"},
 		{name: "403 Spring Boot error JSON", status: 403, body: []byte(`{"timestamp":"2026-12-02T15:00:00Z","status":403,"error":"Forbidden","path":"/"}`),
-			want: Undecided, fault: true, contains: "a gateway or firewall answered, not Stax.ai"},
+			want: domain.OutcomeUndecided, fault: true, contains: "a gateway or firewall answered, not Stax.ai"},
 		{name: "401 NestJS error JSON", status: 401, body: []byte(`{"statusCode":401,"message":"Unauthorized","error":"Unauthorized"}`),
-			want: Undecided, fault: true,
+			want: domain.OutcomeUndecided, fault: true,
 			reason: "HTTP 401 with JSON that is not Stax.ai's (no success, error or authError): a gateway or firewall answered, not Stax.ai; it said: Unauthorized"},
 		{name: "403 Stax.ai error beside a status is still Stax.ai's", status: 403, body: []byte(`{"status":403,"error":"Access denied","authError":false}`),
-			want: Denied, reason: "HTTP 403: Stax.ai knows the key but denies access; Stax.ai said: Access denied"},
+			want: domain.OutcomeDenied, reason: "HTTP 403: Stax.ai knows the key but denies access; Stax.ai said: Access denied"},
 		{name: "403 error with a non-numeric status", status: 403, body: []byte(`{"status":"denied","error":"Team is on a trial plan"}`),
-			want: Denied, reason: "HTTP 403: Stax.ai knows the key but denies access; Stax.ai said: Team is on a trial plan"},
-		{name: "200 JSON without Stax.ai's fields", status: 200, body: []byte(`{"status":"ok"}`), want: Undecided, fault: true,
+			want: domain.OutcomeDenied, reason: "HTTP 403: Stax.ai knows the key but denies access; Stax.ai said: Team is on a trial plan"},
+		{name: "200 JSON without Stax.ai's fields", status: 200, body: []byte(`{"status":"ok"}`), want: domain.OutcomeUndecided, fault: true,
 			reason: "HTTP 200 with JSON that is not Stax.ai's (no success, error or authError): something else answered (check the base URL and probe path)"},
-		{name: "nested JSON without Stax.ai's fields", status: 200, body: nested, want: Undecided, fault: true,
+		{name: "nested JSON without Stax.ai's fields", status: 200, body: nested, want: domain.OutcomeUndecided, fault: true,
 			contains: "something else answered"},
 
 		// Rule 4: 403 with a Stax.ai object is denied.
 		{name: "403 JSON", status: 403, body: []byte(`{"success":false,"error":"Team is on a trial plan"}`),
-			want: Denied, reason: "HTTP 403: Stax.ai knows the key but denies access; Stax.ai said: Team is on a trial plan"},
+			want: domain.OutcomeDenied, reason: "HTTP 403: Stax.ai knows the key but denies access; Stax.ai said: Team is on a trial plan"},
 		{name: "403 with authError (403 wins)", status: 403, body: authBody,
-			want: Denied, reason: "HTTP 403: Stax.ai knows the key but denies access; Stax.ai said: Invalid authorization request"},
+			want: domain.OutcomeDenied, reason: "HTTP 403: Stax.ai knows the key but denies access; Stax.ai said: Invalid authorization request"},
 		{name: "403 success false only", status: 403, body: []byte(`{"success":false}`),
-			want: Denied, reason: "HTTP 403: Stax.ai knows the key but denies access"},
+			want: domain.OutcomeDenied, reason: "HTTP 403: Stax.ai knows the key but denies access"},
 		{name: "403 error object", status: 403, body: []byte(`{"error":{"message":"Admin rights required"}}`),
-			want: Denied, reason: "HTTP 403: Stax.ai knows the key but denies access; Stax.ai said: Admin rights required"},
+			want: domain.OutcomeDenied, reason: "HTTP 403: Stax.ai knows the key but denies access; Stax.ai said: Admin rights required"},
 		{name: "403 with an invisible message", status: 403, body: []byte(`{"error":"\u200b\u202e \u00ad"}`),
-			want: Denied, reason: "HTTP 403: Stax.ai knows the key but denies access"},
+			want: domain.OutcomeDenied, reason: "HTTP 403: Stax.ai knows the key but denies access"},
 		{name: "403 JSON with BOM and white space", status: 403, body: append([]byte("\xef\xbb\xbf\r\n "), authBody...),
-			want: Denied, contains: "denies access"},
+			want: domain.OutcomeDenied, contains: "denies access"},
 
 		// Rule 5: 401 with a Stax.ai object, or authError at a 2xx, is revoked.
 		{name: "401 JSON", status: 401, h: hdr("Content-Type", jsonCT), body: authBody,
-			want: Revoked, reason: "Stax.ai said: Invalid authorization request (HTTP 401)"},
+			want: domain.OutcomeRevoked, reason: "Stax.ai said: Invalid authorization request (HTTP 401)"},
 		{name: "401 JSON without a message", status: 401, body: []byte(`{"success":false,"authError":true}`),
-			want: Revoked, reason: "HTTP 401 from Stax.ai"},
+			want: domain.OutcomeRevoked, reason: "HTTP 401 from Stax.ai"},
 		{name: "401 JSON with text/html header", status: 401, h: hdr("Content-Type", "text/html"), body: authBody,
-			want: Revoked, reason: "Stax.ai said: Invalid authorization request (HTTP 401)"},
+			want: domain.OutcomeRevoked, reason: "Stax.ai said: Invalid authorization request (HTTP 401)"},
 		{name: "200 authError true", status: 200, body: authBody,
-			want: Revoked, reason: "Stax.ai said: Invalid authorization request"},
+			want: domain.OutcomeRevoked, reason: "Stax.ai said: Invalid authorization request"},
 		{name: "200 authError string TRUE", status: 200, body: []byte(`{"success":false,"authError":"TRUE","error":"Invalid authorization request"}`),
-			want: Revoked, reason: "Stax.ai said: Invalid authorization request"},
+			want: domain.OutcomeRevoked, reason: "Stax.ai said: Invalid authorization request"},
 		{name: "200 autherror key case-insensitive", status: 200, body: []byte(`{"AUTHERROR":true}`),
-			want: Revoked, reason: "Stax.ai reported an authorization error (HTTP 200)"},
+			want: domain.OutcomeRevoked, reason: "Stax.ai reported an authorization error (HTTP 200)"},
 		{name: "authError true wins over a second spelling", status: 200, body: []byte(`{"authError":false,"AuthError":true}`),
-			want: Revoked},
+			want: domain.OutcomeRevoked},
 		{name: "success true and authError true", status: 200, body: []byte(`{"success":true,"authError":true}`),
-			want: Revoked},
+			want: domain.OutcomeRevoked},
 		{name: "202 authError", status: 202, body: authBody,
-			want: Revoked, reason: "Stax.ai said: Invalid authorization request (HTTP 202)"},
+			want: domain.OutcomeRevoked, reason: "Stax.ai said: Invalid authorization request (HTTP 202)"},
 
 		// Rule 6: a 2xx Stax.ai object is valid, unless success is false.
 		{name: "200 valid JSON", status: 200, h: hdr("Content-Type", jsonCT), body: okBody,
-			want: Valid, reason: "Stax.ai accepted the key"},
+			want: domain.OutcomeValid, reason: "Stax.ai accepted the key"},
 		{name: "200 success false without authError", status: 200, body: []byte(`{"success":false,"error":"No stack"}`),
-			want: Undecided, reason: "Stax.ai answered success: false without an auth error: something failed, not the key; Stax.ai said: No stack"},
+			want: domain.OutcomeUndecided, reason: "Stax.ai answered success: false without an auth error: something failed, not the key; Stax.ai said: No stack"},
 		{name: "200 success string false", status: 200, body: []byte(`{"success":"false"}`),
-			want: Undecided, reason: "Stax.ai answered success: false without an auth error: something failed, not the key"},
+			want: domain.OutcomeUndecided, reason: "Stax.ai answered success: false without an auth error: something failed, not the key"},
 		{name: "201 success false", status: 201, body: []byte(`{"success":false,"authError":false}`),
-			want: Undecided, reason: "Stax.ai answered success: false without an auth error: something failed, not the key (HTTP 201)"},
+			want: domain.OutcomeUndecided, reason: "Stax.ai answered success: false without an auth error: something failed, not the key (HTTP 201)"},
 		{name: "200 authError string false", status: 200, body: []byte(`{"success":true,"authError":"false"}`),
-			want: Valid},
+			want: domain.OutcomeValid},
 		{name: "200 authError bool false", status: 200, body: []byte(`{"success":true,"authError":false}`),
-			want: Valid},
-		{name: "200 error field only", status: 200, body: []byte(`{"error":""}`), want: Valid},
-		{name: "201 JSON", status: 201, body: okBody, want: Valid, reason: "Stax.ai accepted the key (HTTP 201)"},
+			want: domain.OutcomeValid},
+		{name: "200 error field only", status: 200, body: []byte(`{"error":""}`), want: domain.OutcomeValid},
+		{name: "201 JSON", status: 201, body: okBody, want: domain.OutcomeValid, reason: "Stax.ai accepted the key (HTTP 201)"},
 		{name: "JSON with text/html header", status: 200, h: hdr("Content-Type", "text/html"), body: okBody,
-			want: Valid},
+			want: domain.OutcomeValid},
 		{name: "JSON with BOM and white space", status: 200, body: append([]byte("\xef\xbb\xbf \n\t"), okBody...),
-			want: Valid, reason: "Stax.ai accepted the key"},
+			want: domain.OutcomeValid, reason: "Stax.ai accepted the key"},
 		{name: "huge numbers", status: 200, body: []byte(`{"success":true,"n":1e999999,"m":-123456789012345678901234567890}`),
-			want: Valid},
+			want: domain.OutcomeValid},
 		{name: "invalid UTF-8 inside a JSON string", status: 200, body: []byte("{\"success\":true,\"x\":\"\xff\xfe\"}"),
-			want: Valid},
-		{name: "body of exactly 64 KiB", status: 200, body: exactCap, want: Valid},
+			want: domain.OutcomeValid},
+		{name: "body of exactly 64 KiB", status: 200, body: exactCap, want: domain.OutcomeValid},
 
 		// Rule 2 at a 2xx.
 		{name: "HTML with application/json header", status: 200, h: hdr("Content-Type", jsonCT), body: htmlPage,
-			want: Undecided, reason: "HTTP 200 but the body is HTML, not JSON", fault: true},
+			want: domain.OutcomeUndecided, reason: "HTTP 200 but the body is HTML, not JSON", fault: true},
 		{name: "empty body", status: 200, h: hdr("Content-Type", jsonCT),
-			want: Undecided, reason: "empty response body", fault: true},
+			want: domain.OutcomeUndecided, reason: "empty response body", fault: true},
 		{name: "whitespace body", status: 200, body: []byte(" \r\n\t "),
-			want: Undecided, reason: "empty response body", fault: true},
+			want: domain.OutcomeUndecided, reason: "empty response body", fault: true},
 		{name: "BOM only", status: 200, body: []byte("\xef\xbb\xbf"),
-			want: Undecided, reason: "empty response body", fault: true},
-		{name: "204 no content", status: 204, want: Undecided, reason: "HTTP 204 with an empty response body", fault: true},
+			want: domain.OutcomeUndecided, reason: "empty response body", fault: true},
+		{name: "204 no content", status: 204, want: domain.OutcomeUndecided, reason: "HTTP 204 with an empty response body", fault: true},
 		{name: "truncated body", status: 200, body: overCap, truncated: true,
-			want: Undecided, reason: "response body larger than 64 KiB"},
+			want: domain.OutcomeUndecided, reason: "response body larger than 64 KiB"},
 		{name: "JSON array", status: 200, body: []byte(`[{"success":true}]`),
-			want: Undecided, reason: "HTTP 200 but the body is a JSON array, not an object"},
+			want: domain.OutcomeUndecided, reason: "HTTP 200 but the body is a JSON array, not an object"},
 		{name: "JSON string", status: 200, body: []byte(`"ok"`),
-			want: Undecided, reason: "HTTP 200 but the body is a JSON string, not an object"},
-		{name: "JSON null", status: 200, body: []byte(`null`), want: Undecided, reason: "HTTP 200 but the body is JSON null, not an object"},
+			want: domain.OutcomeUndecided, reason: "HTTP 200 but the body is a JSON string, not an object"},
+		{name: "JSON null", status: 200, body: []byte(`null`), want: domain.OutcomeUndecided, reason: "HTTP 200 but the body is JSON null, not an object"},
 		{name: "invalid UTF-8", status: 200, body: []byte("\xff\xfe\xfd garbage"),
-			want: Undecided, reason: "HTTP 200 but the body is not JSON", fault: true},
+			want: domain.OutcomeUndecided, reason: "HTTP 200 but the body is not JSON", fault: true},
 		{name: "garbage that starts like JSON", status: 200, body: []byte(`{"success":true,`),
-			want: Undecided, reason: "HTTP 200 but the body is not JSON", fault: true},
+			want: domain.OutcomeUndecided, reason: "HTTP 200 but the body is not JSON", fault: true},
 		{name: "JSON with trailing garbage", status: 200, body: []byte(`{"success":true} {}`),
-			want: Undecided, reason: "HTTP 200 but the body is not JSON", fault: true},
+			want: domain.OutcomeUndecided, reason: "HTTP 200 but the body is not JSON", fault: true},
 		{name: "nesting beyond the decoder's limit", status: 200, body: tooNested,
-			want: Undecided, reason: "HTTP 200 but the body is not JSON", fault: true},
+			want: domain.OutcomeUndecided, reason: "HTTP 200 but the body is not JSON", fault: true},
 
 		// Rule 7: anything else says what to fix.
 		{name: "404 JSON", status: 404, body: []byte(`{"success":false,"error":"Not found"}`),
-			want: Undecided, reason: "HTTP 404 from Stax.ai: no such endpoint (check the probe path)"},
-		{name: "404 HTML", status: 404, body: htmlPage, want: Undecided, reason: "HTTP 404 from Stax.ai: no such endpoint (check the probe path)"},
-		{name: "404 with authError", status: 404, body: authBody, want: Undecided, reason: "HTTP 404 from Stax.ai: no such endpoint (check the probe path)"},
+			want: domain.OutcomeUndecided, reason: "HTTP 404 from Stax.ai: no such endpoint (check the probe path)"},
+		{name: "404 HTML", status: 404, body: htmlPage, want: domain.OutcomeUndecided, reason: "HTTP 404 from Stax.ai: no such endpoint (check the probe path)"},
+		{name: "404 with authError", status: 404, body: authBody, want: domain.OutcomeUndecided, reason: "HTTP 404 from Stax.ai: no such endpoint (check the probe path)"},
 		{name: "400 JSON", status: 400, body: []byte(`{"success":false,"error":"Bad request"}`),
-			want: Undecided, reason: "HTTP 400 from Stax.ai: it could not parse the request (check the probe path); Stax.ai said: Bad request"},
-		{name: "400 with authError", status: 400, body: authBody, want: Undecided,
+			want: domain.OutcomeUndecided, reason: "HTTP 400 from Stax.ai: it could not parse the request (check the probe path); Stax.ai said: Bad request"},
+		{name: "400 with authError", status: 400, body: authBody, want: domain.OutcomeUndecided,
 			reason: "HTTP 400 from Stax.ai: it could not parse the request (check the probe path; authError ignored: only a 401 or 2xx answer revokes); Stax.ai said: Invalid authorization request"},
 		{name: "410 JSON", status: 410, body: []byte(`{"error":"Gone"}`),
-			want: Undecided, reason: "HTTP 410 from Stax.ai: the endpoint is gone (check the probe path); Stax.ai said: Gone"},
+			want: domain.OutcomeUndecided, reason: "HTTP 410 from Stax.ai: the endpoint is gone (check the probe path); Stax.ai said: Gone"},
 		{name: "405 JSON", status: 405, body: []byte(`{"success":false}`),
-			want: Undecided, reason: "HTTP 405 from Stax.ai: method not allowed (check the probe path)"},
+			want: domain.OutcomeUndecided, reason: "HTTP 405 from Stax.ai: method not allowed (check the probe path)"},
 		{name: "418 JSON", status: 418, body: []byte(`{"success":false,"error":"teapot"}`),
-			want: Undecided, reason: "HTTP 418 from Stax.ai: not an answer about the key (check the base URL and probe path); Stax.ai said: teapot"},
+			want: domain.OutcomeUndecided, reason: "HTTP 418 from Stax.ai: not an answer about the key (check the base URL and probe path); Stax.ai said: teapot"},
 		{name: "400 HTML from a proxy", status: 400, body: htmlPage,
-			want: Undecided, reason: "HTTP 400 from upstream (HTML, not JSON)", fault: true},
-		{name: "400 empty", status: 400, want: Undecided, reason: "HTTP 400 from upstream (empty body)"},
+			want: domain.OutcomeUndecided, reason: "HTTP 400 from upstream (HTML, not JSON)", fault: true},
+		{name: "400 empty", status: 400, want: domain.OutcomeUndecided, reason: "HTTP 400 from upstream (empty body)"},
 		{name: "451 gateway JSON", status: 451, body: []byte(`{"message":"blocked"}`),
-			want: Undecided, reason: "HTTP 451 from upstream (JSON, not in Stax.ai's shape); it said: blocked", fault: true},
+			want: domain.OutcomeUndecided, reason: "HTTP 451 from upstream (JSON, not in Stax.ai's shape); it said: blocked", fault: true},
 		{name: "407 proxy wants credentials", status: 407, body: htmlPage,
-			want: Undecided, reason: "HTTP 407: a proxy between us and Stax.ai wants credentials (check the network path)", fault: true},
-		{name: "status 0", status: 0, want: Undecided, reason: "invalid HTTP status 0", fault: true},
-		{name: "status 1000", status: 1000, body: okBody, want: Undecided, reason: "invalid HTTP status 1000", fault: true},
+			want: domain.OutcomeUndecided, reason: "HTTP 407: a proxy between us and Stax.ai wants credentials (check the network path)", fault: true},
+		{name: "status 0", status: 0, want: domain.OutcomeUndecided, reason: "invalid HTTP status 0", fault: true},
+		{name: "status 1000", status: 1000, body: okBody, want: domain.OutcomeUndecided, reason: "invalid HTTP status 1000", fault: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -335,7 +337,7 @@ func TestClassifySanitizesUpstreamText(t *testing.T) {
 	evil := "line1\r\nX-Injected: yes\x00\x1b[31m\u202egnirts desrever" + strings.Repeat(" é", 300)
 	body, _ := json.Marshal(map[string]any{"authError": true, "error": evil})
 	r := Classify(200, nil, body, false)
-	if r.Outcome != Revoked {
+	if r.Outcome != domain.OutcomeRevoked {
 		t.Fatalf("Outcome = %q", r.Outcome)
 	}
 	checkReason(t, r.Reason)
@@ -485,7 +487,7 @@ func FuzzClassify(f *testing.F) {
 		r := Classify(status, h, body, truncated)
 
 		switch r.Outcome {
-		case Valid, Revoked, Denied, Undecided:
+		case domain.OutcomeValid, domain.OutcomeRevoked, domain.OutcomeDenied, domain.OutcomeUndecided:
 		default:
 			t.Fatalf("Outcome %q is not one of the four", r.Outcome)
 		}
@@ -502,7 +504,7 @@ func FuzzClassify(f *testing.F) {
 		if r.RateLimited != (status == 429) {
 			t.Fatalf("RateLimited = %v at status %d", r.RateLimited, status)
 		}
-		if r.UpstreamFault && r.Outcome != Undecided {
+		if r.UpstreamFault && r.Outcome != domain.OutcomeUndecided {
 			t.Fatalf("UpstreamFault on a decided outcome %q", r.Outcome)
 		}
 		stax, authError := readBody(body)
@@ -510,27 +512,27 @@ func FuzzClassify(f *testing.F) {
 		twoxx := status >= 200 && status <= 299
 		switch {
 		case status >= 500 || status == 429 || status < 200 || (status >= 300 && status <= 399):
-			if r.Outcome != Undecided {
+			if r.Outcome != domain.OutcomeUndecided {
 				t.Fatalf("status %d gave %q", status, r.Outcome)
 			}
 		case status == 403:
-			if (r.Outcome == Denied) != stax || (r.Outcome != Denied && r.Outcome != Undecided) {
+			if (r.Outcome == domain.OutcomeDenied) != stax || (r.Outcome != domain.OutcomeDenied && r.Outcome != domain.OutcomeUndecided) {
 				t.Fatalf("403 (Stax.ai's shape %v) gave %q", stax, r.Outcome)
 			}
 		case status == 401:
-			if (r.Outcome == Revoked) != stax || (r.Outcome != Revoked && r.Outcome != Undecided) {
+			if (r.Outcome == domain.OutcomeRevoked) != stax || (r.Outcome != domain.OutcomeRevoked && r.Outcome != domain.OutcomeUndecided) {
 				t.Fatalf("401 (Stax.ai's shape %v) gave %q", stax, r.Outcome)
 			}
 		case twoxx && stax && authError:
-			if r.Outcome != Revoked {
+			if r.Outcome != domain.OutcomeRevoked {
 				t.Fatalf("authError at %d gave %q", status, r.Outcome)
 			}
 		case twoxx:
-			if r.Outcome == Revoked || r.Outcome == Denied || (r.Outcome == Valid && !stax) {
+			if r.Outcome == domain.OutcomeRevoked || r.Outcome == domain.OutcomeDenied || (r.Outcome == domain.OutcomeValid && !stax) {
 				t.Fatalf("status %d (Stax.ai's shape %v) gave %q: %q", status, stax, r.Outcome, body)
 			}
 		default:
-			if r.Outcome != Undecided {
+			if r.Outcome != domain.OutcomeUndecided {
 				t.Fatalf("status %d gave %q", status, r.Outcome)
 			}
 		}

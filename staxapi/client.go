@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 const (
@@ -192,7 +194,7 @@ func (c *Client) Check(ctx context.Context, email, key string) (Result, error) {
 		// A body cut short is not a JSON object, whatever the status: not
 		// even a 401 decides without Stax.ai's whole answer, since a proxy
 		// dying mid-page looks the same.
-		r.Outcome = Undecided
+		r.Outcome = domain.OutcomeUndecided
 		r.UpstreamFault = true
 		if errors.Is(rerr, context.DeadlineExceeded) || rctx.Err() != nil {
 			r.Reason = fmt.Sprintf("HTTP %d, then timed out after %s reading the body", resp.StatusCode, fmtDuration(c.timeout))
@@ -206,7 +208,7 @@ func (c *Client) Check(ctx context.Context, email, key string) (Result, error) {
 }
 
 func undecidedResult(reason string, fault bool) Result {
-	return Result{Outcome: Undecided, Reason: cleanReason(reason), UpstreamFault: fault}
+	return Result{Outcome: domain.OutcomeUndecided, Reason: cleanReason(reason), UpstreamFault: fault}
 }
 
 // transportReason names the failure in words an admin can act on; the raw

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
 )
 
@@ -76,7 +77,7 @@ func TestCheckSendsHeadersExactly(t *testing.T) {
 	})
 	c := client(t, Config{BaseURL: ts.URL + "/", ProbePath: "/stack/get?stackTag=probe", UserAgent: "staxkeys/1.2.3"})
 	r := check(t, c, testEmail, testKey)
-	if r.Outcome != Valid || r.HTTPStatus != 200 || r.Reason != "Stax.ai accepted the key" || r.UpstreamFault {
+	if r.Outcome != domain.OutcomeValid || r.HTTPStatus != 200 || r.Reason != "Stax.ai accepted the key" || r.UpstreamFault {
 		t.Errorf("result = %+v", r)
 	}
 	if r.Latency <= 0 {
@@ -121,7 +122,7 @@ func TestCheckDoesNotFollowRedirects(t *testing.T) {
 		http.Redirect(w, r, other.URL+"/steal", http.StatusFound)
 	})
 	r := check(t, client(t, Config{BaseURL: ts.URL}), testEmail, testKey)
-	if r.Outcome != Undecided || r.HTTPStatus != 302 || r.UpstreamFault {
+	if r.Outcome != domain.OutcomeUndecided || r.HTTPStatus != 302 || r.UpstreamFault {
 		t.Errorf("result = %+v", r)
 	}
 	if !strings.Contains(r.Reason, "redirected to "+other.URL+"/steal") {
@@ -157,7 +158,7 @@ func TestCheckTimeout(t *testing.T) {
 	if el := time.Since(begin); el < 50*time.Millisecond || el > 10*time.Second {
 		t.Errorf("Check took %v with a 50ms timeout", el)
 	}
-	if r.Outcome != Undecided || r.Reason != "timed out after 50ms" || !r.UpstreamFault || r.HTTPStatus != 0 {
+	if r.Outcome != domain.OutcomeUndecided || r.Reason != "timed out after 50ms" || !r.UpstreamFault || r.HTTPStatus != 0 {
 		t.Errorf("result = %+v", r)
 	}
 }
@@ -174,7 +175,7 @@ func TestCheckTimeoutWhileReadingBody(t *testing.T) {
 	})
 	t.Cleanup(func() { close(release) })
 	r := check(t, client(t, Config{BaseURL: ts.URL, Timeout: 50 * time.Millisecond}), testEmail, testKey)
-	if r.Outcome != Undecided || r.HTTPStatus != 200 || !r.UpstreamFault ||
+	if r.Outcome != domain.OutcomeUndecided || r.HTTPStatus != 200 || !r.UpstreamFault ||
 		r.Reason != "HTTP 200, then timed out after 50ms reading the body" {
 		t.Errorf("result = %+v", r)
 	}
@@ -188,7 +189,7 @@ func TestCheckConnectionRefused(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	r := check(t, client(t, Config{BaseURL: "http://" + addr}), testEmail, testKey)
-	if r.Outcome != Undecided || r.Reason != "connection refused" || !r.UpstreamFault || r.HTTPStatus != 0 {
+	if r.Outcome != domain.OutcomeUndecided || r.Reason != "connection refused" || !r.UpstreamFault || r.HTTPStatus != 0 {
 		t.Errorf("result = %+v", r)
 	}
 }
@@ -196,7 +197,7 @@ func TestCheckConnectionRefused(t *testing.T) {
 func TestCheckConnectionClosedWithoutAnswer(t *testing.T) {
 	ts := server(t, func(w http.ResponseWriter, r *http.Request) { panic(http.ErrAbortHandler) })
 	r := check(t, client(t, Config{BaseURL: ts.URL}), testEmail, testKey)
-	if r.Outcome != Undecided || !r.UpstreamFault || r.HTTPStatus != 0 {
+	if r.Outcome != domain.OutcomeUndecided || !r.UpstreamFault || r.HTTPStatus != 0 {
 		t.Errorf("result = %+v", r)
 	}
 }
@@ -240,7 +241,7 @@ func TestCheckGiganticBodyReadOnlyToCap(t *testing.T) {
 	})
 	ct := &countingTransport{}
 	r := check(t, client(t, Config{BaseURL: ts.URL, Transport: ct}), testEmail, testKey)
-	if r.Outcome != Undecided || r.Reason != "response body larger than 64 KiB" || r.HTTPStatus != 200 {
+	if r.Outcome != domain.OutcomeUndecided || r.Reason != "response body larger than 64 KiB" || r.HTTPStatus != 200 {
 		t.Errorf("result = %+v", r)
 	}
 	if n := ct.n.Load(); n > MaxBody+1 {
@@ -259,7 +260,7 @@ func TestCheckCutBodyAt401Undecided(t *testing.T) {
 		panic(http.ErrAbortHandler)
 	})
 	r := check(t, client(t, Config{BaseURL: ts.URL}), testEmail, testKey)
-	if r.Outcome != Undecided || r.HTTPStatus != 401 || !r.UpstreamFault ||
+	if r.Outcome != domain.OutcomeUndecided || r.HTTPStatus != 401 || !r.UpstreamFault ||
 		r.Reason != "HTTP 401, then the connection broke before the whole body arrived" {
 		t.Errorf("result = %+v", r)
 	}
@@ -401,7 +402,7 @@ func TestCheckRefusesControlCharacters(t *testing.T) {
 		{testEmail, " "},
 	} {
 		r := check(t, c, p[0], p[1])
-		if r.Outcome != Undecided || r.UpstreamFault || !strings.Contains(r.Reason, "not sent") {
+		if r.Outcome != domain.OutcomeUndecided || r.UpstreamFault || !strings.Contains(r.Reason, "not sent") {
 			t.Errorf("%q: result = %+v", p, r)
 		}
 	}
@@ -464,38 +465,38 @@ func TestCheckAgainstFake(t *testing.T) {
 	t.Cleanup(func() { _ = fake.Close() })
 	c := client(t, Config{BaseURL: fake.URL(), Timeout: 2 * time.Second})
 	want := map[staxfake.Behavior]struct {
-		outcome Outcome
+		outcome domain.Outcome
 		status  int
 		reason  string
 		fault   bool
 	}{
-		staxfake.Valid:       {Valid, 200, "Stax.ai accepted the key", false},
-		staxfake.Slow:        {Valid, 200, "Stax.ai accepted the key", false},
-		staxfake.Revoked:     {Revoked, 200, "Stax.ai said: Invalid authorization request", false},
-		staxfake.Revoked401:  {Revoked, 401, "Stax.ai said: Invalid authorization request (HTTP 401)", false},
-		staxfake.Denied:      {Denied, 403, "HTTP 403: Stax.ai knows the key but denies access; Stax.ai said: Access denied", false},
-		staxfake.RateLimited: {Undecided, 429, "rate limited by Stax.ai (retry after 7s)", false},
-		staxfake.Error500:    {Undecided, 500, "HTTP 500 from Stax.ai", true},
-		staxfake.BadGateway:  {Undecided, 502, "HTTP 502 from upstream (HTML, not JSON)", true},
-		staxfake.Unavailable: {Undecided, 503, "HTTP 503 from Stax.ai (retry after 7s)", true},
-		staxfake.HTML:        {Undecided, 200, "HTTP 200 but the body is HTML, not JSON", true},
-		staxfake.Garbage:     {Undecided, 200, "HTTP 200 but the body is not JSON", true},
-		staxfake.Empty:       {Undecided, 200, "empty response body", true},
-		staxfake.Truncated:   {Undecided, 200, "HTTP 200, then the connection broke", true},
-		staxfake.Huge:        {Undecided, 200, "response body larger than 64 KiB", false},
-		staxfake.Redirect:    {Undecided, 302, "HTTP 302: redirected to https://sso.proxy.invalid/login", false},
-		staxfake.NotFound:    {Undecided, 404, "HTTP 404", false},
+		staxfake.Valid:       {domain.OutcomeValid, 200, "Stax.ai accepted the key", false},
+		staxfake.Slow:        {domain.OutcomeValid, 200, "Stax.ai accepted the key", false},
+		staxfake.Revoked:     {domain.OutcomeRevoked, 200, "Stax.ai said: Invalid authorization request", false},
+		staxfake.Revoked401:  {domain.OutcomeRevoked, 401, "Stax.ai said: Invalid authorization request (HTTP 401)", false},
+		staxfake.Denied:      {domain.OutcomeDenied, 403, "HTTP 403: Stax.ai knows the key but denies access; Stax.ai said: Access denied", false},
+		staxfake.RateLimited: {domain.OutcomeUndecided, 429, "rate limited by Stax.ai (retry after 7s)", false},
+		staxfake.Error500:    {domain.OutcomeUndecided, 500, "HTTP 500 from Stax.ai", true},
+		staxfake.BadGateway:  {domain.OutcomeUndecided, 502, "HTTP 502 from upstream (HTML, not JSON)", true},
+		staxfake.Unavailable: {domain.OutcomeUndecided, 503, "HTTP 503 from Stax.ai (retry after 7s)", true},
+		staxfake.HTML:        {domain.OutcomeUndecided, 200, "HTTP 200 but the body is HTML, not JSON", true},
+		staxfake.Garbage:     {domain.OutcomeUndecided, 200, "HTTP 200 but the body is not JSON", true},
+		staxfake.Empty:       {domain.OutcomeUndecided, 200, "empty response body", true},
+		staxfake.Truncated:   {domain.OutcomeUndecided, 200, "HTTP 200, then the connection broke", true},
+		staxfake.Huge:        {domain.OutcomeUndecided, 200, "response body larger than 64 KiB", false},
+		staxfake.Redirect:    {domain.OutcomeUndecided, 302, "HTTP 302: redirected to https://sso.proxy.invalid/login", false},
+		staxfake.NotFound:    {domain.OutcomeUndecided, 404, "HTTP 404", false},
 
-		staxfake.HTML401:       {Undecided, 401, "HTTP 401 with an HTML page: a proxy or firewall answered, not Stax.ai", true},
-		staxfake.CDN403:        {Undecided, 403, "HTTP 403 with an HTML page: a proxy or firewall answered, not Stax.ai", true},
-		staxfake.Gateway403:    {Undecided, 403, "a gateway or firewall answered, not Stax.ai; it said: Forbidden", true},
-		staxfake.Empty403:      {Undecided, 403, "HTTP 403 with an empty body: a proxy or firewall answered, not Stax.ai", true},
-		staxfake.AuthError500:  {Undecided, 500, "authError ignored: a server fault cannot revoke", true},
-		staxfake.AuthError503:  {Undecided, 503, "(retry after 7s; authError ignored: a server fault cannot revoke)", true},
-		staxfake.AuthError429:  {Undecided, 429, "rate limited by Stax.ai (retry after 7s; authError ignored: a rate limit cannot revoke)", false},
-		staxfake.EchoKeyUpper:  {Revoked, 401, "Stax.ai said: Invalid API key [key] for [email] (HTTP 401)", false},
-		staxfake.EchoKeyZWSP:   {Revoked, 401, "Stax.ai said: Invalid API key [key] for [email] (HTTP 401)", false},
-		staxfake.EchoKeyPrefix: {Revoked, 401, "Stax.ai said: Invalid API key [key]**** for [email] (HTTP 401)", false},
+		staxfake.HTML401:       {domain.OutcomeUndecided, 401, "HTTP 401 with an HTML page: a proxy or firewall answered, not Stax.ai", true},
+		staxfake.CDN403:        {domain.OutcomeUndecided, 403, "HTTP 403 with an HTML page: a proxy or firewall answered, not Stax.ai", true},
+		staxfake.Gateway403:    {domain.OutcomeUndecided, 403, "a gateway or firewall answered, not Stax.ai; it said: Forbidden", true},
+		staxfake.Empty403:      {domain.OutcomeUndecided, 403, "HTTP 403 with an empty body: a proxy or firewall answered, not Stax.ai", true},
+		staxfake.AuthError500:  {domain.OutcomeUndecided, 500, "authError ignored: a server fault cannot revoke", true},
+		staxfake.AuthError503:  {domain.OutcomeUndecided, 503, "(retry after 7s; authError ignored: a server fault cannot revoke)", true},
+		staxfake.AuthError429:  {domain.OutcomeUndecided, 429, "rate limited by Stax.ai (retry after 7s; authError ignored: a rate limit cannot revoke)", false},
+		staxfake.EchoKeyUpper:  {domain.OutcomeRevoked, 401, "Stax.ai said: Invalid API key [key] for [email] (HTTP 401)", false},
+		staxfake.EchoKeyZWSP:   {domain.OutcomeRevoked, 401, "Stax.ai said: Invalid API key [key] for [email] (HTTP 401)", false},
+		staxfake.EchoKeyPrefix: {domain.OutcomeRevoked, 401, "Stax.ai said: Invalid API key [key]**** for [email] (HTTP 401)", false},
 	}
 	for i, b := range staxfake.Behaviors() {
 		if b == staxfake.Hang {
@@ -515,13 +516,13 @@ func TestCheckAgainstFake(t *testing.T) {
 	}
 
 	// An unknown pair gets the fake's default, which is what Stax.ai says.
-	if r := check(t, c, "nobody@example.com", testKey); r.Outcome != Revoked {
+	if r := check(t, c, "nobody@example.com", testKey); r.Outcome != domain.OutcomeRevoked {
 		t.Errorf("unknown pair: %+v", r)
 	}
 
 	fake.Set(testEmail, testKey, staxfake.Hang)
 	short := client(t, Config{BaseURL: fake.URL(), Timeout: 50 * time.Millisecond})
-	if r := check(t, short, testEmail, testKey); r.Outcome != Undecided || r.Reason != "timed out after 50ms" {
+	if r := check(t, short, testEmail, testKey); r.Outcome != domain.OutcomeUndecided || r.Reason != "timed out after 50ms" {
 		t.Errorf("hang: %+v", r)
 	}
 }
@@ -541,7 +542,7 @@ func TestCheckConcurrent(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			r, err := c.Check(context.Background(), fmt.Sprintf("team%d@example.com", i), fmt.Sprintf("key%037d", i))
-			if err == nil && r.Outcome == Valid {
+			if err == nil && r.Outcome == domain.OutcomeValid {
 				valid.Add(1)
 			}
 		})

@@ -5,17 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
-)
 
-// Admin is a person who may log in.
-type Admin struct {
-	ID                int64
-	Email             string
-	PasswordHash      string
-	CreatedAt         time.Time
-	PasswordChangedAt time.Time
-}
+	"github.com/staxkeys/staxkeys/domain"
+)
 
 // ErrSetupDone means the first admin already exists, so the setup page is closed.
 var ErrSetupDone = errors.New("store: an admin already exists")
@@ -25,8 +17,8 @@ var ErrLastAdmin = errors.New("store: the last admin cannot be removed")
 
 const adminColumns = "id, email, password_hash, created_at, password_changed_at"
 
-func scanAdmin(row interface{ Scan(...any) error }) (Admin, error) {
-	var a Admin
+func scanAdmin(row interface{ Scan(...any) error }) (domain.Admin, error) {
+	var a domain.Admin
 	var created, changed sql.NullInt64
 	err := row.Scan(&a.ID, &a.Email, &a.PasswordHash, &created, &changed)
 	a.CreatedAt, a.PasswordChangedAt = fromMS(created), fromMS(changed)
@@ -44,8 +36,8 @@ func (db *DB) CountAdmins(ctx context.Context) (int, error) {
 
 // CreateFirstAdmin creates an admin only while none exists, atomically, so two setup forms
 // submitted at once cannot both succeed.
-func (db *DB) CreateFirstAdmin(ctx context.Context, email, passwordHash string) (Admin, error) {
-	var a Admin
+func (db *DB) CreateFirstAdmin(ctx context.Context, email, passwordHash string) (domain.Admin, error) {
+	var a domain.Admin
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM admins").Scan(&n); err != nil {
@@ -59,75 +51,75 @@ func (db *DB) CreateFirstAdmin(ctx context.Context, email, passwordHash string) 
 		return err
 	})
 	if err != nil {
-		return Admin{}, fmt.Errorf("store: create first admin: %w", err)
+		return domain.Admin{}, fmt.Errorf("store: create first admin: %w", err)
 	}
 	return a, nil
 }
 
 // CreateAdmin adds an admin; ErrConflict if the email is taken.
-func (db *DB) CreateAdmin(ctx context.Context, email, passwordHash string) (Admin, error) {
-	var a Admin
+func (db *DB) CreateAdmin(ctx context.Context, email, passwordHash string) (domain.Admin, error) {
+	var a domain.Admin
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		var err error
 		a, err = db.insertAdmin(ctx, tx, email, passwordHash)
 		return err
 	})
 	if err != nil {
-		return Admin{}, fmt.Errorf("store: create admin: %w", err)
+		return domain.Admin{}, fmt.Errorf("store: create admin: %w", err)
 	}
 	return a, nil
 }
 
-func (db *DB) insertAdmin(ctx context.Context, tx *sql.Tx, email, passwordHash string) (Admin, error) {
+func (db *DB) insertAdmin(ctx context.Context, tx *sql.Tx, email, passwordHash string) (domain.Admin, error) {
 	now := db.now()
 	res, err := tx.ExecContext(ctx,
 		"INSERT INTO admins (email, password_hash, created_at, password_changed_at) VALUES (?, ?, ?, ?)",
 		email, passwordHash, now, now)
 	if isUniqueViolation(err) {
-		return Admin{}, &ValidationError{Fields: map[string]string{"email": "an admin with this email already exists"}, Conflict: true}
+		return domain.Admin{}, &domain.ValidationError{Fields: map[string]string{"email": "an admin with this email already exists"}, Conflict: true}
 	}
 	if err != nil {
-		return Admin{}, err
+		return domain.Admin{}, err
 	}
 	id, err := res.LastInsertId()
 	if err != nil {
-		return Admin{}, err
+		return domain.Admin{}, err
 	}
 	return scanAdmin(tx.QueryRowContext(ctx, "SELECT "+adminColumns+" FROM admins WHERE id = ?", id))
 }
 
 // AdminByEmail finds an admin by email, case-insensitively.
-func (db *DB) AdminByEmail(ctx context.Context, email string) (Admin, error) {
+func (db *DB) AdminByEmail(ctx context.Context, email string) (domain.Admin, error) {
 	a, err := scanAdmin(db.r.QueryRowContext(ctx, "SELECT "+adminColumns+" FROM admins WHERE email = ?", email))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Admin{}, ErrNotFound
+		return domain.Admin{}, domain.ErrNotFound
 	}
 	if err != nil {
-		return Admin{}, fmt.Errorf("store: admin by email: %w", err)
+		return domain.Admin{}, fmt.Errorf("store: admin by email: %w", err)
 	}
 	return a, nil
 }
 
 // AdminByID finds an admin by id.
-func (db *DB) AdminByID(ctx context.Context, id int64) (Admin, error) {
+func (db *DB) AdminByID(ctx context.Context, id int64) (domain.Admin, error) {
 	a, err := scanAdmin(db.r.QueryRowContext(ctx, "SELECT "+adminColumns+" FROM admins WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Admin{}, ErrNotFound
+		return domain.Admin{}, domain.ErrNotFound
 	}
 	if err != nil {
-		return Admin{}, fmt.Errorf("store: admin %d: %w", id, err)
+		return domain.Admin{}, fmt.Errorf("store: admin %d: %w", id, err)
 	}
 	return a, nil
 }
 
 // ListAdmins returns every admin, oldest first.
-func (db *DB) ListAdmins(ctx context.Context) ([]Admin, error) {
+func (db *DB) ListAdmins(ctx context.Context) ([]domain.Admin, error) {
 	rows, err := db.r.QueryContext(ctx, "SELECT "+adminColumns+" FROM admins ORDER BY id")
 	if err != nil {
 		return nil, fmt.Errorf("store: list admins: %w", err)
 	}
 	defer rows.Close()
-	var out []Admin
+	var out []domain.Admin
 	for rows.Next() {
 		a, err := scanAdmin(rows)
 		if err != nil {
@@ -148,7 +140,7 @@ func (db *DB) SetAdminPassword(ctx context.Context, id int64, passwordHash strin
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
+			return domain.ErrNotFound
 		}
 		_, err = tx.ExecContext(ctx, "DELETE FROM sessions WHERE admin_id = ?", id)
 		return err
@@ -171,7 +163,7 @@ func (db *DB) DeleteAdmin(ctx context.Context, id int64) error {
 			return err
 		}
 		if k, _ := res.RowsAffected(); k == 0 {
-			return ErrNotFound
+			return domain.ErrNotFound
 		}
 		if n <= 1 {
 			return ErrLastAdmin

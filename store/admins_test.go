@@ -6,10 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/store"
 )
 
-func mustAdmin(t *testing.T, db *store.DB, email string) store.Admin {
+func mustAdmin(t *testing.T, db *store.DB, email string) domain.Admin {
 	t.Helper()
 	a, err := db.CreateAdmin(context.Background(), email, "hash-of-"+email)
 	if err != nil {
@@ -33,7 +34,7 @@ func sessionExists(t *testing.T, db *store.DB, idHash []byte) bool {
 	switch {
 	case err == nil:
 		return true
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		return false
 	}
 	t.Fatalf("session %s: %v", idHash, err)
@@ -74,10 +75,10 @@ func TestCreateAdminDuplicateEmail(t *testing.T) {
 	for _, email := range []string{"Ops@Example.com", "ops@example.com", "OPS@EXAMPLE.COM"} {
 		t.Run(email, func(t *testing.T) {
 			_, err := db.CreateAdmin(ctx, email, "h")
-			if !errors.Is(err, store.ErrConflict) {
+			if !errors.Is(err, domain.ErrConflict) {
 				t.Fatalf("error = %v, want ErrConflict", err)
 			}
-			var ve *store.ValidationError
+			var ve *domain.ValidationError
 			if !errors.As(err, &ve) || ve.Fields["email"] == "" {
 				t.Fatalf("error = %#v, want a ValidationError marking email", err)
 			}
@@ -88,10 +89,10 @@ func TestCreateAdminDuplicateEmail(t *testing.T) {
 	if err != nil || a.ID != first.ID {
 		t.Fatalf("AdminByEmail = %+v, %v", a, err)
 	}
-	if _, err := db.AdminByEmail(ctx, "nobody@example.com"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := db.AdminByEmail(ctx, "nobody@example.com"); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("AdminByEmail(unknown) error = %v", err)
 	}
-	if _, err := db.AdminByID(ctx, 999); !errors.Is(err, store.ErrNotFound) {
+	if _, err := db.AdminByID(ctx, 999); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("AdminByID(999) error = %v", err)
 	}
 	list, err := db.ListAdmins(ctx)
@@ -128,7 +129,7 @@ func TestSetAdminPasswordEndsSessions(t *testing.T) {
 	if !sessionExists(t, db, b1) {
 		t.Error("another admin's session was ended")
 	}
-	if err := db.SetAdminPassword(ctx, 999, "x"); !errors.Is(err, store.ErrNotFound) {
+	if err := db.SetAdminPassword(ctx, 999, "x"); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("SetAdminPassword(999) error = %v, want ErrNotFound", err)
 	}
 }
@@ -142,13 +143,13 @@ func TestDeleteAdmin(t *testing.T) {
 	sa := mustSession(t, db, a.ID, "sa", now, now)
 	sb := mustSession(t, db, b.ID, "sb", now, now)
 
-	if err := db.DeleteAdmin(ctx, 999); !errors.Is(err, store.ErrNotFound) {
+	if err := db.DeleteAdmin(ctx, 999); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("DeleteAdmin(999) error = %v, want ErrNotFound", err)
 	}
 	if err := db.DeleteAdmin(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.AdminByID(ctx, a.ID); !errors.Is(err, store.ErrNotFound) {
+	if _, err := db.AdminByID(ctx, a.ID); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("deleted admin still found: %v", err)
 	}
 	if sessionExists(t, db, sa) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/store"
 )
 
@@ -23,10 +24,10 @@ func TestRecordChecksGroupCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		rec := store.CheckRecord{
-			Check:        store.Check{PairID: p.ID, At: at, Outcome: store.OutcomeValid, HTTPStatus: 200},
+			Check:        domain.Check{PairID: p.ID, At: at, Outcome: domain.OutcomeValid, HTTPStatus: 200},
 			KeyChangedAt: p.KeyChangedAt, FromVerdict: p.Verdict,
-			Verdict: store.Valid, VerdictAt: at, VerdictSince: at, LastValidAt: at, NextCheckAt: at.Add(time.Hour),
-			Event: &store.Event{PairID: p.ID, At: at, Old: store.Pending, New: store.Valid},
+			Verdict: domain.Valid, VerdictAt: at, VerdictSince: at, LastValidAt: at, NextCheckAt: at.Add(time.Hour),
+			Event: &domain.Event{PairID: p.ID, At: at, Old: domain.Pending, New: domain.Valid},
 		}
 		if i == 2 {
 			rec.KeyChangedAt = rec.KeyChangedAt.Add(-time.Minute) // the key was replaced since
@@ -46,7 +47,7 @@ func TestRecordChecksGroupCommit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if stored := p.Verdict == store.Valid && len(evs) == 1; stored == (i == 2) {
+		if stored := p.Verdict == domain.Valid && len(evs) == 1; stored == (i == 2) {
 			t.Errorf("pair %d: verdict %s, %d events", i, p.Verdict, len(evs))
 		}
 	}

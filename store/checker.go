@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 // This file holds what the background checker needs beyond the pair and check methods.
@@ -43,7 +45,7 @@ func (db *DB) PairIDs(ctx context.Context) ([]int64, error) {
 // NextPairs returns up to limit pairs in the order they come due (earliest next check first,
 // due or not), leaving out the pairs in skip: those already being checked. The scheduler takes
 // the due ones and sleeps until the first that is not.
-func (db *DB) NextPairs(ctx context.Context, skip []int64, limit int) ([]Pair, error) {
+func (db *DB) NextPairs(ctx context.Context, skip []int64, limit int) ([]domain.Key, error) {
 	if skip == nil {
 		skip = []int64{}
 	}
@@ -111,7 +113,7 @@ func (db *DB) PostponeTeam(ctx context.Context, email string, until time.Time) (
 // of the verdicts, are not in skip and belong to none of the teams in skipTeams (case-folded
 // emails). The checker asks them when a few answers look like a change at Stax.ai rather than
 // at one key: what other keys answer tells the two apart.
-func (db *DB) CrossCheckCandidates(ctx context.Context, verdicts []Verdict, skip []int64, skipTeams []string, limit int) ([]int64, error) {
+func (db *DB) CrossCheckCandidates(ctx context.Context, verdicts []domain.Verdict, skip []int64, skipTeams []string, limit int) ([]int64, error) {
 	vs, err := json.Marshal(verdicts)
 	if err != nil {
 		return nil, fmt.Errorf("store: cross-check candidates: %w", err)
@@ -176,7 +178,7 @@ func (db *DB) MakeDue(ctx context.Context, ids []int64, at time.Time) error {
 
 // HeldPairs returns the pairs whose changed answer was confirmed at least minCount times yet
 // not applied: the members of an upstream-wide suspicion a restart interrupted.
-func (db *DB) HeldPairs(ctx context.Context, minCount int) ([]Pair, error) {
+func (db *DB) HeldPairs(ctx context.Context, minCount int) ([]domain.Key, error) {
 	ps, err := db.queryPairs(ctx, "SELECT "+pairColumns+" FROM pairs WHERE candidate <> '' AND candidate_count >= ? ORDER BY id", minCount)
 	if err != nil {
 		return nil, fmt.Errorf("store: held pairs: %w", err)

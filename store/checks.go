@@ -7,28 +7,9 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/staxkeys/staxkeys/domain"
 )
-
-// Check is one call to the Stax.ai API for a pair and what it found.
-type Check struct {
-	ID         int64
-	PairID     int64
-	At         time.Time
-	Outcome    Outcome
-	HTTPStatus int
-	Latency    time.Duration
-	Reason     string
-}
-
-// Event is a confirmed change of a pair's verdict.
-type Event struct {
-	ID     int64
-	PairID int64
-	At     time.Time
-	Old    Verdict
-	New    Verdict
-	Reason string
-}
 
 // ErrStale means the pair changed (new key or email) or vanished while it was being checked,
 // so the check's answer no longer applies and nothing was written.
@@ -37,29 +18,29 @@ var ErrStale = errors.New("store: pair changed during the check")
 // CheckRecord is everything one finished check changes, written in one transaction so a crash
 // or shutdown never leaves half of it.
 type CheckRecord struct {
-	Check Check
+	Check domain.Check
 	// KeyChangedAt is the pair's KeyChangedAt when the check started; if it moved, ErrStale.
 	KeyChangedAt time.Time
 	// FromVerdict is the verdict the decision started from. If another checker (the CLI's
 	// `check` beside the server) changed it meanwhile, ErrStale: two processes must not both
 	// record the same change.
-	FromVerdict Verdict
+	FromVerdict domain.Verdict
 
 	// The pair's state after the check, as the checker decided it.
-	Verdict        Verdict
+	Verdict        domain.Verdict
 	VerdictAt      time.Time
 	VerdictSince   time.Time
 	LastValidAt    time.Time
 	NextCheckAt    time.Time
 	Failures       int
-	Candidate      Verdict
+	Candidate      domain.Verdict
 	CandidateCount int
 	Flaps          int
 	Steady         int
 	FailingSince   time.Time
 
 	// Event is set when the verdict changed.
-	Event *Event
+	Event *domain.Event
 	// Wide marks an Event confirmed as part of an upstream-wide suspicion: its alert is the
 	// suspicion's resolution, not one of its own. It is not stored.
 	Wide bool
@@ -181,21 +162,21 @@ func (db *DB) Reschedule(ctx context.Context, next map[int64]time.Time) error {
 }
 
 // AllPairs returns every pair, by id.
-func (db *DB) AllPairs(ctx context.Context) ([]Pair, error) {
+func (db *DB) AllPairs(ctx context.Context) ([]domain.Key, error) {
 	return db.queryPairs(ctx, "SELECT "+pairColumns+" FROM pairs ORDER BY id")
 }
 
-func (db *DB) queryPairs(ctx context.Context, query string, args ...any) ([]Pair, error) {
+func (db *DB) queryPairs(ctx context.Context, query string, args ...any) ([]domain.Key, error) {
 	return scanPairs(db.r.QueryContext(ctx, query, args...))
 }
 
 // scanPairs reads every pair of a query's rows.
-func scanPairs(rows *sql.Rows, err error) ([]Pair, error) {
+func scanPairs(rows *sql.Rows, err error) ([]domain.Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: query pairs: %w", err)
 	}
 	defer rows.Close()
-	var out []Pair
+	var out []domain.Key
 	for rows.Next() {
 		p, err := scanPair(rows)
 		if err != nil {
@@ -210,16 +191,16 @@ func scanPairs(rows *sql.Rows, err error) ([]Pair, error) {
 }
 
 // ListChecks returns a pair's most recent checks, newest first.
-func (db *DB) ListChecks(ctx context.Context, pairID int64, limit int) ([]Check, error) {
+func (db *DB) ListChecks(ctx context.Context, pairID int64, limit int) ([]domain.Check, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT id, pair_id, at, outcome, http_status, latency_ms, reason
 		FROM checks WHERE pair_id = ? ORDER BY at DESC, id DESC LIMIT ?`, pairID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list checks: %w", err)
 	}
 	defer rows.Close()
-	var out []Check
+	var out []domain.Check
 	for rows.Next() {
-		var c Check
+		var c domain.Check
 		var at sql.NullInt64
 		var latency int64
 		if err := rows.Scan(&c.ID, &c.PairID, &at, &c.Outcome, &c.HTTPStatus, &latency, &c.Reason); err != nil {
@@ -235,8 +216,8 @@ func (db *DB) ListChecks(ctx context.Context, pairID int64, limit int) ([]Check,
 // checks, oldest first: the data behind each row's strip of recent checks. Each pair is one
 // range scan of the covering index checks_strip through a statement prepared once, so the
 // cost does not grow with a pair's history.
-func (db *DB) RecentOutcomes(ctx context.Context, pairIDs []int64, n int) (map[int64][]Check, error) {
-	out := make(map[int64][]Check, len(pairIDs))
+func (db *DB) RecentOutcomes(ctx context.Context, pairIDs []int64, n int) (map[int64][]domain.Check, error) {
+	out := make(map[int64][]domain.Check, len(pairIDs))
 	if len(pairIDs) == 0 {
 		return out, nil
 	}
@@ -249,9 +230,9 @@ func (db *DB) RecentOutcomes(ctx context.Context, pairIDs []int64, n int) (map[i
 		if err != nil {
 			return nil, fmt.Errorf("store: recent outcomes: %w", err)
 		}
-		var cs []Check
+		var cs []domain.Check
 		for rows.Next() {
-			c := Check{PairID: id}
+			c := domain.Check{PairID: id}
 			var at sql.NullInt64
 			if err := rows.Scan(&at, &c.Outcome); err != nil {
 				rows.Close()
@@ -288,16 +269,16 @@ func (db *DB) stripStmt(ctx context.Context) (*sql.Stmt, error) {
 }
 
 // ListEvents returns a pair's verdict changes, newest first.
-func (db *DB) ListEvents(ctx context.Context, pairID int64, limit int) ([]Event, error) {
+func (db *DB) ListEvents(ctx context.Context, pairID int64, limit int) ([]domain.Event, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT id, pair_id, at, old_verdict, new_verdict, reason
 		FROM events WHERE pair_id = ? ORDER BY at DESC, id DESC LIMIT ?`, pairID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list events: %w", err)
 	}
 	defer rows.Close()
-	var out []Event
+	var out []domain.Event
 	for rows.Next() {
-		var e Event
+		var e domain.Event
 		var at sql.NullInt64
 		if err := rows.Scan(&e.ID, &e.PairID, &at, &e.Old, &e.New, &e.Reason); err != nil {
 			return nil, fmt.Errorf("store: list events: %w", err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/store"
 )
 
@@ -67,20 +68,20 @@ func TestListPairsVerdictFilterKeepsTheOrder(t *testing.T) {
 	for i := range 12 {
 		clk.Advance(time.Second)
 		p := mustPair(t, db, fmt.Sprintf("Key %c", 'L'-i), fmt.Sprintf("k%d@acme.com", i), fmt.Sprintf("key-%02d-0123456789", i))
-		o := store.OutcomeValid
+		o := domain.OutcomeValid
 		if i%4 == 1 {
-			o = store.OutcomeError // still valid, but its last check failed: listed first
+			o = domain.OutcomeUndecided // still valid, but its last check failed: listed first
 		}
-		record(t, db, p, store.Valid, o, clk.Now())
+		record(t, db, p, domain.Valid, o, clk.Now())
 	}
 	mustPair(t, db, "Pending", "p@acme.com", "key-pending-0123456789")
-	all, err := db.ListPairs(ctx, store.PairQuery{})
+	all, err := db.ListPairs(ctx, domain.KeyQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var want []int64
 	for _, p := range all.Pairs {
-		if p.Verdict == store.Valid {
+		if p.Verdict == domain.Valid {
 			want = append(want, p.ID)
 		}
 	}
@@ -92,7 +93,7 @@ func TestListPairsVerdictFilterKeepsTheOrder(t *testing.T) {
 		{5, 5, want[5:10]},
 		{5, 10, want[10:]},
 	} {
-		page, err := db.ListPairs(ctx, store.PairQuery{Status: "valid", Limit: tc.limit, Offset: tc.offset})
+		page, err := db.ListPairs(ctx, domain.KeyQuery{Status: "valid", Limit: tc.limit, Offset: tc.offset})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,15 +107,15 @@ func TestListPairsSearchCounts(t *testing.T) {
 	ctx := context.Background()
 	db, _ := listFixture(t)
 	for _, tc := range []struct {
-		q     store.PairQuery
+		q     domain.KeyQuery
 		n     int
 		total int
 	}{
-		{store.PairQuery{Search: "acme", Limit: 2}, 2, 3},
-		{store.PairQuery{Search: "acme", Limit: 2, Offset: 2}, 1, 3},
-		{store.PairQuery{Search: "acme", Limit: 2, Offset: 10}, 0, 3}, // past the end, still counted
-		{store.PairQuery{Search: "ACME", Status: "revoked", Limit: 2, Offset: 4}, 0, 1},
-		{store.PairQuery{Search: "nomatch", Limit: 2, Offset: 4}, 0, 0},
+		{domain.KeyQuery{Search: "acme", Limit: 2}, 2, 3},
+		{domain.KeyQuery{Search: "acme", Limit: 2, Offset: 2}, 1, 3},
+		{domain.KeyQuery{Search: "acme", Limit: 2, Offset: 10}, 0, 3}, // past the end, still counted
+		{domain.KeyQuery{Search: "ACME", Status: "revoked", Limit: 2, Offset: 4}, 0, 1},
+		{domain.KeyQuery{Search: "nomatch", Limit: 2, Offset: 4}, 0, 0},
 	} {
 		page, err := db.ListPairs(ctx, tc.q)
 		if err != nil {
@@ -135,13 +136,13 @@ func TestRecentOutcomes(t *testing.T) {
 	c := mustPair(t, db, "C", "c@acme.com", "key-c-0123456789")
 	t0 := clk.Now()
 	for i := range 8 {
-		o := store.OutcomeValid
+		o := domain.OutcomeValid
 		if i%3 == 0 {
-			o = store.OutcomeError
+			o = domain.OutcomeUndecided
 		}
-		record(t, db, a, store.Valid, o, t0.Add(time.Duration(i)*time.Minute))
+		record(t, db, a, domain.Valid, o, t0.Add(time.Duration(i)*time.Minute))
 	}
-	record(t, db, b, store.Revoked, store.OutcomeRevoked, t0)
+	record(t, db, b, domain.Revoked, domain.OutcomeRevoked, t0)
 	got, err := db.RecentOutcomes(ctx, []int64{a.ID, b.ID, c.ID}, 5)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 // DeliveryStatus is where a queued alert stands on one channel.
@@ -185,7 +187,7 @@ func (db *DB) RecordGroupAttempt(ctx context.Context, leader int64, members []in
 			return err
 		}
 		for _, id := range members {
-			if err := recordAttempt(ctx, tx, id, a, leader); err != nil && !errors.Is(err, ErrNotFound) {
+			if err := recordAttempt(ctx, tx, id, a, leader); err != nil && !errors.Is(err, domain.ErrNotFound) {
 				return err
 			}
 		}
@@ -220,7 +222,7 @@ func recordAttempt(ctx context.Context, tx *sql.Tx, id int64, a DeliveryAttempt,
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
+		return domain.ErrNotFound
 	}
 	return nil
 }
@@ -269,7 +271,7 @@ func (db *DB) RetryDelivery(ctx context.Context, id int64, now time.Time) error 
 func (db *DB) DeliveryByID(ctx context.Context, id int64) (Delivery, error) {
 	d, err := scanDelivery(db.r.QueryRowContext(ctx, "SELECT "+deliveryColumns+" FROM deliveries WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Delivery{}, ErrNotFound
+		return Delivery{}, domain.ErrNotFound
 	}
 	if err != nil {
 		return Delivery{}, fmt.Errorf("store: delivery %d: %w", id, err)
@@ -300,7 +302,7 @@ func (db *DB) ListDeliveries(ctx context.Context, q DeliveryQuery) ([]Delivery, 
 		where = append(where, "status = ?")
 		args = append(args, q.Status)
 	default:
-		return nil, 0, &ValidationError{Fields: map[string]string{"status": "unknown status"}}
+		return nil, 0, &domain.ValidationError{Fields: map[string]string{"status": "unknown status"}}
 	}
 	if q.Channel != "" {
 		where = append(where, "channel = ?")

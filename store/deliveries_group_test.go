@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/store"
 )
 
@@ -109,7 +110,7 @@ func TestRecordGroupAttempt(t *testing.T) {
 			t.Errorf("delivery %d after the retry: %+v", id, d)
 		}
 	}
-	if err := db.RecordGroupAttempt(ctx, 1, []int64{2}, store.DeliveryAttempt{At: next}); !errors.Is(err, store.ErrNotFound) {
+	if err := db.RecordGroupAttempt(ctx, 1, []int64{2}, store.DeliveryAttempt{At: next}); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("recording on a leader already sent: %v, want ErrNotFound", err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 // Reseal is what re-sealing one pair under a new master key produces.
@@ -18,14 +20,14 @@ type Reseal struct {
 // ResealAll rewrites every pair's sealed key and fingerprints, and the given settings (the
 // canary and other sealed values), in one transaction: either every secret moves to the new
 // master key or none does.
-func (db *DB) ResealAll(ctx context.Context, settings map[string][]byte, reseal func(Pair) (Reseal, error)) (int, error) {
+func (db *DB) ResealAll(ctx context.Context, settings map[string][]byte, reseal func(domain.Key) (Reseal, error)) (int, error) {
 	n := 0
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, "SELECT "+pairColumns+" FROM pairs ORDER BY id")
 		if err != nil {
 			return err
 		}
-		var pairs []Pair
+		var pairs []domain.Key
 		for rows.Next() {
 			p, err := scanPair(rows)
 			if err != nil {

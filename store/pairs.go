@@ -11,61 +11,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"modernc.org/sqlite"
 )
-
-// Verdict is the confirmed state of a key pair.
-type Verdict string
-
-// The verdicts a pair can hold. Pending means no check has decided yet.
-const (
-	Pending Verdict = "pending"
-	Valid   Verdict = "valid"
-	Revoked Verdict = "revoked"
-	Denied  Verdict = "denied"
-)
-
-// Outcome is what one check found; OutcomeError is a check that decided nothing.
-type Outcome string
-
-// The outcomes of one check.
-const (
-	OutcomeValid   Outcome = "valid"
-	OutcomeRevoked Outcome = "revoked"
-	OutcomeDenied  Outcome = "denied"
-	OutcomeError   Outcome = "error"
-)
-
-// Pair is a registered (team email, API key) pair with what the checker knows of it.
-// The key itself is only ever here sealed.
-type Pair struct {
-	ID              int64
-	Label           string
-	Email           string
-	KeySealed       []byte
-	KeyHint         string
-	PairFingerprint []byte
-	KeyFingerprint  []byte
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
-	KeyChangedAt    time.Time
-
-	Verdict      Verdict
-	VerdictAt    time.Time // when the verdict was last confirmed by a check
-	VerdictSince time.Time // when the current verdict began
-	LastValidAt  time.Time
-
-	LastCheck *Check // nil until the first check
-
-	NextCheckAt    time.Time
-	Failures       int     // undecided checks in a row
-	Candidate      Verdict // a new verdict seen but not yet confirmed
-	CandidateCount int
-
-	Flaps        int       // unconfirmed changes contradicted since the pair last held steady
-	Steady       int       // agreeing answers in a row with no change pending
-	FailingSince time.Time // first undecided check since the last decided one; zero while checks decide
-}
 
 // NewPair is what it takes to register a pair. Seal is called inside the transaction with the
 // new row's id, because the id is bound into the ciphertext.
@@ -93,8 +41,8 @@ const pairColumns = `id, label, email, key_sealed, key_hint, pair_fingerprint, k
 	last_check_at, last_outcome, last_reason, last_http_status, last_latency_ms,
 	next_check_at, failures, candidate, candidate_count, flaps, steady, failing_since`
 
-func scanPair(row interface{ Scan(...any) error }) (Pair, error) {
-	var p Pair
+func scanPair(row interface{ Scan(...any) error }) (domain.Key, error) {
+	var p domain.Key
 	var created, updated, keyChanged, verdictAt, since, lastValid, lastAt, next, failing sql.NullInt64
 	var outcome sql.NullString
 	var reason string
@@ -104,13 +52,13 @@ func scanPair(row interface{ Scan(...any) error }) (Pair, error) {
 		&lastAt, &outcome, &reason, &status, &latency,
 		&next, &p.Failures, &p.Candidate, &p.CandidateCount, &p.Flaps, &p.Steady, &failing)
 	if err != nil {
-		return Pair{}, err
+		return domain.Key{}, err
 	}
 	p.CreatedAt, p.UpdatedAt, p.KeyChangedAt = fromMS(created), fromMS(updated), fromMS(keyChanged)
 	p.VerdictAt, p.VerdictSince, p.LastValidAt = fromMS(verdictAt), fromMS(since), fromMS(lastValid)
 	p.NextCheckAt, p.FailingSince = fromMS(next), fromMS(failing)
 	if lastAt.Valid && outcome.Valid {
-		p.LastCheck = &Check{PairID: p.ID, At: fromMS(lastAt), Outcome: Outcome(outcome.String),
+		p.LastCheck = &domain.Check{PairID: p.ID, At: fromMS(lastAt), Outcome: domain.Outcome(outcome.String),
 			Reason: reason, HTTPStatus: int(status), Latency: time.Duration(latency) * time.Millisecond}
 	}
 	return p, nil
@@ -118,8 +66,8 @@ func scanPair(row interface{ Scan(...any) error }) (Pair, error) {
 
 // CreatePair registers a pair; a *ValidationError with Conflict set if the same email and key
 // are already registered.
-func (db *DB) CreatePair(ctx context.Context, in NewPair) (Pair, error) {
-	var p Pair
+func (db *DB) CreatePair(ctx context.Context, in NewPair) (domain.Key, error) {
+	var p domain.Key
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		now := db.now()
 		res, err := tx.ExecContext(ctx, `INSERT INTO pairs (label, email, key_sealed, key_hint, pair_fingerprint,
@@ -146,20 +94,20 @@ func (db *DB) CreatePair(ctx context.Context, in NewPair) (Pair, error) {
 		return err
 	})
 	if err != nil {
-		return Pair{}, fmt.Errorf("store: create pair: %w", err)
+		return domain.Key{}, fmt.Errorf("store: create pair: %w", err)
 	}
 	return p, nil
 }
 
-var errDuplicatePair = &ValidationError{
+var errDuplicatePair = &domain.ValidationError{
 	Fields:   map[string]string{"key": "this email and key are already registered"},
 	Conflict: true,
 }
 
 // UpdatePair changes a pair. Replacing the key resets what the checker knew: the verdict goes
 // back to pending and a check is due at once.
-func (db *DB) UpdatePair(ctx context.Context, id int64, up PairUpdate) (Pair, error) {
-	var p Pair
+func (db *DB) UpdatePair(ctx context.Context, id int64, up PairUpdate) (domain.Key, error) {
+	var p domain.Key
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		now := db.now()
 		var res sql.Result
@@ -197,13 +145,13 @@ func (db *DB) UpdatePair(ctx context.Context, id int64, up PairUpdate) (Pair, er
 			if exists {
 				return ErrStale // the key was replaced since the fingerprint was computed
 			}
-			return ErrNotFound
+			return domain.ErrNotFound
 		}
 		p, err = scanPair(tx.QueryRowContext(ctx, "SELECT "+pairColumns+" FROM pairs WHERE id = ?", id))
 		return err
 	})
 	if err != nil {
-		return Pair{}, fmt.Errorf("store: update pair %d: %w", id, err)
+		return domain.Key{}, fmt.Errorf("store: update pair %d: %w", id, err)
 	}
 	return p, nil
 }
@@ -217,42 +165,24 @@ func (db *DB) DeletePair(ctx context.Context, id int64) error {
 }
 
 // PairByID loads one pair.
-func (db *DB) PairByID(ctx context.Context, id int64) (Pair, error) {
+func (db *DB) PairByID(ctx context.Context, id int64) (domain.Key, error) {
 	stmt, err := db.prep.stmt(db.r, "SELECT "+pairColumns+" FROM pairs WHERE id = ?")
 	if err != nil {
-		return Pair{}, fmt.Errorf("store: pair %d: %w", id, err)
+		return domain.Key{}, fmt.Errorf("store: pair %d: %w", id, err)
 	}
 	p, err := scanPair(stmt.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Pair{}, ErrNotFound
+		return domain.Key{}, domain.ErrNotFound
 	}
 	if err != nil {
-		return Pair{}, fmt.Errorf("store: pair %d: %w", id, err)
+		return domain.Key{}, fmt.Errorf("store: pair %d: %w", id, err)
 	}
 	return p, nil
-}
-
-// PairQuery selects and orders a page of pairs.
-type PairQuery struct {
-	// Status is a verdict, "undecided" (last check decided nothing), or "" for all.
-	Status string
-	// Search matches label or email, case-insensitively, anywhere.
-	Search string
-	// Sort is "status", "label", "email", "checked" or "added"; a leading "-" reverses it.
-	Sort   string
-	Limit  int
-	Offset int
 }
 
 // maxSearch is the longest search that can match anything: longer than any label or email
 // (lowering a string keeps its number of runes).
 const maxSearch = 256
-
-// PairPage is one page of pairs and how many match in all.
-type PairPage struct {
-	Pairs []Pair
-	Total int
-}
 
 // pairSorts lists each order's terms apart, so reversing one cannot split inside an expression
 // such as COALESCE(a, b). Each list is indexed term for term (migrations/00004), so a page is
@@ -293,7 +223,7 @@ func init() {
 // It works in two steps so that a page stays cheap at tens of thousands of pairs: the ids of
 // the page are found first (off an index where the order has one, or by sorting ids alone),
 // then just those rows are read.
-func (db *DB) ListPairs(ctx context.Context, q PairQuery) (PairPage, error) {
+func (db *DB) ListPairs(ctx context.Context, q domain.KeyQuery) (domain.KeyPage, error) {
 	var where []string
 	var args []any
 	byVerdict := false
@@ -301,19 +231,19 @@ func (db *DB) ListPairs(ctx context.Context, q PairQuery) (PairPage, error) {
 	case "":
 	case "undecided":
 		where = append(where, "last_outcome = 'error'")
-	case string(Pending), string(Valid), string(Revoked), string(Denied):
+	case string(domain.Pending), string(domain.Valid), string(domain.Revoked), string(domain.Denied):
 		where = append(where, "verdict = ?")
 		args = append(args, q.Status)
 		byVerdict = true
 	default:
-		return PairPage{}, &ValidationError{Fields: map[string]string{"status": "unknown status"}}
+		return domain.KeyPage{}, &domain.ValidationError{Fields: map[string]string{"status": "unknown status"}}
 	}
 	search := strings.TrimSpace(q.Search)
 	if utf8.RuneCountInString(search) > maxSearch || strings.ContainsRune(search, 0) {
 		// No label or email is that long or holds a NUL, so nothing matches; and SQLite would
 		// refuse a LIKE pattern over 50,000 bytes (a 500), or read a NUL as the pattern's end
 		// (and match everything).
-		return PairPage{}, nil
+		return domain.KeyPage{}, nil
 	}
 	if search != "" {
 		// SQLite's own LIKE ignores ASCII case and runs in C; only a row with letters beyond
@@ -332,7 +262,7 @@ func (db *DB) ListPairs(ctx context.Context, q PairQuery) (PairPage, error) {
 	terms, ok := pairSorts[strings.TrimPrefix(q.Sort, "-")]
 	if !ok {
 		if q.Sort != "" {
-			return PairPage{}, &ValidationError{Fields: map[string]string{"sort": "unknown sort order"}}
+			return domain.KeyPage{}, &domain.ValidationError{Fields: map[string]string{"sort": "unknown sort order"}}
 		}
 		terms = pairSorts["status"]
 	}
@@ -349,7 +279,7 @@ func (db *DB) ListPairs(ctx context.Context, q PairQuery) (PairPage, error) {
 		limit = -1
 	}
 
-	var page PairPage
+	var page domain.KeyPage
 	count := func() error {
 		err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM pairs"+cond, args...).Scan(&page.Total)
 		if err != nil {
@@ -362,7 +292,7 @@ func (db *DB) ListPairs(ctx context.Context, q PairQuery) (PairPage, error) {
 	total := "count(*) OVER ()"
 	if search == "" {
 		if err := count(); err != nil {
-			return PairPage{}, err
+			return domain.KeyPage{}, err
 		}
 		if page.Total == 0 || q.Offset >= page.Total {
 			return page, nil
@@ -372,14 +302,14 @@ func (db *DB) ListPairs(ctx context.Context, q PairQuery) (PairPage, error) {
 	ids, err := db.pageIDs(ctx, "SELECT id, "+total+" FROM pairs"+cond+" ORDER BY "+order+" LIMIT ? OFFSET ?",
 		append(args, limit, max(q.Offset, 0)), &page.Total)
 	if err != nil {
-		return PairPage{}, fmt.Errorf("store: list pairs: %w", err)
+		return domain.KeyPage{}, fmt.Errorf("store: list pairs: %w", err)
 	}
 	if len(ids) == 0 {
 		// Past the last page of a search: the window had nothing to count.
 		return page, count()
 	}
 	if page.Pairs, err = db.pairsByID(ctx, ids); err != nil {
-		return PairPage{}, fmt.Errorf("store: list pairs: %w", err)
+		return domain.KeyPage{}, fmt.Errorf("store: list pairs: %w", err)
 	}
 	return page, nil
 }
@@ -403,7 +333,7 @@ func (db *DB) pageIDs(ctx context.Context, query string, args []any, total *int)
 }
 
 // pairsByID loads the pairs with the given ids, in the order of ids; vanished ids are skipped.
-func (db *DB) pairsByID(ctx context.Context, ids []int64) ([]Pair, error) {
+func (db *DB) pairsByID(ctx context.Context, ids []int64) ([]domain.Key, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
@@ -413,7 +343,7 @@ func (db *DB) pairsByID(ctx context.Context, ids []int64) ([]Pair, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	byID := make(map[int64]Pair, len(ids))
+	byID := make(map[int64]domain.Key, len(ids))
 	for rows.Next() {
 		p, err := scanPair(rows)
 		if err != nil {
@@ -424,7 +354,7 @@ func (db *DB) pairsByID(ctx context.Context, ids []int64) ([]Pair, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	out := make([]Pair, 0, len(ids))
+	out := make([]domain.Key, 0, len(ids))
 	for _, id := range ids {
 		if p, ok := byID[id]; ok {
 			out = append(out, p)
@@ -455,17 +385,10 @@ func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// StatusCounts is how many pairs hold each verdict, and how many had an undecided last check.
-type StatusCounts struct {
-	Pending, Valid, Revoked, Denied int
-	Undecided                       int
-	Total                           int
-}
-
 // CountPairs counts pairs per verdict. Both counts are read off covering indexes (pairs_verdict,
 // pairs_last_outcome), so the dashboard's summary stays cheap however many pairs there are.
-func (db *DB) CountPairs(ctx context.Context) (StatusCounts, error) {
-	var c StatusCounts
+func (db *DB) CountPairs(ctx context.Context) (domain.StatusCounts, error) {
+	var c domain.StatusCounts
 	rows, err := db.r.QueryContext(ctx, `SELECT verdict, count(*) FROM pairs GROUP BY verdict
 		UNION ALL SELECT 'undecided', count(*) FROM pairs WHERE last_outcome = 'error'`)
 	if err != nil {
@@ -478,14 +401,14 @@ func (db *DB) CountPairs(ctx context.Context) (StatusCounts, error) {
 		if err := rows.Scan(&name, &n); err != nil {
 			return c, fmt.Errorf("store: count pairs: %w", err)
 		}
-		switch Verdict(name) {
-		case Pending:
+		switch domain.Verdict(name) {
+		case domain.Pending:
 			c.Pending = n
-		case Valid:
+		case domain.Valid:
 			c.Valid = n
-		case Revoked:
+		case domain.Revoked:
 			c.Revoked = n
-		case Denied:
+		case domain.Denied:
 			c.Denied = n
 		default: // "undecided"
 			c.Undecided = n
@@ -500,7 +423,7 @@ func (db *DB) CountPairs(ctx context.Context) (StatusCounts, error) {
 }
 
 // PairsWithKeyFingerprint lists the pairs holding the same key (under any email), by id.
-func (db *DB) PairsWithKeyFingerprint(ctx context.Context, fp []byte) ([]Pair, error) {
+func (db *DB) PairsWithKeyFingerprint(ctx context.Context, fp []byte) ([]domain.Key, error) {
 	return db.queryPairs(ctx, "SELECT "+pairColumns+" FROM pairs WHERE key_fingerprint = ? ORDER BY id", fp)
 }
 
@@ -531,7 +454,7 @@ func (db *DB) SharedKeys(ctx context.Context, ids []int64) (map[int64]bool, erro
 // PairVerdict is a pair's id, verdict and check times: all that metrics need of it.
 type PairVerdict struct {
 	ID      int64
-	Verdict Verdict
+	Verdict domain.Verdict
 	// LastCheckAt is the last check of any outcome; zero before the first.
 	LastCheckAt time.Time
 	// VerdictAt is the last check that Stax.ai answered decisively and that confirmed the
@@ -561,11 +484,3 @@ func (db *DB) PairVerdicts(ctx context.Context) ([]PairVerdict, error) {
 	}
 	return out, nil
 }
-
-// FlapThreshold is how many contradicted changes make a pair flapping.
-const FlapThreshold = 3
-
-// Flapping reports whether the pair's answers keep disagreeing: changes seen and then
-// contradicted, FlapThreshold times or more since it last held steady. Such a pair keeps its last
-// confirmed verdict.
-func (p Pair) Flapping() bool { return p.Flaps >= FlapThreshold }

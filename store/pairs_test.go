@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/store"
 )
 
@@ -38,7 +39,7 @@ func fakeSeal(key string) func(int64) ([]byte, error) {
 	return func(id int64) ([]byte, error) { return fmt.Appendf(nil, "sealed(%d,%x)", id, keyFP(key)[:4]), nil }
 }
 
-func mustPair(t *testing.T, db *store.DB, label, email, key string) store.Pair {
+func mustPair(t *testing.T, db *store.DB, label, email, key string) domain.Key {
 	t.Helper()
 	p, err := db.CreatePair(context.Background(), newPair(label, email, key))
 	if err != nil {
@@ -48,15 +49,15 @@ func mustPair(t *testing.T, db *store.DB, label, email, key string) store.Pair {
 }
 
 // record stores one check of p that leaves it with verdict v.
-func record(t *testing.T, db *store.DB, p store.Pair, v store.Verdict, o store.Outcome, at time.Time) {
+func record(t *testing.T, db *store.DB, p domain.Key, v domain.Verdict, o domain.Outcome, at time.Time) {
 	t.Helper()
 	rec := store.CheckRecord{
-		Check:        store.Check{PairID: p.ID, At: at, Outcome: o, HTTPStatus: 200, Latency: 42 * time.Millisecond, Reason: "test " + string(o)},
+		Check:        domain.Check{PairID: p.ID, At: at, Outcome: o, HTTPStatus: 200, Latency: 42 * time.Millisecond, Reason: "test " + string(o)},
 		KeyChangedAt: p.KeyChangedAt,
 		Verdict:      v,
 		NextCheckAt:  at.Add(15 * time.Minute),
 	}
-	if v != store.Pending {
+	if v != domain.Pending {
 		rec.VerdictAt, rec.VerdictSince = at, at
 	}
 	if err := db.RecordCheck(context.Background(), rec); err != nil {
@@ -64,7 +65,7 @@ func record(t *testing.T, db *store.DB, p store.Pair, v store.Verdict, o store.O
 	}
 }
 
-func ids(ps []store.Pair) []int64 {
+func ids(ps []domain.Key) []int64 {
 	out := []int64{}
 	for _, p := range ps {
 		out = append(out, p.ID)
@@ -98,7 +99,7 @@ func TestCreatePair(t *testing.T) {
 		t.Errorf("stored %q %q %q", got.Label, got.Email, got.KeyHint)
 	case string(got.KeySealed) != string(wantSealed):
 		t.Errorf("KeySealed = %q, want %q", got.KeySealed, wantSealed)
-	case got.Verdict != store.Pending || got.LastCheck != nil || !got.VerdictAt.IsZero():
+	case got.Verdict != domain.Pending || got.LastCheck != nil || !got.VerdictAt.IsZero():
 		t.Errorf("a new pair is not pending: %+v", got)
 	case !got.CreatedAt.Equal(clk.Now()) || !got.UpdatedAt.Equal(clk.Now()) || !got.KeyChangedAt.Equal(clk.Now()):
 		t.Errorf("times = %v %v %v, want %v", got.CreatedAt, got.UpdatedAt, got.KeyChangedAt, clk.Now())
@@ -108,10 +109,10 @@ func TestCreatePair(t *testing.T) {
 
 	t.Run("duplicate", func(t *testing.T) {
 		_, err := db.CreatePair(ctx, newPair("other label", "BILLING@acme.com", "sk_live_0123456789abcdef"))
-		if !errors.Is(err, store.ErrConflict) {
+		if !errors.Is(err, domain.ErrConflict) {
 			t.Fatalf("error = %v, want ErrConflict", err)
 		}
-		var ve *store.ValidationError
+		var ve *domain.ValidationError
 		if !errors.As(err, &ve) || ve.Fields["key"] == "" {
 			t.Fatalf("error = %#v, want a ValidationError marking key", err)
 		}
@@ -127,7 +128,7 @@ func TestCreatePair(t *testing.T) {
 	if c, err := db.CountPairs(ctx); err != nil || c.Total != 1 {
 		t.Fatalf("CountPairs = %+v, %v; want one pair (failed creates leave nothing)", c, err)
 	}
-	if _, err := db.PairByID(ctx, 999); !errors.Is(err, store.ErrNotFound) {
+	if _, err := db.PairByID(ctx, 999); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("PairByID(999) error = %v", err)
 	}
 }
@@ -139,7 +140,7 @@ func TestUpdatePair(t *testing.T) {
 	p := mustPair(t, db, "old", "a@acme.com", "key-one-0123456789")
 	other := mustPair(t, db, "", "b@acme.com", "key-two-0123456789")
 	clk.Advance(time.Minute)
-	record(t, db, p, store.Valid, store.OutcomeValid, clk.Now())
+	record(t, db, p, domain.Valid, domain.OutcomeValid, clk.Now())
 	p, _ = db.PairByID(ctx, p.ID)
 
 	t.Run("label only keeps key and verdict", func(t *testing.T) {
@@ -148,7 +149,7 @@ func TestUpdatePair(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Label != "new" || string(got.KeySealed) != string(p.KeySealed) || got.Verdict != store.Valid ||
+		if got.Label != "new" || string(got.KeySealed) != string(p.KeySealed) || got.Verdict != domain.Valid ||
 			!got.KeyChangedAt.Equal(p.KeyChangedAt) || !got.NextCheckAt.Equal(p.NextCheckAt) || !got.UpdatedAt.Equal(clk.Now()) {
 			t.Fatalf("after label change: %+v", got)
 		}
@@ -168,7 +169,7 @@ func TestUpdatePair(t *testing.T) {
 	})
 	t.Run("new key resets the verdict", func(t *testing.T) {
 		clk.Advance(time.Minute)
-		record(t, db, p, store.Valid, store.OutcomeValid, clk.Now())
+		record(t, db, p, domain.Valid, domain.OutcomeValid, clk.Now())
 		var sealedFor int64
 		got, err := db.UpdatePair(ctx, p.ID, store.PairUpdate{
 			Label: p.Label, Email: p.Email, PairFingerprint: pairFP(p.Email, "key-three-0123456789"),
@@ -181,7 +182,7 @@ func TestUpdatePair(t *testing.T) {
 		if sealedFor != p.ID {
 			t.Errorf("Seal called with id %d, want %d", sealedFor, p.ID)
 		}
-		if got.Verdict != store.Pending || !got.VerdictAt.IsZero() || !got.VerdictSince.IsZero() ||
+		if got.Verdict != domain.Pending || !got.VerdictAt.IsZero() || !got.VerdictSince.IsZero() ||
 			string(got.KeySealed) != "resealed" || !got.NextCheckAt.IsZero() || got.Failures != 0 ||
 			got.Candidate != "" || got.CandidateCount != 0 || !got.KeyChangedAt.Equal(clk.Now()) {
 			t.Fatalf("after key change: %+v", got)
@@ -190,7 +191,7 @@ func TestUpdatePair(t *testing.T) {
 	t.Run("conflict", func(t *testing.T) {
 		before, _ := db.PairByID(ctx, other.ID)
 		_, err := db.UpdatePair(ctx, other.ID, store.PairUpdate{Email: "C@acme.com", PairFingerprint: pairFP("C@acme.com", "key-three-0123456789"), FromSealed: before.KeySealed})
-		if !errors.Is(err, store.ErrConflict) {
+		if !errors.Is(err, domain.ErrConflict) {
 			t.Fatalf("error = %v, want ErrConflict", err)
 		}
 		after, _ := db.PairByID(ctx, other.ID)
@@ -210,7 +211,7 @@ func TestUpdatePair(t *testing.T) {
 	})
 	t.Run("unknown id", func(t *testing.T) {
 		_, err := db.UpdatePair(ctx, 999, store.PairUpdate{Email: "z@acme.com", PairFingerprint: pairFP("z@acme.com", "k")})
-		if !errors.Is(err, store.ErrNotFound) {
+		if !errors.Is(err, domain.ErrNotFound) {
 			t.Fatalf("error = %v, want ErrNotFound", err)
 		}
 	})
@@ -221,18 +222,18 @@ func TestDeletePair(t *testing.T) {
 	db := MustOpen(t)
 	p := mustPair(t, db, "", "a@acme.com", "key-one-0123456789")
 	keep := mustPair(t, db, "", "b@acme.com", "key-two-0123456789")
-	record(t, db, p, store.Valid, store.OutcomeValid, time.Now())
+	record(t, db, p, domain.Valid, domain.OutcomeValid, time.Now())
 
 	if err := db.DeletePair(ctx, p.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.PairByID(ctx, p.ID); !errors.Is(err, store.ErrNotFound) {
+	if _, err := db.PairByID(ctx, p.ID); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("deleted pair: error = %v", err)
 	}
 	if checks, err := db.ListChecks(ctx, p.ID, 10); err != nil || len(checks) != 0 {
 		t.Errorf("checks of a deleted pair: %v, %v", checks, err)
 	}
-	if err := db.DeletePair(ctx, p.ID); !errors.Is(err, store.ErrNotFound) {
+	if err := db.DeletePair(ctx, p.ID); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("second delete: error = %v, want ErrNotFound", err)
 	}
 	if _, err := db.PairByID(ctx, keep.ID); err != nil {
@@ -241,7 +242,7 @@ func TestDeletePair(t *testing.T) {
 }
 
 // listFixture registers five pairs whose orders differ under every sort.
-func listFixture(t *testing.T) (*store.DB, []store.Pair) {
+func listFixture(t *testing.T) (*store.DB, []domain.Key) {
 	t.Helper()
 	db := MustOpen(t)
 	clk := newClock(db)
@@ -253,15 +254,15 @@ func listFixture(t *testing.T) (*store.DB, []store.Pair) {
 		{"axb", "a@other.org", "key-four-0123456789"},
 		{"", "z_z@acme.com", "key-five-0123456789"},
 	}
-	var ps []store.Pair
+	var ps []domain.Key
 	for _, s := range specs {
 		clk.Advance(time.Second)
 		ps = append(ps, mustPair(t, db, s.label, s.email, s.key))
 	}
-	record(t, db, ps[0], store.Valid, store.OutcomeValid, t0.Add(10*time.Minute))
-	record(t, db, ps[1], store.Revoked, store.OutcomeRevoked, t0.Add(5*time.Minute))
-	record(t, db, ps[2], store.Denied, store.OutcomeDenied, t0.Add(20*time.Minute))
-	record(t, db, ps[3], store.Pending, store.OutcomeError, t0.Add(1*time.Minute))
+	record(t, db, ps[0], domain.Valid, domain.OutcomeValid, t0.Add(10*time.Minute))
+	record(t, db, ps[1], domain.Revoked, domain.OutcomeRevoked, t0.Add(5*time.Minute))
+	record(t, db, ps[2], domain.Denied, domain.OutcomeDenied, t0.Add(20*time.Minute))
+	record(t, db, ps[3], domain.Pending, domain.OutcomeUndecided, t0.Add(1*time.Minute))
 	return db, ps
 }
 
@@ -278,43 +279,43 @@ func TestListPairs(t *testing.T) {
 
 	cases := []struct {
 		name  string
-		q     store.PairQuery
+		q     domain.KeyQuery
 		want  []int64
 		total int
 	}{
-		{"all, problems first", store.PairQuery{}, id(2, 3, 4, 5, 1), 5},
-		{"status valid", store.PairQuery{Status: "valid"}, id(1), 1},
-		{"status revoked", store.PairQuery{Status: "revoked"}, id(2), 1},
-		{"status denied", store.PairQuery{Status: "denied"}, id(3), 1},
-		{"status pending", store.PairQuery{Status: "pending", Sort: "added"}, id(4, 5), 2},
-		{"status undecided", store.PairQuery{Status: "undecided"}, id(4), 1},
+		{"all, problems first", domain.KeyQuery{}, id(2, 3, 4, 5, 1), 5},
+		{"status valid", domain.KeyQuery{Status: "valid"}, id(1), 1},
+		{"status revoked", domain.KeyQuery{Status: "revoked"}, id(2), 1},
+		{"status denied", domain.KeyQuery{Status: "denied"}, id(3), 1},
+		{"status pending", domain.KeyQuery{Status: "pending", Sort: "added"}, id(4, 5), 2},
+		{"status undecided", domain.KeyQuery{Status: "undecided"}, id(4), 1},
 
-		{"search label ignores case", store.PairQuery{Search: "PROD"}, id(1), 1},
-		{"search email", store.PairQuery{Search: "acme", Sort: "added"}, id(1, 2, 5), 3},
-		{"search trimmed", store.PairQuery{Search: "  billing  "}, id(1), 1},
-		{"search percent is literal", store.PairQuery{Search: "%"}, id(2), 1},
-		{"search underscore is literal", store.PairQuery{Search: "_", Sort: "added"}, id(3, 5), 2},
-		{"search a_b is not axb", store.PairQuery{Search: "a_b"}, id(3), 1},
-		{"search backslash is literal", store.PairQuery{Search: `\`}, id(), 0},
-		{"search no match", store.PairQuery{Search: "nomatch"}, id(), 0},
-		{"search and status", store.PairQuery{Search: "acme", Status: "revoked"}, id(2), 1},
+		{"search label ignores case", domain.KeyQuery{Search: "PROD"}, id(1), 1},
+		{"search email", domain.KeyQuery{Search: "acme", Sort: "added"}, id(1, 2, 5), 3},
+		{"search trimmed", domain.KeyQuery{Search: "  billing  "}, id(1), 1},
+		{"search percent is literal", domain.KeyQuery{Search: "%"}, id(2), 1},
+		{"search underscore is literal", domain.KeyQuery{Search: "_", Sort: "added"}, id(3, 5), 2},
+		{"search a_b is not axb", domain.KeyQuery{Search: "a_b"}, id(3), 1},
+		{"search backslash is literal", domain.KeyQuery{Search: `\`}, id(), 0},
+		{"search no match", domain.KeyQuery{Search: "nomatch"}, id(), 0},
+		{"search and status", domain.KeyQuery{Search: "acme", Status: "revoked"}, id(2), 1},
 
-		{"sort status", store.PairQuery{Sort: "status"}, id(2, 3, 4, 5, 1), 5},
-		{"sort -status", store.PairQuery{Sort: "-status"}, id(1, 5, 4, 3, 2), 5},
-		{"sort label", store.PairQuery{Sort: "label"}, id(5, 2, 3, 4, 1), 5},
-		{"sort -label", store.PairQuery{Sort: "-label"}, id(1, 4, 3, 2, 5), 5},
-		{"sort email", store.PairQuery{Sort: "email"}, id(4, 1, 2, 3, 5), 5},
-		{"sort -email", store.PairQuery{Sort: "-email"}, id(5, 3, 2, 1, 4), 5},
-		{"sort added", store.PairQuery{Sort: "added"}, id(1, 2, 3, 4, 5), 5},
-		{"sort -added", store.PairQuery{Sort: "-added"}, id(5, 4, 3, 2, 1), 5},
-		{"sort checked", store.PairQuery{Sort: "checked"}, id(5, 4, 2, 1, 3), 5},
-		{"sort -checked", store.PairQuery{Sort: "-checked"}, id(3, 1, 2, 4, 5), 5},
+		{"sort status", domain.KeyQuery{Sort: "status"}, id(2, 3, 4, 5, 1), 5},
+		{"sort -status", domain.KeyQuery{Sort: "-status"}, id(1, 5, 4, 3, 2), 5},
+		{"sort label", domain.KeyQuery{Sort: "label"}, id(5, 2, 3, 4, 1), 5},
+		{"sort -label", domain.KeyQuery{Sort: "-label"}, id(1, 4, 3, 2, 5), 5},
+		{"sort email", domain.KeyQuery{Sort: "email"}, id(4, 1, 2, 3, 5), 5},
+		{"sort -email", domain.KeyQuery{Sort: "-email"}, id(5, 3, 2, 1, 4), 5},
+		{"sort added", domain.KeyQuery{Sort: "added"}, id(1, 2, 3, 4, 5), 5},
+		{"sort -added", domain.KeyQuery{Sort: "-added"}, id(5, 4, 3, 2, 1), 5},
+		{"sort checked", domain.KeyQuery{Sort: "checked"}, id(5, 4, 2, 1, 3), 5},
+		{"sort -checked", domain.KeyQuery{Sort: "-checked"}, id(3, 1, 2, 4, 5), 5},
 
-		{"page 1", store.PairQuery{Sort: "added", Limit: 2}, id(1, 2), 5},
-		{"page 2", store.PairQuery{Sort: "added", Limit: 2, Offset: 2}, id(3, 4), 5},
-		{"page 3", store.PairQuery{Sort: "added", Limit: 2, Offset: 4}, id(5), 5},
-		{"past the end", store.PairQuery{Sort: "added", Limit: 2, Offset: 10}, id(), 5},
-		{"page of a search", store.PairQuery{Search: "acme", Sort: "added", Limit: 1, Offset: 1}, id(2), 3},
+		{"page 1", domain.KeyQuery{Sort: "added", Limit: 2}, id(1, 2), 5},
+		{"page 2", domain.KeyQuery{Sort: "added", Limit: 2, Offset: 2}, id(3, 4), 5},
+		{"page 3", domain.KeyQuery{Sort: "added", Limit: 2, Offset: 4}, id(5), 5},
+		{"past the end", domain.KeyQuery{Sort: "added", Limit: 2, Offset: 10}, id(), 5},
+		{"page of a search", domain.KeyQuery{Search: "acme", Sort: "added", Limit: 1, Offset: 1}, id(2), 3},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -328,11 +329,11 @@ func TestListPairs(t *testing.T) {
 		})
 	}
 
-	for _, q := range []store.PairQuery{{Status: "bogus"}, {Sort: "bogus"}, {Sort: "-bogus"}} {
+	for _, q := range []domain.KeyQuery{{Status: "bogus"}, {Sort: "bogus"}, {Sort: "-bogus"}} {
 		t.Run(fmt.Sprintf("invalid %+v", q), func(t *testing.T) {
 			_, err := db.ListPairs(ctx, q)
-			var ve *store.ValidationError
-			if !errors.As(err, &ve) || errors.Is(err, store.ErrConflict) {
+			var ve *domain.ValidationError
+			if !errors.As(err, &ve) || errors.Is(err, domain.ErrConflict) {
 				t.Fatalf("error = %v, want a ValidationError", err)
 			}
 		})
@@ -343,7 +344,7 @@ func TestListPairs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.LastCheck == nil || p.LastCheck.Outcome != store.OutcomeError || p.LastCheck.Latency != 42*time.Millisecond ||
+		if p.LastCheck == nil || p.LastCheck.Outcome != domain.OutcomeUndecided || p.LastCheck.Latency != 42*time.Millisecond ||
 			p.LastCheck.HTTPStatus != 200 || p.LastCheck.Reason != "test error" {
 			t.Fatalf("LastCheck = %+v", p.LastCheck)
 		}
@@ -356,7 +357,7 @@ func TestCountPairs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := store.StatusCounts{Pending: 2, Valid: 1, Revoked: 1, Denied: 1, Undecided: 1, Total: 5}
+	want := domain.StatusCounts{Pending: 2, Valid: 1, Revoked: 1, Denied: 1, Undecided: 1, Total: 5}
 	if got != want {
 		t.Fatalf("CountPairs = %+v, want %+v", got, want)
 	}
@@ -393,7 +394,7 @@ func TestListPairsSearchUnicode(t *testing.T) {
 	mustPair(t, db, "equipe ol", "b@acme.com", "key-0123456789abcdef")
 	for _, q := range []string{"Équipe", "équipe", "ÉQUIPE", "öl", "PE ÖL"} {
 		t.Run(q, func(t *testing.T) {
-			page, err := db.ListPairs(ctx, store.PairQuery{Search: q})
+			page, err := db.ListPairs(ctx, domain.KeyQuery{Search: q})
 			if err != nil {
 				t.Fatal(err)
 			}

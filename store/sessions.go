@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 // Session is a logged-in browser. IDHash is SHA-256 of the random id in the cookie, so the
@@ -42,7 +44,7 @@ func (db *DB) SessionByHash(ctx context.Context, idHash []byte) (Session, error)
 		"SELECT id_hash, admin_id, created_at, last_seen_at, reauth_at, ip, user_agent FROM sessions WHERE id_hash = ?", idHash).
 		Scan(&s.IDHash, &s.AdminID, &created, &seen, &reauth, &s.IP, &s.UserAgent)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Session{}, ErrNotFound
+		return Session{}, domain.ErrNotFound
 	}
 	if err != nil {
 		return Session{}, fmt.Errorf("store: session: %w", err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/store"
 )
 
@@ -41,7 +42,7 @@ func TestSessionLifecycle(t *testing.T) {
 	if err := db.DeleteSession(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.SessionByHash(ctx, id); !errors.Is(err, store.ErrNotFound) {
+	if _, err := db.SessionByHash(ctx, id); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("deleted session: error = %v, want ErrNotFound", err)
 	}
 	// Deleting what is gone is not an error: logout twice is harmless.

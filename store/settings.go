@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 // Setting reads a named setting; ErrNotFound if it was never set.
@@ -12,7 +14,7 @@ func (db *DB) Setting(ctx context.Context, name string) ([]byte, error) {
 	var v []byte
 	err := db.r.QueryRowContext(ctx, "SELECT value FROM settings WHERE name = ?", name).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, domain.ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: setting %s: %w", name, err)

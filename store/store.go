@@ -19,33 +19,9 @@ import (
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/migrations"
 )
-
-// ErrNotFound means the record asked for does not exist.
-var ErrNotFound = errors.New("store: not found")
-
-// ErrConflict means the change would break a uniqueness rule (an email or key pair already taken).
-var ErrConflict = errors.New("store: conflict")
-
-// ValidationError carries one message per faulty field, so a form or a JSON error can mark each.
-// Conflict is set when the fault is a duplicate rather than a malformed value.
-type ValidationError struct {
-	Fields   map[string]string
-	Conflict bool
-}
-
-func (e *ValidationError) Error() string {
-	names := make([]string, 0, len(e.Fields))
-	for k := range e.Fields {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	return "store: invalid " + strings.Join(names, ", ")
-}
-
-// Is lets errors.Is(err, ErrConflict) see a duplicate reported as a field error.
-func (e *ValidationError) Is(target error) bool { return target == ErrConflict && e.Conflict }
 
 // DB is the staxkeys database: one writer connection, so writes queue instead of failing with
 // SQLITE_BUSY, beside a pool of read-only connections that WAL lets run alongside it.
@@ -293,7 +269,7 @@ func (db *DB) mustAffect(ctx context.Context, query string, args ...any) error {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
+			return domain.ErrNotFound
 		}
 		return nil
 	})

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/store"
 )
 
@@ -183,7 +184,7 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 func TestSettings(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpen(t)
-	if _, err := db.Setting(ctx, "missing"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := db.Setting(ctx, "missing"); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("Setting(missing) error = %v, want ErrNotFound", err)
 	}
 	for _, v := range []string{"one", "two"} {
@@ -210,7 +211,7 @@ func TestSettings(t *testing.T) {
 	if _, err := db.SettingOrInit(ctx, "failing", func() ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
 		t.Fatalf("SettingOrInit error = %v, want boom", err)
 	}
-	if _, err := db.Setting(ctx, "failing"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := db.Setting(ctx, "failing"); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("a failed init stored something: %v", err)
 	}
 }
@@ -256,7 +257,7 @@ func TestConcurrentWrites(t *testing.T) {
 				if err := h.CreateSession(ctx, store.Session{IDHash: sid[:], AdminID: admin.ID, CreatedAt: time.Now(), LastSeenAt: time.Now()}); err != nil {
 					errs <- err
 				}
-				if _, err := h.ListPairs(ctx, store.PairQuery{Limit: 5}); err != nil {
+				if _, err := h.ListPairs(ctx, domain.KeyQuery{Limit: 5}); err != nil {
 					errs <- err
 				}
 			}

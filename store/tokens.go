@@ -6,25 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"time"
-)
 
-// Token is an API token as stored: never the token itself, only its prefix and hash.
-type Token struct {
-	ID         int64
-	Name       string
-	Prefix     string
-	Hash       []byte
-	ReadOnly   bool
-	CreatedAt  time.Time
-	CreatedBy  string
-	LastUsedAt time.Time
-	RevokedAt  time.Time
-}
+	"github.com/staxkeys/staxkeys/domain"
+)
 
 const tokenColumns = "id, name, prefix, hash, read_only, created_at, created_by, last_used_at, revoked_at"
 
-func scanToken(row interface{ Scan(...any) error }) (Token, error) {
-	var t Token
+func scanToken(row interface{ Scan(...any) error }) (domain.Token, error) {
+	var t domain.Token
 	var created, used, revoked sql.NullInt64
 	err := row.Scan(&t.ID, &t.Name, &t.Prefix, &t.Hash, &t.ReadOnly, &created, &t.CreatedBy, &used, &revoked)
 	t.CreatedAt, t.LastUsedAt, t.RevokedAt = fromMS(created), fromMS(used), fromMS(revoked)
@@ -32,14 +21,14 @@ func scanToken(row interface{ Scan(...any) error }) (Token, error) {
 }
 
 // CreateToken stores a new token's prefix and hash.
-func (db *DB) CreateToken(ctx context.Context, t Token) (Token, error) {
-	var out Token
+func (db *DB) CreateToken(ctx context.Context, t domain.Token) (domain.Token, error) {
+	var out domain.Token
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
 			"INSERT INTO api_tokens (name, prefix, hash, read_only, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)",
 			t.Name, t.Prefix, t.Hash, t.ReadOnly, db.now(), t.CreatedBy)
 		if isUniqueViolation(err) {
-			return ErrConflict
+			return domain.ErrConflict
 		}
 		if err != nil {
 			return err
@@ -52,32 +41,32 @@ func (db *DB) CreateToken(ctx context.Context, t Token) (Token, error) {
 		return err
 	})
 	if err != nil {
-		return Token{}, fmt.Errorf("store: create token: %w", err)
+		return domain.Token{}, fmt.Errorf("store: create token: %w", err)
 	}
 	return out, nil
 }
 
 // TokenByPrefix finds a token that has not been revoked.
-func (db *DB) TokenByPrefix(ctx context.Context, prefix string) (Token, error) {
+func (db *DB) TokenByPrefix(ctx context.Context, prefix string) (domain.Token, error) {
 	t, err := scanToken(db.r.QueryRowContext(ctx,
 		"SELECT "+tokenColumns+" FROM api_tokens WHERE prefix = ? AND revoked_at IS NULL", prefix))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Token{}, ErrNotFound
+		return domain.Token{}, domain.ErrNotFound
 	}
 	if err != nil {
-		return Token{}, fmt.Errorf("store: token: %w", err)
+		return domain.Token{}, fmt.Errorf("store: token: %w", err)
 	}
 	return t, nil
 }
 
 // ListTokens returns every token, revoked ones included, newest first.
-func (db *DB) ListTokens(ctx context.Context) ([]Token, error) {
+func (db *DB) ListTokens(ctx context.Context) ([]domain.Token, error) {
 	rows, err := db.r.QueryContext(ctx, "SELECT "+tokenColumns+" FROM api_tokens ORDER BY id DESC")
 	if err != nil {
 		return nil, fmt.Errorf("store: list tokens: %w", err)
 	}
 	defer rows.Close()
-	var out []Token
+	var out []domain.Token
 	for rows.Next() {
 		t, err := scanToken(rows)
 		if err != nil {

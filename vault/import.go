@@ -8,8 +8,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/secret"
-	"github.com/staxkeys/staxkeys/store"
 )
 
 // MaxImportRows bounds one import file.
@@ -122,7 +122,7 @@ func ParseImport(r io.Reader) (*ImportPlan, error) {
 		}
 		in, err := Validate(PairInput{Label: rec[cols.label], Email: rec[cols.email], Key: rec[cols.key]}, true)
 		row.In = in
-		var ve *store.ValidationError
+		var ve *domain.ValidationError
 		if errors.As(err, &ve) {
 			row.Problems = ve.Fields
 		}
@@ -203,7 +203,7 @@ func (v *Vault) PlanImport(ctx context.Context, r io.Reader) (*ImportPlan, error
 	if err != nil {
 		return nil, err
 	}
-	byKey := map[string][]store.Pair{}
+	byKey := map[string][]domain.Key{}
 	for i := range plan.Rows {
 		row := &plan.Rows[i]
 		if row.Bad() || row.DuplicateOf > 0 {
@@ -233,7 +233,7 @@ var ErrImportHasBadRows = errors.New("vault: the file has bad rows; nothing was 
 
 // ImportResult says what an import did, by line.
 type ImportResult struct {
-	Added      []store.Pair
+	Added      []domain.Key
 	Duplicates []int // lines not imported because the pair is registered already or repeats a line
 	Skipped    []int // bad lines left out
 }
@@ -259,7 +259,7 @@ func (v *Vault) Import(ctx context.Context, plan *ImportPlan, skipBad bool) (Imp
 			continue
 		}
 		p, err := v.Add(ctx, row.In)
-		if errors.Is(err, store.ErrConflict) {
+		if errors.Is(err, domain.ErrConflict) {
 			res.Duplicates = append(res.Duplicates, row.Line)
 			continue
 		}

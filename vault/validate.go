@@ -6,7 +6,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 // Limits on what a pair may hold.
@@ -19,7 +19,7 @@ const (
 
 // Validate checks a pair as typed and returns it normalized (surrounding white space trimmed).
 // A key is required when requireKey; otherwise an empty key means "keep the stored one".
-// Every faulty field is reported at once, in a *store.ValidationError.
+// Every faulty field is reported at once, in a *domain.ValidationError.
 func Validate(in PairInput, requireKey bool) (PairInput, error) {
 	out := PairInput{
 		Label: strings.TrimSpace(in.Label),
@@ -39,7 +39,7 @@ func Validate(in PairInput, requireKey bool) (PairInput, error) {
 		}
 	}
 	if len(fields) > 0 {
-		return out, &store.ValidationError{Fields: fields}
+		return out, &domain.ValidationError{Fields: fields}
 	}
 	return out, nil
 }

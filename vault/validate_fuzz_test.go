@@ -8,7 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/vault"
 )
 
@@ -43,7 +43,7 @@ func FuzzValidate(f *testing.F) {
 		}
 		bad := map[string]bool{}
 		if err != nil {
-			var ve *store.ValidationError
+			var ve *domain.ValidationError
 			if !errors.As(err, &ve) || len(ve.Fields) == 0 {
 				t.Fatalf("Validate(%q) = %v: not a ValidationError naming fields", in, err)
 			}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -32,10 +33,10 @@ type PairInput struct {
 func associatedData(id int64) []byte { return []byte("pair:" + strconv.FormatInt(id, 10)) }
 
 // Add validates and registers a new pair.
-func (v *Vault) Add(ctx context.Context, in PairInput) (store.Pair, error) {
+func (v *Vault) Add(ctx context.Context, in PairInput) (domain.Key, error) {
 	in, err := Validate(in, true)
 	if err != nil {
-		return store.Pair{}, err
+		return domain.Key{}, err
 	}
 	return v.db.CreatePair(ctx, store.NewPair{
 		Label:           in.Label,
@@ -49,10 +50,10 @@ func (v *Vault) Add(ctx context.Context, in PairInput) (store.Pair, error) {
 
 // Update validates and applies a change to pair id. The pair fingerprint depends on the key,
 // so changing only the email needs the stored key opened to recompute it.
-func (v *Vault) Update(ctx context.Context, id int64, in PairInput) (store.Pair, error) {
+func (v *Vault) Update(ctx context.Context, id int64, in PairInput) (domain.Key, error) {
 	in, err := Validate(in, false)
 	if err != nil {
-		return store.Pair{}, err
+		return domain.Key{}, err
 	}
 	up := store.PairUpdate{Label: in.Label, Email: in.Email}
 	if in.Key != "" {
@@ -63,11 +64,11 @@ func (v *Vault) Update(ctx context.Context, id int64, in PairInput) (store.Pair,
 	} else {
 		p, err := v.db.PairByID(ctx, id)
 		if err != nil {
-			return store.Pair{}, err
+			return domain.Key{}, err
 		}
 		key, err := v.Key(p)
 		if err != nil {
-			return store.Pair{}, err
+			return domain.Key{}, err
 		}
 		up.PairFingerprint, up.FromSealed = v.pairFingerprint(in.Email, key), p.KeySealed
 	}
@@ -75,7 +76,7 @@ func (v *Vault) Update(ctx context.Context, id int64, in PairInput) (store.Pair,
 }
 
 // Key opens a pair's sealed key. Callers must not log, store or render it except in a reveal.
-func (v *Vault) Key(p store.Pair) (string, error) {
+func (v *Vault) Key(p domain.Key) (string, error) {
 	b, err := v.keys.Open(p.KeySealed, associatedData(p.ID))
 	if err != nil {
 		return "", fmt.Errorf("vault: open key of pair %d: %w", p.ID, err)
@@ -96,7 +97,7 @@ func (v *Vault) pairFingerprint(email, key string) []byte {
 
 // Reseal seals a pair's key under this vault's master key and recomputes its fingerprints,
 // for master-key rotation.
-func (v *Vault) Reseal(p store.Pair, key string) (store.Reseal, error) {
+func (v *Vault) Reseal(p domain.Key, key string) (store.Reseal, error) {
 	sealed, err := v.sealer(key)(p.ID)
 	if err != nil {
 		return store.Reseal{}, err

@@ -13,6 +13,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/vault"
@@ -33,7 +34,7 @@ func MustOpenVault(tb testing.TB) (*vault.Vault, *store.DB) {
 	return vault.New(db, secret.NewKeyring(mk)), db
 }
 
-func mustAdd(t *testing.T, v *vault.Vault, label, email, key string) store.Pair {
+func mustAdd(t *testing.T, v *vault.Vault, label, email, key string) domain.Key {
 	t.Helper()
 	p, err := v.Add(context.Background(), vault.PairInput{Label: label, Email: email, Key: key})
 	if err != nil {
@@ -61,9 +62,9 @@ func fieldsOf(t *testing.T, err error) []string {
 	if err == nil {
 		return nil
 	}
-	var ve *store.ValidationError
+	var ve *domain.ValidationError
 	if !errors.As(err, &ve) {
-		t.Fatalf("error %v is not a *store.ValidationError", err)
+		t.Fatalf("error %v is not a *domain.ValidationError", err)
 	}
 	var names []string
 	for k, msg := range ve.Fields {
@@ -152,7 +153,7 @@ func TestValidate(t *testing.T) {
 			if got := fieldsOf(t, err); !slices.Equal(got, tc.fields) {
 				t.Fatalf("fields = %v, want %v (error %v)", got, tc.fields, err)
 			}
-			if errors.Is(err, store.ErrConflict) {
+			if errors.Is(err, domain.ErrConflict) {
 				t.Error("a malformed value is reported as a conflict")
 			}
 			if err == nil && (out.Label != strings.TrimSpace(tc.in.Label) || out.Email != strings.TrimSpace(tc.in.Email) || out.Key != strings.TrimSpace(tc.in.Key)) {
@@ -233,7 +234,7 @@ func TestDuplicatePair(t *testing.T) {
 	for _, email := range []string{"billing@acme.com", "BILLING@ACME.COM", "Billing@Acme.com", " billing@acme.com "} {
 		t.Run(email, func(t *testing.T) {
 			_, err := v.Add(ctx, vault.PairInput{Label: "again", Email: email, Key: goodKey})
-			if !errors.Is(err, store.ErrConflict) {
+			if !errors.Is(err, domain.ErrConflict) {
 				t.Fatalf("error = %v, want ErrConflict", err)
 			}
 			if got := fieldsOf(t, err); !slices.Equal(got, []string{"key"}) {
@@ -273,7 +274,7 @@ func TestUpdate(t *testing.T) {
 	t.Run("an email change that collides is refused", func(t *testing.T) {
 		// b holds the same key as a, so b taking a's email (in any case) would duplicate a.
 		_, err := v.Update(ctx, b.ID, vault.PairInput{Label: "B", Email: "A@ACME.COM"})
-		if !errors.Is(err, store.ErrConflict) {
+		if !errors.Is(err, domain.ErrConflict) {
 			t.Fatalf("error = %v, want ErrConflict", err)
 		}
 		if got, _ := db.PairByID(ctx, b.ID); got.Email != "b2@acme.com" {
@@ -285,7 +286,7 @@ func TestUpdate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.KeyHint != "WXYZ" || got.Verdict != store.Pending {
+		if got.KeyHint != "WXYZ" || got.Verdict != domain.Pending {
 			t.Errorf("after key change: %+v", got)
 		}
 		if k := mustKey(t, v, db, a.ID); k != "brand-new-key-0123456789WXYZ" {
@@ -303,10 +304,10 @@ func TestUpdate(t *testing.T) {
 		}
 	})
 	t.Run("unknown id", func(t *testing.T) {
-		if _, err := v.Update(ctx, 999, vault.PairInput{Email: "z@acme.com"}); !errors.Is(err, store.ErrNotFound) {
+		if _, err := v.Update(ctx, 999, vault.PairInput{Email: "z@acme.com"}); !errors.Is(err, domain.ErrNotFound) {
 			t.Fatalf("error = %v, want ErrNotFound", err)
 		}
-		if _, err := v.Update(ctx, 999, vault.PairInput{Email: "z@acme.com", Key: goodKey}); !errors.Is(err, store.ErrNotFound) {
+		if _, err := v.Update(ctx, 999, vault.PairInput{Email: "z@acme.com", Key: goodKey}); !errors.Is(err, domain.ErrNotFound) {
 			t.Fatalf("with key: error = %v, want ErrNotFound", err)
 		}
 	})

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 // Chart is a latency chart laid out in SVG user units, ready to draw. Computing the geometry in
@@ -26,7 +26,7 @@ type Chart struct {
 // the scale and sits on its top edge, labelled with its latency.
 type ChartPoint struct {
 	X, Y    float64
-	Outcome store.Outcome
+	Outcome domain.Outcome
 	Title   string
 	Clipped bool
 	Label   string
@@ -54,7 +54,7 @@ func (c Chart) Polyline() string {
 }
 
 // latencyChart lays out checks (newest first, as stored) oldest to newest, left to right.
-func latencyChart(checks []store.Check) Chart {
+func latencyChart(checks []domain.Check) Chart {
 	c := Chart{Width: 1000, Height: 190, Left: 58, Right: 16, Top: 18, Bottom: 24}
 	if len(checks) == 0 {
 		return c

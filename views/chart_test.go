@@ -4,15 +4,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/domain"
 )
 
-func checksWith(ms ...int64) []store.Check {
+func checksWith(ms ...int64) []domain.Check {
 	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	out := make([]store.Check, len(ms))
+	out := make([]domain.Check, len(ms))
 	for i, v := range ms {
 		// Stored newest first: the last latency given is the oldest check.
-		out[len(ms)-1-i] = store.Check{At: at.Add(time.Duration(i) * time.Minute), Outcome: store.OutcomeValid, Latency: time.Duration(v) * time.Millisecond}
+		out[len(ms)-1-i] = domain.Check{At: at.Add(time.Duration(i) * time.Minute), Outcome: domain.OutcomeValid, Latency: time.Duration(v) * time.Millisecond}
 	}
 	return out
 }

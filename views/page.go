@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 // Page is what every page's layout needs.
@@ -34,13 +34,13 @@ type FormErrors map[string]string
 func errorID(field string) string { return field + "-error" }
 
 // verdictLabel is the text shown for a verdict; colour only reinforces it.
-func verdictLabel(v store.Verdict) string {
+func verdictLabel(v domain.Verdict) string {
 	switch v {
-	case store.Valid:
+	case domain.Valid:
 		return "Valid"
-	case store.Revoked:
+	case domain.Revoked:
 		return "Revoked"
-	case store.Denied:
+	case domain.Denied:
 		return "Denied"
 	default:
 		return "Not checked yet"
@@ -49,8 +49,8 @@ func verdictLabel(v store.Verdict) string {
 
 // statusLabel is verdictLabel for a pair's badge: a pair whose current key was checked without
 // a clear answer has no verdict yet, but it has been checked.
-func statusLabel(p store.Pair) string {
-	if p.Verdict == store.Pending && p.LastCheck != nil && p.LastCheck.At.After(p.KeyChangedAt) {
+func statusLabel(p domain.Key) string {
+	if p.Verdict == domain.Pending && p.LastCheck != nil && p.LastCheck.At.After(p.KeyChangedAt) {
 		return "No verdict yet"
 	}
 	return verdictLabel(p.Verdict)
@@ -70,13 +70,13 @@ func failingFor(since, now time.Time) string {
 	return plural(int(d/(24*time.Hour)), "day", "days")
 }
 
-func outcomeLabel(o store.Outcome) string {
+func outcomeLabel(o domain.Outcome) string {
 	switch o {
-	case store.OutcomeValid:
+	case domain.OutcomeValid:
 		return "valid"
-	case store.OutcomeRevoked:
+	case domain.OutcomeRevoked:
 		return "revoked"
-	case store.OutcomeDenied:
+	case domain.OutcomeDenied:
 		return "denied"
 	default:
 		return "failed"
@@ -122,7 +122,7 @@ func relTime(t, now time.Time) string {
 }
 
 // PairTitle names a pair for people: its label, or its email when it has none.
-func PairTitle(p store.Pair) string {
+func PairTitle(p domain.Key) string {
 	if strings.TrimSpace(p.Label) != "" {
 		return p.Label
 	}
@@ -133,17 +133,17 @@ func pairURL(id int64, suffix string) string { return fmt.Sprintf("/keys/%d%s", 
 
 func statusText(status int) string { return fmt.Sprint(status) }
 
-func stripSummary(checks []store.Check) string {
-	n := map[store.Outcome]int{}
+func stripSummary(checks []domain.Check) string {
+	n := map[domain.Outcome]int{}
 	for _, c := range checks {
 		n[c.Outcome]++
 	}
 	return fmt.Sprintf("last %d checks: %d valid, %d revoked, %d denied, %d failed",
-		len(checks), n[store.OutcomeValid], n[store.OutcomeRevoked], n[store.OutcomeDenied], n[store.OutcomeError])
+		len(checks), n[domain.OutcomeValid], n[domain.OutcomeRevoked], n[domain.OutcomeDenied], n[domain.OutcomeUndecided])
 }
 
 // stripTitle is the strip's tooltip: the counts, and when the newest check was.
-func stripTitle(checks []store.Check) string {
+func stripTitle(checks []domain.Check) string {
 	s := stripSummary(checks)
 	if n := len(checks); n > 0 {
 		s += "; newest " + exactTime(checks[n-1].At)
@@ -152,13 +152,13 @@ func stripTitle(checks []store.Check) string {
 }
 
 // tickClass is the short class of one check in a strip.
-func tickClass(o store.Outcome) string {
+func tickClass(o domain.Outcome) string {
 	switch o {
-	case store.OutcomeValid:
+	case domain.OutcomeValid:
 		return "tv"
-	case store.OutcomeRevoked:
+	case domain.OutcomeRevoked:
 		return "tr"
-	case store.OutcomeDenied:
+	case domain.OutcomeDenied:
 		return "td"
 	}
 	return "te"
@@ -226,10 +226,10 @@ func thousands(n int) string {
 }
 
 // filtered reports whether the dashboard shows fewer pairs than all.
-func filtered(q store.PairQuery) bool { return q.Status != "" || strings.TrimSpace(q.Search) != "" }
+func filtered(q domain.KeyQuery) bool { return q.Status != "" || strings.TrimSpace(q.Search) != "" }
 
 // keysNoun names what the dashboard lists, in words: "3 revoked keys matching “acme”".
-func keysNoun(q store.PairQuery, n int) string {
+func keysNoun(q domain.KeyQuery, n int) string {
 	var s string
 	switch q.Status {
 	case "valid", "revoked", "denied":
@@ -370,17 +370,17 @@ func verdictWhy(d PairDetail) string {
 		because = " (" + reason + ")"
 	}
 	switch p.Verdict {
-	case store.Valid:
+	case domain.Valid:
 		return "Stax.ai accepts this key for this email" + because + "."
-	case store.Revoked:
+	case domain.Revoked:
 		return "Stax.ai rejects this key as unknown or revoked" + because + ". Replace it with a new key from Stax.ai, or delete it here."
-	case store.Denied:
+	case domain.Denied:
 		return "Stax.ai knows this key but refuses it access" + because + ". Check the team's permissions at Stax.ai."
 	}
 	if p.LastCheck == nil {
 		return "No check has run yet; the first one runs within seconds of adding the key."
 	}
-	if p.Candidate == store.Revoked || p.Candidate == store.Denied {
+	if p.Candidate == domain.Revoked || p.Candidate == domain.Denied {
 		return "Stax.ai's first answer was " + strings.ToLower(verdictLabel(p.Candidate)) + because + "; staxkeys asks again to confirm it before it counts or alerts."
 	}
 	return "No check has given a clear answer yet" + because + ". staxkeys keeps trying, backing off gently."

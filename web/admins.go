@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/password"
 	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/views"
@@ -72,7 +73,7 @@ func (s *Server) handleAdminDeleteForm(c echo.Context) error {
 	return s.renderAdminDelete(c, http.StatusOK, a, nil)
 }
 
-func (s *Server) renderAdminDelete(c echo.Context, status int, a store.Admin, errs views.FormErrors) error {
+func (s *Server) renderAdminDelete(c echo.Context, status int, a domain.Admin, errs views.FormErrors) error {
 	n, err := s.db.CountAdmins(c.Request().Context())
 	if err != nil {
 		return err
@@ -173,10 +174,10 @@ func (s *Server) handleAdminPassword(c echo.Context) error {
 }
 
 // adminParam loads the admin named by the :id route parameter; a malformed id is a 404.
-func (s *Server) adminParam(c echo.Context) (store.Admin, error) {
+func (s *Server) adminParam(c echo.Context) (domain.Admin, error) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return store.Admin{}, store.ErrNotFound
+		return domain.Admin{}, domain.ErrNotFound
 	}
 	return s.db.AdminByID(c.Request().Context(), id)
 }

@@ -13,8 +13,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/apitoken"
-	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/vault"
 )
 
@@ -22,26 +22,26 @@ const ctxToken = "staxkeys.token"
 
 // apiPair is a pair as the JSON API shows it: never a key, only its last four characters.
 type apiPair struct {
-	ID        int64         `json:"id"`
-	Label     string        `json:"label"`
-	Email     string        `json:"email"`
-	KeyHint   string        `json:"key_hint"`
-	Verdict   store.Verdict `json:"verdict"`
-	VerdictAt *time.Time    `json:"verdict_at"`
-	LastCheck *apiCheck     `json:"last_check"`
-	CreatedAt time.Time     `json:"created_at"`
-	UpdatedAt time.Time     `json:"updated_at"`
+	ID        int64          `json:"id"`
+	Label     string         `json:"label"`
+	Email     string         `json:"email"`
+	KeyHint   string         `json:"key_hint"`
+	Verdict   domain.Verdict `json:"verdict"`
+	VerdictAt *time.Time     `json:"verdict_at"`
+	LastCheck *apiCheck      `json:"last_check"`
+	CreatedAt time.Time      `json:"created_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
 }
 
 type apiCheck struct {
-	At         time.Time     `json:"at"`
-	Outcome    store.Outcome `json:"outcome"`
-	Reason     string        `json:"reason"`
-	HTTPStatus int           `json:"http_status"`
-	LatencyMS  int64         `json:"latency_ms"`
+	At         time.Time      `json:"at"`
+	Outcome    domain.Outcome `json:"outcome"`
+	Reason     string         `json:"reason"`
+	HTTPStatus int            `json:"http_status"`
+	LatencyMS  int64          `json:"latency_ms"`
 }
 
-func toAPIPair(p store.Pair) apiPair {
+func toAPIPair(p domain.Key) apiPair {
 	out := apiPair{ID: p.ID, Label: p.Label, Email: p.Email, KeyHint: p.KeyHint, Verdict: p.Verdict,
 		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 	if !p.VerdictAt.IsZero() {
@@ -55,7 +55,7 @@ func toAPIPair(p store.Pair) apiPair {
 	return out
 }
 
-func toAPICheck(c store.Check) apiCheck {
+func toAPICheck(c domain.Check) apiCheck {
 	return apiCheck{At: c.At, Outcome: c.Outcome, Reason: c.Reason, HTTPStatus: c.HTTPStatus, LatencyMS: c.Latency.Milliseconds()}
 }
 
@@ -99,15 +99,15 @@ func (s *Server) throttledTokens(c echo.Context) error {
 // authenticateToken checks a presented API token: a 429 while its address is throttled, a 401
 // (counted towards the throttle) when it is wrong, else the token. Every endpoint that takes
 // tokens goes through it, so none is a way around the throttle.
-func (s *Server) authenticateToken(c echo.Context, tok string) (store.Token, error) {
+func (s *Server) authenticateToken(c echo.Context, tok string) (domain.Token, error) {
 	if err := s.throttledTokens(c); err != nil {
-		return store.Token{}, err
+		return domain.Token{}, err
 	}
 	t, err := apitoken.Authenticate(c.Request().Context(), s.db, tok)
 	if errors.Is(err, apitoken.ErrInvalid) {
 		s.logins.fail(addrThrottleKey("api", c.RealIP()))
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="staxkeys", error="invalid_token"`)
-		return store.Token{}, echo.NewHTTPError(http.StatusUnauthorized, "the API token is invalid or revoked")
+		return domain.Token{}, echo.NewHTTPError(http.StatusUnauthorized, "the API token is invalid or revoked")
 	}
 	return t, err
 }
@@ -140,7 +140,7 @@ func limitParam(c echo.Context, def int) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > apiMaxPage {
-		return 0, &store.ValidationError{Fields: map[string]string{"limit": fmt.Sprintf("must be a whole number from 1 to %d", apiMaxPage)}}
+		return 0, &domain.ValidationError{Fields: map[string]string{"limit": fmt.Sprintf("must be a whole number from 1 to %d", apiMaxPage)}}
 	}
 	return n, nil
 }
@@ -152,11 +152,11 @@ func (s *Server) handleAPIKeyList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	q := store.PairQuery{Status: c.QueryParam("status"), Search: c.QueryParam("q"), Sort: c.QueryParam("sort"), Limit: limit}
+	q := domain.KeyQuery{Status: c.QueryParam("status"), Search: c.QueryParam("q"), Sort: c.QueryParam("sort"), Limit: limit}
 	if v := c.QueryParam("offset"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return &store.ValidationError{Fields: map[string]string{"offset": "must be a whole number ≥ 0"}}
+			return &domain.ValidationError{Fields: map[string]string{"offset": "must be a whole number ≥ 0"}}
 		}
 		q.Offset = n
 	}
@@ -216,7 +216,7 @@ func (s *Server) handleAPIKeyUpdate(c echo.Context) error {
 	}
 	if k, ok := v["key"]; ok {
 		if strings.TrimSpace(k) == "" {
-			return &store.ValidationError{Fields: map[string]string{"key": "API key must not be empty (leave the field out to keep the key)"}}
+			return &domain.ValidationError{Fields: map[string]string{"key": "API key must not be empty (leave the field out to keep the key)"}}
 		}
 		in.Key = k
 	}
@@ -267,8 +267,8 @@ func (s *Server) handleAPIKeyChecks(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"checks": out})
 }
 
-func tokenOf(c echo.Context) store.Token {
-	t, _ := c.Get(ctxToken).(store.Token)
+func tokenOf(c echo.Context) domain.Token {
+	t, _ := c.Get(ctxToken).(domain.Token)
 	return t
 }
 

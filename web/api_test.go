@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/apitoken"
 	"github.com/staxkeys/staxkeys/internal/metrics"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
@@ -155,7 +156,7 @@ func (e *checkedEnv) run(t testing.TB) {
 }
 
 // addPair registers a pair through the vault and gives it behaviour b at the fake.
-func (e *checkedEnv) addPair(t testing.TB, label, email, key string, b staxfake.Behavior) store.Pair {
+func (e *checkedEnv) addPair(t testing.TB, label, email, key string, b staxfake.Behavior) domain.Key {
 	t.Helper()
 	p, err := e.Vault.Add(context.Background(), vault.PairInput{Label: label, Email: email, Key: key})
 	if err != nil {
@@ -166,7 +167,7 @@ func (e *checkedEnv) addPair(t testing.TB, label, email, key string, b staxfake.
 }
 
 // checkNow checks pair id at once, as "Check now" does, and returns the pair afterwards.
-func (e *checkedEnv) checkNow(t testing.TB, id int64) store.Pair {
+func (e *checkedEnv) checkNow(t testing.TB, id int64) domain.Key {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
@@ -691,7 +692,7 @@ func TestAPIAuthentication(t *testing.T) {
 		if n := list.TestID("token-row").Length(); n != 4 {
 			t.Errorf("%d token rows, want 4", n)
 		}
-		var newest store.Token
+		var newest domain.Token
 		if all, _ := e.DB.ListTokens(context.Background()); len(all) > 0 {
 			newest = all[0]
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/store"
 )
 
@@ -46,10 +47,10 @@ func (s *Server) auditAs(c echo.Context, actor, action, target, detail string) {
 }
 
 func actorOf(c echo.Context) string {
-	if a, ok := c.Get(ctxAdmin).(store.Admin); ok {
+	if a, ok := c.Get(ctxAdmin).(domain.Admin); ok {
 		return a.Email
 	}
-	if t, ok := c.Get(ctxToken).(store.Token); ok {
+	if t, ok := c.Get(ctxToken).(domain.Token); ok {
 		return "token:" + strconv.FormatInt(t.ID, 10) + " (" + t.Name + ")"
 	}
 	return ""

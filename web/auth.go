@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/password"
 	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/vault"
@@ -77,29 +78,29 @@ func (s *Server) startSession(c echo.Context, adminID int64) error {
 }
 
 // currentAdmin resolves the session cookie to a live session and its admin, or ErrNotFound.
-func (s *Server) currentAdmin(c echo.Context) (store.Admin, store.Session, error) {
+func (s *Server) currentAdmin(c echo.Context) (domain.Admin, store.Session, error) {
 	sess := s.cookieSession(c)
 	sid, ok := sess.Values["sid"].(string)
 	if !ok || sid == "" {
-		return store.Admin{}, store.Session{}, store.ErrNotFound
+		return domain.Admin{}, store.Session{}, domain.ErrNotFound
 	}
 	ctx := c.Request().Context()
 	row, err := s.db.SessionByHash(ctx, hashSessionID(sid))
 	if err != nil {
-		return store.Admin{}, store.Session{}, err
+		return domain.Admin{}, store.Session{}, err
 	}
 	now := s.Now()
 	if s.expired(row, now) {
 		_ = s.db.DeleteSession(ctx, row.IDHash)
-		return store.Admin{}, store.Session{}, store.ErrNotFound
+		return domain.Admin{}, store.Session{}, domain.ErrNotFound
 	}
 	admin, err := s.db.AdminByID(ctx, row.AdminID)
 	if err != nil {
-		return store.Admin{}, store.Session{}, err
+		return domain.Admin{}, store.Session{}, err
 	}
 	if !passive(c) && now.Sub(row.LastSeenAt) > touchEvery {
 		if err := s.db.TouchSession(ctx, row.IDHash, now); err != nil {
-			return store.Admin{}, store.Session{}, err
+			return domain.Admin{}, store.Session{}, err
 		}
 	}
 	return admin, row, nil
@@ -139,7 +140,7 @@ func (s *Server) requireSetup(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		admin, sess, err := s.currentAdmin(c)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, domain.ErrNotFound) {
 			if c.Request().Method == http.MethodGet && c.Request().Header.Get("HX-Request") == "" {
 				return redirect(c, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
 			}
@@ -157,15 +158,15 @@ func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func adminOf(c echo.Context) store.Admin {
-	a, _ := c.Get(ctxAdmin).(store.Admin)
+func adminOf(c echo.Context) domain.Admin {
+	a, _ := c.Get(ctxAdmin).(domain.Admin)
 	return a
 }
 
 // page fills what the layout needs, consuming any flash messages.
 func (s *Server) page(c echo.Context, title, nav string) views.Page {
 	p := views.Page{Title: title, Nav: nav, CSRF: csrfToken(c)}
-	if a, ok := c.Get(ctxAdmin).(store.Admin); ok {
+	if a, ok := c.Get(ctxAdmin).(domain.Admin); ok {
 		p.Admin = a.Email
 		sess := s.cookieSession(c)
 		if flashes := sess.Flashes(); len(flashes) > 0 {
@@ -308,7 +309,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 		return render(c, status, views.LoginPage(s.page(c, "Log in", ""), form))
 	}
 	admin, err := s.db.AdminByEmail(c.Request().Context(), email)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errors.Is(err, domain.ErrNotFound) {
 		return err
 	}
 	ok, wait, err := s.checkPassword(c, email, admin.PasswordHash, pw)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/views"
 )
@@ -30,7 +31,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	status, msg := http.StatusInternalServerError, "Something went wrong on our side. It has been logged."
 	var fields map[string]string
 	var he *echo.HTTPError
-	var ve *store.ValidationError
+	var ve *domain.ValidationError
 	switch {
 	case errors.As(err, &he):
 		status = he.Code
@@ -44,7 +45,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		if ve.Conflict {
 			status, msg = http.StatusConflict, "Already registered."
 		}
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		status, msg = http.StatusNotFound, "There is nothing here."
 	case errors.Is(err, store.ErrStale):
 		status, msg = http.StatusConflict, "The key was changed meanwhile. Reload and try again."

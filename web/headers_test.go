@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/apitoken"
 	"github.com/staxkeys/staxkeys/internal/metrics"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
@@ -31,7 +32,7 @@ type fullEnv struct {
 	*Env
 	admin, anon *Client
 	token       string
-	pair        store.Pair
+	pair        domain.Key
 }
 
 func newFullEnv(t *testing.T, secure bool) *fullEnv {

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/store"
 )
 
@@ -249,13 +250,13 @@ func (s *Server) handleHealthKeys(c echo.Context) error {
 	bad := counts.Revoked + counts.Denied
 	if authorized {
 		type problem struct {
-			ID      int64         `json:"id"`
-			Label   string        `json:"label"`
-			Verdict store.Verdict `json:"verdict"`
+			ID      int64          `json:"id"`
+			Label   string         `json:"label"`
+			Verdict domain.Verdict `json:"verdict"`
 		}
 		problems := []problem{}
-		for _, v := range []store.Verdict{store.Revoked, store.Denied} {
-			page, err := s.db.ListPairs(ctx, store.PairQuery{Status: string(v), Sort: "label"})
+		for _, v := range []domain.Verdict{domain.Revoked, domain.Denied} {
+			page, err := s.db.ListPairs(ctx, domain.KeyQuery{Status: string(v), Sort: "label"})
 			if err != nil {
 				return s.healthKeysDown(c, err)
 			}
@@ -282,7 +283,7 @@ func (s *Server) healthKeysDown(c echo.Context, err error) error {
 	return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "fail", "failing": []string{"database"}})
 }
 
-func countsJSON(c store.StatusCounts) map[string]int {
+func countsJSON(c domain.StatusCounts) map[string]int {
 	return map[string]int{"pending": c.Pending, "valid": c.Valid, "revoked": c.Revoked, "denied": c.Denied,
 		"undecided": c.Undecided, "total": c.Total}
 }

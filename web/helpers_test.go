@@ -17,6 +17,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/password"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
@@ -147,7 +148,7 @@ func newTestServerWith(t testing.TB, opts EnvOptions) *Env {
 }
 
 // CreateAdmin adds an admin with AdminPassword directly in the store.
-func (e *Env) CreateAdmin(t testing.TB, email string) store.Admin {
+func (e *Env) CreateAdmin(t testing.TB, email string) domain.Admin {
 	t.Helper()
 	a, err := e.DB.CreateAdmin(context.Background(), email, adminHash())
 	if err != nil {

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/apitoken"
-	"github.com/staxkeys/staxkeys/store"
 )
 
 // rawJSONString quotes s for JSON, escaping only what JSON requires, so invalid UTF-8 goes to
@@ -47,7 +47,7 @@ type apiEnv struct {
 	*Env
 	c     *Client
 	token string
-	pair  store.Pair
+	pair  domain.Key
 }
 
 func newAPIEnv(t *testing.T) *apiEnv {
@@ -175,7 +175,7 @@ func TestHostileAPIQuery(t *testing.T) {
 	for _, l := range []string{"100% sure", "under_score", `back\slash`, "O'Brien", "Équipe", "<b>bold</b>"} {
 		a.mustAdd(t, l, "q@example.com", freshHostileKey())
 	}
-	all, err := a.DB.ListPairs(context.Background(), store.PairQuery{})
+	all, err := a.DB.ListPairs(context.Background(), domain.KeyQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,14 +18,14 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"golang.org/x/crypto/argon2"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/apitoken"
 	"github.com/staxkeys/staxkeys/internal/password"
-	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/vault"
 )
 
 // pairQueryNewest selects the pair added last.
-var pairQueryNewest = store.PairQuery{Sort: "-added", Limit: 1}
+var pairQueryNewest = domain.KeyQuery{Sort: "-added", Limit: 1}
 
 // hostile is what every form field and API field is tried with: script and HTML payloads,
 // SQL fragments, CR/LF, NUL and other controls, overlong strings, invalid UTF-8, look-alike

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -196,10 +197,10 @@ func TestKeyHygieneShown(t *testing.T) {
 	e.Clock.Advance(40 * 24 * time.Hour)
 	for _, x := range []struct {
 		at      time.Time
-		outcome store.Outcome
-		verdict store.Verdict
-	}{{validAt, store.OutcomeValid, store.Valid}, {e.Clock.Now(), store.OutcomeRevoked, store.Revoked}} {
-		rec := store.CheckRecord{Check: store.Check{PairID: lone.ID, At: x.at, Outcome: x.outcome, Reason: "r"},
+		outcome domain.Outcome
+		verdict domain.Verdict
+	}{{validAt, domain.OutcomeValid, domain.Valid}, {e.Clock.Now(), domain.OutcomeRevoked, domain.Revoked}} {
+		rec := store.CheckRecord{Check: domain.Check{PairID: lone.ID, At: x.at, Outcome: x.outcome, Reason: "r"},
 			KeyChangedAt: lone.KeyChangedAt, Verdict: x.verdict, VerdictAt: x.at, VerdictSince: x.at, LastValidAt: validAt,
 			NextCheckAt: x.at.Add(time.Hour)}
 		if err := e.DB.RecordCheck(ctx, rec); err != nil {

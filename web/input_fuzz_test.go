@@ -14,8 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 // jsonSeeds are API bodies an attacker would try: wrong types, duplicate keys (which member
@@ -59,7 +58,7 @@ func FuzzDecodeStringFields(f *testing.F) {
 		values, err := decodeStringFields(c, allowed...)
 		if err != nil {
 			var he *echo.HTTPError
-			var ve *store.ValidationError
+			var ve *domain.ValidationError
 			switch {
 			case errors.As(err, &he):
 				if he.Code != http.StatusBadRequest && he.Code != http.StatusRequestEntityTooLarge && he.Code != http.StatusUnsupportedMediaType {

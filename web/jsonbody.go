@@ -11,8 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 // maxJSONBody bounds an API request body.
@@ -95,7 +94,7 @@ func decodeStringFields(c echo.Context, allowed ...string) (values map[string]st
 		return nil, echo.NewHTTPError(http.StatusBadRequest, "unexpected data after the JSON object")
 	}
 	if len(fields) > 0 {
-		return nil, &store.ValidationError{Fields: fields}
+		return nil, &domain.ValidationError{Fields: fields}
 	}
 	return values, nil
 }

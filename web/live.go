@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/views"
 )
@@ -90,9 +91,9 @@ func (s *Server) handlePairCheck(c echo.Context) error {
 	return redirect(c, "/keys/"+strconv.FormatInt(p.ID, 10))
 }
 
-func (s *Server) renderRow(c echo.Context, p store.Pair) error {
+func (s *Server) renderRow(c echo.Context, p domain.Key) error {
 	ctx := c.Request().Context()
-	strips, err := s.strips(ctx, []store.Pair{p})
+	strips, err := s.strips(ctx, []domain.Key{p})
 	if err != nil {
 		return err
 	}
@@ -198,14 +199,14 @@ func (s *Server) handleEvents(c echo.Context) error {
 				continue
 			}
 			p, err := s.db.PairByID(ctx, u.PairID)
-			if errors.Is(err, store.ErrNotFound) {
+			if errors.Is(err, domain.ErrNotFound) {
 				continue
 			}
 			if err != nil {
 				s.log.Warn("live update", slog.Int64("pair_id", u.PairID), slog.String("error", err.Error()))
 				continue
 			}
-			strips, err := s.strips(ctx, []store.Pair{p})
+			strips, err := s.strips(ctx, []domain.Key{p})
 			if err != nil {
 				continue
 			}

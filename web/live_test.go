@@ -13,8 +13,8 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
-	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/web"
 )
 
@@ -147,7 +147,7 @@ func named(name string) func(sseEvent) bool {
 }
 
 // rowVerdict matches the row event of pair id once the row shows verdict.
-func rowVerdict(t testing.TB, id int64, verdict store.Verdict) func(sseEvent) bool {
+func rowVerdict(t testing.TB, id int64, verdict domain.Verdict) func(sseEvent) bool {
 	return func(ev sseEvent) bool {
 		return ev.Name == fmt.Sprintf("pair-%d", id) && parseRow(t, ev.Data).AttrOr("data-verdict", "") == string(verdict)
 	}
@@ -244,7 +244,7 @@ func TestLiveDashboard(t *testing.T) {
 		if n := e.Fake.RequestsFor(apiKeyA) - before; n != 2 {
 			t.Errorf("%d requests for the change, want 2 (one to confirm)", n)
 		}
-		row := ev.next(rowVerdict(t, a.ID, store.Revoked))
+		row := ev.next(rowVerdict(t, a.ID, domain.Revoked))
 		if got := testID(parseRow(t, row.Data), "pair-status"); got != "Revoked" {
 			t.Errorf("row status %q over SSE, want Revoked", got)
 		}
@@ -256,7 +256,7 @@ func TestLiveDashboard(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(events) != 2 || events[0].Old != store.Valid || events[0].New != store.Revoked {
+		if len(events) != 2 || events[0].Old != domain.Valid || events[0].New != domain.Revoked {
 			t.Errorf("events %+v, want pending→valid then valid→revoked", events)
 		}
 	})
@@ -334,7 +334,7 @@ func TestLiveDashboard(t *testing.T) {
 
 	t.Run("faults never change a verdict", func(t *testing.T) {
 		pending := e.addPair(t, "New", "new@acme.com", apiKeyC, staxfake.Valid)
-		want := map[int64]store.Verdict{a.ID: store.Revoked, b.ID: store.Valid, pending.ID: store.Pending}
+		want := map[int64]domain.Verdict{a.ID: domain.Revoked, b.ID: domain.Valid, pending.ID: domain.Pending}
 		for _, fault := range []staxfake.Behavior{staxfake.Error500, staxfake.BadGateway, staxfake.Unavailable,
 			staxfake.Hang, staxfake.HTML, staxfake.Garbage, staxfake.NotFound, staxfake.Redirect, staxfake.RateLimited} {
 			e.Fake.SetAll(fault)
@@ -343,7 +343,7 @@ func TestLiveDashboard(t *testing.T) {
 					continue // the 429 holds back the pending key's team; one is enough
 				}
 				p := e.checkNow(t, id)
-				if p.Verdict != verdict || p.LastCheck == nil || p.LastCheck.Outcome != store.OutcomeError {
+				if p.Verdict != verdict || p.LastCheck == nil || p.LastCheck.Outcome != domain.OutcomeUndecided {
 					t.Errorf("%s: pair %d is %s after %+v, want %s standing", fault, id, p.Verdict, p.LastCheck, verdict)
 				}
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/views"
@@ -214,7 +215,7 @@ func (s *Server) handleDeliveryList(c echo.Context) error {
 func (s *Server) handleDeliveryRetry(c echo.Context) error {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return store.ErrNotFound
+		return domain.ErrNotFound
 	}
 	if err := s.db.RetryDelivery(c.Request().Context(), id, s.Now()); err != nil {
 		return err

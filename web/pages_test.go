@@ -13,24 +13,25 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/store"
 )
 
 // recordChecks gives pair p n checks a minute apart, ending at the clock's now, with the
 // outcome and latency chosen per check.
-func (e *Env) recordChecks(t *testing.T, p store.Pair, n int, outcome func(i int) store.Outcome) {
+func (e *Env) recordChecks(t *testing.T, p domain.Key, n int, outcome func(i int) domain.Outcome) {
 	t.Helper()
 	ctx := context.Background()
 	start := e.Clock.Now().Add(-time.Duration(n) * time.Minute)
-	verdict := store.Pending
+	verdict := domain.Pending
 	for i := range n {
 		at := start.Add(time.Duration(i) * time.Minute)
 		o := outcome(i)
-		if o != store.OutcomeError {
-			verdict = store.Verdict(o)
+		if o != domain.OutcomeUndecided {
+			verdict = domain.Verdict(o)
 		}
 		if err := e.DB.RecordCheck(ctx, store.CheckRecord{
-			Check: store.Check{PairID: p.ID, At: at, Outcome: o, HTTPStatus: 200,
+			Check: domain.Check{PairID: p.ID, At: at, Outcome: o, HTTPStatus: 200,
 				Latency: time.Duration(40+i*7%90) * time.Millisecond, Reason: "answer " + fmt.Sprint(i)},
 			KeyChangedAt: p.KeyChangedAt, Verdict: verdict, VerdictAt: at, VerdictSince: start, NextCheckAt: at.Add(time.Hour),
 		}); err != nil {
@@ -61,13 +62,13 @@ func TestPagesHoldTheCSP(t *testing.T) {
 
 	a := e.mustAdd(t, "Billing", "billing@acme.com", key1)
 	b := e.mustAdd(t, "", "ops@acme.com", key2)
-	e.recordChecks(t, a, 40, func(i int) store.Outcome {
+	e.recordChecks(t, a, 40, func(i int) domain.Outcome {
 		if i%9 == 4 {
-			return store.OutcomeError
+			return domain.OutcomeUndecided
 		}
-		return store.OutcomeValid
+		return domain.OutcomeValid
 	})
-	e.recordChecks(t, b, 3, func(int) store.Outcome { return store.OutcomeRevoked })
+	e.recordChecks(t, b, 3, func(int) domain.Outcome { return domain.OutcomeRevoked })
 	id := fmt.Sprint(a.ID)
 	pages["dashboard"] = c.Get("/").Expect(http.StatusOK)
 	pages["dashboard, filtered"] = c.Get("/?status=revoked&q=ops&sort=-label").Expect(http.StatusOK)
@@ -160,12 +161,12 @@ func TestDashboardFilters(t *testing.T) {
 	for i := 1; i <= 120; i++ {
 		label := fmt.Sprintf("Key %03d", i)
 		p := e.mustAdd(t, label, fmt.Sprintf("team%d@acme.com", i), fmt.Sprintf("sk_live_PAGERKEY_%06d", i))
-		o := store.OutcomeValid
+		o := domain.OutcomeValid
 		if i%10 == 0 {
-			o = store.OutcomeRevoked
+			o = domain.OutcomeRevoked
 			revoked = append(revoked, label)
 		}
-		e.recordChecks(t, p, 1, func(int) store.Outcome { return o })
+		e.recordChecks(t, p, 1, func(int) domain.Outcome { return o })
 		e.Clock.Advance(time.Second)
 	}
 	labels := func(p *Page) []string {
@@ -248,11 +249,11 @@ func TestPairPageChart(t *testing.T) {
 	e := newTestServer(t)
 	c := e.LoggedIn(t)
 	a := e.mustAdd(t, "Billing", "billing@acme.com", key1)
-	e.recordChecks(t, a, 12, func(i int) store.Outcome {
+	e.recordChecks(t, a, 12, func(i int) domain.Outcome {
 		if i == 5 {
-			return store.OutcomeError
+			return domain.OutcomeUndecided
 		}
-		return store.OutcomeValid
+		return domain.OutcomeValid
 	})
 	p := c.Get(fmt.Sprint("/keys/", a.ID)).Expect(http.StatusOK)
 	svg := p.Find(`[data-testid="latency-chart"] svg`)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/vault"
 	"github.com/staxkeys/staxkeys/views"
 )
@@ -23,11 +23,11 @@ const stripLength = 30
 // handlePairList serves GET /: the dashboard.
 func (s *Server) handlePairList(c echo.Context) error {
 	ctx := c.Request().Context()
-	q := store.PairQuery{Status: c.QueryParam("status"), Search: c.QueryParam("q"), Sort: c.QueryParam("sort"), Limit: pageSize}
+	q := domain.KeyQuery{Status: c.QueryParam("status"), Search: c.QueryParam("q"), Sort: c.QueryParam("sort"), Limit: pageSize}
 	page, offset := pageParam(c, pageSize)
 	q.Offset = offset
 	res, err := s.db.ListPairs(ctx, q)
-	var ve *store.ValidationError
+	var ve *domain.ValidationError
 	if errors.As(err, &ve) {
 		// A hand-edited URL: show everything rather than an error page.
 		q.Status, q.Sort = "", ""
@@ -166,17 +166,17 @@ func (s *Server) handlePairDelete(c echo.Context) error {
 }
 
 // pairParam loads the pair named by the :id route parameter; a malformed id is a 404.
-func (s *Server) pairParam(c echo.Context) (store.Pair, error) {
+func (s *Server) pairParam(c echo.Context) (domain.Key, error) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return store.Pair{}, store.ErrNotFound
+		return domain.Key{}, domain.ErrNotFound
 	}
 	return s.db.PairByID(c.Request().Context(), id)
 }
 
 // formErrors returns the field errors of a validation failure, or nil for any other error.
 func formErrors(err error) views.FormErrors {
-	var ve *store.ValidationError
+	var ve *domain.ValidationError
 	if errors.As(err, &ve) {
 		return ve.Fields
 	}
@@ -184,14 +184,14 @@ func formErrors(err error) views.FormErrors {
 }
 
 func statusOf(err error) int {
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, domain.ErrConflict) {
 		return http.StatusConflict
 	}
 	return http.StatusUnprocessableEntity
 }
 
 // editDetail says what an edit changed, for the audit trail (never the key itself).
-func editDetail(before, after store.Pair, keyReplaced bool) string {
+func editDetail(before, after domain.Key, keyReplaced bool) string {
 	var parts []string
 	if before.Label != after.Label {
 		parts = append(parts, "label "+strconv.Quote(before.Label)+" → "+strconv.Quote(after.Label))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/vault"
 )
@@ -23,7 +24,7 @@ const (
 	key3 = "sk_live_FLOWKEY_three_zyxwvuts"
 )
 
-func (e *Env) mustAdd(t *testing.T, label, email, key string) store.Pair {
+func (e *Env) mustAdd(t *testing.T, label, email, key string) domain.Key {
 	t.Helper()
 	p, err := e.Vault.Add(context.Background(), vault.PairInput{Label: label, Email: email, Key: key})
 	if err != nil {
@@ -98,7 +99,7 @@ func TestPairLifecycle(t *testing.T) {
 	if got := p.TestID("count-pending").Find(".count").Text(); got != "1" {
 		t.Errorf("pending count = %q", got)
 	}
-	page, err := e.DB.ListPairs(ctx, store.PairQuery{})
+	page, err := e.DB.ListPairs(ctx, domain.KeyQuery{})
 	if err != nil || len(page.Pairs) != 1 {
 		t.Fatalf("stored pairs: %+v, %v", page, err)
 	}
@@ -137,8 +138,8 @@ func TestPairLifecycle(t *testing.T) {
 	// A checked pair goes back to "Not checked yet" when its key is replaced.
 	stored, _ := e.DB.PairByID(ctx, id)
 	if err := e.DB.RecordCheck(ctx, store.CheckRecord{
-		Check:        store.Check{PairID: id, At: e.Clock.Now(), Outcome: store.OutcomeValid, HTTPStatus: 200, Reason: "ok"},
-		KeyChangedAt: stored.KeyChangedAt, Verdict: store.Valid, VerdictAt: e.Clock.Now(), VerdictSince: e.Clock.Now(),
+		Check:        domain.Check{PairID: id, At: e.Clock.Now(), Outcome: domain.OutcomeValid, HTTPStatus: 200, Reason: "ok"},
+		KeyChangedAt: stored.KeyChangedAt, Verdict: domain.Valid, VerdictAt: e.Clock.Now(), VerdictSince: e.Clock.Now(),
 		LastValidAt: e.Clock.Now(), NextCheckAt: e.Clock.Now().Add(time.Hour),
 	}); err != nil {
 		t.Fatal(err)
@@ -225,7 +226,7 @@ func TestPairFormValidation(t *testing.T) {
 				if mode == "edit" {
 					path = editPath
 				}
-				before, _ := e.DB.ListPairs(ctx, store.PairQuery{Sort: "added"})
+				before, _ := e.DB.ListPairs(ctx, domain.KeyQuery{Sort: "added"})
 				p := c.Submit(path, url.Values{"label": {tc.label}, "email": {tc.email}, "key": {tc.key}}).
 					Expect(http.StatusUnprocessableEntity)
 				if p.TestID("pair-form").Length() != 1 || p.TestID("form-errors").Length() != 1 {
@@ -252,7 +253,7 @@ func TestPairFormValidation(t *testing.T) {
 				if mode == "edit" && p.Find(`form[data-testid="pair-form"]`).AttrOr("action", "") != editPath {
 					t.Error("the edit form no longer posts to the pair")
 				}
-				after, _ := e.DB.ListPairs(ctx, store.PairQuery{Sort: "added"})
+				after, _ := e.DB.ListPairs(ctx, domain.KeyQuery{Sort: "added"})
 				if fmt.Sprint(after) != fmt.Sprint(before) {
 					t.Error("a refused form changed the stored pairs")
 				}
@@ -351,8 +352,8 @@ func TestPairListFilters(t *testing.T) {
 	e.Clock.Advance(time.Second)
 	e.mustAdd(t, "Gamma_1", "gamma@acme.com", key3)
 	if err := e.DB.RecordCheck(ctx, store.CheckRecord{
-		Check:        store.Check{PairID: a.ID, At: e.Clock.Now(), Outcome: store.OutcomeRevoked, HTTPStatus: 401},
-		KeyChangedAt: a.KeyChangedAt, Verdict: store.Revoked, VerdictAt: e.Clock.Now(), VerdictSince: e.Clock.Now(),
+		Check:        domain.Check{PairID: a.ID, At: e.Clock.Now(), Outcome: domain.OutcomeRevoked, HTTPStatus: 401},
+		KeyChangedAt: a.KeyChangedAt, Verdict: domain.Revoked, VerdictAt: e.Clock.Now(), VerdictSince: e.Clock.Now(),
 	}); err != nil {
 		t.Fatal(err)
 	}

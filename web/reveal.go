@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/views"
 )
@@ -100,7 +101,7 @@ func (s *Server) reauthFresh(c echo.Context) bool {
 	return since >= 0 && since < reauthFor
 }
 
-func (s *Server) revealRefused(c echo.Context, p store.Pair, err error) error {
+func (s *Server) revealRefused(c echo.Context, p domain.Key, err error) error {
 	re, ok := err.(*reauthError)
 	if !ok {
 		return err

@@ -10,8 +10,8 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/static"
-	"github.com/staxkeys/staxkeys/store"
 )
 
 // checkHeaders checks the security headers every answer must carry.
@@ -168,7 +168,7 @@ func stateOf(t *testing.T, e *Env) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pairs, err := e.DB.ListPairs(ctx, store.PairQuery{Sort: "added"})
+	pairs, err := e.DB.ListPairs(ctx, domain.KeyQuery{Sort: "added"})
 	if err != nil {
 		t.Fatal(err)
 	}

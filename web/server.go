@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/password"
 	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
@@ -52,7 +53,7 @@ type Config struct {
 type Checker interface {
 	Nudge()
 	CheckAll(ctx context.Context) error
-	CheckNow(ctx context.Context, id int64) (store.Pair, staxapi.Result, error)
+	CheckNow(ctx context.Context, id int64) (domain.Key, staxapi.Result, error)
 	Status() checker.Status
 	Subscribe() (<-chan checker.Update, func())
 }

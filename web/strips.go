@@ -4,7 +4,7 @@ import (
 	"context"
 	"sync"
 
-	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 // maxCachedStrips bounds the strip cache; past it the cache starts afresh.
@@ -16,12 +16,12 @@ const maxCachedStrips = 20000
 // and correct even when another process (staxkeys check) records checks.
 type stripCache struct {
 	mu      sync.Mutex
-	entries map[int64][]store.Check
+	entries map[int64][]domain.Check
 }
 
 // strips returns the strips of pairs, reading only the stale or missing ones from the database.
-func (s *Server) strips(ctx context.Context, pairs []store.Pair) (map[int64][]store.Check, error) {
-	out := make(map[int64][]store.Check, len(pairs))
+func (s *Server) strips(ctx context.Context, pairs []domain.Key) (map[int64][]domain.Check, error) {
+	out := make(map[int64][]domain.Check, len(pairs))
 	var missing []int64
 	sc := &s.stripCache
 	sc.mu.Lock()
@@ -43,7 +43,7 @@ func (s *Server) strips(ctx context.Context, pairs []store.Pair) (map[int64][]st
 	}
 	sc.mu.Lock()
 	if sc.entries == nil || len(sc.entries)+len(fresh) > maxCachedStrips {
-		sc.entries = make(map[int64][]store.Check, len(fresh))
+		sc.entries = make(map[int64][]domain.Check, len(fresh))
 	}
 	for _, id := range missing {
 		out[id] = fresh[id]
@@ -54,7 +54,7 @@ func (s *Server) strips(ctx context.Context, pairs []store.Pair) (map[int64][]st
 }
 
 // stripCurrent reports whether a cached strip ends with the pair's last check.
-func stripCurrent(cs []store.Check, p store.Pair) bool {
+func stripCurrent(cs []domain.Check, p domain.Key) bool {
 	if p.LastCheck == nil {
 		return len(cs) == 0
 	}

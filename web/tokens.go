@@ -9,8 +9,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/apitoken"
-	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/views"
 )
 
@@ -57,7 +57,7 @@ func (s *Server) handleTokenCreate(c echo.Context) error {
 func (s *Server) handleTokenRevoke(c echo.Context) error {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil {
-		return store.ErrNotFound
+		return domain.ErrNotFound
 	}
 	if err := s.db.RevokeToken(c.Request().Context(), id); err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/store"
 )
 
@@ -36,21 +37,21 @@ func hash(tok string) []byte {
 }
 
 // Create mints a token, stores its prefix and hash, and returns the token: the only time it exists in clear.
-func Create(ctx context.Context, db *store.DB, name string, readOnly bool, createdBy string) (string, store.Token, error) {
+func Create(ctx context.Context, db *store.DB, name string, readOnly bool, createdBy string) (string, domain.Token, error) {
 	name = strings.TrimSpace(name)
 	if msg := CheckName(name); msg != "" {
-		return "", store.Token{}, &store.ValidationError{Fields: map[string]string{"name": msg}}
+		return "", domain.Token{}, &domain.ValidationError{Fields: map[string]string{"name": msg}}
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
-		return "", store.Token{}, fmt.Errorf("apitoken: %w", err)
+		return "", domain.Token{}, fmt.Errorf("apitoken: %w", err)
 	}
 	tok := Scheme + base64.RawURLEncoding.EncodeToString(raw)
-	t, err := db.CreateToken(ctx, store.Token{
+	t, err := db.CreateToken(ctx, domain.Token{
 		Name: name, Prefix: tok[:prefixLen], Hash: hash(tok), ReadOnly: readOnly, CreatedBy: createdBy,
 	})
 	if err != nil {
-		return "", store.Token{}, err
+		return "", domain.Token{}, err
 	}
 	return tok, t, nil
 }
@@ -69,21 +70,21 @@ func CheckName(name string) string {
 }
 
 // Authenticate returns the live token matching tok, comparing hashes in constant time.
-func Authenticate(ctx context.Context, db *store.DB, tok string) (store.Token, error) {
+func Authenticate(ctx context.Context, db *store.DB, tok string) (domain.Token, error) {
 	if len(tok) != encodedLen || !strings.HasPrefix(tok, Scheme) {
-		return store.Token{}, ErrInvalid
+		return domain.Token{}, ErrInvalid
 	}
 	t, err := db.TokenByPrefix(ctx, tok[:prefixLen])
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		// Spend the same comparison as a found token, so timing says nothing about prefixes.
 		subtle.ConstantTimeCompare(hash(tok), make([]byte, sha256.Size))
-		return store.Token{}, ErrInvalid
+		return domain.Token{}, ErrInvalid
 	}
 	if err != nil {
-		return store.Token{}, err
+		return domain.Token{}, err
 	}
 	if subtle.ConstantTimeCompare(hash(tok), t.Hash) != 1 {
-		return store.Token{}, ErrInvalid
+		return domain.Token{}, ErrInvalid
 	}
 	return t, nil
 }

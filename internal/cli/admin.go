@@ -11,8 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/password"
-	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/vault"
 )
 
@@ -52,7 +52,7 @@ func runAdminCreate(ctx context.Context, env Env, args []string) error {
 	}
 	defer data.db.Close()
 	a, err := data.db.CreateAdmin(ctx, strings.TrimSpace(*email), hash)
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, domain.ErrConflict) {
 		return &ExitError{Code: 1, Err: fmt.Errorf("an admin with email %s already exists", strings.TrimSpace(*email))}
 	}
 	if err != nil {
@@ -123,7 +123,7 @@ func runAdminResetPassword(ctx context.Context, env Env, args []string) error {
 	defer data.db.Close()
 	db := data.db
 	a, err := db.AdminByEmail(ctx, strings.TrimSpace(*email))
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return &ExitError{Code: 1, Err: fmt.Errorf("no admin has email %q", strings.TrimSpace(*email))}
 	}
 	if err != nil {

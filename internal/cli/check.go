@@ -15,6 +15,7 @@ import (
 	"github.com/mattn/go-isatty"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/config"
 	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/vault"
@@ -23,13 +24,13 @@ import (
 // checkRow is one pair in the report of `staxkeys check`, in its table and in --json, and on
 // the wire when a running server does the checks (see cycle.go).
 type checkRow struct {
-	ID      int64         `json:"id"`
-	Label   string        `json:"label"`
-	Email   string        `json:"email"`
-	Verdict store.Verdict `json:"verdict"`
-	Outcome string        `json:"last_check"` // the outcome of the pair's last check, "-" if none, "not checked"
-	Reason  string        `json:"reason"`
-	Checked bool          `json:"checked"` // checked by this run
+	ID      int64          `json:"id"`
+	Label   string         `json:"label"`
+	Email   string         `json:"email"`
+	Verdict domain.Verdict `json:"verdict"`
+	Outcome string         `json:"last_check"` // the outcome of the pair's last check, "-" if none, "not checked"
+	Reason  string         `json:"reason"`
+	Checked bool           `json:"checked"` // checked by this run
 }
 
 // checkReport is the whole report: --json prints it as one object.
@@ -69,10 +70,10 @@ func (rep *checkReport) code() int {
 	code := exitOK
 	for _, r := range rep.Rows {
 		switch {
-		case r.Verdict == store.Revoked || r.Verdict == store.Denied:
+		case r.Verdict == domain.Revoked || r.Verdict == domain.Denied:
 			code = exitBadKey
-		case code == exitOK && (r.Verdict == store.Pending || !r.Checked || r.Outcome == "-" ||
-			r.Outcome == string(store.OutcomeError)):
+		case code == exitOK && (r.Verdict == domain.Pending || !r.Checked || r.Outcome == "-" ||
+			r.Outcome == string(domain.OutcomeUndecided)):
 			code = exitUndecided
 		}
 	}

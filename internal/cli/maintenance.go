@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
@@ -151,7 +152,7 @@ func runRotateMasterKey(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("rotation failed and nothing changed: %w", err)
 	}
 	maps.Copy(sealedSettings, alertSecrets)
-	n, err := data.db.ResealAll(ctx, sealedSettings, func(p store.Pair) (store.Reseal, error) {
+	n, err := data.db.ResealAll(ctx, sealedSettings, func(p domain.Key) (store.Reseal, error) {
 		key, err := oldVault.Key(p)
 		if err != nil {
 			return store.Reseal{}, err

@@ -8,9 +8,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/config"
 	"github.com/staxkeys/staxkeys/notify"
-	"github.com/staxkeys/staxkeys/store"
 )
 
 // newNotifier builds the alerting from the configuration. The environment's settings are the
@@ -28,7 +28,7 @@ func newNotifier(cfg config.Config, data *opened, log *slog.Logger) (*notify.Not
 		RotationReminderDays: cfg.RotationReminderDays,
 	}
 	if err := env.Validate(); err != nil {
-		var ve *store.ValidationError
+		var ve *domain.ValidationError
 		if !errors.As(err, &ve) {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/config"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/store"
@@ -49,8 +50,8 @@ func TestNotifierTakesAlertSettings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			n.CheckRecorded(store.Pair{ID: 7, Label: "billing", Email: "ops@team.example.com"},
-				store.CheckRecord{Event: &store.Event{PairID: 7, At: time.Now(), Old: store.Valid, New: store.Revoked}})
+			n.CheckRecorded(domain.Key{ID: 7, Label: "billing", Email: "ops@team.example.com"},
+				store.CheckRecord{Event: &domain.Event{PairID: 7, At: time.Now(), Old: domain.Valid, New: domain.Revoked}})
 			ds, _, err := data.db.ListDeliveries(ctx, store.DeliveryQuery{})
 			if err != nil || len(ds) != 1 {
 				t.Fatalf("%d deliveries (%v), want 1", len(ds), err)

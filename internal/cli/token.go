@@ -10,8 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/apitoken"
-	"github.com/staxkeys/staxkeys/store"
 )
 
 func runToken(ctx context.Context, env Env, args []string) error {
@@ -37,7 +37,7 @@ func runTokenCreate(ctx context.Context, env Env, args []string) error {
 	}
 	defer data.db.Close()
 	tok, t, err := apitoken.Create(ctx, data.db, *name, *readOnly, "cli")
-	var ve *store.ValidationError
+	var ve *domain.ValidationError
 	if errors.As(err, &ve) {
 		return usageError(fmt.Errorf("--name: %s", ve.Fields["name"]))
 	}
@@ -129,7 +129,7 @@ func runTokenRevoke(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer data.db.Close()
-	if err := data.db.RevokeToken(ctx, *id); errors.Is(err, store.ErrNotFound) {
+	if err := data.db.RevokeToken(ctx, *id); errors.Is(err, domain.ErrNotFound) {
 		return &ExitError{Code: 1, Err: fmt.Errorf("no active token has id %d", *id)}
 	} else if err != nil {
 		return err

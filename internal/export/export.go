@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/store"
 )
 
@@ -48,7 +49,7 @@ var PairColumns = []string{"id", "label", "email", "key_hint", "verdict", "verdi
 // WritePairs writes pairs as CSV with a header row: what is known of each key, never the key
 // (key_hint is its last four characters, as every page shows). shared marks pairs whose key is
 // also registered under another email; now dates the key ages.
-func WritePairs(out io.Writer, pairs []store.Pair, shared map[int64]bool, now time.Time) error {
+func WritePairs(out io.Writer, pairs []domain.Key, shared map[int64]bool, now time.Time) error {
 	w := newWriter(out)
 	if err := w.row(append([]string(nil), PairColumns...)...); err != nil {
 		return err

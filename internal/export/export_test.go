@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/export"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -31,12 +32,12 @@ func TestCellNeutralisesFormulas(t *testing.T) {
 
 func TestWritePairs(t *testing.T) {
 	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	pairs := []store.Pair{
-		{ID: 1, Label: "=cmd|' /C calc'!A0", Email: "a@example.com", KeyHint: "wxyz", Verdict: store.Revoked,
+	pairs := []domain.Key{
+		{ID: 1, Label: "=cmd|' /C calc'!A0", Email: "a@example.com", KeyHint: "wxyz", Verdict: domain.Revoked,
 			CreatedAt: now.Add(-40 * 24 * time.Hour), KeyChangedAt: now.Add(-30 * 24 * time.Hour),
 			VerdictSince: now.Add(-time.Hour), LastValidAt: now.Add(-2 * time.Hour),
-			LastCheck: &store.Check{At: now.Add(-time.Minute), Outcome: store.OutcomeRevoked}},
-		{ID: 2, Label: "plain", Email: "b@example.com", Verdict: store.Pending, CreatedAt: now, KeyChangedAt: now},
+			LastCheck: &domain.Check{At: now.Add(-time.Minute), Outcome: domain.OutcomeRevoked}},
+		{ID: 2, Label: "plain", Email: "b@example.com", Verdict: domain.Pending, CreatedAt: now, KeyChangedAt: now},
 	}
 	var b bytes.Buffer
 	if err := export.WritePairs(&b, pairs, map[int64]bool{1: true}, now); err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -31,7 +32,7 @@ import (
 const defaultCacheFor = 5 * time.Second
 
 // States are the values of staxkeys_key_verdict's state label, one series each per key.
-var States = []store.Verdict{store.Pending, store.Valid, store.Revoked, store.Denied}
+var States = []domain.Verdict{domain.Pending, domain.Valid, domain.Revoked, domain.Denied}
 
 // Options tunes New; zero fields take defaults.
 type Options struct {
@@ -71,7 +72,7 @@ func New(db *store.DB, status func() checker.Status, opts Options) *Metrics {
 		Name: "staxkeys_checks_total",
 		Help: "Checks sent to the Stax.ai API, by outcome (valid, revoked, denied, error).",
 	}, []string{"outcome"})
-	for _, o := range []store.Outcome{store.OutcomeValid, store.OutcomeRevoked, store.OutcomeDenied, store.OutcomeError} {
+	for _, o := range []domain.Outcome{domain.OutcomeValid, domain.OutcomeRevoked, domain.OutcomeDenied, domain.OutcomeUndecided} {
 		m.checks.WithLabelValues(string(o))
 	}
 	m.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -132,7 +133,7 @@ func buildLabels(version string) prometheus.Labels {
 }
 
 // CheckRecorded counts one finished check (checker.Observer).
-func (m *Metrics) CheckRecorded(_ store.Pair, rec store.CheckRecord) {
+func (m *Metrics) CheckRecorded(_ domain.Key, rec store.CheckRecord) {
 	m.checks.WithLabelValues(string(rec.Check.Outcome)).Inc()
 	m.latency.Observe(rec.Check.Latency.Seconds())
 }
@@ -218,7 +219,7 @@ type stateCollector struct {
 
 // snapshot is one read of the tables.
 type snapshot struct {
-	counts     store.StatusCounts
+	counts     domain.StatusCounts
 	verdicts   []store.PairVerdict
 	deliveries map[string]store.DeliveryCounts
 	err        error

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/staxapi"
 )
 
@@ -557,7 +558,7 @@ func TestHostileBehaviorsClassified(t *testing.T) {
 		t.Run(string(tc.b), func(t *testing.T) {
 			s.Set(email, key, tc.b)
 			r := checkWith(t, c, email, key)
-			if r.Outcome != staxapi.Undecided || r.HTTPStatus != tc.status || r.UpstreamFault != tc.fault ||
+			if r.Outcome != domain.OutcomeUndecided || r.HTTPStatus != tc.status || r.UpstreamFault != tc.fault ||
 				r.RateLimited != tc.rateLimited || r.RetryAfter != tc.retryAfter || r.Reason != tc.reason {
 				t.Errorf("result = %+v\nwant status %d fault %v rateLimited %v retryAfter %v reason %q",
 					r, tc.status, tc.fault, tc.rateLimited, tc.retryAfter, tc.reason)
@@ -575,7 +576,7 @@ func TestHostileBehaviorsClassified(t *testing.T) {
 			if b == EchoKeyPrefix {
 				want = "Stax.ai said: Invalid API key [key]**** for [email] (HTTP 401)"
 			}
-			if r.Outcome != staxapi.Revoked || r.HTTPStatus != 401 || r.Reason != want {
+			if r.Outcome != domain.OutcomeRevoked || r.HTTPStatus != 401 || r.Reason != want {
 				t.Errorf("result = %+v, want revoked with reason %q", r, want)
 			}
 		})
@@ -589,7 +590,7 @@ func TestSetAllEveryBehavior(t *testing.T) {
 	s := start(t, Options{SlowDelay: time.Millisecond})
 	c := fakeClient(t, s)
 	type seen struct {
-		outcome staxapi.Outcome
+		outcome domain.Outcome
 		status  int
 		fault   bool
 	}
@@ -626,7 +627,7 @@ func TestSetAllEveryBehavior(t *testing.T) {
 			if st, _ := post(t, s.URL()+"/_fake/all", `{"behavior":""}`); st != 200 {
 				t.Fatal("clearing all failed")
 			}
-			if got := look("a@example.com", "fleet-a"+testKey); got.outcome != staxapi.Valid {
+			if got := look("a@example.com", "fleet-a"+testKey); got.outcome != domain.OutcomeValid {
 				t.Errorf("after clearing all: %+v", got)
 			}
 
@@ -660,12 +661,12 @@ func TestSetTeam(t *testing.T) {
 	s.SetTeam(strings.ToUpper(teamA), RateLimited)
 	for _, k := range append(keys[teamA], "unregistered"+testKey) {
 		r := checkWith(t, c, teamA, k)
-		if r.Outcome != staxapi.Undecided || !r.RateLimited || r.RetryAfter != 20*time.Second || r.UpstreamFault {
+		if r.Outcome != domain.OutcomeUndecided || !r.RateLimited || r.RetryAfter != 20*time.Second || r.UpstreamFault {
 			t.Errorf("team A key %s: %+v, want rate limited with Retry-After 20s", k[:2], r)
 		}
 	}
 	for _, k := range keys[teamB] {
-		if r := checkWith(t, c, teamB, k); r.Outcome != staxapi.Valid {
+		if r := checkWith(t, c, teamB, k); r.Outcome != domain.OutcomeValid {
 			t.Errorf("team B key %s: %+v, want valid", k[:2], r)
 		}
 	}
@@ -684,7 +685,7 @@ func TestSetTeam(t *testing.T) {
 	if st, m := post(t, s.URL()+"/_fake/team", `{"email":"TEAM-B@example.com","behavior":"gateway-403"}`); st != 200 {
 		t.Fatalf("POST /_fake/team: %d %v", st, m)
 	}
-	if r := checkWith(t, c, teamB, keys[teamB][1]); r.HTTPStatus != 403 || r.Outcome != staxapi.Undecided || !r.UpstreamFault {
+	if r := checkWith(t, c, teamB, keys[teamB][1]); r.HTTPStatus != 403 || r.Outcome != domain.OutcomeUndecided || !r.UpstreamFault {
 		t.Errorf("team B after gateway-403: %+v", r)
 	}
 	for _, body := range []string{`{"email":"` + teamA + `","behavior":""}`, `{"email":"` + teamB + `"}`} {
@@ -694,7 +695,7 @@ func TestSetTeam(t *testing.T) {
 	}
 	for email, ks := range keys {
 		for _, k := range ks {
-			if r := checkWith(t, c, email, k); r.Outcome != staxapi.Valid {
+			if r := checkWith(t, c, email, k); r.Outcome != domain.OutcomeValid {
 				t.Errorf("%s after clearing: %+v", email, r)
 			}
 		}
