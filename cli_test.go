@@ -14,9 +14,9 @@ import (
 
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
-	"github.com/staxkeys/staxkeys/vault"
 )
 
 // The keys of these tests, registered at the fake Stax.ai; none may be printed or logged.
@@ -77,14 +77,14 @@ func addViaAPI(t *testing.T, base, token, email string) int64 {
 
 // openVault opens the data directory's database with the master key in keyFile, for checking
 // what the commands left behind.
-func openVault(t *testing.T, dbPath string, key secret.MasterKey) (*store.DB, *vault.Vault) {
+func openVault(t *testing.T, dbPath string, key secret.MasterKey) (*store.DB, *keys.Vault) {
 	t.Helper()
 	db, err := store.Open(context.Background(), dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return db, vault.New(db, secret.NewKeyring(key))
+	return db, keys.New(db, secret.NewKeyring(key))
 }
 
 func readKeyFile(t *testing.T, path string) secret.MasterKey {
@@ -101,7 +101,7 @@ func readKeyFile(t *testing.T, path string) secret.MasterKey {
 }
 
 // assertKeysOpen checks that every pair's key opens under v and is the one registered.
-func assertKeysOpen(t *testing.T, db *store.DB, v *vault.Vault, want int) {
+func assertKeysOpen(t *testing.T, db *store.DB, v *keys.Vault, want int) {
 	t.Helper()
 	pairs, err := db.AllPairs(context.Background())
 	if err != nil {
@@ -121,7 +121,7 @@ func assertKeysOpen(t *testing.T, db *store.DB, v *vault.Vault, want int) {
 }
 
 // assertKeysSealed checks that no pair's key opens under v.
-func assertKeysSealed(t *testing.T, db *store.DB, v *vault.Vault) {
+func assertKeysSealed(t *testing.T, db *store.DB, v *keys.Vault) {
 	t.Helper()
 	pairs, err := db.AllPairs(context.Background())
 	if err != nil {
@@ -319,7 +319,7 @@ func TestCommandsBesideServer(t *testing.T) {
 
 		db, v := openVault(t, filepath.Join(dir, "staxkeys.db"), newKey)
 		assertKeysOpen(t, db, v, 4)
-		assertKeysSealed(t, db, vault.New(db, secret.NewKeyring(oldKey)))
+		assertKeysSealed(t, db, keys.New(db, secret.NewKeyring(oldKey)))
 
 		// The old key no longer opens the data: neither the server nor a command starts with it.
 		old := map[string]string{"STAXKEYS_MASTER_KEY": oldKey.Encode()}
@@ -405,7 +405,7 @@ func TestRotateMasterKeyFromEnvironment(t *testing.T) {
 
 	db, v := openVault(t, filepath.Join(dir, "staxkeys.db"), newKey)
 	assertKeysOpen(t, db, v, 2)
-	assertKeysSealed(t, db, vault.New(db, secret.NewKeyring(oldKey)))
+	assertKeysSealed(t, db, keys.New(db, secret.NewKeyring(oldKey)))
 
 	err = start(t, []string{"--addr", "127.0.0.1:0"}, vars).result()
 	if err == nil || !strings.Contains(err.Error(), "the master key does not match this database") {

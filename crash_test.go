@@ -23,9 +23,9 @@ import (
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/internal/systest"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
-	"github.com/staxkeys/staxkeys/vault"
 )
 
 // fsizeLauncher turns this test binary into a launcher when set ("LIMIT BINARY"): it lowers
@@ -246,7 +246,7 @@ func verifyAfterCrash(t *testing.T, dir string, acked map[int64]*ack) {
 		}
 		rows.Close()
 	}
-	v := vault.New(db, secret.NewKeyring(mk))
+	v := keys.New(db, secret.NewKeyring(mk))
 	for id, a := range acked {
 		p, err := db.PairByID(ctx, id)
 		if errors.Is(err, domain.ErrNotFound) {

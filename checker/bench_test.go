@@ -27,7 +27,7 @@ func BenchmarkCycle(b *testing.B) {
 			e := newEnv(b, staxfake.Options{Latency: latency, Default: staxfake.Valid})
 			seedStart := time.Now()
 			e.seed(b, n)
-			b.Logf("seeded %d pairs through vault.Add in %s", n, time.Since(seedStart).Round(time.Millisecond))
+			b.Logf("seeded %d pairs through keys.Add in %s", n, time.Since(seedStart).Round(time.Millisecond))
 
 			cfg := DefaultConfig()
 			cfg.Concurrency, cfg.Rate = concurrency, 0

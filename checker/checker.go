@@ -31,7 +31,7 @@ type Prober interface {
 	Check(ctx context.Context, email, key string) (staxapi.Result, error)
 }
 
-// KeyOpener opens a pair's sealed key; *vault.Vault is one.
+// KeyOpener opens a pair's sealed key; *keys.Vault is one.
 type KeyOpener interface {
 	Key(domain.Key) (string, error)
 }

@@ -12,8 +12,8 @@ import (
 
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/staxapi"
-	"github.com/staxkeys/staxkeys/vault"
 )
 
 func TestNudgeChecksNewPairPromptly(t *testing.T) {
@@ -52,7 +52,7 @@ func TestRateLimitHoldsBackOnlyItsTeam(t *testing.T) {
 	b := e.add(t, 2, staxfake.Valid)
 	d := e.add(t, 3, staxfake.Valid)
 	// A second key of a's team waits with it.
-	mate, err := e.vault.Add(context.Background(), vault.PairInput{Label: "mate", Email: strings.ToUpper(a.email), Key: "k-mate-0000000000000000000000000000000000"})
+	mate, err := e.vault.Add(context.Background(), keys.PairInput{Label: "mate", Email: strings.ToUpper(a.email), Key: "k-mate-0000000000000000000000000000000000"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -639,7 +639,7 @@ func TestKeyEditedDuringCheckDropsTheAnswer(t *testing.T) {
 	e.fake.Set(p.email, newKey, staxfake.Revoked)
 	probe := &editingProbe{inner: e.api, edit: func() {
 		e.clock.Advance(time.Second) // the edit comes after the check began
-		if _, err := e.vault.Update(context.Background(), p.ID, vault.PairInput{Label: "x", Email: p.email, Key: newKey}); err != nil {
+		if _, err := e.vault.Update(context.Background(), p.ID, keys.PairInput{Label: "x", Email: p.email, Key: newKey}); err != nil {
 			t.Error(err)
 		}
 	}}

@@ -76,7 +76,7 @@ func TestWatchNudgesOnAnotherProcessWrite(t *testing.T) {
 	e.blocked(t, 2)
 
 	// Added without a Nudge, as by another process: to SQLite, the writer connection that
-	// vault.Add uses is as much another connection as one in another process.
+	// keys.Add uses is as much another connection as one in another process.
 	e.add(t, 1, staxfake.Valid)
 
 	e.clock.Advance(time.Second) // one poll, far less than HeartbeatEvery

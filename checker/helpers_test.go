@@ -12,10 +12,10 @@ import (
 
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
-	"github.com/staxkeys/staxkeys/vault"
 )
 
 // t0 is the fake clock's start: UTC and whole milliseconds, as the store keeps times.
@@ -28,7 +28,7 @@ const waitLimit = 20 * time.Second
 // env is a checker's world: a real database and vault, a real fake Stax.ai and a fake clock.
 type env struct {
 	db    *store.DB
-	vault *vault.Vault
+	vault *keys.Vault
 	fake  *staxfake.Server
 	api   *staxapi.Client
 	clock *FakeClock
@@ -62,7 +62,7 @@ func newEnv(tb testing.TB, opts staxfake.Options) *env {
 	}
 	clk := NewFakeClock(t0)
 	db.Now = clk.Now
-	return &env{db: db, vault: vault.New(db, secret.NewKeyring(mk)), fake: fake, api: api, clock: clk}
+	return &env{db: db, vault: keys.New(db, secret.NewKeyring(mk)), fake: fake, api: api, clock: clk}
 }
 
 // testConfig is DefaultConfig with the rate cap off and room for tests to set what they need.
@@ -87,8 +87,8 @@ type testPair struct {
 	email, key string
 }
 
-func pairInput(i int) vault.PairInput {
-	return vault.PairInput{
+func pairInput(i int) keys.PairInput {
+	return keys.PairInput{
 		Label: fmt.Sprintf("team %d", i),
 		Email: fmt.Sprintf("admin%d@team%d.example.com", i, i),
 		Key:   fmt.Sprintf("k%039d", i),
@@ -107,7 +107,7 @@ func (e *env) add(tb testing.TB, i int, b staxfake.Behavior) testPair {
 	return testPair{Key: p, email: in.Email, key: in.Key}
 }
 
-// seed registers n pairs through vault.Add. Every Add is its own transaction on the one
+// seed registers n pairs through keys.Add. Every Add is its own transaction on the one
 // writer connection, so several goroutines overlap the sealing and fingerprinting with the
 // writes; the fake answers unknown pairs with its Default behaviour.
 func (e *env) seed(tb testing.TB, n int) {

@@ -30,10 +30,10 @@ import (
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/internal/cli"
 	"github.com/staxkeys/staxkeys/internal/metrics"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
-	"github.com/staxkeys/staxkeys/vault"
 )
 
 // families scrapes a real staxkeys registry (a real database with a key in it, a real checker)
@@ -50,8 +50,8 @@ func families(t *testing.T) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := vault.New(db, secret.NewKeyring(mk))
-	if _, err := v.Add(ctx, vault.PairInput{Email: "ops@example.com", Key: "sk_live_APIKEY_deploy_0123456789"}); err != nil {
+	v := keys.New(db, secret.NewKeyring(mk))
+	if _, err := v.Add(ctx, keys.PairInput{Email: "ops@example.com", Key: "sk_live_APIKEY_deploy_0123456789"}); err != nil {
 		t.Fatal(err)
 	}
 	// Nothing listens on port 9 of loopback: the checker is never run, only asked for its status.
@@ -642,9 +642,9 @@ func TestLitestreamConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := vault.New(db, secret.NewKeyring(mk))
-	keys := map[string]string{"first@example.com": "sk_live_APIKEY_first_0123456789", "second@example.com": "sk_live_APIKEY_second_ABCDEFGHI"}
-	if _, err := v.Add(ctx, vault.PairInput{Email: "first@example.com", Key: keys["first@example.com"]}); err != nil {
+	v := keys.New(db, secret.NewKeyring(mk))
+	apiKeys := map[string]string{"first@example.com": "sk_live_APIKEY_first_0123456789", "second@example.com": "sk_live_APIKEY_second_ABCDEFGHI"}
+	if _, err := v.Add(ctx, keys.PairInput{Email: "first@example.com", Key: apiKeys["first@example.com"]}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -677,7 +677,7 @@ func TestLitestreamConfig(t *testing.T) {
 		}
 	}
 	defer stop()
-	if _, err := v.Add(ctx, vault.PairInput{Email: "second@example.com", Key: keys["second@example.com"]}); err != nil {
+	if _, err := v.Add(ctx, keys.PairInput{Email: "second@example.com", Key: apiKeys["second@example.com"]}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -706,13 +706,13 @@ func TestLitestreamConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rdb.Close()
-	rv := vault.New(rdb, secret.NewKeyring(mk))
+	rv := keys.New(rdb, secret.NewKeyring(mk))
 	pairs, err := rdb.AllPairs(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range pairs {
-		if k, err := rv.Key(p); err != nil || k != keys[p.Email] {
+		if k, err := rv.Key(p); err != nil || k != apiKeys[p.Email] {
 			t.Errorf("restored key of %s does not open with the master key: %v", p.Email, err)
 		}
 	}

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
-	"github.com/staxkeys/staxkeys/vault"
 )
 
 // allowLoopback lets alerts reach the tests' local receivers, as STAXKEYS_ALERT_ALLOW does for
@@ -42,7 +42,7 @@ type env struct {
 	path  string
 	db    *store.DB
 	keys  *secret.Keyring
-	vault *vault.Vault
+	vault *keys.Vault
 }
 
 func newEnv(t testing.TB) *env {
@@ -64,7 +64,7 @@ func (e *env) open(t testing.TB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e.db, e.vault = db, vault.New(db, e.keys)
+	e.db, e.vault = db, keys.New(db, e.keys)
 }
 
 func (e *env) deliveries(t *testing.T) []store.Delivery {

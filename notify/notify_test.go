@@ -13,10 +13,10 @@ import (
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
-	"github.com/staxkeys/staxkeys/vault"
 )
 
 // scriptProbe makes the fake Stax.ai answer each request of one pair as the script says, in
@@ -54,7 +54,7 @@ func TestWebhookOneAlertPerConfirmedChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	const key = "sk_live_NOTIFYKEY_0123456789abcdef"
-	p, err := e.vault.Add(context.Background(), vault.PairInput{Label: "billing", Email: "ops@team.example.com", Key: key})
+	p, err := e.vault.Add(context.Background(), keys.PairInput{Label: "billing", Email: "ops@team.example.com", Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,11 +432,11 @@ func TestRemindersOncePerPeriod(t *testing.T) {
 	clk := checker.NewFakeClock(t0)
 	e.db.Now = clk.Now
 	ctx := context.Background()
-	bad, err := e.vault.Add(ctx, vault.PairInput{Label: "old", Email: "a@example.com", Key: "sk_live_REMINDME_0123456789"})
+	bad, err := e.vault.Add(ctx, keys.PairInput{Label: "old", Email: "a@example.com", Key: "sk_live_REMINDME_0123456789"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.vault.Add(ctx, vault.PairInput{Label: "fine", Email: "b@example.com", Key: "sk_live_FINEKEY_0123456789"}); err != nil {
+	if _, err := e.vault.Add(ctx, keys.PairInput{Label: "fine", Email: "b@example.com", Key: "sk_live_FINEKEY_0123456789"}); err != nil {
 		t.Fatal(err)
 	}
 	once := checker.DefaultConfig()

@@ -10,9 +10,9 @@ import (
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/staxapi"
-	"github.com/staxkeys/staxkeys/vault"
 )
 
 // fleet is the real checker over n valid keys, each of its own team, against the fake Stax.ai,
@@ -28,7 +28,7 @@ type fleet struct {
 	pairs []domain.Key
 }
 
-func newFleet(t *testing.T, keys int, fopts staxfake.Options) *fleet {
+func newFleet(t *testing.T, n int, fopts staxfake.Options) *fleet {
 	t.Helper()
 	f := &fleet{e: newEnv(t), hook: newReceiver(t, nil), clk: checker.NewFakeClock(t0), wclk: checker.NewFakeClock(t0)}
 	fake, err := staxfake.Start(fopts)
@@ -42,8 +42,8 @@ func newFleet(t *testing.T, keys int, fopts staxfake.Options) *fleet {
 		t.Fatal(err)
 	}
 	f.e.db.Now = f.clk.Now
-	for i := range keys {
-		in := vault.PairInput{Label: fmt.Sprintf("team %d", i), Email: fmt.Sprintf("admin%d@team%d.example.com", i, i),
+	for i := range n {
+		in := keys.PairInput{Label: fmt.Sprintf("team %d", i), Email: fmt.Sprintf("admin%d@team%d.example.com", i, i),
 			Key: fmt.Sprintf("sk_live_FLEET%035d", i)}
 		p, err := f.e.vault.Add(context.Background(), in)
 		if err != nil {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/apitoken"
-	"github.com/staxkeys/staxkeys/vault"
+	"github.com/staxkeys/staxkeys/keys"
 )
 
 const ctxToken = "staxkeys.token"
@@ -177,7 +177,7 @@ func (s *Server) handleAPIKeyCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.vault.Add(c.Request().Context(), vault.PairInput{Label: v["label"], Email: v["email"], Key: v["key"]})
+	p, err := s.vault.Add(c.Request().Context(), keys.PairInput{Label: v["label"], Email: v["email"], Key: v["key"]})
 	if err != nil {
 		return err
 	}
@@ -207,7 +207,7 @@ func (s *Server) handleAPIKeyUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	in := vault.PairInput{Label: p.Label, Email: p.Email}
+	in := keys.PairInput{Label: p.Label, Email: p.Email}
 	if l, ok := v["label"]; ok {
 		in.Label = l
 	}

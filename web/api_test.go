@@ -22,10 +22,10 @@ import (
 	"github.com/staxkeys/staxkeys/internal/apitoken"
 	"github.com/staxkeys/staxkeys/internal/metrics"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
-	"github.com/staxkeys/staxkeys/vault"
 	"github.com/staxkeys/staxkeys/web"
 )
 
@@ -82,7 +82,7 @@ func newCheckedEnv(t testing.TB, o checkedOptions) *checkedEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := secret.NewKeyring(mk)
+	ring := secret.NewKeyring(mk)
 	fake, err := staxfake.Start(staxfake.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -98,10 +98,10 @@ func newCheckedEnv(t testing.TB, o checkedOptions) *checkedEnv {
 
 	e := &checkedEnv{
 		Env: &Env{
-			DB: db, Vault: vault.New(db, keys), Log: &SyncBuffer{},
+			DB: db, Vault: keys.New(db, ring), Log: &SyncBuffer{},
 			Config: web.Config{
-				SessionHashKey:  keys.DeriveKey("session cookie hash", 32),
-				SessionBlockKey: keys.DeriveKey("session cookie block", 32),
+				SessionHashKey:  ring.DeriveKey("session cookie hash", 32),
+				SessionBlockKey: ring.DeriveKey("session cookie block", 32),
 				Version:         "test",
 				CheckerEnabled:  !o.CheckerOff,
 				MasterKeyLoaded: !o.NoMasterKey,
@@ -158,7 +158,7 @@ func (e *checkedEnv) run(t testing.TB) {
 // addPair registers a pair through the vault and gives it behaviour b at the fake.
 func (e *checkedEnv) addPair(t testing.TB, label, email, key string, b staxfake.Behavior) domain.Key {
 	t.Helper()
-	p, err := e.Vault.Add(context.Background(), vault.PairInput{Label: label, Email: email, Key: key})
+	p, err := e.Vault.Add(context.Background(), keys.PairInput{Label: label, Email: email, Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,8 +20,8 @@ import (
 
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/password"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/store"
-	"github.com/staxkeys/staxkeys/vault"
 	"github.com/staxkeys/staxkeys/views"
 )
 
@@ -200,7 +200,7 @@ func newAdminForm(c echo.Context) (email, pw string, errs views.FormErrors) {
 	email = strings.TrimSpace(formField(c, "email"))
 	pw, pw2 := formField(c, "password"), formField(c, "password2")
 	errs = views.FormErrors{}
-	if msg := vault.CheckEmail(email); msg != "" {
+	if msg := keys.CheckEmail(email); msg != "" {
 		errs["email"] = msg
 	}
 	if msg := password.Check(pw, email); msg != "" {

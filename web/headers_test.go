@@ -18,10 +18,10 @@ import (
 	"github.com/staxkeys/staxkeys/internal/apitoken"
 	"github.com/staxkeys/staxkeys/internal/metrics"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
-	"github.com/staxkeys/staxkeys/vault"
 	"github.com/staxkeys/staxkeys/web"
 )
 
@@ -47,7 +47,7 @@ func newFullEnv(t *testing.T, secure bool) *fullEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := secret.NewKeyring(mk)
+	ring := secret.NewKeyring(mk)
 	fake, err := staxfake.Start(staxfake.Options{Default: staxfake.Valid})
 	if err != nil {
 		t.Fatal(err)
@@ -58,11 +58,11 @@ func newFullEnv(t *testing.T, secure bool) *fullEnv {
 		t.Fatal(err)
 	}
 	e := &Env{
-		DB: db, Vault: vault.New(db, keys), Log: &SyncBuffer{}, Clock: &Clock{t: time.Now()},
+		DB: db, Vault: keys.New(db, ring), Log: &SyncBuffer{}, Clock: &Clock{t: time.Now()},
 		Config: web.Config{
 			CookieSecure:    secure,
-			SessionHashKey:  keys.DeriveKey("session cookie hash", 32),
-			SessionBlockKey: keys.DeriveKey("session cookie block", 32),
+			SessionHashKey:  ring.DeriveKey("session cookie hash", 32),
+			SessionBlockKey: ring.DeriveKey("session cookie block", 32),
 			Version:         "test", CheckerEnabled: true, MasterKeyLoaded: true,
 		},
 	}

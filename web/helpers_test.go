@@ -19,9 +19,9 @@ import (
 
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/password"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
-	"github.com/staxkeys/staxkeys/vault"
 	"github.com/staxkeys/staxkeys/web"
 )
 
@@ -86,7 +86,7 @@ type Env struct {
 	Server *web.Server
 	TS     *httptest.Server
 	DB     *store.DB
-	Vault  *vault.Vault
+	Vault  *keys.Vault
 	Config web.Config
 	Clock  *Clock
 	Log    *SyncBuffer
@@ -118,15 +118,15 @@ func newTestServerWith(t testing.TB, opts EnvOptions) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := secret.NewKeyring(mk)
+	ring := secret.NewKeyring(mk)
 	e := &Env{
-		DB: db, Vault: vault.New(db, keys),
+		DB: db, Vault: keys.New(db, ring),
 		Clock: &Clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)},
 		Log:   &SyncBuffer{},
 		Config: web.Config{
 			CookieSecure:    opts.CookieSecure,
-			SessionHashKey:  keys.DeriveKey("session cookie hash", 32),
-			SessionBlockKey: keys.DeriveKey("session cookie block", 32),
+			SessionHashKey:  ring.DeriveKey("session cookie hash", 32),
+			SessionBlockKey: ring.DeriveKey("session cookie block", 32),
 			Version:         "test",
 		},
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/apitoken"
 	"github.com/staxkeys/staxkeys/internal/password"
-	"github.com/staxkeys/staxkeys/vault"
+	"github.com/staxkeys/staxkeys/keys"
 )
 
 // pairQueryNewest selects the pair added last.
@@ -344,7 +344,7 @@ func TestHostileSetupForm(t *testing.T) {
 				}
 				want := "password2"
 				switch {
-				case field == "email" && vault.CheckEmail(strings.TrimSpace(v)) != "":
+				case field == "email" && keys.CheckEmail(strings.TrimSpace(v)) != "":
 					want = "email"
 				case field == "password" && password.Check(v) != "":
 					want = "password"
@@ -485,7 +485,7 @@ func (pc pairFormCase) try(t *testing.T, field string, i int, v string) {
 		return
 	}
 	// Stored: exactly as typed, trimmed, and shown only as text.
-	want := vault.PairInput{Label: strings.TrimSpace(form.Get("label")), Email: strings.TrimSpace(form.Get("email")), Key: strings.TrimSpace(form.Get("key"))}
+	want := keys.PairInput{Label: strings.TrimSpace(form.Get("label")), Email: strings.TrimSpace(form.Get("email")), Key: strings.TrimSpace(form.Get("key"))}
 	if want.Key == "" {
 		want.Key = prevKey // an empty key on edit keeps the stored one
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/staxkeys/staxkeys/internal/export"
-	"github.com/staxkeys/staxkeys/vault"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/views"
 )
 
@@ -46,12 +46,12 @@ type importStage struct {
 
 type stagedImport struct {
 	adminID int64
-	plan    *vault.ImportPlan
+	plan    *keys.ImportPlan
 	expires time.Time
 }
 
 // put stages plan for adminID, replacing the admin's earlier preview, and returns its token.
-func (st *importStage) put(adminID int64, plan *vault.ImportPlan, now time.Time) (string, error) {
+func (st *importStage) put(adminID int64, plan *keys.ImportPlan, now time.Time) (string, error) {
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
@@ -72,7 +72,7 @@ func (st *importStage) put(adminID int64, plan *vault.ImportPlan, now time.Time)
 }
 
 // get returns the admin's staged plan for tok, if it has not expired.
-func (st *importStage) get(adminID int64, tok string, now time.Time) (*vault.ImportPlan, bool) {
+func (st *importStage) get(adminID int64, tok string, now time.Time) (*keys.ImportPlan, bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	v, ok := st.m[tok]
@@ -103,7 +103,7 @@ func (s *Server) handleImportPreview(c echo.Context) error {
 		return render(c, http.StatusUnprocessableEntity, views.ImportPage(page, views.ImportData{Errors: views.FormErrors{"file": problem}}))
 	}
 	plan, err := s.vault.PlanImport(c.Request().Context(), src)
-	var fe *vault.ImportFileError
+	var fe *keys.ImportFileError
 	if errors.As(err, &fe) {
 		msg := fe.Msg
 		if fe.Line > 0 {
@@ -143,7 +143,7 @@ func importSource(c echo.Context) (io.Reader, string) {
 
 // importPreview turns a plan into what the page shows: for a bad row only its line and what
 // is wrong, never its values (a column mix-up could put a key in any of them).
-func importPreview(plan *vault.ImportPlan, tok string) *views.ImportPreview {
+func importPreview(plan *keys.ImportPlan, tok string) *views.ImportPreview {
 	c := plan.Counts()
 	p := &views.ImportPreview{Token: tok, Total: c.Rows, Good: c.Good, Bad: c.Bad, Duplicates: c.Duplicates, Ignored: plan.Ignored}
 	for _, r := range plan.Rows {
@@ -194,7 +194,7 @@ func (s *Server) handleImportConfirm(c echo.Context) error {
 	}
 	skipBad := c.FormValue("skip_bad") != ""
 	res, err := s.vault.Import(c.Request().Context(), plan, skipBad)
-	if errors.Is(err, vault.ErrImportHasBadRows) {
+	if errors.Is(err, keys.ErrImportHasBadRows) {
 		p := importPreview(plan, tok)
 		p.NeedSkip = true
 		return render(c, http.StatusUnprocessableEntity, views.ImportPage(page(), views.ImportData{Preview: p}))
@@ -216,7 +216,7 @@ func (s *Server) handleImportConfirm(c echo.Context) error {
 }
 
 // importDetail says what an import did, for the audit trail: counts, lines and the new ids.
-func importDetail(res vault.ImportResult) string {
+func importDetail(res keys.ImportResult) string {
 	d := fmt.Sprintf("%d added, %d duplicates skipped, %d bad rows skipped", len(res.Added), len(res.Duplicates), len(res.Skipped))
 	if len(res.Added) > 0 {
 		ids := make([]string, 0, min(len(res.Added), 20))
@@ -234,7 +234,7 @@ func importDetail(res vault.ImportResult) string {
 	return d
 }
 
-func importSummary(res vault.ImportResult) string {
+func importSummary(res keys.ImportResult) string {
 	s := fmt.Sprintf("Imported %d %s.", len(res.Added), plural(len(res.Added), "key", "keys"))
 	if n := len(res.Duplicates); n > 0 {
 		s += fmt.Sprintf(" %d %s already registered or repeated, not imported again (%s).", n, plural(n, "row was", "rows were"), "lines "+lines(res.Duplicates))

@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
-	"github.com/staxkeys/staxkeys/vault"
 	"github.com/staxkeys/staxkeys/web"
 )
 
@@ -44,23 +44,23 @@ func newRecordsEnv(t *testing.T, env notify.Config) (*Env, *notify.Notifier) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := secret.NewKeyring(mk)
+	ring := secret.NewKeyring(mk)
 	auditKey := make([]byte, 32)
 	if _, err := rand.Read(auditKey); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	e := &Env{
-		DB: db, Vault: vault.New(db, keys), Clock: &Clock{t: start}, Log: &SyncBuffer{},
+		DB: db, Vault: keys.New(db, ring), Clock: &Clock{t: start}, Log: &SyncBuffer{},
 		Config: web.Config{
-			SessionHashKey:  keys.DeriveKey("session cookie hash", 32),
-			SessionBlockKey: keys.DeriveKey("session cookie block", 32),
+			SessionHashKey:  ring.DeriveKey("session cookie hash", 32),
+			SessionBlockKey: ring.DeriveKey("session cookie block", 32),
 			Version:         "test",
 			AuditKey:        auditKey,
 		},
 	}
 	db.Now = e.Clock.Now
-	n := notify.New(db, keys, notify.Options{Allow: allowLoopback, Env: env, Clock: checker.NewFakeClock(start)})
+	n := notify.New(db, ring, notify.Options{Allow: allowLoopback, Env: env, Clock: checker.NewFakeClock(start)})
 	log := slog.New(slog.NewTextHandler(e.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.Server = web.New(e.Config, db, e.Vault, log, web.WithNotifier(n))
 	e.Server.Now = e.Clock.Now

@@ -10,7 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/staxkeys/staxkeys/domain"
-	"github.com/staxkeys/staxkeys/vault"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/views"
 )
 
@@ -67,7 +67,7 @@ func (s *Server) handlePairNew(c echo.Context) error {
 
 // handlePairCreate serves POST /keys.
 func (s *Server) handlePairCreate(c echo.Context) error {
-	in := vault.PairInput{Label: c.FormValue("label"), Email: c.FormValue("email"), Key: c.FormValue("key")}
+	in := keys.PairInput{Label: c.FormValue("label"), Email: c.FormValue("email"), Key: c.FormValue("key")}
 	p, err := s.vault.Add(c.Request().Context(), in)
 	if fe := formErrors(err); fe != nil {
 		return render(c, statusOf(err), views.PairFormPage(s.page(c, "Add key", "add"),
@@ -122,7 +122,7 @@ func (s *Server) handlePairUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	in := vault.PairInput{Label: c.FormValue("label"), Email: c.FormValue("email"), Key: c.FormValue("key")}
+	in := keys.PairInput{Label: c.FormValue("label"), Email: c.FormValue("email"), Key: c.FormValue("key")}
 	updated, err := s.vault.Update(c.Request().Context(), p.ID, in)
 	if fe := formErrors(err); fe != nil {
 		return render(c, statusOf(err), views.PairFormPage(s.page(c, "Edit key", "keys"),

@@ -13,8 +13,8 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/store"
-	"github.com/staxkeys/staxkeys/vault"
 )
 
 // Keys used in these tests; none may ever appear in a page or the log.
@@ -26,7 +26,7 @@ const (
 
 func (e *Env) mustAdd(t *testing.T, label, email, key string) domain.Key {
 	t.Helper()
-	p, err := e.Vault.Add(context.Background(), vault.PairInput{Label: label, Email: email, Key: key})
+	p, err := e.Vault.Add(context.Background(), keys.PairInput{Label: label, Email: email, Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}

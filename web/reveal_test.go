@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
-	"github.com/staxkeys/staxkeys/vault"
 	"github.com/staxkeys/staxkeys/web"
 )
 
@@ -32,16 +32,16 @@ func newAuditedServer(t *testing.T) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := secret.NewKeyring(mk)
+	ring := secret.NewKeyring(mk)
 	auditKey := make([]byte, 32)
 	rand.Read(auditKey)
 	e := &Env{
-		DB: db, Vault: vault.New(db, keys),
+		DB: db, Vault: keys.New(db, ring),
 		Clock: &Clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)},
 		Log:   &SyncBuffer{},
 		Config: web.Config{
-			SessionHashKey:  keys.DeriveKey("session cookie hash", 32),
-			SessionBlockKey: keys.DeriveKey("session cookie block", 32),
+			SessionHashKey:  ring.DeriveKey("session cookie hash", 32),
+			SessionBlockKey: ring.DeriveKey("session cookie block", 32),
 			Version:         "test",
 			AuditKey:        auditKey,
 		},

@@ -16,9 +16,9 @@ import (
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/password"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
-	"github.com/staxkeys/staxkeys/vault"
 )
 
 // Config is what the web layer needs to know of the configuration.
@@ -98,7 +98,7 @@ func (s *Server) absoluteTimeout() time.Duration {
 type Server struct {
 	cfg      Config
 	db       *store.DB
-	vault    *vault.Vault
+	vault    *keys.Vault
 	log      *slog.Logger
 	echo     *echo.Echo
 	cookies  *sessions.CookieStore
@@ -122,7 +122,7 @@ type Server struct {
 }
 
 // New builds the Server and its routes.
-func New(cfg Config, db *store.DB, v *vault.Vault, log *slog.Logger, opts ...Option) *Server {
+func New(cfg Config, db *store.DB, v *keys.Vault, log *slog.Logger, opts ...Option) *Server {
 	s := &Server{cfg: cfg, db: db, vault: v, log: log, Now: time.Now}
 	for _, o := range opts {
 		o(s)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/password"
-	"github.com/staxkeys/staxkeys/vault"
+	"github.com/staxkeys/staxkeys/keys"
 )
 
 func runAdmin(ctx context.Context, env Env, args []string) error {
@@ -35,7 +35,7 @@ func runAdminCreate(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if msg := vault.CheckEmail(strings.TrimSpace(*email)); msg != "" {
+	if msg := keys.CheckEmail(strings.TrimSpace(*email)); msg != "" {
 		return usageError(fmt.Errorf("--email: %s", msg))
 	}
 	pw, err := readPassword(env, *fromStdin)

@@ -17,8 +17,8 @@ import (
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/config"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/store"
-	"github.com/staxkeys/staxkeys/vault"
 )
 
 // checkRow is one pair in the report of `staxkeys check`, in its table and in --json, and on
@@ -154,7 +154,7 @@ func runCheck(ctx context.Context, env Env, args []string) error {
 
 // checkHere runs the cycle in this process: no server runs on the data directory.
 func checkHere(ctx context.Context, cfg config.Config, data *opened, log *slog.Logger, prog *progress) (*checkReport, error) {
-	chk, err := newChecker(cfg, data.db, vault.New(data.db, data.keys), log)
+	chk, err := newChecker(cfg, data.db, keys.New(data.db, data.keys), log)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/staxkeys/staxkeys/vault"
+	"github.com/staxkeys/staxkeys/keys"
 )
 
 // runImport registers the pairs of a CSV file (label,email,key with a header row). A file
@@ -40,10 +40,10 @@ func runImport(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer data.db.Close()
-	v := vault.New(data.db, data.keys)
+	v := keys.New(data.db, data.keys)
 
 	plan, err := v.PlanImport(ctx, src)
-	var fe *vault.ImportFileError
+	var fe *keys.ImportFileError
 	if errors.As(err, &fe) {
 		where := ""
 		if fe.Line > 0 {
@@ -98,7 +98,7 @@ func runImport(ctx context.Context, env Env, args []string) error {
 }
 
 // rowNotes says what is wrong with or worth knowing about a row: never one of its values.
-func rowNotes(r vault.ImportRow) []string {
+func rowNotes(r keys.ImportRow) []string {
 	var out []string
 	for _, f := range []string{"row", "label", "email", "key"} {
 		if msg := r.Problems[f]; msg != "" {

@@ -11,10 +11,10 @@ import (
 	"path/filepath"
 
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
-	"github.com/staxkeys/staxkeys/vault"
 )
 
 // runBackup writes a consistent copy of the live database, checks it, and says where. FILE "-"
@@ -137,7 +137,7 @@ func runRotateMasterKey(ctx context.Context, env Env, args []string) error {
 			return fmt.Errorf("cannot write the new master key next to %s: %w", data.source.Path, err)
 		}
 	}
-	oldVault, newVault := vault.New(data.db, data.keys), vault.New(data.db, newRing)
+	oldVault, newVault := keys.New(data.db, data.keys), keys.New(data.db, newRing)
 	auditKey, err := newRing.Seal(data.auditKey, auditKeyAD)
 	if err != nil {
 		return err

@@ -13,9 +13,9 @@ import (
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/internal/config"
 	"github.com/staxkeys/staxkeys/internal/metrics"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
-	"github.com/staxkeys/staxkeys/vault"
 	"github.com/staxkeys/staxkeys/web"
 )
 
@@ -54,7 +54,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 			log.Error("close database", slog.String("error", err.Error()))
 		}
 	}()
-	v := vault.New(data.db, data.keys)
+	v := keys.New(data.db, data.keys)
 	chk, err := newChecker(cfg, data.db, v, log)
 	if err != nil {
 		return err
@@ -179,7 +179,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 }
 
 // newChecker builds the checker with its Stax.ai client from the configuration.
-func newChecker(cfg config.Config, db *store.DB, v *vault.Vault, log *slog.Logger) (*checker.Checker, error) {
+func newChecker(cfg config.Config, db *store.DB, v *keys.Vault, log *slog.Logger) (*checker.Checker, error) {
 	client, err := staxapi.New(staxapi.Config{
 		BaseURL:   cfg.APIURL,
 		ProbePath: cfg.ProbePath,

@@ -15,10 +15,10 @@ import (
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/metrics"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
-	"github.com/staxkeys/staxkeys/vault"
 )
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
@@ -233,9 +233,9 @@ func BenchmarkScrape(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	v := vault.New(db, secret.NewKeyring(mk))
+	v := keys.New(db, secret.NewKeyring(mk))
 	for i := range n {
-		if _, err := v.Add(ctx, vault.PairInput{Email: "team" + strconv.Itoa(i) + "@example.com",
+		if _, err := v.Add(ctx, keys.PairInput{Email: "team" + strconv.Itoa(i) + "@example.com",
 			Key: "sk_live_APIKEY_bench_" + strconv.Itoa(1_000_000+i)}); err != nil {
 			b.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package vault_test
+package keys_test
 
 import (
 	"bytes"
@@ -14,13 +14,13 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
-	"github.com/staxkeys/staxkeys/vault"
 )
 
 // MustOpenVault opens a fresh database in a temporary directory with a vault over it.
-func MustOpenVault(tb testing.TB) (*vault.Vault, *store.DB) {
+func MustOpenVault(tb testing.TB) (*keys.Vault, *store.DB) {
 	tb.Helper()
 	db, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), "staxkeys.db"))
 	if err != nil {
@@ -31,19 +31,19 @@ func MustOpenVault(tb testing.TB) (*vault.Vault, *store.DB) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return vault.New(db, secret.NewKeyring(mk)), db
+	return keys.New(db, secret.NewKeyring(mk)), db
 }
 
-func mustAdd(t *testing.T, v *vault.Vault, label, email, key string) domain.Key {
+func mustAdd(t *testing.T, v *keys.Vault, label, email, key string) domain.Key {
 	t.Helper()
-	p, err := v.Add(context.Background(), vault.PairInput{Label: label, Email: email, Key: key})
+	p, err := v.Add(context.Background(), keys.PairInput{Label: label, Email: email, Key: key})
 	if err != nil {
 		t.Fatalf("add %s: %v", email, err)
 	}
 	return p
 }
 
-func mustKey(t *testing.T, v *vault.Vault, db *store.DB, id int64) string {
+func mustKey(t *testing.T, v *keys.Vault, db *store.DB, id int64) string {
 	t.Helper()
 	p, err := db.PairByID(context.Background(), id)
 	if err != nil {
@@ -90,66 +90,66 @@ func TestValidate(t *testing.T) {
 
 	cases := []struct {
 		name       string
-		in         vault.PairInput
+		in         keys.PairInput
 		requireKey bool
 		fields     []string
 	}{
-		{"good", vault.PairInput{Label: "Billing", Email: "billing@acme.com", Key: goodKey}, true, nil},
-		{"good, no label", vault.PairInput{Email: "billing@acme.com", Key: goodKey}, true, nil},
-		{"surrounding space trimmed", vault.PairInput{Label: "  x  ", Email: "  billing@acme.com ", Key: " " + goodKey + " "}, true, nil},
-		{"plus and dots", vault.PairInput{Email: "first.last+tag@mail.acme.co.uk", Key: goodKey}, true, nil},
+		{"good", keys.PairInput{Label: "Billing", Email: "billing@acme.com", Key: goodKey}, true, nil},
+		{"good, no label", keys.PairInput{Email: "billing@acme.com", Key: goodKey}, true, nil},
+		{"surrounding space trimmed", keys.PairInput{Label: "  x  ", Email: "  billing@acme.com ", Key: " " + goodKey + " "}, true, nil},
+		{"plus and dots", keys.PairInput{Email: "first.last+tag@mail.acme.co.uk", Key: goodKey}, true, nil},
 
-		{"email missing", vault.PairInput{Key: goodKey}, true, []string{"email"}},
-		{"email 254 bytes", vault.PairInput{Email: email254, Key: goodKey}, true, nil},
-		{"email 255 bytes", vault.PairInput{Email: "a" + email254, Key: goodKey}, true, []string{"email"}},
-		{"email no at", vault.PairInput{Email: "billing.acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email two ats", vault.PairInput{Email: "a@b@acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email no domain dot", vault.PairInput{Email: "a@localhost", Key: goodKey}, true, []string{"email"}},
-		{"email double dot", vault.PairInput{Email: "a@acme..com", Key: goodKey}, true, []string{"email"}},
-		{"email trailing dot", vault.PairInput{Email: "a@acme.com.", Key: goodKey}, true, []string{"email"}},
-		{"email with name", vault.PairInput{Email: "Billing <billing@acme.com>", Key: goodKey}, true, []string{"email"}},
-		{"email with space", vault.PairInput{Email: "bill ing@acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email CRLF header injection", vault.PairInput{Email: "a@acme.com\r\nX-Evil: 1", Key: goodKey}, true, []string{"email"}},
-		{"email LF", vault.PairInput{Email: "a@acme.com\nb", Key: goodKey}, true, []string{"email"}},
-		{"email CR", vault.PairInput{Email: "a\r@acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email NUL", vault.PairInput{Email: "a\x00@acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email DEL", vault.PairInput{Email: "a\x7f@acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email tab", vault.PairInput{Email: "a\t@acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email Cyrillic a in local part", vault.PairInput{Email: "\u0430dmin@acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email Cyrillic a in domain", vault.PairInput{Email: "admin@\u0430cme.com", Key: goodKey}, true, []string{"email"}},
-		{"email fullwidth letter", vault.PairInput{Email: "\uff41@acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email accented", vault.PairInput{Email: "jos\u00e9@acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email zero-width space", vault.PairInput{Email: "a\u200b@acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email invalid UTF-8", vault.PairInput{Email: "a\xff@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email missing", keys.PairInput{Key: goodKey}, true, []string{"email"}},
+		{"email 254 bytes", keys.PairInput{Email: email254, Key: goodKey}, true, nil},
+		{"email 255 bytes", keys.PairInput{Email: "a" + email254, Key: goodKey}, true, []string{"email"}},
+		{"email no at", keys.PairInput{Email: "billing.acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email two ats", keys.PairInput{Email: "a@b@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email no domain dot", keys.PairInput{Email: "a@localhost", Key: goodKey}, true, []string{"email"}},
+		{"email double dot", keys.PairInput{Email: "a@acme..com", Key: goodKey}, true, []string{"email"}},
+		{"email trailing dot", keys.PairInput{Email: "a@acme.com.", Key: goodKey}, true, []string{"email"}},
+		{"email with name", keys.PairInput{Email: "Billing <billing@acme.com>", Key: goodKey}, true, []string{"email"}},
+		{"email with space", keys.PairInput{Email: "bill ing@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email CRLF header injection", keys.PairInput{Email: "a@acme.com\r\nX-Evil: 1", Key: goodKey}, true, []string{"email"}},
+		{"email LF", keys.PairInput{Email: "a@acme.com\nb", Key: goodKey}, true, []string{"email"}},
+		{"email CR", keys.PairInput{Email: "a\r@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email NUL", keys.PairInput{Email: "a\x00@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email DEL", keys.PairInput{Email: "a\x7f@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email tab", keys.PairInput{Email: "a\t@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email Cyrillic a in local part", keys.PairInput{Email: "\u0430dmin@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email Cyrillic a in domain", keys.PairInput{Email: "admin@\u0430cme.com", Key: goodKey}, true, []string{"email"}},
+		{"email fullwidth letter", keys.PairInput{Email: "\uff41@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email accented", keys.PairInput{Email: "jos\u00e9@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email zero-width space", keys.PairInput{Email: "a\u200b@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email invalid UTF-8", keys.PairInput{Email: "a\xff@acme.com", Key: goodKey}, true, []string{"email"}},
 
-		{"key missing", vault.PairInput{Email: "a@acme.com"}, true, []string{"key"}},
-		{"key missing on update", vault.PairInput{Email: "a@acme.com"}, false, nil},
-		{"key 16", vault.PairInput{Email: "a@acme.com", Key: strings.Repeat("k", 16)}, true, nil},
-		{"key 15", vault.PairInput{Email: "a@acme.com", Key: strings.Repeat("k", 15)}, true, []string{"key"}},
-		{"key 15 on update", vault.PairInput{Email: "a@acme.com", Key: strings.Repeat("k", 15)}, false, []string{"key"}},
-		{"key 256", vault.PairInput{Email: "a@acme.com", Key: strings.Repeat("k", 256)}, true, nil},
-		{"key 257", vault.PairInput{Email: "a@acme.com", Key: strings.Repeat("k", 257)}, true, []string{"key"}},
-		{"key all visible ASCII", vault.PairInput{Email: "a@acme.com", Key: "!\"#$%&'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~"}, true, nil},
-		{"key inner space", vault.PairInput{Email: "a@acme.com", Key: "sk_live_0123 456789abcdef"}, true, []string{"key"}},
-		{"key inner tab", vault.PairInput{Email: "a@acme.com", Key: "sk_live_0123\t456789abcdef"}, true, []string{"key"}},
-		{"key newline", vault.PairInput{Email: "a@acme.com", Key: "sk_live_0123\n456789abcdef"}, true, []string{"key"}},
-		{"key NUL", vault.PairInput{Email: "a@acme.com", Key: "sk_live_0123\x00456789abcdef"}, true, []string{"key"}},
-		{"key non-ASCII", vault.PairInput{Email: "a@acme.com", Key: "sk_live_0123\u00e9456789abcdef"}, true, []string{"key"}},
-		{"key non-breaking space", vault.PairInput{Email: "a@acme.com", Key: "sk_live_0123\u00a0456789abcdef"}, true, []string{"key"}},
+		{"key missing", keys.PairInput{Email: "a@acme.com"}, true, []string{"key"}},
+		{"key missing on update", keys.PairInput{Email: "a@acme.com"}, false, nil},
+		{"key 16", keys.PairInput{Email: "a@acme.com", Key: strings.Repeat("k", 16)}, true, nil},
+		{"key 15", keys.PairInput{Email: "a@acme.com", Key: strings.Repeat("k", 15)}, true, []string{"key"}},
+		{"key 15 on update", keys.PairInput{Email: "a@acme.com", Key: strings.Repeat("k", 15)}, false, []string{"key"}},
+		{"key 256", keys.PairInput{Email: "a@acme.com", Key: strings.Repeat("k", 256)}, true, nil},
+		{"key 257", keys.PairInput{Email: "a@acme.com", Key: strings.Repeat("k", 257)}, true, []string{"key"}},
+		{"key all visible ASCII", keys.PairInput{Email: "a@acme.com", Key: "!\"#$%&'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~"}, true, nil},
+		{"key inner space", keys.PairInput{Email: "a@acme.com", Key: "sk_live_0123 456789abcdef"}, true, []string{"key"}},
+		{"key inner tab", keys.PairInput{Email: "a@acme.com", Key: "sk_live_0123\t456789abcdef"}, true, []string{"key"}},
+		{"key newline", keys.PairInput{Email: "a@acme.com", Key: "sk_live_0123\n456789abcdef"}, true, []string{"key"}},
+		{"key NUL", keys.PairInput{Email: "a@acme.com", Key: "sk_live_0123\x00456789abcdef"}, true, []string{"key"}},
+		{"key non-ASCII", keys.PairInput{Email: "a@acme.com", Key: "sk_live_0123\u00e9456789abcdef"}, true, []string{"key"}},
+		{"key non-breaking space", keys.PairInput{Email: "a@acme.com", Key: "sk_live_0123\u00a0456789abcdef"}, true, []string{"key"}},
 
-		{"label 100 runes", vault.PairInput{Label: strings.Repeat("\u00e9", 100), Email: "a@acme.com", Key: goodKey}, true, nil},
-		{"label 101 runes", vault.PairInput{Label: strings.Repeat("\u00e9", 101), Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
-		{"label newline", vault.PairInput{Label: "a\nb", Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
-		{"label tab", vault.PairInput{Label: "a\tb", Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
-		{"label NUL", vault.PairInput{Label: "a\x00b", Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
-		{"label line separator", vault.PairInput{Label: "a\u2028b", Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
-		{"label invalid UTF-8", vault.PairInput{Label: "a\xffb", Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
+		{"label 100 runes", keys.PairInput{Label: strings.Repeat("\u00e9", 100), Email: "a@acme.com", Key: goodKey}, true, nil},
+		{"label 101 runes", keys.PairInput{Label: strings.Repeat("\u00e9", 101), Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
+		{"label newline", keys.PairInput{Label: "a\nb", Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
+		{"label tab", keys.PairInput{Label: "a\tb", Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
+		{"label NUL", keys.PairInput{Label: "a\x00b", Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
+		{"label line separator", keys.PairInput{Label: "a\u2028b", Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
+		{"label invalid UTF-8", keys.PairInput{Label: "a\xffb", Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
 
-		{"every field at once", vault.PairInput{Label: "a\nb", Email: "nope", Key: "short"}, true, []string{"email", "key", "label"}},
+		{"every field at once", keys.PairInput{Label: "a\nb", Email: "nope", Key: "short"}, true, []string{"email", "key", "label"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := vault.Validate(tc.in, tc.requireKey)
+			out, err := keys.Validate(tc.in, tc.requireKey)
 			if got := fieldsOf(t, err); !slices.Equal(got, tc.fields) {
 				t.Fatalf("fields = %v, want %v (error %v)", got, tc.fields, err)
 			}
@@ -169,7 +169,7 @@ func TestValidate(t *testing.T) {
 func TestAddThenKey(t *testing.T) {
 	ctx := context.Background()
 	v, db := MustOpenVault(t)
-	p, err := v.Add(ctx, vault.PairInput{Label: " Billing ", Email: " billing@acme.com ", Key: " " + goodKey + " "})
+	p, err := v.Add(ctx, keys.PairInput{Label: " Billing ", Email: " billing@acme.com ", Key: " " + goodKey + " "})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestAddThenKey(t *testing.T) {
 	if got := mustKey(t, v, db, p.ID); got != goodKey {
 		t.Fatalf("Key = %q, want %q", got, goodKey)
 	}
-	if _, err := v.Add(ctx, vault.PairInput{Email: "bad", Key: goodKey}); fieldsOf(t, err) == nil {
+	if _, err := v.Add(ctx, keys.PairInput{Email: "bad", Key: goodKey}); fieldsOf(t, err) == nil {
 		t.Fatal("an invalid pair was added")
 	}
 }
@@ -233,7 +233,7 @@ func TestDuplicatePair(t *testing.T) {
 
 	for _, email := range []string{"billing@acme.com", "BILLING@ACME.COM", "Billing@Acme.com", " billing@acme.com "} {
 		t.Run(email, func(t *testing.T) {
-			_, err := v.Add(ctx, vault.PairInput{Label: "again", Email: email, Key: goodKey})
+			_, err := v.Add(ctx, keys.PairInput{Label: "again", Email: email, Key: goodKey})
 			if !errors.Is(err, domain.ErrConflict) {
 				t.Fatalf("error = %v, want ErrConflict", err)
 			}
@@ -257,7 +257,7 @@ func TestUpdate(t *testing.T) {
 	b := mustAdd(t, v, "B", "b@acme.com", "shared-key-0123456789")
 
 	t.Run("without a key keeps the key", func(t *testing.T) {
-		got, err := v.Update(ctx, b.ID, vault.PairInput{Label: "B2", Email: "b2@acme.com"})
+		got, err := v.Update(ctx, b.ID, keys.PairInput{Label: "B2", Email: "b2@acme.com"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -273,7 +273,7 @@ func TestUpdate(t *testing.T) {
 	})
 	t.Run("an email change that collides is refused", func(t *testing.T) {
 		// b holds the same key as a, so b taking a's email (in any case) would duplicate a.
-		_, err := v.Update(ctx, b.ID, vault.PairInput{Label: "B", Email: "A@ACME.COM"})
+		_, err := v.Update(ctx, b.ID, keys.PairInput{Label: "B", Email: "A@ACME.COM"})
 		if !errors.Is(err, domain.ErrConflict) {
 			t.Fatalf("error = %v, want ErrConflict", err)
 		}
@@ -282,7 +282,7 @@ func TestUpdate(t *testing.T) {
 		}
 	})
 	t.Run("new key replaces it", func(t *testing.T) {
-		got, err := v.Update(ctx, a.ID, vault.PairInput{Label: "A", Email: "a@acme.com", Key: "brand-new-key-0123456789WXYZ"})
+		got, err := v.Update(ctx, a.ID, keys.PairInput{Label: "A", Email: "a@acme.com", Key: "brand-new-key-0123456789WXYZ"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -298,16 +298,16 @@ func TestUpdate(t *testing.T) {
 		}
 	})
 	t.Run("invalid", func(t *testing.T) {
-		_, err := v.Update(ctx, a.ID, vault.PairInput{Email: "nope", Key: "short"})
+		_, err := v.Update(ctx, a.ID, keys.PairInput{Email: "nope", Key: "short"})
 		if got := fieldsOf(t, err); !slices.Equal(got, []string{"email", "key"}) {
 			t.Fatalf("fields = %v", got)
 		}
 	})
 	t.Run("unknown id", func(t *testing.T) {
-		if _, err := v.Update(ctx, 999, vault.PairInput{Email: "z@acme.com"}); !errors.Is(err, domain.ErrNotFound) {
+		if _, err := v.Update(ctx, 999, keys.PairInput{Email: "z@acme.com"}); !errors.Is(err, domain.ErrNotFound) {
 			t.Fatalf("error = %v, want ErrNotFound", err)
 		}
-		if _, err := v.Update(ctx, 999, vault.PairInput{Email: "z@acme.com", Key: goodKey}); !errors.Is(err, domain.ErrNotFound) {
+		if _, err := v.Update(ctx, 999, keys.PairInput{Email: "z@acme.com", Key: goodKey}); !errors.Is(err, domain.ErrNotFound) {
 			t.Fatalf("with key: error = %v, want ErrNotFound", err)
 		}
 	})
@@ -318,21 +318,21 @@ func TestUpdate(t *testing.T) {
 func TestNoPlaintextOnDisk(t *testing.T) {
 	ctx := context.Background()
 	v, db := MustOpenVault(t)
-	keys := []string{
+	plain := []string{
 		"sk_live_0123456789abcdef",
 		"AKIAIOSFODNN7EXAMPLEKEY1",
 		strings.Repeat("Zq9", 80),
 		"short-but-valid-key!",
 	}
-	for i, k := range keys {
+	for i, k := range plain {
 		mustAdd(t, v, "label", "team"+string(rune('a'+i))+"@acme.com", k)
 	}
 	// An update re-seals, leaving old pages behind in the log.
 	p, _ := db.PairByID(ctx, 1)
-	if _, err := v.Update(ctx, p.ID, vault.PairInput{Email: p.Email, Key: "replacement-key-0123456789"}); err != nil {
+	if _, err := v.Update(ctx, p.ID, keys.PairInput{Email: p.Email, Key: "replacement-key-0123456789"}); err != nil {
 		t.Fatal(err)
 	}
-	keys = append(keys, "replacement-key-0123456789")
+	plain = append(plain, "replacement-key-0123456789")
 
 	path := db.Path()
 	read := func(name string) []byte {
@@ -346,7 +346,7 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 		var all []byte
 		for name, b := range files {
 			all = append(all, b...)
-			for _, k := range keys {
+			for _, k := range plain {
 				if bytes.Contains(b, []byte(k)) {
 					t.Errorf("%s: %s contains the key %q", when, name, k)
 				}

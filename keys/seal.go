@@ -1,7 +1,7 @@
-// Package vault is the one place plaintext API keys are handled: it validates key pairs,
-// seals keys under the master key, detects duplicates by fingerprint and opens keys for checks
-// and deliberate reveals.
-package vault
+// Package keys owns the registered API keys: it is the one place plaintext keys are handled
+// (validated, sealed under the master key, opened for checks and deliberate reveals) and the one
+// place every operation on a key is carried out, audited and handed to the checker.
+package keys
 
 import (
 	"context"

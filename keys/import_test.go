@@ -1,4 +1,4 @@
-package vault_test
+package keys_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/staxkeys/staxkeys/vault"
+	"github.com/staxkeys/staxkeys/keys"
 )
 
 const (
@@ -19,7 +19,7 @@ const (
 )
 
 // problems returns each bad row as "line: field, field".
-func problems(plan *vault.ImportPlan) []string {
+func problems(plan *keys.ImportPlan) []string {
 	var out []string
 	for _, r := range plan.Rows {
 		if r.Bad() {
@@ -51,7 +51,7 @@ func TestImportReportsBadRowsByLineAndImportsNothing(t *testing.T) {
 	if got := problems(plan); strings.Join(got, "; ") != strings.Join(want, "; ") {
 		t.Errorf("bad rows %q, want %q", got, want)
 	}
-	if c := plan.Counts(); c != (vault.ImportCounts{Rows: 5, Good: 2, Bad: 3}) {
+	if c := plan.Counts(); c != (keys.ImportCounts{Rows: 5, Good: 2, Bad: 3}) {
 		t.Errorf("counts %+v", c)
 	}
 	for _, r := range plan.Rows {
@@ -68,7 +68,7 @@ func TestImportReportsBadRowsByLineAndImportsNothing(t *testing.T) {
 	}
 
 	res, err := v.Import(ctx, plan, false)
-	if !errors.Is(err, vault.ErrImportHasBadRows) || len(res.Added) != 0 {
+	if !errors.Is(err, keys.ErrImportHasBadRows) || len(res.Added) != 0 {
 		t.Fatalf("Import without skipBad: %v, %d added", err, len(res.Added))
 	}
 	if n, _ := db.PairCount(ctx); n != 0 {
@@ -109,7 +109,7 @@ func TestImportReportsDuplicates(t *testing.T) {
 		r[1].Duplicate() || r[3].Duplicate() || r[4].Duplicate() {
 		t.Errorf("rows %+v", r)
 	}
-	if c := plan.Counts(); c != (vault.ImportCounts{Rows: 5, Good: 3, Duplicates: 2}) {
+	if c := plan.Counts(); c != (keys.ImportCounts{Rows: 5, Good: 3, Duplicates: 2}) {
 		t.Errorf("counts %+v", c)
 	}
 	res, err := v.Import(ctx, plan, false)
@@ -157,8 +157,8 @@ func TestImportFileErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := vault.ParseImport(strings.NewReader(tt.file))
-			var fe *vault.ImportFileError
+			_, err := keys.ParseImport(strings.NewReader(tt.file))
+			var fe *keys.ImportFileError
 			if !errors.As(err, &fe) || fe.Line != tt.line {
 				t.Fatalf("ParseImport: %v, want a file error on line %d", err, tt.line)
 			}
@@ -169,10 +169,10 @@ func TestImportFileErrors(t *testing.T) {
 	}
 	var many strings.Builder
 	many.WriteString("label,email,key\n")
-	for i := range vault.MaxImportRows + 1 {
+	for i := range keys.MaxImportRows + 1 {
 		fmt.Fprintf(&many, "l,a%d@example.com,%s\n", i, impKey1)
 	}
-	if _, err := vault.ParseImport(strings.NewReader(many.String())); err == nil {
+	if _, err := keys.ParseImport(strings.NewReader(many.String())); err == nil {
 		t.Error("a file over the row limit was accepted")
 	}
 }

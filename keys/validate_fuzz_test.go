@@ -1,4 +1,4 @@
-package vault_test
+package keys_test
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/staxkeys/staxkeys/domain"
-	"github.com/staxkeys/staxkeys/vault"
+	"github.com/staxkeys/staxkeys/keys"
 )
 
 // hostileSeeds are values an attacker or a careless paste would try; the fuzzers start from
@@ -36,8 +36,8 @@ func FuzzValidate(f *testing.F) {
 		f.Add("Label", "admin@example.com", s, i%2 == 1)
 	}
 	f.Fuzz(func(t *testing.T, label, email, key string, requireKey bool) {
-		in := vault.PairInput{Label: label, Email: email, Key: key}
-		out, err := vault.Validate(in, requireKey)
+		in := keys.PairInput{Label: label, Email: email, Key: key}
+		out, err := keys.Validate(in, requireKey)
 		if out.Label != strings.TrimSpace(label) || out.Email != strings.TrimSpace(email) || out.Key != strings.TrimSpace(key) {
 			t.Fatalf("Validate(%q) = %q: not the trimmed input", in, out)
 		}
@@ -64,7 +64,7 @@ func FuzzValidate(f *testing.F) {
 			checkEmailSafe(t, out.Email)
 		}
 		if !bad["key"] && (out.Key != "" || requireKey) {
-			if n := len(out.Key); n < vault.MinKeyLen || n > vault.MaxKeyLen {
+			if n := len(out.Key); n < keys.MinKeyLen || n > keys.MaxKeyLen {
 				t.Fatalf("key %q accepted with %d bytes", out.Key, n)
 			}
 			for i := 0; i < len(out.Key); i++ {
@@ -74,7 +74,7 @@ func FuzzValidate(f *testing.F) {
 			}
 		}
 		if err == nil {
-			again, err2 := vault.Validate(out, requireKey)
+			again, err2 := keys.Validate(out, requireKey)
 			if err2 != nil || again != out {
 				t.Fatalf("Validate is not idempotent on %q: %q, %v", out, again, err2)
 			}
@@ -89,7 +89,7 @@ func FuzzCheckEmail(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		msg := vault.CheckEmail(s)
+		msg := keys.CheckEmail(s)
 		if msg != "" {
 			if !strings.HasPrefix(msg, "email ") {
 				t.Fatalf("CheckEmail(%q) = %q: the message does not name the field", s, msg)
@@ -105,7 +105,7 @@ func checkLabelSafe(t *testing.T, s string) {
 	if !utf8.ValidString(s) {
 		t.Fatalf("label %q accepted with invalid UTF-8", s)
 	}
-	if n := utf8.RuneCountInString(s); n > vault.MaxLabelLen {
+	if n := utf8.RuneCountInString(s); n > keys.MaxLabelLen {
 		t.Fatalf("label accepted with %d characters", n)
 	}
 	for _, r := range s {
@@ -117,7 +117,7 @@ func checkLabelSafe(t *testing.T, s string) {
 
 func checkEmailSafe(t *testing.T, s string) {
 	t.Helper()
-	if s == "" || len(s) > vault.MaxEmailLen {
+	if s == "" || len(s) > keys.MaxEmailLen {
 		t.Fatalf("email %q accepted with %d bytes", s, len(s))
 	}
 	for i := 0; i < len(s); i++ {

@@ -1,4 +1,4 @@
-package vault
+package keys
 
 import (
 	"net/mail"
