@@ -251,10 +251,16 @@ func (c *Checker) checkConfirmed(ctx context.Context, id int64, m mode) (domain.
 // CheckNow checks pair id at once, under the same concurrency bound and rate cap as the
 // scheduler, waiting first if the pair is already being checked. When the answer differs from
 // an established verdict it re-checks after ConfirmDelay until the change is confirmed or
-// contradicted, so the admin sees the settled verdict. It returns the pair afterwards and the
-// last check's result; a *PausedError (errors.Is ErrPaused) while a 429 pause is on, and
-// domain.ErrNotFound for an unknown pair.
-func (c *Checker) CheckNow(ctx context.Context, id int64) (domain.Key, staxapi.Result, error) {
+// contradicted, so the admin sees the settled verdict. It returns the key afterwards; a
+// *PausedError (errors.Is ErrPaused) while a 429 pause is on, and domain.ErrNotFound for an
+// unknown key.
+func (c *Checker) CheckNow(ctx context.Context, id int64) (domain.Key, error) {
+	p, _, err := c.checkNow(ctx, id)
+	return p, err
+}
+
+// checkNow is CheckNow, also returning the last check's result.
+func (c *Checker) checkNow(ctx context.Context, id int64) (domain.Key, staxapi.Result, error) {
 	if until, ok := c.paused(c.clock.Now()); ok {
 		return domain.Key{}, staxapi.Result{}, &PausedError{Until: until}
 	}

@@ -79,10 +79,10 @@ func TestRateLimitHoldsBackOnlyItsTeam(t *testing.T) {
 	if p := e.pair(t, mate.ID); !p.NextCheckAt.Equal(until) || p.LastCheck != nil {
 		t.Errorf("the team mate is due %s (checked %v), want %s", p.NextCheckAt, p.LastCheck != nil, until)
 	}
-	if _, _, err := c.CheckNow(context.Background(), mate.ID); !errors.Is(err, ErrPaused) {
+	if _, _, err := c.checkNow(context.Background(), mate.ID); !errors.Is(err, ErrPaused) {
 		t.Errorf("CheckNow of the held-back team: %v, want ErrPaused", err)
 	}
-	if _, _, err := c.CheckNow(context.Background(), b.ID); err != nil {
+	if _, _, err := c.checkNow(context.Background(), b.ID); err != nil {
 		t.Errorf("CheckNow of another team during its pause: %v", err)
 	}
 	if n := e.fake.Requests(); n != 4 {
@@ -370,7 +370,7 @@ func TestConcurrencyBound(t *testing.T) {
 	})
 	for id := int64(1); id <= 8; id++ {
 		wg.Go(func() {
-			if _, _, err := c.CheckNow(context.Background(), id); err != nil {
+			if _, _, err := c.checkNow(context.Background(), id); err != nil {
 				t.Error(err)
 			}
 		})
@@ -489,7 +489,7 @@ func TestCheckNow(t *testing.T) {
 	ctx := context.Background()
 	defer e.drive(t)() // a new key's denied is confirmed by a re-check, after ConfirmDelay
 
-	got, res, err := c.CheckNow(ctx, p.ID)
+	got, res, err := c.checkNow(ctx, p.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,7 +502,7 @@ func TestCheckNow(t *testing.T) {
 	if got.Verdict != domain.Denied || got.LastCheck == nil || got.LastCheck.Outcome != domain.OutcomeDenied {
 		t.Errorf("pair after CheckNow: %+v", got)
 	}
-	if _, _, err := c.CheckNow(ctx, 999); !errors.Is(err, domain.ErrNotFound) {
+	if _, _, err := c.checkNow(ctx, 999); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("CheckNow of an unknown pair: %v, want ErrNotFound", err)
 	}
 }
@@ -512,7 +512,7 @@ func TestCheckNowConfirmsInline(t *testing.T) {
 	p := e.add(t, 1, staxfake.Valid)
 	c := e.checker(testConfig(), nil)
 	ctx := context.Background()
-	if got, _, err := c.CheckNow(ctx, p.ID); err != nil || got.Verdict != domain.Valid {
+	if got, _, err := c.checkNow(ctx, p.ID); err != nil || got.Verdict != domain.Valid {
 		t.Fatalf("first CheckNow: %v, %v", got.Verdict, err)
 	}
 
@@ -524,7 +524,7 @@ func TestCheckNowConfirmsInline(t *testing.T) {
 	}
 	done := make(chan answer, 1)
 	go func() {
-		got, res, err := c.CheckNow(ctx, p.ID)
+		got, res, err := c.checkNow(ctx, p.ID)
 		done <- answer{got, res, err}
 	}()
 	e.blocked(t, 1) // waiting ConfirmDelay before the re-check

@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Admin is a person who may log in.
 type Admin struct {
@@ -22,4 +25,41 @@ type Token struct {
 	CreatedBy  string
 	LastUsedAt time.Time
 	RevokedAt  time.Time
+}
+
+// Principal is who carries out an operation: a logged-in admin, an API token or the command
+// line on the server's machine. Services take one with every call, so that what they record in
+// the audit trail (and, with roles, what they allow) does not depend on which door was used.
+type Principal struct {
+	Admin *Admin // a logged-in admin
+	Token *Token // an API token
+	CLI   bool   // the staxkeys command on the server's machine
+	// Claimed is, for an operation by nobody logged in yet (setup, a failed login), the email
+	// given.
+	Claimed string
+	// IP is the client's address; "" from the command line.
+	IP string
+}
+
+// AdminPrincipal is a logged-in admin acting from ip.
+func AdminPrincipal(a Admin, ip string) Principal { return Principal{Admin: &a, IP: ip} }
+
+// TokenPrincipal is an API token acting from ip.
+func TokenPrincipal(t Token, ip string) Principal { return Principal{Token: &t, IP: ip} }
+
+// CLIPrincipal is the command line.
+var CLIPrincipal = Principal{CLI: true}
+
+// Actor names the principal as the audit trail does: the admin's email, "token:ID (name)",
+// "cli", or the claimed email.
+func (p Principal) Actor() string {
+	switch {
+	case p.Admin != nil:
+		return p.Admin.Email
+	case p.Token != nil:
+		return "token:" + strconv.FormatInt(p.Token.ID, 10) + " (" + p.Token.Name + ")"
+	case p.CLI:
+		return "cli"
+	}
+	return p.Claimed
 }

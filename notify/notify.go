@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/staxkeys/staxkeys/audit"
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/secret"
@@ -138,6 +139,8 @@ type Options struct {
 	BackoffBase, BackoffMax time.Duration
 	// ReminderEvery is how often the worker looks for reminders to queue (default 5m).
 	ReminderEvery time.Duration
+	// Audit records the changes admins make to the alert settings; nil records nothing.
+	Audit *audit.Log
 	// Retention is how long sent and failed deliveries stay in the log (default 90 days).
 	Retention time.Duration
 	// SendTimeout bounds one try (default 30s).

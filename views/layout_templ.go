@@ -6,11 +6,10 @@ package views
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import (
-	"github.com/a-h/templ"
-	templruntime "github.com/a-h/templ/runtime"
-	"github.com/staxkeys/staxkeys/static"
-)
+import "github.com/a-h/templ"
+import templruntime "github.com/a-h/templ/runtime"
+
+import "github.com/staxkeys/staxkeys/static"
 
 func asset(name string) string {
 	return "/static/" + name + "?v=" + static.Hash(name)

@@ -6,11 +6,10 @@ package views
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import (
-	"github.com/a-h/templ"
-	templruntime "github.com/a-h/templ/runtime"
-	"github.com/staxkeys/staxkeys/domain"
-)
+import "github.com/a-h/templ"
+import templruntime "github.com/a-h/templ/runtime"
+
+import "github.com/staxkeys/staxkeys/domain"
 
 // RevealData is the reveal page of one pair. Key is set only in the one answer that shows it.
 type RevealData struct {

@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,13 +12,6 @@ import (
 	"github.com/staxkeys/staxkeys/internal/password"
 	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/views"
-)
-
-// Audit actions of the admins page.
-const (
-	auditAdminCreate         = "admin.create"
-	auditAdminDelete         = "admin.delete"
-	auditAdminPasswordChange = "admin.password_change"
 )
 
 // handleAdminList serves GET /admins.
@@ -49,15 +41,13 @@ func (s *Server) handleAdminCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	a, err := s.db.CreateAdmin(c.Request().Context(), email, hash)
+	a, err := s.accounts.CreateAdmin(c.Request().Context(), principalOf(c), email, hash)
 	if fe := formErrors(err); fe != nil {
 		return s.renderAdmins(c, statusOf(err), views.AdminsData{AddEmail: email, AddErrors: fe})
 	}
 	if err != nil {
 		return err
 	}
-	s.log.Info("admin created", slog.Int64("admin_id", a.ID), slog.Int64("by_admin_id", adminOf(c).ID))
-	s.audit(c, auditAdminCreate, adminTarget(a.ID), "email "+a.Email)
 	s.flash(c, "ok", "Admin "+a.Email+" added. Give them their password through a safe channel.")
 	return redirect(c, "/admins")
 }
@@ -104,7 +94,7 @@ func (s *Server) handleAdminDelete(c echo.Context) error {
 	if status, msg := s.confirmIdentity(c); msg != "" {
 		return s.renderAdminDelete(c, status, a, views.FormErrors{"your_password": msg})
 	}
-	err = s.db.DeleteAdmin(c.Request().Context(), a.ID)
+	_, err = s.accounts.DeleteAdmin(c.Request().Context(), principalOf(c), a.ID)
 	if errors.Is(err, store.ErrLastAdmin) {
 		s.flash(c, "error", a.Email+" is the last admin and cannot be removed: nobody could log in. Add another admin first.")
 		return redirect(c, "/admins")
@@ -112,8 +102,6 @@ func (s *Server) handleAdminDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("admin deleted", slog.Int64("admin_id", a.ID), slog.Int64("by_admin_id", adminOf(c).ID))
-	s.audit(c, auditAdminDelete, adminTarget(a.ID), "email "+a.Email)
 	if self {
 		// The session went with the admin; drop the cookie too.
 		sess := s.cookieSession(c)
@@ -161,14 +149,12 @@ func (s *Server) handleAdminPassword(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.db.SetAdminPassword(c.Request().Context(), admin.ID, hash); err != nil {
+	if _, err := s.accounts.SetPassword(c.Request().Context(), principalOf(c), admin.ID, hash); err != nil {
 		return err
 	}
 	if err := s.startSession(c, admin.ID); err != nil {
 		return err
 	}
-	s.log.Info("password changed", slog.Int64("admin_id", admin.ID))
-	s.audit(c, auditAdminPasswordChange, adminTarget(admin.ID), "")
 	s.flash(c, "ok", "Password changed. Your other sessions were logged out.")
 	return redirect(c, "/admins")
 }
@@ -181,8 +167,6 @@ func (s *Server) adminParam(c echo.Context) (domain.Admin, error) {
 	}
 	return s.db.AdminByID(c.Request().Context(), id)
 }
-
-func adminTarget(id int64) string { return "admin:" + strconv.FormatInt(id, 10) }
 
 func adminPath(id int64, suffix string) string {
 	return "/admins/" + strconv.FormatInt(id, 10) + suffix

@@ -177,13 +177,10 @@ func (s *Server) handleAPIKeyCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.vault.Add(c.Request().Context(), keys.PairInput{Label: v["label"], Email: v["email"], Key: v["key"]})
+	p, err := s.keys.Add(c.Request().Context(), principalOf(c), keys.PairInput{Label: v["label"], Email: v["email"], Key: v["key"]})
 	if err != nil {
 		return err
 	}
-	s.log.Info("pair added", slog.Int64("pair_id", p.ID), slog.Int64("token_id", tokenOf(c).ID))
-	s.audit(c, auditPairAdd, pairTarget(p.ID), "")
-	s.pairChanged(p.ID)
 	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/keys/"+strconv.FormatInt(p.ID, 10))
 	return c.JSON(http.StatusCreated, toAPIPair(p))
 }
@@ -207,27 +204,15 @@ func (s *Server) handleAPIKeyUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	in := keys.PairInput{Label: p.Label, Email: p.Email}
-	if l, ok := v["label"]; ok {
-		in.Label = l
-	}
-	if e, ok := v["email"]; ok {
-		in.Email = e
-	}
-	if k, ok := v["key"]; ok {
-		if strings.TrimSpace(k) == "" {
-			return &domain.ValidationError{Fields: map[string]string{"key": "API key must not be empty (leave the field out to keep the key)"}}
+	var edit keys.Edit
+	for field, to := range map[string]**string{"label": &edit.Label, "email": &edit.Email, "key": &edit.Key} {
+		if val, ok := v[field]; ok {
+			*to = &val
 		}
-		in.Key = k
 	}
-	updated, err := s.vault.Update(c.Request().Context(), p.ID, in)
+	updated, err := s.keys.Update(c.Request().Context(), principalOf(c), p.ID, edit)
 	if err != nil {
 		return err
-	}
-	s.log.Info("pair updated", slog.Int64("pair_id", p.ID), slog.Bool("key_replaced", in.Key != ""), slog.Int64("token_id", tokenOf(c).ID))
-	s.audit(c, auditPairEdit, pairTarget(p.ID), editDetail(p, updated, in.Key != ""))
-	if updated.KeyChangedAt != p.KeyChangedAt {
-		s.pairChanged(p.ID)
 	}
 	return c.JSON(http.StatusOK, toAPIPair(updated))
 }
@@ -238,11 +223,9 @@ func (s *Server) handleAPIKeyDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.db.DeletePair(c.Request().Context(), p.ID); err != nil {
+	if _, err := s.keys.Delete(c.Request().Context(), principalOf(c), p.ID); err != nil {
 		return err
 	}
-	s.log.Info("pair deleted", slog.Int64("pair_id", p.ID), slog.Int64("token_id", tokenOf(c).ID))
-	s.audit(c, auditPairDelete, pairTarget(p.ID), "label "+strconv.Quote(p.Label)+", email "+p.Email)
 	return c.NoContent(http.StatusNoContent)
 }
 

@@ -129,7 +129,7 @@ func newCheckedEnv(t testing.TB, o checkedOptions) *checkedEnv {
 	}
 	mets := metrics.New(db, e.Checker.Status, mopts)
 	e.Checker.AddObserver(mets)
-	e.Server = web.New(e.Config, db, e.Vault, log, web.WithChecker(e.Checker), web.WithMetrics(mets.Handler(), o.MetricsToken))
+	e.Server = web.New(e.Config, db, e.services(log, e.Checker), log, web.WithChecker(e.Checker), web.WithMetrics(mets.Handler(), o.MetricsToken))
 	e.Server.Now = now
 	e.TS = httptest.NewServer(e.Server)
 	t.Cleanup(e.TS.Close)
@@ -171,7 +171,7 @@ func (e *checkedEnv) checkNow(t testing.TB, id int64) domain.Key {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	p, _, err := e.Checker.CheckNow(ctx, id)
+	p, err := e.Checker.CheckNow(ctx, id)
 	if err != nil {
 		t.Fatalf("CheckNow(%d): %v", id, err)
 	}

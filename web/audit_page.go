@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,27 +11,13 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/staxkeys/staxkeys/internal/export"
+	"github.com/staxkeys/staxkeys/audit"
 	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/views"
 )
 
-// auditExport is recorded when the audit trail itself is exported.
-const auditExport = "audit.export"
-
 // auditPageSize is how many entries one page of the audit trail shows.
 const auditPageSize = 50
-
-// maxAuditExport bounds one CSV export of the audit trail.
-const maxAuditExport = 100_000
-
-// auditActions are the actions the filter suggests; a prefix ending in "." matches a family.
-var auditActions = []string{
-	"setup", "login", "login.failed", "reauth.failed", "logout",
-	"pair.", "pair.add", "pair.edit", "pair.delete", "pair.reveal", "pair.check", "pair.check_all",
-	"pairs.import", "pairs.export", "token.", "token.create", "token.revoke",
-	"admin.", "settings.change", "notify.test", "delivery.retry", "master_key.rotate", "audit.export",
-}
 
 func (s *Server) auditRoutes(g *echo.Group) {
 	g.GET("/audit", s.handleAuditList)
@@ -85,15 +72,15 @@ func (s *Server) handleAuditList(c echo.Context) error {
 	q, f, errs := auditFilter(c)
 	page, offset := pageParam(c, auditPageSize)
 	q.Limit, q.Offset = auditPageSize, offset
-	entries, total, err := s.db.ListAudit(c.Request().Context(), q)
+	entries, total, err := s.trail.List(c.Request().Context(), q)
 	if err != nil {
 		return err
 	}
 	qs := auditQueryString(f)
 	return render(c, http.StatusOK, views.AuditPage(s.page(c, "Audit trail", "audit"), views.AuditData{
-		Entries: entries, Total: total, Filter: f, Errors: errs, Actions: auditActions,
+		Entries: entries, Total: total, Filter: f, Errors: errs, Actions: audit.Suggestions(),
 		PageNum: page, Pages: pageCount(total, auditPageSize), Query: qs.Encode(),
-		Enabled: s.cfg.AuditKey != nil,
+		Enabled: s.trail.Enabled(),
 	}))
 }
 
@@ -104,33 +91,20 @@ func (s *Server) handleAuditCSV(c echo.Context) error {
 	if errs != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "Give dates as YYYY-MM-DD.")
 	}
-	q.Limit = maxAuditExport
-	entries, total, err := s.db.ListAudit(c.Request().Context(), q)
-	if err != nil {
-		return err
-	}
 	var b bytes.Buffer
-	if err := export.WriteAudit(&b, entries); err != nil {
+	if err := s.trail.Export(c.Request().Context(), principalOf(c), q, auditQueryString(f).Encode(), &b); err != nil {
 		return err
 	}
-	detail := fmt.Sprintf("%d entries", len(entries))
-	if total > len(entries) {
-		detail += fmt.Sprintf(" of %d (capped)", total)
-	}
-	if qs := auditQueryString(f).Encode(); qs != "" {
-		detail += "; filter " + qs
-	}
-	s.audit(c, auditExport, "", detail)
 	return csvAttachment(c, "staxkeys-audit-"+s.Now().UTC().Format("20060102")+".csv", b.Bytes())
 }
 
 // handleAuditVerify serves POST /audit/verify: it walks the whole chain and says whether it
 // is intact, or where it breaks.
 func (s *Server) handleAuditVerify(c echo.Context) error {
-	if s.cfg.AuditKey == nil {
+	brk, n, err := s.trail.Verify(c.Request().Context())
+	if errors.Is(err, audit.ErrOff) {
 		return echo.NewHTTPError(http.StatusNotFound, "The audit trail is off in this process.")
 	}
-	brk, n, err := s.db.VerifyAudit(c.Request().Context(), s.cfg.AuditKey)
 	if err != nil {
 		return err
 	}

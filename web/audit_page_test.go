@@ -23,7 +23,7 @@ func TestAuditPageFiltersPagesAndExports(t *testing.T) {
 		if i%20 == 0 && i > 0 {
 			e.Clock.Advance(24 * time.Hour)
 		}
-		if err := e.DB.AppendAudit(ctx, e.Config.AuditKey, store.AuditEntry{
+		if err := e.DB.AppendAudit(ctx, e.AuditKey, store.AuditEntry{
 			Actor: "cli", Action: "pair.add", Target: fmt.Sprintf("pair:%d", i+1), Detail: "seeded",
 		}); err != nil {
 			t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -221,7 +220,7 @@ func (s *Server) handleSetup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	admin, err := s.db.CreateFirstAdmin(c.Request().Context(), email, hash)
+	admin, err := s.accounts.Setup(c.Request().Context(), c.RealIP(), email, hash)
 	if errors.Is(err, store.ErrSetupDone) {
 		s.hasAdmin.Store(true)
 		return echo.ErrNotFound
@@ -230,8 +229,6 @@ func (s *Server) handleSetup(c echo.Context) error {
 		return err
 	}
 	s.hasAdmin.Store(true)
-	s.log.Info("first admin created", slog.Int64("admin_id", admin.ID))
-	s.auditAs(c, admin.Email, auditSetup, "admin:"+strconv.FormatInt(admin.ID, 10), "first admin created")
 	if err := s.startSession(c, admin.ID); err != nil {
 		return err
 	}
@@ -322,14 +319,14 @@ func (s *Server) handleLogin(c echo.Context) error {
 		return fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed logins. Try again in %s.", humanWait(wait)))
 	case !ok:
 		s.log.Warn("failed login", slog.String("ip", c.RealIP()))
-		s.auditAs(c, truncate(email, 254), auditLoginFailed, "", "")
+		s.accounts.SignInFailed(c.Request().Context(), c.RealIP(), email)
 		return fail(http.StatusUnauthorized, "Wrong email or password.")
 	}
 	if err := s.startSession(c, admin.ID); err != nil {
 		return err
 	}
 	s.log.Info("login", slog.Int64("admin_id", admin.ID), slog.String("ip", c.RealIP()))
-	s.auditAs(c, admin.Email, auditLogin, "", "")
+	s.accounts.SignedIn(c.Request().Context(), domain.AdminPrincipal(admin, c.RealIP()))
 	return redirect(c, next)
 }
 
@@ -340,7 +337,7 @@ func (s *Server) handleLogout(c echo.Context) error {
 		row, err := s.db.SessionByHash(c.Request().Context(), hashSessionID(sid))
 		if err == nil {
 			if a, err := s.db.AdminByID(c.Request().Context(), row.AdminID); err == nil {
-				s.auditAs(c, a.Email, auditLogout, "", "")
+				s.accounts.SignedOut(c.Request().Context(), domain.AdminPrincipal(a, c.RealIP()))
 			}
 		}
 		if err := s.db.DeleteSession(c.Request().Context(), hashSessionID(sid)); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/views"
 )
@@ -49,6 +50,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		status, msg = http.StatusNotFound, "There is nothing here."
 	case errors.Is(err, store.ErrStale):
 		status, msg = http.StatusConflict, "The key was changed meanwhile. Reload and try again."
+	case errors.Is(err, keys.ErrNoChecker):
+		status, msg = http.StatusServiceUnavailable, "The checker is not available."
 	case errors.Is(err, store.ErrLastAdmin):
 		status, msg = http.StatusConflict, "The last admin cannot be removed."
 	case errors.Is(err, context.Canceled):

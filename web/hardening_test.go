@@ -388,7 +388,7 @@ func TestSessionLifetimes(t *testing.T) {
 		e := newTestServer(t)
 		cfg := e.Config
 		cfg.SessionIdle, cfg.SessionMax = 2*time.Hour, 4*time.Hour
-		srv := web.New(cfg, e.DB, e.Vault, discardLog())
+		srv := web.New(cfg, e.DB, e.services(discardLog(), nil), discardLog())
 		srv.Now = e.Clock.Now
 		e.TS.Config.Handler = srv
 		c := e.LoggedIn(t)

@@ -70,7 +70,7 @@ func newFullEnv(t *testing.T, secure bool) *fullEnv {
 	chk := checker.New(db, e.Vault, client, checker.Config{Interval: time.Hour}, nil, log)
 	mets := metrics.New(db, chk.Status, metrics.Options{Version: "test"})
 	chk.AddObserver(mets)
-	e.Server = web.New(e.Config, db, e.Vault, log, web.WithChecker(chk), web.WithMetrics(mets.Handler(), ""))
+	e.Server = web.New(e.Config, db, e.services(log, chk), log, web.WithChecker(chk), web.WithMetrics(mets.Handler(), ""))
 	if secure {
 		e.TS = httptest.NewTLSServer(e.Server)
 	} else {

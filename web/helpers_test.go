@@ -17,6 +17,9 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/staxkeys/staxkeys/accounts"
+	"github.com/staxkeys/staxkeys/audit"
+	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/password"
 	"github.com/staxkeys/staxkeys/keys"
@@ -88,11 +91,24 @@ type Env struct {
 	DB     *store.DB
 	Vault  *keys.Vault
 	Config web.Config
-	Clock  *Clock
-	Log    *SyncBuffer
+	// AuditKey chains the audit trail; nil turns it off (tests of other things).
+	AuditKey []byte
+	Clock    *Clock
+	Log      *SyncBuffer
 
 	mu     sync.Mutex
 	bodies []string // every response body any client of this Env received
+}
+
+// services builds the use cases over the Env's database as internal/cli/serve.go does, with
+// chk as their checker (nil for none).
+func (e *Env) services(log *slog.Logger, chk *checker.Checker) web.Services {
+	trail := audit.New(e.DB, e.AuditKey, log)
+	var c keys.Checker
+	if chk != nil {
+		c = chk
+	}
+	return web.Services{Keys: keys.NewService(e.Vault, trail, c, log), Accounts: accounts.New(e.DB, trail, log), Audit: trail}
 }
 
 // EnvOptions changes how newTestServerWith builds the server.
@@ -136,7 +152,7 @@ func newTestServerWith(t testing.TB, opts EnvOptions) *Env {
 	if opts.PasswordGate != nil {
 		webOpts = append(webOpts, web.WithPasswordGate(opts.PasswordGate))
 	}
-	e.Server = web.New(e.Config, db, e.Vault, log, webOpts...)
+	e.Server = web.New(e.Config, db, e.services(log, nil), log, webOpts...)
 	e.Server.Now = e.Clock.Now
 	if opts.CookieSecure {
 		e.TS = httptest.NewTLSServer(e.Server)

@@ -7,24 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/staxkeys/staxkeys/internal/export"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/views"
-)
-
-// Audit actions of import and export.
-const (
-	auditPairsImport = "pairs.import"
-	auditPairsExport = "pairs.export"
 )
 
 // importTTL is how long a previewed import waits for its confirmation.
@@ -102,7 +93,7 @@ func (s *Server) handleImportPreview(c echo.Context) error {
 	if problem != "" {
 		return render(c, http.StatusUnprocessableEntity, views.ImportPage(page, views.ImportData{Errors: views.FormErrors{"file": problem}}))
 	}
-	plan, err := s.vault.PlanImport(c.Request().Context(), src)
+	plan, err := s.keys.PlanImport(c.Request().Context(), src)
 	var fe *keys.ImportFileError
 	if errors.As(err, &fe) {
 		msg := fe.Msg
@@ -193,67 +184,29 @@ func (s *Server) handleImportConfirm(c echo.Context) error {
 			Errors: views.FormErrors{"file": "This preview has expired or was already imported. Upload the file again."}}))
 	}
 	skipBad := c.FormValue("skip_bad") != ""
-	res, err := s.vault.Import(c.Request().Context(), plan, skipBad)
+	res, err := s.keys.Import(c.Request().Context(), principalOf(c), plan, skipBad)
 	if errors.Is(err, keys.ErrImportHasBadRows) {
 		p := importPreview(plan, tok)
 		p.NeedSkip = true
 		return render(c, http.StatusUnprocessableEntity, views.ImportPage(page(), views.ImportData{Preview: p}))
 	}
 	s.imports.drop(tok)
-	if len(res.Added) > 0 {
-		s.pairChanged(0)
-	}
-	detail := importDetail(res)
 	if err != nil {
-		s.audit(c, auditPairsImport, "", detail+"; stopped: "+err.Error())
 		return err
 	}
-	s.log.Info("pairs imported", slog.Int("added", len(res.Added)), slog.Int("duplicates", len(res.Duplicates)),
-		slog.Int("skipped", len(res.Skipped)), slog.Int64("admin_id", admin.ID))
-	s.audit(c, auditPairsImport, "", detail)
 	s.flash(c, "ok", importSummary(res))
 	return redirect(c, "/")
-}
-
-// importDetail says what an import did, for the audit trail: counts, lines and the new ids.
-func importDetail(res keys.ImportResult) string {
-	d := fmt.Sprintf("%d added, %d duplicates skipped, %d bad rows skipped", len(res.Added), len(res.Duplicates), len(res.Skipped))
-	if len(res.Added) > 0 {
-		ids := make([]string, 0, min(len(res.Added), 20))
-		for _, p := range res.Added[:min(len(res.Added), 20)] {
-			ids = append(ids, strconv.FormatInt(p.ID, 10))
-		}
-		if len(res.Added) > 20 {
-			ids = append(ids, "…")
-		}
-		d += "; pairs " + strings.Join(ids, ", ")
-	}
-	if len(res.Skipped) > 0 {
-		d += "; bad lines " + lines(res.Skipped)
-	}
-	return d
 }
 
 func importSummary(res keys.ImportResult) string {
 	s := fmt.Sprintf("Imported %d %s.", len(res.Added), plural(len(res.Added), "key", "keys"))
 	if n := len(res.Duplicates); n > 0 {
-		s += fmt.Sprintf(" %d %s already registered or repeated, not imported again (%s).", n, plural(n, "row was", "rows were"), "lines "+lines(res.Duplicates))
+		s += fmt.Sprintf(" %d %s already registered or repeated, not imported again (%s).", n, plural(n, "row was", "rows were"), "lines "+keys.Lines(res.Duplicates))
 	}
 	if n := len(res.Skipped); n > 0 {
-		s += fmt.Sprintf(" %d bad %s left out (lines %s).", n, plural(n, "row", "rows"), lines(res.Skipped))
+		s += fmt.Sprintf(" %d bad %s left out (lines %s).", n, plural(n, "row", "rows"), keys.Lines(res.Skipped))
 	}
 	return s
-}
-
-func lines(ns []int) string {
-	parts := make([]string, 0, min(len(ns), 20))
-	for _, n := range ns[:min(len(ns), 20)] {
-		parts = append(parts, strconv.Itoa(n))
-	}
-	if len(ns) > 20 {
-		parts = append(parts, "…")
-	}
-	return strings.Join(parts, ", ")
 }
 
 func plural(n int, one, many string) string {
@@ -266,10 +219,8 @@ func plural(n int, one, many string) string {
 // handleExport serves GET /export.csv: every pair with its verdict and dates, never a key.
 func (s *Server) handleExport(c echo.Context) error {
 	var b bytes.Buffer
-	n, err := export.AllPairs(c.Request().Context(), &b, s.db, s.Now())
-	if err != nil {
+	if _, err := s.keys.Export(c.Request().Context(), principalOf(c), &b); err != nil {
 		return err
 	}
-	s.audit(c, auditPairsExport, "", fmt.Sprintf("%d pairs", n))
 	return csvAttachment(c, "staxkeys-keys-"+s.Now().UTC().Format("20060102")+".csv", b.Bytes())
 }

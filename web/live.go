@@ -62,11 +62,7 @@ func (s *Server) handlePairCheck(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.checker == nil {
-		return echo.NewHTTPError(http.StatusServiceUnavailable, "The checker is not available.")
-	}
-	s.audit(c, auditPairCheck, pairTarget(p.ID), "")
-	updated, _, err := s.checker.CheckNow(c.Request().Context(), p.ID)
+	updated, err := s.keys.CheckNow(c.Request().Context(), principalOf(c), p.ID)
 	var paused *checker.PausedError
 	switch {
 	case errors.As(err, &paused):
@@ -106,13 +102,9 @@ func (s *Server) renderRow(c echo.Context, p domain.Key) error {
 
 // handleCheckAll serves POST /keys/check-all: every pair becomes due, under the usual limits.
 func (s *Server) handleCheckAll(c echo.Context) error {
-	if s.checker == nil {
-		return echo.NewHTTPError(http.StatusServiceUnavailable, "The checker is not available.")
-	}
-	if err := s.checker.CheckAll(c.Request().Context()); err != nil {
+	if err := s.keys.CheckAll(c.Request().Context(), principalOf(c)); err != nil {
 		return err
 	}
-	s.audit(c, auditCheckAll, "", "")
 	s.flash(c, "ok", "Every key is queued for a check; rows update as answers arrive.")
 	return redirect(c, "/")
 }
@@ -254,11 +246,7 @@ func (s *Server) handleAPIKeyCheck(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.checker == nil {
-		return echo.NewHTTPError(http.StatusServiceUnavailable, "the checker is not available")
-	}
-	s.audit(c, auditPairCheck, pairTarget(p.ID), "")
-	updated, _, err := s.checker.CheckNow(c.Request().Context(), p.ID)
+	updated, err := s.keys.CheckNow(c.Request().Context(), principalOf(c), p.ID)
 	var paused *checker.PausedError
 	if errors.As(err, &paused) {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(paused.Until.Sub(s.Now()).Seconds())+1))

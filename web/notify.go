@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -19,20 +18,13 @@ import (
 type Notifier interface {
 	View(ctx context.Context) notify.View
 	Changes(ctx context.Context, f notify.Form) ([]string, error)
-	Save(ctx context.Context, f notify.Form) ([]string, error)
-	SendTest(ctx context.Context, ch notify.Channel) error
-	Nudge()
+	SaveSettings(ctx context.Context, p domain.Principal, f notify.Form) error
+	Test(ctx context.Context, p domain.Principal, ch notify.Channel) error
+	Retry(ctx context.Context, p domain.Principal, id int64) error
 }
 
 // WithNotifier serves the alert settings and the delivery log.
 func WithNotifier(n Notifier) Option { return func(s *Server) { s.notifier = n } }
-
-// Audit actions of the alert pages.
-const (
-	auditSettingsChange = "settings.change"
-	auditNotifyTest     = "notify.test"
-	auditDeliveryRetry  = "delivery.retry"
-)
 
 // deliveriesPageSize is how many deliveries one page of the log shows.
 const deliveriesPageSize = 50
@@ -131,18 +123,13 @@ func (s *Server) handleNotifySave(c echo.Context) error {
 			return refuse(status, views.FormErrors{"your_password": msg})
 		}
 	}
-	changed, err := s.notifier.Save(ctx, f)
+	err = s.notifier.SaveSettings(ctx, principalOf(c), f)
 	if fe := formErrors(err); fe != nil {
 		return refuse(http.StatusUnprocessableEntity, fe)
 	}
 	if err != nil {
 		return err
 	}
-	detail := "no change"
-	if len(changed) > 0 {
-		detail = "changed: " + strings.Join(changed, ", ")
-	}
-	s.audit(c, auditSettingsChange, "settings:notifications", detail)
 	s.flash(c, "ok", "Alert settings saved.")
 	return redirect(c, "/settings/notifications")
 }
@@ -157,12 +144,9 @@ func (s *Server) handleNotifyTest(c echo.Context) error {
 	if !ok {
 		return echo.NewHTTPError(http.StatusBadRequest, "Unknown channel.")
 	}
-	err := s.notifier.SendTest(c.Request().Context(), ch)
-	if err != nil {
-		s.audit(c, auditNotifyTest, "channel:"+string(ch), "failed: "+err.Error())
+	if err := s.notifier.Test(c.Request().Context(), principalOf(c), ch); err != nil {
 		s.flash(c, "error", "The test alert on "+channelName(ch)+" failed: "+err.Error())
 	} else {
-		s.audit(c, auditNotifyTest, "channel:"+string(ch), "sent")
 		s.flash(c, "ok", "Test alert sent on "+channelName(ch)+".")
 	}
 	return redirect(c, "/settings/notifications")
@@ -213,16 +197,15 @@ func (s *Server) handleDeliveryList(c echo.Context) error {
 // handleDeliveryRetry serves POST /deliveries/:id/retry: a failed delivery goes back in the
 // queue with a fresh count of attempts.
 func (s *Server) handleDeliveryRetry(c echo.Context) error {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return domain.ErrNotFound
-	}
-	if err := s.db.RetryDelivery(c.Request().Context(), id, s.Now()); err != nil {
+	if err := s.needNotifier(); err != nil {
 		return err
 	}
-	s.audit(c, auditDeliveryRetry, "delivery:"+strconv.FormatInt(id, 10), "")
-	if s.notifier != nil {
-		s.notifier.Nudge()
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return domain.ErrNotFound
+	}
+	if err := s.notifier.Retry(c.Request().Context(), principalOf(c), id); err != nil {
+		return err
 	}
 	s.flash(c, "ok", "Delivery queued again.")
 	return redirect(c, "/deliveries")

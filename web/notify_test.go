@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/audit"
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/notify"
@@ -51,18 +52,17 @@ func newRecordsEnv(t *testing.T, env notify.Config) (*Env, *notify.Notifier) {
 	}
 	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	e := &Env{
-		DB: db, Vault: keys.New(db, ring), Clock: &Clock{t: start}, Log: &SyncBuffer{},
+		DB: db, Vault: keys.New(db, ring), AuditKey: auditKey, Clock: &Clock{t: start}, Log: &SyncBuffer{},
 		Config: web.Config{
 			SessionHashKey:  ring.DeriveKey("session cookie hash", 32),
 			SessionBlockKey: ring.DeriveKey("session cookie block", 32),
 			Version:         "test",
-			AuditKey:        auditKey,
 		},
 	}
 	db.Now = e.Clock.Now
-	n := notify.New(db, ring, notify.Options{Allow: allowLoopback, Env: env, Clock: checker.NewFakeClock(start)})
+	n := notify.New(db, ring, notify.Options{Allow: allowLoopback, Audit: audit.New(db, auditKey, nil), Env: env, Clock: checker.NewFakeClock(start)})
 	log := slog.New(slog.NewTextHandler(e.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.Server = web.New(e.Config, db, e.Vault, log, web.WithNotifier(n))
+	e.Server = web.New(e.Config, db, e.services(log, nil), log, web.WithNotifier(n))
 	e.Server.Now = e.Clock.Now
 	e.TS = httptest.NewServer(e.Server)
 	t.Cleanup(e.TS.Close)

@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -68,7 +67,7 @@ func (s *Server) handlePairNew(c echo.Context) error {
 // handlePairCreate serves POST /keys.
 func (s *Server) handlePairCreate(c echo.Context) error {
 	in := keys.PairInput{Label: c.FormValue("label"), Email: c.FormValue("email"), Key: c.FormValue("key")}
-	p, err := s.vault.Add(c.Request().Context(), in)
+	_, err := s.keys.Add(c.Request().Context(), principalOf(c), in)
 	if fe := formErrors(err); fe != nil {
 		return render(c, statusOf(err), views.PairFormPage(s.page(c, "Add key", "add"),
 			views.PairFormData{Label: in.Label, Email: in.Email, Errors: fe}))
@@ -76,9 +75,6 @@ func (s *Server) handlePairCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("pair added", slog.Int64("pair_id", p.ID), slog.Int64("admin_id", adminOf(c).ID))
-	s.audit(c, auditPairAdd, pairTarget(p.ID), "")
-	s.pairChanged(p.ID)
 	s.flash(c, "ok", "Key added. It will be checked within seconds.")
 	return redirect(c, "/")
 }
@@ -122,20 +118,18 @@ func (s *Server) handlePairUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	in := keys.PairInput{Label: c.FormValue("label"), Email: c.FormValue("email"), Key: c.FormValue("key")}
-	updated, err := s.vault.Update(c.Request().Context(), p.ID, in)
+	label, email, key := c.FormValue("label"), c.FormValue("email"), c.FormValue("key")
+	edit := keys.Edit{Label: &label, Email: &email}
+	if strings.TrimSpace(key) != "" { // an empty key field keeps the key
+		edit.Key = &key
+	}
+	_, err = s.keys.Update(c.Request().Context(), principalOf(c), p.ID, edit)
 	if fe := formErrors(err); fe != nil {
 		return render(c, statusOf(err), views.PairFormPage(s.page(c, "Edit key", "keys"),
-			views.PairFormData{ID: p.ID, Label: in.Label, Email: in.Email, Hint: p.KeyHint, Errors: fe}))
+			views.PairFormData{ID: p.ID, Label: label, Email: email, Hint: p.KeyHint, Errors: fe}))
 	}
 	if err != nil {
 		return err
-	}
-	s.log.Info("pair updated", slog.Int64("pair_id", p.ID), slog.Bool("key_replaced", in.Key != ""),
-		slog.Int64("admin_id", adminOf(c).ID))
-	s.audit(c, auditPairEdit, pairTarget(p.ID), editDetail(p, updated, in.Key != ""))
-	if updated.KeyChangedAt != p.KeyChangedAt {
-		s.pairChanged(p.ID)
 	}
 	s.flash(c, "ok", "Changes saved.")
 	return redirect(c, "/keys/"+strconv.FormatInt(p.ID, 10))
@@ -156,11 +150,9 @@ func (s *Server) handlePairDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.db.DeletePair(c.Request().Context(), p.ID); err != nil {
+	if _, err := s.keys.Delete(c.Request().Context(), principalOf(c), p.ID); err != nil {
 		return err
 	}
-	s.log.Info("pair deleted", slog.Int64("pair_id", p.ID), slog.Int64("admin_id", adminOf(c).ID))
-	s.audit(c, auditPairDelete, pairTarget(p.ID), "label "+strconv.Quote(p.Label)+", email "+p.Email)
 	s.flash(c, "ok", "Key deleted from staxkeys.")
 	return redirect(c, "/")
 }
@@ -168,10 +160,10 @@ func (s *Server) handlePairDelete(c echo.Context) error {
 // pairParam loads the pair named by the :id route parameter; a malformed id is a 404.
 func (s *Server) pairParam(c echo.Context) (domain.Key, error) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
+	if err != nil {
 		return domain.Key{}, domain.ErrNotFound
 	}
-	return s.db.PairByID(c.Request().Context(), id)
+	return s.keys.Get(c.Request().Context(), id)
 }
 
 // formErrors returns the field errors of a validation failure, or nil for any other error.
@@ -188,22 +180,4 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	}
 	return http.StatusUnprocessableEntity
-}
-
-// editDetail says what an edit changed, for the audit trail (never the key itself).
-func editDetail(before, after domain.Key, keyReplaced bool) string {
-	var parts []string
-	if before.Label != after.Label {
-		parts = append(parts, "label "+strconv.Quote(before.Label)+" → "+strconv.Quote(after.Label))
-	}
-	if before.Email != after.Email {
-		parts = append(parts, "email "+before.Email+" → "+after.Email)
-	}
-	if keyReplaced {
-		parts = append(parts, "key replaced (••••"+before.KeyHint+" → ••••"+after.KeyHint+")")
-	}
-	if len(parts) == 0 {
-		return "no change"
-	}
-	return strings.Join(parts, "; ")
 }

@@ -180,7 +180,7 @@ func TestPairLifecycle(t *testing.T) {
 
 	t.Run("no key ever shown or logged", func(t *testing.T) {
 		e.AssertNeverShown(t, key1, key2, key3, AdminPassword)
-		for _, line := range []string{`msg="pair added"`, `msg="pair updated"`, `msg="pair deleted"`} {
+		for _, line := range []string{`msg="key added"`, `msg="key updated"`, `msg="key deleted"`} {
 			if !strings.Contains(e.Log.String(), line) {
 				t.Errorf("the log lacks %s", line)
 			}

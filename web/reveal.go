@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -16,8 +15,6 @@ import (
 
 // reauthFor is how long a re-entered password unlocks reveals in the same session.
 const reauthFor = 5 * time.Minute
-
-const auditPairReveal = "pair.reveal"
 
 // handleRevealForm serves GET /keys/:id/reveal: the password form (or, right after one, a
 // button). A GET never shows the key: prefetching or reloading a link must not reveal it.
@@ -41,13 +38,10 @@ func (s *Server) handleReveal(c echo.Context) error {
 			return s.revealRefused(c, p, err)
 		}
 	}
-	key, err := s.vault.Key(p)
+	p, key, err := s.keys.Reveal(c.Request().Context(), principalOf(c), p.ID)
 	if err != nil {
 		return err
 	}
-	admin := adminOf(c)
-	s.log.Info("key revealed", slog.Int64("pair_id", p.ID), slog.Int64("admin_id", admin.ID))
-	s.audit(c, auditPairReveal, pairTarget(p.ID), "")
 	return s.renderReveal(c, http.StatusOK, views.RevealData{Pair: p, Key: key})
 }
 
@@ -78,7 +72,7 @@ func (s *Server) reauthenticate(c echo.Context, pw string) error {
 		return &reauthError{http.StatusTooManyRequests, "password", "too many wrong passwords; try again in " + humanWait(wait)}
 	case !ok:
 		s.log.Warn("wrong password re-entered", slog.Int64("admin_id", admin.ID), slog.String("ip", c.RealIP()))
-		s.audit(c, auditReauthFailed, "admin:"+strconv.FormatInt(admin.ID, 10), "")
+		s.accounts.ReauthFailed(c.Request().Context(), principalOf(c))
 		return &reauthError{http.StatusUnauthorized, "password", "wrong password"}
 	}
 	sess, _ := c.Get(ctxSession).(store.Session)

@@ -36,18 +36,18 @@ func newAuditedServer(t *testing.T) *Env {
 	auditKey := make([]byte, 32)
 	rand.Read(auditKey)
 	e := &Env{
-		DB: db, Vault: keys.New(db, ring),
+		DB: db, Vault: keys.New(db, ring), AuditKey: auditKey,
 		Clock: &Clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)},
 		Log:   &SyncBuffer{},
 		Config: web.Config{
 			SessionHashKey:  ring.DeriveKey("session cookie hash", 32),
 			SessionBlockKey: ring.DeriveKey("session cookie block", 32),
 			Version:         "test",
-			AuditKey:        auditKey,
 		},
 	}
 	db.Now = e.Clock.Now
-	e.Server = web.New(e.Config, db, e.Vault, slog.New(slog.NewTextHandler(e.Log, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	log := slog.New(slog.NewTextHandler(e.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.Server = web.New(e.Config, db, e.services(log, nil), log)
 	e.Server.Now = e.Clock.Now
 	e.TS = newHTTPServer(t, e.Server)
 	return e

@@ -13,11 +13,12 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/staxkeys/staxkeys/accounts"
+	"github.com/staxkeys/staxkeys/audit"
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/password"
 	"github.com/staxkeys/staxkeys/keys"
-	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
 )
 
@@ -37,8 +38,6 @@ type Config struct {
 	// MasterKeyCheck, when set, tells /readyz whether the loaded master key still opens the
 	// database's secrets (a database swapped under the server would not); nil skips the check.
 	MasterKeyCheck func(ctx context.Context) error
-	// AuditKey chains the audit trail; nil turns auditing off (tests of other things).
-	AuditKey []byte
 	// SessionIdle ends a session nobody used for this long (IdleTimeout when 0); the live
 	// dashboard does not count as use.
 	SessionIdle time.Duration
@@ -53,9 +52,18 @@ type Config struct {
 type Checker interface {
 	Nudge()
 	CheckAll(ctx context.Context) error
-	CheckNow(ctx context.Context, id int64) (domain.Key, staxapi.Result, error)
+	CheckNow(ctx context.Context, id int64) (domain.Key, error)
 	Status() checker.Status
 	Subscribe() (<-chan checker.Update, func())
+}
+
+// Services are the use cases the handlers call: every change to keys, accounts and tokens goes
+// through one of them, which validates, stores and records it in the audit trail.
+type Services struct {
+	Keys     *keys.Service
+	Accounts *accounts.Service
+	// Audit is the trail the services write, for the audit pages; nil turns them off.
+	Audit *audit.Log
 }
 
 // Option adds an optional dependency to the Server.
@@ -98,7 +106,9 @@ func (s *Server) absoluteTimeout() time.Duration {
 type Server struct {
 	cfg      Config
 	db       *store.DB
-	vault    *keys.Vault
+	keys     *keys.Service
+	accounts *accounts.Service
+	trail    *audit.Log
 	log      *slog.Logger
 	echo     *echo.Echo
 	cookies  *sessions.CookieStore
@@ -122,8 +132,11 @@ type Server struct {
 }
 
 // New builds the Server and its routes.
-func New(cfg Config, db *store.DB, v *keys.Vault, log *slog.Logger, opts ...Option) *Server {
-	s := &Server{cfg: cfg, db: db, vault: v, log: log, Now: time.Now}
+func New(cfg Config, db *store.DB, svc Services, log *slog.Logger, opts ...Option) *Server {
+	s := &Server{cfg: cfg, db: db, keys: svc.Keys, accounts: svc.Accounts, trail: svc.Audit, log: log, Now: time.Now}
+	if s.trail == nil {
+		s.trail = audit.New(db, nil, log) // records nothing
+	}
 	for _, o := range opts {
 		o(s)
 	}

@@ -1,8 +1,6 @@
 package web
 
 import (
-	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -41,15 +39,13 @@ func (s *Server) handleTokenCreate(c echo.Context) error {
 	if status, msg := s.confirmIdentity(c); msg != "" {
 		return s.renderTokens(c, status, views.TokensData{Name: name, Errors: views.FormErrors{"your_password": msg}})
 	}
-	tok, t, err := apitoken.Create(c.Request().Context(), s.db, name, c.FormValue("read_only") != "", adminOf(c).Email)
+	tok, _, err := s.accounts.CreateToken(c.Request().Context(), principalOf(c), name, c.FormValue("read_only") != "")
 	if fe := formErrors(err); fe != nil {
 		return s.renderTokens(c, http.StatusUnprocessableEntity, views.TokensData{Name: name, Errors: fe})
 	}
 	if err != nil {
 		return err
 	}
-	s.log.Info("api token created", slog.Int64("token_id", t.ID), slog.Bool("read_only", t.ReadOnly), slog.Int64("admin_id", adminOf(c).ID))
-	s.audit(c, auditTokenCreate, "token:"+strconv.FormatInt(t.ID, 10), fmt.Sprintf("name %q, read-only %v", t.Name, t.ReadOnly))
 	return s.renderTokens(c, http.StatusCreated, views.TokensData{Created: tok})
 }
 
@@ -59,11 +55,9 @@ func (s *Server) handleTokenRevoke(c echo.Context) error {
 	if err != nil {
 		return domain.ErrNotFound
 	}
-	if err := s.db.RevokeToken(c.Request().Context(), id); err != nil {
+	if err := s.accounts.RevokeToken(c.Request().Context(), principalOf(c), id); err != nil {
 		return err
 	}
-	s.log.Info("api token revoked", slog.Int64("token_id", id), slog.Int64("admin_id", adminOf(c).ID))
-	s.audit(c, auditTokenRevoke, "token:"+strconv.FormatInt(id, 10), "")
 	s.flash(c, "ok", "Token revoked.")
 	return redirect(c, "/tokens")
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -51,14 +50,13 @@ func runAdminCreate(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer data.db.Close()
-	a, err := data.db.CreateAdmin(ctx, strings.TrimSpace(*email), hash)
+	a, err := data.accounts().CreateAdmin(ctx, domain.CLIPrincipal, strings.TrimSpace(*email), hash)
 	if errors.Is(err, domain.ErrConflict) {
 		return &ExitError{Code: 1, Err: fmt.Errorf("an admin with email %s already exists", strings.TrimSpace(*email))}
 	}
 	if err != nil {
 		return err
 	}
-	data.audit(ctx, env, "admin.create", "admin:"+strconv.FormatInt(a.ID, 10), a.Email)
 	fmt.Fprintf(env.Stdout, "created admin %d (%s)\n", a.ID, a.Email)
 	return nil
 }
@@ -129,10 +127,9 @@ func runAdminResetPassword(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := db.SetAdminPassword(ctx, a.ID, hash); err != nil {
+	if _, err := data.accounts().SetPassword(ctx, domain.CLIPrincipal, a.ID, hash); err != nil {
 		return err
 	}
-	data.audit(ctx, env, "admin.password_reset", "admin:"+strconv.FormatInt(a.ID, 10), a.Email)
 	fmt.Fprintf(env.Stdout, "password of %s changed; their sessions were ended\n", a.Email)
 	return nil
 }

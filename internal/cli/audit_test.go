@@ -12,6 +12,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/staxkeys/staxkeys/audit"
 	"github.com/staxkeys/staxkeys/internal/config"
 )
 
@@ -59,7 +60,7 @@ func seedAudit(t *testing.T, n int) string {
 	defer data.db.Close()
 	env := Env{Stderr: io.Discard}
 	for i := range n {
-		data.audit(ctx, env, "test.action", "thing:"+string(rune('a'+i)), "detail")
+		data.audit(ctx, env, "test.action", audit.Target("thing:"+string(rune('a'+i))), "detail")
 	}
 	return dir
 }

@@ -7,9 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"time"
 
-	"github.com/staxkeys/staxkeys/internal/export"
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 // runExport writes every pair with its verdict and dates as CSV, to FILE or standard output.
@@ -26,30 +25,33 @@ func runExport(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer data.db.Close()
-	var b bytes.Buffer
-	n, err := export.AllPairs(ctx, &b, data.db, time.Now())
-	if err != nil {
-		return err
-	}
-	if file == "" || file == "-" {
-		if _, err := env.Stdout.Write(b.Bytes()); err != nil {
-			return err
-		}
-	} else {
-		f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// The file is created first, so an export refused (an existing file) is not recorded as made.
+	var f *os.File
+	if file != "" && file != "-" {
+		f, err = os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, os.ErrExist) {
 			return &ExitError{Code: 1, Err: fmt.Errorf("%s already exists; an export never overwrites", file)}
 		}
 		if err != nil {
 			return err
 		}
-		_, werr := f.Write(b.Bytes())
-		if err := errors.Join(werr, f.Close()); err != nil {
-			os.Remove(file)
-			return fmt.Errorf("cannot write %s: %w", file, err)
-		}
-		fmt.Fprintf(env.Stderr, "exported %d keys to %s\n", n, file)
 	}
-	data.audit(ctx, env, "pairs.export", "", fmt.Sprintf("%d pairs", n))
+	var b bytes.Buffer
+	n, err := data.keyService().Export(ctx, domain.CLIPrincipal, &b)
+	if f == nil {
+		if err != nil {
+			return err
+		}
+		_, err = env.Stdout.Write(b.Bytes())
+		return err
+	}
+	if err == nil {
+		_, err = f.Write(b.Bytes())
+	}
+	if err := errors.Join(err, f.Close()); err != nil {
+		os.Remove(file)
+		return fmt.Errorf("cannot write %s: %w", file, err)
+	}
+	fmt.Fprintf(env.Stderr, "exported %d keys to %s\n", n, file)
 	return nil
 }

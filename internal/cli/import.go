@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/keys"
 )
 
@@ -40,7 +41,7 @@ func runImport(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer data.db.Close()
-	v := keys.New(data.db, data.keys)
+	v := data.keyService()
 
 	plan, err := v.PlanImport(ctx, src)
 	var fe *keys.ImportFileError
@@ -67,18 +68,11 @@ func runImport(ctx context.Context, env Env, args []string) error {
 	prog := newProgress(env.Stderr, "imported")
 	prog.total(len(plan.Rows))
 	plan.Progress = func(done int) { prog.set(done, len(plan.Rows)) }
-	res, err := v.Import(ctx, plan, *skipBad)
+	res, err := v.Import(ctx, domain.CLIPrincipal, plan, *skipBad)
 	if err == nil {
 		prog.set(len(plan.Rows), len(plan.Rows))
 	}
 	prog.done()
-	if len(res.Added) > 0 || err != nil {
-		detail := fmt.Sprintf("%d added, %d duplicates skipped, %d bad rows skipped", len(res.Added), len(res.Duplicates), len(res.Skipped))
-		if err != nil {
-			detail += "; stopped: " + err.Error()
-		}
-		data.audit(ctx, env, "pairs.import", "", detail)
-	}
 	if err != nil && ctx.Err() != nil {
 		// Interrupted: each key was added in its own transaction; say how far it got.
 		fmt.Fprintf(env.Stdout, "interrupted: imported %d %s before the interrupt; importing the same file again adds the rest\n",

@@ -56,7 +56,7 @@ func newNotifier(cfg config.Config, data *opened, log *slog.Logger) (*notify.Not
 	}
 	return notify.New(data.db, data.keys, notify.Options{
 		Env: env, Log: log, UserAgent: "staxkeys/" + version(), Allow: allow,
-		GroupWindow: cfg.AlertGroupWindow, PublicURL: cfg.PublicURL,
+		GroupWindow: cfg.AlertGroupWindow, PublicURL: cfg.PublicURL, Audit: data.trail,
 	}), nil
 }
 

@@ -10,7 +10,11 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/staxkeys/staxkeys/accounts"
+	"github.com/staxkeys/staxkeys/audit"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/config"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -30,7 +34,18 @@ type opened struct {
 	keys     *secret.Keyring
 	source   secret.Source
 	auditKey []byte
+	log      *slog.Logger
+	trail    *audit.Log
 }
+
+// keyService is the key use cases over the data, for commands run beside (or without) a
+// server: there is no checker to nudge, a running server sees the change by data_version.
+func (o *opened) keyService() *keys.Service {
+	return keys.NewService(keys.New(o.db, o.keys), o.trail, nil, o.log)
+}
+
+// accounts is the admin and token use cases over the data.
+func (o *opened) accounts() *accounts.Service { return accounts.New(o.db, o.trail, o.log) }
 
 // openMode says whether a command may create the database (and a master key) when the data
 // directory has none: only serve, and admin create or import with --init, may. Everything else
@@ -128,7 +143,7 @@ func openData(ctx context.Context, cfg config.Config, log *slog.Logger, mode ope
 		db.Close()
 		return nil, err
 	}
-	return &opened{db: db, keys: keys, source: src, auditKey: auditKey}, nil
+	return &opened{db: db, keys: keys, source: src, auditKey: auditKey, log: log, trail: audit.New(db, auditKey, log)}, nil
 }
 
 // checkMasterKey tells whether keys still opens the database's canary: /readyz asks it, so a
@@ -164,9 +179,8 @@ func loadAuditKey(ctx context.Context, db *store.DB, keys *secret.Keyring) ([]by
 
 // audit records an action taken from the command line. A failure is reported, not fatal:
 // the action itself already happened.
-func (o *opened) audit(ctx context.Context, env Env, action, target, detail string) {
-	err := o.db.AppendAudit(ctx, o.auditKey, store.AuditEntry{Actor: "cli", Action: action, Target: target, Detail: detail})
-	if err != nil {
+func (o *opened) audit(ctx context.Context, env Env, action audit.Action, target audit.Target, detail string) {
+	if err := o.trail.Record(ctx, domain.CLIPrincipal, action, target, detail); err != nil {
 		fmt.Fprintln(env.Stderr, "staxkeys: could not record the action in the audit trail:", err)
 	}
 }

@@ -75,11 +75,14 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		CheckerEnabled:  cfg.CheckerEnabled,
 		MasterKeyLoaded: true,
 		MasterKeyCheck:  checkMasterKey(data.db, data.keys),
-		AuditKey:        data.auditKey,
 		SessionIdle:     cfg.SessionIdle,
 		SessionMax:      cfg.SessionMax,
 		PageConcurrency: cfg.PageConcurrency,
-	}, data.db, v, log, web.WithChecker(chk), web.WithMetrics(mets.Handler(), cfg.MetricsToken), web.WithNotifier(alerts))
+	}, data.db, web.Services{
+		Keys:     keys.NewService(v, data.trail, chk, log),
+		Accounts: data.accounts(),
+		Audit:    data.trail,
+	}, log, web.WithChecker(chk), web.WithMetrics(mets.Handler(), cfg.MetricsToken), web.WithNotifier(alerts))
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/domain"
-	"github.com/staxkeys/staxkeys/internal/apitoken"
 )
 
 func runToken(ctx context.Context, env Env, args []string) error {
@@ -36,7 +35,7 @@ func runTokenCreate(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer data.db.Close()
-	tok, t, err := apitoken.Create(ctx, data.db, *name, *readOnly, "cli")
+	tok, t, err := data.accounts().CreateToken(ctx, domain.CLIPrincipal, *name, *readOnly)
 	var ve *domain.ValidationError
 	if errors.As(err, &ve) {
 		return usageError(fmt.Errorf("--name: %s", ve.Fields["name"]))
@@ -48,7 +47,6 @@ func runTokenCreate(ctx context.Context, env Env, args []string) error {
 	if t.ReadOnly {
 		access = "read-only"
 	}
-	data.audit(ctx, env, "token.create", "token:"+strconv.FormatInt(t.ID, 10), fmt.Sprintf("name %q, %s", t.Name, access))
 	fmt.Fprintf(env.Stdout, "created %s token %d (%s); it is shown only now:\n%s\n", access, t.ID, t.Name, tok)
 	return nil
 }
@@ -129,12 +127,11 @@ func runTokenRevoke(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer data.db.Close()
-	if err := data.db.RevokeToken(ctx, *id); errors.Is(err, domain.ErrNotFound) {
+	if err := data.accounts().RevokeToken(ctx, domain.CLIPrincipal, *id); errors.Is(err, domain.ErrNotFound) {
 		return &ExitError{Code: 1, Err: fmt.Errorf("no active token has id %d", *id)}
 	} else if err != nil {
 		return err
 	}
-	data.audit(ctx, env, "token.revoke", "token:"+strconv.FormatInt(*id, 10), "")
 	fmt.Fprintln(env.Stdout, "revoked token", strconv.FormatInt(*id, 10))
 	return nil
 }
