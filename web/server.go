@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -109,6 +110,9 @@ type Server struct {
 	probes   probeCache
 	ready    readyCache
 	draining atomic.Bool
+	// streamsEnd is closed by EndStreams, at shutdown, to end the live-update streams.
+	streamsEnd     chan struct{}
+	endStreamsOnce sync.Once
 
 	stripCache stripCache
 	gate       pageGate
@@ -123,7 +127,7 @@ type Server struct {
 
 // New builds the Server and its routes.
 func New(cfg Config, db *store.DB, v *keys.Vault, log *slog.Logger, opts ...Option) *Server {
-	s := &Server{cfg: cfg, db: db, vault: v, log: log, Now: time.Now}
+	s := &Server{cfg: cfg, db: db, vault: v, log: log, Now: time.Now, streamsEnd: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
 	}
