@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/internal/systest"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -329,6 +331,110 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 	}
 	if !strings.Contains(p.stderr.String(), "draining") {
 		t.Errorf("the log does not mention the drain:\n%s", p.stderr.String())
+	}
+}
+
+// TestServeFinishesInFlightOnSIGTERM runs the built binary: a check in flight when SIGTERM
+// arrives (the fake Stax.ai answers it slowly) still gets its full answer, an open live-update
+// stream is ended by the shutdown rather than waited on, and the process exits 0.
+func TestServeFinishesInFlightOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildStaxkeys(t, t.TempDir())
+	ctx := context.Background()
+	fake, err := staxfake.Start(staxfake.Options{Default: staxfake.Valid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	env := map[string]string{
+		"STAXKEYS_DATA_DIR": t.TempDir(), "STAXKEYS_API_URL": fake.URL(),
+		// Checks only on demand, so the fake's one request is the test's; no drain, so the
+		// listener closes while the check is still in flight.
+		"STAXKEYS_CHECKER": "false", "STAXKEYS_SHUTDOWN_DRAIN": "0", "STAXKEYS_CHECK_TIMEOUT": "20s",
+	}
+	tok, err := systest.CreateToken(ctx, bin, env, "ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := systest.Start(ctx, systest.Options{Bin: bin, Env: env, Args: []string{"--addr", "127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Kill()
+	api := systest.NewAPI(prog.URL, tok, nil)
+	pair, err := api.Add(ctx, "alpha", "alpha@acme.com", cliKeys["alpha@acme.com"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := systest.NewBrowser(prog.URL, nil)
+	if err := b.Setup(ctx, "admin@acme.com", "correct horse battery staple"); err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, prog.URL+"/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not b.HTTP: its timeout would end the stream.
+	stream, err := (&http.Client{Jar: b.HTTP.Jar}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	if stream.StatusCode != http.StatusOK {
+		t.Fatalf("GET /events: %d", stream.StatusCode)
+	}
+	streamEnded := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, stream.Body)
+		streamEnded <- err
+	}()
+
+	fake.SetLatency(3 * time.Second)
+	type checked struct {
+		r    *systest.Response
+		pair systest.Pair
+		err  error
+	}
+	answered := make(chan checked, 1)
+	go func() {
+		r, p, err := api.Check(ctx, pair.ID)
+		answered <- checked{r, p, err}
+	}()
+	for deadline := time.Now().Add(waitLimit); fake.Requests() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the check never reached the fake")
+		}
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- prog.Stop() }() // SIGTERM
+
+	select {
+	case err := <-streamEnded:
+		if err != nil {
+			t.Errorf("the live-update stream was cut, not ended: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the live-update stream was still open 10 s after SIGTERM")
+	}
+	got := <-answered
+	if got.err != nil || got.r.Status != http.StatusOK {
+		var status int
+		var body []byte
+		if got.r != nil {
+			status, body = got.r.Status, got.r.Body
+		}
+		t.Fatalf("the check in flight at SIGTERM got %d %q, %v; log:\n%s", status, body, got.err, prog.Log.String())
+	}
+	if got.pair.ID != pair.ID || got.pair.Verdict != "valid" || got.pair.LastCheck == nil {
+		t.Errorf("the check in flight at SIGTERM answered %s, not the checked key", got.r.Body)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("serve after SIGTERM: %v; log:\n%s", err, prog.Log.String())
+	}
+	if !strings.Contains(prog.Log.String(), `msg=stopped`) {
+		t.Errorf("the log does not end with stopped:\n%s", prog.Log.String())
 	}
 }
 

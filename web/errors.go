@@ -55,8 +55,17 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case errors.Is(err, store.ErrLastAdmin):
 		status, msg = http.StatusConflict, "The last admin cannot be removed."
 	case errors.Is(err, context.Canceled):
-		// The client went away; nobody is left to answer.
-		return
+		if clientGone(c.Request().Context()) {
+			// The client went away; nobody is left to answer.
+			s.log.LogAttrs(c.Request().Context(), slog.LevelDebug, "request abandoned by the client",
+				slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+				slog.String("method", c.Request().Method), slog.String("path", c.Request().URL.Path))
+			return
+		}
+		// Cancelled by something else than the client, who still waits: an answer, never
+		// the empty 200 that writing nothing would give.
+		c.Response().Header().Set("Retry-After", cancelledRetryAfter)
+		status, msg = http.StatusServiceUnavailable, "The request was cut short on our side; try again in a moment."
 	}
 	if status == http.StatusNotFound && strings.HasPrefix(c.Request().URL.Path, "/api/") &&
 		(c.Path() == "" || strings.HasSuffix(c.Path(), "*")) {
@@ -88,6 +97,18 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if err := render(c, status, views.ErrorPage(p, status, titleFor(status), msg, reqID)); err != nil {
 		s.log.Error("render error page", slog.String("request_id", reqID), slog.String("error", err.Error()))
 	}
+}
+
+// cancelledRetryAfter is the Retry-After, in seconds, of a request cancelled on the server's
+// side (a restart is over by then).
+const cancelledRetryAfter = "5"
+
+// clientGone reports whether a request's context was cancelled because its client left:
+// net/http cancels it, with no cause, when the connection breaks. serve never cancels request
+// contexts (shutdown waits for them), so a request context cancelled with a cause of its own,
+// or not cancelled at all while the handler saw context.Canceled, still has a client waiting.
+func clientGone(ctx context.Context) bool {
+	return ctx.Err() != nil && context.Cause(ctx) == context.Canceled
 }
 
 func titleFor(status int) string {

@@ -109,10 +109,20 @@ func (s *Server) handleCheckAll(c echo.Context) error {
 	return redirect(c, "/")
 }
 
+// EndStreams ends every open live-update stream (GET /events), and any opened after it, the way
+// a stream ends with its session: the handler returns and the response ends cleanly, and the
+// browser's EventSource reconnects after the stream's retry delay, to whatever serves by then.
+// serve registers it with http.Server.RegisterOnShutdown: Shutdown waits for requests in
+// flight to finish, and these streams never would. Safe to call more than once.
+func (s *Server) EndStreams() {
+	s.endStreamsOnce.Do(func() { close(s.streamsEnd) })
+}
+
 // handleEvents serves GET /events: a server-sent event stream that re-renders a row (event
 // "pair-<id>"), a pair page's status ("status-<id>"), the summary cards ("summary") and the
 // checker banner ("checker") as checks finish, so the dashboard is live without reloads.
-// ?ids= limits row updates to the pairs the page shows.
+// ?ids= limits row updates to the pairs the page shows. It ends when the client leaves, with
+// the session, or at shutdown (EndStreams).
 func (s *Server) handleEvents(c echo.Context) error {
 	if s.checker == nil {
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "The checker is not available.")
@@ -155,6 +165,8 @@ func (s *Server) handleEvents(c echo.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-s.streamsEnd:
+			return nil // the server is shutting down: end the stream, as with the session
 		case <-sessionCheck.C:
 			row, err := s.db.SessionByHash(ctx, sess.IDHash)
 			if err != nil || s.expired(row, s.Now()) {

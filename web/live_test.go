@@ -29,6 +29,7 @@ type eventStream struct {
 	t      testing.TB
 	events chan sseEvent
 	seen   []sseEvent
+	err    error // how reading the body ended, valid once events is closed: nil for a clean end
 }
 
 // openEvents opens path with c's cookies and reads it in the background until the server ends
@@ -85,6 +86,7 @@ func openEvents(t testing.TB, e *Env, c *Client, path string) *eventStream {
 				data = append(data, "")
 			}
 		}
+		s.err = sc.Err()
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -119,6 +120,9 @@ type Server struct {
 	probes   probeCache
 	ready    readyCache
 	draining atomic.Bool
+	// streamsEnd is closed by EndStreams, at shutdown, to end the live-update streams.
+	streamsEnd     chan struct{}
+	endStreamsOnce sync.Once
 
 	stripCache stripCache
 	gate       pageGate
@@ -133,7 +137,8 @@ type Server struct {
 
 // New builds the Server and its routes.
 func New(cfg Config, db *store.DB, svc Services, log *slog.Logger, opts ...Option) *Server {
-	s := &Server{cfg: cfg, db: db, keys: svc.Keys, accounts: svc.Accounts, trail: svc.Audit, log: log, Now: time.Now}
+	s := &Server{cfg: cfg, db: db, keys: svc.Keys, accounts: svc.Accounts, trail: svc.Audit, log: log, Now: time.Now,
+		streamsEnd: make(chan struct{})}
 	if s.trail == nil {
 		s.trail = audit.New(db, nil, log) // records nothing
 	}

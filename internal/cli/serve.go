@@ -88,11 +88,10 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", cfg.Addr, err)
 	}
-	// Requests live on their own context, not the signal's: during the drain they are served in
-	// full; it ends (and with it the live-update streams, which never go idle) once the drain is
-	// over and the server shuts down.
-	reqCtx, endRequests := context.WithCancel(context.WithoutCancel(ctx))
-	defer endRequests()
+	// Requests live on their own context, which nothing here cancels, not the signal's: those
+	// that arrive during the drain, and those still in flight when it ends, get their full
+	// answer (Shutdown waits for them). Only their client leaving cancels them.
+	reqCtx := context.WithoutCancel(ctx)
 	httpSrv := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -101,6 +100,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 	}
+	// The live-update streams never finish on their own: Shutdown ends them first.
+	httpSrv.RegisterOnShutdown(srv.EndStreams)
 	// `staxkeys check` beside this server asks it, over the control socket, to do the checks;
 	// open before "listening" is logged, so that whoever waits for that line can use it.
 	controlDone := serveControl(ctx, cfg.DataDir, controlHandler(chk, data.db, log), log)
@@ -163,13 +164,15 @@ func runServe(ctx context.Context, env Env, args []string) error {
 			return fmt.Errorf("server stopped: %w", err)
 		}
 	}
-	// Requests still in flight are cancelled now, as the signal used to cancel them at once:
-	// the drain was their time to finish, and live-update streams never would.
+	// Shutdown closes the listener, ends the live-update streams (its hook) and waits, up to
+	// shutdownGrace, for the requests still in flight to finish with their full answer.
 	log.Info("shutting down: closing the listener")
-	endRequests()
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancel()
-	if err := httpSrv.Shutdown(shutCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if err := httpSrv.Shutdown(shutCtx); errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("shutting down: requests still in flight after the grace are cut", slog.Duration("grace", shutdownGrace))
+		httpSrv.Close()
+	} else if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	<-served
