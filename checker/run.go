@@ -70,7 +70,8 @@ func (c *Checker) Run(ctx context.Context) error {
 
 	// Due pairs are read in batches of about two per slot rather than one query per check;
 	// a batch is dropped whenever something else may have moved the schedule (a nudge, a
-	// check the scheduler did not start) and whenever its first pair is not due yet.
+	// check the scheduler did not start) and whenever its first pair is not due yet, and
+	// only a fresh query tells how long to sleep.
 	var (
 		batch    []domain.Key
 		batchGen uint64
@@ -112,7 +113,12 @@ func (c *Checker) Run(ctx context.Context) error {
 		// Read before the query: checks that finish after it signal a finish not yet seen.
 		busy, seen := c.flow()
 		now = c.clock.Now() // the wait for a slot may have been long
-		if gen := c.schedGen.Load(); len(batch) == 0 || gen != batchGen {
+		// A batch left over from an earlier turn only serves to start pairs that are due: it
+		// was read while other checks were in flight, so it lacks their pairs, whose next
+		// checks (a confirmation's re-check five seconds on) may come before its first. When
+		// its first pair is not due, the scheduler is about to wait, and what it waits for
+		// must come from a query made after the snapshot above.
+		if gen := c.schedGen.Load(); len(batch) == 0 || gen != batchGen || batch[0].NextCheckAt.After(now) {
 			next, err := c.db.NextPairs(ctx, c.inflight.ids(), 2*c.cfg.Concurrency)
 			if err != nil {
 				c.releaseSlot()
