@@ -240,7 +240,7 @@ type Observer interface {
 	OutageChanged(down bool, since, at time.Time, reason string)
 	// SuspicionChanged is called when many keys change the same way at once (an upstream-wide
 	// change is suspected, s.Resolved false) and once more when that is settled either way.
-	SuspicionChanged(s Suspicion)
+	SuspicionChanged(s domain.Suspicion)
 	// PauseChanged is called when Stax.ai's rate limiting pauses every check for longer than
 	// LongPause (paused=true), and when that pause ends.
 	PauseChanged(paused bool, until, at time.Time, reason string)
@@ -249,26 +249,6 @@ type Observer interface {
 // LongPause is how long a pause of every check must last before observers hear of it: a short
 // pause is routine politeness, a long one means nothing is being watched.
 const LongPause = 5 * time.Minute
-
-// Suspicion is a burst of keys changing the same way at once, which is more likely a change at
-// Stax.ai or on the way to it than many admins acting together. Its members' changes are held
-// for a longer confirmation; their alerts are the suspicion's own (one when it begins, one when
-// it is resolved), so the members' events carry store.CheckRecord.Wide.
-type Suspicion struct {
-	From, To domain.Verdict // the change the members share, e.g. valid → revoked
-	Since    time.Time      // when the first member's answer changed
-	At       time.Time      // when this begins or is resolved
-	Resolved bool
-	// Keys counts the members.
-	Keys int
-	// Pairs are the members: at the start those seen so far, at the resolution all of them.
-	// Status leaves them out (it is read by every page and scrape); observers get them.
-	Pairs []domain.Key
-	// At the resolution: the members whose change was confirmed (now at To) and those whose
-	// answers went back (still at From). Both empty at the start.
-	Confirmed, Cleared []domain.Key
-	Reason             string // the last member's Stax.ai reason, scrubbed like every Reason
-}
 
 // AddObserver registers o. Call it before Run, CheckNow or RunCycle.
 func (c *Checker) AddObserver(o Observer) { c.observers = append(c.observers, o) }

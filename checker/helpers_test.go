@@ -237,7 +237,7 @@ type recordingObserver struct {
 	mu          sync.Mutex
 	records     []store.CheckRecord
 	outages     []bool
-	suspicions  []Suspicion
+	suspicions  []domain.Suspicion
 	pauseEvents []bool
 }
 
@@ -253,7 +253,7 @@ func (o *recordingObserver) OutageChanged(down bool, _, _ time.Time, _ string) {
 	o.outages = append(o.outages, down)
 }
 
-func (o *recordingObserver) SuspicionChanged(s Suspicion) {
+func (o *recordingObserver) SuspicionChanged(s domain.Suspicion) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.suspicions = append(o.suspicions, s)
@@ -271,7 +271,7 @@ func (o *recordingObserver) pauses() []bool {
 	return slices.Clone(o.pauseEvents)
 }
 
-func (o *recordingObserver) snapshot() ([]store.CheckRecord, []bool, []Suspicion) {
+func (o *recordingObserver) snapshot() ([]store.CheckRecord, []bool, []domain.Suspicion) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return slices.Clone(o.records), slices.Clone(o.outages), slices.Clone(o.suspicions)

@@ -326,7 +326,7 @@ func TestWideChangesHaveNoAlertOfTheirOwn(t *testing.T) {
 // channel, at once (never held for the grouping window), naming the keys.
 func TestSuspicionAlerts(t *testing.T) {
 	members := groupPairs[:3]
-	begin := checker.Suspicion{From: domain.Valid, To: domain.Revoked, Since: t0.Add(-time.Minute), At: t0,
+	begin := domain.Suspicion{From: domain.Valid, To: domain.Revoked, Since: t0.Add(-time.Minute), At: t0,
 		Pairs: members, Reason: "Invalid authorization request (HTTP 401)"}
 	tests := []struct {
 		name                string

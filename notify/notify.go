@@ -279,7 +279,7 @@ func (n *Notifier) OutageChanged(down bool, since, at time.Time, reason string) 
 // SuspicionChanged queues one alert when an upstream-wide change is suspected (its members'
 // verdicts are held for a longer re-check) and one when it is resolved, naming the keys that
 // really changed and those that answer as before. Neither is grouped nor delayed.
-func (n *Notifier) SuspicionChanged(s checker.Suspicion) {
+func (n *Notifier) SuspicionChanged(s domain.Suspicion) {
 	since := s.Since.UTC()
 	a := Alert{
 		Event: EventUpstreamSuspected, At: s.At.UTC(), Since: &since,

@@ -15,6 +15,10 @@ import (
 	"github.com/staxkeys/staxkeys/staxapi"
 )
 
+// A Notifier hears the checker. The assertion lives here, not in notify, so that notify's own
+// code need not import the checker.
+var _ checker.Observer = (*notify.Notifier)(nil)
+
 // fleet is the real checker over n valid keys, each of its own team, against the fake Stax.ai,
 // with the Notifier listening; the checker's clock is stepped by the test, the Notifier's
 // worker is not running (the test delivers with DeliverDue).

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -279,6 +278,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
-
-// The Notifier hears the checker.
-var _ checker.Observer = (*Notifier)(nil)

@@ -171,7 +171,7 @@ func TestStatusGauges(t *testing.T) {
 		{"idle", checker.Status{Running: true}, map[string]float64{"staxkeys_checker_running": 1,
 			"staxkeys_upstream_suspicion": 0, "staxkeys_upstream_suspicion_keys": 0, "staxkeys_teams_paused": 0,
 			"staxkeys_checker_paused": 0, "staxkeys_checker_paused_until_timestamp_seconds": 0}},
-		{"a suspicion of 3 keys", checker.Status{Running: true, Suspicion: &checker.Suspicion{From: domain.Valid, To: domain.Revoked,
+		{"a suspicion of 3 keys", checker.Status{Running: true, Suspicion: &domain.Suspicion{From: domain.Valid, To: domain.Revoked,
 			Since: t0, At: t0, Keys: 3}}, map[string]float64{"staxkeys_upstream_suspicion": 1, "staxkeys_upstream_suspicion_keys": 3}},
 		{"two teams paused", checker.Status{Running: true, TeamsPaused: 2}, map[string]float64{"staxkeys_teams_paused": 2,
 			"staxkeys_upstream_suspicion": 0, "staxkeys_checker_paused": 0}},
