@@ -21,6 +21,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock"
 	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -192,7 +193,7 @@ type Checker struct {
 	keys  KeyOpener
 	probe Prober
 	cfg   Config
-	clock Clock
+	clock clock.Clock
 	log   *slog.Logger
 	rnd   func() float64
 	lim   *rate.Limiter // nil when Rate is 0
@@ -255,10 +256,10 @@ func (c *Checker) AddObserver(o Observer) { c.observers = append(c.observers, o)
 
 // New returns a Checker; nothing runs until Run, CheckNow or RunCycle. A nil clock means the
 // real one, a nil log discards.
-func New(db *store.DB, keys KeyOpener, probe Prober, cfg Config, clock Clock, log *slog.Logger) *Checker {
+func New(db *store.DB, keys KeyOpener, probe Prober, cfg Config, clk clock.Clock, log *slog.Logger) *Checker {
 	cfg = cfg.withDefaults()
-	if clock == nil {
-		clock = SystemClock{}
+	if clk == nil {
+		clk = clock.System{}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -268,7 +269,7 @@ func New(db *store.DB, keys KeyOpener, probe Prober, cfg Config, clock Clock, lo
 		keys:        keys,
 		probe:       probe,
 		cfg:         cfg,
-		clock:       clock,
+		clock:       clk,
 		log:         log,
 		rnd:         rand.Float64,
 		slots:       make(chan struct{}, cfg.Concurrency),

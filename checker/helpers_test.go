@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/secret"
@@ -31,7 +32,7 @@ type env struct {
 	vault *keys.Vault
 	fake  *staxfake.Server
 	api   *staxapi.Client
-	clock *FakeClock
+	clock *clocktest.Fake
 }
 
 func mustOpenStore(tb testing.TB) *store.DB {
@@ -60,7 +61,7 @@ func newEnv(tb testing.TB, opts staxfake.Options) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	clk := NewFakeClock(t0)
+	clk := clocktest.NewFake(t0)
 	db.Now = clk.Now
 	return &env{db: db, vault: keys.New(db, secret.NewKeyring(mk)), fake: fake, api: api, clock: clk}
 }

@@ -30,8 +30,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -126,7 +126,7 @@ type Options struct {
 	// SMTPRootCAs verifies SMTP servers' certificates; nil means the system's.
 	SMTPRootCAs *x509.CertPool
 	// Clock is the worker's time; nil means the real one.
-	Clock checker.Clock
+	Clock clock.Clock
 	// Log receives the worker's log lines; nil discards.
 	Log *slog.Logger
 	// UserAgent is sent with webhooks.
@@ -186,7 +186,7 @@ type Notifier struct {
 	db     *store.DB
 	keys   *secret.Keyring
 	opts   Options
-	clock  checker.Clock
+	clock  clock.Clock
 	log    *slog.Logger
 	client *http.Client
 	nudge  chan struct{}
@@ -204,7 +204,7 @@ func New(db *store.DB, keys *secret.Keyring, opts Options) *Notifier {
 	n := &Notifier{db: db, keys: keys, opts: opts, clock: opts.Clock, log: opts.Log, client: opts.HTTPClient,
 		nudge: make(chan struct{}, 1)}
 	if n.clock == nil {
-		n.clock = checker.SystemClock{}
+		n.clock = clock.System{}
 	}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/notify"
@@ -25,8 +26,8 @@ var _ checker.Observer = (*notify.Notifier)(nil)
 type fleet struct {
 	e     *env
 	fake  *staxfake.Server
-	clk   *checker.FakeClock
-	wclk  *checker.FakeClock
+	clk   *clocktest.Fake
+	wclk  *clocktest.Fake
 	n     *notify.Notifier
 	hook  *receiver
 	pairs []domain.Key
@@ -34,7 +35,7 @@ type fleet struct {
 
 func newFleet(t *testing.T, n int, fopts staxfake.Options) *fleet {
 	t.Helper()
-	f := &fleet{e: newEnv(t), hook: newReceiver(t, nil), clk: checker.NewFakeClock(t0), wclk: checker.NewFakeClock(t0)}
+	f := &fleet{e: newEnv(t), hook: newReceiver(t, nil), clk: clocktest.NewFake(t0), wclk: clocktest.NewFake(t0)}
 	fake, err := staxfake.Start(fopts)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock"
 	"github.com/staxkeys/staxkeys/store"
 )
 
@@ -75,16 +76,8 @@ func (n *Notifier) wait(ctx context.Context, d time.Duration) {
 		return
 	default:
 	}
-	var tick <-chan time.Time
-	if sc, ok := n.clock.(interface {
-		NewTimer(time.Duration) (<-chan time.Time, func() bool)
-	}); ok {
-		ch, stop := sc.NewTimer(d)
-		defer stop()
-		tick = ch
-	} else {
-		tick = n.clock.After(d)
-	}
+	tick, stop := clock.Timer(n.clock, d)
+	defer stop()
 	select {
 	case <-tick:
 	case <-n.nudge:
