@@ -17,7 +17,7 @@ import (
 )
 
 // A Notifier hears the checker. The assertion lives here, not in notify, so that notify's own
-// code need not import the checker.
+// code never imports the checker (TestNotifyDoesNotImportChecker at the root guards that).
 var _ checker.Observer = (*notify.Notifier)(nil)
 
 // fleet is the real checker over n valid keys, each of its own team, against the fake Stax.ai,
