@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/internal/clock"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
 )
 
@@ -31,7 +32,7 @@ func BenchmarkCycle(b *testing.B) {
 
 			cfg := DefaultConfig()
 			cfg.Concurrency, cfg.Rate = concurrency, 0
-			c := New(e.db, e.vault, e.api, cfg, SystemClock{}, slog.New(slog.DiscardHandler))
+			c := New(e.db, e.vault, e.api, cfg, clock.System{}, slog.New(slog.DiscardHandler))
 			floor := time.Duration(n) * latency / concurrency
 
 			runtime.GC()

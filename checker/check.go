@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock"
 	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -42,7 +43,7 @@ func (c *Checker) admit(ctx context.Context, m mode) error {
 			case modeNow:
 				return &PausedError{Until: until}
 			case modeCycle:
-				if !sleep(ctx, c.clock, until.Sub(now)) {
+				if !clock.Sleep(ctx, c.clock, until.Sub(now)) {
 					return ctx.Err()
 				}
 				continue
@@ -65,7 +66,7 @@ func (c *Checker) admit(ctx context.Context, m mode) error {
 		if !r.OK() {
 			return errors.New("checker: rate limiter refused a reservation")
 		}
-		if d := r.DelayFrom(now); d > 0 && !sleep(ctx, c.clock, d) {
+		if d := r.DelayFrom(now); d > 0 && !clock.Sleep(ctx, c.clock, d) {
 			r.CancelAt(c.clock.Now())
 			return ctx.Err()
 		}
@@ -211,7 +212,7 @@ func (c *Checker) checkConfirmed(ctx context.Context, id int64, m mode) (domain.
 				return p, last, nil
 			case m == modeNow:
 				return p, last, &PausedError{Until: until, Team: true}
-			case !sleep(ctx, c.clock, until.Sub(c.clock.Now())):
+			case !clock.Sleep(ctx, c.clock, until.Sub(c.clock.Now())):
 				return p, last, ctx.Err()
 			}
 			continue
@@ -242,7 +243,7 @@ func (c *Checker) checkConfirmed(ctx context.Context, id int64, m mode) (domain.
 		if p.CandidateCount == 0 || attempt >= c.cfg.Confirm+2 {
 			return p, last, nil
 		}
-		if !sleep(ctx, c.clock, c.cfg.ConfirmDelay) {
+		if !clock.Sleep(ctx, c.clock, c.cfg.ConfirmDelay) {
 			return p, last, ctx.Err()
 		}
 	}

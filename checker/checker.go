@@ -21,6 +21,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock"
 	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -192,7 +193,7 @@ type Checker struct {
 	keys  KeyOpener
 	probe Prober
 	cfg   Config
-	clock Clock
+	clock clock.Clock
 	log   *slog.Logger
 	rnd   func() float64
 	lim   *rate.Limiter // nil when Rate is 0
@@ -240,7 +241,7 @@ type Observer interface {
 	OutageChanged(down bool, since, at time.Time, reason string)
 	// SuspicionChanged is called when many keys change the same way at once (an upstream-wide
 	// change is suspected, s.Resolved false) and once more when that is settled either way.
-	SuspicionChanged(s Suspicion)
+	SuspicionChanged(s domain.Suspicion)
 	// PauseChanged is called when Stax.ai's rate limiting pauses every check for longer than
 	// LongPause (paused=true), and when that pause ends.
 	PauseChanged(paused bool, until, at time.Time, reason string)
@@ -250,35 +251,15 @@ type Observer interface {
 // pause is routine politeness, a long one means nothing is being watched.
 const LongPause = 5 * time.Minute
 
-// Suspicion is a burst of keys changing the same way at once, which is more likely a change at
-// Stax.ai or on the way to it than many admins acting together. Its members' changes are held
-// for a longer confirmation; their alerts are the suspicion's own (one when it begins, one when
-// it is resolved), so the members' events carry store.CheckRecord.Wide.
-type Suspicion struct {
-	From, To domain.Verdict // the change the members share, e.g. valid → revoked
-	Since    time.Time      // when the first member's answer changed
-	At       time.Time      // when this begins or is resolved
-	Resolved bool
-	// Keys counts the members.
-	Keys int
-	// Pairs are the members: at the start those seen so far, at the resolution all of them.
-	// Status leaves them out (it is read by every page and scrape); observers get them.
-	Pairs []domain.Key
-	// At the resolution: the members whose change was confirmed (now at To) and those whose
-	// answers went back (still at From). Both empty at the start.
-	Confirmed, Cleared []domain.Key
-	Reason             string // the last member's Stax.ai reason, scrubbed like every Reason
-}
-
 // AddObserver registers o. Call it before Run, CheckNow or RunCycle.
 func (c *Checker) AddObserver(o Observer) { c.observers = append(c.observers, o) }
 
 // New returns a Checker; nothing runs until Run, CheckNow or RunCycle. A nil clock means the
 // real one, a nil log discards.
-func New(db *store.DB, keys KeyOpener, probe Prober, cfg Config, clock Clock, log *slog.Logger) *Checker {
+func New(db *store.DB, keys KeyOpener, probe Prober, cfg Config, clk clock.Clock, log *slog.Logger) *Checker {
 	cfg = cfg.withDefaults()
-	if clock == nil {
-		clock = SystemClock{}
+	if clk == nil {
+		clk = clock.System{}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -288,7 +269,7 @@ func New(db *store.DB, keys KeyOpener, probe Prober, cfg Config, clock Clock, lo
 		keys:        keys,
 		probe:       probe,
 		cfg:         cfg,
-		clock:       clock,
+		clock:       clk,
 		log:         log,
 		rnd:         rand.Float64,
 		slots:       make(chan struct{}, cfg.Concurrency),

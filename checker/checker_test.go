@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/staxapi"
@@ -404,7 +405,7 @@ func TestStretchedInterval(t *testing.T) {
 	for _, tt := range tests {
 		cfg := DefaultConfig()
 		cfg.Interval, cfg.Rate = tt.interval, tt.rate
-		c := New(nil, nil, nil, cfg, NewFakeClock(t0), nil)
+		c := New(nil, nil, nil, cfg, clocktest.NewFake(t0), nil)
 		c.setPairCount(tt.pairs)
 		st := c.Status()
 		if st.EffectiveInterval != tt.eff || st.Stretched != (tt.note != "") || st.StretchNote() != tt.note {

@@ -74,7 +74,7 @@ type member struct {
 	state memberState
 }
 
-// suspicion is the checker's working copy of a Suspicion.
+// suspicion is the checker's working copy of a domain.Suspicion.
 type suspicion struct {
 	from, to  domain.Verdict
 	since     time.Time
@@ -612,8 +612,8 @@ func (c *Checker) settle(now time.Time) {
 }
 
 // snapshot is the Suspicion observers and pages see, members in id order.
-func (s *suspicion) snapshot(now time.Time, resolved bool) Suspicion {
-	out := Suspicion{From: s.from, To: s.to, Since: s.since, At: now, Resolved: resolved, Reason: s.reason, Keys: len(s.members)}
+func (s *suspicion) snapshot(now time.Time, resolved bool) domain.Suspicion {
+	out := domain.Suspicion{From: s.from, To: s.to, Since: s.since, At: now, Resolved: resolved, Reason: s.reason, Keys: len(s.members)}
 	for _, id := range slices.Sorted(maps.Keys(s.members)) {
 		m := s.members[id]
 		out.Pairs = append(out.Pairs, m.pair)

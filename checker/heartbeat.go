@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
+
+	"github.com/staxkeys/staxkeys/internal/clock"
 )
 
 // This file is the scheduler's proof of life for readiness, and the bridge that brings work
@@ -57,7 +59,7 @@ func (c *Checker) Watch(ctx context.Context, poll time.Duration, changed func(co
 		poll = HeartbeatEvery
 	}
 	last := c.clock.Now()
-	for sleep(ctx, c.clock, poll) {
+	for clock.Sleep(ctx, c.clock, poll) {
 		now := c.clock.Now()
 		wake := now.Sub(last) >= HeartbeatEvery
 		if changed != nil {

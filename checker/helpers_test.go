@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/secret"
@@ -31,7 +32,7 @@ type env struct {
 	vault *keys.Vault
 	fake  *staxfake.Server
 	api   *staxapi.Client
-	clock *FakeClock
+	clock *clocktest.Fake
 }
 
 func mustOpenStore(tb testing.TB) *store.DB {
@@ -60,7 +61,7 @@ func newEnv(tb testing.TB, opts staxfake.Options) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	clk := NewFakeClock(t0)
+	clk := clocktest.NewFake(t0)
 	db.Now = clk.Now
 	return &env{db: db, vault: keys.New(db, secret.NewKeyring(mk)), fake: fake, api: api, clock: clk}
 }
@@ -237,7 +238,7 @@ type recordingObserver struct {
 	mu          sync.Mutex
 	records     []store.CheckRecord
 	outages     []bool
-	suspicions  []Suspicion
+	suspicions  []domain.Suspicion
 	pauseEvents []bool
 }
 
@@ -253,7 +254,7 @@ func (o *recordingObserver) OutageChanged(down bool, _, _ time.Time, _ string) {
 	o.outages = append(o.outages, down)
 }
 
-func (o *recordingObserver) SuspicionChanged(s Suspicion) {
+func (o *recordingObserver) SuspicionChanged(s domain.Suspicion) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.suspicions = append(o.suspicions, s)
@@ -271,7 +272,7 @@ func (o *recordingObserver) pauses() []bool {
 	return slices.Clone(o.pauseEvents)
 }
 
-func (o *recordingObserver) snapshot() ([]store.CheckRecord, []bool, []Suspicion) {
+func (o *recordingObserver) snapshot() ([]store.CheckRecord, []bool, []domain.Suspicion) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return slices.Clone(o.records), slices.Clone(o.outages), slices.Clone(o.suspicions)

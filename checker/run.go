@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock"
 	"github.com/staxkeys/staxkeys/store"
 )
 
@@ -20,7 +21,7 @@ const retryAfterDBError = 5 * time.Second
 // ended; checks cut short by ctx write nothing.
 //
 // The scheduler sleeps on the clock only once its own checks have landed, and then holds one
-// wait (its next wake-up), plus one per check waiting for the rate cap. With a FakeClock,
+// wait (its next wake-up), plus one per check waiting for the rate cap. With a clocktest.Fake,
 // BlockUntil(ctx, 1) after the Update of the last expected check therefore means "settled".
 func (c *Checker) Run(ctx context.Context) error {
 	if !c.running.CompareAndSwap(false, true) {
@@ -93,7 +94,7 @@ func (c *Checker) Run(ctx context.Context) error {
 		c.endLongPause(now)
 		if until, ok := c.paused(now); ok {
 			// No check starts until the pause ends; nudges wait too.
-			sleep(ctx, c.clock, until.Sub(now))
+			clock.Sleep(ctx, c.clock, until.Sub(now))
 			continue
 		}
 		if c.inOutage() {
@@ -124,7 +125,7 @@ func (c *Checker) Run(ctx context.Context) error {
 				c.releaseSlot()
 				if ctx.Err() == nil {
 					c.log.Error("checker: cannot read the schedule", "err", err)
-					sleep(ctx, c.clock, retryAfterDBError)
+					clock.Sleep(ctx, c.clock, retryAfterDBError)
 				}
 				continue
 			}
@@ -138,7 +139,7 @@ func (c *Checker) Run(ctx context.Context) error {
 				// Nothing more to start: wait for the checks in flight to land, since
 				// they move their pairs' next checks. Sleeping on the clock only once
 				// they have keeps every clock wait of the scheduler a settled one, which
-				// is also what lets tests step a FakeClock exactly.
+				// is also what lets tests step a clocktest.Fake exactly.
 				c.idle(ctx, 0, seen)
 				continue
 			}
@@ -181,7 +182,7 @@ func (c *Checker) scheduled(ctx context.Context, p domain.Key) {
 	if err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrStale) {
 		// The answer could not be written, so the pair is still due: keep it out of the
 		// schedule for a while rather than asking Stax.ai again at once.
-		sleep(ctx, c.clock, writeFailCooldown)
+		clock.Sleep(ctx, c.clock, writeFailCooldown)
 	}
 	c.finishFlow(p.ID, true)
 }
@@ -192,7 +193,7 @@ func (c *Checker) scheduled(ctx context.Context, p domain.Key) {
 func (c *Checker) idle(ctx context.Context, d time.Duration, seen uint64) {
 	var tick <-chan time.Time
 	if d > 0 {
-		ch, stop := timer(c.clock, d)
+		ch, stop := clock.Timer(c.clock, d)
 		defer stop()
 		tick = ch
 	}
@@ -220,7 +221,7 @@ func (c *Checker) probeOutage(ctx context.Context) {
 	// A 503's Retry-After paces the probes too.
 	delay := max(c.probeDelay, c.fleet.probeHint)
 	c.mu.Unlock()
-	if !sleep(ctx, c.clock, delay) || !c.inOutage() {
+	if !clock.Sleep(ctx, c.clock, delay) || !c.inOutage() {
 		return
 	}
 	if _, ok := c.paused(c.clock.Now()); ok {

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 // Status is a snapshot of the checker for the dashboard and the health page.
@@ -28,7 +30,7 @@ type Status struct {
 	// TeamsPaused counts the teams whose checks wait for their own 429's Retry-After.
 	TeamsPaused int
 	// Suspicion is the upstream-wide change being held, nil when there is none.
-	Suspicion *Suspicion
+	Suspicion *domain.Suspicion
 }
 
 // Paused reports whether checks are paused at now.
@@ -71,7 +73,7 @@ func (c *Checker) Status() Status {
 		}
 	}
 	if sus := c.fleet.sus; sus != nil {
-		s.Suspicion = &Suspicion{From: sus.from, To: sus.to, Since: sus.since, At: now, Keys: len(sus.members), Reason: sus.reason}
+		s.Suspicion = &domain.Suspicion{From: sus.from, To: sus.to, Since: sus.since, At: now, Keys: len(sus.members), Reason: sus.reason}
 	}
 	s.Stretched = s.EffectiveInterval > s.Interval
 	return s

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/notify"
 )
 
@@ -23,7 +23,7 @@ func BenchmarkDeliverChanges(b *testing.B) {
 			b.Run(fmt.Sprintf("changes=%d/window=%s", n, window), func(b *testing.B) {
 				e := newEnv(b)
 				hook := newBenchReceiver(b)
-				wclk := checker.NewFakeClock(t0)
+				wclk := clocktest.NewFake(t0)
 				nt := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: hook.URL, WebhookSecret: webhookSecret},
 					Clock: wclk, GroupWindow: window})
 				ctx := context.Background()

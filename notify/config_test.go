@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/secret"
 )
@@ -22,7 +22,7 @@ func TestSettingsOverrideEnvAndSealSecrets(t *testing.T) {
 	ctx := context.Background()
 	env := notify.Config{WebhookURL: "https://env.example.com/hook", WebhookSecret: "env-secret-0123456789",
 		RevokedReminder: 24 * time.Hour}
-	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: env, Clock: checker.NewFakeClock(t0)})
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: env, Clock: clocktest.NewFake(t0)})
 
 	v := n.View(ctx)
 	if v.Saved || v.Form.WebhookURL != "" || v.Form.WebhookSecret != "" || v.Form.RevokedReminder != "24h" ||

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -58,7 +58,7 @@ func TestGroupedChangesOneMessagePerChannel(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			hook, slack := newReceiver(t, nil), newReceiver(t, nil)
-			wclk := checker.NewFakeClock(t0)
+			wclk := clocktest.NewFake(t0)
 			n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 				Env:         notify.Config{WebhookURL: hook.URL + "/hook", WebhookSecret: webhookSecret, SlackURL: slack.URL + "/services/T0/B0/X"},
 				Clock:       wclk,
@@ -167,7 +167,7 @@ func TestGroupedChangesOneMessagePerChannel(t *testing.T) {
 func TestGroupWindowBounds(t *testing.T) {
 	e := newEnv(t)
 	hook := newReceiver(t, nil)
-	wclk := checker.NewFakeClock(t0)
+	wclk := clocktest.NewFake(t0)
 	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 		Env:   notify.Config{WebhookURL: hook.URL, WebhookSecret: webhookSecret},
 		Clock: wclk, GroupWindow: 30 * time.Second, PublicURL: publicURL,
@@ -204,7 +204,7 @@ func TestGroupWindowBounds(t *testing.T) {
 	t.Run("grouping off", func(t *testing.T) {
 		e := newEnv(t)
 		hook := newReceiver(t, nil)
-		n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: hook.URL}, Clock: checker.NewFakeClock(t0)})
+		n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: hook.URL}, Clock: clocktest.NewFake(t0)})
 		change(n, groupPairs[0], t0, domain.Valid, domain.Revoked)
 		change(n, groupPairs[1], t0, domain.Valid, domain.Revoked)
 		if tried, err := n.DeliverDue(ctx); err != nil || tried != 2 {
@@ -230,7 +230,7 @@ func TestGroupFailsAndRetriesTogether(t *testing.T) {
 		}
 		return 0
 	})
-	wclk := checker.NewFakeClock(t0)
+	wclk := clocktest.NewFake(t0)
 	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: hook.URL}, Clock: wclk, GroupWindow: 30 * time.Second})
 	change(n, groupPairs[0], t0, domain.Valid, domain.Revoked)
 	change(n, groupPairs[1], t0, domain.Valid, domain.Revoked)
@@ -266,7 +266,7 @@ func TestGroupFailsAndRetriesTogether(t *testing.T) {
 func TestGroupSurvivesRestart(t *testing.T) {
 	e := newEnv(t)
 	hook := newReceiver(t, nil)
-	wclk := checker.NewFakeClock(t0)
+	wclk := clocktest.NewFake(t0)
 	opts := notify.Options{Allow: allowLoopback,
 		Env:   notify.Config{WebhookURL: hook.URL, WebhookSecret: webhookSecret},
 		Clock: wclk, GroupWindow: 30 * time.Second, PublicURL: publicURL, ReminderEvery: 24 * time.Hour,
@@ -309,7 +309,7 @@ func TestGroupSurvivesRestart(t *testing.T) {
 // suspicion is announced by the suspicion's resolution only.
 func TestWideChangesHaveNoAlertOfTheirOwn(t *testing.T) {
 	e := newEnv(t)
-	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: "http://127.0.0.1:9/hook"}, Clock: checker.NewFakeClock(t0)})
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: "http://127.0.0.1:9/hook"}, Clock: clocktest.NewFake(t0)})
 	for _, p := range groupPairs {
 		n.CheckRecorded(p, store.CheckRecord{Wide: true, Event: &domain.Event{PairID: p.ID, At: t0, Old: domain.Valid, New: domain.Revoked}})
 	}
@@ -326,7 +326,7 @@ func TestWideChangesHaveNoAlertOfTheirOwn(t *testing.T) {
 // channel, at once (never held for the grouping window), naming the keys.
 func TestSuspicionAlerts(t *testing.T) {
 	members := groupPairs[:3]
-	begin := checker.Suspicion{From: domain.Valid, To: domain.Revoked, Since: t0.Add(-time.Minute), At: t0,
+	begin := domain.Suspicion{From: domain.Valid, To: domain.Revoked, Since: t0.Add(-time.Minute), At: t0,
 		Pairs: members, Reason: "Invalid authorization request (HTTP 401)"}
 	tests := []struct {
 		name                string
@@ -353,7 +353,7 @@ func TestSuspicionAlerts(t *testing.T) {
 			n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 				Env: notify.Config{WebhookURL: hook.URL, WebhookSecret: webhookSecret, SlackURL: slack.URL + "/services/T0/B0/X",
 					SMTP: notify.SMTPConfig{Host: "127.0.0.1", Port: srv.port(), From: "staxkeys@example.com", To: []string{"ops@example.com"}}},
-				Clock: checker.NewFakeClock(t0), GroupWindow: 30 * time.Second, PublicURL: publicURL,
+				Clock: clocktest.NewFake(t0), GroupWindow: 30 * time.Second, PublicURL: publicURL,
 			})
 			ctx := context.Background()
 			n.SuspicionChanged(begin)
@@ -411,7 +411,7 @@ func TestPauseAlerts(t *testing.T) {
 	hook := newReceiver(t, nil)
 	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 		Env:   notify.Config{WebhookURL: hook.URL, WebhookSecret: webhookSecret},
-		Clock: checker.NewFakeClock(t0), GroupWindow: 30 * time.Second,
+		Clock: clocktest.NewFake(t0), GroupWindow: 30 * time.Second,
 	})
 	ctx := context.Background()
 	until := t0.Add(20 * time.Minute)
@@ -442,7 +442,7 @@ func TestPauseAlerts(t *testing.T) {
 func TestGroupedEmailListsEveryKey(t *testing.T) {
 	srv := startSMTP(t, nil, "", "")
 	e := newEnv(t)
-	wclk := checker.NewFakeClock(t0)
+	wclk := clocktest.NewFake(t0)
 	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 		Env:   notify.Config{SMTP: notify.SMTPConfig{Host: "127.0.0.1", Port: srv.port(), From: "staxkeys@example.com", To: []string{"ops@example.com"}}},
 		Clock: wclk, GroupWindow: 30 * time.Second, PublicURL: publicURL,
@@ -478,7 +478,7 @@ func TestSingleChangeLinksItsKey(t *testing.T) {
 	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 		Env: notify.Config{SlackURL: slack.URL + "/services/T0/B0/X",
 			SMTP: notify.SMTPConfig{Host: "127.0.0.1", Port: srv.port(), From: "staxkeys@example.com", To: []string{"ops@example.com"}}},
-		Clock: checker.NewFakeClock(t0), PublicURL: publicURL,
+		Clock: clocktest.NewFake(t0), PublicURL: publicURL,
 	})
 	change(n, groupPairs[0], t0, domain.Valid, domain.Revoked)
 	if tried, err := n.DeliverDue(context.Background()); err != nil || tried != 2 {
@@ -504,7 +504,7 @@ func TestSingleChangeLinksItsKey(t *testing.T) {
 func TestLargeGroupStaysReadable(t *testing.T) {
 	e := newEnv(t)
 	hook, slack := newReceiver(t, nil), newReceiver(t, nil)
-	wclk := checker.NewFakeClock(t0)
+	wclk := clocktest.NewFake(t0)
 	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 		Env:   notify.Config{WebhookURL: hook.URL, WebhookSecret: webhookSecret, SlackURL: slack.URL + "/services/T0/B0/X"},
 		Clock: wclk, GroupWindow: 30 * time.Second,
@@ -531,7 +531,7 @@ func TestLargeGroupStaysReadable(t *testing.T) {
 func TestGroupTryReportedPerDelivery(t *testing.T) {
 	e := newEnv(t)
 	hook := newReceiver(t, nil)
-	wclk := checker.NewFakeClock(t0)
+	wclk := clocktest.NewFake(t0)
 	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: hook.URL}, Clock: wclk, GroupWindow: 30 * time.Second})
 	var sent, failed int
 	n.OnAttempt(func(channel string, ok, final bool) {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/secret"
@@ -172,7 +172,7 @@ func runWorker(t *testing.T, n *notify.Notifier) (stop func()) {
 }
 
 // parked waits until n goroutines wait on clk.
-func parked(t *testing.T, clk *checker.FakeClock, n int) {
+func parked(t *testing.T, clk *clocktest.Fake, n int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()

@@ -52,13 +52,13 @@ func verdictMessage(a Alert) string {
 
 func outageMessage(a Alert) string {
 	if a.Event == EventOutageStarted {
-		s := "The Stax.ai API looks down since " + clock(*a.Since) + "; verdicts stand as they were and staxkeys probes gently until it answers."
+		s := "The Stax.ai API looks down since " + stamp(*a.Since) + "; verdicts stand as they were and staxkeys probes gently until it answers."
 		if a.Reason != "" {
 			s += " Last answer: " + a.Reason + "."
 		}
 		return s
 	}
-	return fmt.Sprintf("The Stax.ai API answers again after %s (down since %s).", human(a.At.Sub(*a.Since)), clock(*a.Since))
+	return fmt.Sprintf("The Stax.ai API answers again after %s (down since %s).", human(a.At.Sub(*a.Since)), stamp(*a.Since))
 }
 
 func suspicionMessage(a Alert) string {
@@ -72,7 +72,7 @@ func suspicionMessage(a Alert) string {
 
 func pauseMessage(a Alert) string {
 	if a.Event == EventChecksPaused {
-		s := "Every check is paused by Stax.ai's rate limiting until " + clock(*a.Until)
+		s := "Every check is paused by Stax.ai's rate limiting until " + stamp(*a.Until)
 		if a.Since != nil && a.Until.After(*a.Since) {
 			s += " (" + human(a.Until.Sub(*a.Since)) + " in all)"
 		}
@@ -84,7 +84,7 @@ func pauseMessage(a Alert) string {
 	}
 	s := "Checks resume: Stax.ai's rate limiting no longer pauses them"
 	if a.Since != nil {
-		s += fmt.Sprintf(" (paused for %s, since %s)", human(a.At.Sub(*a.Since)), clock(*a.Since))
+		s += fmt.Sprintf(" (paused for %s, since %s)", human(a.At.Sub(*a.Since)), stamp(*a.Since))
 	}
 	return s + "."
 }
@@ -210,7 +210,7 @@ func inline(head string, secs []section) string {
 
 func verdictReminderMessage(a Alert) string {
 	return fmt.Sprintf("Reminder: Stax.ai key %s is still %s, for %s now (since %s).",
-		pairName(a.Pair), verdictWord(a.NewVerdict), human(a.At.Sub(*a.Since)), clock(*a.Since))
+		pairName(a.Pair), verdictWord(a.NewVerdict), human(a.At.Sub(*a.Since)), stamp(*a.Since))
 }
 
 func rotationReminderMessage(a Alert, days int) string {
@@ -218,7 +218,8 @@ func rotationReminderMessage(a Alert, days int) string {
 		pairName(a.Pair), days, a.Since.UTC().Format("2 Jan 2006"))
 }
 
-func clock(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+// stamp is t as a message shows it, to the minute in UTC.
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
 // human says a duration the way people do: "45s", "12m", "3h", "4 days".
 func human(d time.Duration) string {
@@ -399,12 +400,12 @@ func emailBody(a Alert) string {
 		row("Reason", a.Reason)
 	}
 	if a.Since != nil {
-		row("Since", clock(*a.Since))
+		row("Since", stamp(*a.Since))
 	}
 	if a.Until != nil {
-		row("Until", clock(*a.Until))
+		row("Until", stamp(*a.Until))
 	}
-	row("Time", clock(a.At))
+	row("Time", stamp(a.At))
 	b.WriteString("\n-- \nstaxkeys\n")
 	return b.String()
 }

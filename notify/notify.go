@@ -31,8 +31,8 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/audit"
-	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -127,7 +127,7 @@ type Options struct {
 	// SMTPRootCAs verifies SMTP servers' certificates; nil means the system's.
 	SMTPRootCAs *x509.CertPool
 	// Clock is the worker's time; nil means the real one.
-	Clock checker.Clock
+	Clock clock.Clock
 	// Log receives the worker's log lines; nil discards.
 	Log *slog.Logger
 	// UserAgent is sent with webhooks.
@@ -189,7 +189,7 @@ type Notifier struct {
 	db     *store.DB
 	keys   *secret.Keyring
 	opts   Options
-	clock  checker.Clock
+	clock  clock.Clock
 	log    *slog.Logger
 	client *http.Client
 	nudge  chan struct{}
@@ -207,7 +207,7 @@ func New(db *store.DB, keys *secret.Keyring, opts Options) *Notifier {
 	n := &Notifier{db: db, keys: keys, opts: opts, clock: opts.Clock, log: opts.Log, client: opts.HTTPClient,
 		nudge: make(chan struct{}, 1)}
 	if n.clock == nil {
-		n.clock = checker.SystemClock{}
+		n.clock = clock.System{}
 	}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
@@ -282,7 +282,7 @@ func (n *Notifier) OutageChanged(down bool, since, at time.Time, reason string) 
 // SuspicionChanged queues one alert when an upstream-wide change is suspected (its members'
 // verdicts are held for a longer re-check) and one when it is resolved, naming the keys that
 // really changed and those that answer as before. Neither is grouped nor delayed.
-func (n *Notifier) SuspicionChanged(s checker.Suspicion) {
+func (n *Notifier) SuspicionChanged(s domain.Suspicion) {
 	since := s.Since.UTC()
 	a := Alert{
 		Event: EventUpstreamSuspected, At: s.At.UTC(), Since: &since,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/notify"
@@ -60,9 +61,9 @@ func TestWebhookOneAlertPerConfirmedChange(t *testing.T) {
 	}
 
 	// The checker and the notifier each run on their own fake clock.
-	clk := checker.NewFakeClock(t0)
+	clk := clocktest.NewFake(t0)
 	e.db.Now = clk.Now
-	wclk := checker.NewFakeClock(t0)
+	wclk := clocktest.NewFake(t0)
 	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 		Env:   notify.Config{WebhookURL: rcv.URL + "/hook", WebhookSecret: webhookSecret},
 		Clock: wclk,
@@ -208,7 +209,7 @@ func TestWhichChangesAlert(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.old)+"→"+string(tt.new), func(t *testing.T) {
 			e := newEnv(t)
-			n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: "http://127.0.0.1:9/hook"}, Clock: checker.NewFakeClock(t0)})
+			n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: "http://127.0.0.1:9/hook"}, Clock: clocktest.NewFake(t0)})
 			p := domain.Key{ID: 7, Label: "l", Email: "a@example.com"}
 			n.CheckRecorded(p, store.CheckRecord{Event: &domain.Event{PairID: 7, At: t0, Old: tt.old, New: tt.new, Reason: "why"}})
 			n.CheckRecorded(p, store.CheckRecord{}) // a check without a change
@@ -225,7 +226,7 @@ func TestOutageAlerts(t *testing.T) {
 	e := newEnv(t)
 	rcv := newReceiver(t, nil)
 	slack := newReceiver(t, nil)
-	wclk := checker.NewFakeClock(t0)
+	wclk := clocktest.NewFake(t0)
 	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 		Env:   notify.Config{WebhookURL: rcv.URL, WebhookSecret: webhookSecret, SlackURL: slack.URL + "/services/T0/B0/XYZ"},
 		Clock: wclk, GroupWindow: 30 * time.Second,
@@ -262,7 +263,7 @@ func TestRetryBackoffSurvivesRestart(t *testing.T) {
 		}
 		return 0
 	})
-	wclk := checker.NewFakeClock(t0)
+	wclk := clocktest.NewFake(t0)
 	opts := notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: rcv.URL, WebhookSecret: webhookSecret}, Clock: wclk}
 	n1 := notify.New(e.db, e.keys, opts)
 	n1.OutageChanged(true, t0, t0, "HTTP 503")
@@ -326,7 +327,7 @@ func TestRetryBackoffSurvivesRestart(t *testing.T) {
 func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	e := newEnv(t)
 	rcv := newReceiver(t, func(int) int { return http.StatusBadGateway })
-	wclk := checker.NewFakeClock(t0)
+	wclk := clocktest.NewFake(t0)
 	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 		Env:         notify.Config{WebhookURL: rcv.URL},
 		Clock:       wclk,
@@ -369,7 +370,7 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 func TestSlackDelivery(t *testing.T) {
 	e := newEnv(t)
 	slack := newReceiver(t, nil)
-	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{SlackURL: slack.URL + "/services/T000/B000/SECRETPATH"}, Clock: checker.NewFakeClock(t0)})
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{SlackURL: slack.URL + "/services/T000/B000/SECRETPATH"}, Clock: clocktest.NewFake(t0)})
 	p := domain.Key{ID: 3, Label: "ci <prod> & co", Email: "ci@example.com"}
 	n.CheckRecorded(p, store.CheckRecord{Event: &domain.Event{At: t0, Old: domain.Valid, New: domain.Denied, Reason: "HTTP 403: Stax.ai knows the key but denies access"}})
 	if _, err := n.DeliverDue(context.Background()); err != nil {
@@ -400,7 +401,7 @@ func TestSendTestRecordsTheTry(t *testing.T) {
 	bad := newReceiver(t, func(int) int { return http.StatusNotFound })
 	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback,
 		Env:   notify.Config{WebhookURL: rcv.URL, WebhookSecret: webhookSecret, SlackURL: bad.URL + "/services/T0/B0/TOPSECRET"},
-		Clock: checker.NewFakeClock(t0),
+		Clock: clocktest.NewFake(t0),
 	})
 	ctx := context.Background()
 	if err := n.SendTest(ctx, notify.Webhook); err != nil {
@@ -429,7 +430,7 @@ func TestSendTestRecordsTheTry(t *testing.T) {
 // key due for rotation once per rotation period, however often reminders are looked for.
 func TestRemindersOncePerPeriod(t *testing.T) {
 	e := newEnv(t)
-	clk := checker.NewFakeClock(t0)
+	clk := clocktest.NewFake(t0)
 	e.db.Now = clk.Now
 	ctx := context.Background()
 	bad, err := e.vault.Add(ctx, keys.PairInput{Label: "old", Email: "a@example.com", Key: "sk_live_REMINDME_0123456789"})

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -47,7 +47,7 @@ func TestPolicyRefusesInternalDestinations(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
-			n := notify.New(e.db, e.keys, notify.Options{Env: tt.cfg, Clock: checker.NewFakeClock(t0)})
+			n := notify.New(e.db, e.keys, notify.Options{Env: tt.cfg, Clock: clocktest.NewFake(t0)})
 			err := n.SendTest(context.Background(), tt.ch)
 			if err == nil || !strings.Contains(err.Error(), "destination not allowed by policy") {
 				t.Fatalf("SendTest: %v, want the policy's refusal", err)
@@ -177,7 +177,7 @@ func TestFailuresNameTheClassOnly(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
-			n := notify.New(e.db, e.keys, notify.Options{Env: tt.cfg, Allow: allowLoopback, Clock: checker.NewFakeClock(t0)})
+			n := notify.New(e.db, e.keys, notify.Options{Env: tt.cfg, Allow: allowLoopback, Clock: clocktest.NewFake(t0)})
 			err := n.SendTest(context.Background(), tt.ch)
 			if err == nil || !strings.Contains(err.Error(), tt.class) {
 				t.Fatalf("SendTest: %v, want %q", err, tt.class)

@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -206,7 +206,7 @@ func TestEmailDelivery(t *testing.T) {
 					Host: "127.0.0.1", Port: srv.port(), Username: tt.user, Password: tt.pass,
 					From: "staxkeys@example.com", To: []string{"ops@example.com", "sec@example.com"},
 				}},
-				Clock:       checker.NewFakeClock(t0),
+				Clock:       clocktest.NewFake(t0),
 				SMTPRootCAs: pool,
 			})
 			p := domain.Key{ID: 12, Label: "Équipe billing", Email: "billing@example.com"}

@@ -9,11 +9,16 @@ import (
 
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/staxapi"
 )
+
+// A Notifier hears the checker. The assertion lives here, not in notify, so that notify's own
+// code never imports the checker (TestNotifyDoesNotImportChecker at the root guards that).
+var _ checker.Observer = (*notify.Notifier)(nil)
 
 // fleet is the real checker over n valid keys, each of its own team, against the fake Stax.ai,
 // with the Notifier listening; the checker's clock is stepped by the test, the Notifier's
@@ -21,8 +26,8 @@ import (
 type fleet struct {
 	e     *env
 	fake  *staxfake.Server
-	clk   *checker.FakeClock
-	wclk  *checker.FakeClock
+	clk   *clocktest.Fake
+	wclk  *clocktest.Fake
 	n     *notify.Notifier
 	hook  *receiver
 	pairs []domain.Key
@@ -30,7 +35,7 @@ type fleet struct {
 
 func newFleet(t *testing.T, n int, fopts staxfake.Options) *fleet {
 	t.Helper()
-	f := &fleet{e: newEnv(t), hook: newReceiver(t, nil), clk: checker.NewFakeClock(t0), wclk: checker.NewFakeClock(t0)}
+	f := &fleet{e: newEnv(t), hook: newReceiver(t, nil), clk: clocktest.NewFake(t0), wclk: clocktest.NewFake(t0)}
 	fake, err := staxfake.Start(fopts)
 	if err != nil {
 		t.Fatal(err)

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock"
 	"github.com/staxkeys/staxkeys/store"
 )
 
@@ -76,16 +76,8 @@ func (n *Notifier) wait(ctx context.Context, d time.Duration) {
 		return
 	default:
 	}
-	var tick <-chan time.Time
-	if sc, ok := n.clock.(interface {
-		NewTimer(time.Duration) (<-chan time.Time, func() bool)
-	}); ok {
-		ch, stop := sc.NewTimer(d)
-		defer stop()
-		tick = ch
-	} else {
-		tick = n.clock.After(d)
-	}
+	tick, stop := clock.Timer(n.clock, d)
+	defer stop()
 	select {
 	case <-tick:
 	case <-n.nudge:
@@ -279,6 +271,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
-
-// The Notifier hears the checker.
-var _ checker.Observer = (*Notifier)(nil)

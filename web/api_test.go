@@ -20,6 +20,8 @@ import (
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/apitoken"
+	"github.com/staxkeys/staxkeys/internal/clock"
+	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/internal/metrics"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/keys"
@@ -50,12 +52,12 @@ type checkedEnv struct {
 	Fake    *staxfake.Server
 	Checker *checker.Checker
 	// CheckerClock is the checker's clock when checkedOptions.FakeClock is set, else nil.
-	CheckerClock *checker.FakeClock
+	CheckerClock *clocktest.Fake
 }
 
 // checkedOptions changes how newCheckedEnv builds the server.
 type checkedOptions struct {
-	// FakeClock puts the checker on a checker.FakeClock and the server and store on Env.Clock,
+	// FakeClock puts the checker on a clocktest.Fake and the server and store on Env.Clock,
 	// both starting at t0 and moved apart by the test. Otherwise everything runs on real time
 	// and Env.Clock is nil.
 	FakeClock bool
@@ -113,9 +115,9 @@ func newCheckedEnv(t testing.TB, o checkedOptions) *checkedEnv {
 	}
 	log := slog.New(slog.NewTextHandler(e.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	now := time.Now
-	var clk checker.Clock
+	var clk clock.Clock
 	if o.FakeClock {
-		e.CheckerClock = checker.NewFakeClock(t0)
+		e.CheckerClock = clocktest.NewFake(t0)
 		e.Clock = &Clock{t: t0}
 		clk, now = e.CheckerClock, e.Clock.Now
 	}

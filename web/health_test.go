@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -397,7 +398,7 @@ func BenchmarkHealthzHandler(b *testing.B) {
 	})
 }
 
-func blockUntil(t *testing.T, c *checker.FakeClock, n int) {
+func blockUntil(t *testing.T, c *clocktest.Fake, n int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()

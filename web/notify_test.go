@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/audit"
-	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/secret"
@@ -60,7 +60,7 @@ func newRecordsEnv(t *testing.T, env notify.Config) (*Env, *notify.Notifier) {
 		},
 	}
 	db.Now = e.Clock.Now
-	n := notify.New(db, ring, notify.Options{Allow: allowLoopback, Audit: audit.New(db, auditKey, nil), Env: env, Clock: checker.NewFakeClock(start)})
+	n := notify.New(db, ring, notify.Options{Allow: allowLoopback, Audit: audit.New(db, auditKey, nil), Env: env, Clock: clocktest.NewFake(start)})
 	log := slog.New(slog.NewTextHandler(e.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.Server = web.New(e.Config, db, e.services(log, nil), log, web.WithNotifier(n))
 	e.Server.Now = e.Clock.Now

@@ -142,7 +142,7 @@ func (m *Metrics) CheckRecorded(_ domain.Key, rec store.CheckRecord) {
 func (m *Metrics) OutageChanged(bool, time.Time, time.Time, string) {}
 
 // SuspicionChanged is part of checker.Observer; the suspicion gauges read checker.Status instead.
-func (m *Metrics) SuspicionChanged(checker.Suspicion) {}
+func (m *Metrics) SuspicionChanged(domain.Suspicion) {}
 
 // PauseChanged is part of checker.Observer; the pause gauges read checker.Status instead.
 func (m *Metrics) PauseChanged(bool, time.Time, time.Time, string) {}

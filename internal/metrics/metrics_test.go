@@ -14,6 +14,7 @@ import (
 
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/internal/metrics"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/notify"
@@ -84,7 +85,7 @@ func TestDeliveryMetrics(t *testing.T) {
 	if !strings.HasPrefix(recv.URL, "http://127.0.0.1:") {
 		t.Fatalf("receiver at %s, not 127.0.0.1", recv.URL)
 	}
-	clock := checker.NewFakeClock(t0)
+	clock := clocktest.NewFake(t0)
 	db.Now = clock.Now
 	m := metrics.New(db, nil, metrics.Options{Version: "test", CacheFor: -1, Now: clock.Now})
 	loopback, err := notify.ParsePolicy("127.0.0.1/32") // the receiver's address, refused by default
@@ -161,7 +162,7 @@ func TestStatusGauges(t *testing.T) {
 	db, _ := openStore(t)
 	var st atomic.Pointer[checker.Status]
 	st.Store(&checker.Status{Running: true})
-	clock := checker.NewFakeClock(t0)
+	clock := clocktest.NewFake(t0)
 	m := metrics.New(db, func() checker.Status { return *st.Load() }, metrics.Options{CacheFor: -1, Now: clock.Now})
 	steps := []struct {
 		name   string
@@ -171,7 +172,7 @@ func TestStatusGauges(t *testing.T) {
 		{"idle", checker.Status{Running: true}, map[string]float64{"staxkeys_checker_running": 1,
 			"staxkeys_upstream_suspicion": 0, "staxkeys_upstream_suspicion_keys": 0, "staxkeys_teams_paused": 0,
 			"staxkeys_checker_paused": 0, "staxkeys_checker_paused_until_timestamp_seconds": 0}},
-		{"a suspicion of 3 keys", checker.Status{Running: true, Suspicion: &checker.Suspicion{From: domain.Valid, To: domain.Revoked,
+		{"a suspicion of 3 keys", checker.Status{Running: true, Suspicion: &domain.Suspicion{From: domain.Valid, To: domain.Revoked,
 			Since: t0, At: t0, Keys: 3}}, map[string]float64{"staxkeys_upstream_suspicion": 1, "staxkeys_upstream_suspicion_keys": 3}},
 		{"two teams paused", checker.Status{Running: true, TeamsPaused: 2}, map[string]float64{"staxkeys_teams_paused": 2,
 			"staxkeys_upstream_suspicion": 0, "staxkeys_checker_paused": 0}},

@@ -1,13 +1,20 @@
-package checker
+package clocktest
 
 import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/staxkeys/staxkeys/internal/clock"
 )
 
-func TestFakeClock(t *testing.T) {
-	c := NewFakeClock(t0)
+// Fake stands in for the real clock wherever a clock.Clock is taken.
+var _ clock.Clock = (*Fake)(nil)
+
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+func TestFake(t *testing.T) {
+	c := NewFake(t0)
 	if c.Waiters() != 0 {
 		t.Fatal("a new clock has waiters")
 	}
