@@ -56,7 +56,6 @@ type Key struct {
 	Email           string
 	KeySealed       []byte
 	KeyHint         string
-	PairFingerprint []byte
 	KeyFingerprint  []byte
 	CreatedAt       time.Time
 	UpdatedAt       time.Time

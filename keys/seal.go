@@ -6,7 +6,6 @@ package keys
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/secret"
@@ -29,9 +28,6 @@ type PairInput struct {
 	Key   string
 }
 
-// associatedData binds a ciphertext to its row, so a sealed key copied into another row fails to open.
-func associatedData(id int64) []byte { return []byte("pair:" + strconv.FormatInt(id, 10)) }
-
 // Add validates and registers a new pair.
 func (v *Vault) Add(ctx context.Context, in PairInput) (domain.Key, error) {
 	in, err := Validate(in, true)
@@ -42,14 +38,13 @@ func (v *Vault) Add(ctx context.Context, in PairInput) (domain.Key, error) {
 		Label:           in.Label,
 		Email:           in.Email,
 		KeyHint:         secret.Hint(in.Key),
-		PairFingerprint: v.pairFingerprint(in.Email, in.Key),
 		KeyFingerprint:  v.KeyFingerprint(in.Key),
 		Seal:            v.sealer(in.Key),
 	})
 }
 
-// Update validates and applies a change to pair id. The pair fingerprint depends on the key,
-// so changing only the email needs the stored key opened to recompute it.
+// Update validates and applies a change to pair id. The stored key is not opened unless it is
+// replaced: duplicates are found by a unique index on (key fingerprint, email).
 func (v *Vault) Update(ctx context.Context, id int64, in PairInput) (domain.Key, error) {
 	in, err := Validate(in, false)
 	if err != nil {
@@ -59,25 +54,14 @@ func (v *Vault) Update(ctx context.Context, id int64, in PairInput) (domain.Key,
 	if in.Key != "" {
 		up.KeyHint = secret.Hint(in.Key)
 		up.KeyFingerprint = v.KeyFingerprint(in.Key)
-		up.PairFingerprint = v.pairFingerprint(in.Email, in.Key)
 		up.Seal = v.sealer(in.Key)
-	} else {
-		p, err := v.db.PairByID(ctx, id)
-		if err != nil {
-			return domain.Key{}, err
-		}
-		key, err := v.Key(p)
-		if err != nil {
-			return domain.Key{}, err
-		}
-		up.PairFingerprint, up.FromSealed = v.pairFingerprint(in.Email, key), p.KeySealed
 	}
 	return v.db.UpdatePair(ctx, id, up)
 }
 
 // Key opens a pair's sealed key. Callers must not log, store or render it except in a reveal.
 func (v *Vault) Key(p domain.Key) (string, error) {
-	b, err := v.keys.Open(p.KeySealed, associatedData(p.ID))
+	b, err := v.keys.Open(p.KeySealed, secret.KeyAD(p.ID))
 	if err != nil {
 		return "", fmt.Errorf("vault: open key of pair %d: %w", p.ID, err)
 	}
@@ -85,26 +69,8 @@ func (v *Vault) Key(p domain.Key) (string, error) {
 }
 
 // KeyFingerprint returns the fingerprint of a key alone, to find the same key under other emails.
-func (v *Vault) KeyFingerprint(key string) []byte { return v.keys.Fingerprint("key", key) }
+func (v *Vault) KeyFingerprint(key string) []byte { return v.keys.KeyFingerprint(key) }
 
 func (v *Vault) sealer(key string) func(id int64) ([]byte, error) {
-	return func(id int64) ([]byte, error) { return v.keys.Seal([]byte(key), associatedData(id)) }
-}
-
-func (v *Vault) pairFingerprint(email, key string) []byte {
-	return v.keys.Fingerprint("pair", normalizeEmail(email), key)
-}
-
-// Reseal seals a pair's key under this vault's master key and recomputes its fingerprints,
-// for master-key rotation.
-func (v *Vault) Reseal(p domain.Key, key string) (store.Reseal, error) {
-	sealed, err := v.sealer(key)(p.ID)
-	if err != nil {
-		return store.Reseal{}, err
-	}
-	return store.Reseal{
-		KeySealed:       sealed,
-		PairFingerprint: v.pairFingerprint(p.Email, key),
-		KeyFingerprint:  v.KeyFingerprint(key),
-	}, nil
+	return func(id int64) ([]byte, error) { return v.keys.Seal([]byte(key), secret.KeyAD(id)) }
 }

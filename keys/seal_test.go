@@ -267,8 +267,20 @@ func TestUpdate(t *testing.T) {
 		if k := mustKey(t, v, db, b.ID); k != "shared-key-0123456789" {
 			t.Fatalf("key = %q", k)
 		}
-		if bytes.Equal(got.PairFingerprint, b.PairFingerprint) {
-			t.Error("the pair fingerprint was not recomputed for the new email")
+	})
+	t.Run("an email edit does not open the key", func(t *testing.T) {
+		// A vault under another master key cannot open b's key, yet edits its label and email:
+		// duplicates are found by the stored fingerprint, not by re-deriving one from the key.
+		mk, err := secret.GenerateMasterKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		blind := keys.New(db, secret.NewKeyring(mk))
+		if _, err := blind.Update(ctx, b.ID, keys.PairInput{Label: "B3", Email: "b3@acme.com"}); err != nil {
+			t.Fatalf("email-only edit needed the key: %v", err)
+		}
+		if _, err := v.Update(ctx, b.ID, keys.PairInput{Label: "B2", Email: "b2@acme.com"}); err != nil {
+			t.Fatal(err)
 		}
 	})
 	t.Run("an email change that collides is refused", func(t *testing.T) {

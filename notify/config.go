@@ -162,13 +162,15 @@ func SplitAddresses(s string) []string {
 	return out
 }
 
-// Names of the settings rows. The secrets are sealed with the keyring, like the audit key.
+// settingConfig names the settings row of the non-secret alert settings. The secrets have
+// rows of their own, sealed, named in store (which re-seals them on master-key rotation).
+const settingConfig = "notify_config"
+
 const (
-	settingConfig        = "notify_config"
-	settingWebhookURL    = "notify_webhook_url"
-	settingWebhookSecret = "notify_webhook_secret"
-	settingSlackURL      = "notify_slack_url"
-	settingSMTPPassword  = "notify_smtp_password"
+	settingWebhookURL    = store.SettingWebhookURL
+	settingWebhookSecret = store.SettingWebhookSecret
+	settingSlackURL      = store.SettingSlackURL
+	settingSMTPPassword  = store.SettingSMTPPassword
 )
 
 // sealedSettings are the settings sealed under the master key, by form field.
@@ -179,7 +181,7 @@ var sealedSettings = []struct{ field, setting string }{
 	{"smtp_password", settingSMTPPassword},
 }
 
-func settingAD(name string) []byte { return []byte("setting:" + name) }
+func settingAD(name string) secret.AD { return secret.SettingAD(name) }
 
 // storedConfig is the non-secret part of the settings saved on the page.
 type storedConfig struct {
@@ -578,26 +580,3 @@ func changes(a, b Config) []string {
 	return out
 }
 
-// ResealSettings opens the notification secrets saved in db with old and seals them with
-// new, for master-key rotation; the result goes to store.ResealAll with the other sealed
-// settings.
-func ResealSettings(ctx context.Context, db *store.DB, old, new *secret.Keyring) (map[string][]byte, error) {
-	out := map[string][]byte{}
-	for _, s := range sealedSettings {
-		sealed, err := db.Setting(ctx, s.setting)
-		if errors.Is(err, domain.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		v, err := old.Open(sealed, settingAD(s.setting))
-		if err != nil {
-			return nil, fmt.Errorf("notify: open %s: %w", s.setting, err)
-		}
-		if out[s.setting], err = new.Seal(v, settingAD(s.setting)); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}

@@ -92,11 +92,7 @@ func TestSettingsOverrideEnvAndSealSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	newKeys := secret.NewKeyring(mk)
-	resealed, err := notify.ResealSettings(ctx, e.db, e.keys, newKeys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.db.PutSettings(ctx, resealed); err != nil {
+	if _, err := e.db.ResealAll(ctx, e.keys, newKeys); err != nil {
 		t.Fatal(err)
 	}
 	if got := notify.New(e.db, newKeys, notify.Options{Allow: allowLoopback}).Config(ctx); got.SlackURL != slackURL || got.SMTP.Password != smtpPassword || got.WebhookURL != webhookURL {

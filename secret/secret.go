@@ -201,12 +201,12 @@ func derive(k MasterKey, info string, n int) []byte {
 func (r *Keyring) PrimaryID() KeyID { return r.primary.id }
 
 // Seal encrypts plaintext with AES-256-GCM under the primary key's sealing
-// subkey and a fresh random nonce. ad must identify the record (for example
-// []byte("pair:42")) so a ciphertext cannot be moved to another row.
+// subkey and a fresh random nonce, bound to ad (where it is stored) so a ciphertext cannot be
+// moved to another row.
 //
 // Format: version (1) | KeyID (8) | nonce (12) | ciphertext+tag. The version
 // and KeyID are also authenticated, so neither can be altered.
-func (r *Keyring) Seal(plaintext, ad []byte) ([]byte, error) {
+func (r *Keyring) Seal(plaintext []byte, ad AD) ([]byte, error) {
 	e := r.primary
 	out := make([]byte, headerSize+nonceSize, minSealed+len(plaintext))
 	out[0] = version
@@ -215,7 +215,7 @@ func (r *Keyring) Seal(plaintext, ad []byte) ([]byte, error) {
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("secret: nonce: %w", err)
 	}
-	return e.aead.Seal(out, nonce, plaintext, fullAD(out[:headerSize], ad)), nil
+	return e.aead.Seal(out, nonce, plaintext, fullAD(out[:headerSize], ad.b)), nil
 }
 
 // fullAD prefixes the caller's associated data with the fixed-size header,
@@ -228,7 +228,7 @@ func fullAD(header, ad []byte) []byte {
 // returns ErrMalformed for truncated input or an unknown version,
 // ErrUnknownKey for a key id not in the keyring, and ErrDecrypt when
 // authentication fails (tampering, or the wrong ad).
-func (r *Keyring) Open(sealed, ad []byte) ([]byte, error) {
+func (r *Keyring) Open(sealed []byte, ad AD) ([]byte, error) {
 	id, err := SealedBy(sealed)
 	if err != nil {
 		return nil, err
@@ -238,7 +238,7 @@ func (r *Keyring) Open(sealed, ad []byte) ([]byte, error) {
 		return nil, ErrUnknownKey
 	}
 	nonce := sealed[headerSize : headerSize+nonceSize]
-	pt, err := e.aead.Open(nil, nonce, sealed[headerSize+nonceSize:], fullAD(sealed[:headerSize], ad))
+	pt, err := e.aead.Open(nil, nonce, sealed[headerSize+nonceSize:], fullAD(sealed[:headerSize], ad.b))
 	if err != nil {
 		return nil, ErrDecrypt
 	}
@@ -285,13 +285,13 @@ func (r *Keyring) DeriveKey(purpose string, n int) []byte {
 // later start can tell whether it was given the right master key before it
 // touches any real row.
 func (r *Keyring) NewCanary() ([]byte, error) {
-	return r.Seal([]byte(canaryValue), []byte(canaryAD))
+	return r.Seal([]byte(canaryValue), CanaryAD())
 }
 
 // CheckCanary returns nil when canary opens to the known value under a loaded
 // key, and ErrWrongMasterKey otherwise (including for garbage input).
 func (r *Keyring) CheckCanary(canary []byte) error {
-	pt, err := r.Open(canary, []byte(canaryAD))
+	pt, err := r.Open(canary, CanaryAD())
 	if err != nil || !hmac.Equal(pt, []byte(canaryValue)) {
 		return ErrWrongMasterKey
 	}

@@ -28,7 +28,7 @@ func newKey(t testing.TB) secret.MasterKey {
 
 func seal(t testing.TB, r *secret.Keyring, pt, ad string) []byte {
 	t.Helper()
-	c, err := r.Seal([]byte(pt), []byte(ad))
+	c, err := r.Seal([]byte(pt), secret.RawAD([]byte(ad)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestRoundTrip(t *testing.T) {
 			if len(tc.pt) >= 8 && bytes.Contains(c, []byte(tc.pt)) {
 				t.Fatal("ciphertext contains plaintext")
 			}
-			got, err := r.Open(c, []byte(tc.ad))
+			got, err := r.Open(c, secret.RawAD([]byte(tc.ad)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +73,7 @@ func TestWrongKey(t *testing.T) {
 	c := seal(t, ra, "secret", "pair:1")
 
 	t.Run("unknown key id", func(t *testing.T) {
-		if _, err := rb.Open(c, []byte("pair:1")); !errors.Is(err, secret.ErrUnknownKey) {
+		if _, err := rb.Open(c, secret.RawAD([]byte("pair:1"))); !errors.Is(err, secret.ErrUnknownKey) {
 			t.Fatalf("err = %v, want ErrUnknownKey", err)
 		}
 	})
@@ -83,7 +83,7 @@ func TestWrongKey(t *testing.T) {
 		forged := bytes.Clone(c)
 		id := b.ID()
 		copy(forged[1:9], id[:])
-		if _, err := rb.Open(forged, []byte("pair:1")); !errors.Is(err, secret.ErrDecrypt) {
+		if _, err := rb.Open(forged, secret.RawAD([]byte("pair:1"))); !errors.Is(err, secret.ErrDecrypt) {
 			t.Fatalf("err = %v, want ErrDecrypt", err)
 		}
 	})
@@ -106,7 +106,7 @@ func TestTamper(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := bytes.Clone(c)
 			bad[tc.at] ^= 0x01
-			pt, err := r.Open(bad, []byte("pair:1"))
+			pt, err := r.Open(bad, secret.RawAD([]byte("pair:1")))
 			if !errors.Is(err, tc.want) || pt != nil {
 				t.Fatalf("Open = %q, %v; want %v", pt, err, tc.want)
 			}
@@ -114,7 +114,7 @@ func TestTamper(t *testing.T) {
 	}
 	for _, n := range []int{0, 1, 9, 21, 36, len(c) - 1} {
 		t.Run(fmt.Sprintf("truncated to %d", n), func(t *testing.T) {
-			_, err := r.Open(c[:n], []byte("pair:1"))
+			_, err := r.Open(c[:n], secret.RawAD([]byte("pair:1")))
 			if err == nil {
 				t.Fatal("truncated ciphertext opened")
 			}
@@ -125,7 +125,7 @@ func TestTamper(t *testing.T) {
 func TestSwappedRecord(t *testing.T) {
 	r := secret.NewKeyring(newKey(t))
 	c := seal(t, r, "key one", "pair:1")
-	if _, err := r.Open(c, []byte("pair:2")); !errors.Is(err, secret.ErrDecrypt) {
+	if _, err := r.Open(c, secret.RawAD([]byte("pair:2"))); !errors.Is(err, secret.ErrDecrypt) {
 		t.Fatalf("err = %v, want ErrDecrypt", err)
 	}
 }
@@ -135,7 +135,7 @@ func TestRotation(t *testing.T) {
 	c := seal(t, secret.NewKeyring(old), "legacy", "pair:1")
 	r := secret.NewKeyring(nw, old)
 
-	if got, err := r.Open(c, []byte("pair:1")); err != nil || string(got) != "legacy" {
+	if got, err := r.Open(c, secret.RawAD([]byte("pair:1"))); err != nil || string(got) != "legacy" {
 		t.Fatalf("Open old = %q, %v", got, err)
 	}
 	if r.PrimaryID() != nw.ID() {
@@ -149,7 +149,7 @@ func TestRotation(t *testing.T) {
 	if id, _ := secret.SealedBy(resealed); id != nw.ID() {
 		t.Fatalf("new seal used %v, want %v", id, nw.ID())
 	}
-	if _, err := secret.NewKeyring(nw).Open(resealed, []byte("pair:1")); err != nil {
+	if _, err := secret.NewKeyring(nw).Open(resealed, secret.RawAD([]byte("pair:1"))); err != nil {
 		t.Fatalf("new key alone cannot open resealed row: %v", err)
 	}
 }
@@ -481,15 +481,15 @@ func TestHint(t *testing.T) {
 
 func FuzzOpen(f *testing.F) {
 	r := secret.NewKeyring(newKey(f))
-	ad := []byte("pair:1")
-	genuine := seal(f, r, "sk_live_0123456789abcdef", string(ad))
+	ad := secret.KeyAD(1)
+	genuine := seal(f, r, "sk_live_0123456789abcdef", "pair:1")
 	f.Add(genuine)
 	f.Add([]byte{})
 	f.Add([]byte{1})
 	f.Add(genuine[:36])
 	f.Add(append([]byte{2}, genuine[1:]...))
 	f.Add(append(bytes.Clone(genuine), 0))
-	f.Add(seal(f, secret.NewKeyring(newKey(f)), "other", string(ad)))
+	f.Add(seal(f, secret.NewKeyring(newKey(f)), "other", "pair:1"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		pt, err := r.Open(in, ad)
 		if err == nil {
@@ -509,7 +509,7 @@ func FuzzOpen(f *testing.F) {
 
 func BenchmarkSeal(b *testing.B) {
 	r := secret.NewKeyring(newKey(b))
-	pt, ad := []byte("sk_live_0123456789abcdef0123456789abcdef"), []byte("pair:42")
+	pt, ad := []byte("sk_live_0123456789abcdef0123456789abcdef"), secret.KeyAD(42)
 	for b.Loop() {
 		if _, err := r.Seal(pt, ad); err != nil {
 			b.Fatal(err)
@@ -519,11 +519,53 @@ func BenchmarkSeal(b *testing.B) {
 
 func BenchmarkOpen(b *testing.B) {
 	r := secret.NewKeyring(newKey(b))
-	ad := []byte("pair:42")
-	c := seal(b, r, "sk_live_0123456789abcdef0123456789abcdef", string(ad))
+	ad := secret.KeyAD(42)
+	c := seal(b, r, "sk_live_0123456789abcdef0123456789abcdef", "pair:42")
 	for b.Loop() {
 		if _, err := r.Open(c, ad); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestADSpellings pins the bytes of each associated data: every stored ciphertext carries them,
+// so a change would make every stored secret unopenable.
+func TestADSpellings(t *testing.T) {
+	r := secret.NewKeyring(newKey(t))
+	for _, tc := range []struct {
+		ad   secret.AD
+		want string
+	}{
+		{secret.KeyAD(42), "pair:42"},
+		{secret.SettingAD("audit_key"), "setting:audit_key"},
+		{secret.CanaryAD(), "staxkeys canary"},
+	} {
+		if _, err := r.Open(seal(t, r, "v", tc.want), tc.ad); err != nil {
+			t.Errorf("a value sealed with %q does not open with its constructor: %v", tc.want, err)
+		}
+	}
+	if _, err := r.Open(seal(t, r, "v", "pair:42"), secret.KeyAD(43)); !errors.Is(err, secret.ErrDecrypt) {
+		t.Errorf("key 42's ciphertext opened as key 43's: %v", err)
+	}
+}
+
+func TestReseal(t *testing.T) {
+	from, to := secret.NewKeyring(newKey(t)), secret.NewKeyring(newKey(t))
+	sealed := seal(t, from, "sk_live_0123456789abcdef", "pair:7")
+	resealed, fp, err := from.ResealKey(sealed, secret.KeyAD(7), to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := to.Open(resealed, secret.KeyAD(7)); err != nil || string(got) != "sk_live_0123456789abcdef" {
+		t.Fatalf("resealed opens to %q, %v", got, err)
+	}
+	if _, err := from.Open(resealed, secret.KeyAD(7)); err == nil {
+		t.Fatal("the old key opens the resealed value")
+	}
+	if !bytes.Equal(fp, to.KeyFingerprint("sk_live_0123456789abcdef")) || bytes.Equal(fp, from.KeyFingerprint("sk_live_0123456789abcdef")) {
+		t.Fatal("ResealKey's fingerprint is not the new keyring's")
+	}
+	if _, err := from.Reseal(sealed, secret.KeyAD(8), to); !errors.Is(err, secret.ErrDecrypt) {
+		t.Fatalf("Reseal under the wrong AD: %v", err)
 	}
 }

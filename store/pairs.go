@@ -18,25 +18,21 @@ import (
 // NewPair is what it takes to register a pair. Seal is called inside the transaction with the
 // new row's id, because the id is bound into the ciphertext.
 type NewPair struct {
-	Label, Email, KeyHint           string
-	PairFingerprint, KeyFingerprint []byte
-	Seal                            func(id int64) ([]byte, error)
+	Label, Email, KeyHint string
+	KeyFingerprint        []byte
+	Seal                  func(id int64) ([]byte, error)
 }
 
 // PairUpdate changes a pair's label and email and, when Seal is set, its key.
 type PairUpdate struct {
-	Label, Email    string
-	PairFingerprint []byte
-	// FromSealed is, when the key is kept, the sealed key PairFingerprint was computed from;
-	// if the key was replaced meanwhile the update is refused with ErrStale.
-	FromSealed []byte
+	Label, Email string
 	// Set only when the key is replaced:
 	KeyHint        string
 	KeyFingerprint []byte
 	Seal           func(id int64) ([]byte, error)
 }
 
-const pairColumns = `id, label, email, key_sealed, key_hint, pair_fingerprint, key_fingerprint,
+const pairColumns = `id, label, email, key_sealed, key_hint, key_fingerprint,
 	created_at, updated_at, key_changed_at, verdict, verdict_at, verdict_since, last_valid_at,
 	last_check_at, last_outcome, last_reason, last_http_status, last_latency_ms,
 	next_check_at, failures, candidate, candidate_count, flaps, steady, failing_since`
@@ -47,7 +43,7 @@ func scanPair(row interface{ Scan(...any) error }) (domain.Key, error) {
 	var outcome sql.NullString
 	var reason string
 	var status, latency int64
-	err := row.Scan(&p.ID, &p.Label, &p.Email, &p.KeySealed, &p.KeyHint, &p.PairFingerprint, &p.KeyFingerprint,
+	err := row.Scan(&p.ID, &p.Label, &p.Email, &p.KeySealed, &p.KeyHint, &p.KeyFingerprint,
 		&created, &updated, &keyChanged, &p.Verdict, &verdictAt, &since, &lastValid,
 		&lastAt, &outcome, &reason, &status, &latency,
 		&next, &p.Failures, &p.Candidate, &p.CandidateCount, &p.Flaps, &p.Steady, &failing)
@@ -70,9 +66,9 @@ func (db *DB) CreatePair(ctx context.Context, in NewPair) (domain.Key, error) {
 	var p domain.Key
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		now := db.now()
-		res, err := tx.ExecContext(ctx, `INSERT INTO pairs (label, email, key_sealed, key_hint, pair_fingerprint,
-			key_fingerprint, created_at, updated_at, key_changed_at) VALUES (?, ?, x'', ?, ?, ?, ?, ?, ?)`,
-			in.Label, in.Email, in.KeyHint, in.PairFingerprint, in.KeyFingerprint, now, now, now)
+		res, err := tx.ExecContext(ctx, `INSERT INTO pairs (label, email, key_sealed, key_hint,
+			key_fingerprint, created_at, updated_at, key_changed_at) VALUES (?, ?, x'', ?, ?, ?, ?, ?)`,
+			in.Label, in.Email, in.KeyHint, in.KeyFingerprint, now, now, now)
 		if isUniqueViolation(err) {
 			return errDuplicatePair
 		}
@@ -117,19 +113,19 @@ func (db *DB) UpdatePair(ctx context.Context, id int64, up PairUpdate) (domain.K
 			res, err = tx.ExecContext(ctx, `UPDATE pairs SET label = ?,
 				next_check_at = CASE WHEN email <> ? THEN 0 ELSE next_check_at END,
 				key_changed_at = CASE WHEN email <> ? THEN ? ELSE key_changed_at END,
-				email = ?, pair_fingerprint = ?, updated_at = ? WHERE id = ? AND key_sealed = ?`,
-				up.Label, up.Email, up.Email, now, up.Email, up.PairFingerprint, now, id, up.FromSealed)
+				email = ?, updated_at = ? WHERE id = ?`,
+				up.Label, up.Email, up.Email, now, up.Email, now, id)
 		} else {
 			var sealed []byte
 			if sealed, err = up.Seal(id); err != nil {
 				return err
 			}
-			res, err = tx.ExecContext(ctx, `UPDATE pairs SET label = ?, email = ?, pair_fingerprint = ?,
+			res, err = tx.ExecContext(ctx, `UPDATE pairs SET label = ?, email = ?,
 				key_sealed = ?, key_hint = ?, key_fingerprint = ?, updated_at = ?, key_changed_at = ?,
 				verdict = 'pending', verdict_at = NULL, verdict_since = NULL,
 				next_check_at = 0, failures = 0, candidate = '', candidate_count = 0,
 				flaps = 0, steady = 0, failing_since = NULL WHERE id = ?`,
-				up.Label, up.Email, up.PairFingerprint, sealed, up.KeyHint, up.KeyFingerprint, now, now, id)
+				up.Label, up.Email, sealed, up.KeyHint, up.KeyFingerprint, now, now, id)
 		}
 		if isUniqueViolation(err) {
 			return errDuplicatePair
@@ -138,13 +134,6 @@ func (db *DB) UpdatePair(ctx context.Context, id int64, up PairUpdate) (domain.K
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			var exists bool
-			if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pairs WHERE id = ?)", id).Scan(&exists); err != nil {
-				return err
-			}
-			if exists {
-				return ErrStale // the key was replaced since the fingerprint was computed
-			}
 			return domain.ErrNotFound
 		}
 		p, err = scanPair(tx.QueryRowContext(ctx, "SELECT "+pairColumns+" FROM pairs WHERE id = ?", id))

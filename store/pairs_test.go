@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,15 +18,9 @@ import (
 func newPair(label, email, key string) store.NewPair {
 	return store.NewPair{
 		Label: label, Email: email, KeyHint: key[max(0, len(key)-4):],
-		PairFingerprint: pairFP(email, key),
-		KeyFingerprint:  keyFP(key),
-		Seal:            fakeSeal(key),
+		KeyFingerprint: keyFP(key),
+		Seal:           fakeSeal(key),
 	}
-}
-
-func pairFP(email, key string) []byte {
-	h := sha256.Sum256([]byte("pair\x00" + strings.ToLower(email) + "\x00" + key))
-	return h[:]
 }
 
 func keyFP(key string) []byte {
@@ -138,14 +131,14 @@ func TestUpdatePair(t *testing.T) {
 	db := MustOpen(t)
 	clk := newClock(db)
 	p := mustPair(t, db, "old", "a@acme.com", "key-one-0123456789")
-	other := mustPair(t, db, "", "b@acme.com", "key-two-0123456789")
+	mustPair(t, db, "", "b@acme.com", "key-two-0123456789")
 	clk.Advance(time.Minute)
 	record(t, db, p, domain.Valid, domain.OutcomeValid, clk.Now())
 	p, _ = db.PairByID(ctx, p.ID)
 
 	t.Run("label only keeps key and verdict", func(t *testing.T) {
 		clk.Advance(time.Minute)
-		got, err := db.UpdatePair(ctx, p.ID, store.PairUpdate{Label: "new", Email: p.Email, PairFingerprint: p.PairFingerprint, FromSealed: p.KeySealed})
+		got, err := db.UpdatePair(ctx, p.ID, store.PairUpdate{Label: "new", Email: p.Email})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +150,7 @@ func TestUpdatePair(t *testing.T) {
 	})
 	t.Run("new email is checked again soon", func(t *testing.T) {
 		clk.Advance(time.Minute)
-		got, err := db.UpdatePair(ctx, p.ID, store.PairUpdate{Label: p.Label, Email: "c@acme.com", PairFingerprint: pairFP("c@acme.com", "key-one-0123456789"), FromSealed: p.KeySealed})
+		got, err := db.UpdatePair(ctx, p.ID, store.PairUpdate{Label: p.Label, Email: "c@acme.com"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +165,7 @@ func TestUpdatePair(t *testing.T) {
 		record(t, db, p, domain.Valid, domain.OutcomeValid, clk.Now())
 		var sealedFor int64
 		got, err := db.UpdatePair(ctx, p.ID, store.PairUpdate{
-			Label: p.Label, Email: p.Email, PairFingerprint: pairFP(p.Email, "key-three-0123456789"),
+			Label: p.Label, Email: p.Email,
 			KeyHint: "6789", KeyFingerprint: keyFP("key-three-0123456789"),
 			Seal: func(id int64) ([]byte, error) { sealedFor = id; return []byte("resealed"), nil },
 		})
@@ -189,28 +182,21 @@ func TestUpdatePair(t *testing.T) {
 		}
 	})
 	t.Run("conflict", func(t *testing.T) {
-		before, _ := db.PairByID(ctx, other.ID)
-		_, err := db.UpdatePair(ctx, other.ID, store.PairUpdate{Email: "C@acme.com", PairFingerprint: pairFP("C@acme.com", "key-three-0123456789"), FromSealed: before.KeySealed})
+		// twin holds p's key (now key-three, under c@acme.com); taking p's email in another
+		// case would register the same (key, email) twice.
+		twin := mustPair(t, db, "", "d@acme.com", "key-three-0123456789")
+		before, _ := db.PairByID(ctx, twin.ID)
+		_, err := db.UpdatePair(ctx, twin.ID, store.PairUpdate{Email: "C@acme.com"})
 		if !errors.Is(err, domain.ErrConflict) {
 			t.Fatalf("error = %v, want ErrConflict", err)
 		}
-		after, _ := db.PairByID(ctx, other.ID)
+		after, _ := db.PairByID(ctx, twin.ID)
 		if after.Email != before.Email || !after.UpdatedAt.Equal(before.UpdatedAt) {
 			t.Fatalf("a refused update changed the pair: %+v", after)
 		}
 	})
-	t.Run("key replaced since the fingerprint was computed", func(t *testing.T) {
-		before, _ := db.PairByID(ctx, other.ID)
-		_, err := db.UpdatePair(ctx, other.ID, store.PairUpdate{Label: "x", Email: before.Email, PairFingerprint: before.PairFingerprint, FromSealed: []byte("an older ciphertext")})
-		if !errors.Is(err, store.ErrStale) {
-			t.Fatalf("error = %v, want ErrStale", err)
-		}
-		if after, _ := db.PairByID(ctx, other.ID); after.Label != before.Label {
-			t.Fatalf("a refused update changed the pair: %+v", after)
-		}
-	})
 	t.Run("unknown id", func(t *testing.T) {
-		_, err := db.UpdatePair(ctx, 999, store.PairUpdate{Email: "z@acme.com", PairFingerprint: pairFP("z@acme.com", "k")})
+		_, err := db.UpdatePair(ctx, 999, store.PairUpdate{Email: "z@acme.com"})
 		if !errors.Is(err, domain.ErrNotFound) {
 			t.Fatalf("error = %v, want ErrNotFound", err)
 		}

@@ -247,7 +247,7 @@ func TestConcurrentWrites(t *testing.T) {
 					errs <- err
 					continue
 				}
-				if _, err := h.UpdatePair(ctx, p.ID, store.PairUpdate{Label: "l", Email: email, PairFingerprint: p.PairFingerprint, FromSealed: p.KeySealed}); err != nil {
+				if _, err := h.UpdatePair(ctx, p.ID, store.PairUpdate{Label: "l", Email: email}); err != nil {
 					errs <- err
 				}
 				if err := h.PutSetting(ctx, fmt.Sprint("s", g), []byte{byte(i)}); err != nil {

@@ -41,11 +41,11 @@ func seedDashboard(tb testing.TB, e *Env, n, checksPerPair int) {
 	// Verdicts spread as a real fleet's would: mostly valid, some revoked, denied and pending,
 	// every 17th pair's last check undecided.
 	if _, err := tx.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
-		INSERT INTO pairs (label, email, key_sealed, key_hint, pair_fingerprint, key_fingerprint,
+		INSERT INTO pairs (label, email, key_sealed, key_hint, key_fingerprint,
 			created_at, updated_at, key_changed_at, verdict, verdict_at, verdict_since, last_valid_at,
 			last_check_at, last_outcome, last_reason, last_http_status, last_latency_ms, next_check_at)
 		SELECT 'Integration ' || i, 'team' || i || '@example.com', x'00', printf('%04d', i % 10000),
-			randomblob(32), randomblob(32), ?, ?, ?,
+			randomblob(32), ?, ?, ?,
 			CASE WHEN i % 50 = 0 THEN 'revoked' WHEN i % 97 = 0 THEN 'denied' WHEN i % 113 = 0 THEN 'pending' ELSE 'valid' END,
 			?, ?, ?, ?,
 			CASE WHEN i % 17 = 0 THEN 'error' WHEN i % 50 = 0 THEN 'revoked' WHEN i % 97 = 0 THEN 'denied' ELSE 'valid' END,

@@ -6,13 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
 
-	"github.com/staxkeys/staxkeys/domain"
-	"github.com/staxkeys/staxkeys/keys"
-	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -123,11 +119,6 @@ func runRotateMasterKey(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	newRing := secret.NewKeyring(newKey)
-	canary, err := newRing.NewCanary()
-	if err != nil {
-		return err
-	}
-
 	// The new key is on disk (beside the old one) before the data depends on it, so a crash at
 	// any point leaves a key that opens the data.
 	var pending string
@@ -137,28 +128,9 @@ func runRotateMasterKey(ctx context.Context, env Env, args []string) error {
 			return fmt.Errorf("cannot write the new master key next to %s: %w", data.source.Path, err)
 		}
 	}
-	oldVault, newVault := keys.New(data.db, data.keys), keys.New(data.db, newRing)
-	auditKey, err := newRing.Seal(data.auditKey, auditKeyAD)
-	if err != nil {
-		return err
-	}
-	sealedSettings := map[string][]byte{canarySetting: canary, auditKeySetting: auditKey}
-	// The alert settings' secrets (webhook secret, Slack URL, SMTP password) move too.
-	alertSecrets, err := notify.ResealSettings(ctx, data.db, data.keys, newRing)
-	if err != nil {
-		if pending != "" {
-			os.Remove(pending)
-		}
-		return fmt.Errorf("rotation failed and nothing changed: %w", err)
-	}
-	maps.Copy(sealedSettings, alertSecrets)
-	n, err := data.db.ResealAll(ctx, sealedSettings, func(p domain.Key) (store.Reseal, error) {
-		key, err := oldVault.Key(p)
-		if err != nil {
-			return store.Reseal{}, err
-		}
-		return newVault.Reseal(p, key)
-	})
+	// Every sealed value the store lists moves: the keys, the canary, the audit key and the
+	// alert settings' secrets.
+	n, err := data.db.ResealAll(ctx, data.keys, newRing)
 	if err != nil {
 		if pending != "" {
 			os.Remove(pending)

@@ -19,14 +19,15 @@ import (
 	"github.com/staxkeys/staxkeys/store"
 )
 
-// canarySetting names the sealed value that tells whether the master key fits the database.
-const canarySetting = "master_key_canary"
+// The canary tells whether the master key fits the database. The audit key chains the audit
+// trail; it is random rather than derived from the master key so that rotating the master key
+// only re-seals it.
+const (
+	canarySetting   = store.SettingCanary
+	auditKeySetting = store.SettingAuditKey
+)
 
-// auditKeySetting names the sealed random key that chains the audit trail. It is random rather
-// than derived from the master key so that rotating the master key only re-seals it.
-const auditKeySetting = "audit_key"
-
-var auditKeyAD = []byte("setting:" + auditKeySetting)
+var auditKeyAD = secret.SettingAD(auditKeySetting)
 
 // opened is the database with the keyring that opens its secrets.
 type opened struct {
