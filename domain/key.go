@@ -51,15 +51,15 @@ func (o Outcome) Verdict() (Verdict, bool) {
 // Key is a registered API key: a label, the team admin email it is sent with, the key itself
 // (only ever here sealed) and what the checker knows of it.
 type Key struct {
-	ID              int64
-	Label           string
-	Email           string
-	KeySealed       []byte
-	KeyHint         string
-	KeyFingerprint  []byte
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
-	KeyChangedAt    time.Time
+	ID             int64
+	Label          string
+	Email          string
+	KeySealed      []byte
+	KeyHint        string
+	KeyFingerprint []byte
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	KeyChangedAt   time.Time
 
 	Verdict      Verdict
 	VerdictAt    time.Time // when the verdict was last confirmed by a check

@@ -35,11 +35,11 @@ func (v *Vault) Add(ctx context.Context, in PairInput) (domain.Key, error) {
 		return domain.Key{}, err
 	}
 	return v.db.CreatePair(ctx, store.NewPair{
-		Label:           in.Label,
-		Email:           in.Email,
-		KeyHint:         secret.Hint(in.Key),
-		KeyFingerprint:  v.KeyFingerprint(in.Key),
-		Seal:            v.sealer(in.Key),
+		Label:          in.Label,
+		Email:          in.Email,
+		KeyHint:        secret.Hint(in.Key),
+		KeyFingerprint: v.KeyFingerprint(in.Key),
+		Seal:           v.sealer(in.Key),
 	})
 }
 

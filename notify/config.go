@@ -579,4 +579,3 @@ func changes(a, b Config) []string {
 	add(a.RotationReminderDays != b.RotationReminderDays, changeRotationReminder)
 	return out
 }
-

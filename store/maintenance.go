@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-
 )
 
 // ErrExists means the backup file is already there; a backup never overwrites.
