@@ -103,7 +103,7 @@ func readKeyFile(t *testing.T, path string) secret.MasterKey {
 // assertKeysOpen checks that every pair's key opens under v and is the one registered.
 func assertKeysOpen(t *testing.T, db *store.DB, v *keys.Vault, want int) {
 	t.Helper()
-	pairs, err := db.AllPairs(context.Background())
+	pairs, err := db.AllKeys(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func assertKeysOpen(t *testing.T, db *store.DB, v *keys.Vault, want int) {
 // assertKeysSealed checks that no pair's key opens under v.
 func assertKeysSealed(t *testing.T, db *store.DB, v *keys.Vault) {
 	t.Helper()
-	pairs, err := db.AllPairs(context.Background())
+	pairs, err := db.AllKeys(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestCommandsBesideServer(t *testing.T) {
 		}
 		// The verdicts stand.
 		db, _ := openVault(t, filepath.Join(dir, "staxkeys.db"), oldKey)
-		if p, err := db.PairByID(context.Background(), alpha); err != nil || p.Verdict != domain.Valid {
+		if p, err := db.KeyByID(context.Background(), alpha); err != nil || p.Verdict != domain.Valid {
 			t.Errorf("pair %d after an undecided cycle: %s, %v", alpha, p.Verdict, err)
 		}
 	})

@@ -132,7 +132,7 @@ func testCrash(t *testing.T, bin string) {
 					if err != nil {
 						return // the server is gone
 					}
-					var p systest.Pair
+					var p systest.Key
 					if r.Status != http.StatusCreated || r.JSON(&p) != nil {
 						t.Errorf("POST /api/v1/keys answered %d: %.200s", r.Status, r.Body)
 						return
@@ -248,7 +248,7 @@ func verifyAfterCrash(t *testing.T, dir string, acked map[int64]*ack) {
 	}
 	v := keys.New(db, secret.NewKeyring(mk))
 	for id, a := range acked {
-		p, err := db.PairByID(ctx, id)
+		p, err := db.KeyByID(ctx, id)
 		if errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("acknowledged pair %d (%s) is gone", id, a.email)
 			continue
@@ -263,7 +263,7 @@ func verifyAfterCrash(t *testing.T, dir string, acked map[int64]*ack) {
 			t.Errorf("pair %d: key %q, %v; acknowledged %q", id, key, err, a.key)
 		}
 	}
-	all, err := db.AllPairs(ctx)
+	all, err := db.AllKeys(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

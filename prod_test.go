@@ -231,7 +231,7 @@ func TestJSONOutput(t *testing.T) {
 		t.Fatalf("the backup from standard output does not open: %v", err)
 	}
 	defer db.Close()
-	if n, err := db.PairCount(context.Background()); err != nil || n != 2 {
+	if n, err := db.KeyCount(context.Background()); err != nil || n != 2 {
 		t.Errorf("the backup holds %d pairs (%v), want 2", n, err)
 	}
 	if leftovers, _ := filepath.Glob(filepath.Join(dir, ".backup-*")); len(leftovers) != 0 {
@@ -394,7 +394,7 @@ func TestServeFinishesInFlightOnSIGTERM(t *testing.T) {
 	fake.SetLatency(3 * time.Second)
 	type checked struct {
 		r    *systest.Response
-		pair systest.Pair
+		pair systest.Key
 		err  error
 	}
 	answered := make(chan checked, 1)
@@ -469,7 +469,7 @@ func TestWorkBesideServer(t *testing.T) {
 	defer db.Close()
 	deadline := time.Now().Add(waitLimit)
 	for {
-		pairs, err := db.AllPairs(context.Background())
+		pairs, err := db.AllKeys(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -600,7 +600,7 @@ func TestCheckBesideServerInterrupted(t *testing.T) {
 	defer db.Close()
 	deadline := time.Now().Add(waitLimit)
 	for { // the server's own first checks, valid, before Stax.ai turns slow
-		pairs, _ := db.AllPairs(context.Background())
+		pairs, _ := db.AllKeys(context.Background())
 		if len(pairs) == 2 && pairs[0].Verdict == domain.Valid && pairs[1].Verdict == domain.Valid {
 			break
 		}

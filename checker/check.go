@@ -128,7 +128,7 @@ func (c *Checker) run(ctx context.Context, p domain.Key, release func()) (store.
 	if e := rec.Event; e != nil {
 		c.log.Info("checker: verdict changed", "pair_id", p.ID, "old", e.Old, "new", e.New, "reason", e.Reason)
 	}
-	c.publish(Update{PairID: p.ID, Verdict: rec.Verdict, Outcome: rec.Check.Outcome, At: now})
+	c.publish(Update{KeyID: p.ID, Verdict: rec.Verdict, Outcome: rec.Check.Outcome, At: now})
 	for _, o := range c.observers {
 		o.CheckRecorded(p, rec)
 	}
@@ -186,7 +186,7 @@ func (c *Checker) finishedCount() uint64 {
 // result. Once one answer is in, a pause or an outage ends the loop quietly and the
 // scheduler finishes the confirmation.
 func (c *Checker) checkConfirmed(ctx context.Context, id int64, m mode) (domain.Key, staxapi.Result, error) {
-	p, err := c.db.PairByID(ctx, id)
+	p, err := c.db.KeyByID(ctx, id)
 	if err != nil {
 		return domain.Key{}, staxapi.Result{}, err
 	}
@@ -195,7 +195,7 @@ func (c *Checker) checkConfirmed(ctx context.Context, id int64, m mode) (domain.
 	c.mu.Unlock()
 	if !counted {
 		// Without a scheduler nobody counted the teams yet; the fleet-wide rules need them.
-		if err := c.refreshPairCount(ctx); err != nil {
+		if err := c.refreshKeyCount(ctx); err != nil {
 			return p, staxapi.Result{}, err
 		}
 	}
@@ -231,7 +231,7 @@ func (c *Checker) checkConfirmed(ctx context.Context, id int64, m mode) (domain.
 		if errors.Is(err, store.ErrStale) && stale < 2 {
 			// Edited while in flight: check the pair as it is now.
 			stale++
-			if p, err = c.db.PairByID(ctx, id); err != nil {
+			if p, err = c.db.KeyByID(ctx, id); err != nil {
 				return domain.Key{}, last, err
 			}
 			continue
@@ -273,7 +273,7 @@ func (c *Checker) checkNow(ctx context.Context, id int64) (domain.Key, staxapi.R
 	if err != nil {
 		return p, res, fmt.Errorf("checker: check pair %d: %w", id, err)
 	}
-	if fresh, err := c.db.PairByID(ctx, id); err == nil {
+	if fresh, err := c.db.KeyByID(ctx, id); err == nil {
 		p = fresh
 	}
 	return p, res, nil
@@ -294,13 +294,13 @@ func (c *Checker) CheckAll(ctx context.Context) error {
 // the `staxkeys check` command. It waits out a 429 pause, but stops when Stax.ai looks down:
 // the pairs not reached then carry ErrOutage, and so does the returned error. Pairs deleted
 // during the cycle are left out of the results, which are in id order.
-func (c *Checker) RunCycle(ctx context.Context) ([]PairResult, error) {
-	ids, err := c.db.PairIDs(ctx)
+func (c *Checker) RunCycle(ctx context.Context) ([]KeyResult, error) {
+	ids, err := c.db.KeyIDs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("checker: cycle: %w", err)
 	}
-	c.setPairCount(len(ids))
-	results := make([]PairResult, len(ids))
+	c.setKeyCount(len(ids))
+	results := make([]KeyResult, len(ids))
 	var (
 		next   atomic.Int64
 		outage atomic.Bool
@@ -330,7 +330,7 @@ func (c *Checker) RunCycle(ctx context.Context) ([]PairResult, error) {
 				if p.ID == 0 {
 					p.ID = id
 				}
-				results[i] = PairResult{Pair: p, Result: res, Err: err}
+				results[i] = KeyResult{Key: p, Result: res, Err: err}
 			}
 		})
 	}
@@ -353,12 +353,12 @@ func (c *Checker) RunCycle(ctx context.Context) ([]PairResult, error) {
 
 // unchecked is the result for a pair the cycle did not check: the pair as stored (so a caller
 // still sees its label and standing verdict) with the reason.
-func (c *Checker) unchecked(id int64, why error) PairResult {
+func (c *Checker) unchecked(id int64, why error) KeyResult {
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
-	p, err := c.db.PairByID(ctx, id)
+	p, err := c.db.KeyByID(ctx, id)
 	if err != nil {
 		p = domain.Key{ID: id}
 	}
-	return PairResult{Pair: p, Err: why}
+	return KeyResult{Key: p, Err: why}
 }

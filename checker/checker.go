@@ -169,20 +169,20 @@ var ErrOutage = errors.New("checker: the Stax.ai API looks down")
 // stays due and the scheduler comes back to it.
 var errHold = errors.New("checker: hold")
 
-// Update tells a subscriber that something changed. PairID 0 is a checker-wide change
+// Update tells a subscriber that something changed. KeyID 0 is a checker-wide change
 // (outage start or end, a pause): read Status for the details.
 type Update struct {
-	PairID  int64
+	KeyID  int64
 	Verdict domain.Verdict
 	Outcome domain.Outcome
 	At      time.Time
 }
 
-// PairResult is what RunCycle found for one pair. Err is set when the pair could not be
+// KeyResult is what RunCycle found for one pair. Err is set when the pair could not be
 // checked (it changed meanwhile, the cycle stopped on an outage or shutdown); Result is then
 // empty.
-type PairResult struct {
-	Pair   domain.Key
+type KeyResult struct {
+	Key   domain.Key
 	Result staxapi.Result
 	Err    error
 }
@@ -343,15 +343,15 @@ func (c *Checker) effective() time.Duration {
 	return c.effInterval
 }
 
-func (c *Checker) setPairCount(n int) {
+func (c *Checker) setKeyCount(n int) {
 	c.mu.Lock()
 	c.pairs = n
 	c.effInterval = effectiveInterval(c.cfg.Interval, c.cfg.Rate, n)
 	c.mu.Unlock()
 }
 
-func (c *Checker) refreshPairCount(ctx context.Context) error {
-	n, err := c.db.PairCount(ctx)
+func (c *Checker) refreshKeyCount(ctx context.Context) error {
+	n, err := c.db.KeyCount(ctx)
 	if err != nil {
 		return err
 	}
@@ -359,7 +359,7 @@ func (c *Checker) refreshPairCount(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.setPairCount(n)
+	c.setKeyCount(n)
 	c.mu.Lock()
 	c.fleet.teams = teams
 	c.mu.Unlock()

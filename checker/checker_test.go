@@ -17,7 +17,7 @@ import (
 	"github.com/staxkeys/staxkeys/staxapi"
 )
 
-func TestNudgeChecksNewPairPromptly(t *testing.T) {
+func TestNudgeChecksNewKeyPromptly(t *testing.T) {
 	e := newEnv(t, staxfake.Options{})
 	c := e.checker(testConfig(), nil)
 	ch, unsub := c.Subscribe()
@@ -28,7 +28,7 @@ func TestNudgeChecksNewPairPromptly(t *testing.T) {
 	p := e.add(t, 1, staxfake.Valid)
 	c.Nudge()
 	u := updates(t, ch, 1)[0]
-	if u.PairID != p.ID || u.Verdict != domain.Valid || u.Outcome != domain.OutcomeValid || !u.At.Equal(t0) {
+	if u.KeyID != p.ID || u.Verdict != domain.Valid || u.Outcome != domain.OutcomeValid || !u.At.Equal(t0) {
 		t.Errorf("update %+v, want pair %d valid at %s", u, p.ID, t0)
 	}
 	got := e.pair(t, p.ID)
@@ -42,7 +42,7 @@ func TestNudgeChecksNewPairPromptly(t *testing.T) {
 		t.Error("the check needed the clock to move")
 	}
 	e.blocked(t, 1)
-	if st := c.Status(); !st.LastCycleAt.Equal(t0) || st.Pairs != 1 || !st.Running || !st.Started.Equal(t0) {
+	if st := c.Status(); !st.LastCycleAt.Equal(t0) || st.Keys != 1 || !st.Running || !st.Started.Equal(t0) {
 		t.Errorf("status %+v", st)
 	}
 }
@@ -53,7 +53,7 @@ func TestRateLimitHoldsBackOnlyItsTeam(t *testing.T) {
 	b := e.add(t, 2, staxfake.Valid)
 	d := e.add(t, 3, staxfake.Valid)
 	// A second key of a's team waits with it.
-	mate, err := e.vault.Add(context.Background(), keys.PairInput{Label: "mate", Email: strings.ToUpper(a.email), Key: "k-mate-0000000000000000000000000000000000"})
+	mate, err := e.vault.Add(context.Background(), keys.Input{Label: "mate", Email: strings.ToUpper(a.email), Key: "k-mate-0000000000000000000000000000000000"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestRateLimitHoldsBackOnlyItsTeam(t *testing.T) {
 	// in group commits, so their updates may come in any order.)
 	got := map[int64]domain.Outcome{}
 	for _, u := range updates(t, ch, 3) {
-		got[u.PairID] = u.Outcome
+		got[u.KeyID] = u.Outcome
 	}
 	if got[a.ID] != domain.OutcomeUndecided || got[b.ID] != domain.OutcomeValid || got[d.ID] != domain.OutcomeValid {
 		t.Fatalf("updates %v, want the 429 of pair %d and pairs %d and %d of other teams valid", got, a.ID, b.ID, d.ID)
@@ -104,7 +104,7 @@ func TestRateLimitFromSeveralTeamsPausesEveryCheck(t *testing.T) {
 	defer unsub()
 	start(t, c)
 	for _, u := range updates(t, ch, 3) {
-		if u.PairID == ok.ID {
+		if u.KeyID == ok.ID {
 			t.Fatalf("the healthy key was checked before three teams' 429s: %+v", u)
 		}
 	}
@@ -129,7 +129,7 @@ func TestRateLimitFromSeveralTeamsPausesEveryCheck(t *testing.T) {
 	}
 }
 
-func TestStartSpreadsOverduePairs(t *testing.T) {
+func TestStartSpreadsOverdueKeys(t *testing.T) {
 	e := newEnv(t, staxfake.Options{})
 	cfg := testConfig()
 	cfg.Interval = 10 * time.Minute
@@ -137,7 +137,7 @@ func TestStartSpreadsOverduePairs(t *testing.T) {
 
 	// Ten pairs checked long ago whose next checks all passed while staxkeys was down,
 	// pair i the most overdue, and one pair never checked.
-	var checked []testPair
+	var checked []testKey
 	for i := range 10 {
 		p := e.add(t, i, staxfake.Valid)
 		at := t0.Add(-2*time.Hour - time.Duration(i)*time.Minute)
@@ -155,7 +155,7 @@ func TestStartSpreadsOverduePairs(t *testing.T) {
 	start(t, c)
 	// The never-checked pair and the most overdue one are due at once; the rest wait.
 	got := updates(t, ch, 2)
-	if got[0].PairID != fresh.ID || got[1].PairID != checked[9].ID {
+	if got[0].KeyID != fresh.ID || got[1].KeyID != checked[9].ID {
 		t.Errorf("first checks %+v, want pairs %d then %d", got, fresh.ID, checked[9].ID)
 	}
 	e.blocked(t, 1)
@@ -171,8 +171,8 @@ func TestStartSpreadsOverduePairs(t *testing.T) {
 	}
 	// And each comes when its time does, one at a time.
 	e.clock.Advance(time.Minute)
-	if u := updates(t, ch, 1)[0]; u.PairID != checked[8].ID {
-		t.Errorf("after a minute checked %d, want %d", u.PairID, checked[8].ID)
+	if u := updates(t, ch, 1)[0]; u.KeyID != checked[8].ID {
+		t.Errorf("after a minute checked %d, want %d", u.KeyID, checked[8].ID)
 	}
 	e.blocked(t, 1)
 	if n := e.fake.Requests(); n != 3 {
@@ -250,7 +250,7 @@ func TestConfirmationRecheckAfterConfirmDelay(t *testing.T) {
 
 func TestOutageProbesGentlyThenRecovers(t *testing.T) {
 	e := newEnv(t, staxfake.Options{})
-	var pairs []testPair
+	var pairs []testKey
 	for i := range 5 {
 		pairs = append(pairs, e.add(t, i, staxfake.Valid))
 	}
@@ -306,7 +306,7 @@ func TestOutageProbesGentlyThenRecovers(t *testing.T) {
 	}
 	var global int
 	for len(all) > 0 {
-		if u := <-all; u.PairID == 0 {
+		if u := <-all; u.KeyID == 0 {
 			global++
 		}
 	}
@@ -406,7 +406,7 @@ func TestStretchedInterval(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.Interval, cfg.Rate = tt.interval, tt.rate
 		c := New(nil, nil, nil, cfg, clocktest.NewFake(t0), nil)
-		c.setPairCount(tt.pairs)
+		c.setKeyCount(tt.pairs)
 		st := c.Status()
 		if st.EffectiveInterval != tt.eff || st.Stretched != (tt.note != "") || st.StretchNote() != tt.note {
 			t.Errorf("%d pairs at %v/s in %s: effective %s, stretched %v, note %q; want %s, %q",
@@ -446,7 +446,7 @@ func (b *blockingProbe) Check(ctx context.Context, email, key string) (staxapi.R
 func TestShutdownDuringHangingChecks(t *testing.T) {
 	e := newEnv(t, staxfake.Options{})
 	probe := &blockingProbe{inner: e.api, entered: make(chan int64, 10), emails: map[string]int64{}}
-	var pairs []testPair
+	var pairs []testKey
 	for i := range 5 {
 		p := e.add(t, i, staxfake.Hang)
 		pairs = append(pairs, p)
@@ -545,11 +545,11 @@ func TestCheckNowConfirmsInline(t *testing.T) {
 	}
 }
 
-func TestRunCycleCoversEveryPairOnce(t *testing.T) {
+func TestRunCycleCoversEveryKeyOnce(t *testing.T) {
 	e := newEnv(t, staxfake.Options{})
 	behaviours := []staxfake.Behavior{staxfake.Valid, staxfake.Revoked, staxfake.Denied}
 	verdicts := []domain.Verdict{domain.Valid, domain.Revoked, domain.Denied}
-	var pairs []testPair
+	var pairs []testKey
 	for i := range 20 {
 		pairs = append(pairs, e.add(t, i, behaviours[i%3]))
 	}
@@ -569,7 +569,7 @@ func TestRunCycleCoversEveryPairOnce(t *testing.T) {
 		}
 		for i, p := range pairs {
 			r := res[i]
-			if r.Err != nil || r.Pair.ID != p.ID || r.Pair.Verdict != verdicts[i%3] || string(r.Result.Outcome) != string(verdicts[i%3]) {
+			if r.Err != nil || r.Key.ID != p.ID || r.Key.Verdict != verdicts[i%3] || string(r.Result.Outcome) != string(verdicts[i%3]) {
 				t.Errorf("round %d pair %d: %+v", round, p.ID, r)
 			}
 			// A new key's revoked or denied is confirmed by a second request.
@@ -640,7 +640,7 @@ func TestKeyEditedDuringCheckDropsTheAnswer(t *testing.T) {
 	e.fake.Set(p.email, newKey, staxfake.Revoked)
 	probe := &editingProbe{inner: e.api, edit: func() {
 		e.clock.Advance(time.Second) // the edit comes after the check began
-		if _, err := e.vault.Update(context.Background(), p.ID, keys.PairInput{Label: "x", Email: p.email, Key: newKey}); err != nil {
+		if _, err := e.vault.Update(context.Background(), p.ID, keys.Input{Label: "x", Email: p.email, Key: newKey}); err != nil {
 			t.Error(err)
 		}
 	}}
@@ -651,12 +651,12 @@ func TestKeyEditedDuringCheckDropsTheAnswer(t *testing.T) {
 
 	// The answer for the old key is dropped; the nudge brings a check of the new one, whose
 	// first revoked is confirmed by a re-check.
-	if u := updates(t, ch, 1)[0]; u.PairID != p.ID || u.Outcome != domain.OutcomeRevoked || u.Verdict != domain.Pending {
+	if u := updates(t, ch, 1)[0]; u.KeyID != p.ID || u.Outcome != domain.OutcomeRevoked || u.Verdict != domain.Pending {
 		t.Errorf("update %+v, want the new key's first answer, not yet confirmed", u)
 	}
 	e.blocked(t, 1)
 	e.clock.Advance(5 * time.Second)
-	if u := updates(t, ch, 1)[0]; u.PairID != p.ID || u.Verdict != domain.Revoked {
+	if u := updates(t, ch, 1)[0]; u.KeyID != p.ID || u.Verdict != domain.Revoked {
 		t.Errorf("update %+v, want the new key's confirmed verdict", u)
 	}
 	if cs := e.checks(t, p.ID); len(cs) != 2 || cs[0].Outcome != domain.OutcomeRevoked || cs[1].Outcome != domain.OutcomeRevoked {

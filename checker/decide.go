@@ -39,7 +39,7 @@ func Decide(p domain.Key, r staxapi.Result, now time.Time, cfg Config, effInterv
 	}
 	rec := store.CheckRecord{
 		Check: domain.Check{
-			PairID:     p.ID,
+			KeyID:     p.ID,
 			At:         now,
 			Outcome:    outcomeOf(r.Outcome),
 			HTTPStatus: r.HTTPStatus,
@@ -91,7 +91,7 @@ func Decide(p domain.Key, r staxapi.Result, now time.Time, cfg Config, effInterv
 		if rec.Candidate != "" {
 			rec.Flaps++
 		}
-		rec.Event = &domain.Event{PairID: p.ID, At: now, Old: domain.Pending, New: answer, Reason: r.Reason}
+		rec.Event = &domain.Event{KeyID: p.ID, At: now, Old: domain.Pending, New: answer, Reason: r.Reason}
 		rec.Verdict, rec.VerdictAt, rec.VerdictSince = answer, now, now
 		rec.Candidate, rec.CandidateCount, rec.Steady = "", 0, 0
 	case answer == rec.Verdict:
@@ -114,7 +114,7 @@ func Decide(p domain.Key, r staxapi.Result, now time.Time, cfg Config, effInterv
 		}
 		rec.Steady = 0
 		if rec.CandidateCount >= cfg.Confirm {
-			rec.Event = &domain.Event{PairID: p.ID, At: now, Old: rec.Verdict, New: answer, Reason: r.Reason}
+			rec.Event = &domain.Event{KeyID: p.ID, At: now, Old: rec.Verdict, New: answer, Reason: r.Reason}
 			rec.Verdict, rec.VerdictAt, rec.VerdictSince = answer, now, now
 			rec.Candidate, rec.CandidateCount, rec.Flaps = "", 0, 0
 		} else {

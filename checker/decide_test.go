@@ -57,7 +57,7 @@ func TestDecide(t *testing.T) {
 			p:    pending, r: valid,
 			want: func(r *store.CheckRecord) {
 				r.Verdict, r.VerdictAt, r.VerdictSince, r.LastValidAt = domain.Valid, now, now, now
-				r.Event = &domain.Event{PairID: 7, At: now, Old: domain.Pending, New: domain.Valid, Reason: valid.Reason}
+				r.Event = &domain.Event{KeyID: 7, At: now, Old: domain.Pending, New: domain.Valid, Reason: valid.Reason}
 				r.NextCheckAt = now.Add(interval)
 			},
 		},
@@ -74,7 +74,7 @@ func TestDecide(t *testing.T) {
 			p:    withCandidate(pending, domain.Revoked, 1), r: revoked,
 			want: func(r *store.CheckRecord) {
 				r.Verdict, r.VerdictAt, r.VerdictSince = domain.Revoked, now, now
-				r.Event = &domain.Event{PairID: 7, At: now, Old: domain.Pending, New: domain.Revoked, Reason: revoked.Reason}
+				r.Event = &domain.Event{KeyID: 7, At: now, Old: domain.Pending, New: domain.Revoked, Reason: revoked.Reason}
 				r.Candidate, r.CandidateCount = "", 0
 				r.NextCheckAt = now.Add(interval)
 			},
@@ -92,7 +92,7 @@ func TestDecide(t *testing.T) {
 			p:    withCandidate(pending, domain.Revoked, 1), r: valid,
 			want: func(r *store.CheckRecord) {
 				r.Verdict, r.VerdictAt, r.VerdictSince, r.LastValidAt = domain.Valid, now, now, now
-				r.Event = &domain.Event{PairID: 7, At: now, Old: domain.Pending, New: domain.Valid, Reason: valid.Reason}
+				r.Event = &domain.Event{KeyID: 7, At: now, Old: domain.Pending, New: domain.Valid, Reason: valid.Reason}
 				r.Candidate, r.CandidateCount, r.Flaps = "", 0, 1
 				r.NextCheckAt = now.Add(interval)
 			},
@@ -153,7 +153,7 @@ func TestDecide(t *testing.T) {
 			p:    withCandidate(established(domain.Valid), domain.Revoked, 1), r: revoked,
 			want: func(r *store.CheckRecord) {
 				r.Verdict, r.VerdictAt, r.VerdictSince = domain.Revoked, now, now
-				r.Event = &domain.Event{PairID: 7, At: now, Old: domain.Valid, New: domain.Revoked, Reason: revoked.Reason}
+				r.Event = &domain.Event{KeyID: 7, At: now, Old: domain.Valid, New: domain.Revoked, Reason: revoked.Reason}
 				r.Candidate, r.CandidateCount = "", 0
 				r.NextCheckAt = now.Add(interval)
 			},
@@ -171,7 +171,7 @@ func TestDecide(t *testing.T) {
 			p:    withCandidate(established(domain.Denied), domain.Valid, 2), r: valid, cfg: confirm(3),
 			want: func(r *store.CheckRecord) {
 				r.Verdict, r.VerdictAt, r.VerdictSince, r.LastValidAt = domain.Valid, now, now, now
-				r.Event = &domain.Event{PairID: 7, At: now, Old: domain.Denied, New: domain.Valid, Reason: valid.Reason}
+				r.Event = &domain.Event{KeyID: 7, At: now, Old: domain.Denied, New: domain.Valid, Reason: valid.Reason}
 				r.Candidate, r.CandidateCount = "", 0
 				r.NextCheckAt = now.Add(interval)
 			},
@@ -181,7 +181,7 @@ func TestDecide(t *testing.T) {
 			p:    established(domain.Valid), r: denied, cfg: confirm(1),
 			want: func(r *store.CheckRecord) {
 				r.Verdict, r.VerdictAt, r.VerdictSince = domain.Denied, now, now
-				r.Event = &domain.Event{PairID: 7, At: now, Old: domain.Valid, New: domain.Denied, Reason: denied.Reason}
+				r.Event = &domain.Event{KeyID: 7, At: now, Old: domain.Valid, New: domain.Denied, Reason: denied.Reason}
 				r.NextCheckAt = now.Add(interval)
 			},
 		},
@@ -261,7 +261,7 @@ func TestDecide(t *testing.T) {
 			p:    withCandidate(established(domain.Valid), domain.Revoked, 1), r: limitedDecided,
 			want: func(r *store.CheckRecord) {
 				r.Verdict, r.VerdictAt, r.VerdictSince = domain.Revoked, now, now
-				r.Event = &domain.Event{PairID: 7, At: now, Old: domain.Valid, New: domain.Revoked, Reason: limitedDecided.Reason}
+				r.Event = &domain.Event{KeyID: 7, At: now, Old: domain.Valid, New: domain.Revoked, Reason: limitedDecided.Reason}
 				r.Candidate, r.CandidateCount = "", 0
 				r.NextCheckAt = now.Add(20 * time.Minute)
 			},
@@ -304,7 +304,7 @@ func TestDecide(t *testing.T) {
 			p:    established(domain.Valid), r: revoked, cfg: confirm(1),
 			want: func(r *store.CheckRecord) {
 				r.Verdict, r.VerdictAt, r.VerdictSince = domain.Revoked, now, now
-				r.Event = &domain.Event{PairID: 7, At: now, Old: domain.Valid, New: domain.Revoked, Reason: revoked.Reason}
+				r.Event = &domain.Event{KeyID: 7, At: now, Old: domain.Valid, New: domain.Revoked, Reason: revoked.Reason}
 				r.Candidate, r.CandidateCount = "", 0
 				r.NextCheckAt = now.Add(interval)
 			},
@@ -327,7 +327,7 @@ func TestDecide(t *testing.T) {
 			got := Decide(tt.p, tt.r, now, cfg, eff, rnd)
 
 			want := store.CheckRecord{
-				Check: domain.Check{PairID: 7, At: now, Outcome: domain.Outcome(tt.r.Outcome),
+				Check: domain.Check{KeyID: 7, At: now, Outcome: domain.Outcome(tt.r.Outcome),
 					HTTPStatus: tt.r.HTTPStatus, Latency: tt.r.Latency, Reason: tt.r.Reason},
 				KeyChangedAt: keyChanged, FromVerdict: tt.p.Verdict,
 				Verdict: tt.p.Verdict, VerdictAt: tt.p.VerdictAt, VerdictSince: tt.p.VerdictSince,

@@ -538,7 +538,7 @@ func (c *Checker) correlateLocked(p domain.Key, rec store.CheckRecord, now time.
 // resumeSuspicion rebuilds, at start, a suspicion a restart interrupted: its members are still
 // held candidates in the database. Without it each would be confirmed, and alert, on its own.
 func (c *Checker) resumeSuspicion(ctx context.Context, now time.Time) error {
-	held, err := c.db.HeldPairs(ctx, c.cfg.Confirm)
+	held, err := c.db.HeldKeys(ctx, c.cfg.Confirm)
 	if err != nil {
 		return err
 	}
@@ -613,10 +613,10 @@ func (c *Checker) settle(now time.Time) {
 
 // snapshot is the Suspicion observers and pages see, members in id order.
 func (s *suspicion) snapshot(now time.Time, resolved bool) domain.Suspicion {
-	out := domain.Suspicion{From: s.from, To: s.to, Since: s.since, At: now, Resolved: resolved, Reason: s.reason, Keys: len(s.members)}
+	out := domain.Suspicion{From: s.from, To: s.to, Since: s.since, At: now, Resolved: resolved, Reason: s.reason, Count: len(s.members)}
 	for _, id := range slices.Sorted(maps.Keys(s.members)) {
 		m := s.members[id]
-		out.Pairs = append(out.Pairs, m.pair)
+		out.Members = append(out.Members, m.pair)
 		if !resolved {
 			continue
 		}

@@ -13,10 +13,10 @@ import (
 
 // fleetEnv registers n valid keys, each of its own team, and starts a scheduler that has
 // checked them all once.
-func fleetEnv(t *testing.T, n int, cfg Config) (*env, *Checker, *recordingObserver, []testPair) {
+func fleetEnv(t *testing.T, n int, cfg Config) (*env, *Checker, *recordingObserver, []testKey) {
 	t.Helper()
 	e := newEnv(t, staxfake.Options{RetryAfter: 2 * time.Minute})
-	var pairs []testPair
+	var pairs []testKey
 	for i := range n {
 		pairs = append(pairs, e.add(t, i, staxfake.Valid))
 	}
@@ -124,7 +124,7 @@ func TestSingleRevocationIsConfirmedPromptly(t *testing.T) {
 	}
 	var ev *domain.Event
 	for _, r := range recs {
-		if r.Event != nil && r.Event.PairID == p.ID {
+		if r.Event != nil && r.Event.KeyID == p.ID {
 			ev = r.Event
 		}
 	}
@@ -217,7 +217,7 @@ func TestSuspicionSurvivesRestart(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	e.blocked(t, 2)
 	st := c2.Status()
-	if st.Suspicion == nil || st.Suspicion.Keys < 4 {
+	if st.Suspicion == nil || st.Suspicion.Count < 4 {
 		t.Fatalf("the restarted checker shows suspicion %+v, want the held members", st.Suspicion)
 	}
 }
@@ -227,7 +227,7 @@ func TestSuspicionSurvivesRestart(t *testing.T) {
 // back once its answer is classified, and its pair stays in flight until the write lands.
 func TestSlotFreeBeforeTheWrite(t *testing.T) {
 	e := newEnv(t, staxfake.Options{})
-	var pairs []testPair
+	var pairs []testKey
 	for i := range 3 {
 		pairs = append(pairs, e.add(t, i, staxfake.Valid))
 	}

@@ -83,13 +83,13 @@ func (e *env) checker(cfg Config, probe Prober) *Checker {
 	return c
 }
 
-type testPair struct {
+type testKey struct {
 	domain.Key
 	email, key string
 }
 
-func pairInput(i int) keys.PairInput {
-	return keys.PairInput{
+func pairInput(i int) keys.Input {
+	return keys.Input{
 		Label: fmt.Sprintf("team %d", i),
 		Email: fmt.Sprintf("admin%d@team%d.example.com", i, i),
 		Key:   fmt.Sprintf("k%039d", i),
@@ -97,7 +97,7 @@ func pairInput(i int) keys.PairInput {
 }
 
 // add registers pair i with the vault and gives it behaviour b at the fake.
-func (e *env) add(tb testing.TB, i int, b staxfake.Behavior) testPair {
+func (e *env) add(tb testing.TB, i int, b staxfake.Behavior) testKey {
 	tb.Helper()
 	in := pairInput(i)
 	p, err := e.vault.Add(context.Background(), in)
@@ -105,7 +105,7 @@ func (e *env) add(tb testing.TB, i int, b staxfake.Behavior) testPair {
 		tb.Fatal(err)
 	}
 	e.fake.Set(in.Email, in.Key, b)
-	return testPair{Key: p, email: in.Email, key: in.Key}
+	return testKey{Key: p, email: in.Email, key: in.Key}
 }
 
 // seed registers n pairs through keys.Add. Every Add is its own transaction on the one
@@ -135,7 +135,7 @@ func (e *env) seed(tb testing.TB, n int) {
 
 func (e *env) pair(tb testing.TB, id int64) domain.Key {
 	tb.Helper()
-	p, err := e.db.PairByID(context.Background(), id)
+	p, err := e.db.KeyByID(context.Background(), id)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func updates(t *testing.T, ch <-chan Update, n int) []Update {
 	for len(got) < n {
 		select {
 		case u := <-ch:
-			if u.PairID != 0 {
+			if u.KeyID != 0 {
 				got = append(got, u)
 			}
 		case <-deadline:

@@ -44,7 +44,7 @@ func (c *Checker) Run(ctx context.Context) error {
 
 	c.prune(ctx, now)
 	nextPrune := now.Add(pruneEvery)
-	if err := c.refreshPairCount(ctx); err != nil {
+	if err := c.refreshKeyCount(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -63,7 +63,7 @@ func (c *Checker) Run(ctx context.Context) error {
 		return fmt.Errorf("checker: start: %w", err)
 	}
 	st := c.Status()
-	c.log.Info("checker: started", "pairs", st.Pairs, "interval", st.Interval, "concurrency", c.cfg.Concurrency,
+	c.log.Info("checker: started", "pairs", st.Keys, "interval", st.Interval, "concurrency", c.cfg.Concurrency,
 		"rate", st.Rate, "effective_interval", st.EffectiveInterval)
 	if st.Stretched {
 		c.log.Warn("checker: interval stretched by the rate cap", "note", st.StretchNote())
@@ -120,7 +120,7 @@ func (c *Checker) Run(ctx context.Context) error {
 		// its first pair is not due, the scheduler is about to wait, and what it waits for
 		// must come from a query made after the snapshot above.
 		if gen := c.schedGen.Load(); len(batch) == 0 || gen != batchGen || batch[0].NextCheckAt.After(now) {
-			next, err := c.db.NextPairs(ctx, c.inflight.ids(), 2*c.cfg.Concurrency)
+			next, err := c.db.NextKeys(ctx, c.inflight.ids(), 2*c.cfg.Concurrency)
 			if err != nil {
 				c.releaseSlot()
 				if ctx.Err() == nil {
@@ -230,7 +230,7 @@ func (c *Checker) probeOutage(ctx context.Context) {
 	if err := c.acquireSlot(ctx); err != nil {
 		return
 	}
-	next, err := c.db.NextPairs(ctx, c.inflight.ids(), 1)
+	next, err := c.db.NextKeys(ctx, c.inflight.ids(), 1)
 	if err != nil || len(next) == 0 {
 		c.releaseSlot()
 		if err != nil && ctx.Err() == nil {
@@ -262,7 +262,7 @@ func (c *Checker) probeOutage(ctx context.Context) {
 // recount refreshes the pair count and with it the effective interval.
 func (c *Checker) recount(ctx context.Context) {
 	before := c.Status()
-	if err := c.refreshPairCount(ctx); err != nil {
+	if err := c.refreshKeyCount(ctx); err != nil {
 		if ctx.Err() == nil {
 			c.log.Error("checker: cannot count pairs", "err", err)
 		}

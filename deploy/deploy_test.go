@@ -51,7 +51,7 @@ func families(t *testing.T) map[string]string {
 		t.Fatal(err)
 	}
 	v := keys.New(db, secret.NewKeyring(mk))
-	if _, err := v.Add(ctx, keys.PairInput{Email: "ops@example.com", Key: "sk_live_APIKEY_deploy_0123456789"}); err != nil {
+	if _, err := v.Add(ctx, keys.Input{Email: "ops@example.com", Key: "sk_live_APIKEY_deploy_0123456789"}); err != nil {
 		t.Fatal(err)
 	}
 	// Nothing listens on port 9 of loopback: the checker is never run, only asked for its status.
@@ -644,7 +644,7 @@ func TestLitestreamConfig(t *testing.T) {
 	}
 	v := keys.New(db, secret.NewKeyring(mk))
 	apiKeys := map[string]string{"first@example.com": "sk_live_APIKEY_first_0123456789", "second@example.com": "sk_live_APIKEY_second_ABCDEFGHI"}
-	if _, err := v.Add(ctx, keys.PairInput{Email: "first@example.com", Key: apiKeys["first@example.com"]}); err != nil {
+	if _, err := v.Add(ctx, keys.Input{Email: "first@example.com", Key: apiKeys["first@example.com"]}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -677,7 +677,7 @@ func TestLitestreamConfig(t *testing.T) {
 		}
 	}
 	defer stop()
-	if _, err := v.Add(ctx, keys.PairInput{Email: "second@example.com", Key: apiKeys["second@example.com"]}); err != nil {
+	if _, err := v.Add(ctx, keys.Input{Email: "second@example.com", Key: apiKeys["second@example.com"]}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -691,7 +691,7 @@ func TestLitestreamConfig(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		last = string(out)
 		if err == nil {
-			if n := countPairs(t, restored); n == 2 {
+			if n := countKeys(t, restored); n == 2 {
 				break
 			}
 		}
@@ -707,7 +707,7 @@ func TestLitestreamConfig(t *testing.T) {
 	}
 	defer rdb.Close()
 	rv := keys.New(rdb, secret.NewKeyring(mk))
-	pairs, err := rdb.AllPairs(ctx)
+	pairs, err := rdb.AllKeys(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -718,15 +718,15 @@ func TestLitestreamConfig(t *testing.T) {
 	}
 }
 
-// countPairs opens a restored copy on its own and counts its keys (0 if it does not open).
-func countPairs(t *testing.T, path string) int {
+// countKeys opens a restored copy on its own and counts its keys (0 if it does not open).
+func countKeys(t *testing.T, path string) int {
 	t.Helper()
 	db, err := store.Open(context.Background(), path)
 	if err != nil {
 		return 0
 	}
 	defer db.Close()
-	c, err := db.CountPairs(context.Background())
+	c, err := db.CountKeys(context.Background())
 	if err != nil {
 		return 0
 	}

@@ -14,11 +14,11 @@ type Suspicion struct {
 	Since    time.Time // when the first member's answer changed
 	At       time.Time // when this begins or is resolved
 	Resolved bool
-	// Keys counts the members.
-	Keys int
-	// Pairs are the members: at the start those seen so far, at the resolution all of them.
+	// Count counts the members.
+	Count int
+	// Members are the members: at the start those seen so far, at the resolution all of them.
 	// checker.Status leaves them out (it is read by every page and scrape); observers get them.
-	Pairs []Key
+	Members []Key
 	// At the resolution: the members whose change was confirmed (now at To) and those whose
 	// answers went back (still at From). Both empty at the start.
 	Confirmed, Cleared []Key

@@ -19,14 +19,14 @@ const MaxImportRows = 10000
 // never be logged, stored or shown; pages show KeyHint, and only for a key that is well formed.
 type ImportRow struct {
 	Line     int // the row's line in the file; the header is line 1
-	In       PairInput
+	In       Input
 	KeyHint  string
 	Problems map[string]string // what is wrong, by field; "row" for the row as a whole
 
 	DuplicateOf    int   // an earlier line with the same email and key
 	Registered     int64 // the pair that already holds this email and key
 	SharedWithLine int   // an earlier line with the same key under another email
-	SharedWithPair int64 // a registered pair with the same key under another email
+	SharedWithKey int64 // a registered pair with the same key under another email
 }
 
 // Bad reports whether the row cannot be imported as it stands.
@@ -120,7 +120,7 @@ func ParseImport(r io.Reader) (*ImportPlan, error) {
 			plan.Rows = append(plan.Rows, row)
 			continue
 		}
-		in, err := Validate(PairInput{Label: rec[cols.label], Email: rec[cols.email], Key: rec[cols.key]}, true)
+		in, err := Validate(Input{Label: rec[cols.label], Email: rec[cols.email], Key: rec[cols.key]}, true)
 		row.In = in
 		var ve *domain.ValidationError
 		if errors.As(err, &ve) {
@@ -211,7 +211,7 @@ func (v *Vault) PlanImport(ctx context.Context, r io.Reader) (*ImportPlan, error
 		}
 		same, ok := byKey[row.In.Key]
 		if !ok {
-			if same, err = v.db.PairsWithKeyFingerprint(ctx, v.KeyFingerprint(row.In.Key)); err != nil {
+			if same, err = v.db.KeysWithFingerprint(ctx, v.KeyFingerprint(row.In.Key)); err != nil {
 				return nil, err
 			}
 			byKey[row.In.Key] = same
@@ -219,8 +219,8 @@ func (v *Vault) PlanImport(ctx context.Context, r io.Reader) (*ImportPlan, error
 		for _, p := range same {
 			if normalizeEmail(p.Email) == normalizeEmail(row.In.Email) {
 				row.Registered = p.ID
-			} else if row.SharedWithPair == 0 {
-				row.SharedWithPair = p.ID
+			} else if row.SharedWithKey == 0 {
+				row.SharedWithKey = p.ID
 			}
 		}
 	}

@@ -71,7 +71,7 @@ func TestImportReportsBadRowsByLineAndImportsNothing(t *testing.T) {
 	if !errors.Is(err, keys.ErrImportHasBadRows) || len(res.Added) != 0 {
 		t.Fatalf("Import without skipBad: %v, %d added", err, len(res.Added))
 	}
-	if n, _ := db.PairCount(ctx); n != 0 {
+	if n, _ := db.KeyCount(ctx); n != 0 {
 		t.Fatalf("%d pairs after refusing a file with bad rows, want 0", n)
 	}
 
@@ -105,7 +105,7 @@ func TestImportReportsDuplicates(t *testing.T) {
 		t.Errorf("ignored %v", plan.Ignored)
 	}
 	r := plan.Rows
-	if r[0].Registered != existing.ID || r[2].DuplicateOf != 3 || r[3].SharedWithLine != 3 || r[4].SharedWithPair != existing.ID ||
+	if r[0].Registered != existing.ID || r[2].DuplicateOf != 3 || r[3].SharedWithLine != 3 || r[4].SharedWithKey != existing.ID ||
 		r[1].Duplicate() || r[3].Duplicate() || r[4].Duplicate() {
 		t.Errorf("rows %+v", r)
 	}
@@ -137,7 +137,7 @@ func TestImportReportsDuplicates(t *testing.T) {
 	if err != nil || len(res.Added) != 0 || fmt.Sprint(res.Duplicates) != "[2]" {
 		t.Errorf("stale plan: %v, added %d, duplicates %v", err, len(res.Added), res.Duplicates)
 	}
-	if n, _ := db.PairCount(ctx); n != 5 {
+	if n, _ := db.KeyCount(ctx); n != 5 {
 		t.Errorf("%d pairs, want 5", n)
 	}
 }

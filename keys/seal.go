@@ -21,20 +21,20 @@ type Vault struct {
 // New returns a Vault over db sealing with keys.
 func New(db *store.DB, keys *secret.Keyring) *Vault { return &Vault{db: db, keys: keys} }
 
-// PairInput is a pair as an admin or a client typed it. On update an empty Key keeps the key.
-type PairInput struct {
+// Input is a pair as an admin or a client typed it. On update an empty Key keeps the key.
+type Input struct {
 	Label string
 	Email string
 	Key   string
 }
 
 // Add validates and registers a new pair.
-func (v *Vault) Add(ctx context.Context, in PairInput) (domain.Key, error) {
+func (v *Vault) Add(ctx context.Context, in Input) (domain.Key, error) {
 	in, err := Validate(in, true)
 	if err != nil {
 		return domain.Key{}, err
 	}
-	return v.db.CreatePair(ctx, store.NewPair{
+	return v.db.CreateKey(ctx, store.NewKey{
 		Label:          in.Label,
 		Email:          in.Email,
 		KeyHint:        secret.Hint(in.Key),
@@ -45,18 +45,18 @@ func (v *Vault) Add(ctx context.Context, in PairInput) (domain.Key, error) {
 
 // Update validates and applies a change to pair id. The stored key is not opened unless it is
 // replaced: duplicates are found by a unique index on (key fingerprint, email).
-func (v *Vault) Update(ctx context.Context, id int64, in PairInput) (domain.Key, error) {
+func (v *Vault) Update(ctx context.Context, id int64, in Input) (domain.Key, error) {
 	in, err := Validate(in, false)
 	if err != nil {
 		return domain.Key{}, err
 	}
-	up := store.PairUpdate{Label: in.Label, Email: in.Email}
+	up := store.KeyUpdate{Label: in.Label, Email: in.Email}
 	if in.Key != "" {
 		up.KeyHint = secret.Hint(in.Key)
 		up.KeyFingerprint = v.KeyFingerprint(in.Key)
 		up.Seal = v.sealer(in.Key)
 	}
-	return v.db.UpdatePair(ctx, id, up)
+	return v.db.UpdateKey(ctx, id, up)
 }
 
 // Key opens a pair's sealed key. Callers must not log, store or render it except in a reveal.

@@ -36,7 +36,7 @@ func MustOpenVault(tb testing.TB) (*keys.Vault, *store.DB) {
 
 func mustAdd(t *testing.T, v *keys.Vault, label, email, key string) domain.Key {
 	t.Helper()
-	p, err := v.Add(context.Background(), keys.PairInput{Label: label, Email: email, Key: key})
+	p, err := v.Add(context.Background(), keys.Input{Label: label, Email: email, Key: key})
 	if err != nil {
 		t.Fatalf("add %s: %v", email, err)
 	}
@@ -45,7 +45,7 @@ func mustAdd(t *testing.T, v *keys.Vault, label, email, key string) domain.Key {
 
 func mustKey(t *testing.T, v *keys.Vault, db *store.DB, id int64) string {
 	t.Helper()
-	p, err := db.PairByID(context.Background(), id)
+	p, err := db.KeyByID(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,62 +90,62 @@ func TestValidate(t *testing.T) {
 
 	cases := []struct {
 		name       string
-		in         keys.PairInput
+		in         keys.Input
 		requireKey bool
 		fields     []string
 	}{
-		{"good", keys.PairInput{Label: "Billing", Email: "billing@acme.com", Key: goodKey}, true, nil},
-		{"good, no label", keys.PairInput{Email: "billing@acme.com", Key: goodKey}, true, nil},
-		{"surrounding space trimmed", keys.PairInput{Label: "  x  ", Email: "  billing@acme.com ", Key: " " + goodKey + " "}, true, nil},
-		{"plus and dots", keys.PairInput{Email: "first.last+tag@mail.acme.co.uk", Key: goodKey}, true, nil},
+		{"good", keys.Input{Label: "Billing", Email: "billing@acme.com", Key: goodKey}, true, nil},
+		{"good, no label", keys.Input{Email: "billing@acme.com", Key: goodKey}, true, nil},
+		{"surrounding space trimmed", keys.Input{Label: "  x  ", Email: "  billing@acme.com ", Key: " " + goodKey + " "}, true, nil},
+		{"plus and dots", keys.Input{Email: "first.last+tag@mail.acme.co.uk", Key: goodKey}, true, nil},
 
-		{"email missing", keys.PairInput{Key: goodKey}, true, []string{"email"}},
-		{"email 254 bytes", keys.PairInput{Email: email254, Key: goodKey}, true, nil},
-		{"email 255 bytes", keys.PairInput{Email: "a" + email254, Key: goodKey}, true, []string{"email"}},
-		{"email no at", keys.PairInput{Email: "billing.acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email two ats", keys.PairInput{Email: "a@b@acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email no domain dot", keys.PairInput{Email: "a@localhost", Key: goodKey}, true, []string{"email"}},
-		{"email double dot", keys.PairInput{Email: "a@acme..com", Key: goodKey}, true, []string{"email"}},
-		{"email trailing dot", keys.PairInput{Email: "a@acme.com.", Key: goodKey}, true, []string{"email"}},
-		{"email with name", keys.PairInput{Email: "Billing <billing@acme.com>", Key: goodKey}, true, []string{"email"}},
-		{"email with space", keys.PairInput{Email: "bill ing@acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email CRLF header injection", keys.PairInput{Email: "a@acme.com\r\nX-Evil: 1", Key: goodKey}, true, []string{"email"}},
-		{"email LF", keys.PairInput{Email: "a@acme.com\nb", Key: goodKey}, true, []string{"email"}},
-		{"email CR", keys.PairInput{Email: "a\r@acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email NUL", keys.PairInput{Email: "a\x00@acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email DEL", keys.PairInput{Email: "a\x7f@acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email tab", keys.PairInput{Email: "a\t@acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email Cyrillic a in local part", keys.PairInput{Email: "\u0430dmin@acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email Cyrillic a in domain", keys.PairInput{Email: "admin@\u0430cme.com", Key: goodKey}, true, []string{"email"}},
-		{"email fullwidth letter", keys.PairInput{Email: "\uff41@acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email accented", keys.PairInput{Email: "jos\u00e9@acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email zero-width space", keys.PairInput{Email: "a\u200b@acme.com", Key: goodKey}, true, []string{"email"}},
-		{"email invalid UTF-8", keys.PairInput{Email: "a\xff@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email missing", keys.Input{Key: goodKey}, true, []string{"email"}},
+		{"email 254 bytes", keys.Input{Email: email254, Key: goodKey}, true, nil},
+		{"email 255 bytes", keys.Input{Email: "a" + email254, Key: goodKey}, true, []string{"email"}},
+		{"email no at", keys.Input{Email: "billing.acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email two ats", keys.Input{Email: "a@b@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email no domain dot", keys.Input{Email: "a@localhost", Key: goodKey}, true, []string{"email"}},
+		{"email double dot", keys.Input{Email: "a@acme..com", Key: goodKey}, true, []string{"email"}},
+		{"email trailing dot", keys.Input{Email: "a@acme.com.", Key: goodKey}, true, []string{"email"}},
+		{"email with name", keys.Input{Email: "Billing <billing@acme.com>", Key: goodKey}, true, []string{"email"}},
+		{"email with space", keys.Input{Email: "bill ing@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email CRLF header injection", keys.Input{Email: "a@acme.com\r\nX-Evil: 1", Key: goodKey}, true, []string{"email"}},
+		{"email LF", keys.Input{Email: "a@acme.com\nb", Key: goodKey}, true, []string{"email"}},
+		{"email CR", keys.Input{Email: "a\r@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email NUL", keys.Input{Email: "a\x00@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email DEL", keys.Input{Email: "a\x7f@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email tab", keys.Input{Email: "a\t@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email Cyrillic a in local part", keys.Input{Email: "\u0430dmin@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email Cyrillic a in domain", keys.Input{Email: "admin@\u0430cme.com", Key: goodKey}, true, []string{"email"}},
+		{"email fullwidth letter", keys.Input{Email: "\uff41@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email accented", keys.Input{Email: "jos\u00e9@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email zero-width space", keys.Input{Email: "a\u200b@acme.com", Key: goodKey}, true, []string{"email"}},
+		{"email invalid UTF-8", keys.Input{Email: "a\xff@acme.com", Key: goodKey}, true, []string{"email"}},
 
-		{"key missing", keys.PairInput{Email: "a@acme.com"}, true, []string{"key"}},
-		{"key missing on update", keys.PairInput{Email: "a@acme.com"}, false, nil},
-		{"key 16", keys.PairInput{Email: "a@acme.com", Key: strings.Repeat("k", 16)}, true, nil},
-		{"key 15", keys.PairInput{Email: "a@acme.com", Key: strings.Repeat("k", 15)}, true, []string{"key"}},
-		{"key 15 on update", keys.PairInput{Email: "a@acme.com", Key: strings.Repeat("k", 15)}, false, []string{"key"}},
-		{"key 256", keys.PairInput{Email: "a@acme.com", Key: strings.Repeat("k", 256)}, true, nil},
-		{"key 257", keys.PairInput{Email: "a@acme.com", Key: strings.Repeat("k", 257)}, true, []string{"key"}},
-		{"key all visible ASCII", keys.PairInput{Email: "a@acme.com", Key: "!\"#$%&'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~"}, true, nil},
-		{"key inner space", keys.PairInput{Email: "a@acme.com", Key: "sk_live_0123 456789abcdef"}, true, []string{"key"}},
-		{"key inner tab", keys.PairInput{Email: "a@acme.com", Key: "sk_live_0123\t456789abcdef"}, true, []string{"key"}},
-		{"key newline", keys.PairInput{Email: "a@acme.com", Key: "sk_live_0123\n456789abcdef"}, true, []string{"key"}},
-		{"key NUL", keys.PairInput{Email: "a@acme.com", Key: "sk_live_0123\x00456789abcdef"}, true, []string{"key"}},
-		{"key non-ASCII", keys.PairInput{Email: "a@acme.com", Key: "sk_live_0123\u00e9456789abcdef"}, true, []string{"key"}},
-		{"key non-breaking space", keys.PairInput{Email: "a@acme.com", Key: "sk_live_0123\u00a0456789abcdef"}, true, []string{"key"}},
+		{"key missing", keys.Input{Email: "a@acme.com"}, true, []string{"key"}},
+		{"key missing on update", keys.Input{Email: "a@acme.com"}, false, nil},
+		{"key 16", keys.Input{Email: "a@acme.com", Key: strings.Repeat("k", 16)}, true, nil},
+		{"key 15", keys.Input{Email: "a@acme.com", Key: strings.Repeat("k", 15)}, true, []string{"key"}},
+		{"key 15 on update", keys.Input{Email: "a@acme.com", Key: strings.Repeat("k", 15)}, false, []string{"key"}},
+		{"key 256", keys.Input{Email: "a@acme.com", Key: strings.Repeat("k", 256)}, true, nil},
+		{"key 257", keys.Input{Email: "a@acme.com", Key: strings.Repeat("k", 257)}, true, []string{"key"}},
+		{"key all visible ASCII", keys.Input{Email: "a@acme.com", Key: "!\"#$%&'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~"}, true, nil},
+		{"key inner space", keys.Input{Email: "a@acme.com", Key: "sk_live_0123 456789abcdef"}, true, []string{"key"}},
+		{"key inner tab", keys.Input{Email: "a@acme.com", Key: "sk_live_0123\t456789abcdef"}, true, []string{"key"}},
+		{"key newline", keys.Input{Email: "a@acme.com", Key: "sk_live_0123\n456789abcdef"}, true, []string{"key"}},
+		{"key NUL", keys.Input{Email: "a@acme.com", Key: "sk_live_0123\x00456789abcdef"}, true, []string{"key"}},
+		{"key non-ASCII", keys.Input{Email: "a@acme.com", Key: "sk_live_0123\u00e9456789abcdef"}, true, []string{"key"}},
+		{"key non-breaking space", keys.Input{Email: "a@acme.com", Key: "sk_live_0123\u00a0456789abcdef"}, true, []string{"key"}},
 
-		{"label 100 runes", keys.PairInput{Label: strings.Repeat("\u00e9", 100), Email: "a@acme.com", Key: goodKey}, true, nil},
-		{"label 101 runes", keys.PairInput{Label: strings.Repeat("\u00e9", 101), Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
-		{"label newline", keys.PairInput{Label: "a\nb", Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
-		{"label tab", keys.PairInput{Label: "a\tb", Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
-		{"label NUL", keys.PairInput{Label: "a\x00b", Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
-		{"label line separator", keys.PairInput{Label: "a\u2028b", Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
-		{"label invalid UTF-8", keys.PairInput{Label: "a\xffb", Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
+		{"label 100 runes", keys.Input{Label: strings.Repeat("\u00e9", 100), Email: "a@acme.com", Key: goodKey}, true, nil},
+		{"label 101 runes", keys.Input{Label: strings.Repeat("\u00e9", 101), Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
+		{"label newline", keys.Input{Label: "a\nb", Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
+		{"label tab", keys.Input{Label: "a\tb", Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
+		{"label NUL", keys.Input{Label: "a\x00b", Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
+		{"label line separator", keys.Input{Label: "a\u2028b", Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
+		{"label invalid UTF-8", keys.Input{Label: "a\xffb", Email: "a@acme.com", Key: goodKey}, true, []string{"label"}},
 
-		{"every field at once", keys.PairInput{Label: "a\nb", Email: "nope", Key: "short"}, true, []string{"email", "key", "label"}},
+		{"every field at once", keys.Input{Label: "a\nb", Email: "nope", Key: "short"}, true, []string{"email", "key", "label"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -169,7 +169,7 @@ func TestValidate(t *testing.T) {
 func TestAddThenKey(t *testing.T) {
 	ctx := context.Background()
 	v, db := MustOpenVault(t)
-	p, err := v.Add(ctx, keys.PairInput{Label: " Billing ", Email: " billing@acme.com ", Key: " " + goodKey + " "})
+	p, err := v.Add(ctx, keys.Input{Label: " Billing ", Email: " billing@acme.com ", Key: " " + goodKey + " "})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestAddThenKey(t *testing.T) {
 	if got := mustKey(t, v, db, p.ID); got != goodKey {
 		t.Fatalf("Key = %q, want %q", got, goodKey)
 	}
-	if _, err := v.Add(ctx, keys.PairInput{Email: "bad", Key: goodKey}); fieldsOf(t, err) == nil {
+	if _, err := v.Add(ctx, keys.Input{Email: "bad", Key: goodKey}); fieldsOf(t, err) == nil {
 		t.Fatal("an invalid pair was added")
 	}
 }
@@ -204,7 +204,7 @@ func TestKeyBoundToRow(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	moved, err := db.PairByID(ctx, p2.ID)
+	moved, err := db.KeyByID(ctx, p2.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,14 +226,14 @@ func TestKeyBoundToRow(t *testing.T) {
 	}
 }
 
-func TestDuplicatePair(t *testing.T) {
+func TestDuplicateKey(t *testing.T) {
 	ctx := context.Background()
 	v, db := MustOpenVault(t)
 	mustAdd(t, v, "", "billing@acme.com", goodKey)
 
 	for _, email := range []string{"billing@acme.com", "BILLING@ACME.COM", "Billing@Acme.com", " billing@acme.com "} {
 		t.Run(email, func(t *testing.T) {
-			_, err := v.Add(ctx, keys.PairInput{Label: "again", Email: email, Key: goodKey})
+			_, err := v.Add(ctx, keys.Input{Label: "again", Email: email, Key: goodKey})
 			if !errors.Is(err, domain.ErrConflict) {
 				t.Fatalf("error = %v, want ErrConflict", err)
 			}
@@ -245,7 +245,7 @@ func TestDuplicatePair(t *testing.T) {
 	// The same key under another email, or another key under the same email, is allowed.
 	mustAdd(t, v, "", "ops@acme.com", goodKey)
 	mustAdd(t, v, "", "billing@acme.com", "another-key-0123456789")
-	if c, _ := db.CountPairs(ctx); c.Total != 3 {
+	if c, _ := db.CountKeys(ctx); c.Total != 3 {
 		t.Fatalf("%d pairs, want 3", c.Total)
 	}
 }
@@ -257,7 +257,7 @@ func TestUpdate(t *testing.T) {
 	b := mustAdd(t, v, "B", "b@acme.com", "shared-key-0123456789")
 
 	t.Run("without a key keeps the key", func(t *testing.T) {
-		got, err := v.Update(ctx, b.ID, keys.PairInput{Label: "B2", Email: "b2@acme.com"})
+		got, err := v.Update(ctx, b.ID, keys.Input{Label: "B2", Email: "b2@acme.com"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -276,25 +276,25 @@ func TestUpdate(t *testing.T) {
 			t.Fatal(err)
 		}
 		blind := keys.New(db, secret.NewKeyring(mk))
-		if _, err := blind.Update(ctx, b.ID, keys.PairInput{Label: "B3", Email: "b3@acme.com"}); err != nil {
+		if _, err := blind.Update(ctx, b.ID, keys.Input{Label: "B3", Email: "b3@acme.com"}); err != nil {
 			t.Fatalf("email-only edit needed the key: %v", err)
 		}
-		if _, err := v.Update(ctx, b.ID, keys.PairInput{Label: "B2", Email: "b2@acme.com"}); err != nil {
+		if _, err := v.Update(ctx, b.ID, keys.Input{Label: "B2", Email: "b2@acme.com"}); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("an email change that collides is refused", func(t *testing.T) {
 		// b holds the same key as a, so b taking a's email (in any case) would duplicate a.
-		_, err := v.Update(ctx, b.ID, keys.PairInput{Label: "B", Email: "A@ACME.COM"})
+		_, err := v.Update(ctx, b.ID, keys.Input{Label: "B", Email: "A@ACME.COM"})
 		if !errors.Is(err, domain.ErrConflict) {
 			t.Fatalf("error = %v, want ErrConflict", err)
 		}
-		if got, _ := db.PairByID(ctx, b.ID); got.Email != "b2@acme.com" {
+		if got, _ := db.KeyByID(ctx, b.ID); got.Email != "b2@acme.com" {
 			t.Errorf("a refused update changed the email to %q", got.Email)
 		}
 	})
 	t.Run("new key replaces it", func(t *testing.T) {
-		got, err := v.Update(ctx, a.ID, keys.PairInput{Label: "A", Email: "a@acme.com", Key: "brand-new-key-0123456789WXYZ"})
+		got, err := v.Update(ctx, a.ID, keys.Input{Label: "A", Email: "a@acme.com", Key: "brand-new-key-0123456789WXYZ"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,22 +304,22 @@ func TestUpdate(t *testing.T) {
 		if k := mustKey(t, v, db, a.ID); k != "brand-new-key-0123456789WXYZ" {
 			t.Fatalf("key = %q", k)
 		}
-		same, _ := db.PairsWithKeyFingerprint(ctx, v.KeyFingerprint("shared-key-0123456789"))
+		same, _ := db.KeysWithFingerprint(ctx, v.KeyFingerprint("shared-key-0123456789"))
 		if len(same) != 1 || same[0].ID != b.ID {
 			t.Errorf("pairs with the old key = %v, want only %d", same, b.ID)
 		}
 	})
 	t.Run("invalid", func(t *testing.T) {
-		_, err := v.Update(ctx, a.ID, keys.PairInput{Email: "nope", Key: "short"})
+		_, err := v.Update(ctx, a.ID, keys.Input{Email: "nope", Key: "short"})
 		if got := fieldsOf(t, err); !slices.Equal(got, []string{"email", "key"}) {
 			t.Fatalf("fields = %v", got)
 		}
 	})
 	t.Run("unknown id", func(t *testing.T) {
-		if _, err := v.Update(ctx, 999, keys.PairInput{Email: "z@acme.com"}); !errors.Is(err, domain.ErrNotFound) {
+		if _, err := v.Update(ctx, 999, keys.Input{Email: "z@acme.com"}); !errors.Is(err, domain.ErrNotFound) {
 			t.Fatalf("error = %v, want ErrNotFound", err)
 		}
-		if _, err := v.Update(ctx, 999, keys.PairInput{Email: "z@acme.com", Key: goodKey}); !errors.Is(err, domain.ErrNotFound) {
+		if _, err := v.Update(ctx, 999, keys.Input{Email: "z@acme.com", Key: goodKey}); !errors.Is(err, domain.ErrNotFound) {
 			t.Fatalf("with key: error = %v, want ErrNotFound", err)
 		}
 	})
@@ -340,8 +340,8 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 		mustAdd(t, v, "label", "team"+string(rune('a'+i))+"@acme.com", k)
 	}
 	// An update re-seals, leaving old pages behind in the log.
-	p, _ := db.PairByID(ctx, 1)
-	if _, err := v.Update(ctx, p.ID, keys.PairInput{Email: p.Email, Key: "replacement-key-0123456789"}); err != nil {
+	p, _ := db.KeyByID(ctx, 1)
+	if _, err := v.Update(ctx, p.ID, keys.Input{Email: p.Email, Key: "replacement-key-0123456789"}); err != nil {
 		t.Fatal(err)
 	}
 	plain = append(plain, "replacement-key-0123456789")

@@ -68,11 +68,11 @@ func (s *Service) Get(ctx context.Context, id int64) (domain.Key, error) {
 	if id <= 0 {
 		return domain.Key{}, domain.ErrNotFound
 	}
-	return s.db.PairByID(ctx, id)
+	return s.db.KeyByID(ctx, id)
 }
 
 // Add validates and registers a new key, and has it checked within seconds.
-func (s *Service) Add(ctx context.Context, p domain.Principal, in PairInput) (domain.Key, error) {
+func (s *Service) Add(ctx context.Context, p domain.Principal, in Input) (domain.Key, error) {
 	k, err := s.vault.Add(ctx, in)
 	if err != nil {
 		return k, err
@@ -96,7 +96,7 @@ func (s *Service) Update(ctx context.Context, p domain.Principal, id int64, e Ed
 	if err != nil {
 		return before, err
 	}
-	in := PairInput{Label: before.Label, Email: before.Email}
+	in := Input{Label: before.Label, Email: before.Email}
 	if e.Label != nil {
 		in.Label = *e.Label
 	}
@@ -133,7 +133,7 @@ func (s *Service) Delete(ctx context.Context, p domain.Principal, id int64) (dom
 	if err != nil {
 		return k, err
 	}
-	if err := s.db.DeletePair(ctx, id); err != nil {
+	if err := s.db.DeleteKey(ctx, id); err != nil {
 		return k, err
 	}
 	s.log.Info("key deleted", slog.Int64("pair_id", id), actorAttrs(p))
@@ -213,7 +213,7 @@ func (s *Service) Import(ctx context.Context, p domain.Principal, plan *ImportPl
 
 // Export writes every key with its verdict and dates as CSV (never a key) and records it.
 func (s *Service) Export(ctx context.Context, p domain.Principal, w io.Writer) (int, error) {
-	n, err := export.AllPairs(ctx, w, s.db, s.db.Now())
+	n, err := export.AllKeys(ctx, w, s.db, s.db.Now())
 	if err != nil {
 		return n, err
 	}

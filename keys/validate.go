@@ -20,8 +20,8 @@ const (
 // Validate checks a pair as typed and returns it normalized (surrounding white space trimmed).
 // A key is required when requireKey; otherwise an empty key means "keep the stored one".
 // Every faulty field is reported at once, in a *domain.ValidationError.
-func Validate(in PairInput, requireKey bool) (PairInput, error) {
-	out := PairInput{
+func Validate(in Input, requireKey bool) (Input, error) {
+	out := Input{
 		Label: strings.TrimSpace(in.Label),
 		Email: strings.TrimSpace(in.Email),
 		Key:   strings.TrimSpace(in.Key),

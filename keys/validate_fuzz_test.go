@@ -36,7 +36,7 @@ func FuzzValidate(f *testing.F) {
 		f.Add("Label", "admin@example.com", s, i%2 == 1)
 	}
 	f.Fuzz(func(t *testing.T, label, email, key string, requireKey bool) {
-		in := keys.PairInput{Label: label, Email: email, Key: key}
+		in := keys.Input{Label: label, Email: email, Key: key}
 		out, err := keys.Validate(in, requireKey)
 		if out.Label != strings.TrimSpace(label) || out.Email != strings.TrimSpace(email) || out.Key != strings.TrimSpace(key) {
 			t.Fatalf("Validate(%q) = %q: not the trimmed input", in, out)

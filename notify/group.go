@@ -61,19 +61,19 @@ func (n *Notifier) group(ctx context.Context, d store.Delivery) (store.Delivery,
 // alertChanges returns the changes a verdict.changed alert covers; an alert queued before
 // alerts listed their changes names just its own.
 func alertChanges(a Alert) []Change {
-	if len(a.Changes) > 0 || a.Pair == nil {
+	if len(a.Changes) > 0 || a.Key == nil {
 		return a.Changes
 	}
-	return []Change{{Pair: *a.Pair, OldVerdict: a.OldVerdict, NewVerdict: a.NewVerdict, Reason: a.Reason, At: a.At}}
+	return []Change{{Key: *a.Key, OldVerdict: a.OldVerdict, NewVerdict: a.NewVerdict, Reason: a.Reason, At: a.At}}
 }
 
 // groupAlert is the one alert announcing changes (oldest first): the first change's fields on
 // top, for receivers written for single alerts, and every change in Changes.
 func groupAlert(changes []Change) Alert {
 	first := changes[0]
-	p := first.Pair
+	p := first.Key
 	a := Alert{
-		Event: EventVerdictChanged, At: first.At, Pair: &p,
+		Event: EventVerdictChanged, At: first.At, Key: &p,
 		OldVerdict: first.OldVerdict, NewVerdict: first.NewVerdict, Reason: first.Reason,
 		Changes: changes,
 	}

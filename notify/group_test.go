@@ -21,8 +21,8 @@ import (
 // publicURL is where the tests' staxkeys is reached, with the trailing slash an admin may type.
 const publicURL = "https://staxkeys.example.com/"
 
-// groupPairs are the keys the grouping tests change.
-var groupPairs = []domain.Key{
+// groupKeys are the keys the grouping tests change.
+var groupKeys = []domain.Key{
 	{ID: 11, Label: "billing", Email: "ops@team.example.com"},
 	{ID: 12, Label: "ci <prod>", Email: "ci@team.example.com"},
 	{ID: 13, Label: "", Email: "data@team.example.com"},
@@ -31,7 +31,7 @@ var groupPairs = []domain.Key{
 
 // change reports a confirmed change of p at the notifier, as the checker does.
 func change(n *notify.Notifier, p domain.Key, at time.Time, old, new domain.Verdict) {
-	n.CheckRecorded(p, store.CheckRecord{Event: &domain.Event{PairID: p.ID, At: at, Old: old, New: new,
+	n.CheckRecorded(p, store.CheckRecord{Event: &domain.Event{KeyID: p.ID, At: at, Old: old, New: new,
 		Reason: fmt.Sprintf("reason of %d", p.ID)}})
 }
 
@@ -64,11 +64,11 @@ func TestGroupedChangesOneMessagePerChannel(t *testing.T) {
 				Clock:       wclk,
 				GroupWindow: 30 * time.Second, PublicURL: tc.publicURL, ReminderEvery: 24 * time.Hour,
 			})
-			change(n, groupPairs[0], t0, domain.Valid, domain.Revoked)
+			change(n, groupKeys[0], t0, domain.Valid, domain.Revoked)
 			wclk.Advance(10 * time.Second)
-			change(n, groupPairs[1], wclk.Now(), domain.Valid, domain.Denied)
+			change(n, groupKeys[1], wclk.Now(), domain.Valid, domain.Denied)
 			wclk.Advance(10 * time.Second)
-			change(n, groupPairs[2], wclk.Now(), domain.Revoked, domain.Valid)
+			change(n, groupKeys[2], wclk.Now(), domain.Revoked, domain.Valid)
 
 			runWorker(t, n)
 			parked(t, wclk, 1)
@@ -90,7 +90,7 @@ func TestGroupedChangesOneMessagePerChannel(t *testing.T) {
 				t.Fatalf("webhook alert %+v, want verdict.changed with 3 changes", a)
 			}
 			// The first change's fields on top, for receivers written for single alerts.
-			if a.Pair == nil || a.Pair.ID != 11 || a.OldVerdict != "valid" || a.NewVerdict != "revoked" ||
+			if a.Key == nil || a.Key.ID != 11 || a.OldVerdict != "valid" || a.NewVerdict != "revoked" ||
 				a.Reason != "reason of 11" || !a.At.Equal(t0) {
 				t.Errorf("top-level fields %+v, want the first change's", a)
 			}
@@ -105,8 +105,8 @@ func TestGroupedChangesOneMessagePerChannel(t *testing.T) {
 				if tc.publicURL != "" {
 					wantURL = link(w.id)
 				}
-				if c.Pair.ID != w.id || c.OldVerdict != w.old || c.NewVerdict != w.new || !c.At.Equal(w.at) ||
-					c.Reason != fmt.Sprintf("reason of %d", w.id) || c.Pair.URL != wantURL || c.Pair.Email != groupPairs[i].Email {
+				if c.Key.ID != w.id || c.OldVerdict != w.old || c.NewVerdict != w.new || !c.At.Equal(w.at) ||
+					c.Reason != fmt.Sprintf("reason of %d", w.id) || c.Key.URL != wantURL || c.Key.Email != groupKeys[i].Email {
 					t.Errorf("change %d: %+v, want pair %d %s → %s at %s, url %q", i, c, w.id, w.old, w.new, w.at, wantURL)
 				}
 			}
@@ -175,7 +175,7 @@ func TestGroupWindowBounds(t *testing.T) {
 	ctx := context.Background()
 	for i, at := range []time.Duration{0, 10 * time.Second, 30 * time.Second, 31 * time.Second} {
 		wclk.Advance(t0.Add(at).Sub(wclk.Now()))
-		change(n, groupPairs[i], wclk.Now(), domain.Valid, domain.Revoked)
+		change(n, groupKeys[i], wclk.Now(), domain.Valid, domain.Revoked)
 		if i == 1 {
 			if tried, err := n.DeliverDue(ctx); err != nil || tried != 0 {
 				t.Fatalf("at +10s the worker tried %d (%v), want none: the window is open", tried, err)
@@ -187,10 +187,10 @@ func TestGroupWindowBounds(t *testing.T) {
 		t.Fatalf("tried %d (%v), want 2 messages", tried, err)
 	}
 	first, second := verify(t, hook.next(t), wclk.Now()), verify(t, hook.next(t), wclk.Now())
-	if len(first.Changes) != 3 || first.Changes[2].Pair.ID != 13 {
+	if len(first.Changes) != 3 || first.Changes[2].Key.ID != 13 {
 		t.Errorf("first message lists %+v, want pairs 11, 12, 13", first.Changes)
 	}
-	if len(second.Changes) != 1 || second.Pair == nil || second.Pair.ID != 14 || second.Pair.URL != link(14) ||
+	if len(second.Changes) != 1 || second.Key == nil || second.Key.ID != 14 || second.Key.URL != link(14) ||
 		!strings.HasPrefix(second.Message, `Stax.ai key revoked: "late"`) {
 		t.Errorf("second message %+v, want pair 14 alone", second)
 	}
@@ -205,8 +205,8 @@ func TestGroupWindowBounds(t *testing.T) {
 		e := newEnv(t)
 		hook := newReceiver(t, nil)
 		n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: hook.URL}, Clock: clocktest.NewFake(t0)})
-		change(n, groupPairs[0], t0, domain.Valid, domain.Revoked)
-		change(n, groupPairs[1], t0, domain.Valid, domain.Revoked)
+		change(n, groupKeys[0], t0, domain.Valid, domain.Revoked)
+		change(n, groupKeys[1], t0, domain.Valid, domain.Revoked)
 		if tried, err := n.DeliverDue(ctx); err != nil || tried != 2 {
 			t.Fatalf("tried %d (%v), want each change at once, alone", tried, err)
 		}
@@ -232,8 +232,8 @@ func TestGroupFailsAndRetriesTogether(t *testing.T) {
 	})
 	wclk := clocktest.NewFake(t0)
 	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: hook.URL}, Clock: wclk, GroupWindow: 30 * time.Second})
-	change(n, groupPairs[0], t0, domain.Valid, domain.Revoked)
-	change(n, groupPairs[1], t0, domain.Valid, domain.Revoked)
+	change(n, groupKeys[0], t0, domain.Valid, domain.Revoked)
+	change(n, groupKeys[1], t0, domain.Valid, domain.Revoked)
 	wclk.Advance(30 * time.Second)
 	ctx := context.Background()
 	if tried, err := n.DeliverDue(ctx); err != nil || tried != 1 {
@@ -273,9 +273,9 @@ func TestGroupSurvivesRestart(t *testing.T) {
 	}
 	n1 := notify.New(e.db, e.keys, opts)
 	stop := runWorker(t, n1)
-	change(n1, groupPairs[0], t0, domain.Valid, domain.Revoked)
+	change(n1, groupKeys[0], t0, domain.Valid, domain.Revoked)
 	wclk.Advance(5 * time.Second)
-	change(n1, groupPairs[1], wclk.Now(), domain.Valid, domain.Revoked)
+	change(n1, groupKeys[1], wclk.Now(), domain.Valid, domain.Revoked)
 	wclk.Advance(5 * time.Second)
 	stop() // the crash, mid-window
 	if err := e.db.Close(); err != nil {
@@ -295,7 +295,7 @@ func TestGroupSurvivesRestart(t *testing.T) {
 	wclk.Advance(20 * time.Second)
 	a := verify(t, hook.next(t), wclk.Now())
 	parked(t, wclk, 1)
-	if len(a.Changes) != 2 || a.Changes[0].Pair.URL != link(11) || a.Changes[1].Pair.URL != link(12) {
+	if len(a.Changes) != 2 || a.Changes[0].Key.URL != link(11) || a.Changes[1].Key.URL != link(12) {
 		t.Errorf("after the restart: %+v, want both changes with links", a.Changes)
 	}
 	wclk.Advance(time.Hour)
@@ -310,13 +310,13 @@ func TestGroupSurvivesRestart(t *testing.T) {
 func TestWideChangesHaveNoAlertOfTheirOwn(t *testing.T) {
 	e := newEnv(t)
 	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: "http://127.0.0.1:9/hook"}, Clock: clocktest.NewFake(t0)})
-	for _, p := range groupPairs {
-		n.CheckRecorded(p, store.CheckRecord{Wide: true, Event: &domain.Event{PairID: p.ID, At: t0, Old: domain.Valid, New: domain.Revoked}})
+	for _, p := range groupKeys {
+		n.CheckRecorded(p, store.CheckRecord{Wide: true, Event: &domain.Event{KeyID: p.ID, At: t0, Old: domain.Valid, New: domain.Revoked}})
 	}
 	if ds := e.deliveries(t); len(ds) != 0 {
 		t.Errorf("%d deliveries for wide changes, want none", len(ds))
 	}
-	change(n, groupPairs[0], t0, domain.Valid, domain.Revoked) // the same change, not wide, alerts
+	change(n, groupKeys[0], t0, domain.Valid, domain.Revoked) // the same change, not wide, alerts
 	if ds := e.deliveries(t); len(ds) != 1 {
 		t.Errorf("%d deliveries for a change of its own, want 1", len(ds))
 	}
@@ -325,9 +325,9 @@ func TestWideChangesHaveNoAlertOfTheirOwn(t *testing.T) {
 // TestSuspicionAlerts: one message when a suspicion begins, one when it is resolved, on each
 // channel, at once (never held for the grouping window), naming the keys.
 func TestSuspicionAlerts(t *testing.T) {
-	members := groupPairs[:3]
+	members := groupKeys[:3]
 	begin := domain.Suspicion{From: domain.Valid, To: domain.Revoked, Since: t0.Add(-time.Minute), At: t0,
-		Pairs: members, Reason: "Invalid authorization request (HTTP 401)"}
+		Members: members, Reason: "Invalid authorization request (HTTP 401)"}
 	tests := []struct {
 		name                string
 		confirmed, cleared  []domain.Key
@@ -361,7 +361,7 @@ func TestSuspicionAlerts(t *testing.T) {
 				t.Fatalf("tried %d (%v), want the suspicion on 3 channels at once", tried, err)
 			}
 			a := verify(t, hook.next(t), t0)
-			if a.Event != notify.EventUpstreamSuspected || len(a.Pairs) != 3 || a.Pairs[0].URL != link(11) ||
+			if a.Event != notify.EventUpstreamSuspected || len(a.Keys) != 3 || a.Keys[0].URL != link(11) ||
 				a.OldVerdict != "valid" || a.NewVerdict != "revoked" || a.Since == nil || !a.Since.Equal(begin.Since) ||
 				!strings.HasPrefix(a.Message, "3 keys changed from valid to revoked at once; staxkeys suspects a change at Stax.ai or on the way and holds these verdicts for a longer re-check: ") {
 				t.Errorf("suspicion alert %+v", a)
@@ -380,7 +380,7 @@ func TestSuspicionAlerts(t *testing.T) {
 			}
 			r := verify(t, hook.next(t), t0)
 			if r.Event != notify.EventUpstreamResolved || len(r.Confirmed) != len(tt.confirmed) || len(r.Cleared) != len(tt.cleared) ||
-				len(r.Pairs) != 3 || !strings.HasPrefix(r.Message, tt.head) {
+				len(r.Keys) != 3 || !strings.HasPrefix(r.Message, tt.head) {
 				t.Errorf("resolution %+v\nwant message starting %q", r, tt.head)
 			}
 			text := slackText(t, slack.next(t))
@@ -447,8 +447,8 @@ func TestGroupedEmailListsEveryKey(t *testing.T) {
 		Env:   notify.Config{SMTP: notify.SMTPConfig{Host: "127.0.0.1", Port: srv.port(), From: "staxkeys@example.com", To: []string{"ops@example.com"}}},
 		Clock: wclk, GroupWindow: 30 * time.Second, PublicURL: publicURL,
 	})
-	change(n, groupPairs[0], t0, domain.Valid, domain.Revoked)
-	change(n, groupPairs[1], t0, domain.Denied, domain.Valid)
+	change(n, groupKeys[0], t0, domain.Valid, domain.Revoked)
+	change(n, groupKeys[1], t0, domain.Denied, domain.Valid)
 	wclk.Advance(30 * time.Second)
 	if tried, err := n.DeliverDue(context.Background()); err != nil || tried != 1 {
 		t.Fatalf("tried %d (%v), want one email", tried, err)
@@ -480,7 +480,7 @@ func TestSingleChangeLinksItsKey(t *testing.T) {
 			SMTP: notify.SMTPConfig{Host: "127.0.0.1", Port: srv.port(), From: "staxkeys@example.com", To: []string{"ops@example.com"}}},
 		Clock: clocktest.NewFake(t0), PublicURL: publicURL,
 	})
-	change(n, groupPairs[0], t0, domain.Valid, domain.Revoked)
+	change(n, groupKeys[0], t0, domain.Valid, domain.Revoked)
 	if tried, err := n.DeliverDue(context.Background()); err != nil || tried != 2 {
 		t.Fatalf("tried %d (%v), want 2", tried, err)
 	}
@@ -544,7 +544,7 @@ func TestGroupTryReportedPerDelivery(t *testing.T) {
 			failed++
 		}
 	})
-	for _, p := range groupPairs[:3] {
+	for _, p := range groupKeys[:3] {
 		change(n, p, t0, domain.Valid, domain.Revoked)
 	}
 	wclk.Advance(30 * time.Second)

@@ -23,7 +23,7 @@ func verdictWord(v string) string {
 	return v
 }
 
-func pairName(p *PairRef) string {
+func keyName(p *KeyRef) string {
 	if p == nil {
 		return "a key"
 	}
@@ -40,9 +40,9 @@ func verdictMessage(a Alert) string {
 	}
 	var s string
 	if a.NewVerdict == "valid" {
-		s = fmt.Sprintf("Stax.ai key valid again: %s went from %s to valid.", pairName(a.Pair), verdictWord(a.OldVerdict))
+		s = fmt.Sprintf("Stax.ai key valid again: %s went from %s to valid.", keyName(a.Key), verdictWord(a.OldVerdict))
 	} else {
-		s = fmt.Sprintf("Stax.ai key %s: %s went from %s to %s.", a.NewVerdict, pairName(a.Pair), verdictWord(a.OldVerdict), verdictWord(a.NewVerdict))
+		s = fmt.Sprintf("Stax.ai key %s: %s went from %s to %s.", a.NewVerdict, keyName(a.Key), verdictWord(a.OldVerdict), verdictWord(a.NewVerdict))
 	}
 	if a.Reason != "" {
 		s += " " + a.Reason + "."
@@ -97,7 +97,7 @@ type section struct {
 
 // item is one key in a list, with what the list says of it.
 type item struct {
-	pair PairRef
+	pair KeyRef
 	text string // e.g. "valid → revoked. Invalid authorization (HTTP 401)"
 }
 
@@ -113,9 +113,9 @@ func (a Alert) listing() (string, []section) {
 		if c.Reason != "" {
 			t += ". " + c.Reason
 		}
-		return item{pair: c.Pair, text: t}
+		return item{pair: c.Key, text: t}
 	}
-	pairs := func(ps []PairRef) []item {
+	pairs := func(ps []KeyRef) []item {
 		out := make([]item, 0, len(ps))
 		for _, p := range ps {
 			out = append(out, item{pair: p})
@@ -146,7 +146,7 @@ func (a Alert) listing() (string, []section) {
 			[]section{{items: items}}
 	case a.Event == EventUpstreamSuspected:
 		return fmt.Sprintf("%s changed from %s at once; staxkeys suspects a change at Stax.ai or on the way "+
-			"and holds these verdicts for a longer re-check", keys(len(a.Pairs)), fromTo), []section{{items: pairs(a.Pairs)}}
+			"and holds these verdicts for a longer re-check", keys(len(a.Keys)), fromTo), []section{{items: pairs(a.Keys)}}
 	case a.Event == EventUpstreamResolved && len(a.Confirmed) == 0 && len(a.Cleared) == 0:
 		// Every member was deleted meanwhile: nothing is left to name.
 		return "Suspected change at Stax.ai resolved: none of its keys is registered any more", nil
@@ -199,7 +199,7 @@ func inline(head string, secs []section) string {
 					b.WriteString(", ")
 				}
 			}
-			b.WriteString(pairName(&it.pair))
+			b.WriteString(keyName(&it.pair))
 			if it.text != "" {
 				b.WriteString(" " + it.text)
 			}
@@ -210,12 +210,12 @@ func inline(head string, secs []section) string {
 
 func verdictReminderMessage(a Alert) string {
 	return fmt.Sprintf("Reminder: Stax.ai key %s is still %s, for %s now (since %s).",
-		pairName(a.Pair), verdictWord(a.NewVerdict), human(a.At.Sub(*a.Since)), stamp(*a.Since))
+		keyName(a.Key), verdictWord(a.NewVerdict), human(a.At.Sub(*a.Since)), stamp(*a.Since))
 }
 
 func rotationReminderMessage(a Alert, days int) string {
 	return fmt.Sprintf("Reminder: Stax.ai key %s was set %d days ago (%s); consider rotating it.",
-		pairName(a.Pair), days, a.Since.UTC().Format("2 Jan 2006"))
+		keyName(a.Key), days, a.Since.UTC().Format("2 Jan 2006"))
 }
 
 // stamp is t as a message shows it, to the minute in UTC.
@@ -262,8 +262,8 @@ func slackText(a Alert) string {
 	var b strings.Builder
 	b.WriteString(prefix + "*staxkeys* " + slackEscape(head))
 	if len(secs) == 0 {
-		if a.Pair != nil && a.Pair.URL != "" {
-			b.WriteString(" <" + a.Pair.URL + "|Open in staxkeys>")
+		if a.Key != nil && a.Key.URL != "" {
+			b.WriteString(" <" + a.Key.URL + "|Open in staxkeys>")
 		}
 		return b.String()
 	}
@@ -279,7 +279,7 @@ func slackText(a Alert) string {
 				break
 			}
 			listed++
-			name := slackEscape(pairName(&it.pair))
+			name := slackEscape(keyName(&it.pair))
 			if it.pair.URL != "" {
 				// Slack splits a link at its first |: the URL holds none, and the text's
 				// would only be cut short, so they become a look-alike.
@@ -313,19 +313,19 @@ func emailSubject(a Alert) string {
 			return fmt.Sprintf("[staxkeys] %d keys changed verdict", len(a.Changes))
 		}
 		if a.NewVerdict == "valid" {
-			return "[staxkeys] Key valid again: " + subjectName(a.Pair)
+			return "[staxkeys] Key valid again: " + subjectName(a.Key)
 		}
-		return "[staxkeys] Key " + a.NewVerdict + ": " + subjectName(a.Pair)
+		return "[staxkeys] Key " + a.NewVerdict + ": " + subjectName(a.Key)
 	case EventVerdictReminder:
-		return "[staxkeys] Still " + a.NewVerdict + ": " + subjectName(a.Pair)
+		return "[staxkeys] Still " + a.NewVerdict + ": " + subjectName(a.Key)
 	case EventRotationReminder:
-		return "[staxkeys] Time to rotate: " + subjectName(a.Pair)
+		return "[staxkeys] Time to rotate: " + subjectName(a.Key)
 	case EventOutageStarted:
 		return "[staxkeys] Stax.ai API looks down"
 	case EventOutageEnded:
 		return "[staxkeys] Stax.ai API answers again"
 	case EventUpstreamSuspected:
-		return fmt.Sprintf("[staxkeys] Suspected change at Stax.ai: %s %s → %s", keys(len(a.Pairs)), a.OldVerdict, a.NewVerdict)
+		return fmt.Sprintf("[staxkeys] Suspected change at Stax.ai: %s %s → %s", keys(len(a.Keys)), a.OldVerdict, a.NewVerdict)
 	case EventUpstreamResolved:
 		if len(a.Confirmed) == 0 && len(a.Cleared) == 0 {
 			return "[staxkeys] Suspected change resolved"
@@ -344,7 +344,7 @@ func emailSubject(a Alert) string {
 	return "[staxkeys] " + a.Event
 }
 
-func subjectName(p *PairRef) string {
+func subjectName(p *KeyRef) string {
 	if p == nil {
 		return "a key"
 	}
@@ -386,10 +386,10 @@ func emailBody(a Alert) string {
 		}
 	}
 	row("Event", a.Event)
-	if a.Pair != nil && len(secs) == 0 {
-		row("Key", fmt.Sprintf("%s (pair %d)", a.Pair.Label, a.Pair.ID))
-		row("Email", a.Pair.Email)
-		row("Link", a.Pair.URL)
+	if a.Key != nil && len(secs) == 0 {
+		row("Key", fmt.Sprintf("%s (pair %d)", a.Key.Label, a.Key.ID))
+		row("Email", a.Key.Email)
+		row("Link", a.Key.URL)
 	}
 	if len(secs) == 0 || a.Event != EventVerdictChanged {
 		if a.OldVerdict != "" {

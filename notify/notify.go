@@ -79,7 +79,7 @@ const (
 type Alert struct {
 	Event      string     `json:"event"`
 	At         time.Time  `json:"at"`
-	Pair       *PairRef   `json:"pair,omitempty"`
+	Key       *KeyRef   `json:"pair,omitempty"`
 	OldVerdict string     `json:"old_verdict,omitempty"`
 	NewVerdict string     `json:"new_verdict,omitempty"`
 	Reason     string     `json:"reason,omitempty"`
@@ -89,16 +89,16 @@ type Alert struct {
 	// for a change alone, several for a group. The top-level pair, verdicts and reason are
 	// the first change's, so that a receiver written for single alerts still works.
 	Changes []Change `json:"changes,omitempty"`
-	// Pairs are an upstream suspicion's members: those seen so far when it begins, all of
+	// Keys are an upstream suspicion's members: those seen so far when it begins, all of
 	// them when it is resolved; Confirmed really changed, Cleared answer as before.
-	Pairs     []PairRef `json:"pairs,omitempty"`
-	Confirmed []PairRef `json:"confirmed,omitempty"`
-	Cleared   []PairRef `json:"cleared,omitempty"`
+	Keys     []KeyRef `json:"pairs,omitempty"`
+	Confirmed []KeyRef `json:"confirmed,omitempty"`
+	Cleared   []KeyRef `json:"cleared,omitempty"`
 	Message   string    `json:"message"` // one line for people
 }
 
-// PairRef names a pair in an alert: never its key.
-type PairRef struct {
+// KeyRef names a pair in an alert: never its key.
+type KeyRef struct {
 	ID    int64  `json:"id"`
 	Label string `json:"label"`
 	Email string `json:"email"`
@@ -108,7 +108,7 @@ type PairRef struct {
 
 // Change is one confirmed verdict change in a verdict.changed alert.
 type Change struct {
-	Pair       PairRef   `json:"pair"`
+	Key       KeyRef   `json:"pair"`
 	OldVerdict string    `json:"old_verdict"`
 	NewVerdict string    `json:"new_verdict"`
 	Reason     string    `json:"reason,omitempty"`
@@ -250,10 +250,10 @@ func (n *Notifier) CheckRecorded(p domain.Key, rec store.CheckRecord) {
 		return
 	}
 	a := Alert{
-		Event: EventVerdictChanged, At: e.At.UTC(), Pair: n.pairRef(p),
+		Event: EventVerdictChanged, At: e.At.UTC(), Key: n.keyRef(p),
 		OldVerdict: string(e.Old), NewVerdict: string(e.New), Reason: e.Reason,
 	}
-	a.Changes = []Change{{Pair: *a.Pair, OldVerdict: a.OldVerdict, NewVerdict: a.NewVerdict, Reason: a.Reason, At: a.At}}
+	a.Changes = []Change{{Key: *a.Key, OldVerdict: a.OldVerdict, NewVerdict: a.NewVerdict, Reason: a.Reason, At: a.At}}
 	a.Message = verdictMessage(a)
 	n.enqueue(a, n.opts.GroupWindow)
 }
@@ -287,10 +287,10 @@ func (n *Notifier) SuspicionChanged(s domain.Suspicion) {
 	a := Alert{
 		Event: EventUpstreamSuspected, At: s.At.UTC(), Since: &since,
 		OldVerdict: string(s.From), NewVerdict: string(s.To), Reason: s.Reason,
-		Pairs: n.pairRefs(s.Pairs),
+		Keys: n.keyRefs(s.Members),
 	}
 	if s.Resolved {
-		a.Event, a.Confirmed, a.Cleared = EventUpstreamResolved, n.pairRefs(s.Confirmed), n.pairRefs(s.Cleared)
+		a.Event, a.Confirmed, a.Cleared = EventUpstreamResolved, n.keyRefs(s.Confirmed), n.keyRefs(s.Cleared)
 	}
 	a.Message = suspicionMessage(a)
 	n.enqueue(a, 0)
@@ -353,20 +353,20 @@ func deliveriesFor(cfg Config, a Alert, window time.Duration) ([]store.NewDelive
 	return ds, nil
 }
 
-// pairRef names p in an alert, with a link to its page when the public URL is set. The link
+// keyRef names p in an alert, with a link to its page when the public URL is set. The link
 // is the admin page of the key (GET /keys/:id in package web).
-func (n *Notifier) pairRef(p domain.Key) *PairRef {
-	r := &PairRef{ID: p.ID, Label: p.Label, Email: p.Email}
+func (n *Notifier) keyRef(p domain.Key) *KeyRef {
+	r := &KeyRef{ID: p.ID, Label: p.Label, Email: p.Email}
 	if n.opts.PublicURL != "" {
 		r.URL = n.opts.PublicURL + "/keys/" + strconv.FormatInt(p.ID, 10)
 	}
 	return r
 }
 
-func (n *Notifier) pairRefs(ps []domain.Key) []PairRef {
-	out := make([]PairRef, 0, len(ps))
+func (n *Notifier) keyRefs(ps []domain.Key) []KeyRef {
+	out := make([]KeyRef, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, *n.pairRef(p))
+		out = append(out, *n.keyRef(p))
 	}
 	return out
 }

@@ -55,7 +55,7 @@ func TestWebhookOneAlertPerConfirmedChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	const key = "sk_live_NOTIFYKEY_0123456789abcdef"
-	p, err := e.vault.Add(context.Background(), keys.PairInput{Label: "billing", Email: "ops@team.example.com", Key: key})
+	p, err := e.vault.Add(context.Background(), keys.Input{Label: "billing", Email: "ops@team.example.com", Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestWebhookOneAlertPerConfirmedChange(t *testing.T) {
 	go func() { checkerDone <- c.Run(ctx) }()
 
 	for i := range script {
-		waitForPairUpdate(t, updates)
+		waitForKeyUpdate(t, updates)
 		parked(t, clk, 1) // the scheduler settled: the check and its observers are done
 		if i < len(script)-1 {
 			d, ok := clk.NextWait()
@@ -130,13 +130,13 @@ func TestWebhookOneAlertPerConfirmedChange(t *testing.T) {
 	}{{first, "valid", "revoked"}, {second, "revoked", "valid"}} {
 		a := tc.a
 		if a.Event != notify.EventVerdictChanged || a.OldVerdict != tc.old || a.NewVerdict != tc.new ||
-			a.Pair == nil || a.Pair.ID != p.ID || a.Pair.Label != "billing" || a.Pair.Email != "ops@team.example.com" ||
+			a.Key == nil || a.Key.ID != p.ID || a.Key.Label != "billing" || a.Key.Email != "ops@team.example.com" ||
 			a.Reason == "" || a.At.IsZero() || a.Message == "" {
 			t.Errorf("alert %d: %+v, want %s → %s for pair %d", i+1, a, tc.old, tc.new, p.ID)
 		}
 		// A change alone lists itself, as a group lists its changes.
-		if len(a.Changes) != 1 || a.Changes[0].Pair.ID != p.ID || a.Changes[0].OldVerdict != tc.old ||
-			a.Changes[0].NewVerdict != tc.new || a.Changes[0].Reason != a.Reason || a.Pair.URL != "" {
+		if len(a.Changes) != 1 || a.Changes[0].Key.ID != p.ID || a.Changes[0].OldVerdict != tc.old ||
+			a.Changes[0].NewVerdict != tc.new || a.Changes[0].Reason != a.Reason || a.Key.URL != "" {
 			t.Errorf("alert %d lists changes %+v", i+1, a.Changes)
 		}
 	}
@@ -174,13 +174,13 @@ func TestWebhookOneAlertPerConfirmedChange(t *testing.T) {
 	}
 }
 
-func waitForPairUpdate(t *testing.T, ch <-chan checker.Update) {
+func waitForKeyUpdate(t *testing.T, ch <-chan checker.Update) {
 	t.Helper()
 	deadline := time.After(waitLimit)
 	for {
 		select {
 		case u := <-ch:
-			if u.PairID != 0 {
+			if u.KeyID != 0 {
 				return
 			}
 		case <-deadline:
@@ -211,7 +211,7 @@ func TestWhichChangesAlert(t *testing.T) {
 			e := newEnv(t)
 			n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: notify.Config{WebhookURL: "http://127.0.0.1:9/hook"}, Clock: clocktest.NewFake(t0)})
 			p := domain.Key{ID: 7, Label: "l", Email: "a@example.com"}
-			n.CheckRecorded(p, store.CheckRecord{Event: &domain.Event{PairID: 7, At: t0, Old: tt.old, New: tt.new, Reason: "why"}})
+			n.CheckRecorded(p, store.CheckRecord{Event: &domain.Event{KeyID: 7, At: t0, Old: tt.old, New: tt.new, Reason: "why"}})
 			n.CheckRecorded(p, store.CheckRecord{}) // a check without a change
 			if got := len(e.deliveries(t)) == 1; got != tt.alert {
 				t.Errorf("queued %d deliveries, want alert=%v", len(e.deliveries(t)), tt.alert)
@@ -433,11 +433,11 @@ func TestRemindersOncePerPeriod(t *testing.T) {
 	clk := clocktest.NewFake(t0)
 	e.db.Now = clk.Now
 	ctx := context.Background()
-	bad, err := e.vault.Add(ctx, keys.PairInput{Label: "old", Email: "a@example.com", Key: "sk_live_REMINDME_0123456789"})
+	bad, err := e.vault.Add(ctx, keys.Input{Label: "old", Email: "a@example.com", Key: "sk_live_REMINDME_0123456789"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.vault.Add(ctx, keys.PairInput{Label: "fine", Email: "b@example.com", Key: "sk_live_FINEKEY_0123456789"}); err != nil {
+	if _, err := e.vault.Add(ctx, keys.Input{Label: "fine", Email: "b@example.com", Key: "sk_live_FINEKEY_0123456789"}); err != nil {
 		t.Fatal(err)
 	}
 	once := checker.DefaultConfig()
@@ -491,11 +491,11 @@ func TestRemindersOncePerPeriod(t *testing.T) {
 			break
 		}
 	}
-	if a.Pair == nil || a.Pair.ID != bad.ID || a.NewVerdict != "revoked" || !strings.Contains(a.Message, "still revoked, for 6 days") {
+	if a.Key == nil || a.Key.ID != bad.ID || a.NewVerdict != "revoked" || !strings.Contains(a.Message, "still revoked, for 6 days") {
 		t.Errorf("newest verdict reminder %+v", a)
 	}
 	// The key is valid again (confirmed at once here): no more reminders about it.
-	if bad, err = e.db.PairByID(ctx, bad.ID); err != nil {
+	if bad, err = e.db.KeyByID(ctx, bad.ID); err != nil {
 		t.Fatal(err)
 	}
 	rec = checker.Decide(bad, staxapi.Result{Outcome: domain.OutcomeValid, Reason: "ok"}, clk.Now(), once, time.Hour, nil)

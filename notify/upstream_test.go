@@ -48,7 +48,7 @@ func newFleet(t *testing.T, n int, fopts staxfake.Options) *fleet {
 	}
 	f.e.db.Now = f.clk.Now
 	for i := range n {
-		in := keys.PairInput{Label: fmt.Sprintf("team %d", i), Email: fmt.Sprintf("admin%d@team%d.example.com", i, i),
+		in := keys.Input{Label: fmt.Sprintf("team %d", i), Email: fmt.Sprintf("admin%d@team%d.example.com", i, i),
 			Key: fmt.Sprintf("sk_live_FLEET%035d", i)}
 		p, err := f.e.vault.Add(context.Background(), in)
 		if err != nil {
@@ -115,7 +115,7 @@ func (f *fleet) verdicts(t *testing.T, v domain.Verdict) int {
 	t.Helper()
 	k := 0
 	for _, p := range f.pairs {
-		got, err := f.e.db.PairByID(context.Background(), p.ID)
+		got, err := f.e.db.KeyByID(context.Background(), p.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,11 +141,11 @@ func TestUpstreamFlipThatClearsAlertsTwice(t *testing.T) {
 		t.Fatalf("alerts %v, want one suspicion and one resolution, nothing else", eventCounts(got))
 	}
 	begin, end := got[notify.EventUpstreamSuspected][0], got[notify.EventUpstreamResolved][0]
-	if begin.OldVerdict != "valid" || begin.NewVerdict != "revoked" || len(begin.Pairs) < 3 ||
+	if begin.OldVerdict != "valid" || begin.NewVerdict != "revoked" || len(begin.Keys) < 3 ||
 		!strings.Contains(begin.Message, "staxkeys suspects a change at Stax.ai or on the way") {
 		t.Errorf("suspicion %+v", begin)
 	}
-	if len(end.Confirmed) != 0 || len(end.Cleared) != len(end.Pairs) || !strings.Contains(end.Message, "no key changed") {
+	if len(end.Confirmed) != 0 || len(end.Cleared) != len(end.Keys) || !strings.Contains(end.Message, "no key changed") {
 		t.Errorf("resolution %+v, want every member cleared", end)
 	}
 	if n := f.verdicts(t, domain.Valid); n != len(f.pairs) {
@@ -177,13 +177,13 @@ func TestUpstreamChangeThatHoldsIsOneResolution(t *testing.T) {
 	// A key revoked outside the suspicion (none should be: every one flipped together) would
 	// alert on its own; the members do not.
 	members := map[int64]bool{}
-	for _, p := range end.Pairs {
+	for _, p := range end.Keys {
 		members[p.ID] = true
 	}
 	for _, a := range got[notify.EventVerdictChanged] {
 		for _, c := range a.Changes {
-			if members[c.Pair.ID] {
-				t.Errorf("member %d alerted on its own: %+v", c.Pair.ID, c)
+			if members[c.Key.ID] {
+				t.Errorf("member %d alerted on its own: %+v", c.Key.ID, c)
 			}
 		}
 	}

@@ -201,7 +201,7 @@ func (n *Notifier) CheckReminders(ctx context.Context) error {
 	if len(cfg.Channels()) == 0 || (cfg.RevokedReminder <= 0 && rotation <= 0) {
 		return nil
 	}
-	pairs, err := n.db.AllPairs(ctx)
+	pairs, err := n.db.AllKeys(ctx)
 	if err != nil {
 		return err
 	}
@@ -211,9 +211,9 @@ func (n *Notifier) CheckReminders(ctx context.Context) error {
 		if cfg.RevokedReminder > 0 && (p.Verdict == domain.Revoked || p.Verdict == domain.Denied) && !p.VerdictSince.IsZero() {
 			if period := int(now.Sub(p.VerdictSince) / cfg.RevokedReminder); period >= 1 {
 				since := p.VerdictSince
-				a := Alert{Event: EventVerdictReminder, At: now, Pair: n.pairRef(p), NewVerdict: string(p.Verdict), Since: &since}
+				a := Alert{Event: EventVerdictReminder, At: now, Key: n.keyRef(p), NewVerdict: string(p.Verdict), Since: &since}
 				a.Message = verdictReminderMessage(a)
-				ok, err := n.remind(ctx, cfg, store.Reminder{PairID: p.ID, Kind: store.ReminderVerdict, Anchor: since, Period: period}, a)
+				ok, err := n.remind(ctx, cfg, store.Reminder{KeyID: p.ID, Kind: store.ReminderVerdict, Anchor: since, Period: period}, a)
 				if err != nil {
 					return err
 				}
@@ -223,9 +223,9 @@ func (n *Notifier) CheckReminders(ctx context.Context) error {
 		if rotation > 0 && !p.KeyChangedAt.IsZero() {
 			if period := int(now.Sub(p.KeyChangedAt) / rotation); period >= 1 {
 				since := p.KeyChangedAt
-				a := Alert{Event: EventRotationReminder, At: now, Pair: n.pairRef(p), NewVerdict: string(p.Verdict), Since: &since}
+				a := Alert{Event: EventRotationReminder, At: now, Key: n.keyRef(p), NewVerdict: string(p.Verdict), Since: &since}
 				a.Message = rotationReminderMessage(a, int(now.Sub(since)/(24*time.Hour)))
-				ok, err := n.remind(ctx, cfg, store.Reminder{PairID: p.ID, Kind: store.ReminderRotation, Anchor: since, Period: period}, a)
+				ok, err := n.remind(ctx, cfg, store.Reminder{KeyID: p.ID, Kind: store.ReminderRotation, Anchor: since, Period: period}, a)
 				if err != nil {
 					return err
 				}

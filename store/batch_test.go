@@ -19,15 +19,15 @@ func TestRecordChecksGroupCommit(t *testing.T) {
 	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	var recs []store.CheckRecord
 	for i := range 4 {
-		p, err := db.CreatePair(ctx, newPair("", fmt.Sprintf("t%d@example.com", i), fmt.Sprintf("key-%040d", i)))
+		p, err := db.CreateKey(ctx, newKey("", fmt.Sprintf("t%d@example.com", i), fmt.Sprintf("key-%040d", i)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		rec := store.CheckRecord{
-			Check:        domain.Check{PairID: p.ID, At: at, Outcome: domain.OutcomeValid, HTTPStatus: 200},
+			Check:        domain.Check{KeyID: p.ID, At: at, Outcome: domain.OutcomeValid, HTTPStatus: 200},
 			KeyChangedAt: p.KeyChangedAt, FromVerdict: p.Verdict,
 			Verdict: domain.Valid, VerdictAt: at, VerdictSince: at, LastValidAt: at, NextCheckAt: at.Add(time.Hour),
-			Event: &domain.Event{PairID: p.ID, At: at, Old: domain.Pending, New: domain.Valid},
+			Event: &domain.Event{KeyID: p.ID, At: at, Old: domain.Pending, New: domain.Valid},
 		}
 		if i == 2 {
 			rec.KeyChangedAt = rec.KeyChangedAt.Add(-time.Minute) // the key was replaced since
@@ -39,7 +39,7 @@ func TestRecordChecksGroupCommit(t *testing.T) {
 		if want := i == 2; errors.Is(err, store.ErrStale) != want || (!want && err != nil) {
 			t.Errorf("record %d: %v", i, err)
 		}
-		p, err := db.PairByID(ctx, recs[i].Check.PairID)
+		p, err := db.KeyByID(ctx, recs[i].Check.KeyID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +62,7 @@ func TestSpreadOverdue(t *testing.T) {
 	next := map[int64]time.Time{}
 	var ids []int64
 	for i := range 6 {
-		p, err := db.CreatePair(ctx, newPair("", fmt.Sprintf("t%d@example.com", i), fmt.Sprintf("key-%040d", i)))
+		p, err := db.CreateKey(ctx, newKey("", fmt.Sprintf("t%d@example.com", i), fmt.Sprintf("key-%040d", i)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,7 +81,7 @@ func TestSpreadOverdue(t *testing.T) {
 		t.Fatalf("SpreadOverdue: %d, %v; want 4 moved", n, err)
 	}
 	for i, want := range []time.Time{now, now.Add(5 * time.Minute), now.Add(10 * time.Minute), now.Add(15 * time.Minute), now.Add(time.Hour), {}} {
-		p, err := db.PairByID(ctx, ids[i])
+		p, err := db.KeyByID(ctx, ids[i])
 		if err != nil {
 			t.Fatal(err)
 		}

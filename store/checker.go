@@ -12,8 +12,8 @@ import (
 
 // This file holds what the background checker needs beyond the pair and check methods.
 
-// PairCount returns how many pairs exist.
-func (db *DB) PairCount(ctx context.Context) (int, error) {
+// KeyCount returns how many pairs exist.
+func (db *DB) KeyCount(ctx context.Context) (int, error) {
 	var n int
 	if err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM pairs").Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count pairs: %w", err)
@@ -21,8 +21,8 @@ func (db *DB) PairCount(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// PairIDs returns every pair's id, ascending.
-func (db *DB) PairIDs(ctx context.Context) ([]int64, error) {
+// KeyIDs returns every pair's id, ascending.
+func (db *DB) KeyIDs(ctx context.Context) ([]int64, error) {
 	rows, err := db.r.QueryContext(ctx, "SELECT id FROM pairs ORDER BY id")
 	if err != nil {
 		return nil, fmt.Errorf("store: pair ids: %w", err)
@@ -42,10 +42,10 @@ func (db *DB) PairIDs(ctx context.Context) ([]int64, error) {
 	return ids, nil
 }
 
-// NextPairs returns up to limit pairs in the order they come due (earliest next check first,
+// NextKeys returns up to limit pairs in the order they come due (earliest next check first,
 // due or not), leaving out the pairs in skip: those already being checked. The scheduler takes
 // the due ones and sleeps until the first that is not.
-func (db *DB) NextPairs(ctx context.Context, skip []int64, limit int) ([]domain.Key, error) {
+func (db *DB) NextKeys(ctx context.Context, skip []int64, limit int) ([]domain.Key, error) {
 	if skip == nil {
 		skip = []int64{}
 	}
@@ -53,12 +53,12 @@ func (db *DB) NextPairs(ctx context.Context, skip []int64, limit int) ([]domain.
 	if err != nil {
 		return nil, fmt.Errorf("store: next pairs: %w", err)
 	}
-	stmt, err := db.prep.stmt(db.r, "SELECT "+pairColumns+` FROM pairs
+	stmt, err := db.prep.stmt(db.r, "SELECT "+keyColumns+` FROM pairs
 		WHERE id NOT IN (SELECT value FROM json_each(?)) ORDER BY next_check_at, id LIMIT ?`)
 	if err != nil {
 		return nil, fmt.Errorf("store: next pairs: %w", err)
 	}
-	return scanPairs(stmt.QueryContext(ctx, string(ids), limit))
+	return scanKeys(stmt.QueryContext(ctx, string(ids), limit))
 }
 
 // MakeAllDue brings every pair's next check forward to at (pairs due sooner keep their time),
@@ -176,10 +176,10 @@ func (db *DB) MakeDue(ctx context.Context, ids []int64, at time.Time) error {
 	return nil
 }
 
-// HeldPairs returns the pairs whose changed answer was confirmed at least minCount times yet
+// HeldKeys returns the pairs whose changed answer was confirmed at least minCount times yet
 // not applied: the members of an upstream-wide suspicion a restart interrupted.
-func (db *DB) HeldPairs(ctx context.Context, minCount int) ([]domain.Key, error) {
-	ps, err := db.queryPairs(ctx, "SELECT "+pairColumns+" FROM pairs WHERE candidate <> '' AND candidate_count >= ? ORDER BY id", minCount)
+func (db *DB) HeldKeys(ctx context.Context, minCount int) ([]domain.Key, error) {
+	ps, err := db.queryKeys(ctx, "SELECT "+keyColumns+" FROM pairs WHERE candidate <> '' AND candidate_count >= ? ORDER BY id", minCount)
 	if err != nil {
 		return nil, fmt.Errorf("store: held pairs: %w", err)
 	}

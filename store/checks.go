@@ -47,7 +47,7 @@ type CheckRecord struct {
 }
 
 const (
-	recordPairSQL = `UPDATE pairs SET verdict = ?, verdict_at = ?, verdict_since = ?, last_valid_at = ?,
+	recordKeySQL = `UPDATE pairs SET verdict = ?, verdict_at = ?, verdict_since = ?, last_valid_at = ?,
 			last_check_at = ?, last_outcome = ?, last_reason = ?, last_http_status = ?, last_latency_ms = ?,
 			next_check_at = ?, failures = ?, candidate = ?, candidate_count = ?,
 			flaps = ?, steady = ?, failing_since = ?
@@ -68,7 +68,7 @@ func (db *DB) RecordCheck(ctx context.Context, rec CheckRecord) error {
 func (db *DB) RecordChecks(ctx context.Context, recs []CheckRecord) []error {
 	errs := make([]error, len(recs))
 	stmts := make([]*sql.Stmt, 3)
-	for i, q := range []string{recordPairSQL, recordCheckSQL, recordEventSQL} {
+	for i, q := range []string{recordKeySQL, recordCheckSQL, recordEventSQL} {
 		s, err := db.prep.stmt(db.w, q)
 		if err != nil {
 			return fill(errs, fmt.Errorf("store: record checks: %w", err))
@@ -84,19 +84,19 @@ func (db *DB) RecordChecks(ctx context.Context, recs []CheckRecord) []error {
 				ms(c.At), c.Outcome, c.Reason, c.HTTPStatus, c.Latency.Milliseconds(),
 				ms(rec.NextCheckAt), rec.Failures, rec.Candidate, rec.CandidateCount,
 				rec.Flaps, rec.Steady, nullMS(rec.FailingSince),
-				c.PairID, ms(rec.KeyChangedAt), rec.FromVerdict, rec.FromVerdict)
+				c.KeyID, ms(rec.KeyChangedAt), rec.FromVerdict, rec.FromVerdict)
 			if err != nil {
 				return err
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
-				errs[i] = fmt.Errorf("store: record check of pair %d: %w", c.PairID, ErrStale)
+				errs[i] = fmt.Errorf("store: record check of pair %d: %w", c.KeyID, ErrStale)
 				continue
 			}
-			if _, err := chk.ExecContext(ctx, c.PairID, ms(c.At), c.Outcome, c.HTTPStatus, c.Latency.Milliseconds(), c.Reason); err != nil {
+			if _, err := chk.ExecContext(ctx, c.KeyID, ms(c.At), c.Outcome, c.HTTPStatus, c.Latency.Milliseconds(), c.Reason); err != nil {
 				return err
 			}
 			if e := rec.Event; e != nil {
-				if _, err := ev.ExecContext(ctx, c.PairID, ms(e.At), e.Old, e.New, e.Reason); err != nil {
+				if _, err := ev.ExecContext(ctx, c.KeyID, ms(e.At), e.Old, e.New, e.Reason); err != nil {
 					return err
 				}
 			}
@@ -161,24 +161,24 @@ func (db *DB) Reschedule(ctx context.Context, next map[int64]time.Time) error {
 	return nil
 }
 
-// AllPairs returns every pair, by id.
-func (db *DB) AllPairs(ctx context.Context) ([]domain.Key, error) {
-	return db.queryPairs(ctx, "SELECT "+pairColumns+" FROM pairs ORDER BY id")
+// AllKeys returns every pair, by id.
+func (db *DB) AllKeys(ctx context.Context) ([]domain.Key, error) {
+	return db.queryKeys(ctx, "SELECT "+keyColumns+" FROM pairs ORDER BY id")
 }
 
-func (db *DB) queryPairs(ctx context.Context, query string, args ...any) ([]domain.Key, error) {
-	return scanPairs(db.r.QueryContext(ctx, query, args...))
+func (db *DB) queryKeys(ctx context.Context, query string, args ...any) ([]domain.Key, error) {
+	return scanKeys(db.r.QueryContext(ctx, query, args...))
 }
 
-// scanPairs reads every pair of a query's rows.
-func scanPairs(rows *sql.Rows, err error) ([]domain.Key, error) {
+// scanKeys reads every pair of a query's rows.
+func scanKeys(rows *sql.Rows, err error) ([]domain.Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: query pairs: %w", err)
 	}
 	defer rows.Close()
 	var out []domain.Key
 	for rows.Next() {
-		p, err := scanPair(rows)
+		p, err := scanKey(rows)
 		if err != nil {
 			return nil, fmt.Errorf("store: query pairs: %w", err)
 		}
@@ -203,7 +203,7 @@ func (db *DB) ListChecks(ctx context.Context, pairID int64, limit int) ([]domain
 		var c domain.Check
 		var at sql.NullInt64
 		var latency int64
-		if err := rows.Scan(&c.ID, &c.PairID, &at, &c.Outcome, &c.HTTPStatus, &latency, &c.Reason); err != nil {
+		if err := rows.Scan(&c.ID, &c.KeyID, &at, &c.Outcome, &c.HTTPStatus, &latency, &c.Reason); err != nil {
 			return nil, fmt.Errorf("store: list checks: %w", err)
 		}
 		c.At, c.Latency = fromMS(at), time.Duration(latency)*time.Millisecond
@@ -216,23 +216,23 @@ func (db *DB) ListChecks(ctx context.Context, pairID int64, limit int) ([]domain
 // checks, oldest first: the data behind each row's strip of recent checks. Each pair is one
 // range scan of the covering index checks_strip through a statement prepared once, so the
 // cost does not grow with a pair's history.
-func (db *DB) RecentOutcomes(ctx context.Context, pairIDs []int64, n int) (map[int64][]domain.Check, error) {
-	out := make(map[int64][]domain.Check, len(pairIDs))
-	if len(pairIDs) == 0 {
+func (db *DB) RecentOutcomes(ctx context.Context, keyIDs []int64, n int) (map[int64][]domain.Check, error) {
+	out := make(map[int64][]domain.Check, len(keyIDs))
+	if len(keyIDs) == 0 {
 		return out, nil
 	}
 	stmt, err := db.stripStmt(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: recent outcomes: %w", err)
 	}
-	for _, id := range pairIDs {
+	for _, id := range keyIDs {
 		rows, err := stmt.QueryContext(ctx, id, n)
 		if err != nil {
 			return nil, fmt.Errorf("store: recent outcomes: %w", err)
 		}
 		var cs []domain.Check
 		for rows.Next() {
-			c := domain.Check{PairID: id}
+			c := domain.Check{KeyID: id}
 			var at sql.NullInt64
 			if err := rows.Scan(&at, &c.Outcome); err != nil {
 				rows.Close()
@@ -280,7 +280,7 @@ func (db *DB) ListEvents(ctx context.Context, pairID int64, limit int) ([]domain
 	for rows.Next() {
 		var e domain.Event
 		var at sql.NullInt64
-		if err := rows.Scan(&e.ID, &e.PairID, &at, &e.Old, &e.New, &e.Reason); err != nil {
+		if err := rows.Scan(&e.ID, &e.KeyID, &at, &e.Old, &e.New, &e.Reason); err != nil {
 			return nil, fmt.Errorf("store: list events: %w", err)
 		}
 		e.At = fromMS(at)

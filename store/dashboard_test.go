@@ -12,7 +12,7 @@ import (
 	"github.com/staxkeys/staxkeys/store"
 )
 
-// TestDashboardOrdersUseIndexes guards the pact between pairSorts and the indexes of
+// TestDashboardOrdersUseIndexes guards the pact between keySorts and the indexes of
 // migrations/00004: every order the dashboard offers, each way round, and the status order
 // under a verdict filter, reads a page off an index instead of sorting every pair.
 func TestDashboardOrdersUseIndexes(t *testing.T) {
@@ -36,7 +36,7 @@ func TestDashboardOrdersUseIndexes(t *testing.T) {
 		}
 		return b.String()
 	}
-	for name, terms := range store.PairSorts {
+	for name, terms := range store.KeySorts {
 		for _, desc := range []bool{false, true} {
 			order := slices.Clone(terms)
 			if desc {
@@ -59,28 +59,28 @@ func TestDashboardOrdersUseIndexes(t *testing.T) {
 	})
 }
 
-// TestListPairsVerdictFilterKeepsTheOrder: under a verdict filter ListPairs drops the status
+// TestListKeysVerdictFilterKeepsTheOrder: under a verdict filter ListKeys drops the status
 // order's first term (constant there) to use pairs_verdict_order; the order must not change.
-func TestListPairsVerdictFilterKeepsTheOrder(t *testing.T) {
+func TestListKeysVerdictFilterKeepsTheOrder(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpen(t)
 	clk := newClock(db)
 	for i := range 12 {
 		clk.Advance(time.Second)
-		p := mustPair(t, db, fmt.Sprintf("Key %c", 'L'-i), fmt.Sprintf("k%d@acme.com", i), fmt.Sprintf("key-%02d-0123456789", i))
+		p := mustKey(t, db, fmt.Sprintf("Key %c", 'L'-i), fmt.Sprintf("k%d@acme.com", i), fmt.Sprintf("key-%02d-0123456789", i))
 		o := domain.OutcomeValid
 		if i%4 == 1 {
 			o = domain.OutcomeUndecided // still valid, but its last check failed: listed first
 		}
 		record(t, db, p, domain.Valid, o, clk.Now())
 	}
-	mustPair(t, db, "Pending", "p@acme.com", "key-pending-0123456789")
-	all, err := db.ListPairs(ctx, domain.KeyQuery{})
+	mustKey(t, db, "Pending", "p@acme.com", "key-pending-0123456789")
+	all, err := db.ListKeys(ctx, domain.KeyQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var want []int64
-	for _, p := range all.Pairs {
+	for _, p := range all.Keys {
 		if p.Verdict == domain.Valid {
 			want = append(want, p.ID)
 		}
@@ -93,17 +93,17 @@ func TestListPairsVerdictFilterKeepsTheOrder(t *testing.T) {
 		{5, 5, want[5:10]},
 		{5, 10, want[10:]},
 	} {
-		page, err := db.ListPairs(ctx, domain.KeyQuery{Status: "valid", Limit: tc.limit, Offset: tc.offset})
+		page, err := db.ListKeys(ctx, domain.KeyQuery{Status: "valid", Limit: tc.limit, Offset: tc.offset})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := ids(page.Pairs); !slices.Equal(got, tc.want) || page.Total != 12 {
+		if got := ids(page.Keys); !slices.Equal(got, tc.want) || page.Total != 12 {
 			t.Errorf("limit %d offset %d: %v of %d, want %v of 12", tc.limit, tc.offset, got, page.Total, tc.want)
 		}
 	}
 }
 
-func TestListPairsSearchCounts(t *testing.T) {
+func TestListKeysSearchCounts(t *testing.T) {
 	ctx := context.Background()
 	db, _ := listFixture(t)
 	for _, tc := range []struct {
@@ -117,12 +117,12 @@ func TestListPairsSearchCounts(t *testing.T) {
 		{domain.KeyQuery{Search: "ACME", Status: "revoked", Limit: 2, Offset: 4}, 0, 1},
 		{domain.KeyQuery{Search: "nomatch", Limit: 2, Offset: 4}, 0, 0},
 	} {
-		page, err := db.ListPairs(ctx, tc.q)
+		page, err := db.ListKeys(ctx, tc.q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(page.Pairs) != tc.n || page.Total != tc.total {
-			t.Errorf("%+v: %d pairs of %d, want %d of %d", tc.q, len(page.Pairs), page.Total, tc.n, tc.total)
+		if len(page.Keys) != tc.n || page.Total != tc.total {
+			t.Errorf("%+v: %d pairs of %d, want %d of %d", tc.q, len(page.Keys), page.Total, tc.n, tc.total)
 		}
 	}
 }
@@ -131,9 +131,9 @@ func TestRecentOutcomes(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpen(t)
 	clk := newClock(db)
-	a := mustPair(t, db, "A", "a@acme.com", "key-a-0123456789")
-	b := mustPair(t, db, "B", "b@acme.com", "key-b-0123456789")
-	c := mustPair(t, db, "C", "c@acme.com", "key-c-0123456789")
+	a := mustKey(t, db, "A", "a@acme.com", "key-a-0123456789")
+	b := mustKey(t, db, "B", "b@acme.com", "key-b-0123456789")
+	c := mustKey(t, db, "C", "c@acme.com", "key-c-0123456789")
 	t0 := clk.Now()
 	for i := range 8 {
 		o := domain.OutcomeValid
@@ -152,8 +152,8 @@ func TestRecentOutcomes(t *testing.T) {
 	}
 	var outcomes []string
 	for i, ch := range got[a.ID] {
-		if want := t0.Add(time.Duration(3+i) * time.Minute); !ch.At.Equal(want) || ch.PairID != a.ID {
-			t.Errorf("check %d at %v of pair %d, want the last five, oldest first", i, ch.At, ch.PairID)
+		if want := t0.Add(time.Duration(3+i) * time.Minute); !ch.At.Equal(want) || ch.KeyID != a.ID {
+			t.Errorf("check %d at %v of pair %d, want the last five, oldest first", i, ch.At, ch.KeyID)
 		}
 		outcomes = append(outcomes, string(ch.Outcome))
 	}

@@ -52,7 +52,7 @@ func TestMigrationDropsPairFingerprint(t *testing.T) {
 	if err := w.QueryRowContext(ctx, "SELECT count(*) FROM pragma_table_info('pairs') WHERE name = 'pair_fingerprint'").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("pair_fingerprint still there: %d, %v", n, err)
 	}
-	one, err := db.PairByID(ctx, 1)
+	one, err := db.KeyByID(ctx, 1)
 	if err != nil || one.Label != "one" || one.Email != "a@acme.com" || string(one.KeyFingerprint) != "\xf1" || one.Verdict != domain.Valid || one.Flaps != 2 {
 		t.Fatalf("pair 1 after the migration: %+v, %v", one, err)
 	}
@@ -72,25 +72,25 @@ func TestMigrationDropsPairFingerprint(t *testing.T) {
 		}
 	}
 	// Foreign keys are on again: deleting a pair takes its history with it.
-	if err := db.DeletePair(ctx, 2); err != nil {
+	if err := db.DeleteKey(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM checks) + (SELECT count(*) FROM events) + (SELECT count(*) FROM reminders)").Scan(&n); err != nil || n != 1 {
 		t.Errorf("history left after deleting pair 2: %d rows, %v", n, err)
 	}
 	// A deleted id is not handed out again.
-	created, err := db.CreatePair(ctx, newPair("new", "d@acme.com", "key-four-0123456789"))
+	created, err := db.CreateKey(ctx, newKey("new", "d@acme.com", "key-four-0123456789"))
 	if err != nil || created.ID != 4 {
 		t.Fatalf("new pair id = %d, %v; want 4", created.ID, err)
 	}
 	// The same key under the same email in another case is refused.
-	dup := newPair("dup", "A@ACME.COM", "x")
+	dup := newKey("dup", "A@ACME.COM", "x")
 	dup.KeyFingerprint = []byte("\xf1")
-	if _, err := db.CreatePair(ctx, dup); !errors.Is(err, domain.ErrConflict) {
+	if _, err := db.CreateKey(ctx, dup); !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("duplicate (key, email) = %v, want ErrConflict", err)
 	}
 	dup.Email = "e@acme.com"
-	if _, err := db.CreatePair(ctx, dup); err != nil {
+	if _, err := db.CreateKey(ctx, dup); err != nil {
 		t.Fatalf("the same key under another email: %v", err)
 	}
 }

@@ -21,7 +21,7 @@ const (
 // periods since Anchor (when the bad verdict began, or when the key was set); a reminder is
 // queued once per period.
 type Reminder struct {
-	PairID int64
+	KeyID int64
 	Kind   ReminderKind
 	Anchor time.Time
 	Period int
@@ -39,7 +39,7 @@ func (db *DB) EnqueueReminder(ctx context.Context, now time.Time, r Reminder, ds
 		var anchor int64
 		var period int
 		err := tx.QueryRowContext(ctx, "SELECT anchor_at, period FROM reminders WHERE pair_id = ? AND kind = ?",
-			r.PairID, r.Kind).Scan(&anchor, &period)
+			r.KeyID, r.Kind).Scan(&anchor, &period)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
@@ -49,7 +49,7 @@ func (db *DB) EnqueueReminder(ctx context.Context, now time.Time, r Reminder, ds
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO reminders (pair_id, kind, anchor_at, period, queued_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (pair_id, kind) DO UPDATE SET anchor_at = excluded.anchor_at, period = excluded.period,
-			queued_at = excluded.queued_at`, r.PairID, r.Kind, ms(r.Anchor), r.Period, ms(now))
+			queued_at = excluded.queued_at`, r.KeyID, r.Kind, ms(r.Anchor), r.Period, ms(now))
 		if err != nil {
 			return err
 		}
@@ -57,7 +57,7 @@ func (db *DB) EnqueueReminder(ctx context.Context, now time.Time, r Reminder, ds
 		return insertDeliveries(ctx, tx, now, ds)
 	})
 	if err != nil {
-		return false, fmt.Errorf("store: enqueue reminder for pair %d: %w", r.PairID, err)
+		return false, fmt.Errorf("store: enqueue reminder for pair %d: %w", r.KeyID, err)
 	}
 	return queued, nil
 }

@@ -15,16 +15,16 @@ import (
 	"modernc.org/sqlite"
 )
 
-// NewPair is what it takes to register a pair. Seal is called inside the transaction with the
+// NewKey is what it takes to register a pair. Seal is called inside the transaction with the
 // new row's id, because the id is bound into the ciphertext.
-type NewPair struct {
+type NewKey struct {
 	Label, Email, KeyHint string
 	KeyFingerprint        []byte
 	Seal                  func(id int64) ([]byte, error)
 }
 
-// PairUpdate changes a pair's label and email and, when Seal is set, its key.
-type PairUpdate struct {
+// KeyUpdate changes a pair's label and email and, when Seal is set, its key.
+type KeyUpdate struct {
 	Label, Email string
 	// Set only when the key is replaced:
 	KeyHint        string
@@ -32,12 +32,12 @@ type PairUpdate struct {
 	Seal           func(id int64) ([]byte, error)
 }
 
-const pairColumns = `id, label, email, key_sealed, key_hint, key_fingerprint,
+const keyColumns = `id, label, email, key_sealed, key_hint, key_fingerprint,
 	created_at, updated_at, key_changed_at, verdict, verdict_at, verdict_since, last_valid_at,
 	last_check_at, last_outcome, last_reason, last_http_status, last_latency_ms,
 	next_check_at, failures, candidate, candidate_count, flaps, steady, failing_since`
 
-func scanPair(row interface{ Scan(...any) error }) (domain.Key, error) {
+func scanKey(row interface{ Scan(...any) error }) (domain.Key, error) {
 	var p domain.Key
 	var created, updated, keyChanged, verdictAt, since, lastValid, lastAt, next, failing sql.NullInt64
 	var outcome sql.NullString
@@ -54,15 +54,15 @@ func scanPair(row interface{ Scan(...any) error }) (domain.Key, error) {
 	p.VerdictAt, p.VerdictSince, p.LastValidAt = fromMS(verdictAt), fromMS(since), fromMS(lastValid)
 	p.NextCheckAt, p.FailingSince = fromMS(next), fromMS(failing)
 	if lastAt.Valid && outcome.Valid {
-		p.LastCheck = &domain.Check{PairID: p.ID, At: fromMS(lastAt), Outcome: domain.Outcome(outcome.String),
+		p.LastCheck = &domain.Check{KeyID: p.ID, At: fromMS(lastAt), Outcome: domain.Outcome(outcome.String),
 			Reason: reason, HTTPStatus: int(status), Latency: time.Duration(latency) * time.Millisecond}
 	}
 	return p, nil
 }
 
-// CreatePair registers a pair; a *ValidationError with Conflict set if the same email and key
+// CreateKey registers a pair; a *ValidationError with Conflict set if the same email and key
 // are already registered.
-func (db *DB) CreatePair(ctx context.Context, in NewPair) (domain.Key, error) {
+func (db *DB) CreateKey(ctx context.Context, in NewKey) (domain.Key, error) {
 	var p domain.Key
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		now := db.now()
@@ -70,7 +70,7 @@ func (db *DB) CreatePair(ctx context.Context, in NewPair) (domain.Key, error) {
 			key_fingerprint, created_at, updated_at, key_changed_at) VALUES (?, ?, x'', ?, ?, ?, ?, ?)`,
 			in.Label, in.Email, in.KeyHint, in.KeyFingerprint, now, now, now)
 		if isUniqueViolation(err) {
-			return errDuplicatePair
+			return errDuplicateKey
 		}
 		if err != nil {
 			return err
@@ -86,7 +86,7 @@ func (db *DB) CreatePair(ctx context.Context, in NewPair) (domain.Key, error) {
 		if _, err := tx.ExecContext(ctx, "UPDATE pairs SET key_sealed = ? WHERE id = ?", sealed, id); err != nil {
 			return err
 		}
-		p, err = scanPair(tx.QueryRowContext(ctx, "SELECT "+pairColumns+" FROM pairs WHERE id = ?", id))
+		p, err = scanKey(tx.QueryRowContext(ctx, "SELECT "+keyColumns+" FROM pairs WHERE id = ?", id))
 		return err
 	})
 	if err != nil {
@@ -95,14 +95,14 @@ func (db *DB) CreatePair(ctx context.Context, in NewPair) (domain.Key, error) {
 	return p, nil
 }
 
-var errDuplicatePair = &domain.ValidationError{
+var errDuplicateKey = &domain.ValidationError{
 	Fields:   map[string]string{"key": "this email and key are already registered"},
 	Conflict: true,
 }
 
-// UpdatePair changes a pair. Replacing the key resets what the checker knew: the verdict goes
+// UpdateKey changes a pair. Replacing the key resets what the checker knew: the verdict goes
 // back to pending and a check is due at once.
-func (db *DB) UpdatePair(ctx context.Context, id int64, up PairUpdate) (domain.Key, error) {
+func (db *DB) UpdateKey(ctx context.Context, id int64, up KeyUpdate) (domain.Key, error) {
 	var p domain.Key
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		now := db.now()
@@ -128,7 +128,7 @@ func (db *DB) UpdatePair(ctx context.Context, id int64, up PairUpdate) (domain.K
 				up.Label, up.Email, sealed, up.KeyHint, up.KeyFingerprint, now, now, id)
 		}
 		if isUniqueViolation(err) {
-			return errDuplicatePair
+			return errDuplicateKey
 		}
 		if err != nil {
 			return err
@@ -136,7 +136,7 @@ func (db *DB) UpdatePair(ctx context.Context, id int64, up PairUpdate) (domain.K
 		if n, _ := res.RowsAffected(); n == 0 {
 			return domain.ErrNotFound
 		}
-		p, err = scanPair(tx.QueryRowContext(ctx, "SELECT "+pairColumns+" FROM pairs WHERE id = ?", id))
+		p, err = scanKey(tx.QueryRowContext(ctx, "SELECT "+keyColumns+" FROM pairs WHERE id = ?", id))
 		return err
 	})
 	if err != nil {
@@ -145,21 +145,21 @@ func (db *DB) UpdatePair(ctx context.Context, id int64, up PairUpdate) (domain.K
 	return p, nil
 }
 
-// DeletePair removes a pair with its history.
-func (db *DB) DeletePair(ctx context.Context, id int64) error {
+// DeleteKey removes a pair with its history.
+func (db *DB) DeleteKey(ctx context.Context, id int64) error {
 	if err := db.mustAffect(ctx, "DELETE FROM pairs WHERE id = ?", id); err != nil {
 		return fmt.Errorf("store: delete pair %d: %w", id, err)
 	}
 	return nil
 }
 
-// PairByID loads one pair.
-func (db *DB) PairByID(ctx context.Context, id int64) (domain.Key, error) {
-	stmt, err := db.prep.stmt(db.r, "SELECT "+pairColumns+" FROM pairs WHERE id = ?")
+// KeyByID loads one pair.
+func (db *DB) KeyByID(ctx context.Context, id int64) (domain.Key, error) {
+	stmt, err := db.prep.stmt(db.r, "SELECT "+keyColumns+" FROM pairs WHERE id = ?")
 	if err != nil {
 		return domain.Key{}, fmt.Errorf("store: pair %d: %w", id, err)
 	}
-	p, err := scanPair(stmt.QueryRowContext(ctx, id))
+	p, err := scanKey(stmt.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return domain.Key{}, domain.ErrNotFound
 	}
@@ -173,10 +173,10 @@ func (db *DB) PairByID(ctx context.Context, id int64) (domain.Key, error) {
 // (lowering a string keeps its number of runes).
 const maxSearch = 256
 
-// pairSorts lists each order's terms apart, so reversing one cannot split inside an expression
+// keySorts lists each order's terms apart, so reversing one cannot split inside an expression
 // such as COALESCE(a, b). Each list is indexed term for term (migrations/00004), so a page is
 // read off an index rather than sorted; keep the two in step.
-var pairSorts = map[string][]string{
+var keySorts = map[string][]string{
 	"status":  {statusOrder, outcomeOrder, "lower(label)", "id"},
 	"label":   {"lower(label)", "lower(email)", "id"},
 	"email":   {"lower(email)", "lower(label)", "id"},
@@ -207,12 +207,12 @@ func init() {
 	})
 }
 
-// ListPairs returns the pairs matching q, in its order, with the total match count.
+// ListKeys returns the pairs matching q, in its order, with the total match count.
 //
 // It works in two steps so that a page stays cheap at tens of thousands of pairs: the ids of
 // the page are found first (off an index where the order has one, or by sorting ids alone),
 // then just those rows are read.
-func (db *DB) ListPairs(ctx context.Context, q domain.KeyQuery) (domain.KeyPage, error) {
+func (db *DB) ListKeys(ctx context.Context, q domain.KeyQuery) (domain.KeyPage, error) {
 	var where []string
 	var args []any
 	byVerdict := false
@@ -248,12 +248,12 @@ func (db *DB) ListPairs(ctx context.Context, q domain.KeyQuery) (domain.KeyPage,
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
 	desc := strings.HasPrefix(q.Sort, "-")
-	terms, ok := pairSorts[strings.TrimPrefix(q.Sort, "-")]
+	terms, ok := keySorts[strings.TrimPrefix(q.Sort, "-")]
 	if !ok {
 		if q.Sort != "" {
 			return domain.KeyPage{}, &domain.ValidationError{Fields: map[string]string{"sort": "unknown sort order"}}
 		}
-		terms = pairSorts["status"]
+		terms = keySorts["status"]
 	}
 	if byVerdict && terms[0] == statusOrder {
 		// Constant under the filter; without it the order matches pairs_verdict_order.
@@ -297,7 +297,7 @@ func (db *DB) ListPairs(ctx context.Context, q domain.KeyQuery) (domain.KeyPage,
 		// Past the last page of a search: the window had nothing to count.
 		return page, count()
 	}
-	if page.Pairs, err = db.pairsByID(ctx, ids); err != nil {
+	if page.Keys, err = db.keysByID(ctx, ids); err != nil {
 		return domain.KeyPage{}, fmt.Errorf("store: list pairs: %w", err)
 	}
 	return page, nil
@@ -321,20 +321,20 @@ func (db *DB) pageIDs(ctx context.Context, query string, args []any, total *int)
 	return ids, rows.Err()
 }
 
-// pairsByID loads the pairs with the given ids, in the order of ids; vanished ids are skipped.
-func (db *DB) pairsByID(ctx context.Context, ids []int64) ([]domain.Key, error) {
+// keysByID loads the pairs with the given ids, in the order of ids; vanished ids are skipped.
+func (db *DB) keysByID(ctx context.Context, ids []int64) ([]domain.Key, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
 	marks, args := placeholders(ids)
-	rows, err := db.r.QueryContext(ctx, "SELECT "+pairColumns+" FROM pairs WHERE id IN ("+marks+")", args...)
+	rows, err := db.r.QueryContext(ctx, "SELECT "+keyColumns+" FROM pairs WHERE id IN ("+marks+")", args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	byID := make(map[int64]domain.Key, len(ids))
 	for rows.Next() {
-		p, err := scanPair(rows)
+		p, err := scanKey(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -374,9 +374,9 @@ func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// CountPairs counts pairs per verdict. Both counts are read off covering indexes (pairs_verdict,
+// CountKeys counts pairs per verdict. Both counts are read off covering indexes (pairs_verdict,
 // pairs_last_outcome), so the dashboard's summary stays cheap however many pairs there are.
-func (db *DB) CountPairs(ctx context.Context) (domain.StatusCounts, error) {
+func (db *DB) CountKeys(ctx context.Context) (domain.StatusCounts, error) {
 	var c domain.StatusCounts
 	rows, err := db.r.QueryContext(ctx, `SELECT verdict, count(*) FROM pairs GROUP BY verdict
 		UNION ALL SELECT 'undecided', count(*) FROM pairs WHERE last_outcome = 'error'`)
@@ -411,9 +411,9 @@ func (db *DB) CountPairs(ctx context.Context) (domain.StatusCounts, error) {
 	return c, nil
 }
 
-// PairsWithKeyFingerprint lists the pairs holding the same key (under any email), by id.
-func (db *DB) PairsWithKeyFingerprint(ctx context.Context, fp []byte) ([]domain.Key, error) {
-	return db.queryPairs(ctx, "SELECT "+pairColumns+" FROM pairs WHERE key_fingerprint = ? ORDER BY id", fp)
+// KeysWithFingerprint lists the pairs holding the same key (under any email), by id.
+func (db *DB) KeysWithFingerprint(ctx context.Context, fp []byte) ([]domain.Key, error) {
+	return db.queryKeys(ctx, "SELECT "+keyColumns+" FROM pairs WHERE key_fingerprint = ? ORDER BY id", fp)
 }
 
 // SharedKeys reports which of the given pairs hold a key that is also registered under
@@ -440,8 +440,8 @@ func (db *DB) SharedKeys(ctx context.Context, ids []int64) (map[int64]bool, erro
 	return out, rows.Err()
 }
 
-// PairVerdict is a pair's id, verdict and check times: all that metrics need of it.
-type PairVerdict struct {
+// KeyVerdict is a pair's id, verdict and check times: all that metrics need of it.
+type KeyVerdict struct {
 	ID      int64
 	Verdict domain.Verdict
 	// LastCheckAt is the last check of any outcome; zero before the first.
@@ -451,16 +451,16 @@ type PairVerdict struct {
 	VerdictAt time.Time
 }
 
-// PairVerdicts lists every pair's verdict and check times, by id.
-func (db *DB) PairVerdicts(ctx context.Context) ([]PairVerdict, error) {
+// KeyVerdicts lists every pair's verdict and check times, by id.
+func (db *DB) KeyVerdicts(ctx context.Context) ([]KeyVerdict, error) {
 	rows, err := db.r.QueryContext(ctx, "SELECT id, verdict, last_check_at, verdict_at FROM pairs ORDER BY id")
 	if err != nil {
 		return nil, fmt.Errorf("store: pair verdicts: %w", err)
 	}
 	defer rows.Close()
-	var out []PairVerdict
+	var out []KeyVerdict
 	for rows.Next() {
-		var v PairVerdict
+		var v KeyVerdict
 		var checked, decided sql.NullInt64
 		if err := rows.Scan(&v.ID, &v.Verdict, &checked, &decided); err != nil {
 			return nil, fmt.Errorf("store: pair verdicts: %w", err)

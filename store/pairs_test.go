@@ -13,10 +13,10 @@ import (
 	"github.com/staxkeys/staxkeys/store"
 )
 
-// newPair builds what the vault would hand the store, with stand-in fingerprints and sealing:
+// newKey builds what the vault would hand the store, with stand-in fingerprints and sealing:
 // the store never sees a plaintext key, only these bytes.
-func newPair(label, email, key string) store.NewPair {
-	return store.NewPair{
+func newKey(label, email, key string) store.NewKey {
+	return store.NewKey{
 		Label: label, Email: email, KeyHint: key[max(0, len(key)-4):],
 		KeyFingerprint: keyFP(key),
 		Seal:           fakeSeal(key),
@@ -32,9 +32,9 @@ func fakeSeal(key string) func(int64) ([]byte, error) {
 	return func(id int64) ([]byte, error) { return fmt.Appendf(nil, "sealed(%d,%x)", id, keyFP(key)[:4]), nil }
 }
 
-func mustPair(t *testing.T, db *store.DB, label, email, key string) domain.Key {
+func mustKey(t *testing.T, db *store.DB, label, email, key string) domain.Key {
 	t.Helper()
-	p, err := db.CreatePair(context.Background(), newPair(label, email, key))
+	p, err := db.CreateKey(context.Background(), newKey(label, email, key))
 	if err != nil {
 		t.Fatalf("create pair %s: %v", email, err)
 	}
@@ -45,7 +45,7 @@ func mustPair(t *testing.T, db *store.DB, label, email, key string) domain.Key {
 func record(t *testing.T, db *store.DB, p domain.Key, v domain.Verdict, o domain.Outcome, at time.Time) {
 	t.Helper()
 	rec := store.CheckRecord{
-		Check:        domain.Check{PairID: p.ID, At: at, Outcome: o, HTTPStatus: 200, Latency: 42 * time.Millisecond, Reason: "test " + string(o)},
+		Check:        domain.Check{KeyID: p.ID, At: at, Outcome: o, HTTPStatus: 200, Latency: 42 * time.Millisecond, Reason: "test " + string(o)},
 		KeyChangedAt: p.KeyChangedAt,
 		Verdict:      v,
 		NextCheckAt:  at.Add(15 * time.Minute),
@@ -66,23 +66,23 @@ func ids(ps []domain.Key) []int64 {
 	return out
 }
 
-func TestCreatePair(t *testing.T) {
+func TestCreateKey(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpen(t)
 	clk := newClock(db)
 
 	var sealedFor int64
-	in := newPair("Billing", "billing@acme.com", "sk_live_0123456789abcdef")
+	in := newKey("Billing", "billing@acme.com", "sk_live_0123456789abcdef")
 	seal := in.Seal
 	in.Seal = func(id int64) ([]byte, error) { sealedFor = id; return seal(id) }
-	p, err := db.CreatePair(ctx, in)
+	p, err := db.CreateKey(ctx, in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sealedFor != p.ID || p.ID == 0 {
 		t.Fatalf("Seal was called with id %d, pair has id %d", sealedFor, p.ID)
 	}
-	got, err := db.PairByID(ctx, p.ID)
+	got, err := db.KeyByID(ctx, p.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestCreatePair(t *testing.T) {
 	}
 
 	t.Run("duplicate", func(t *testing.T) {
-		_, err := db.CreatePair(ctx, newPair("other label", "BILLING@acme.com", "sk_live_0123456789abcdef"))
+		_, err := db.CreateKey(ctx, newKey("other label", "BILLING@acme.com", "sk_live_0123456789abcdef"))
 		if !errors.Is(err, domain.ErrConflict) {
 			t.Fatalf("error = %v, want ErrConflict", err)
 		}
@@ -112,33 +112,33 @@ func TestCreatePair(t *testing.T) {
 	})
 	t.Run("seal fails", func(t *testing.T) {
 		boom := errors.New("boom")
-		in := newPair("", "x@acme.com", "another-key-0123456789")
+		in := newKey("", "x@acme.com", "another-key-0123456789")
 		in.Seal = func(int64) ([]byte, error) { return nil, boom }
-		if _, err := db.CreatePair(ctx, in); !errors.Is(err, boom) {
+		if _, err := db.CreateKey(ctx, in); !errors.Is(err, boom) {
 			t.Fatalf("error = %v, want boom", err)
 		}
 	})
-	if c, err := db.CountPairs(ctx); err != nil || c.Total != 1 {
-		t.Fatalf("CountPairs = %+v, %v; want one pair (failed creates leave nothing)", c, err)
+	if c, err := db.CountKeys(ctx); err != nil || c.Total != 1 {
+		t.Fatalf("CountKeys = %+v, %v; want one pair (failed creates leave nothing)", c, err)
 	}
-	if _, err := db.PairByID(ctx, 999); !errors.Is(err, domain.ErrNotFound) {
-		t.Errorf("PairByID(999) error = %v", err)
+	if _, err := db.KeyByID(ctx, 999); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("KeyByID(999) error = %v", err)
 	}
 }
 
-func TestUpdatePair(t *testing.T) {
+func TestUpdateKey(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpen(t)
 	clk := newClock(db)
-	p := mustPair(t, db, "old", "a@acme.com", "key-one-0123456789")
-	mustPair(t, db, "", "b@acme.com", "key-two-0123456789")
+	p := mustKey(t, db, "old", "a@acme.com", "key-one-0123456789")
+	mustKey(t, db, "", "b@acme.com", "key-two-0123456789")
 	clk.Advance(time.Minute)
 	record(t, db, p, domain.Valid, domain.OutcomeValid, clk.Now())
-	p, _ = db.PairByID(ctx, p.ID)
+	p, _ = db.KeyByID(ctx, p.ID)
 
 	t.Run("label only keeps key and verdict", func(t *testing.T) {
 		clk.Advance(time.Minute)
-		got, err := db.UpdatePair(ctx, p.ID, store.PairUpdate{Label: "new", Email: p.Email})
+		got, err := db.UpdateKey(ctx, p.ID, store.KeyUpdate{Label: "new", Email: p.Email})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +150,7 @@ func TestUpdatePair(t *testing.T) {
 	})
 	t.Run("new email is checked again soon", func(t *testing.T) {
 		clk.Advance(time.Minute)
-		got, err := db.UpdatePair(ctx, p.ID, store.PairUpdate{Label: p.Label, Email: "c@acme.com"})
+		got, err := db.UpdateKey(ctx, p.ID, store.KeyUpdate{Label: p.Label, Email: "c@acme.com"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,7 +164,7 @@ func TestUpdatePair(t *testing.T) {
 		clk.Advance(time.Minute)
 		record(t, db, p, domain.Valid, domain.OutcomeValid, clk.Now())
 		var sealedFor int64
-		got, err := db.UpdatePair(ctx, p.ID, store.PairUpdate{
+		got, err := db.UpdateKey(ctx, p.ID, store.KeyUpdate{
 			Label: p.Label, Email: p.Email,
 			KeyHint: "6789", KeyFingerprint: keyFP("key-three-0123456789"),
 			Seal: func(id int64) ([]byte, error) { sealedFor = id; return []byte("resealed"), nil },
@@ -184,45 +184,45 @@ func TestUpdatePair(t *testing.T) {
 	t.Run("conflict", func(t *testing.T) {
 		// twin holds p's key (now key-three, under c@acme.com); taking p's email in another
 		// case would register the same (key, email) twice.
-		twin := mustPair(t, db, "", "d@acme.com", "key-three-0123456789")
-		before, _ := db.PairByID(ctx, twin.ID)
-		_, err := db.UpdatePair(ctx, twin.ID, store.PairUpdate{Email: "C@acme.com"})
+		twin := mustKey(t, db, "", "d@acme.com", "key-three-0123456789")
+		before, _ := db.KeyByID(ctx, twin.ID)
+		_, err := db.UpdateKey(ctx, twin.ID, store.KeyUpdate{Email: "C@acme.com"})
 		if !errors.Is(err, domain.ErrConflict) {
 			t.Fatalf("error = %v, want ErrConflict", err)
 		}
-		after, _ := db.PairByID(ctx, twin.ID)
+		after, _ := db.KeyByID(ctx, twin.ID)
 		if after.Email != before.Email || !after.UpdatedAt.Equal(before.UpdatedAt) {
 			t.Fatalf("a refused update changed the pair: %+v", after)
 		}
 	})
 	t.Run("unknown id", func(t *testing.T) {
-		_, err := db.UpdatePair(ctx, 999, store.PairUpdate{Email: "z@acme.com"})
+		_, err := db.UpdateKey(ctx, 999, store.KeyUpdate{Email: "z@acme.com"})
 		if !errors.Is(err, domain.ErrNotFound) {
 			t.Fatalf("error = %v, want ErrNotFound", err)
 		}
 	})
 }
 
-func TestDeletePair(t *testing.T) {
+func TestDeleteKey(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpen(t)
-	p := mustPair(t, db, "", "a@acme.com", "key-one-0123456789")
-	keep := mustPair(t, db, "", "b@acme.com", "key-two-0123456789")
+	p := mustKey(t, db, "", "a@acme.com", "key-one-0123456789")
+	keep := mustKey(t, db, "", "b@acme.com", "key-two-0123456789")
 	record(t, db, p, domain.Valid, domain.OutcomeValid, time.Now())
 
-	if err := db.DeletePair(ctx, p.ID); err != nil {
+	if err := db.DeleteKey(ctx, p.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.PairByID(ctx, p.ID); !errors.Is(err, domain.ErrNotFound) {
+	if _, err := db.KeyByID(ctx, p.ID); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("deleted pair: error = %v", err)
 	}
 	if checks, err := db.ListChecks(ctx, p.ID, 10); err != nil || len(checks) != 0 {
 		t.Errorf("checks of a deleted pair: %v, %v", checks, err)
 	}
-	if err := db.DeletePair(ctx, p.ID); !errors.Is(err, domain.ErrNotFound) {
+	if err := db.DeleteKey(ctx, p.ID); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("second delete: error = %v, want ErrNotFound", err)
 	}
-	if _, err := db.PairByID(ctx, keep.ID); err != nil {
+	if _, err := db.KeyByID(ctx, keep.ID); err != nil {
 		t.Errorf("the other pair: %v", err)
 	}
 }
@@ -243,7 +243,7 @@ func listFixture(t *testing.T) (*store.DB, []domain.Key) {
 	var ps []domain.Key
 	for _, s := range specs {
 		clk.Advance(time.Second)
-		ps = append(ps, mustPair(t, db, s.label, s.email, s.key))
+		ps = append(ps, mustKey(t, db, s.label, s.email, s.key))
 	}
 	record(t, db, ps[0], domain.Valid, domain.OutcomeValid, t0.Add(10*time.Minute))
 	record(t, db, ps[1], domain.Revoked, domain.OutcomeRevoked, t0.Add(5*time.Minute))
@@ -252,7 +252,7 @@ func listFixture(t *testing.T) (*store.DB, []domain.Key) {
 	return db, ps
 }
 
-func TestListPairs(t *testing.T) {
+func TestListKeys(t *testing.T) {
 	ctx := context.Background()
 	db, ps := listFixture(t)
 	id := func(i ...int) []int64 {
@@ -305,11 +305,11 @@ func TestListPairs(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			page, err := db.ListPairs(ctx, tc.q)
+			page, err := db.ListKeys(ctx, tc.q)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := ids(page.Pairs); !slices.Equal(got, tc.want) || page.Total != tc.total {
+			if got := ids(page.Keys); !slices.Equal(got, tc.want) || page.Total != tc.total {
 				t.Fatalf("got %v (total %d), want %v (total %d)", got, page.Total, tc.want, tc.total)
 			}
 		})
@@ -317,7 +317,7 @@ func TestListPairs(t *testing.T) {
 
 	for _, q := range []domain.KeyQuery{{Status: "bogus"}, {Sort: "bogus"}, {Sort: "-bogus"}} {
 		t.Run(fmt.Sprintf("invalid %+v", q), func(t *testing.T) {
-			_, err := db.ListPairs(ctx, q)
+			_, err := db.ListKeys(ctx, q)
 			var ve *domain.ValidationError
 			if !errors.As(err, &ve) || errors.Is(err, domain.ErrConflict) {
 				t.Fatalf("error = %v, want a ValidationError", err)
@@ -326,7 +326,7 @@ func TestListPairs(t *testing.T) {
 	}
 
 	t.Run("last check is loaded", func(t *testing.T) {
-		p, err := db.PairByID(ctx, ps[3].ID)
+		p, err := db.KeyByID(ctx, ps[3].ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -337,15 +337,15 @@ func TestListPairs(t *testing.T) {
 	})
 }
 
-func TestCountPairs(t *testing.T) {
+func TestCountKeys(t *testing.T) {
 	db, _ := listFixture(t)
-	got, err := db.CountPairs(context.Background())
+	got, err := db.CountKeys(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := domain.StatusCounts{Pending: 2, Valid: 1, Revoked: 1, Denied: 1, Undecided: 1, Total: 5}
 	if got != want {
-		t.Fatalf("CountPairs = %+v, want %+v", got, want)
+		t.Fatalf("CountKeys = %+v, want %+v", got, want)
 	}
 }
 
@@ -367,24 +367,24 @@ func TestSharedKeys(t *testing.T) {
 	if got, err := db.SharedKeys(ctx, nil); err != nil || len(got) != 0 {
 		t.Fatalf("SharedKeys(nil) = %v, %v", got, err)
 	}
-	same, err := db.PairsWithKeyFingerprint(ctx, keyFP("shared-key-0123456789"))
+	same, err := db.KeysWithFingerprint(ctx, keyFP("shared-key-0123456789"))
 	if err != nil || len(same) != 2 || same[0].ID != ps[0].ID || same[1].ID != ps[1].ID {
-		t.Fatalf("PairsWithKeyFingerprint = %v, %v", same, err)
+		t.Fatalf("KeysWithFingerprint = %v, %v", same, err)
 	}
 }
 
-func TestListPairsSearchUnicode(t *testing.T) {
+func TestListKeysSearchUnicode(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpen(t)
-	p := mustPair(t, db, "Équipe Öl", "a@acme.com", "key-0123456789abcdef")
-	mustPair(t, db, "equipe ol", "b@acme.com", "key-0123456789abcdef")
+	p := mustKey(t, db, "Équipe Öl", "a@acme.com", "key-0123456789abcdef")
+	mustKey(t, db, "equipe ol", "b@acme.com", "key-0123456789abcdef")
 	for _, q := range []string{"Équipe", "équipe", "ÉQUIPE", "öl", "PE ÖL"} {
 		t.Run(q, func(t *testing.T) {
-			page, err := db.ListPairs(ctx, domain.KeyQuery{Search: q})
+			page, err := db.ListKeys(ctx, domain.KeyQuery{Search: q})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := ids(page.Pairs); !slices.Equal(got, []int64{p.ID}) {
+			if got := ids(page.Keys); !slices.Equal(got, []int64{p.ID}) {
 				t.Fatalf("found %v, want [%d]", got, p.ID)
 			}
 		})

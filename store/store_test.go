@@ -242,12 +242,12 @@ func TestConcurrentWrites(t *testing.T) {
 			}
 			for i := range each {
 				email := fmt.Sprintf("team%d-%d@example.com", g, i)
-				p, err := h.CreatePair(ctx, newPair("", email, "key"))
+				p, err := h.CreateKey(ctx, newKey("", email, "key"))
 				if err != nil {
 					errs <- err
 					continue
 				}
-				if _, err := h.UpdatePair(ctx, p.ID, store.PairUpdate{Label: "l", Email: email}); err != nil {
+				if _, err := h.UpdateKey(ctx, p.ID, store.KeyUpdate{Label: "l", Email: email}); err != nil {
 					errs <- err
 				}
 				if err := h.PutSetting(ctx, fmt.Sprint("s", g), []byte{byte(i)}); err != nil {
@@ -257,7 +257,7 @@ func TestConcurrentWrites(t *testing.T) {
 				if err := h.CreateSession(ctx, store.Session{IDHash: sid[:], AdminID: admin.ID, CreatedAt: time.Now(), LastSeenAt: time.Now()}); err != nil {
 					errs <- err
 				}
-				if _, err := h.ListPairs(ctx, domain.KeyQuery{Limit: 5}); err != nil {
+				if _, err := h.ListKeys(ctx, domain.KeyQuery{Limit: 5}); err != nil {
 					errs <- err
 				}
 			}
@@ -268,7 +268,7 @@ func TestConcurrentWrites(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if c, err := db.CountPairs(ctx); err != nil || c.Total != workers*each {
-		t.Fatalf("CountPairs = %+v, %v; want %d in all", c, err, workers*each)
+	if c, err := db.CountKeys(ctx); err != nil || c.Total != workers*each {
+		t.Fatalf("CountKeys = %+v, %v; want %d in all", c, err, workers*each)
 	}
 }

@@ -35,7 +35,7 @@ type ImportRow struct {
 	Line                  int
 	Status                string // "ok", "bad" or "duplicate"
 	Label, Email, KeyHint string // empty for a bad row
-	PairID                int64  // the registered pair, for a duplicate of one
+	KeyID                 int64  // the registered pair, for a duplicate of one
 	Notes                 []string
 }
 

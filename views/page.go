@@ -121,15 +121,15 @@ func relTime(t, now time.Time) string {
 	return s + " ago"
 }
 
-// PairTitle names a pair for people: its label, or its email when it has none.
-func PairTitle(p domain.Key) string {
+// KeyTitle names a pair for people: its label, or its email when it has none.
+func KeyTitle(p domain.Key) string {
 	if strings.TrimSpace(p.Label) != "" {
 		return p.Label
 	}
 	return p.Email
 }
 
-func pairURL(id int64, suffix string) string { return fmt.Sprintf("/keys/%d%s", id, suffix) }
+func keyURL(id int64, suffix string) string { return fmt.Sprintf("/keys/%d%s", id, suffix) }
 
 func statusText(status int) string { return fmt.Sprint(status) }
 
@@ -165,7 +165,7 @@ func tickClass(o domain.Outcome) string {
 }
 
 // pageURL keeps the filters when moving between pages.
-func pageURL(d PairsData, page int) string {
+func pageURL(d KeysData, page int) string {
 	q := url.Values{}
 	if d.Query.Search != "" {
 		q.Set("q", d.Query.Search)
@@ -181,9 +181,9 @@ func pageURL(d PairsData, page int) string {
 }
 
 // eventsURL subscribes the dashboard to live updates of the rows it shows.
-func eventsURL(d PairsData) string {
-	ids := make([]string, 0, len(d.Pairs))
-	for _, p := range d.Pairs {
+func eventsURL(d KeysData) string {
+	ids := make([]string, 0, len(d.Keys))
+	for _, p := range d.Keys {
 		ids = append(ids, strconv.FormatInt(p.ID, 10))
 	}
 	u := "/events?ids=" + strings.Join(ids, ",")
@@ -248,17 +248,17 @@ func keysNoun(q domain.KeyQuery, n int) string {
 }
 
 // resultLine says which part of which set the table shows.
-func resultLine(d PairsData) string {
+func resultLine(d KeysData) string {
 	switch {
 	case d.Total == 0:
 		return "No " + strings.TrimPrefix(keysNoun(d.Query, 0), "0 ")
-	case len(d.Pairs) == 0:
+	case len(d.Keys) == 0:
 		return fmt.Sprintf("Page %d is past the end of %s", d.PageNum, keysNoun(d.Query, d.Total))
-	case d.Total == len(d.Pairs):
+	case d.Total == len(d.Keys):
 		return keysNoun(d.Query, d.Total)
 	}
 	first := (d.PageNum-1)*d.PageSize + 1
-	return fmt.Sprintf("Showing %s–%s of %s", thousands(first), thousands(first+len(d.Pairs)-1), keysNoun(d.Query, d.Total))
+	return fmt.Sprintf("Showing %s–%s of %s", thousands(first), thousands(first+len(d.Keys)-1), keysNoun(d.Query, d.Total))
 }
 
 // sortValue is the sort the form shows as chosen; "" means the default, status.
@@ -277,7 +277,7 @@ func sortColumn(s string) (col string, desc bool) {
 
 // sortURL is where a column header leads: its own order, or the reverse if it is current.
 // first is the column's first order, such as "-checked" (newest first).
-func sortURL(d PairsData, first string) string {
+func sortURL(d KeysData, first string) string {
 	next := first
 	col, desc := sortColumn(d.Query.Sort)
 	firstCol, _ := sortColumn(first)
@@ -356,7 +356,7 @@ func pageWindow(cur, pages int) []int {
 }
 
 // verdictWhy says in a sentence why the pair holds its verdict.
-func verdictWhy(d PairDetail) string {
+func verdictWhy(d KeyDetail) string {
 	p := d.Pair
 	reason := ""
 	if len(d.Events) > 0 && d.Events[0].New == p.Verdict {

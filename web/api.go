@@ -20,8 +20,8 @@ import (
 
 const ctxToken = "staxkeys.token"
 
-// apiPair is a pair as the JSON API shows it: never a key, only its last four characters.
-type apiPair struct {
+// apiKey is a pair as the JSON API shows it: never a key, only its last four characters.
+type apiKey struct {
 	ID        int64          `json:"id"`
 	Label     string         `json:"label"`
 	Email     string         `json:"email"`
@@ -41,8 +41,8 @@ type apiCheck struct {
 	LatencyMS  int64          `json:"latency_ms"`
 }
 
-func toAPIPair(p domain.Key) apiPair {
-	out := apiPair{ID: p.ID, Label: p.Label, Email: p.Email, KeyHint: p.KeyHint, Verdict: p.Verdict,
+func toAPIKey(p domain.Key) apiKey {
+	out := apiKey{ID: p.ID, Label: p.Label, Email: p.Email, KeyHint: p.KeyHint, Verdict: p.Verdict,
 		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 	if !p.VerdictAt.IsZero() {
 		t := p.VerdictAt
@@ -160,13 +160,13 @@ func (s *Server) handleAPIKeyList(c echo.Context) error {
 		}
 		q.Offset = n
 	}
-	res, err := s.db.ListPairs(c.Request().Context(), q)
+	res, err := s.db.ListKeys(c.Request().Context(), q)
 	if err != nil {
 		return err
 	}
-	out := make([]apiPair, len(res.Pairs))
-	for i, p := range res.Pairs {
-		out[i] = toAPIPair(p)
+	out := make([]apiKey, len(res.Keys))
+	for i, p := range res.Keys {
+		out[i] = toAPIKey(p)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"keys": out, "total": res.Total, "limit": q.Limit, "offset": q.Offset})
 }
@@ -177,26 +177,26 @@ func (s *Server) handleAPIKeyCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.keys.Add(c.Request().Context(), principalOf(c), keys.PairInput{Label: v["label"], Email: v["email"], Key: v["key"]})
+	p, err := s.keys.Add(c.Request().Context(), principalOf(c), keys.Input{Label: v["label"], Email: v["email"], Key: v["key"]})
 	if err != nil {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/keys/"+strconv.FormatInt(p.ID, 10))
-	return c.JSON(http.StatusCreated, toAPIPair(p))
+	return c.JSON(http.StatusCreated, toAPIKey(p))
 }
 
 // handleAPIKeyGet serves GET /api/v1/keys/:id.
 func (s *Server) handleAPIKeyGet(c echo.Context) error {
-	p, err := s.pairParam(c)
+	p, err := s.keyParam(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toAPIPair(p))
+	return c.JSON(http.StatusOK, toAPIKey(p))
 }
 
 // handleAPIKeyUpdate serves PATCH /api/v1/keys/:id: only the fields given change.
 func (s *Server) handleAPIKeyUpdate(c echo.Context) error {
-	p, err := s.pairParam(c)
+	p, err := s.keyParam(c)
 	if err != nil {
 		return err
 	}
@@ -214,12 +214,12 @@ func (s *Server) handleAPIKeyUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toAPIPair(updated))
+	return c.JSON(http.StatusOK, toAPIKey(updated))
 }
 
 // handleAPIKeyDelete serves DELETE /api/v1/keys/:id.
 func (s *Server) handleAPIKeyDelete(c echo.Context) error {
-	p, err := s.pairParam(c)
+	p, err := s.keyParam(c)
 	if err != nil {
 		return err
 	}
@@ -231,7 +231,7 @@ func (s *Server) handleAPIKeyDelete(c echo.Context) error {
 
 // handleAPIKeyChecks serves GET /api/v1/keys/:id/checks: the history, newest first.
 func (s *Server) handleAPIKeyChecks(c echo.Context) error {
-	p, err := s.pairParam(c)
+	p, err := s.keyParam(c)
 	if err != nil {
 		return err
 	}

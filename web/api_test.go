@@ -157,10 +157,10 @@ func (e *checkedEnv) run(t testing.TB) {
 	})
 }
 
-// addPair registers a pair through the vault and gives it behaviour b at the fake.
-func (e *checkedEnv) addPair(t testing.TB, label, email, key string, b staxfake.Behavior) domain.Key {
+// addKey registers a pair through the vault and gives it behaviour b at the fake.
+func (e *checkedEnv) addKey(t testing.TB, label, email, key string, b staxfake.Behavior) domain.Key {
 	t.Helper()
-	p, err := e.Vault.Add(context.Background(), keys.PairInput{Label: label, Email: email, Key: key})
+	p, err := e.Vault.Add(context.Background(), keys.Input{Label: label, Email: email, Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,15 +304,15 @@ func keysOf(m map[string]any) []string {
 }
 
 var (
-	pairMembers  = []string{"created_at", "email", "id", "key_hint", "label", "last_check", "updated_at", "verdict", "verdict_at"}
+	keyMembers  = []string{"created_at", "email", "id", "key_hint", "label", "last_check", "updated_at", "verdict", "verdict_at"}
 	checkMembers = []string{"at", "http_status", "latency_ms", "outcome", "reason"}
 )
 
-// assertPairShape checks that m is exactly the documented pair representation.
-func assertPairShape(t testing.TB, m map[string]any) {
+// assertKeyShape checks that m is exactly the documented pair representation.
+func assertKeyShape(t testing.TB, m map[string]any) {
 	t.Helper()
-	if got := keysOf(m); !slices.Equal(got, pairMembers) {
-		t.Fatalf("pair members %v, want %v", got, pairMembers)
+	if got := keysOf(m); !slices.Equal(got, keyMembers) {
+		t.Fatalf("pair members %v, want %v", got, keyMembers)
 	}
 	if _, ok := m["id"].(float64); !ok {
 		t.Errorf("id %v is not a number", m["id"])
@@ -378,7 +378,7 @@ func TestAPIKeys(t *testing.T) {
 	e.Fake.Set("ops@acme.com", apiKeyB, staxfake.Denied)
 	r := api.Do(http.MethodPost, "/api/v1/keys", `{"label":"Billing","email":"billing@acme.com","key":"`+apiKeyA+`"}`).Expect(http.StatusCreated)
 	a := r.Object()
-	assertPairShape(t, a)
+	assertKeyShape(t, a)
 	if a["label"] != "Billing" || a["email"] != "billing@acme.com" || a["key_hint"] != apiKeyA[len(apiKeyA)-4:] ||
 		a["verdict"] != "pending" || a["verdict_at"] != nil || a["last_check"] != nil {
 		t.Errorf("created pair %v", a)
@@ -397,7 +397,7 @@ func TestAPIKeys(t *testing.T) {
 	t.Run("get", func(t *testing.T) {
 		api := e.API(t, rw)
 		got := api.Do(http.MethodGet, "/api/v1/keys/"+idA, "").Expect(http.StatusOK).Object()
-		assertPairShape(t, got)
+		assertKeyShape(t, got)
 		if !jsonEqual(t, got, a) {
 			t.Errorf("GET = %v, want what POST answered %v", got, a)
 		}
@@ -406,7 +406,7 @@ func TestAPIKeys(t *testing.T) {
 	t.Run("check", func(t *testing.T) {
 		api := e.API(t, rw)
 		got := api.Do(http.MethodPost, "/api/v1/keys/"+idA+"/check", "").Expect(http.StatusOK).Object()
-		assertPairShape(t, got)
+		assertKeyShape(t, got)
 		lc, _ := got["last_check"].(map[string]any)
 		if got["verdict"] != "valid" || got["verdict_at"] == nil || lc["outcome"] != "valid" || lc["http_status"] != float64(200) {
 			t.Errorf("after a check: %v", got)
@@ -466,7 +466,7 @@ func TestAPIKeys(t *testing.T) {
 			t.Fatalf("list %s", mustJSON(t, got))
 		}
 		for _, k := range keys {
-			assertPairShape(t, k.(map[string]any))
+			assertKeyShape(t, k.(map[string]any))
 		}
 		for q, want := range map[string][]int64{
 			"?status=valid": {idOf(a)}, "?status=denied": {idOf(b)}, "?status=revoked": nil,
@@ -506,7 +506,7 @@ func TestAPIKeys(t *testing.T) {
 		api := e.API(t, rw)
 		before := api.Do(http.MethodGet, "/api/v1/keys/"+idA, "").Expect(http.StatusOK).Object()
 		got := api.Do(http.MethodPatch, "/api/v1/keys/"+idA, `{"label":"Billing (EU)"}`).Expect(http.StatusOK).Object()
-		assertPairShape(t, got)
+		assertKeyShape(t, got)
 		if got["label"] != "Billing (EU)" || got["email"] != before["email"] || got["verdict"] != "valid" ||
 			got["key_hint"] != before["key_hint"] || got["last_check"] == nil {
 			t.Errorf("after a label change: %v", got)
@@ -593,7 +593,7 @@ func TestAPIAuthentication(t *testing.T) {
 	if err := e.DB.RevokeToken(context.Background(), tokens[0].ID); err != nil { // newest first: "old script"
 		t.Fatal(err)
 	}
-	p := e.addPair(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
+	p := e.addKey(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
 	id := strconv.FormatInt(p.ID, 10)
 
 	endpoints := []struct{ method, path, body string }{
@@ -630,7 +630,7 @@ func TestAPIAuthentication(t *testing.T) {
 			}
 		})
 	}
-	if _, err := e.DB.PairByID(context.Background(), p.ID); err != nil {
+	if _, err := e.DB.KeyByID(context.Background(), p.ID); err != nil {
 		t.Fatalf("a refused request changed something: %v", err)
 	}
 
@@ -644,11 +644,11 @@ func TestAPIAuthentication(t *testing.T) {
 				r.ExpectError(http.StatusForbidden, "")
 			}
 		}
-		got, err := e.DB.PairByID(context.Background(), p.ID)
+		got, err := e.DB.KeyByID(context.Background(), p.ID)
 		if err != nil || got.Label != "Billing" || got.LastCheck != nil {
 			t.Errorf("a read-only token changed the pair: %+v, %v", got, err)
 		}
-		if n, _ := e.DB.CountPairs(context.Background()); n.Total != 1 {
+		if n, _ := e.DB.CountKeys(context.Background()); n.Total != 1 {
 			t.Errorf("%d pairs after read-only writes", n.Total)
 		}
 	})
@@ -717,7 +717,7 @@ func flip(c byte) string {
 func TestAPIBodies(t *testing.T) {
 	e := newCheckedEnv(t, checkedOptions{})
 	api := e.API(t, e.token(t, "automation", false))
-	p := e.addPair(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
+	p := e.addKey(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
 	patchPath := "/api/v1/keys/" + strconv.FormatInt(p.ID, 10)
 	good := `"email":"new@acme.com","key":"` + apiKeyB + `"`
 
@@ -776,10 +776,10 @@ func TestAPIBodies(t *testing.T) {
 			}
 		})
 	}
-	if n, _ := e.DB.CountPairs(context.Background()); n.Total != 1 {
+	if n, _ := e.DB.CountKeys(context.Background()); n.Total != 1 {
 		t.Errorf("%d pairs after refused bodies, want 1", n.Total)
 	}
-	if got, _ := e.DB.PairByID(context.Background(), p.ID); got.Label != "Billing" || got.Email != "billing@acme.com" {
+	if got, _ := e.DB.KeyByID(context.Background(), p.ID); got.Label != "Billing" || got.Email != "billing@acme.com" {
 		t.Errorf("a refused PATCH changed the pair: %+v", got)
 	}
 	// Exactly 64 KiB is still accepted (the label check then refuses the label, not the size).
@@ -887,7 +887,7 @@ func jsonEqual(t testing.TB, a, b any) bool {
 func TestAPICheckWhilePaused(t *testing.T) {
 	e := newCheckedEnv(t, checkedOptions{FakeClock: true})
 	api := e.API(t, e.token(t, "automation", false))
-	p := e.addPair(t, "Billing", "billing@acme.com", apiKeyA, staxfake.RateLimited)
+	p := e.addKey(t, "Billing", "billing@acme.com", apiKeyA, staxfake.RateLimited)
 	path := "/api/v1/keys/" + itoa(p.ID) + "/check"
 
 	got := api.Do(http.MethodPost, path, "").Expect(http.StatusOK).Object()

@@ -13,18 +13,18 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// benchPairs is how many pairs the dashboard benchmark registers: the issue's target is a page
+// benchKeys is how many pairs the dashboard benchmark registers: the issue's target is a page
 // at 10,000 pairs within 20 ms of server time.
 const (
-	benchPairs         = 10000
-	benchChecksPerPair = 40 // more than a strip shows, so the query must cut
+	benchKeys         = 10000
+	benchChecksPerKey = 40 // more than a strip shows, so the query must cut
 )
 
 // seedDashboard fills the database behind e with n pairs and their check history in a few bulk
 // statements on a connection of its own: one Vault.Add per pair (a sealing and a transaction
 // each) would take the benchmark longer to set up than to run. The keys are dummies; the
 // dashboard never opens them.
-func seedDashboard(tb testing.TB, e *Env, n, checksPerPair int) {
+func seedDashboard(tb testing.TB, e *Env, n, checksPerKey int) {
 	tb.Helper()
 	ctx := context.Background()
 	raw, err := sql.Open("sqlite", "file:"+e.DB.Path()+"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)")
@@ -32,7 +32,7 @@ func seedDashboard(tb testing.TB, e *Env, n, checksPerPair int) {
 		tb.Fatal(err)
 	}
 	defer raw.Close()
-	base := e.Clock.Now().Add(-time.Duration(checksPerPair) * time.Hour).UnixMilli()
+	base := e.Clock.Now().Add(-time.Duration(checksPerKey) * time.Hour).UnixMilli()
 	tx, err := raw.BeginTx(ctx, nil)
 	if err != nil {
 		tb.Fatal(err)
@@ -51,7 +51,7 @@ func seedDashboard(tb testing.TB, e *Env, n, checksPerPair int) {
 			CASE WHEN i % 17 = 0 THEN 'error' WHEN i % 50 = 0 THEN 'revoked' WHEN i % 97 = 0 THEN 'denied' ELSE 'valid' END,
 			'HTTP 200: key accepted', 200, 40 + i % 200, ?
 		FROM n`,
-		n, base, base, base, base+3600_000, base, base+3600_000, base+int64(checksPerPair)*3600_000, base+int64(checksPerPair+1)*3600_000); err != nil {
+		n, base, base, base, base+3600_000, base, base+3600_000, base+int64(checksPerKey)*3600_000, base+int64(checksPerKey+1)*3600_000); err != nil {
 		tb.Fatal(err)
 	}
 	if _, err := tx.ExecContext(ctx, `WITH RECURSIVE k(j) AS (SELECT 1 UNION ALL SELECT j + 1 FROM k WHERE j < ?)
@@ -60,7 +60,7 @@ func seedDashboard(tb testing.TB, e *Env, n, checksPerPair int) {
 			CASE WHEN (p.id + k.j) % 23 = 0 THEN 'error' ELSE 'valid' END,
 			CASE WHEN (p.id + k.j) % 23 = 0 THEN 502 ELSE 200 END,
 			30 + (p.id * k.j) % 300, 'HTTP 200: key accepted'
-		FROM pairs p, k`, checksPerPair, base); err != nil {
+		FROM pairs p, k`, checksPerKey, base); err != nil {
 		tb.Fatal(err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -79,7 +79,7 @@ func seedDashboard(tb testing.TB, e *Env, n, checksPerPair int) {
 func BenchmarkDashboard(b *testing.B) {
 	e := newTestServer(b)
 	c := e.LoggedIn(b)
-	seedDashboard(b, e, benchPairs, benchChecksPerPair)
+	seedDashboard(b, e, benchKeys, benchChecksPerKey)
 	u, _ := url.Parse(e.TS.URL)
 	cookies := c.Jar.Cookies(u)
 

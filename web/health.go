@@ -217,7 +217,7 @@ func (s *Server) handleReadyz(c echo.Context) error {
 			upstream["teams_rate_limited"] = st.TeamsPaused
 		}
 		if sus := st.Suspicion; sus != nil {
-			upstream["suspected_change"] = map[string]any{"from": sus.From, "to": sus.To, "since": sus.Since, "keys": sus.Keys}
+			upstream["suspected_change"] = map[string]any{"from": sus.From, "to": sus.To, "since": sus.Since, "keys": sus.Count}
 		}
 	}
 	status, word := http.StatusOK, "ok"
@@ -242,7 +242,7 @@ func (s *Server) handleHealthKeys(c echo.Context) error {
 		}
 		authorized = true
 	}
-	counts, err := s.db.CountPairs(ctx)
+	counts, err := s.db.CountKeys(ctx)
 	if err != nil {
 		return s.healthKeysDown(c, err)
 	}
@@ -256,11 +256,11 @@ func (s *Server) handleHealthKeys(c echo.Context) error {
 		}
 		problems := []problem{}
 		for _, v := range []domain.Verdict{domain.Revoked, domain.Denied} {
-			page, err := s.db.ListPairs(ctx, domain.KeyQuery{Status: string(v), Sort: "label"})
+			page, err := s.db.ListKeys(ctx, domain.KeyQuery{Status: string(v), Sort: "label"})
 			if err != nil {
 				return s.healthKeysDown(c, err)
 			}
-			for _, p := range page.Pairs {
+			for _, p := range page.Keys {
 				problems = append(problems, problem{ID: p.ID, Label: p.Label, Verdict: p.Verdict})
 			}
 		}

@@ -229,7 +229,7 @@ func TestReadyz(t *testing.T) {
 
 	t.Run("upstream outage", func(t *testing.T) {
 		e := running(t, checkedOptions{})
-		p := e.addPair(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
+		p := e.addKey(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
 		e.Fake.SetAll(staxfake.BadGateway)
 		for range 3 {
 			e.checkNow(t, p.ID)
@@ -251,7 +251,7 @@ func TestReadyz(t *testing.T) {
 
 	t.Run("paused by a 429", func(t *testing.T) {
 		e := newCheckedEnv(t, checkedOptions{FakeClock: true})
-		p := e.addPair(t, "Billing", "billing@acme.com", apiKeyA, staxfake.RateLimited)
+		p := e.addKey(t, "Billing", "billing@acme.com", apiKeyA, staxfake.RateLimited)
 		updates, stop := e.Checker.Subscribe()
 		defer stop()
 		e.run(t) // checks the new pair at once and meets the 429
@@ -259,7 +259,7 @@ func TestReadyz(t *testing.T) {
 		for checked := false; !checked; {
 			select {
 			case u := <-updates:
-				checked = u.PairID == p.ID
+				checked = u.KeyID == p.ID
 			case <-deadline:
 				t.Fatal("the scheduler did not check the new pair")
 			}
@@ -291,9 +291,9 @@ func TestHealthKeys(t *testing.T) {
 		t.Errorf("empty: %v", m)
 	}
 
-	a := e.addPair(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
-	b := e.addPair(t, "Ops", "ops@acme.com", apiKeyB, staxfake.Valid)
-	e.addPair(t, "Later", "later@acme.com", apiKeyC, staxfake.Valid)
+	a := e.addKey(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
+	b := e.addKey(t, "Ops", "ops@acme.com", apiKeyB, staxfake.Valid)
+	e.addKey(t, "Later", "later@acme.com", apiKeyC, staxfake.Valid)
 	e.checkNow(t, a.ID)
 	e.checkNow(t, b.ID)
 	m = anon.Do(http.MethodGet, "/healthz/keys", "").Expect(http.StatusOK).Object()

@@ -151,7 +151,7 @@ func TestHostileAPIFields(t *testing.T) {
 		t.Run("PATCH/"+field, func(t *testing.T) {
 			for i, v := range hostile {
 				before := dbDump(t, a.Env)
-				prev, err := a.DB.PairByID(context.Background(), a.pair.ID)
+				prev, err := a.DB.KeyByID(context.Background(), a.pair.ID)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -175,7 +175,7 @@ func TestHostileAPIQuery(t *testing.T) {
 	for _, l := range []string{"100% sure", "under_score", `back\slash`, "O'Brien", "Équipe", "<b>bold</b>"} {
 		a.mustAdd(t, l, "q@example.com", freshHostileKey())
 	}
-	all, err := a.DB.ListPairs(context.Background(), domain.KeyQuery{})
+	all, err := a.DB.ListKeys(context.Background(), domain.KeyQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestHostileAPIQuery(t *testing.T) {
 				// escape of it widens or breaks the query.
 				want := 0
 				lq := strings.ToLower(strings.TrimSpace(v))
-				for _, pr := range all.Pairs {
+				for _, pr := range all.Keys {
 					if strings.Contains(strings.ToLower(pr.Label), lq) || strings.Contains(strings.ToLower(pr.Email), lq) {
 						want++
 					}

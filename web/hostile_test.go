@@ -24,8 +24,8 @@ import (
 	"github.com/staxkeys/staxkeys/keys"
 )
 
-// pairQueryNewest selects the pair added last.
-var pairQueryNewest = domain.KeyQuery{Sort: "-added", Limit: 1}
+// keyQueryNewest selects the pair added last.
+var keyQueryNewest = domain.KeyQuery{Sort: "-added", Limit: 1}
 
 // hostile is what every form field and API field is tried with: script and HTML payloads,
 // SQL fragments, CR/LF, NUL and other controls, overlong strings, invalid UTF-8, look-alike
@@ -449,8 +449,8 @@ func TestHostileLoginForm(t *testing.T) {
 	})
 }
 
-// pairForm submits the add or edit form with one field replaced by v and checks the outcome.
-type pairFormCase struct {
+// keyForm submits the add or edit form with one field replaced by v and checks the outcome.
+type keyFormCase struct {
 	e        *Env
 	c        *Client
 	path     string // /keys or /keys/ID
@@ -458,7 +458,7 @@ type pairFormCase struct {
 	baseline map[string]int
 }
 
-func (pc pairFormCase) try(t *testing.T, field string, i int, v string) {
+func (pc keyFormCase) try(t *testing.T, field string, i int, v string) {
 	t.Helper()
 	c := pc.c.For(t)
 	form := url.Values{"label": {"Hostile test"}, "email": {"hostile@example.com"}, "key": {freshHostileKey()}}
@@ -485,19 +485,19 @@ func (pc pairFormCase) try(t *testing.T, field string, i int, v string) {
 		return
 	}
 	// Stored: exactly as typed, trimmed, and shown only as text.
-	want := keys.PairInput{Label: strings.TrimSpace(form.Get("label")), Email: strings.TrimSpace(form.Get("email")), Key: strings.TrimSpace(form.Get("key"))}
+	want := keys.Input{Label: strings.TrimSpace(form.Get("label")), Email: strings.TrimSpace(form.Get("email")), Key: strings.TrimSpace(form.Get("key"))}
 	if want.Key == "" {
 		want.Key = prevKey // an empty key on edit keeps the stored one
 	}
 	id := pc.edit
 	if id == 0 {
-		res, err := pc.e.DB.ListPairs(context.Background(), pairQueryNewest)
-		if err != nil || len(res.Pairs) == 0 {
+		res, err := pc.e.DB.ListKeys(context.Background(), keyQueryNewest)
+		if err != nil || len(res.Keys) == 0 {
 			t.Fatalf("%s %s: accepted, but no pair: %v", field, hostileName(i, v), err)
 		}
-		id = res.Pairs[0].ID
+		id = res.Keys[0].ID
 	}
-	got, err := pc.e.DB.PairByID(context.Background(), id)
+	got, err := pc.e.DB.KeyByID(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -521,7 +521,7 @@ func (pc pairFormCase) try(t *testing.T, field string, i int, v string) {
 	assertInert(t, c.Get(fmt.Sprint("/keys/", id, "/delete")).Expect(http.StatusOK), pc.baseline)
 }
 
-func TestHostilePairForms(t *testing.T) {
+func TestHostileKeyForms(t *testing.T) {
 	t.Parallel()
 	e := newTestServer(t)
 	c := e.LoggedIn(t)
@@ -534,13 +534,13 @@ func TestHostilePairForms(t *testing.T) {
 	edited := e.mustAdd(t, "Edited", "edited@example.com", key1)
 	for _, field := range []string{"label", "email", "key"} {
 		t.Run("add/"+field, func(t *testing.T) {
-			pc := pairFormCase{e: e, c: c, path: "/keys", baseline: baseline}
+			pc := keyFormCase{e: e, c: c, path: "/keys", baseline: baseline}
 			for i, v := range hostile {
 				pc.try(t, field, i, v)
 			}
 		})
 		t.Run("edit/"+field, func(t *testing.T) {
-			pc := pairFormCase{e: e, c: c, path: fmt.Sprint("/keys/", edited.ID), edit: edited.ID, baseline: baseline}
+			pc := keyFormCase{e: e, c: c, path: fmt.Sprint("/keys/", edited.ID), edit: edited.ID, baseline: baseline}
 			for i, v := range hostile {
 				pc.try(t, field, i, v)
 			}

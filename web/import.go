@@ -153,7 +153,7 @@ func importPreview(plan *keys.ImportPlan, tok string) *views.ImportPreview {
 		case r.Registered > 0:
 			row.Status = "duplicate"
 			row.Notes = append(row.Notes, fmt.Sprintf("already registered (key %d); not imported again", r.Registered))
-			row.PairID = r.Registered
+			row.KeyID = r.Registered
 		default:
 			row.Status = "ok"
 		}
@@ -163,8 +163,8 @@ func importPreview(plan *keys.ImportPlan, tok string) *views.ImportPreview {
 		if r.SharedWithLine > 0 {
 			row.Notes = append(row.Notes, fmt.Sprintf("the same key is on line %d under another email", r.SharedWithLine))
 		}
-		if r.SharedWithPair > 0 {
-			row.Notes = append(row.Notes, fmt.Sprintf("the same key is registered under another email (key %d)", r.SharedWithPair))
+		if r.SharedWithKey > 0 {
+			row.Notes = append(row.Notes, fmt.Sprintf("the same key is registered under another email (key %d)", r.SharedWithKey))
 		}
 		p.Rows = append(p.Rows, row)
 	}

@@ -95,7 +95,7 @@ func TestImportPreviewReportsBadRowsAndImportsNothing(t *testing.T) {
 	if again.TestID("import-need-skip").Length() != 1 || len(previewRows(again)) != 5 {
 		t.Errorf("refusal page: %.1500s", again.HTML)
 	}
-	if n, _ := e.DB.PairCount(context.Background()); n != 1 {
+	if n, _ := e.DB.KeyCount(context.Background()); n != 1 {
 		t.Fatalf("%d pairs after a refused import, want 1", n)
 	}
 
@@ -104,7 +104,7 @@ func TestImportPreviewReportsBadRowsAndImportsNothing(t *testing.T) {
 	if f := done.Text("flash"); !strings.HasPrefix(f, "Imported 1 key. 2 rows were already registered or repeated") || !strings.Contains(f, "lines 3, 6") {
 		t.Errorf("flash %q", f)
 	}
-	if n, _ := e.DB.PairCount(context.Background()); n != 2 {
+	if n, _ := e.DB.KeyCount(context.Background()); n != 2 {
 		t.Errorf("%d pairs, want 2", n)
 	}
 	if es := e.auditEntries(t, "pairs.import"); len(es) != 1 || !strings.HasPrefix(es[0].Detail, "1 added, 2 duplicates skipped, 2 bad rows skipped") {
@@ -138,7 +138,7 @@ func TestImportPasteAndFileErrors(t *testing.T) {
 		t.Error("the box is offered for a file without bad rows")
 	}
 	c.Follow(submitForm(t, c, p, `[data-testid="import-confirm"]`, nil).ExpectRedirect("/"))
-	if n, _ := e.DB.PairCount(context.Background()); n != 2 {
+	if n, _ := e.DB.KeyCount(context.Background()); n != 2 {
 		t.Errorf("%d pairs, want 2", n)
 	}
 	// Another admin cannot confirm someone else's preview.
@@ -200,7 +200,7 @@ func TestKeyHygieneShown(t *testing.T) {
 		outcome domain.Outcome
 		verdict domain.Verdict
 	}{{validAt, domain.OutcomeValid, domain.Valid}, {e.Clock.Now(), domain.OutcomeRevoked, domain.Revoked}} {
-		rec := store.CheckRecord{Check: domain.Check{PairID: lone.ID, At: x.at, Outcome: x.outcome, Reason: "r"},
+		rec := store.CheckRecord{Check: domain.Check{KeyID: lone.ID, At: x.at, Outcome: x.outcome, Reason: "r"},
 			KeyChangedAt: lone.KeyChangedAt, Verdict: x.verdict, VerdictAt: x.at, VerdictSince: x.at, LastValidAt: validAt,
 			NextCheckAt: x.at.Add(time.Hour)}
 		if err := e.DB.RecordCheck(ctx, rec); err != nil {

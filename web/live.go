@@ -31,8 +31,8 @@ const sessionCheckEvery = 500 * time.Millisecond
 // summaryEvery bounds how often the summary cards are re-sent while many checks finish.
 const summaryEvery = 2 * time.Second
 
-// pairChanged tells the checker a pair needs checking soon.
-func (s *Server) pairChanged(int64) {
+// keyChanged tells the checker a pair needs checking soon.
+func (s *Server) keyChanged(int64) {
 	if s.checker != nil {
 		s.checker.Nudge()
 	}
@@ -50,15 +50,15 @@ func (s *Server) checkerInfo() views.CheckerInfo {
 	info.Stretched = st.StretchNote()
 	info.TeamsPaused = st.TeamsPaused
 	if sus := st.Suspicion; sus != nil {
-		info.Suspicion = &views.Suspicion{From: sus.From, To: sus.To, Since: sus.Since, Keys: sus.Keys}
+		info.Suspicion = &views.Suspicion{From: sus.From, To: sus.To, Since: sus.Since, Keys: sus.Count}
 	}
 	return info
 }
 
-// handlePairCheck serves POST /keys/:id/check: check now, then show the fresh row (htmx) or
+// handleKeyCheck serves POST /keys/:id/check: check now, then show the fresh row (htmx) or
 // go back to the page the button was on.
-func (s *Server) handlePairCheck(c echo.Context) error {
-	p, err := s.pairParam(c)
+func (s *Server) handleKeyCheck(c echo.Context) error {
+	p, err := s.keyParam(c)
 	if err != nil {
 		return err
 	}
@@ -97,7 +97,7 @@ func (s *Server) renderRow(c echo.Context, p domain.Key) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.PairRow(p, strips[p.ID], dups[p.ID], s.Now(), csrfToken(c)))
+	return render(c, http.StatusOK, views.KeyRow(p, strips[p.ID], dups[p.ID], s.Now(), csrfToken(c)))
 }
 
 // handleCheckAll serves POST /keys/check-all: every pair becomes due, under the usual limits.
@@ -177,7 +177,7 @@ func (s *Server) handleEvents(c echo.Context) error {
 			w.Flush()
 		case <-summary.C:
 			summaryPending = false
-			counts, err := s.db.CountPairs(ctx)
+			counts, err := s.db.CountKeys(ctx)
 			if err != nil {
 				s.log.Warn("live summary", slog.String("error", err.Error()))
 				continue
@@ -193,21 +193,21 @@ func (s *Server) handleEvents(c echo.Context) error {
 				summaryPending = true
 				summary.Reset(summaryEvery)
 			}
-			if u.PairID == 0 {
+			if u.KeyID == 0 {
 				if err := send("checker", views.OutageBanner(s.checkerInfo(), s.Now())); err != nil {
 					return err
 				}
 				continue
 			}
-			if want != nil && !want[u.PairID] {
+			if want != nil && !want[u.KeyID] {
 				continue
 			}
-			p, err := s.db.PairByID(ctx, u.PairID)
+			p, err := s.db.KeyByID(ctx, u.KeyID)
 			if errors.Is(err, domain.ErrNotFound) {
 				continue
 			}
 			if err != nil {
-				s.log.Warn("live update", slog.Int64("pair_id", u.PairID), slog.String("error", err.Error()))
+				s.log.Warn("live update", slog.Int64("pair_id", u.KeyID), slog.String("error", err.Error()))
 				continue
 			}
 			strips, err := s.strips(ctx, []domain.Key{p})
@@ -217,7 +217,7 @@ func (s *Server) handleEvents(c echo.Context) error {
 			dups, _ := s.db.SharedKeys(ctx, []int64{p.ID})
 			now := s.Now()
 			id := strconv.FormatInt(p.ID, 10)
-			if err := send("pair-"+id, views.PairRow(p, strips[p.ID], dups[p.ID], now, csrf)); err != nil {
+			if err := send("pair-"+id, views.KeyRow(p, strips[p.ID], dups[p.ID], now, csrf)); err != nil {
 				return err
 			}
 			if err := send("status-"+id, views.StatusCell(p, now)); err != nil {
@@ -254,7 +254,7 @@ func parseIDs(s string) map[int64]bool {
 
 // handleAPIKeyCheck serves POST /api/v1/keys/:id/check: checks now and returns the result.
 func (s *Server) handleAPIKeyCheck(c echo.Context) error {
-	p, err := s.pairParam(c)
+	p, err := s.keyParam(c)
 	if err != nil {
 		return err
 	}
@@ -273,12 +273,12 @@ func (s *Server) handleAPIKeyCheck(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toAPIPair(updated))
+	return c.JSON(http.StatusOK, toAPIKey(updated))
 }
 
 // handleAPIStatus serves GET /api/v1/status: counts per verdict and the checker's state.
 func (s *Server) handleAPIStatus(c echo.Context) error {
-	counts, err := s.db.CountPairs(c.Request().Context())
+	counts, err := s.db.CountKeys(c.Request().Context())
 	if err != nil {
 		return err
 	}

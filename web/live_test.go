@@ -197,8 +197,8 @@ func TestLiveDashboard(t *testing.T) {
 	t.Cleanup(web.SetKeepAliveEvery(20 * time.Millisecond))
 	e := newCheckedEnv(t, checkedOptions{CheckTimeout: 300 * time.Millisecond})
 	c := e.LoggedIn(t)
-	a := e.addPair(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
-	b := e.addPair(t, "Ops", "ops@acme.com", apiKeyB, staxfake.Valid)
+	a := e.addKey(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
+	b := e.addKey(t, "Ops", "ops@acme.com", apiKeyB, staxfake.Valid)
 	ctx := context.Background()
 
 	ev := openEvents(t, e.Env, c, fmt.Sprintf("/events?ids=%d", a.ID))
@@ -278,7 +278,7 @@ func TestLiveDashboard(t *testing.T) {
 			t.Errorf("flash %q", got)
 		}
 		for _, id := range []int64{a.ID, b.ID} {
-			p, err := e.DB.PairByID(ctx, id)
+			p, err := e.DB.KeyByID(ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -335,7 +335,7 @@ func TestLiveDashboard(t *testing.T) {
 	})
 
 	t.Run("faults never change a verdict", func(t *testing.T) {
-		pending := e.addPair(t, "New", "new@acme.com", apiKeyC, staxfake.Valid)
+		pending := e.addKey(t, "New", "new@acme.com", apiKeyC, staxfake.Valid)
 		want := map[int64]domain.Verdict{a.ID: domain.Revoked, b.ID: domain.Valid, pending.ID: domain.Pending}
 		for _, fault := range []staxfake.Behavior{staxfake.Error500, staxfake.BadGateway, staxfake.Unavailable,
 			staxfake.Hang, staxfake.HTML, staxfake.Garbage, staxfake.NotFound, staxfake.Redirect, staxfake.RateLimited} {
@@ -355,7 +355,7 @@ func TestLiveDashboard(t *testing.T) {
 			t.Errorf("%d events for pair %d, want only its first verdict", len(evs), b.ID)
 		}
 		// The row says what happened without pretending the key is bad.
-		p, _ := e.DB.PairByID(ctx, b.ID)
+		p, _ := e.DB.KeyByID(ctx, b.ID)
 		row := c.For(t).Get("/").Expect(http.StatusOK).Find(fmt.Sprintf(`tr#pair-%d`, b.ID))
 		if row.AttrOr("data-verdict", "") != "valid" || !strings.Contains(testID(row, "last-check-failed"), "check failing for") {
 			t.Errorf("row of pair %d: verdict %q, %q (last reason %q)", b.ID, row.AttrOr("data-verdict", ""), testID(row, "last-check-failed"), p.LastCheck.Reason)

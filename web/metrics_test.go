@@ -47,9 +47,9 @@ func samples(t testing.TB, body []byte) map[string]float64 {
 // key ids, never an email or a key.
 func TestMetrics(t *testing.T) {
 	e := newCheckedEnv(t, checkedOptions{})
-	a := e.addPair(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
-	b := e.addPair(t, "Ops", "ops@acme.com", apiKeyB, staxfake.Revoked)
-	c := e.addPair(t, "Later", "later@acme.com", apiKeyC, staxfake.Valid)
+	a := e.addKey(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
+	b := e.addKey(t, "Ops", "ops@acme.com", apiKeyB, staxfake.Revoked)
+	c := e.addKey(t, "Later", "later@acme.com", apiKeyC, staxfake.Valid)
 	e.checkNow(t, a.ID)
 	e.checkNow(t, a.ID)
 	e.checkNow(t, b.ID)
@@ -162,7 +162,7 @@ func TestMetricsOutage(t *testing.T) {
 	if m := scrape(); m["staxkeys_upstream_outage"] != 0 || m["staxkeys_upstream_outage_since_timestamp_seconds"] != 0 {
 		t.Errorf("outage %v since %v before any fault", m["staxkeys_upstream_outage"], m["staxkeys_upstream_outage_since_timestamp_seconds"])
 	}
-	p := e.addPair(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
+	p := e.addKey(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
 	e.Fake.SetAll(staxfake.BadGateway)
 	for range 3 {
 		e.checkNow(t, p.ID)
@@ -263,7 +263,7 @@ func TestMetricsNoChurn(t *testing.T) {
 	}
 	ids := make([]int64, len(keys))
 	for i, k := range keys {
-		ids[i] = e.addPair(t, "", k.email, k.key, k.before).ID
+		ids[i] = e.addKey(t, "", k.email, k.key, k.before).ID
 	}
 	api := e.API(t, "")
 	scrape := func() map[string]float64 {
@@ -335,7 +335,7 @@ func minus(a, b []string) []string {
 // check only with a decisive answer; both are 0 before the first check.
 func TestMetricsKeyCheckTimes(t *testing.T) {
 	e := newCheckedEnv(t, checkedOptions{FakeClock: true})
-	p := e.addPair(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
+	p := e.addKey(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
 	api := e.API(t, "")
 	last := `staxkeys_key_last_check_timestamp_seconds{key_id="` + itoa(p.ID) + `"}`
 	decided := `staxkeys_key_last_decided_check_timestamp_seconds{key_id="` + itoa(p.ID) + `"}`
@@ -369,7 +369,7 @@ func TestMetricsKeyCheckTimes(t *testing.T) {
 // pause has passed.
 func TestMetricsPaused(t *testing.T) {
 	e := newCheckedEnv(t, checkedOptions{FakeClock: true})
-	p := e.addPair(t, "Billing", "billing@acme.com", apiKeyA, staxfake.RateLimited)
+	p := e.addKey(t, "Billing", "billing@acme.com", apiKeyA, staxfake.RateLimited)
 	api := e.API(t, "")
 	scrape := func() map[string]float64 {
 		return samples(t, api.Do(http.MethodGet, "/metrics", "").Expect(http.StatusOK).Body)
@@ -403,9 +403,9 @@ func TestMetricsPromtool(t *testing.T) {
 		t.Skip("promtool is not on PATH: apt-get install prometheus (or run .ci/run) to lint the metrics")
 	}
 	e := newCheckedEnv(t, checkedOptions{})
-	a := e.addPair(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
-	b := e.addPair(t, "Ops", "ops@acme.com", apiKeyB, staxfake.Revoked)
-	e.addPair(t, "Later", "later@acme.com", apiKeyC, staxfake.Valid)
+	a := e.addKey(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
+	b := e.addKey(t, "Ops", "ops@acme.com", apiKeyB, staxfake.Revoked)
+	e.addKey(t, "Later", "later@acme.com", apiKeyC, staxfake.Valid)
 	e.checkNow(t, a.ID)
 	e.checkNow(t, b.ID)
 	body := e.API(t, "").Do(http.MethodGet, "/metrics", "").Expect(http.StatusOK).Body

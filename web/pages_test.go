@@ -31,7 +31,7 @@ func (e *Env) recordChecks(t *testing.T, p domain.Key, n int, outcome func(i int
 			verdict = domain.Verdict(o)
 		}
 		if err := e.DB.RecordCheck(ctx, store.CheckRecord{
-			Check: domain.Check{PairID: p.ID, At: at, Outcome: o, HTTPStatus: 200,
+			Check: domain.Check{KeyID: p.ID, At: at, Outcome: o, HTTPStatus: 200,
 				Latency: time.Duration(40+i*7%90) * time.Millisecond, Reason: "answer " + fmt.Sprint(i)},
 			KeyChangedAt: p.KeyChangedAt, Verdict: verdict, VerdictAt: at, VerdictSince: start, NextCheckAt: at.Add(time.Hour),
 		}); err != nil {
@@ -238,14 +238,14 @@ func TestDashboardFilters(t *testing.T) {
 	if got := p.TestID("strip").First().AttrOr("aria-label", ""); got != "last 1 checks: 1 valid, 0 revoked, 0 denied, 0 failed" {
 		t.Errorf("strip label %q", got)
 	}
-	if n, _ := e.DB.CountPairs(ctx); n.Total != 120 {
+	if n, _ := e.DB.CountKeys(ctx); n.Total != 120 {
 		t.Fatal(n)
 	}
 }
 
-// TestPairPageChart: the pair page draws the recent checks' latency as inline SVG, one dot per
+// TestKeyPageChart: the pair page draws the recent checks' latency as inline SVG, one dot per
 // check coloured by class, with the figures in words.
-func TestPairPageChart(t *testing.T) {
+func TestKeyPageChart(t *testing.T) {
 	e := newTestServer(t)
 	c := e.LoggedIn(t)
 	a := e.mustAdd(t, "Billing", "billing@acme.com", key1)

@@ -19,31 +19,31 @@ const pageSize = 50
 // stripLength is how many recent checks each row's strip shows.
 const stripLength = 30
 
-// handlePairList serves GET /: the dashboard.
-func (s *Server) handlePairList(c echo.Context) error {
+// handleKeyList serves GET /: the dashboard.
+func (s *Server) handleKeyList(c echo.Context) error {
 	ctx := c.Request().Context()
 	q := domain.KeyQuery{Status: c.QueryParam("status"), Search: c.QueryParam("q"), Sort: c.QueryParam("sort"), Limit: pageSize}
 	page, offset := pageParam(c, pageSize)
 	q.Offset = offset
-	res, err := s.db.ListPairs(ctx, q)
+	res, err := s.db.ListKeys(ctx, q)
 	var ve *domain.ValidationError
 	if errors.As(err, &ve) {
 		// A hand-edited URL: show everything rather than an error page.
 		q.Status, q.Sort = "", ""
-		res, err = s.db.ListPairs(ctx, q)
+		res, err = s.db.ListKeys(ctx, q)
 	}
 	if err != nil {
 		return err
 	}
-	counts, err := s.db.CountPairs(ctx)
+	counts, err := s.db.CountKeys(ctx)
 	if err != nil {
 		return err
 	}
-	ids := make([]int64, len(res.Pairs))
-	for i, p := range res.Pairs {
+	ids := make([]int64, len(res.Keys))
+	for i, p := range res.Keys {
 		ids[i] = p.ID
 	}
-	strips, err := s.strips(ctx, res.Pairs)
+	strips, err := s.strips(ctx, res.Keys)
 	if err != nil {
 		return err
 	}
@@ -51,26 +51,26 @@ func (s *Server) handlePairList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d := views.PairsData{
-		Pairs: res.Pairs, Total: res.Total, Counts: counts, Query: q, PageNum: page, PageSize: pageSize,
+	d := views.KeysData{
+		Keys: res.Keys, Total: res.Total, Counts: counts, Query: q, PageNum: page, PageSize: pageSize,
 		Pages: pageCount(res.Total, pageSize), Strips: strips, Duplicates: dups,
 		Checker: s.checkerInfo(), Now: s.Now(),
 	}
-	return render(c, http.StatusOK, views.PairsPage(s.page(c, "Keys", "keys"), d))
+	return render(c, http.StatusOK, views.KeysPage(s.page(c, "Keys", "keys"), d))
 }
 
-// handlePairNew serves GET /keys/new.
-func (s *Server) handlePairNew(c echo.Context) error {
-	return render(c, http.StatusOK, views.PairFormPage(s.page(c, "Add key", "add"), views.PairFormData{}))
+// handleKeyNew serves GET /keys/new.
+func (s *Server) handleKeyNew(c echo.Context) error {
+	return render(c, http.StatusOK, views.KeyFormPage(s.page(c, "Add key", "add"), views.KeyFormData{}))
 }
 
-// handlePairCreate serves POST /keys.
-func (s *Server) handlePairCreate(c echo.Context) error {
-	in := keys.PairInput{Label: c.FormValue("label"), Email: c.FormValue("email"), Key: c.FormValue("key")}
+// handleKeyCreate serves POST /keys.
+func (s *Server) handleKeyCreate(c echo.Context) error {
+	in := keys.Input{Label: c.FormValue("label"), Email: c.FormValue("email"), Key: c.FormValue("key")}
 	_, err := s.keys.Add(c.Request().Context(), principalOf(c), in)
 	if fe := formErrors(err); fe != nil {
-		return render(c, statusOf(err), views.PairFormPage(s.page(c, "Add key", "add"),
-			views.PairFormData{Label: in.Label, Email: in.Email, Errors: fe}))
+		return render(c, statusOf(err), views.KeyFormPage(s.page(c, "Add key", "add"),
+			views.KeyFormData{Label: in.Label, Email: in.Email, Errors: fe}))
 	}
 	if err != nil {
 		return err
@@ -79,9 +79,9 @@ func (s *Server) handlePairCreate(c echo.Context) error {
 	return redirect(c, "/")
 }
 
-// handlePairShow serves GET /keys/:id: one pair with its history.
-func (s *Server) handlePairShow(c echo.Context) error {
-	p, err := s.pairParam(c)
+// handleKeyShow serves GET /keys/:id: one pair with its history.
+func (s *Server) handleKeyShow(c echo.Context) error {
+	p, err := s.keyParam(c)
 	if err != nil {
 		return err
 	}
@@ -98,23 +98,23 @@ func (s *Server) handlePairShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.PairPage(s.page(c, views.PairTitle(p), "keys"),
-		views.PairDetail{Pair: p, Checks: checks, Events: events, Now: s.Now(), Checker: s.checkerInfo(), SharedKey: shared[p.ID]}))
+	return render(c, http.StatusOK, views.KeyDetailPage(s.page(c, views.KeyTitle(p), "keys"),
+		views.KeyDetail{Pair: p, Checks: checks, Events: events, Now: s.Now(), Checker: s.checkerInfo(), SharedKey: shared[p.ID]}))
 }
 
-// handlePairEdit serves GET /keys/:id/edit.
-func (s *Server) handlePairEdit(c echo.Context) error {
-	p, err := s.pairParam(c)
+// handleKeyEdit serves GET /keys/:id/edit.
+func (s *Server) handleKeyEdit(c echo.Context) error {
+	p, err := s.keyParam(c)
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.PairFormPage(s.page(c, "Edit key", "keys"),
-		views.PairFormData{ID: p.ID, Label: p.Label, Email: p.Email, Hint: p.KeyHint}))
+	return render(c, http.StatusOK, views.KeyFormPage(s.page(c, "Edit key", "keys"),
+		views.KeyFormData{ID: p.ID, Label: p.Label, Email: p.Email, Hint: p.KeyHint}))
 }
 
-// handlePairUpdate serves POST /keys/:id. The key is replaced only if a new one was typed.
-func (s *Server) handlePairUpdate(c echo.Context) error {
-	p, err := s.pairParam(c)
+// handleKeyUpdate serves POST /keys/:id. The key is replaced only if a new one was typed.
+func (s *Server) handleKeyUpdate(c echo.Context) error {
+	p, err := s.keyParam(c)
 	if err != nil {
 		return err
 	}
@@ -125,8 +125,8 @@ func (s *Server) handlePairUpdate(c echo.Context) error {
 	}
 	_, err = s.keys.Update(c.Request().Context(), principalOf(c), p.ID, edit)
 	if fe := formErrors(err); fe != nil {
-		return render(c, statusOf(err), views.PairFormPage(s.page(c, "Edit key", "keys"),
-			views.PairFormData{ID: p.ID, Label: label, Email: email, Hint: p.KeyHint, Errors: fe}))
+		return render(c, statusOf(err), views.KeyFormPage(s.page(c, "Edit key", "keys"),
+			views.KeyFormData{ID: p.ID, Label: label, Email: email, Hint: p.KeyHint, Errors: fe}))
 	}
 	if err != nil {
 		return err
@@ -135,18 +135,18 @@ func (s *Server) handlePairUpdate(c echo.Context) error {
 	return redirect(c, "/keys/"+strconv.FormatInt(p.ID, 10))
 }
 
-// handlePairDeleteForm serves GET /keys/:id/delete: a confirmation page.
-func (s *Server) handlePairDeleteForm(c echo.Context) error {
-	p, err := s.pairParam(c)
+// handleKeyDeleteForm serves GET /keys/:id/delete: a confirmation page.
+func (s *Server) handleKeyDeleteForm(c echo.Context) error {
+	p, err := s.keyParam(c)
 	if err != nil {
 		return err
 	}
 	return render(c, http.StatusOK, views.DeletePage(s.page(c, "Delete key", "keys"), p))
 }
 
-// handlePairDelete serves POST /keys/:id/delete.
-func (s *Server) handlePairDelete(c echo.Context) error {
-	p, err := s.pairParam(c)
+// handleKeyDelete serves POST /keys/:id/delete.
+func (s *Server) handleKeyDelete(c echo.Context) error {
+	p, err := s.keyParam(c)
 	if err != nil {
 		return err
 	}
@@ -157,8 +157,8 @@ func (s *Server) handlePairDelete(c echo.Context) error {
 	return redirect(c, "/")
 }
 
-// pairParam loads the pair named by the :id route parameter; a malformed id is a 404.
-func (s *Server) pairParam(c echo.Context) (domain.Key, error) {
+// keyParam loads the pair named by the :id route parameter; a malformed id is a 404.
+func (s *Server) keyParam(c echo.Context) (domain.Key, error) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil {
 		return domain.Key{}, domain.ErrNotFound

@@ -26,7 +26,7 @@ const (
 
 func (e *Env) mustAdd(t *testing.T, label, email, key string) domain.Key {
 	t.Helper()
-	p, err := e.Vault.Add(context.Background(), keys.PairInput{Label: label, Email: email, Key: key})
+	p, err := e.Vault.Add(context.Background(), keys.Input{Label: label, Email: email, Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func (e *Env) mustAdd(t *testing.T, label, email, key string) domain.Key {
 
 func (e *Env) storedKey(t *testing.T, id int64) string {
 	t.Helper()
-	p, err := e.DB.PairByID(context.Background(), id)
+	p, err := e.DB.KeyByID(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func submitForm(t *testing.T, c *Client, p *Page, sel string, extra url.Values) 
 	return c.PostForm(form.AttrOr("action", ""), v, nil)
 }
 
-func TestPairLifecycle(t *testing.T) {
+func TestKeyLifecycle(t *testing.T) {
 	ctx := context.Background()
 	e := newTestServer(t)
 	c := e.LoggedIn(t)
@@ -99,11 +99,11 @@ func TestPairLifecycle(t *testing.T) {
 	if got := p.TestID("count-pending").Find(".count").Text(); got != "1" {
 		t.Errorf("pending count = %q", got)
 	}
-	page, err := e.DB.ListPairs(ctx, domain.KeyQuery{})
-	if err != nil || len(page.Pairs) != 1 {
+	page, err := e.DB.ListKeys(ctx, domain.KeyQuery{})
+	if err != nil || len(page.Keys) != 1 {
 		t.Fatalf("stored pairs: %+v, %v", page, err)
 	}
-	id := page.Pairs[0].ID
+	id := page.Keys[0].ID
 	path := fmt.Sprint("/keys/", id)
 	if e.storedKey(t, id) != key1 {
 		t.Fatal("the stored key does not open to the typed one")
@@ -136,9 +136,9 @@ func TestPairLifecycle(t *testing.T) {
 	}
 
 	// A checked pair goes back to "Not checked yet" when its key is replaced.
-	stored, _ := e.DB.PairByID(ctx, id)
+	stored, _ := e.DB.KeyByID(ctx, id)
 	if err := e.DB.RecordCheck(ctx, store.CheckRecord{
-		Check:        domain.Check{PairID: id, At: e.Clock.Now(), Outcome: domain.OutcomeValid, HTTPStatus: 200, Reason: "ok"},
+		Check:        domain.Check{KeyID: id, At: e.Clock.Now(), Outcome: domain.OutcomeValid, HTTPStatus: 200, Reason: "ok"},
 		KeyChangedAt: stored.KeyChangedAt, Verdict: domain.Valid, VerdictAt: e.Clock.Now(), VerdictSince: e.Clock.Now(),
 		LastValidAt: e.Clock.Now(), NextCheckAt: e.Clock.Now().Add(time.Hour),
 	}); err != nil {
@@ -188,7 +188,7 @@ func TestPairLifecycle(t *testing.T) {
 	})
 }
 
-func TestPairFormValidation(t *testing.T) {
+func TestKeyFormValidation(t *testing.T) {
 	ctx := context.Background()
 	e := newTestServer(t)
 	c := e.LoggedIn(t)
@@ -226,7 +226,7 @@ func TestPairFormValidation(t *testing.T) {
 				if mode == "edit" {
 					path = editPath
 				}
-				before, _ := e.DB.ListPairs(ctx, domain.KeyQuery{Sort: "added"})
+				before, _ := e.DB.ListKeys(ctx, domain.KeyQuery{Sort: "added"})
 				p := c.Submit(path, url.Values{"label": {tc.label}, "email": {tc.email}, "key": {tc.key}}).
 					Expect(http.StatusUnprocessableEntity)
 				if p.TestID("pair-form").Length() != 1 || p.TestID("form-errors").Length() != 1 {
@@ -253,7 +253,7 @@ func TestPairFormValidation(t *testing.T) {
 				if mode == "edit" && p.Find(`form[data-testid="pair-form"]`).AttrOr("action", "") != editPath {
 					t.Error("the edit form no longer posts to the pair")
 				}
-				after, _ := e.DB.ListPairs(ctx, domain.KeyQuery{Sort: "added"})
+				after, _ := e.DB.ListKeys(ctx, domain.KeyQuery{Sort: "added"})
 				if fmt.Sprint(after) != fmt.Sprint(before) {
 					t.Error("a refused form changed the stored pairs")
 				}
@@ -271,7 +271,7 @@ func TestPairFormValidation(t *testing.T) {
 	})
 }
 
-func TestPairDuplicate(t *testing.T) {
+func TestKeyDuplicate(t *testing.T) {
 	ctx := context.Background()
 	e := newTestServer(t)
 	c := e.LoggedIn(t)
@@ -294,7 +294,7 @@ func TestPairDuplicate(t *testing.T) {
 	t.Run("add", func(t *testing.T) {
 		c := c.For(t)
 		check(t, c.Submit("/keys", url.Values{"label": {"Again"}, "email": {"BILLING@acme.com"}, "key": {key1}}), "Again", "BILLING@acme.com")
-		if n, _ := e.DB.CountPairs(ctx); n.Total != 2 {
+		if n, _ := e.DB.CountKeys(ctx); n.Total != 2 {
 			t.Fatalf("%d pairs", n.Total)
 		}
 	})
@@ -302,7 +302,7 @@ func TestPairDuplicate(t *testing.T) {
 		c := c.For(t)
 		path := fmt.Sprint("/keys/", other.ID)
 		check(t, c.Submit(path, url.Values{"label": {"Other"}, "email": {"Billing@Acme.com"}, "key": {""}}), "Other", "Billing@Acme.com")
-		if p, _ := e.DB.PairByID(ctx, other.ID); p.Email != "ops@acme.com" {
+		if p, _ := e.DB.KeyByID(ctx, other.ID); p.Email != "ops@acme.com" {
 			t.Fatalf("email changed to %q", p.Email)
 		}
 	})
@@ -315,7 +315,7 @@ func TestPairDuplicate(t *testing.T) {
 	e.AssertNeverShown(t, key1)
 }
 
-func TestUnknownPair(t *testing.T) {
+func TestUnknownKey(t *testing.T) {
 	e := newTestServer(t)
 	c := e.LoggedIn(t)
 	for _, path := range []string{"/keys/999", "/keys/abc", "/keys/0", "/keys/-1", "/keys/1e3", "/keys/99999999999999999999",
@@ -337,12 +337,12 @@ func TestUnknownPair(t *testing.T) {
 			c.Submit(path, url.Values{"email": {"a@acme.com"}, "key": {key1}}).ExpectErrorPage(http.StatusNotFound)
 		})
 	}
-	if n, _ := e.DB.CountPairs(context.Background()); n.Total != 0 {
+	if n, _ := e.DB.CountKeys(context.Background()); n.Total != 0 {
 		t.Fatal("a pair appeared")
 	}
 }
 
-func TestPairListFilters(t *testing.T) {
+func TestKeyListFilters(t *testing.T) {
 	ctx := context.Background()
 	e := newTestServer(t)
 	c := e.LoggedIn(t)
@@ -352,7 +352,7 @@ func TestPairListFilters(t *testing.T) {
 	e.Clock.Advance(time.Second)
 	e.mustAdd(t, "Gamma_1", "gamma@acme.com", key3)
 	if err := e.DB.RecordCheck(ctx, store.CheckRecord{
-		Check:        domain.Check{PairID: a.ID, At: e.Clock.Now(), Outcome: domain.OutcomeRevoked, HTTPStatus: 401},
+		Check:        domain.Check{KeyID: a.ID, At: e.Clock.Now(), Outcome: domain.OutcomeRevoked, HTTPStatus: 401},
 		KeyChangedAt: a.KeyChangedAt, Verdict: domain.Revoked, VerdictAt: e.Clock.Now(), VerdictSince: e.Clock.Now(),
 	}); err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ const reauthFor = 5 * time.Minute
 // handleRevealForm serves GET /keys/:id/reveal: the password form (or, right after one, a
 // button). A GET never shows the key: prefetching or reloading a link must not reveal it.
 func (s *Server) handleRevealForm(c echo.Context) error {
-	p, err := s.pairParam(c)
+	p, err := s.keyParam(c)
 	if err != nil {
 		return err
 	}
@@ -29,7 +29,7 @@ func (s *Server) handleRevealForm(c echo.Context) error {
 // handleReveal serves POST /keys/:id/reveal: it checks the admin's password (unless they gave
 // it in the last five minutes), then answers with the key, once, uncached and recorded.
 func (s *Server) handleReveal(c echo.Context) error {
-	p, err := s.pairParam(c)
+	p, err := s.keyParam(c)
 	if err != nil {
 		return err
 	}

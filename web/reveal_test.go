@@ -185,7 +185,7 @@ func TestRevealThrottled(t *testing.T) {
 	}
 }
 
-func TestRevealUnknownPair(t *testing.T) {
+func TestRevealUnknownKey(t *testing.T) {
 	e := newTestServer(t)
 	c := e.LoggedIn(t)
 	c.Get("/keys/999/reveal").ExpectErrorPage(http.StatusNotFound)

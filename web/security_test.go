@@ -168,7 +168,7 @@ func stateOf(t *testing.T, e *Env) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pairs, err := e.DB.ListPairs(ctx, domain.KeyQuery{Sort: "added"})
+	pairs, err := e.DB.ListKeys(ctx, domain.KeyQuery{Sort: "added"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func stateOf(t *testing.T, e *Env) string {
 	for _, a := range admins {
 		fmt.Fprintf(&b, "admin %d %s %s\n", a.ID, a.Email, a.PasswordHash)
 	}
-	for _, p := range pairs.Pairs {
+	for _, p := range pairs.Keys {
 		fmt.Fprintf(&b, "pair %d %q %q %x %s %v\n", p.ID, p.Label, p.Email, p.KeySealed, p.Verdict, p.UpdatedAt)
 	}
 	return b.String()

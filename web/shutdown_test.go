@@ -74,7 +74,7 @@ func waitAnswer(t *testing.T, ch <-chan reply) reply {
 func TestShutdownFinishesInFlightRequest(t *testing.T) {
 	e := newCheckedEnv(t, checkedOptions{CheckTimeout: 10 * time.Second})
 	e.TS.Config.RegisterOnShutdown(e.Server.EndStreams)
-	p := e.addPair(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
+	p := e.addKey(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
 	tok := e.token(t, "ops", false)
 	e.Fake.SetLatency(slowCheck)
 
@@ -128,7 +128,7 @@ func TestShutdownEndsEventStreams(t *testing.T) {
 // nothing and a debug line.
 func TestCancelledRequestAnswered(t *testing.T) {
 	e := newCheckedEnv(t, checkedOptions{CheckTimeout: 10 * time.Second})
-	p := e.addPair(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
+	p := e.addKey(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
 	tok := e.token(t, "ops", false)
 	e.Fake.SetLatency(slowCheck)
 

@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer s.Close()
 
 	if *pairsFile != "" {
-		n, err := loadPairs(s, *pairsFile)
+		n, err := loadKeys(s, *pairsFile)
 		if err != nil {
 			return err
 		}
@@ -125,9 +125,9 @@ func demoPair(seed int64, i int) (label, email, key string) {
 	return fmt.Sprintf("Demo team %d", i), fmt.Sprintf("team%d@example.com", i), string(b)
 }
 
-// loadPairs registers the pairs of a CSV file. Errors name the line, never
+// loadKeys registers the pairs of a CSV file. Errors name the line, never
 // its content, since the content is credentials.
-func loadPairs(s *staxfake.Server, path string) (int, error) {
+func loadKeys(s *staxfake.Server, path string) (int, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, fmt.Errorf("staxfake: %w", err)

@@ -29,7 +29,7 @@ func main() {
 	flag.IntVar(&cfg.Clients, "clients", 32, "concurrent clients, each a logged-in browser and an API client")
 	flag.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long the clients send requests")
 	flag.IntVar(&cfg.MaxRequests, "max-requests", 1_000_000, "at most this many requests per client")
-	flag.IntVar(&cfg.Pairs, "pairs", 200, "pairs registered before the run")
+	flag.IntVar(&cfg.Keys, "pairs", 200, "pairs registered before the run")
 	flag.DurationVar(&cfg.FakeLatency, "latency", 20*time.Millisecond, "latency of the fake Stax.ai API")
 	flag.DurationVar(&cfg.CheckInterval, "check-interval", 5*time.Second, "STAXKEYS_CHECK_INTERVAL: how often each key is checked")
 	flag.IntVar(&cfg.CheckConcurrency, "check-concurrency", 16, "STAXKEYS_CHECK_CONCURRENCY")

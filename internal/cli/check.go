@@ -43,8 +43,8 @@ type checkReport struct {
 }
 
 // rowOf turns a cycle's result into a report row.
-func rowOf(r checker.PairResult) checkRow {
-	p := r.Pair
+func rowOf(r checker.KeyResult) checkRow {
+	p := r.Key
 	row := checkRow{ID: p.ID, Label: p.Label, Email: p.Email, Verdict: p.Verdict, Outcome: "-", Checked: r.Err == nil}
 	if p.LastCheck != nil {
 		row.Outcome, row.Reason = string(p.LastCheck.Outcome), p.LastCheck.Reason
@@ -158,7 +158,7 @@ func checkHere(ctx context.Context, cfg config.Config, data *opened, log *slog.L
 	if err != nil {
 		return nil, err
 	}
-	n, err := data.db.PairCount(ctx)
+	n, err := data.db.KeyCount(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -171,11 +171,11 @@ func checkHere(ctx context.Context, cfg config.Config, data *opened, log *slog.L
 	wg.Wait()
 	rep := &checkReport{}
 	for _, r := range results {
-		if r.Err != nil && r.Pair.Email == "" {
+		if r.Err != nil && r.Key.Email == "" {
 			// A cycle cut short returns bare ids for the pairs it never reached: report
 			// them as stored, with their standing verdict.
-			if p, err := data.db.PairByID(context.WithoutCancel(ctx), r.Pair.ID); err == nil {
-				r.Pair = p
+			if p, err := data.db.KeyByID(context.WithoutCancel(ctx), r.Key.ID); err == nil {
+				r.Key = p
 			}
 		}
 		rep.Rows = append(rep.Rows, rowOf(r))
@@ -195,8 +195,8 @@ func checkHere(ctx context.Context, cfg config.Config, data *opened, log *slog.L
 func countProgress(ups <-chan checker.Update, add func()) {
 	seen := map[int64]bool{}
 	for u := range ups {
-		if u.PairID != 0 && !seen[u.PairID] {
-			seen[u.PairID] = true
+		if u.KeyID != 0 && !seen[u.KeyID] {
+			seen[u.KeyID] = true
 			add()
 		}
 	}
@@ -206,7 +206,7 @@ func countProgress(ups <-chan checker.Update, add func()) {
 // the others as not checked (interrupted).
 func reportSince(ctx context.Context, db *store.DB, start time.Time) *checkReport {
 	rep := &checkReport{}
-	pairs, err := db.AllPairs(ctx)
+	pairs, err := db.AllKeys(ctx)
 	if err != nil {
 		return rep
 	}
@@ -216,7 +216,7 @@ func reportSince(ctx context.Context, db *store.DB, start time.Time) *checkRepor
 		if !checked {
 			err = context.Canceled
 		}
-		rep.Rows = append(rep.Rows, rowOf(checker.PairResult{Pair: p, Err: err}))
+		rep.Rows = append(rep.Rows, rowOf(checker.KeyResult{Key: p, Err: err}))
 	}
 	return rep
 }

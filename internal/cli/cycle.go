@@ -73,7 +73,7 @@ func controlHandler(chk *checker.Checker, db *store.DB, log *slog.Logger) http.H
 				flusher.Flush()
 			}
 		}
-		total, err := db.PairCount(ctx)
+		total, err := db.KeyCount(ctx)
 		if err != nil {
 			send(cycleLine{End: true, Error: err.Error()})
 			return
@@ -99,9 +99,9 @@ func controlHandler(chk *checker.Checker, db *store.DB, log *slog.Logger) http.H
 			return // the command went away; nothing to send to
 		}
 		for _, res := range results {
-			if res.Err != nil && res.Pair.Email == "" {
-				if p, err := db.PairByID(ctx, res.Pair.ID); err == nil {
-					res.Pair = p
+			if res.Err != nil && res.Key.Email == "" {
+				if p, err := db.KeyByID(ctx, res.Key.ID); err == nil {
+					res.Key = p
 				}
 			}
 			row := rowOf(res)

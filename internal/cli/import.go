@@ -108,8 +108,8 @@ func rowNotes(r keys.ImportRow) []string {
 	if r.SharedWithLine > 0 {
 		out = append(out, fmt.Sprintf("note: the same key is on line %d under another email", r.SharedWithLine))
 	}
-	if r.SharedWithPair > 0 {
-		out = append(out, fmt.Sprintf("note: the same key is registered under another email (pair %d)", r.SharedWithPair))
+	if r.SharedWithKey > 0 {
+		out = append(out, fmt.Sprintf("note: the same key is registered under another email (pair %d)", r.SharedWithKey))
 	}
 	return out
 }

@@ -28,14 +28,14 @@ func writeFile(t *testing.T, content string) string {
 	return p
 }
 
-func pairCount(t *testing.T, dir string) int {
+func keyCount(t *testing.T, dir string) int {
 	t.Helper()
 	db, err := store.Open(context.Background(), filepath.Join(dir, "staxkeys.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	n, err := db.PairCount(context.Background())
+	n, err := db.KeyCount(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestImportCommand(t *testing.T) {
 		}
 	}
 	assertNoKey(t, "the report", r.stderr+r.stdout+r.err.Error())
-	if n := pairCount(t, dir); n != 0 {
+	if n := keyCount(t, dir); n != 0 {
 		t.Fatalf("%d pairs after a refused import, want 0", n)
 	}
 
@@ -82,7 +82,7 @@ func TestImportCommand(t *testing.T) {
 	if r.err != nil || !strings.Contains(r.stderr, "line 2: already registered as pair 1") || !strings.Contains(r.stdout, "imported 0 keys") {
 		t.Errorf("re-import: %v, %q, %q", r.err, r.stdout, r.stderr)
 	}
-	if n := pairCount(t, dir); n != 1 {
+	if n := keyCount(t, dir); n != 1 {
 		t.Errorf("%d pairs, want 1", n)
 	}
 	if r := runCLI(t, dir, "", "import", writeFile(t, "email,key\nx@example.com,"+cliKey2+"\n")); r.code() != 1 ||

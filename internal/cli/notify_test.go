@@ -51,7 +51,7 @@ func TestNotifierTakesAlertSettings(t *testing.T) {
 				t.Fatal(err)
 			}
 			n.CheckRecorded(domain.Key{ID: 7, Label: "billing", Email: "ops@team.example.com"},
-				store.CheckRecord{Event: &domain.Event{PairID: 7, At: time.Now(), Old: domain.Valid, New: domain.Revoked}})
+				store.CheckRecord{Event: &domain.Event{KeyID: 7, At: time.Now(), Old: domain.Valid, New: domain.Revoked}})
 			ds, _, err := data.db.ListDeliveries(ctx, store.DeliveryQuery{})
 			if err != nil || len(ds) != 1 {
 				t.Fatalf("%d deliveries (%v), want 1", len(ds), err)
@@ -61,7 +61,7 @@ func TestNotifierTakesAlertSettings(t *testing.T) {
 				t.Errorf("due %s after it was queued (group until %s), want %s", got, d.GroupUntil, tt.window)
 			}
 			var a notify.Alert
-			if err := json.Unmarshal(d.Payload, &a); err != nil || a.Pair == nil || a.Pair.URL != tt.wantLink {
+			if err := json.Unmarshal(d.Payload, &a); err != nil || a.Key == nil || a.Key.URL != tt.wantLink {
 				t.Errorf("alert %s (%v), want link %q", d.Payload, err, tt.wantLink)
 			}
 		})

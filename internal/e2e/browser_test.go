@@ -193,12 +193,12 @@ func TestBrowserFlow(t *testing.T) {
 		b.shoot("dashboard-filtered", desktopLight)
 	})
 
-	var pairPath string
+	var keyPath string
 	t.Run("the pair page", func(t *testing.T) {
 		b.t = t
 		b.open("/", billingRow)
 		b.submit("open the key", billingRow+` [data-testid="pair-label"]`)
-		pairPath = strings.TrimPrefix(b.location(), base)
+		keyPath = strings.TrimPrefix(b.location(), base)
 		b.do("see the verdict, chart and timeline",
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="verdict-why"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="latency-chart"] svg`)),
@@ -267,7 +267,7 @@ func TestBrowserFlow(t *testing.T) {
 		// First the dashboard, now that every key has a few checks behind it.
 		b.open("/", billingRow)
 		b.shoot("dashboard", allViews...)
-		b.open(pairPath, `[data-testid="delete-link"]`)
+		b.open(keyPath, `[data-testid="delete-link"]`)
 		b.submit("ask to delete", `[data-testid="delete-link"]`)
 		b.submit("confirm", `[data-testid="confirm-delete"]`)
 		if got := b.text(`[data-testid="flash"]`); !strings.Contains(got, "Key deleted") {

@@ -42,16 +42,16 @@ func (w *writer) flush() error {
 	return w.w.Error()
 }
 
-// PairColumns are the columns of a pairs export, in order.
-var PairColumns = []string{"id", "label", "email", "key_hint", "verdict", "verdict_since", "verdict_at",
+// KeyColumns are the columns of a pairs export, in order.
+var KeyColumns = []string{"id", "label", "email", "key_hint", "verdict", "verdict_since", "verdict_at",
 	"last_check_at", "last_outcome", "last_valid_at", "created_at", "key_changed_at", "key_age_days", "shared_key"}
 
-// WritePairs writes pairs as CSV with a header row: what is known of each key, never the key
+// WriteKeys writes pairs as CSV with a header row: what is known of each key, never the key
 // (key_hint is its last four characters, as every page shows). shared marks pairs whose key is
 // also registered under another email; now dates the key ages.
-func WritePairs(out io.Writer, pairs []domain.Key, shared map[int64]bool, now time.Time) error {
+func WriteKeys(out io.Writer, pairs []domain.Key, shared map[int64]bool, now time.Time) error {
 	w := newWriter(out)
-	if err := w.row(append([]string(nil), PairColumns...)...); err != nil {
+	if err := w.row(append([]string(nil), KeyColumns...)...); err != nil {
 		return err
 	}
 	for _, p := range pairs {
@@ -72,9 +72,9 @@ func WritePairs(out io.Writer, pairs []domain.Key, shared map[int64]bool, now ti
 	return w.flush()
 }
 
-// AllPairs writes every pair in db as WritePairs does and returns how many it wrote.
-func AllPairs(ctx context.Context, out io.Writer, db *store.DB, now time.Time) (int, error) {
-	pairs, err := db.AllPairs(ctx)
+// AllKeys writes every pair in db as WriteKeys does and returns how many it wrote.
+func AllKeys(ctx context.Context, out io.Writer, db *store.DB, now time.Time) (int, error) {
+	pairs, err := db.AllKeys(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -92,7 +92,7 @@ func AllPairs(ctx context.Context, out io.Writer, db *store.DB, now time.Time) (
 		}
 		maps.Copy(shared, m)
 	}
-	return len(pairs), WritePairs(out, pairs, shared, now)
+	return len(pairs), WriteKeys(out, pairs, shared, now)
 }
 
 // AuditColumns are the columns of an audit trail export, in order.

@@ -30,7 +30,7 @@ func TestCellNeutralisesFormulas(t *testing.T) {
 	}
 }
 
-func TestWritePairs(t *testing.T) {
+func TestWriteKeys(t *testing.T) {
 	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	pairs := []domain.Key{
 		{ID: 1, Label: "=cmd|' /C calc'!A0", Email: "a@example.com", KeyHint: "wxyz", Verdict: domain.Revoked,
@@ -40,14 +40,14 @@ func TestWritePairs(t *testing.T) {
 		{ID: 2, Label: "plain", Email: "b@example.com", Verdict: domain.Pending, CreatedAt: now, KeyChangedAt: now},
 	}
 	var b bytes.Buffer
-	if err := export.WritePairs(&b, pairs, map[int64]bool{1: true}, now); err != nil {
+	if err := export.WriteKeys(&b, pairs, map[int64]bool{1: true}, now); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := csv.NewReader(&b).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 3 || strings.Join(rows[0], ",") != strings.Join(export.PairColumns, ",") {
+	if len(rows) != 3 || strings.Join(rows[0], ",") != strings.Join(export.KeyColumns, ",") {
 		t.Fatalf("rows %q", rows)
 	}
 	want := []string{"1", "'=cmd|' /C calc'!A0", "a@example.com", "wxyz", "revoked", "2026-03-02T08:00:00Z", "",

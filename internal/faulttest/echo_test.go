@@ -120,7 +120,7 @@ func TestEchoedKeysNeverKept(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := api.Pairs(ctx); err != nil {
+	if _, err := api.Keys(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := prog.Stop(); err != nil {

@@ -139,7 +139,7 @@ func TestSecretHygiene(t *testing.T) {
 		t.Fatal(err)
 	}
 	want(http.StatusOK, "replace a key through the API")(api.Do(ctx, http.MethodPatch, fmt.Sprint("/api/v1/keys/", api2.ID), map[string]string{"key": kPatch}))
-	pairs, err := api.Pairs(ctx)
+	pairs, err := api.Keys(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,7 +93,7 @@ func newSite(t *testing.T, apiURL string, settings map[string]string) *site {
 }
 
 // add registers a pair through the API.
-func (s *site) add(label, email, key string) systest.Pair {
+func (s *site) add(label, email, key string) systest.Key {
 	s.t.Helper()
 	p, err := s.api.Add(s.ctx, label, email, key)
 	if err != nil {
@@ -102,16 +102,16 @@ func (s *site) add(label, email, key string) systest.Pair {
 	return p
 }
 
-func (s *site) pairs() []systest.Pair {
+func (s *site) pairs() []systest.Key {
 	s.t.Helper()
-	ps, err := s.api.Pairs(s.ctx)
+	ps, err := s.api.Keys(s.ctx)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	return ps
 }
 
-func (s *site) pair(id int64) systest.Pair {
+func (s *site) pair(id int64) systest.Key {
 	s.t.Helper()
 	p, err := s.api.Pair(s.ctx, id)
 	if err != nil {

@@ -39,8 +39,8 @@ type Config struct {
 	Duration time.Duration
 	// MaxRequests bounds the requests of one client, whatever the duration.
 	MaxRequests int
-	// Pairs is how many pairs are registered before the clients start.
-	Pairs int
+	// Keys is how many pairs are registered before the clients start.
+	Keys int
 	// FakeLatency is added to every answer of the fake Stax.ai API.
 	FakeLatency time.Duration
 	// CheckInterval and CheckConcurrency tune the checker (STAXKEYS_CHECK_*).
@@ -60,8 +60,8 @@ func (c Config) withDefaults() Config {
 	if c.MaxRequests <= 0 {
 		c.MaxRequests = 1_000_000
 	}
-	if c.Pairs <= 0 {
-		c.Pairs = 200
+	if c.Keys <= 0 {
+		c.Keys = 200
 	}
 	if c.CheckInterval <= 0 {
 		c.CheckInterval = time.Second
@@ -97,7 +97,7 @@ type Report struct {
 	BusyLines       []string // server log lines saying "database is locked" or SQLITE_BUSY
 	ErrorLines      []string // server log lines at level ERROR
 	Checks          int64    // requests the checker sent to the fake Stax.ai
-	PairsAtEnd      int
+	KeysAtEnd      int
 }
 
 // Server5xx counts answers with a 5xx status.
@@ -152,9 +152,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	transport.MaxIdleConns = 4 * cfg.Clients
 	transport.MaxIdleConnsPerHost = 4 * cfg.Clients
 
-	fmt.Fprintf(cfg.Progress, "registering %d pairs\n", cfg.Pairs)
-	pool := &pairPool{}
-	if err := seed(ctx, systest.NewAPI(prog.URL, token, transport), pool, cfg.Pairs); err != nil {
+	fmt.Fprintf(cfg.Progress, "registering %d pairs\n", cfg.Keys)
+	pool := &keyPool{}
+	if err := seed(ctx, systest.NewAPI(prog.URL, token, transport), pool, cfg.Keys); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(cfg.Progress, "logging in %d clients\n", cfg.Clients)
@@ -188,7 +188,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if res, err := systest.NewAPI(prog.URL, token, transport).Do(ctx, http.MethodGet, "/api/v1/keys?limit=1", nil); err == nil {
 		var page struct{ Total int }
 		_ = res.JSON(&page)
-		r.PairsAtEnd = page.Total
+		r.KeysAtEnd = page.Total
 	}
 	fmt.Fprintln(cfg.Progress, "stopping the server")
 	stopped = true
@@ -199,14 +199,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return r, nil
 }
 
-// pairPool is the pairs the clients know of, shared between them.
-type pairPool struct {
+// keyPool is the pairs the clients know of, shared between them.
+type keyPool struct {
 	mu     sync.Mutex
 	ids    []int64
 	emails map[int64]string
 }
 
-func (p *pairPool) add(id int64, email string) {
+func (p *keyPool) add(id int64, email string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.emails == nil {
@@ -217,7 +217,7 @@ func (p *pairPool) add(id int64, email string) {
 }
 
 // pick returns a random known pair, or 0 when there is none.
-func (p *pairPool) pick(rnd *rand.Rand) (int64, string) {
+func (p *keyPool) pick(rnd *rand.Rand) (int64, string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.ids) == 0 {
@@ -227,7 +227,7 @@ func (p *pairPool) pick(rnd *rand.Rand) (int64, string) {
 	return id, p.emails[id]
 }
 
-func (p *pairPool) remove(id int64) {
+func (p *keyPool) remove(id int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if i := slices.Index(p.ids, id); i >= 0 {
@@ -238,20 +238,20 @@ func (p *pairPool) remove(id int64) {
 
 var keySeq atomic.Int64
 
-// newPair returns a label, email and key no other pair has.
-func newPair(prefix string) (string, string, string) {
+// newKey returns a label, email and key no other pair has.
+func newKey(prefix string) (string, string, string) {
 	n := keySeq.Add(1)
 	return fmt.Sprintf("%s %d", prefix, n), fmt.Sprintf("team%d@load.example.com", n), fmt.Sprintf("sk_load_%09d_abcdefghij", n)
 }
 
-func seed(ctx context.Context, api *systest.API, pool *pairPool, n int) error {
+func seed(ctx context.Context, api *systest.API, pool *keyPool, n int) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	var next atomic.Int64
 	for range 8 {
 		wg.Go(func() {
 			for next.Add(1) <= int64(n) {
-				label, email, key := newPair("Seeded")
+				label, email, key := newKey("Seeded")
 				p, err := api.Add(ctx, label, email, key)
 				if err != nil {
 					errs <- err
@@ -271,7 +271,7 @@ type client struct {
 	id      int
 	browser *systest.Browser
 	api     *systest.API
-	pool    *pairPool
+	pool    *keyPool
 	rnd     *rand.Rand
 	mine    []int64 // pairs this client added, the only ones it deletes
 
@@ -339,10 +339,10 @@ var ops = []op{
 	}},
 	// Writes: about 30%.
 	{8, func(c *client, ctx context.Context) (string, *systest.Response, error) {
-		label, email, key := newPair("API")
+		label, email, key := newKey("API")
 		r, err := c.api.Do(ctx, http.MethodPost, "/api/v1/keys", map[string]string{"label": label, "email": email, "key": key})
 		if err == nil && r.Status == http.StatusCreated {
-			var p systest.Pair
+			var p systest.Key
 			if r.JSON(&p) == nil {
 				c.pool.add(p.ID, email)
 				c.mine = append(c.mine, p.ID)
@@ -366,7 +366,7 @@ var ops = []op{
 		return "POST /api/v1/keys/:id/check", r, err
 	}},
 	{5, func(c *client, ctx context.Context) (string, *systest.Response, error) {
-		label, email, key := newPair("UI")
+		label, email, key := newKey("UI")
 		r, err := c.browser.Post(ctx, "/keys", url.Values{"label": {label}, "email": {email}, "key": {key}})
 		return "POST /keys (add form)", r, err
 	}},
@@ -525,7 +525,7 @@ func (r *Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "staxkeys under load: %d clients for %v (at most %d requests each), server %s\n", c.Clients, r.Elapsed.Round(time.Millisecond), c.MaxRequests, mode)
 	fmt.Fprintf(w, "checker every %v, %d at once, against the fake Stax.ai (+%v latency); %d pairs at the start, %d at the end\n\n",
-		c.CheckInterval, c.CheckConcurrency, c.FakeLatency, c.Pairs, r.PairsAtEnd)
+		c.CheckInterval, c.CheckConcurrency, c.FakeLatency, c.Keys, r.KeysAtEnd)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "endpoint\trequests\treq/s\tp50\tp99\tmax\t2xx\t3xx\t4xx\t5xx\tnot ready\t")
 	for _, s := range append(r.Endpoints, r.Total) {

@@ -19,7 +19,7 @@ func TestShortLoad(t *testing.T) {
 	}
 	t.Parallel()
 	r, err := loadtest.Run(context.Background(), loadtest.Config{
-		Clients: 8, Duration: 3 * time.Second, MaxRequests: 20_000, Pairs: 40, FakeLatency: 5 * time.Millisecond,
+		Clients: 8, Duration: 3 * time.Second, MaxRequests: 20_000, Keys: 40, FakeLatency: 5 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -166,7 +166,7 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 var (
-	descPairs = prometheus.NewDesc("staxkeys_pairs",
+	descKeys = prometheus.NewDesc("staxkeys_pairs",
 		"Registered keys by verdict (undecided counts keys whose last check failed, whatever their verdict).",
 		[]string{"verdict"}, nil)
 	descKeyVerdict = prometheus.NewDesc("staxkeys_key_verdict",
@@ -220,13 +220,13 @@ type stateCollector struct {
 // snapshot is one read of the tables.
 type snapshot struct {
 	counts     domain.StatusCounts
-	verdicts   []store.PairVerdict
+	verdicts   []store.KeyVerdict
 	deliveries map[string]store.DeliveryCounts
 	err        error
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPairs, descKeyVerdict, descKeyLastCheck, descKeyLastDecided,
+	for _, d := range []*prometheus.Desc{descKeys, descKeyVerdict, descKeyLastCheck, descKeyLastDecided,
 		descDeliveries, descLastCycle, descRunning, descOutage, descOutageSince, descPaused, descPausedUntil,
 		descTeamsPaused, descSuspicion, descSuspicionKeys, descInterval, descUp} {
 		ch <- d
@@ -244,7 +244,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		for v, n := range map[string]int{"pending": s.counts.Pending, "valid": s.counts.Valid, "revoked": s.counts.Revoked,
 			"denied": s.counts.Denied, "undecided": s.counts.Undecided} {
-			gauge(descPairs, float64(n), v)
+			gauge(descKeys, float64(n), v)
 		}
 		for _, pv := range s.verdicts {
 			id := strconv.FormatInt(pv.ID, 10)
@@ -279,7 +279,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descTeamsPaused, float64(st.TeamsPaused))
 	members := 0
 	if st.Suspicion != nil {
-		members = st.Suspicion.Keys
+		members = st.Suspicion.Count
 	}
 	gauge(descSuspicion, b2f(st.Suspicion != nil))
 	gauge(descSuspicionKeys, float64(members))
@@ -296,8 +296,8 @@ func (c *stateCollector) load() snapshot {
 	defer cancel()
 	c.at = time.Now()
 	var s snapshot
-	if s.counts, s.err = c.db.CountPairs(ctx); s.err == nil {
-		if s.verdicts, s.err = c.db.PairVerdicts(ctx); s.err == nil {
+	if s.counts, s.err = c.db.CountKeys(ctx); s.err == nil {
+		if s.verdicts, s.err = c.db.KeyVerdicts(ctx); s.err == nil {
 			s.deliveries, s.err = c.db.CountDeliveriesByChannel(ctx)
 		}
 	}

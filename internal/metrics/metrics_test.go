@@ -173,7 +173,7 @@ func TestStatusGauges(t *testing.T) {
 			"staxkeys_upstream_suspicion": 0, "staxkeys_upstream_suspicion_keys": 0, "staxkeys_teams_paused": 0,
 			"staxkeys_checker_paused": 0, "staxkeys_checker_paused_until_timestamp_seconds": 0}},
 		{"a suspicion of 3 keys", checker.Status{Running: true, Suspicion: &domain.Suspicion{From: domain.Valid, To: domain.Revoked,
-			Since: t0, At: t0, Keys: 3}}, map[string]float64{"staxkeys_upstream_suspicion": 1, "staxkeys_upstream_suspicion_keys": 3}},
+			Since: t0, At: t0, Count: 3}}, map[string]float64{"staxkeys_upstream_suspicion": 1, "staxkeys_upstream_suspicion_keys": 3}},
 		{"two teams paused", checker.Status{Running: true, TeamsPaused: 2}, map[string]float64{"staxkeys_teams_paused": 2,
 			"staxkeys_upstream_suspicion": 0, "staxkeys_checker_paused": 0}},
 		{"every check paused", checker.Status{Running: true, PausedUntil: t0.Add(time.Minute)}, map[string]float64{
@@ -236,7 +236,7 @@ func BenchmarkScrape(b *testing.B) {
 	}
 	v := keys.New(db, secret.NewKeyring(mk))
 	for i := range n {
-		if _, err := v.Add(ctx, keys.PairInput{Email: "team" + strconv.Itoa(i) + "@example.com",
+		if _, err := v.Add(ctx, keys.Input{Email: "team" + strconv.Itoa(i) + "@example.com",
 			Key: "sk_live_APIKEY_bench_" + strconv.Itoa(1_000_000+i)}); err != nil {
 			b.Fatal(err)
 		}

@@ -228,7 +228,7 @@ func TestBehaviors(t *testing.T) {
 	}
 }
 
-func TestPairMatchingAndDefault(t *testing.T) {
+func TestKeyMatchingAndDefault(t *testing.T) {
 	s := start(t, Options{})
 	s.Set(testEmail, testKey, Valid)
 	cases := []struct {

@@ -222,8 +222,8 @@ func (a *API) Do(ctx context.Context, method, path string, body any) (*Response,
 	return do(a.HTTP, req)
 }
 
-// Pair is a pair as the JSON API shows it.
-type Pair struct {
+// Key is a pair as the JSON API shows it.
+type Key struct {
 	ID        int64  `json:"id"`
 	Label     string `json:"label"`
 	Email     string `json:"email"`
@@ -238,33 +238,33 @@ type Pair struct {
 }
 
 // Add registers a pair and returns it; any answer but 201 is an error.
-func (a *API) Add(ctx context.Context, label, email, key string) (Pair, error) {
+func (a *API) Add(ctx context.Context, label, email, key string) (Key, error) {
 	r, err := a.Do(ctx, http.MethodPost, "/api/v1/keys", map[string]string{"label": label, "email": email, "key": key})
 	if err != nil {
-		return Pair{}, err
+		return Key{}, err
 	}
 	if r.Status != http.StatusCreated {
-		return Pair{}, fmt.Errorf("systest: POST /api/v1/keys answered %d: %.300s", r.Status, r.Body)
+		return Key{}, fmt.Errorf("systest: POST /api/v1/keys answered %d: %.300s", r.Status, r.Body)
 	}
-	var p Pair
+	var p Key
 	return p, r.JSON(&p)
 }
 
 // Pair fetches one pair.
-func (a *API) Pair(ctx context.Context, id int64) (Pair, error) {
+func (a *API) Pair(ctx context.Context, id int64) (Key, error) {
 	r, err := a.Do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/keys/%d", id), nil)
 	if err != nil {
-		return Pair{}, err
+		return Key{}, err
 	}
 	if r.Status != http.StatusOK {
-		return Pair{}, fmt.Errorf("systest: GET /api/v1/keys/%d answered %d: %.300s", id, r.Status, r.Body)
+		return Key{}, fmt.Errorf("systest: GET /api/v1/keys/%d answered %d: %.300s", id, r.Status, r.Body)
 	}
-	var p Pair
+	var p Key
 	return p, r.JSON(&p)
 }
 
-// Pairs lists every pair (up to 1000).
-func (a *API) Pairs(ctx context.Context) ([]Pair, error) {
+// Keys lists every pair (up to 1000).
+func (a *API) Keys(ctx context.Context) ([]Key, error) {
 	r, err := a.Do(ctx, http.MethodGet, "/api/v1/keys?sort=added&limit=1000", nil)
 	if err != nil {
 		return nil, err
@@ -273,19 +273,19 @@ func (a *API) Pairs(ctx context.Context) ([]Pair, error) {
 		return nil, fmt.Errorf("systest: GET /api/v1/keys answered %d: %.300s", r.Status, r.Body)
 	}
 	var page struct {
-		Keys []Pair `json:"keys"`
+		Keys []Key `json:"keys"`
 	}
 	return page.Keys, r.JSON(&page)
 }
 
 // Check asks for a check now and returns the answer as it is (200 with the pair, 429 while
 // paused, ...).
-func (a *API) Check(ctx context.Context, id int64) (*Response, Pair, error) {
+func (a *API) Check(ctx context.Context, id int64) (*Response, Key, error) {
 	r, err := a.Do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/keys/%d/check", id), nil)
 	if err != nil {
-		return nil, Pair{}, err
+		return nil, Key{}, err
 	}
-	var p Pair
+	var p Key
 	if r.Status == http.StatusOK {
 		err = r.JSON(&p)
 	}
