@@ -172,7 +172,7 @@ var errHold = errors.New("checker: hold")
 // Update tells a subscriber that something changed. KeyID 0 is a checker-wide change
 // (outage start or end, a pause): read Status for the details.
 type Update struct {
-	KeyID  int64
+	KeyID   int64
 	Verdict domain.Verdict
 	Outcome domain.Outcome
 	At      time.Time
@@ -182,7 +182,7 @@ type Update struct {
 // checked (it changed meanwhile, the cycle stopped on an outage or shutdown); Result is then
 // empty.
 type KeyResult struct {
-	Key   domain.Key
+	Key    domain.Key
 	Result staxapi.Result
 	Err    error
 }

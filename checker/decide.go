@@ -39,7 +39,7 @@ func Decide(p domain.Key, r staxapi.Result, now time.Time, cfg Config, effInterv
 	}
 	rec := store.CheckRecord{
 		Check: domain.Check{
-			KeyID:     p.ID,
+			KeyID:      p.ID,
 			At:         now,
 			Outcome:    outcomeOf(r.Outcome),
 			HTTPStatus: r.HTTPStatus,

@@ -20,7 +20,7 @@ type Status struct {
 	Heartbeat   time.Time // the scheduler loop's last turn; see Alive
 	At          time.Time // the checker's clock when the snapshot was taken
 
-	Keys             int
+	Keys              int
 	Interval          time.Duration // as configured
 	EffectiveInterval time.Duration // Interval, or longer when the rate cap cannot fit every pair in it
 	Rate              float64       // checks per second; 0 means no cap
@@ -60,7 +60,7 @@ func (c *Checker) Status() Status {
 		LastCycleAt:       c.lastCycleAt,
 		Heartbeat:         c.hb.last(),
 		At:                c.clock.Now(),
-		Keys:             c.pairs,
+		Keys:              c.pairs,
 		Interval:          c.cfg.Interval,
 		EffectiveInterval: c.effInterval,
 		Rate:              c.cfg.Rate,

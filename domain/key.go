@@ -89,7 +89,7 @@ func (k Key) Flapping() bool { return k.Flaps >= FlapThreshold }
 // Check is one call to the Stax.ai API for a key and what it found.
 type Check struct {
 	ID         int64
-	KeyID     int64
+	KeyID      int64
 	At         time.Time
 	Outcome    Outcome
 	HTTPStatus int
@@ -100,7 +100,7 @@ type Check struct {
 // Event is a confirmed change of a key's verdict.
 type Event struct {
 	ID     int64
-	KeyID int64
+	KeyID  int64
 	At     time.Time
 	Old    Verdict
 	New    Verdict
@@ -121,7 +121,7 @@ type KeyQuery struct {
 
 // KeyPage is one page of keys and how many match in all.
 type KeyPage struct {
-	Keys []Key
+	Keys  []Key
 	Total int
 }
 

@@ -26,7 +26,7 @@ type ImportRow struct {
 	DuplicateOf    int   // an earlier line with the same email and key
 	Registered     int64 // the pair that already holds this email and key
 	SharedWithLine int   // an earlier line with the same key under another email
-	SharedWithKey int64 // a registered pair with the same key under another email
+	SharedWithKey  int64 // a registered pair with the same key under another email
 }
 
 // Bad reports whether the row cannot be imported as it stands.

@@ -79,7 +79,7 @@ const (
 type Alert struct {
 	Event      string     `json:"event"`
 	At         time.Time  `json:"at"`
-	Key       *KeyRef   `json:"pair,omitempty"`
+	Key        *KeyRef    `json:"pair,omitempty"`
 	OldVerdict string     `json:"old_verdict,omitempty"`
 	NewVerdict string     `json:"new_verdict,omitempty"`
 	Reason     string     `json:"reason,omitempty"`
@@ -91,10 +91,10 @@ type Alert struct {
 	Changes []Change `json:"changes,omitempty"`
 	// Keys are an upstream suspicion's members: those seen so far when it begins, all of
 	// them when it is resolved; Confirmed really changed, Cleared answer as before.
-	Keys     []KeyRef `json:"pairs,omitempty"`
+	Keys      []KeyRef `json:"pairs,omitempty"`
 	Confirmed []KeyRef `json:"confirmed,omitempty"`
 	Cleared   []KeyRef `json:"cleared,omitempty"`
-	Message   string    `json:"message"` // one line for people
+	Message   string   `json:"message"` // one line for people
 }
 
 // KeyRef names a pair in an alert: never its key.
@@ -108,7 +108,7 @@ type KeyRef struct {
 
 // Change is one confirmed verdict change in a verdict.changed alert.
 type Change struct {
-	Key       KeyRef   `json:"pair"`
+	Key        KeyRef    `json:"pair"`
 	OldVerdict string    `json:"old_verdict"`
 	NewVerdict string    `json:"new_verdict"`
 	Reason     string    `json:"reason,omitempty"`

@@ -21,7 +21,7 @@ const (
 // periods since Anchor (when the bad verdict began, or when the key was set); a reminder is
 // queued once per period.
 type Reminder struct {
-	KeyID int64
+	KeyID  int64
 	Kind   ReminderKind
 	Anchor time.Time
 	Period int

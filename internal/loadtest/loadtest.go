@@ -97,7 +97,7 @@ type Report struct {
 	BusyLines       []string // server log lines saying "database is locked" or SQLITE_BUSY
 	ErrorLines      []string // server log lines at level ERROR
 	Checks          int64    // requests the checker sent to the fake Stax.ai
-	KeysAtEnd      int
+	KeysAtEnd       int
 }
 
 // Server5xx counts answers with a 5xx status.
