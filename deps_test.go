@@ -24,8 +24,8 @@ var testOnly = []string{
 	module + "/internal/systest",
 }
 
-// goList runs go list with args in the module and returns its lines.
-func goList(t *testing.T, args ...string) []string {
+// goListOutput runs go list with args in the module and returns what it printed.
+func goListOutput(t *testing.T, args ...string) string {
 	t.Helper()
 	gobin, err := exec.LookPath("go")
 	if err != nil {
@@ -39,7 +39,15 @@ func goList(t *testing.T, args ...string) []string {
 		}
 		t.Fatalf("go list %s: %v\n%s", strings.Join(args, " "), err, msg)
 	}
-	return strings.Fields(string(out))
+	return string(out)
+}
+
+// goList is go list's output as words.
+func goList(t *testing.T, args ...string) []string { return strings.Fields(goListOutput(t, args...)) }
+
+// goListLines is go list's output as lines.
+func goListLines(t *testing.T, args ...string) []string {
+	return strings.Split(strings.TrimSpace(goListOutput(t, args...)), "\n")
 }
 
 // TestBinaryLinksNoTestPackage: the binary an operator installs is built from production code
@@ -63,7 +71,7 @@ func TestBinaryLinksNoTestPackage(t *testing.T) {
 
 // TestNotifyDoesNotImportChecker: notify hears the checker through checker.Observer and takes
 // its time from internal/clock and its payloads from domain, so it needs nothing of the
-// checker's; the composition root (internal/cli) joins the two.
+// checker's; the composition root (internal/app) joins the two.
 func TestNotifyDoesNotImportChecker(t *testing.T) {
 	deps := goList(t, "-deps", "./notify")
 	if !slices.Contains(deps, module+"/notify") {
@@ -71,5 +79,21 @@ func TestNotifyDoesNotImportChecker(t *testing.T) {
 	}
 	if slices.Contains(deps, module+"/checker") {
 		t.Error("notify depends on the checker; it should need only internal/clock and domain")
+	}
+}
+
+// TestOnlyTheCommandsImportApp: internal/app is the composition root, which knows every
+// package; a package below it that imported it would close a cycle of knowledge.
+func TestOnlyTheCommandsImportApp(t *testing.T) {
+	out := goListLines(t, "-f", "{{.ImportPath}}|{{join .Imports \" \"}} {{join .TestImports \" \"}} {{join .XTestImports \" \"}}", "./...")
+	allowed := []string{module + "/internal/cli", module + "/internal/app"}
+	for _, l := range out {
+		pkg, imports, _ := strings.Cut(l, "|")
+		if slices.Contains(allowed, pkg) {
+			continue
+		}
+		if slices.Contains(strings.Fields(imports), module+"/internal/app") {
+			t.Errorf("%s imports internal/app; only the commands may", pkg)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/app"
 	"github.com/staxkeys/staxkeys/internal/password"
 	"github.com/staxkeys/staxkeys/keys"
 )
@@ -45,12 +46,12 @@ func runAdminCreate(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr), initMode(*initDB))
+	data, err := app.Open(ctx, cfg, newLogger(cfg, env.Stderr), app.InitMode(*initDB))
 	if err != nil {
 		return err
 	}
-	defer data.db.Close()
-	a, err := data.accounts().CreateAdmin(ctx, domain.CLIPrincipal, strings.TrimSpace(*email), hash)
+	defer data.DB.Close()
+	a, err := data.Accounts().CreateAdmin(ctx, domain.CLIPrincipal, strings.TrimSpace(*email), hash)
 	if errors.Is(err, domain.ErrConflict) {
 		return &ExitError{Code: 1, Err: fmt.Errorf("an admin with email %s already exists", strings.TrimSpace(*email))}
 	}
@@ -68,7 +69,7 @@ func runAdminList(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, cfg)
+	db, err := app.OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -114,12 +115,12 @@ func runAdminResetPassword(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr), mustExist)
+	data, err := app.Open(ctx, cfg, newLogger(cfg, env.Stderr), app.MustExist)
 	if err != nil {
 		return err
 	}
-	defer data.db.Close()
-	db := data.db
+	defer data.DB.Close()
+	db := data.DB
 	a, err := db.AdminByEmail(ctx, strings.TrimSpace(*email))
 	if errors.Is(err, domain.ErrNotFound) {
 		return &ExitError{Code: 1, Err: fmt.Errorf("no admin has email %q", strings.TrimSpace(*email))}
@@ -127,7 +128,7 @@ func runAdminResetPassword(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := data.accounts().SetPassword(ctx, domain.CLIPrincipal, a.ID, hash); err != nil {
+	if _, err := data.Accounts().SetPassword(ctx, domain.CLIPrincipal, a.ID, hash); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "password of %s changed; their sessions were ended\n", a.Email)

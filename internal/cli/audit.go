@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/staxkeys/staxkeys/internal/app"
 	"github.com/staxkeys/staxkeys/internal/export"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -29,12 +30,12 @@ func runAuditVerify(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr), mustExist)
+	data, err := app.Open(ctx, cfg, newLogger(cfg, env.Stderr), app.MustExist)
 	if err != nil {
 		return err
 	}
-	defer data.db.Close()
-	brk, n, err := data.db.VerifyAudit(ctx, data.auditKey)
+	defer data.DB.Close()
+	brk, n, err := data.DB.VerifyAudit(ctx, data.AuditKey)
 	if err != nil {
 		return err
 	}
@@ -93,7 +94,7 @@ func runAuditList(ctx context.Context, env Env, args []string) error {
 		}
 		q.Until = t.AddDate(0, 0, 1)
 	}
-	db, err := openStore(ctx, cfg)
+	db, err := app.OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

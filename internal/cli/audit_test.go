@@ -13,6 +13,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/staxkeys/staxkeys/audit"
+	"github.com/staxkeys/staxkeys/internal/app"
 	"github.com/staxkeys/staxkeys/internal/config"
 )
 
@@ -53,14 +54,14 @@ func seedAudit(t *testing.T, n int) string {
 	cfg := config.Default()
 	cfg.DataDir = dir
 	ctx := context.Background()
-	data, err := openData(ctx, cfg, newLogger(cfg, io.Discard), mayCreate)
+	data, err := app.Open(ctx, cfg, newLogger(cfg, io.Discard), app.MayCreate)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer data.db.Close()
+	defer data.DB.Close()
 	env := Env{Stderr: io.Discard}
 	for i := range n {
-		data.audit(ctx, env, "test.action", audit.Target("thing:"+string(rune('a'+i))), "detail")
+		record(ctx, env, data, "test.action", audit.Target("thing:"+string(rune('a'+i))), "detail")
 	}
 	return dir
 }

@@ -16,8 +16,8 @@ import (
 
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/app"
 	"github.com/staxkeys/staxkeys/internal/config"
-	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/store"
 )
 
@@ -97,20 +97,20 @@ func runCheck(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	log := newLogger(cfg, env.Stderr)
-	data, err := openData(ctx, cfg, log, mustExist)
+	data, err := app.Open(ctx, cfg, log, app.MustExist)
 	if err != nil {
 		return err
 	}
-	defer data.db.Close()
+	defer data.DB.Close()
 	prog := newProgress(env.Stderr, "checked")
 	started := time.Now()
 
 	var rep *checkReport
-	if unlock, lerr := lockDataDir(cfg.DataDir); errors.Is(lerr, errLocked) {
+	if unlock, lerr := app.LockDataDir(cfg.DataDir); errors.Is(lerr, app.ErrLocked) {
 		rep, err = checkByServer(ctx, cfg.DataDir, prog)
 		if err != nil && ctx.Err() != nil {
 			// The stream is cut; what the server checked before is in the database.
-			rep, err = reportSince(context.WithoutCancel(ctx), data.db, started), nil
+			rep, err = reportSince(context.WithoutCancel(ctx), data.DB, started), nil
 			rep.ByServer, rep.Interrupted = true, true
 		}
 	} else {
@@ -153,12 +153,12 @@ func runCheck(ctx context.Context, env Env, args []string) error {
 }
 
 // checkHere runs the cycle in this process: no server runs on the data directory.
-func checkHere(ctx context.Context, cfg config.Config, data *opened, log *slog.Logger, prog *progress) (*checkReport, error) {
-	chk, err := newChecker(cfg, data.db, keys.New(data.db, data.keys), log)
+func checkHere(ctx context.Context, cfg config.Config, data *app.Data, log *slog.Logger, prog *progress) (*checkReport, error) {
+	chk, err := app.NewChecker(cfg, data, version())
 	if err != nil {
 		return nil, err
 	}
-	n, err := data.db.KeyCount(ctx)
+	n, err := data.DB.KeyCount(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func checkHere(ctx context.Context, cfg config.Config, data *opened, log *slog.L
 		if r.Err != nil && r.Key.Email == "" {
 			// A cycle cut short returns bare ids for the pairs it never reached: report
 			// them as stored, with their standing verdict.
-			if p, err := data.db.KeyByID(context.WithoutCancel(ctx), r.Key.ID); err == nil {
+			if p, err := data.DB.KeyByID(context.WithoutCancel(ctx), r.Key.ID); err == nil {
 				r.Key = p
 			}
 		}

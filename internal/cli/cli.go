@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"runtime/debug"
 	"strings"
 
@@ -92,7 +91,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 	}
 	for _, c := range commands() {
 		if c.name == name {
-			err := c.run(ctx, env, args)
+			err := withExitCode(c.run(ctx, env, args))
 			if name == "serve" {
 				return err // a signal is serve's normal way to stop
 			}
@@ -253,27 +252,6 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// prepareDataDir creates the data directory private to this user, or explains why it cannot:
-// a directory that cannot be created or written is a configuration error (exit 78); a write
-// that fails in a writable directory (a full disk) is not.
-func prepareDataDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return configError(fmt.Errorf("cannot create the data directory %s: %w", dir, err))
-	}
-	probe, err := os.CreateTemp(dir, ".write-test-*")
-	if err != nil {
-		return configError(fmt.Errorf("the data directory %s is not writable: %w", dir, err))
-	}
-	name := probe.Name()
-	_, werr := probe.Write(make([]byte, 4096))
-	cerr := probe.Close()
-	os.Remove(name)
-	if err := errors.Join(werr, cerr); err != nil {
-		return fmt.Errorf("cannot write to the data directory %s (is the disk full?): %w", dir, err)
-	}
-	return nil
 }
 
 // writeJSON prints v as indented JSON, for the --json output of commands.

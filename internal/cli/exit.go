@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/staxkeys/staxkeys/internal/app"
 )
 
 // Exit codes. Cron and CI branch on them, so each kind of trouble has its own: a usage slip,
@@ -36,8 +38,22 @@ func printExitCodes(w io.Writer) { fmt.Fprintln(w, exitCodes) }
 
 func usageError(err error) error  { return &ExitError{Code: exitUsage, Err: err} }
 func configError(err error) error { return &ExitError{Code: exitConfig, Err: err} }
-func masterKeyError(err error) error {
-	return &ExitError{Code: exitMasterKey, Err: err}
+
+// withExitCode gives a failure of the composition root (a bad setting, a missing or wrong
+// master key) its exit code; other errors pass as they are.
+func withExitCode(err error) error {
+	var exit *ExitError
+	var f *app.Failure
+	if err == nil || errors.As(err, &exit) || !errors.As(err, &f) {
+		return err
+	}
+	switch f.Kind {
+	case app.Config:
+		return &ExitError{Code: exitConfig, Err: err}
+	case app.MasterKey:
+		return &ExitError{Code: exitMasterKey, Err: err}
+	}
+	return err
 }
 
 // interrupted turns what a command returned after ctx ended into exit 130, keeping its

@@ -3,7 +3,10 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+
+	"github.com/staxkeys/staxkeys/internal/app"
 )
 
 // TestInterruptedExitCode: whatever a command returned after the signal becomes exit 130,
@@ -33,9 +36,10 @@ func TestInterruptedExitCode(t *testing.T) {
 		{"plain error after the signal", gone, errors.New("context canceled"), exitInterrupt},
 		{"revoked after the signal", gone, &ExitError{Code: exitBadKey}, exitInterrupt},
 		{"usage error after the signal", gone, usageError(errors.New("bad flag")), exitUsage},
-		{"master key error, no signal", live, masterKeyError(errors.New("wrong")), exitMasterKey},
+		{"master key error, no signal", live, &app.Failure{Kind: app.MasterKey, Err: errors.New("wrong")}, exitMasterKey},
+		{"config error, wrapped", live, fmt.Errorf("open: %w", &app.Failure{Kind: app.Config, Err: errors.New("no db")}), exitConfig},
 	} {
-		if got := code(interrupted(tc.ctx, tc.err)); got != tc.want {
+		if got := code(interrupted(tc.ctx, withExitCode(tc.err))); got != tc.want {
 			t.Errorf("%s: exit %d, want %d", tc.name, got, tc.want)
 		}
 	}

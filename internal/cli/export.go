@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/app"
 )
 
 // runExport writes every pair with its verdict and dates as CSV, to FILE or standard output.
@@ -20,11 +21,11 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr), mustExist)
+	data, err := app.Open(ctx, cfg, newLogger(cfg, env.Stderr), app.MustExist)
 	if err != nil {
 		return err
 	}
-	defer data.db.Close()
+	defer data.DB.Close()
 	// The file is created first, so an export refused (an existing file) is not recorded as made.
 	var f *os.File
 	if file != "" && file != "-" {
@@ -37,7 +38,7 @@ func runExport(ctx context.Context, env Env, args []string) error {
 		}
 	}
 	var b bytes.Buffer
-	n, err := data.keyService().Export(ctx, domain.CLIPrincipal, &b)
+	n, err := data.KeyService(nil).Export(ctx, domain.CLIPrincipal, &b)
 	if f == nil {
 		if err != nil {
 			return err

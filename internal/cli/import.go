@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/app"
 	"github.com/staxkeys/staxkeys/keys"
 )
 
@@ -36,12 +37,12 @@ func runImport(ctx context.Context, env Env, args []string) error {
 		defer f.Close()
 		src = f
 	}
-	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr), initMode(*initDB))
+	data, err := app.Open(ctx, cfg, newLogger(cfg, env.Stderr), app.InitMode(*initDB))
 	if err != nil {
 		return err
 	}
-	defer data.db.Close()
-	v := data.keyService()
+	defer data.DB.Close()
+	v := data.KeyService(nil)
 
 	plan, err := v.PlanImport(ctx, src)
 	var fe *keys.ImportFileError

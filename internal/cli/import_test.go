@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/staxkeys/staxkeys/internal/app"
 	"github.com/staxkeys/staxkeys/internal/config"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -121,12 +122,12 @@ func TestImportCommand(t *testing.T) {
 	// The trail has the import and the exports.
 	cfg := config.Default()
 	cfg.DataDir = dir
-	data, err := openData(context.Background(), cfg, newLogger(cfg, io.Discard), mayCreate)
+	data, err := app.Open(context.Background(), cfg, newLogger(cfg, io.Discard), app.MayCreate)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer data.db.Close()
-	entries, _, err := data.db.ListAudit(context.Background(), store.AuditQuery{Action: "pairs."})
+	defer data.DB.Close()
+	entries, _, err := data.DB.ListAudit(context.Background(), store.AuditQuery{Action: "pairs."})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/staxkeys/staxkeys/internal/app"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -26,7 +27,7 @@ func runBackup(ctx context.Context, env Env, args []string) error {
 	if target == "" {
 		return usageError(errors.New("backup needs a FILE to write, or - for standard output (staxkeys backup FILE)"))
 	}
-	db, err := openStore(ctx, cfg)
+	db, err := app.OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -96,11 +97,11 @@ func runRotateMasterKey(ctx context.Context, env Env, args []string) error {
 	}
 	// A running server keeps the old key in memory and would seal keys added after the rotation
 	// under it, where nothing could open them: refuse rather than lose keys.
-	if err := checkDataDir(cfg); err != nil {
+	if err := app.CheckDataDir(cfg); err != nil {
 		return err
 	}
-	unlock, err := lockDataDir(cfg.DataDir)
-	if errors.Is(err, errLocked) {
+	unlock, err := app.LockDataDir(cfg.DataDir)
+	if errors.Is(err, app.ErrLocked) {
 		return &ExitError{Code: 1, Err: fmt.Errorf("%w: stop it, rotate the master key, then start it again with the new key", err)}
 	}
 	if err != nil {
@@ -108,11 +109,11 @@ func runRotateMasterKey(ctx context.Context, env Env, args []string) error {
 	}
 	defer unlock()
 	log := newLogger(cfg, env.Stderr)
-	data, err := openData(ctx, cfg, log, mustExist)
+	data, err := app.Open(ctx, cfg, log, app.MustExist)
 	if err != nil {
 		return err
 	}
-	defer data.db.Close()
+	defer data.DB.Close()
 
 	newKey, err := secret.GenerateMasterKey()
 	if err != nil {
@@ -122,27 +123,27 @@ func runRotateMasterKey(ctx context.Context, env Env, args []string) error {
 	// The new key is on disk (beside the old one) before the data depends on it, so a crash at
 	// any point leaves a key that opens the data.
 	var pending string
-	if data.source.Path != "" {
-		pending = data.source.Path + ".new"
+	if data.Source.Path != "" {
+		pending = data.Source.Path + ".new"
 		if err := secret.WriteMasterKeyFile(pending, newKey); err != nil {
-			return fmt.Errorf("cannot write the new master key next to %s: %w", data.source.Path, err)
+			return fmt.Errorf("cannot write the new master key next to %s: %w", data.Source.Path, err)
 		}
 	}
 	// Every sealed value the store lists moves: the keys, the canary, the audit key and the
 	// alert settings' secrets.
-	n, err := data.db.ResealAll(ctx, data.keys, newRing)
+	n, err := data.DB.ResealAll(ctx, data.Keys, newRing)
 	if err != nil {
 		if pending != "" {
 			os.Remove(pending)
 		}
 		return fmt.Errorf("rotation failed and nothing changed: %w", err)
 	}
-	data.audit(ctx, env, "master_key.rotate", "", fmt.Sprintf("%d keys re-sealed", n))
+	record(ctx, env, data, "master_key.rotate", "", fmt.Sprintf("%d keys re-sealed", n))
 	if pending != "" {
-		if err := os.Rename(pending, data.source.Path); err != nil {
-			return fmt.Errorf("the keys are now sealed under the new master key, which is in %s; move it to %s: %w", pending, data.source.Path, err)
+		if err := os.Rename(pending, data.Source.Path); err != nil {
+			return fmt.Errorf("the keys are now sealed under the new master key, which is in %s; move it to %s: %w", pending, data.Source.Path, err)
 		}
-		fmt.Fprintf(env.Stdout, "re-sealed %d keys under a new master key, written to %s\n%s\n", n, filepath.Clean(data.source.Path), startNote)
+		fmt.Fprintf(env.Stdout, "re-sealed %d keys under a new master key, written to %s\n%s\n", n, filepath.Clean(data.Source.Path), startNote)
 		return nil
 	}
 	fmt.Fprintf(env.Stdout, "re-sealed %d keys under a new master key. %s\nIt came from the environment: store this new value in STAXKEYS_MASTER_KEY now; the old one no longer works:\n%s\n", n, startNote, newKey.Encode())

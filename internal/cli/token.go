@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/app"
 )
 
 func runToken(ctx context.Context, env Env, args []string) error {
@@ -30,12 +31,12 @@ func runTokenCreate(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr), mustExist)
+	data, err := app.Open(ctx, cfg, newLogger(cfg, env.Stderr), app.MustExist)
 	if err != nil {
 		return err
 	}
-	defer data.db.Close()
-	tok, t, err := data.accounts().CreateToken(ctx, domain.CLIPrincipal, *name, *readOnly)
+	defer data.DB.Close()
+	tok, t, err := data.Accounts().CreateToken(ctx, domain.CLIPrincipal, *name, *readOnly)
 	var ve *domain.ValidationError
 	if errors.As(err, &ve) {
 		return usageError(fmt.Errorf("--name: %s", ve.Fields["name"]))
@@ -58,7 +59,7 @@ func runTokenList(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, cfg)
+	db, err := app.OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -122,12 +123,12 @@ func runTokenRevoke(ctx context.Context, env Env, args []string) error {
 	if *id <= 0 {
 		return usageError(errors.New("--id: give the id of the token to revoke (see staxkeys token list)"))
 	}
-	data, err := openData(ctx, cfg, newLogger(cfg, env.Stderr), mustExist)
+	data, err := app.Open(ctx, cfg, newLogger(cfg, env.Stderr), app.MustExist)
 	if err != nil {
 		return err
 	}
-	defer data.db.Close()
-	if err := data.accounts().RevokeToken(ctx, domain.CLIPrincipal, *id); errors.Is(err, domain.ErrNotFound) {
+	defer data.DB.Close()
+	if err := data.Accounts().RevokeToken(ctx, domain.CLIPrincipal, *id); errors.Is(err, domain.ErrNotFound) {
 		return &ExitError{Code: 1, Err: fmt.Errorf("no active token has id %d", *id)}
 	} else if err != nil {
 		return err

@@ -1,6 +1,6 @@
 //go:build unix
 
-package cli
+package app
 
 import (
 	"errors"
@@ -10,13 +10,10 @@ import (
 	"syscall"
 )
 
-// errLocked means another process holds the data directory's lock: a server is running on it.
-var errLocked = errors.New("a staxkeys server is running on this data directory")
-
-// lockDataDir takes the data directory's exclusive lock, held by a running server for its
+// LockDataDir takes the data directory's exclusive lock, held by a running server for its
 // whole life. The kernel drops it when the process dies, even on SIGKILL, so it never goes
-// stale. It returns a function that releases it.
-func lockDataDir(dir string) (func(), error) {
+// stale. It returns a function that releases it, or ErrLocked.
+func LockDataDir(dir string) (func(), error) {
 	f, err := os.OpenFile(filepath.Join(dir, "staxkeys.lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the lock file in %s: %w", dir, err)
@@ -27,7 +24,7 @@ func lockDataDir(dir string) (func(), error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, errLocked
+			return nil, ErrLocked
 		}
 		return nil, fmt.Errorf("cannot lock %s: %w", f.Name(), err)
 	}

@@ -1,10 +1,10 @@
-package cli
+package app
 
 import (
 	"context"
 	"encoding/json"
 	"flag"
-	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -40,19 +40,19 @@ func TestNotifierTakesAlertSettings(t *testing.T) {
 				t.Fatal(err)
 			}
 			ctx := context.Background()
-			log := newLogger(cfg, io.Discard)
-			data, err := openData(ctx, cfg, log, mayCreate)
+			log := slog.New(slog.DiscardHandler)
+			data, err := Open(ctx, cfg, log, MayCreate)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer data.db.Close()
-			n, err := newNotifier(cfg, data, log)
+			defer data.DB.Close()
+			n, err := newNotifier(cfg, data, "test")
 			if err != nil {
 				t.Fatal(err)
 			}
 			n.CheckRecorded(domain.Key{ID: 7, Label: "billing", Email: "ops@team.example.com"},
 				store.CheckRecord{Event: &domain.Event{KeyID: 7, At: time.Now(), Old: domain.Valid, New: domain.Revoked}})
-			ds, _, err := data.db.ListDeliveries(ctx, store.DeliveryQuery{})
+			ds, _, err := data.DB.ListDeliveries(ctx, store.DeliveryQuery{})
 			if err != nil || len(ds) != 1 {
 				t.Fatalf("%d deliveries (%v), want 1", len(ds), err)
 			}
