@@ -13,10 +13,10 @@ import (
 	"testing"
 
 	"github.com/staxkeys/staxkeys/domain"
-	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
 )
 
 // The keys of these tests, registered at the fake Stax.ai; none may be printed or logged.

@@ -21,11 +21,11 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/domain"
-	"github.com/staxkeys/staxkeys/internal/staxfake"
-	"github.com/staxkeys/staxkeys/internal/systest"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
+	"github.com/staxkeys/staxkeys/tests/systest"
 )
 
 // fsizeLauncher turns this test binary into a launcher when set ("LIMIT BINARY"): it lowers

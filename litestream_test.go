@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/secret"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
 )
 
 // litestreamBinary finds Litestream: $STAXKEYS_LITESTREAM, else litestream on the PATH.

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
 )
 
 // TestMetricsWiring: the program as shipped feeds its metrics from the checker and the alert

@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/domain"
-	"github.com/staxkeys/staxkeys/internal/staxfake"
-	"github.com/staxkeys/staxkeys/internal/systest"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
+	"github.com/staxkeys/staxkeys/tests/systest"
 )
 
 // These tests drive staxkeys as production runs it: kubelet-style probes, cron, Litestream.

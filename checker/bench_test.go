@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/internal/clock"
-	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
 )
 
 // BenchmarkCycle times one RunCycle over N pairs against a fake Stax.ai answering in 50ms,

@@ -12,9 +12,9 @@ import (
 
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
-	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/staxapi"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
 )
 
 func TestNudgeChecksNewKeyPromptly(t *testing.T) {

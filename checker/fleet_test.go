@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/domain"
-	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
 )
 
 // fleetEnv registers n valid keys, each of its own team, and starts a scheduler that has

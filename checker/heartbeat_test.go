@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
 )
 
 // waitFor polls cond (real time, bounded by waitLimit) for what another goroutine does next.

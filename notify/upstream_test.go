@@ -10,10 +10,10 @@ import (
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
-	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/staxapi"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
 )
 
 // A Notifier hears the checker. The assertion lives here, not in notify, so that notify's own

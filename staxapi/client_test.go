@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/domain"
-	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
 )
 
 const (

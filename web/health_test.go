@@ -16,8 +16,8 @@ import (
 
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
-	"github.com/staxkeys/staxkeys/internal/staxfake"
 	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
 )
 
 // TestHealthz: liveness answers a fixed body, cheaply, and names the database when it fails.

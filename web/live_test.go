@@ -14,7 +14,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/staxkeys/staxkeys/domain"
-	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
 	"github.com/staxkeys/staxkeys/web"
 )
 

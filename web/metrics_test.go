@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
 )
 
 // samples reads the Prometheus text format into "name{labels}" → value.

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
 )
 
 // openAPI is docs/openapi.json as a generic JSON document.

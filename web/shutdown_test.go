@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
 )
 
 // slowCheck is what a check of a key costs at the fake in these tests: long enough that the

@@ -1,5 +1,5 @@
 // Command staxfake runs the programmable Stax.ai stand-in from
-// internal/staxfake, so demos and benchmarks can point staxkeys at it.
+// tests/staxfake, so demos and benchmarks can point staxkeys at it.
 //
 //	go run ./cmd/staxfake [-addr 127.0.0.1:9999] [-latency 50ms] [-default revoked]
 //	                      [-keys N [-seed S]] [-pairs-file FILE]
@@ -23,7 +23,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
 )
 
 func main() {

@@ -9,7 +9,7 @@
 //	go build -o /tmp/staxkeys . && go run ./cmd/staxload -bin /tmp/staxkeys   # as a process
 //
 // Everything listens on 127.0.0.1 and every client's loop is bounded by -duration and
-// -max-requests. internal/loadtest's test runs a 3-second version.
+// -max-requests. bench/loadtest's test runs a 3-second version.
 package main
 
 import (
@@ -20,7 +20,7 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/staxkeys/staxkeys/internal/loadtest"
+	"github.com/staxkeys/staxkeys/bench/loadtest"
 )
 
 func main() {

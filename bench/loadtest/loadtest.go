@@ -25,8 +25,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/staxkeys/staxkeys/internal/staxfake"
-	"github.com/staxkeys/staxkeys/internal/systest"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
+	"github.com/staxkeys/staxkeys/tests/systest"
 )
 
 // Config says how hard and how long to push.

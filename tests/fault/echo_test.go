@@ -1,4 +1,4 @@
-package faulttest
+package fault
 
 import (
 	"bytes"
@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staxkeys/staxkeys/internal/staxfake"
-	"github.com/staxkeys/staxkeys/internal/systest"
 	"github.com/staxkeys/staxkeys/secret"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
+	"github.com/staxkeys/staxkeys/tests/systest"
 )
 
 // TestEchoedKeysNeverKept runs the whole program against an upstream whose auth errors echo the

@@ -1,4 +1,4 @@
-package faulttest
+package fault
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
 )
 
 // fault is one way the path to Stax.ai can fail.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staxkeys/staxkeys/internal/loadtest"
+	"github.com/staxkeys/staxkeys/bench/loadtest"
 )
 
 // TestShortLoad is the short version of cmd/staxload: 8 clients for 3 s against a server in

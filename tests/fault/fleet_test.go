@@ -1,4 +1,4 @@
-package faulttest
+package fault
 
 import (
 	"encoding/json"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staxkeys/staxkeys/internal/staxfake"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
 )
 
 // receiver is a webhook endpoint on loopback that keeps every alert it is sent.

@@ -1,4 +1,4 @@
-package faulttest
+package fault
 
 import (
 	"bytes"
@@ -15,9 +15,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/staxkeys/staxkeys/internal/staxfake"
-	"github.com/staxkeys/staxkeys/internal/systest"
 	"github.com/staxkeys/staxkeys/secret"
+	"github.com/staxkeys/staxkeys/tests/staxfake"
+	"github.com/staxkeys/staxkeys/tests/systest"
 )
 
 // haystack is one thing that must not hold a secret: a log, an HTTP answer, a file.

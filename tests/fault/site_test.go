@@ -1,4 +1,4 @@
-package faulttest
+package fault
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	_ "modernc.org/sqlite"
 
-	"github.com/staxkeys/staxkeys/internal/systest"
+	"github.com/staxkeys/staxkeys/tests/systest"
 )
 
 const (
