@@ -179,7 +179,7 @@ func (l *Log) Record(ctx context.Context, p domain.Principal, a Action, t Target
 	if !l.Enabled() {
 		return nil
 	}
-	err := l.db.AppendAudit(context.WithoutCancel(ctx), l.key, store.AuditEntry{
+	err := l.db.AppendAudit(context.WithoutCancel(ctx), l.key, domain.AuditEntry{
 		Actor: p.Actor(), Action: string(a), Target: string(t), IP: p.IP, Detail: detail,
 	})
 	if err != nil && l.log != nil {
@@ -190,7 +190,7 @@ func (l *Log) Record(ctx context.Context, p domain.Principal, a Action, t Target
 }
 
 // List returns the entries q selects, newest first, with the total match count.
-func (l *Log) List(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, int, error) {
+func (l *Log) List(ctx context.Context, q store.AuditQuery) ([]domain.AuditEntry, int, error) {
 	return l.db.ListAudit(ctx, q)
 }
 

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 
-	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 // groupLimit caps how many deliveries one message carries besides its leader, so one message
@@ -16,7 +16,7 @@ const groupLimit = 500
 // of d whose payload is one alert listing every change, and the ids of the deliveries folded
 // in. A queue that cannot be read, or a member whose payload does not parse, is left out of
 // the group (it goes out on its own later), never a reason to hold d back.
-func (n *Notifier) group(ctx context.Context, d store.Delivery) (store.Delivery, []int64) {
+func (n *Notifier) group(ctx context.Context, d domain.Delivery) (domain.Delivery, []int64) {
 	if d.GroupUntil.IsZero() {
 		return d, nil
 	}

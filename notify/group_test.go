@@ -146,7 +146,7 @@ func TestGroupedChangesOneMessagePerChannel(t *testing.T) {
 				}
 			}
 			for _, d := range ds {
-				if d.Status != store.DeliverySent || d.Attempts != 1 || !d.SentAt.Equal(t0.Add(30*time.Second)) {
+				if d.Status != domain.DeliverySent || d.Attempts != 1 || !d.SentAt.Equal(t0.Add(30*time.Second)) {
 					t.Errorf("delivery %d: %s after %d tries, sent at %s", d.ID, d.Status, d.Attempts, d.SentAt)
 				}
 				if d.ID != leaders[d.Channel] && d.GroupedWith != leaders[d.Channel] {
@@ -240,7 +240,7 @@ func TestGroupFailsAndRetriesTogether(t *testing.T) {
 		t.Fatalf("tried %d (%v), want one message", tried, err)
 	}
 	for _, d := range e.deliveries(t) {
-		if d.Status != store.DeliveryPending || d.Attempts != 1 || !d.NextAttemptAt.Equal(t0.Add(90*time.Second)) ||
+		if d.Status != domain.DeliveryPending || d.Attempts != 1 || !d.NextAttemptAt.Equal(t0.Add(90*time.Second)) ||
 			d.LastError != "HTTP 503 from the receiver" {
 			t.Errorf("after the failed try, delivery %d: %s, %d tries, next %s, %q", d.ID, d.Status, d.Attempts, d.NextAttemptAt, d.LastError)
 		}
@@ -255,7 +255,7 @@ func TestGroupFailsAndRetriesTogether(t *testing.T) {
 		t.Fatalf("%d requests; the retry must repeat the first try", len(got))
 	}
 	for _, d := range e.deliveries(t) {
-		if d.Status != store.DeliverySent || d.Attempts != 2 {
+		if d.Status != domain.DeliverySent || d.Attempts != 2 {
 			t.Errorf("delivery %d: %s after %d tries, want sent after 2", d.ID, d.Status, d.Attempts)
 		}
 	}

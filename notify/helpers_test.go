@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/notify"
@@ -67,7 +68,7 @@ func (e *env) open(t testing.TB) {
 	e.db, e.vault = db, keys.New(db, e.keys)
 }
 
-func (e *env) deliveries(t *testing.T) []store.Delivery {
+func (e *env) deliveries(t *testing.T) []domain.Delivery {
 	t.Helper()
 	ds, _, err := e.db.ListDeliveries(context.Background(), store.DeliveryQuery{})
 	if err != nil {

@@ -386,7 +386,7 @@ func (n *Notifier) SendTest(ctx context.Context, ch Channel) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.opts.SendTimeout)
 	defer cancel()
-	d := store.Delivery{Event: a.Event, Channel: string(ch), Payload: payload, CreatedAt: now}
+	d := domain.Delivery{Event: a.Event, Channel: string(ch), Payload: payload, CreatedAt: now}
 	sendErr := n.send(ctx, cfg, d)
 	att := store.DeliveryAttempt{At: now}
 	if sendErr != nil {

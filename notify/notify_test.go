@@ -145,7 +145,7 @@ func TestWebhookOneAlertPerConfirmedChange(t *testing.T) {
 		t.Fatalf("%d deliveries queued, want 2", len(ds))
 	}
 	for _, d := range ds {
-		if d.Status != store.DeliverySent || d.Attempts != 1 || d.Channel != "webhook" {
+		if d.Status != domain.DeliverySent || d.Attempts != 1 || d.Channel != "webhook" {
 			t.Errorf("delivery %d: %s after %d attempts on %s", d.ID, d.Status, d.Attempts, d.Channel)
 		}
 		if bytes.Contains(d.Payload, []byte(key)) || bytes.Contains(d.Payload, []byte(key[len(key)-8:])) {
@@ -280,7 +280,7 @@ func TestRetryBackoffSurvivesRestart(t *testing.T) {
 			t.Fatalf("%d deliveries, want 1", len(ds))
 		}
 		d := ds[0]
-		if d.Status != store.DeliveryPending || d.Attempts != i+1 || !d.NextAttemptAt.Equal(t0.Add(want.next)) ||
+		if d.Status != domain.DeliveryPending || d.Attempts != i+1 || !d.NextAttemptAt.Equal(t0.Add(want.next)) ||
 			d.LastError != "HTTP 500 from the receiver" {
 			t.Fatalf("after try %d: %s, %d attempts, next +%s, error %q; want pending, next +%s",
 				i+1, d.Status, d.Attempts, d.NextAttemptAt.Sub(t0), d.LastError, want.next)
@@ -312,7 +312,7 @@ func TestRetryBackoffSurvivesRestart(t *testing.T) {
 	}
 	parked(t, wclk, 1)
 	d := e.deliveries(t)[0]
-	if d.Status != store.DeliverySent || d.Attempts != 3 || !d.SentAt.Equal(t0.Add(3*time.Minute)) || d.LastError != "" {
+	if d.Status != domain.DeliverySent || d.Attempts != 3 || !d.SentAt.Equal(t0.Add(3*time.Minute)) || d.LastError != "" {
 		t.Errorf("after the restart: %s, %d attempts, sent at +%s, error %q", d.Status, d.Attempts, d.SentAt.Sub(t0), d.LastError)
 	}
 	// Each try carried the same body, signed afresh.
@@ -347,7 +347,7 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	rcv.next(t) // the fifth and last try
 	parked(t, wclk, 1)
 	d := e.deliveries(t)[0]
-	if d.Status != store.DeliveryFailed || d.Attempts != 5 || d.LastError != "HTTP 502 from the receiver" {
+	if d.Status != domain.DeliveryFailed || d.Attempts != 5 || d.LastError != "HTTP 502 from the receiver" {
 		t.Errorf("after the last try: %s, %d attempts, %q", d.Status, d.Attempts, d.LastError)
 	}
 	if got, _ := wclk.NextWait(); got != time.Hour-9*time.Minute {
@@ -388,7 +388,7 @@ func TestSlackDelivery(t *testing.T) {
 	if got.Header.Get(notify.HeaderSignature) != "" {
 		t.Error("a Slack post carries the webhook signature")
 	}
-	if d := e.deliveries(t)[0]; d.Status != store.DeliverySent || d.Channel != "slack" {
+	if d := e.deliveries(t)[0]; d.Status != domain.DeliverySent || d.Channel != "slack" {
 		t.Errorf("delivery %+v", d)
 	}
 }
@@ -418,7 +418,7 @@ func TestSendTestRecordsTheTry(t *testing.T) {
 		t.Error("a test on an unconfigured channel succeeded")
 	}
 	ds := e.deliveries(t)
-	if len(ds) != 2 || ds[0].Status != store.DeliveryFailed || ds[1].Status != store.DeliverySent || ds[0].Attempts != 1 {
+	if len(ds) != 2 || ds[0].Status != domain.DeliveryFailed || ds[1].Status != domain.DeliverySent || ds[0].Attempts != 1 {
 		t.Fatalf("logged %+v", ds)
 	}
 	if strings.Contains(ds[0].LastError, "TOPSECRET") {

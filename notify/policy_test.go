@@ -17,7 +17,6 @@ import (
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/notify"
-	"github.com/staxkeys/staxkeys/store"
 )
 
 // TestPolicyRefusesInternalDestinations (issue 13, finding 3): with the default policy, no
@@ -52,7 +51,7 @@ func TestPolicyRefusesInternalDestinations(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "destination not allowed by policy") {
 				t.Fatalf("SendTest: %v, want the policy's refusal", err)
 			}
-			if d := e.deliveries(t); len(d) != 1 || d[0].Status != store.DeliveryFailed || !strings.Contains(d[0].LastError, "not allowed by policy") {
+			if d := e.deliveries(t); len(d) != 1 || d[0].Status != domain.DeliveryFailed || !strings.Contains(d[0].LastError, "not allowed by policy") {
 				t.Errorf("delivery log %+v", d)
 			}
 		})

@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 // The headers of a webhook request. The signature is HMAC-SHA256 under the webhook secret of
@@ -70,7 +70,7 @@ type permanent struct{ error }
 func (p permanent) Unwrap() error { return p.error }
 
 // send makes one try at delivering d on its channel with cfg.
-func (n *Notifier) send(ctx context.Context, cfg Config, d store.Delivery) error {
+func (n *Notifier) send(ctx context.Context, cfg Config, d domain.Delivery) error {
 	ch := Channel(d.Channel)
 	if !cfg.Has(ch) {
 		return permanent{fmt.Errorf("the %s channel is no longer configured", ch)}
@@ -95,7 +95,7 @@ func (n *Notifier) send(ctx context.Context, cfg Config, d store.Delivery) error
 }
 
 // postWebhook sends the alert as it was queued, signed when a secret is set.
-func (n *Notifier) postWebhook(ctx context.Context, cfg Config, d store.Delivery) error {
+func (n *Notifier) postWebhook(ctx context.Context, cfg Config, d domain.Delivery) error {
 	ts := strconv.FormatInt(n.clock.Now().Unix(), 10)
 	h := http.Header{}
 	h.Set(HeaderEvent, d.Event)
@@ -164,7 +164,7 @@ func smtpFailure(step string, err error) error {
 // STARTTLS whenever the server offers it; PLAIN authentication when a username is set, which
 // net/smtp refuses over an unencrypted connection except to localhost. The connection is
 // dialled through the destination policy.
-func (n *Notifier) sendEmail(ctx context.Context, c SMTPConfig, d store.Delivery, a Alert) error {
+func (n *Notifier) sendEmail(ctx context.Context, c SMTPConfig, d domain.Delivery, a Alert) error {
 	if err := n.opts.Allow.Check(c.Host); err != nil {
 		return smtpFailure("connection", err)
 	}
@@ -239,7 +239,7 @@ func (n *Notifier) sendEmail(ctx context.Context, c SMTPConfig, d store.Delivery
 }
 
 // emailMessage writes the whole message: headers, then a quoted-printable text body.
-func (n *Notifier) emailMessage(c SMTPConfig, d store.Delivery, a Alert) []byte {
+func (n *Notifier) emailMessage(c SMTPConfig, d domain.Delivery, a Alert) []byte {
 	var b bytes.Buffer
 	header := func(k, v string) {
 		// Values come from validated settings and labels without control characters; a line

@@ -242,7 +242,7 @@ func TestEmailDelivery(t *testing.T) {
 					t.Errorf("body lacks %q:\n%s", want, body)
 				}
 			}
-			if d := e.deliveries(t)[0]; d.Status != store.DeliverySent || d.Channel != "email" {
+			if d := e.deliveries(t)[0]; d.Status != domain.DeliverySent || d.Channel != "email" {
 				t.Errorf("delivery %+v", d)
 			}
 		})

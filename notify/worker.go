@@ -130,7 +130,7 @@ func (n *Notifier) DeliverDue(ctx context.Context) (int, error) {
 // attempt sends d once, with the deliveries grouped with it, and records the outcome on all
 // of them; it returns the grouped deliveries' ids. The record is written even when ctx ends
 // during the try, so a send that did happen is not repeated for nothing.
-func (n *Notifier) attempt(ctx context.Context, cfg Config, d store.Delivery) (grouped []int64) {
+func (n *Notifier) attempt(ctx context.Context, cfg Config, d domain.Delivery) (grouped []int64) {
 	msg, grouped := n.group(ctx, d)
 	sctx, cancel := context.WithTimeout(ctx, n.opts.SendTimeout)
 	err := n.send(sctx, cfg, msg)

@@ -10,19 +10,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
-)
 
-// AuditEntry is one recorded admin action.
-type AuditEntry struct {
-	ID     int64
-	At     time.Time
-	Actor  string // an admin's email, "token:<id>", "cli" or, for a failed login, the email tried
-	Action string // e.g. "login", "pair.add", "pair.reveal"
-	Target string // e.g. "pair:12"
-	IP     string
-	Detail string
-	MAC    []byte
-}
+	"github.com/staxkeys/staxkeys/domain"
+)
 
 // auditHead names the setting holding the MAC of the newest entry, so deleting the newest
 // rows is caught too.
@@ -30,7 +20,7 @@ const auditHead = "audit_head"
 
 // auditMAC chains an entry to the previous entry's MAC. Every field is length-prefixed so no
 // two different entries encode alike.
-func auditMAC(key, prev []byte, e AuditEntry) []byte {
+func auditMAC(key, prev []byte, e domain.AuditEntry) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write(prev)
 	var n [8]byte
@@ -47,7 +37,7 @@ func auditMAC(key, prev []byte, e AuditEntry) []byte {
 }
 
 // AppendAudit records e, chained to the previous entry under key.
-func (db *DB) AppendAudit(ctx context.Context, key []byte, e AuditEntry) error {
+func (db *DB) AppendAudit(ctx context.Context, key []byte, e domain.AuditEntry) error {
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		var prev []byte
 		err := tx.QueryRowContext(ctx, "SELECT mac FROM audit_log ORDER BY id DESC LIMIT 1").Scan(&prev)
@@ -150,7 +140,7 @@ type AuditQuery struct {
 }
 
 // ListAudit returns entries matching q, newest first, and how many match in all.
-func (db *DB) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEntry, int, error) {
+func (db *DB) ListAudit(ctx context.Context, q AuditQuery) ([]domain.AuditEntry, int, error) {
 	var where []string
 	var args []any
 	if q.Action != "" {
@@ -196,7 +186,7 @@ func (db *DB) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEntry, int, e
 		return nil, 0, fmt.Errorf("store: list audit: %w", err)
 	}
 	defer rows.Close()
-	var out []AuditEntry
+	var out []domain.AuditEntry
 	for rows.Next() {
 		e, err := scanAudit(rows)
 		if err != nil {
@@ -207,8 +197,8 @@ func (db *DB) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEntry, int, e
 	return out, total, rows.Err()
 }
 
-func scanAudit(row interface{ Scan(...any) error }) (AuditEntry, error) {
-	var e AuditEntry
+func scanAudit(row interface{ Scan(...any) error }) (domain.AuditEntry, error) {
+	var e domain.AuditEntry
 	var at sql.NullInt64
 	err := row.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.IP, &e.Detail, &e.MAC)
 	e.At = fromMS(at)

@@ -11,37 +11,6 @@ import (
 	"github.com/staxkeys/staxkeys/domain"
 )
 
-// DeliveryStatus is where a queued alert stands on one channel.
-type DeliveryStatus string
-
-// The states of a delivery: pending until sent, or failed once its attempts ran out.
-const (
-	DeliveryPending DeliveryStatus = "pending"
-	DeliverySent    DeliveryStatus = "sent"
-	DeliveryFailed  DeliveryStatus = "failed"
-)
-
-// Delivery is one alert queued for one channel.
-type Delivery struct {
-	ID            int64
-	CreatedAt     time.Time
-	Event         string // e.g. "verdict.changed"
-	Channel       string // "webhook", "slack" or "email"
-	Payload       []byte // the alert as JSON; never a key
-	Status        DeliveryStatus
-	Attempts      int
-	NextAttemptAt time.Time
-	LastAttemptAt time.Time
-	LastError     string
-	SentAt        time.Time
-	// GroupUntil ends the grouping window of a groupable alert (a verdict change); zero for
-	// an alert that always goes out alone.
-	GroupUntil time.Time
-	// GroupedWith is the delivery whose message carried this one, when this one went out in
-	// a group another delivery led; 0 otherwise.
-	GroupedWith int64
-}
-
 // NewDelivery is an alert to queue on one channel.
 type NewDelivery struct {
 	Event   string
@@ -64,8 +33,8 @@ type DeliveryAttempt struct {
 const deliveryColumns = `id, created_at, event, channel, payload, status, attempts, next_attempt_at,
 	last_attempt_at, last_error, sent_at, group_until, grouped_with`
 
-func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
-	var d Delivery
+func scanDelivery(row interface{ Scan(...any) error }) (domain.Delivery, error) {
+	var d domain.Delivery
 	var created, next, last, sent, until, with sql.NullInt64
 	err := row.Scan(&d.ID, &created, &d.Event, &d.Channel, &d.Payload, &d.Status, &d.Attempts, &next,
 		&last, &d.LastError, &sent, &until, &with)
@@ -112,9 +81,9 @@ func (db *DB) EnqueueDeliveries(ctx context.Context, now time.Time, ds []NewDeli
 // RecordDelivery stores a delivery that was already attempted once, such as a test alert sent
 // while the admin waits: it goes straight to the log as sent or failed.
 func (db *DB) RecordDelivery(ctx context.Context, d NewDelivery, a DeliveryAttempt) (int64, error) {
-	status, sent := DeliverySent, nullMS(a.At)
+	status, sent := domain.DeliverySent, nullMS(a.At)
 	if a.Err != "" {
-		status, sent = DeliveryFailed, sql.NullInt64{}
+		status, sent = domain.DeliveryFailed, sql.NullInt64{}
 	}
 	var id int64
 	err := db.write(ctx, func(tx *sql.Tx) error {
@@ -134,14 +103,14 @@ func (db *DB) RecordDelivery(ctx context.Context, d NewDelivery, a DeliveryAttem
 }
 
 // DueDeliveries returns up to limit pending deliveries due at now, oldest first.
-func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error) {
+func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]domain.Delivery, error) {
 	rows, err := db.r.QueryContext(ctx, "SELECT "+deliveryColumns+` FROM deliveries
 		WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`, ms(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: due deliveries: %w", err)
 	}
 	defer rows.Close()
-	var out []Delivery
+	var out []domain.Delivery
 	for rows.Next() {
 		d, err := scanDelivery(rows)
 		if err != nil {
@@ -230,7 +199,7 @@ func recordAttempt(ctx context.Context, tx *sql.Tx, id int64, a DeliveryAttempt,
 // GroupMembers returns, oldest first and at most limit, the other pending groupable
 // deliveries that go out in one message with d: those of d's channel and event whose grouping
 // window overlaps d's. It returns none when d itself is not groupable.
-func (db *DB) GroupMembers(ctx context.Context, d Delivery, limit int) ([]Delivery, error) {
+func (db *DB) GroupMembers(ctx context.Context, d domain.Delivery, limit int) ([]domain.Delivery, error) {
 	if d.GroupUntil.IsZero() {
 		return nil, nil
 	}
@@ -242,7 +211,7 @@ func (db *DB) GroupMembers(ctx context.Context, d Delivery, limit int) ([]Delive
 		return nil, fmt.Errorf("store: group of delivery %d: %w", d.ID, err)
 	}
 	defer rows.Close()
-	var out []Delivery
+	var out []domain.Delivery
 	for rows.Next() {
 		m, err := scanDelivery(rows)
 		if err != nil {
@@ -268,37 +237,32 @@ func (db *DB) RetryDelivery(ctx context.Context, id int64, now time.Time) error 
 }
 
 // DeliveryByID loads one delivery.
-func (db *DB) DeliveryByID(ctx context.Context, id int64) (Delivery, error) {
+func (db *DB) DeliveryByID(ctx context.Context, id int64) (domain.Delivery, error) {
 	d, err := scanDelivery(db.r.QueryRowContext(ctx, "SELECT "+deliveryColumns+" FROM deliveries WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Delivery{}, domain.ErrNotFound
+		return domain.Delivery{}, domain.ErrNotFound
 	}
 	if err != nil {
-		return Delivery{}, fmt.Errorf("store: delivery %d: %w", id, err)
+		return domain.Delivery{}, fmt.Errorf("store: delivery %d: %w", id, err)
 	}
 	return d, nil
 }
 
 // DeliveryQuery filters the delivery log.
 type DeliveryQuery struct {
-	Status  string // "", or a DeliveryStatus
+	Status  string // "", or a domain.DeliveryStatus
 	Channel string // "", or a channel
 	Limit   int
 	Offset  int
 }
 
-// DeliveryCounts is how many deliveries stand in each state.
-type DeliveryCounts struct {
-	Pending, Sent, Failed int
-}
-
 // ListDeliveries returns deliveries matching q, newest first, with the total match count.
-func (db *DB) ListDeliveries(ctx context.Context, q DeliveryQuery) ([]Delivery, int, error) {
+func (db *DB) ListDeliveries(ctx context.Context, q DeliveryQuery) ([]domain.Delivery, int, error) {
 	var where []string
 	var args []any
-	switch DeliveryStatus(q.Status) {
+	switch domain.DeliveryStatus(q.Status) {
 	case "":
-	case DeliveryPending, DeliverySent, DeliveryFailed:
+	case domain.DeliveryPending, domain.DeliverySent, domain.DeliveryFailed:
 		where = append(where, "status = ?")
 		args = append(args, q.Status)
 	default:
@@ -326,7 +290,7 @@ func (db *DB) ListDeliveries(ctx context.Context, q DeliveryQuery) ([]Delivery, 
 		return nil, 0, fmt.Errorf("store: list deliveries: %w", err)
 	}
 	defer rows.Close()
-	var out []Delivery
+	var out []domain.Delivery
 	for rows.Next() {
 		d, err := scanDelivery(rows)
 		if err != nil {
@@ -341,8 +305,8 @@ func (db *DB) ListDeliveries(ctx context.Context, q DeliveryQuery) ([]Delivery, 
 }
 
 // CountDeliveries counts deliveries per state.
-func (db *DB) CountDeliveries(ctx context.Context) (DeliveryCounts, error) {
-	var c DeliveryCounts
+func (db *DB) CountDeliveries(ctx context.Context) (domain.DeliveryCounts, error) {
+	var c domain.DeliveryCounts
 	err := db.r.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE status = 'pending'),
 		count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'failed') FROM deliveries`).
 		Scan(&c.Pending, &c.Sent, &c.Failed)
@@ -353,7 +317,7 @@ func (db *DB) CountDeliveries(ctx context.Context) (DeliveryCounts, error) {
 }
 
 // CountDeliveriesByChannel counts deliveries per channel and state; a channel with none is absent.
-func (db *DB) CountDeliveriesByChannel(ctx context.Context) (map[string]DeliveryCounts, error) {
+func (db *DB) CountDeliveriesByChannel(ctx context.Context) (map[string]domain.DeliveryCounts, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT channel, count(*) FILTER (WHERE status = 'pending'),
 		count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'failed')
 		FROM deliveries GROUP BY channel`)
@@ -361,10 +325,10 @@ func (db *DB) CountDeliveriesByChannel(ctx context.Context) (map[string]Delivery
 		return nil, fmt.Errorf("store: count deliveries by channel: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]DeliveryCounts{}
+	out := map[string]domain.DeliveryCounts{}
 	for rows.Next() {
 		var ch string
-		var c DeliveryCounts
+		var c domain.DeliveryCounts
 		if err := rows.Scan(&ch, &c.Pending, &c.Sent, &c.Failed); err != nil {
 			return nil, fmt.Errorf("store: count deliveries by channel: %w", err)
 		}

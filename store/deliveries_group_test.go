@@ -44,7 +44,7 @@ func TestGroupMembers(t *testing.T) {
 	if !leader.GroupUntil.Equal(t0.Add(w)) || !leader.NextAttemptAt.Equal(t0.Add(w)) {
 		t.Fatalf("leader due %s, group until %s; want both at the window's end", leader.NextAttemptAt, leader.GroupUntil)
 	}
-	ids := func(ds []store.Delivery) []int64 {
+	ids := func(ds []domain.Delivery) []int64 {
 		var out []int64
 		for _, d := range ds {
 			out = append(out, d.ID)
@@ -91,10 +91,10 @@ func TestRecordGroupAttempt(t *testing.T) {
 	if err := db.RecordGroupAttempt(ctx, 1, []int64{2, 3}, store.DeliveryAttempt{At: t0, Err: "HTTP 503", Next: next}); err != nil {
 		t.Fatal(err)
 	}
-	for id, want := range map[int64]store.Delivery{
-		1: {Status: store.DeliveryPending, Attempts: 1, NextAttemptAt: next, LastError: "HTTP 503"},
-		2: {Status: store.DeliveryPending, Attempts: 1, NextAttemptAt: next, LastError: "HTTP 503", GroupedWith: 1},
-		3: {Status: store.DeliveryFailed, Attempts: 1, NextAttemptAt: t0.Add(time.Second), LastError: "gone"},
+	for id, want := range map[int64]domain.Delivery{
+		1: {Status: domain.DeliveryPending, Attempts: 1, NextAttemptAt: next, LastError: "HTTP 503"},
+		2: {Status: domain.DeliveryPending, Attempts: 1, NextAttemptAt: next, LastError: "HTTP 503", GroupedWith: 1},
+		3: {Status: domain.DeliveryFailed, Attempts: 1, NextAttemptAt: t0.Add(time.Second), LastError: "gone"},
 	} {
 		d, err := db.DeliveryByID(ctx, id)
 		if err != nil || d.Status != want.Status || d.Attempts != want.Attempts || !d.NextAttemptAt.Equal(want.NextAttemptAt) ||
@@ -106,7 +106,7 @@ func TestRecordGroupAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []int64{1, 2} {
-		if d, _ := db.DeliveryByID(ctx, id); d.Status != store.DeliverySent || d.Attempts != 2 || !d.SentAt.Equal(next) || d.LastError != "" {
+		if d, _ := db.DeliveryByID(ctx, id); d.Status != domain.DeliverySent || d.Attempts != 2 || !d.SentAt.Equal(next) || d.LastError != "" {
 			t.Errorf("delivery %d after the retry: %+v", id, d)
 		}
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/staxkeys/staxkeys/audit"
 	"strconv"
 
-	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 // AuditFilter is the audit page's filter as typed.
@@ -27,7 +27,7 @@ type AuditFilter struct {
 
 // AuditData is one page of the audit trail.
 type AuditData struct {
-	Entries []store.AuditEntry
+	Entries []domain.AuditEntry
 	Total   int
 	Filter  AuditFilter
 	Errors  FormErrors

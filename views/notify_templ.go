@@ -14,7 +14,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/staxkeys/staxkeys/store"
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 // SecretInfo is what the alerts page may show of a secret: whether it is set and where from,
@@ -35,7 +35,7 @@ type NotifyData struct {
 	// changing where alerts go, or a credential, asks for it.
 	Fresh  bool
 	Errors FormErrors
-	Counts store.DeliveryCounts
+	Counts domain.DeliveryCounts
 }
 
 // NotifyPage configures where alerts go, with a test button per channel.
@@ -716,11 +716,11 @@ func testButton(csrf, channel, label string, enabled bool) templ.Component {
 
 // DeliveriesData is the delivery log.
 type DeliveriesData struct {
-	Deliveries []store.Delivery
+	Deliveries []domain.Delivery
 	Messages   map[int64]string // the alert's text, by delivery
 	Total      int
 	Status     string
-	Counts     store.DeliveryCounts
+	Counts     domain.DeliveryCounts
 	PageNum    int
 	Pages      int
 	Now        time.Time
@@ -939,7 +939,7 @@ func DeliveriesPage(p Page, d DeliveriesData) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					if x.Status == store.DeliveryPending && x.Attempts > 0 {
+					if x.Status == domain.DeliveryPending && x.Attempts > 0 {
 						templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 79, "<br><small class=\"muted\">next try <time data-relative datetime=\"")
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
@@ -984,7 +984,7 @@ func DeliveriesPage(p Page, d DeliveriesData) templ.Component {
 							return templ_7745c5c3_Err
 						}
 					}
-					if x.Status == store.DeliverySent {
+					if x.Status == domain.DeliverySent {
 						templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 83, "<br><small class=\"muted\"><time datetime=\"")
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
@@ -1029,7 +1029,7 @@ func DeliveriesPage(p Page, d DeliveriesData) templ.Component {
 							return templ_7745c5c3_Err
 						}
 					}
-					if x.Status == store.DeliveryPending && x.Attempts == 0 && !x.GroupUntil.IsZero() && x.NextAttemptAt.After(d.Now) {
+					if x.Status == domain.DeliveryPending && x.Attempts == 0 && !x.GroupUntil.IsZero() && x.NextAttemptAt.After(d.Now) {
 						templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 87, "<br><small class=\"muted\" data-testid=\"delivery-grouping\">waits until <time datetime=\"")
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
@@ -1110,7 +1110,7 @@ func DeliveriesPage(p Page, d DeliveriesData) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					if x.Status == store.DeliveryFailed {
+					if x.Status == domain.DeliveryFailed {
 						templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 95, "<form method=\"post\" action=\"")
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
@@ -1304,11 +1304,11 @@ func deliveriesURL(status string, page int) string {
 	return u
 }
 
-func deliveryBadge(s store.DeliveryStatus) string {
+func deliveryBadge(s domain.DeliveryStatus) string {
 	switch s {
-	case store.DeliverySent:
+	case domain.DeliverySent:
 		return "badge-valid"
-	case store.DeliveryFailed:
+	case domain.DeliveryFailed:
 		return "badge-revoked"
 	}
 	return "badge-pending"

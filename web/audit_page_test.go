@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/notify"
-	"github.com/staxkeys/staxkeys/store"
 )
 
 func TestAuditPageFiltersPagesAndExports(t *testing.T) {
@@ -23,7 +23,7 @@ func TestAuditPageFiltersPagesAndExports(t *testing.T) {
 		if i%20 == 0 && i > 0 {
 			e.Clock.Advance(24 * time.Hour)
 		}
-		if err := e.DB.AppendAudit(ctx, e.AuditKey, store.AuditEntry{
+		if err := e.DB.AppendAudit(ctx, e.AuditKey, domain.AuditEntry{
 			Actor: "cli", Action: "pair.add", Target: fmt.Sprintf("pair:%d", i+1), Detail: "seeded",
 		}); err != nil {
 			t.Fatal(err)

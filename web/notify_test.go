@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/audit"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/notify"
@@ -70,7 +71,7 @@ func newRecordsEnv(t *testing.T, env notify.Config) (*Env, *notify.Notifier) {
 }
 
 // auditEntries returns the trail's entries with the action (or family), newest first.
-func (e *Env) auditEntries(t *testing.T, action string) []store.AuditEntry {
+func (e *Env) auditEntries(t *testing.T, action string) []domain.AuditEntry {
 	t.Helper()
 	es, _, err := e.DB.ListAudit(context.Background(), store.AuditQuery{Action: action})
 	if err != nil {

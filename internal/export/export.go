@@ -99,7 +99,7 @@ func AllKeys(ctx context.Context, out io.Writer, db *store.DB, now time.Time) (i
 var AuditColumns = []string{"id", "at", "actor", "action", "target", "ip", "detail"}
 
 // WriteAudit writes audit entries as CSV with a header row.
-func WriteAudit(out io.Writer, entries []store.AuditEntry) error {
+func WriteAudit(out io.Writer, entries []domain.AuditEntry) error {
 	w := newWriter(out)
 	if err := w.row(append([]string(nil), AuditColumns...)...); err != nil {
 		return err

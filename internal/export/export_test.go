@@ -9,7 +9,6 @@ import (
 
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/export"
-	"github.com/staxkeys/staxkeys/store"
 )
 
 func TestCellNeutralisesFormulas(t *testing.T) {
@@ -63,7 +62,7 @@ func TestWriteKeys(t *testing.T) {
 func TestWriteAudit(t *testing.T) {
 	var b bytes.Buffer
 	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	err := export.WriteAudit(&b, []store.AuditEntry{{ID: 4, At: at, Actor: "@evil", Action: "login.failed", IP: "127.0.0.1", Detail: "-1+1"}})
+	err := export.WriteAudit(&b, []domain.AuditEntry{{ID: 4, At: at, Actor: "@evil", Action: "login.failed", IP: "127.0.0.1", Detail: "-1+1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

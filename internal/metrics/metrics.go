@@ -221,7 +221,7 @@ type stateCollector struct {
 type snapshot struct {
 	counts     domain.StatusCounts
 	verdicts   []store.KeyVerdict
-	deliveries map[string]store.DeliveryCounts
+	deliveries map[string]domain.DeliveryCounts
 	err        error
 }
 
@@ -256,9 +256,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, chn := range notify.Channels() {
 			d := s.deliveries[string(chn)]
-			gauge(descDeliveries, float64(d.Pending), string(chn), string(store.DeliveryPending))
-			gauge(descDeliveries, float64(d.Failed), string(chn), string(store.DeliveryFailed))
-			gauge(descDeliveries, float64(d.Sent), string(chn), string(store.DeliverySent))
+			gauge(descDeliveries, float64(d.Pending), string(chn), string(domain.DeliveryPending))
+			gauge(descDeliveries, float64(d.Failed), string(chn), string(domain.DeliveryFailed))
+			gauge(descDeliveries, float64(d.Sent), string(chn), string(domain.DeliverySent))
 		}
 	}
 	gauge(descUp, up)
