@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -91,5 +92,86 @@ func TestOnlyTheCommandsImportApp(t *testing.T) {
 		if slices.Contains(strings.Fields(imports), module+"/internal/app") {
 			t.Errorf("%s imports internal/app; only the commands may", pkg)
 		}
+	}
+}
+
+// TestArchitectureDocMatchesImports: docs/ARCHITECTURE.md gives each production package a
+// section with the project packages it may import; the code must keep to it, and a new package
+// must get its section.
+func TestArchitectureDocMatchesImports(t *testing.T) {
+	doc, err := os.ReadFile("docs/ARCHITECTURE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := map[string][]string{} // package (relative, "main" for the root) → may import
+	order := map[string]int{}        // package → its section's place on the page
+	var pkg, para string
+	flush := func() {
+		if pkg != "" && para != "" {
+			allowed[pkg] = backticked(para)
+		}
+		para = ""
+	}
+	for _, line := range strings.Split(string(doc), "\n") {
+		switch {
+		case strings.HasPrefix(line, "### `"):
+			flush()
+			pkg = strings.Trim(strings.TrimPrefix(line, "### "), "`")
+			order[pkg] = len(order)
+		case strings.HasPrefix(line, "*May import:*"):
+			para = line
+		case para != "" && strings.TrimSpace(line) != "":
+			para += " " + line
+		default:
+			flush()
+			if strings.HasPrefix(line, "## ") {
+				pkg = ""
+			}
+		}
+	}
+	flush()
+
+	for _, l := range goListLines(t, "-f", "{{.ImportPath}}|{{join .Imports \" \"}}", "./...") {
+		path, imports, _ := strings.Cut(l, "|")
+		rel := strings.TrimPrefix(strings.TrimPrefix(path, module), "/")
+		if rel == "" {
+			rel = "main"
+		}
+		if strings.HasPrefix(rel, "tests/") || strings.HasPrefix(rel, "bench/") || strings.HasPrefix(rel, "cmd/") || rel == "internal/clock/clocktest" {
+			continue
+		}
+		may, ok := allowed[rel]
+		if !ok {
+			t.Errorf("%s has no section (### `%s` with a *May import:* line) in docs/ARCHITECTURE.md", rel, rel)
+			continue
+		}
+		for _, imp := range strings.Fields(imports) {
+			if !strings.HasPrefix(imp, module+"/") {
+				continue
+			}
+			dep := strings.TrimPrefix(imp, module+"/")
+			if !slices.Contains(may, dep) {
+				t.Errorf("%s imports %s, which docs/ARCHITECTURE.md does not allow", rel, dep)
+			}
+			if order[dep] <= order[rel] {
+				t.Errorf("%s imports %s, which docs/ARCHITECTURE.md places above it: an arrow back up", rel, dep)
+			}
+		}
+	}
+}
+
+// backticked returns the `quoted` words of s.
+func backticked(s string) []string {
+	var out []string
+	for {
+		_, rest, ok := strings.Cut(s, "`")
+		if !ok {
+			return out
+		}
+		word, after, ok := strings.Cut(rest, "`")
+		if !ok {
+			return out
+		}
+		out, s = append(out, word), after
 	}
 }

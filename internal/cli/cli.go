@@ -1,5 +1,5 @@
-// Package cli is staxkeys' command line: it parses the command and its settings, wires the
-// packages together and runs the server or a one-off command.
+// Package cli is staxkeys' command line: it parses each command and its settings, and runs
+// the server or a one-off command through internal/app, which opens and wires the data.
 package cli
 
 import (
