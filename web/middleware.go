@@ -39,10 +39,13 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // logRequests writes one line per request. Only the path is logged, never the query string
-// (a search may hold an email), a header, a cookie or a body.
+// (a search may hold an email), a header, a cookie or a body. HandleError has the error handler
+// answer a handler's error before the line is written, so the line carries the status sent
+// (the handler then sees a committed response when the error bubbles up, and leaves it).
 func (s *Server) logRequests() echo.MiddlewareFunc {
 	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
-		LogMethod: true, LogURIPath: true, LogStatus: true, LogLatency: true, LogRequestID: true,
+		HandleError: true,
+		LogMethod:   true, LogURIPath: true, LogStatus: true, LogLatency: true, LogRequestID: true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
 			level := slog.LevelInfo
 			switch {
