@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/activity"
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/keys"
@@ -257,6 +258,7 @@ func TestOutageProbesGentlyThenRecovers(t *testing.T) {
 		pairs = append(pairs, e.add(t, i, staxfake.Valid))
 	}
 	c := e.checker(testConfig(), nil)
+	c.AddObserver(activity.NewRecorder(e.db, nil))
 	ch, unsub := c.Subscribe()
 	defer unsub()
 	all, unsubAll := c.Subscribe()
@@ -314,6 +316,11 @@ func TestOutageProbesGentlyThenRecovers(t *testing.T) {
 	}
 	if global != 2 {
 		t.Errorf("%d checker-wide updates, want 2 (outage start and end)", global)
+	}
+	// The activity feed has the outage, from its first fault to the good answer.
+	feed, _, err := e.db.ListActivity(context.Background(), domain.ActivityQuery{Kinds: []domain.ActivityKind{domain.ActivityOutage}})
+	if err != nil || len(feed) != 1 || !feed[0].At.Equal(t0) || !feed[0].Ended.Equal(e.clock.Now()) {
+		t.Errorf("outages in the feed %+v (%v), want one from %s to %s", feed, err, t0, e.clock.Now())
 	}
 	for _, p := range pairs {
 		got := e.pair(t, p.ID)

@@ -35,25 +35,32 @@ func auditFilter(c echo.Context) (store.AuditQuery, views.AuditFilter, views.For
 	}
 	q := store.AuditQuery{Action: f.Action, Actor: f.Actor, Target: f.Target}
 	errs := views.FormErrors{}
-	if f.From != "" {
-		t, err := time.Parse(time.DateOnly, f.From)
-		if err != nil {
-			errs["from"] = "give a date as YYYY-MM-DD"
-		}
-		q.Since = t
-	}
-	if f.To != "" {
-		t, err := time.Parse(time.DateOnly, f.To)
-		if err != nil {
-			errs["to"] = "give a date as YYYY-MM-DD"
-		} else {
-			q.Until = t.AddDate(0, 0, 1) // the whole day, in UTC
-		}
-	}
+	q.Since, q.Until = dayRange(f.From, f.To, errs)
 	if len(errs) == 0 {
 		errs = nil
 	}
 	return q, f, errs
+}
+
+// dayRange reads a from and a to day (YYYY-MM-DD, UTC, to inclusive) as the times [since,
+// until); an empty one is no bound, a malformed one is reported in errs on its field.
+func dayRange(from, to string, errs views.FormErrors) (since, until time.Time) {
+	if from != "" {
+		t, err := time.Parse(time.DateOnly, from)
+		if err != nil {
+			errs["from"] = "give a date as YYYY-MM-DD"
+		}
+		since = t
+	}
+	if to != "" {
+		t, err := time.Parse(time.DateOnly, to)
+		if err != nil {
+			errs["to"] = "give a date as YYYY-MM-DD"
+		} else {
+			until = t.AddDate(0, 0, 1) // the whole day, in UTC
+		}
+	}
+	return since, until
 }
 
 // query renders the filter back as a query string.

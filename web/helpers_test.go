@@ -100,7 +100,7 @@ type Env struct {
 	bodies []string // every response body any client of this Env received
 }
 
-// services builds the use cases over the Env's database as internal/cli/serve.go does, with
+// services builds the use cases over the Env's database as internal/app does, with
 // chk as their checker (nil for none).
 func (e *Env) services(log *slog.Logger, chk *checker.Checker) web.Services {
 	trail := audit.New(e.DB, e.AuditKey, log)
@@ -119,7 +119,7 @@ type EnvOptions struct {
 	PasswordGate *password.Gate
 }
 
-// newTestServer starts the real server, built as internal/cli/serve.go builds it, over a fresh
+// newTestServer starts the real server, built as internal/app builds it, over a fresh
 // database, on a local port.
 func newTestServer(t testing.TB) *Env { return newTestServerWith(t, EnvOptions{}) }
 

@@ -289,6 +289,10 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 		{"GET", "/api/v1/keys/{id}/checks", "", ro, "", nil, 200},
 		{"GET", "/api/v1/keys/{id}/checks?limit=0", "/api/v1/keys/{id}/checks", ro, "", nil, 422},
 		{"GET", "/api/v1/status", "", ro, "", nil, 200},
+		{"GET", "/api/v1/activity", "", ro, "", nil, 200},
+		{"GET", "/api/v1/activity?kind=verdict&limit=5", "/api/v1/activity", ro, "", nil, 200},
+		{"GET", "/api/v1/activity?kind=nope", "/api/v1/activity", ro, "", nil, 422},
+		{"GET", "/api/v1/activity", "", "", "", nil, 401},
 		{"GET", "/healthz", "", "", "", nil, 200},
 		{"GET", "/readyz", "", "", "", nil, 503}, // the checker is not running in this test
 		{"GET", "/healthz/keys", "", "", "", nil, 503},

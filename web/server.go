@@ -208,6 +208,7 @@ func (s *Server) routes() {
 	api.POST("/keys/:id/check", s.handleAPIKeyCheck)
 	api.GET("/keys/:id/checks", s.handleAPIKeyChecks)
 	api.GET("/status", s.handleAPIStatus)
+	api.GET("/activity", s.handleAPIActivity)
 
 	pages := e.Group("", s.csrf(), s.requireSetup)
 	pages.GET("/setup", s.handleSetupForm)
@@ -238,6 +239,7 @@ func (s *Server) routes() {
 	admin.POST("/tokens/:id/revoke", s.handleTokenRevoke)
 	s.alertRoutes(admin)
 	s.auditRoutes(admin)
+	s.activityRoutes(admin)
 	s.importRoutes(admin)
 	admin.GET("/admins", s.handleAdminList)
 	admin.POST("/admins", s.handleAdminCreate)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/staxkeys/staxkeys/activity"
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/config"
@@ -194,7 +195,11 @@ func newChecker(cfg config.Config, data *Data, v *keys.Vault, version string) (*
 	if err != nil {
 		return nil, err
 	}
-	return checker.New(data.DB, v, client, CheckerConfig(cfg), nil, data.Log), nil
+	chk := checker.New(data.DB, v, client, CheckerConfig(cfg), nil, data.Log)
+	// Outages, suspicions and long pauses go into the activity feed, from a server or a
+	// `staxkeys check` alike.
+	chk.AddObserver(activity.NewRecorder(data.DB, data.Log))
+	return chk, nil
 }
 
 // NewStaxClient is the Stax.ai client the configuration describes.

@@ -246,6 +246,15 @@ func TestBrowserFlow(t *testing.T) {
 		b.shoot("pair", desktopTallLight, desktopTallDark, phoneLight, phoneDark)
 	})
 
+	t.Run("the activity feed", func(t *testing.T) {
+		b.t = t
+		b.open("/activity", `[data-testid="activity-list"]`)
+		if got := b.text(`[data-testid="activity-list"]`); !strings.Contains(got, "Billing") || !strings.Contains(got, "Revoked") {
+			t.Errorf("the feed does not show Billing's revocation: %q", got)
+		}
+		b.shoot("activity", desktopLight, phoneDark)
+	})
+
 	t.Run("admins and tokens", func(t *testing.T) {
 		b.t = t
 		b.open("/admins", `[data-testid="add-admin-form"]`)
