@@ -180,10 +180,21 @@ func (e *checkedEnv) checkNow(t testing.TB, id int64) domain.Key {
 	return p
 }
 
-// token mints an API token directly in the store.
+// token mints an API token directly in the store: a viewer token when readOnly, else an
+// admin token (the two kinds from before roles).
 func (e *Env) token(t testing.TB, name string, readOnly bool) string {
 	t.Helper()
-	tok, _, err := apitoken.Create(context.Background(), e.DB, name, readOnly, "test")
+	role := domain.RoleAdmin
+	if readOnly {
+		role = domain.RoleViewer
+	}
+	return e.roleToken(t, name, role)
+}
+
+// roleToken mints an API token with role directly in the store.
+func (e *Env) roleToken(t testing.TB, name string, role domain.Role) string {
+	t.Helper()
+	tok, _, err := apitoken.Create(context.Background(), e.DB, name, role, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
