@@ -244,7 +244,7 @@ func (s *Server) routes() {
 	s.auditRoutes(user, viewer)
 	s.importRoutes(user, viewer, editor)
 	user.GET("/account", s.handleAccount, viewer)
-	user.GET("/admins", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/users") }, viewer)
+	user.GET("/admins", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/users") }, viewer)
 	user.GET("/users", s.handleUserList, admin)
 	user.POST("/users", s.handleUserCreate, admin)
 	user.POST("/users/password", s.handleOwnPassword, viewer)

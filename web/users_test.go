@@ -10,6 +10,10 @@ import (
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
+
+	"github.com/staxkeys/staxkeys/audit"
+	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/notify"
 )
 
 // adminEmails lists the emails on the admins page, marking the current admin with "*".
@@ -209,4 +213,61 @@ func TestAdminsChangePassword(t *testing.T) {
 		t.Errorf("audit %q", got)
 	}
 	e.AssertNeverShown(t, newPassword, AdminPassword)
+}
+
+// TestUsersRoles: the users page shows each user's role, adds a user with the role chosen,
+// changes a role (ending that user's sessions, audited), refuses to demote the last admin, and
+// a user who is not an admin changes their password on /account.
+func TestUsersRoles(t *testing.T) {
+	e, _ := newRecordsEnv(t, notify.Config{})
+	c := e.LoggedIn(t)
+	c.Get("/admins").ExpectRedirect("/users")
+	p := c.Get("/users").Expect(http.StatusOK)
+	if got := p.TestID("admin-row-role").First().Find("option[selected]").Text(); got != "admin" {
+		t.Errorf("the first user's role shows as %q", got)
+	}
+	if n := p.Find(`select#role option`).Length(); n != 3 {
+		t.Errorf("the add form offers %d roles", n)
+	}
+	r := c.Submit("/users", url.Values{"email": {"vera@example.com"}, "role": {"owner"}, "password": {"another long passphrase"},
+		"password2": {"another long passphrase"}, "your_password": {AdminPassword}}).Expect(http.StatusUnprocessableEntity)
+	if !r.Marked("role") {
+		t.Error("an unknown role is not marked")
+	}
+	c.Follow(c.Submit("/users", url.Values{"email": {"vera@example.com"}, "role": {"editor"}, "password": {"another long passphrase"},
+		"password2": {"another long passphrase"}, "your_password": {AdminPassword}}).ExpectRedirect("/users"))
+	vera, err := e.DB.AdminByEmail(context.Background(), "vera@example.com")
+	if err != nil || vera.Role != domain.RoleEditor {
+		t.Fatalf("vera = %+v, %v", vera, err)
+	}
+
+	v := e.NewClient(t)
+	v.Login("vera@example.com", "another long passphrase").ExpectRedirect("/")
+	acct := v.Get("/account").Expect(http.StatusOK)
+	if acct.TestID("password-form").Length() != 1 || acct.TestID("add-admin-form").Length() != 0 || acct.TestID("role-form").Length() != 0 {
+		t.Error("/account for an editor shows the wrong forms")
+	}
+	v.Get("/users").ExpectErrorPage(http.StatusForbidden)
+
+	// Demote vera to viewer: her session ends.
+	c.Follow(c.Submit(fmt.Sprintf("/users/%d/role", vera.ID), url.Values{"role": {"viewer"}, "your_password": {AdminPassword}}).ExpectRedirect("/users"))
+	if got, _ := e.DB.AdminByID(context.Background(), vera.ID); got.Role != domain.RoleViewer {
+		t.Errorf("vera's role after the change: %s", got.Role)
+	}
+	if v.Get("/").StatusCode != http.StatusSeeOther {
+		t.Error("vera's session survived the role change")
+	}
+	if entries := e.auditEntries(t, string(audit.AdminRoleChange)); len(entries) != 1 || !strings.Contains(entries[0].Detail, "editor → viewer") {
+		t.Errorf("role change entries: %+v", entries)
+	}
+
+	// The only admin cannot demote themselves.
+	me, _ := e.DB.AdminByEmail(context.Background(), AdminEmail)
+	page := c.Follow(c.Submit(fmt.Sprintf("/users/%d/role", me.ID), url.Values{"role": {"editor"}}).ExpectRedirect("/users"))
+	if !strings.Contains(page.HTML, "last admin") {
+		t.Error("no message about the last admin")
+	}
+	if got, _ := e.DB.AdminByID(context.Background(), me.ID); got.Role != domain.RoleAdmin {
+		t.Errorf("the last admin was demoted to %s", got.Role)
+	}
 }
