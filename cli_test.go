@@ -181,12 +181,20 @@ func TestCommandsBesideServer(t *testing.T) {
 	if status, _ := apiCall(t, base, ro, http.MethodPost, "/api/v1/keys", `{}`); status != http.StatusForbidden {
 		t.Errorf("read-only token writing: %d, want 403", status)
 	}
+	// --role editor: changes keys, no more.
+	ed := lastLine(t, run(t, 0, "token", "create", "--name", "ci", "--role", "editor"))
+	if status, body := apiCall(t, base, ed, http.MethodPost, "/api/v1/keys", `{"email":"x@acme.com","key":"short"}`); status == http.StatusForbidden {
+		t.Errorf("editor token writing: %d %s, want anything but 403", status, body)
+	}
+	run(t, 64, "token", "create", "--name", "bad role", "--role", "owner")
+	run(t, 64, "token", "create", "--name", "both", "--role", "editor", "--read-only")
 	out = run(t, 0, "token", "list")
-	if !regexp.MustCompile(`(?m)^1\s+nightly CI\s+sk_\S+…\s+read-write\s`).MatchString(out) ||
-		!regexp.MustCompile(`(?m)^2\s+grafana\s+sk_\S+…\s+read-only\s.*active$`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^1\s+nightly CI\s+sk_\S+…\s+admin\s`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^2\s+grafana\s+sk_\S+…\s+viewer\s.*active$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^3\s+ci\s+sk_\S+…\s+editor\s.*active$`).MatchString(out) {
 		t.Errorf("token list:\n%s", out)
 	}
-	if strings.Contains(out, rw) || strings.Contains(out, ro) {
+	if strings.Contains(out, rw) || strings.Contains(out, ro) || strings.Contains(out, ed) {
 		t.Error("token list shows a token")
 	}
 	run(t, 64, "token", "create") // no name

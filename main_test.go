@@ -383,6 +383,63 @@ func TestAdminCommands(t *testing.T) {
 	})
 }
 
+// TestUserCommands creates users with roles from the command line, lists them, changes a role
+// and refuses to demote the last admin. admin create still makes an admin.
+func TestUserCommands(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	vars := map[string]string{"STAXKEYS_DATA_DIR": dir}
+	pw := "correct horse battery\n"
+	if out, stderr, err := command(t, vars, pw, "admin", "create", "--init", "--email", "a@example.com", "--password-stdin"); err != nil {
+		t.Fatalf("admin create = %v; %s %s", err, out, stderr)
+	}
+	out, stderr, err := command(t, vars, pw, "user", "create", "--email", "v@example.com", "--role", "viewer", "--password-stdin")
+	if err != nil || !strings.Contains(out, "role viewer") {
+		t.Fatalf("user create = %v; stdout %q stderr %q", err, out, stderr)
+	}
+	if _, _, err := command(t, vars, pw, "user", "create", "--email", "e@example.com", "--role", "editor", "--password-stdin"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		stdin string
+		args  []string
+		code  int
+		msg   string
+	}{
+		{"no role", pw, []string{"user", "create", "--email", "x@example.com", "--password-stdin"}, 64, "--role"},
+		{"unknown role", pw, []string{"user", "create", "--email", "x@example.com", "--role", "owner", "--password-stdin"}, 64, "owner"},
+		{"demote the last admin", "", []string{"user", "set-role", "--email", "a@example.com", "--role", "editor"}, 1, "last admin"},
+		{"set-role of nobody", "", []string{"user", "set-role", "--email", "n@example.com", "--role", "editor"}, 1, "n@example.com"},
+		{"set-role to nothing", "", []string{"user", "set-role", "--email", "v@example.com", "--role", ""}, 64, "--role"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := command(t, vars, tc.stdin, tc.args...)
+			if got := exitCode(err); got != tc.code {
+				t.Fatalf("exit code %d (%v), want %d", got, err, tc.code)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("error %v does not mention %q", err, tc.msg)
+			}
+		})
+	}
+	if out, _, err := command(t, vars, "", "user", "set-role", "--email", "V@example.com", "--role", "admin"); err != nil || !strings.Contains(out, "now admin") {
+		t.Fatalf("set-role = %v; %s", err, out)
+	}
+	out, _, err = command(t, vars, "", "user", "list")
+	for _, want := range []string{`(?m)^1\s+a@example\.com\s+admin\s`, `(?m)^2\s+v@example\.com\s+admin\s`, `(?m)^3\s+e@example\.com\s+editor\s`} {
+		if err != nil || !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("user list = %v, want %s:\n%s", err, want, out)
+		}
+	}
+	if strings.Contains(out, "x@example.com") {
+		t.Error("a refused user create added the user")
+	}
+	// Now that v is an admin too, a may be demoted.
+	if _, _, err := command(t, vars, "", "user", "set-role", "--email", "a@example.com", "--role", "viewer"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // settingsTable returns every setting's variable with the default the help must show, straight
 // from the config package, so a setting added later is covered too.
 func settingsTable(t *testing.T) map[string]string {

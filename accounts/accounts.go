@@ -1,6 +1,8 @@
-// Package accounts carries out every operation on who may use staxkeys: admins (setup,
-// creation, removal, passwords), their sign-ins as the audit trail records them, and API
-// tokens. The pages and the command line call it; it validates, stores and audits.
+// Package accounts carries out every operation on who may use staxkeys: users (setup,
+// creation, roles, removal, passwords), their sign-ins as the audit trail records them, and API
+// tokens. The pages and the command line call it; it checks the caller's role, validates,
+// stores and audits. Managing users and tokens needs the admin role; a refused call returns
+// domain.ErrForbidden, changes nothing and is not recorded.
 package accounts
 
 import (
@@ -66,20 +68,64 @@ func (s *Service) SignedOut(ctx context.Context, p domain.Principal) {
 	s.trail.Record(ctx, p, audit.Logout, "", "")
 }
 
-// CreateAdmin adds another admin with the given password hash; a field error (Conflict) when
-// the email is taken.
-func (s *Service) CreateAdmin(ctx context.Context, p domain.Principal, email, passwordHash string) (domain.Admin, error) {
-	a, err := s.db.CreateAdmin(ctx, strings.TrimSpace(email), passwordHash)
+// CreateAdmin adds another user with the given password hash and role; a field error
+// (Conflict) when the email is taken, or naming role when it is not one.
+func (s *Service) CreateAdmin(ctx context.Context, p domain.Principal, email, passwordHash string, role domain.Role) (domain.Admin, error) {
+	if err := p.Require(domain.RoleAdmin); err != nil {
+		return domain.Admin{}, err
+	}
+	if !role.Valid() {
+		return domain.Admin{}, domain.Invalid("role", "choose viewer, editor or admin")
+	}
+	a, err := s.db.CreateAdmin(ctx, strings.TrimSpace(email), passwordHash, role)
 	if err != nil {
 		return a, err
 	}
-	s.log.Info("admin created", slog.Int64("admin_id", a.ID), actorAttr(p))
-	s.trail.Record(ctx, p, audit.AdminCreate, audit.AdminTarget(a.ID), "email "+a.Email)
+	s.log.Info("user created", slog.Int64("admin_id", a.ID), slog.String("role", string(a.Role)), actorAttr(p))
+	s.trail.Record(ctx, p, audit.AdminCreate, audit.AdminTarget(a.ID), "email "+a.Email+", role "+string(a.Role))
+	return a, nil
+}
+
+// ListUsers returns every user, oldest first, for an admin.
+func (s *Service) ListUsers(ctx context.Context, p domain.Principal) ([]domain.Admin, error) {
+	if err := p.Require(domain.RoleAdmin); err != nil {
+		return nil, err
+	}
+	return s.db.ListAdmins(ctx)
+}
+
+// SetRole gives user id a new role and ends their sessions (so it applies at once);
+// store.ErrLastAdmin, and no change, when that would leave no admin. The change is audited
+// with the old and the new role.
+func (s *Service) SetRole(ctx context.Context, p domain.Principal, id int64, role domain.Role) (domain.Admin, error) {
+	if err := p.Require(domain.RoleAdmin); err != nil {
+		return domain.Admin{}, err
+	}
+	if !role.Valid() {
+		return domain.Admin{}, domain.Invalid("role", "choose viewer, editor or admin")
+	}
+	a, err := s.db.AdminByID(ctx, id)
+	if err != nil {
+		return a, err
+	}
+	if a.Role == role {
+		return a, nil
+	}
+	if err := s.db.SetAdminRole(ctx, id, role); err != nil {
+		return a, err
+	}
+	old := a.Role
+	a.Role = role
+	s.log.Info("user role changed", slog.Int64("admin_id", id), slog.String("from", string(old)), slog.String("to", string(role)), actorAttr(p))
+	s.trail.Record(ctx, p, audit.AdminRoleChange, audit.AdminTarget(id), "email "+a.Email+", role "+string(old)+" → "+string(role))
 	return a, nil
 }
 
 // DeleteAdmin removes admin id and ends their sessions; store.ErrLastAdmin for the last one.
 func (s *Service) DeleteAdmin(ctx context.Context, p domain.Principal, id int64) (domain.Admin, error) {
+	if err := p.Require(domain.RoleAdmin); err != nil {
+		return domain.Admin{}, err
+	}
 	a, err := s.db.AdminByID(ctx, id)
 	if err != nil {
 		return a, err
@@ -92,9 +138,14 @@ func (s *Service) DeleteAdmin(ctx context.Context, p domain.Principal, id int64)
 	return a, nil
 }
 
-// SetPassword gives admin id a new password hash and ends their sessions. An admin changing
-// their own password is a change; anyone else's (the command line) is a reset.
+// SetPassword gives user id a new password hash and ends their sessions. Any user may change
+// their own password; anyone else's (a reset, as the command line does) needs an admin.
 func (s *Service) SetPassword(ctx context.Context, p domain.Principal, id int64, passwordHash string) (domain.Admin, error) {
+	if self := p.Admin != nil && p.Admin.ID == id; !self {
+		if err := p.Require(domain.RoleAdmin); err != nil {
+			return domain.Admin{}, err
+		}
+	}
 	a, err := s.db.AdminByID(ctx, id)
 	if err != nil {
 		return a, err
@@ -112,19 +163,34 @@ func (s *Service) SetPassword(ctx context.Context, p domain.Principal, id int64,
 	return a, nil
 }
 
-// CreateToken makes a new API token named name; the token itself is returned only here.
-func (s *Service) CreateToken(ctx context.Context, p domain.Principal, name string, readOnly bool) (string, domain.Token, error) {
-	tok, t, err := apitoken.Create(ctx, s.db, name, readOnly, p.Actor())
+// CreateToken makes a new API token named name with role; the token itself is returned only
+// here.
+func (s *Service) CreateToken(ctx context.Context, p domain.Principal, name string, role domain.Role) (string, domain.Token, error) {
+	if err := p.Require(domain.RoleAdmin); err != nil {
+		return "", domain.Token{}, err
+	}
+	tok, t, err := apitoken.Create(ctx, s.db, name, role, p.Actor())
 	if err != nil {
 		return "", t, err
 	}
-	s.log.Info("api token created", slog.Int64("token_id", t.ID), slog.Bool("read_only", t.ReadOnly), actorAttr(p))
-	s.trail.Record(ctx, p, audit.TokenCreate, audit.TokenTarget(t.ID), fmt.Sprintf("name %q, read-only %v", t.Name, t.ReadOnly))
+	s.log.Info("api token created", slog.Int64("token_id", t.ID), slog.String("role", string(t.Role)), actorAttr(p))
+	s.trail.Record(ctx, p, audit.TokenCreate, audit.TokenTarget(t.ID), fmt.Sprintf("name %q, role %s", t.Name, t.Role))
 	return tok, t, nil
+}
+
+// ListTokens returns every token, revoked ones included, newest first, for an admin.
+func (s *Service) ListTokens(ctx context.Context, p domain.Principal) ([]domain.Token, error) {
+	if err := p.Require(domain.RoleAdmin); err != nil {
+		return nil, err
+	}
+	return s.db.ListTokens(ctx)
 }
 
 // RevokeToken revokes token id at once.
 func (s *Service) RevokeToken(ctx context.Context, p domain.Principal, id int64) error {
+	if err := p.Require(domain.RoleAdmin); err != nil {
+		return err
+	}
 	if err := s.db.RevokeToken(ctx, id); err != nil {
 		return err
 	}

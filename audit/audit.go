@@ -45,6 +45,7 @@ const (
 	AdminDelete         Action = "admin.delete"
 	AdminPasswordChange Action = "admin.password_change"
 	AdminPasswordReset  Action = "admin.password_reset" // by the command line
+	AdminRoleChange     Action = "admin.role_change"    // a user's role, old → new
 
 	SettingsChange  Action = "settings.change"
 	NotifyTest      Action = "notify.test"
@@ -58,7 +59,7 @@ var Actions = []Action{
 	Setup, Login, LoginFailed, ReauthFailed, Logout,
 	KeyAdd, KeyEdit, KeyDelete, KeyReveal, KeyCheck, KeyCheckAll, KeysImport, KeysExport,
 	TokenCreate, TokenRevoke,
-	AdminCreate, AdminDelete, AdminPasswordChange, AdminPasswordReset,
+	AdminCreate, AdminDelete, AdminPasswordChange, AdminPasswordReset, AdminRoleChange,
 	SettingsChange, NotifyTest, DeliveryRetry, MasterKeyRotate, Export,
 }
 
@@ -138,7 +139,7 @@ func (t Target) Link() string {
 	}
 	switch kind, _, _ := strings.Cut(string(t), ":"); kind {
 	case kindAdmin:
-		return "/admins"
+		return "/users"
 	case kindToken:
 		return "/tokens"
 	case kindDelivery:

@@ -5,11 +5,12 @@ import (
 	"time"
 )
 
-// Admin is a person who may log in.
+// Admin is a person who may log in (a user, whatever their role; the name is older than roles).
 type Admin struct {
 	ID                int64
 	Email             string
 	PasswordHash      string
+	Role              Role
 	CreatedAt         time.Time
 	PasswordChangedAt time.Time
 }
@@ -20,7 +21,7 @@ type Token struct {
 	Name       string
 	Prefix     string
 	Hash       []byte
-	ReadOnly   bool
+	Role       Role // what the token may do; a viewer token is the old read-only token
 	CreatedAt  time.Time
 	CreatedBy  string
 	LastUsedAt time.Time
@@ -49,6 +50,29 @@ func TokenPrincipal(t Token, ip string) Principal { return Principal{Token: &t, 
 
 // CLIPrincipal is the command line.
 var CLIPrincipal = Principal{CLI: true}
+
+// Role is what p may do: a logged-in admin's or a token's role, RoleAdmin for the command line
+// (whoever runs it owns the data directory), and no role ("", allowing nothing) for nobody.
+func (p Principal) Role() Role {
+	switch {
+	case p.Admin != nil:
+		return p.Admin.Role
+	case p.Token != nil:
+		return p.Token.Role
+	case p.CLI:
+		return RoleAdmin
+	}
+	return ""
+}
+
+// Require returns ErrForbidden unless p's role allows need. Services call it first, so a
+// refused call changes nothing.
+func (p Principal) Require(need Role) error {
+	if !p.Role().Allows(need) {
+		return ErrForbidden
+	}
+	return nil
+}
 
 // Actor names the principal as the audit trail does: the admin's email, "token:ID (name)",
 // "cli", or the claimed email.

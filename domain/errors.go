@@ -12,6 +12,9 @@ var ErrNotFound = errors.New("not found")
 // ErrConflict means the change would break a uniqueness rule (an email or key already taken).
 var ErrConflict = errors.New("conflict")
 
+// ErrForbidden means the principal's role does not allow the operation; nothing was done.
+var ErrForbidden = errors.New("forbidden: your role does not allow this")
+
 // ValidationError carries one message per faulty field, so a form or a JSON error can mark each.
 // Conflict is set when the fault is a duplicate rather than a malformed value.
 type ValidationError struct {

@@ -27,7 +27,10 @@ type Checker interface {
 var ErrNoChecker = errors.New("keys: the checker is not available")
 
 // Service carries out every operation on registered keys, whoever asks (a page, the JSON API,
-// the command line): it validates, seals, stores, records the audit entry and tells the checker.
+// the command line): it checks the principal's role (domain.ErrForbidden, and nothing done,
+// when it falls short), validates, seals, stores, records the audit entry and tells the checker.
+// Changes, checks and reveals need an editor, the export a viewer. A refused call is not
+// recorded in the audit trail: nothing happened.
 // Handlers only parse input, call one method and render its answer.
 type Service struct {
 	vault   *Vault
@@ -73,6 +76,9 @@ func (s *Service) Get(ctx context.Context, id int64) (domain.Key, error) {
 
 // Add validates and registers a new key, and has it checked within seconds.
 func (s *Service) Add(ctx context.Context, p domain.Principal, in Input) (domain.Key, error) {
+	if err := p.Require(domain.RoleEditor); err != nil {
+		return domain.Key{}, err
+	}
 	k, err := s.vault.Add(ctx, in)
 	if err != nil {
 		return k, err
@@ -92,6 +98,9 @@ type Edit struct {
 
 // Update applies e to key id in one step, with one audit entry saying what changed.
 func (s *Service) Update(ctx context.Context, p domain.Principal, id int64, e Edit) (domain.Key, error) {
+	if err := p.Require(domain.RoleEditor); err != nil {
+		return domain.Key{}, err
+	}
 	before, err := s.Get(ctx, id)
 	if err != nil {
 		return before, err
@@ -129,6 +138,9 @@ func (s *Service) ReplaceKey(ctx context.Context, p domain.Principal, id int64, 
 
 // Delete removes key id and its history.
 func (s *Service) Delete(ctx context.Context, p domain.Principal, id int64) (domain.Key, error) {
+	if err := p.Require(domain.RoleEditor); err != nil {
+		return domain.Key{}, err
+	}
 	k, err := s.Get(ctx, id)
 	if err != nil {
 		return k, err
@@ -141,9 +153,13 @@ func (s *Service) Delete(ctx context.Context, p domain.Principal, id int64) (dom
 	return k, nil
 }
 
-// Reveal opens key id's API key for p, and records that it was shown. The caller has made
-// sure p may see it (a password re-entered); the key must go nowhere but to p.
+// Reveal opens key id's API key for p, and records that it was shown. It needs an editor; the
+// caller has also made sure p is who they say (a password re-entered). The key must go nowhere
+// but to p.
 func (s *Service) Reveal(ctx context.Context, p domain.Principal, id int64) (domain.Key, string, error) {
+	if err := p.Require(domain.RoleEditor); err != nil {
+		return domain.Key{}, "", err
+	}
 	k, err := s.Get(ctx, id)
 	if err != nil {
 		return k, "", err
@@ -161,6 +177,9 @@ func (s *Service) Reveal(ctx context.Context, p domain.Principal, id int64) (dom
 // its errors). The request is recorded before the check, so it is on the trail even if the
 // check fails.
 func (s *Service) CheckNow(ctx context.Context, p domain.Principal, id int64) (domain.Key, error) {
+	if err := p.Require(domain.RoleEditor); err != nil {
+		return domain.Key{}, err
+	}
 	k, err := s.Get(ctx, id)
 	if err != nil {
 		return k, err
@@ -174,6 +193,9 @@ func (s *Service) CheckNow(ctx context.Context, p domain.Principal, id int64) (d
 
 // CheckAll makes every key due for a check now.
 func (s *Service) CheckAll(ctx context.Context, p domain.Principal) error {
+	if err := p.Require(domain.RoleEditor); err != nil {
+		return err
+	}
 	if s.checker == nil {
 		return ErrNoChecker
 	}
@@ -193,6 +215,9 @@ func (s *Service) PlanImport(ctx context.Context, r io.Reader) (*ImportPlan, err
 // Import adds a planned import's importable rows (see Vault.Import) and records what it did,
 // also when it stopped part way.
 func (s *Service) Import(ctx context.Context, p domain.Principal, plan *ImportPlan, skipBad bool) (ImportResult, error) {
+	if err := p.Require(domain.RoleEditor); err != nil {
+		return ImportResult{}, err
+	}
 	res, err := s.vault.Import(ctx, plan, skipBad)
 	if errors.Is(err, ErrImportHasBadRows) {
 		return res, err
@@ -213,6 +238,9 @@ func (s *Service) Import(ctx context.Context, p domain.Principal, plan *ImportPl
 
 // Export writes every key with its verdict and dates as CSV (never a key) and records it.
 func (s *Service) Export(ctx context.Context, p domain.Principal, w io.Writer) (int, error) {
+	if err := p.Require(domain.RoleViewer); err != nil {
+		return 0, err
+	}
 	n, err := export.AllKeys(ctx, w, s.db, s.db.Now())
 	if err != nil {
 		return n, err

@@ -9,10 +9,14 @@ import (
 )
 
 // These are the alert operations an admin carries out from the pages, each recorded in the
-// audit trail here, whoever calls them.
+// audit trail here, whoever calls them. Each needs the admin role (domain.ErrForbidden, and
+// nothing done, otherwise).
 
 // SaveSettings validates and saves f for p (see Save) and records what changed (never a value).
 func (n *Notifier) SaveSettings(ctx context.Context, p domain.Principal, f Form) error {
+	if err := p.Require(domain.RoleAdmin); err != nil {
+		return err
+	}
 	changed, err := n.Save(ctx, f)
 	if err != nil {
 		return err
@@ -27,6 +31,9 @@ func (n *Notifier) SaveSettings(ctx context.Context, p domain.Principal, f Form)
 
 // Test sends a test alert on ch at once (see SendTest) and records how it went.
 func (n *Notifier) Test(ctx context.Context, p domain.Principal, ch Channel) error {
+	if err := p.Require(domain.RoleAdmin); err != nil {
+		return err
+	}
 	err := n.SendTest(ctx, ch)
 	detail := "sent"
 	if err != nil {
@@ -38,6 +45,9 @@ func (n *Notifier) Test(ctx context.Context, p domain.Principal, ch Channel) err
 
 // Retry puts failed delivery id back in the queue with a fresh count of attempts.
 func (n *Notifier) Retry(ctx context.Context, p domain.Principal, id int64) error {
+	if err := p.Require(domain.RoleAdmin); err != nil {
+		return err
+	}
 	if id <= 0 {
 		return domain.ErrNotFound
 	}

@@ -12,15 +12,16 @@ import (
 // ErrSetupDone means the first admin already exists, so the setup page is closed.
 var ErrSetupDone = errors.New("store: an admin already exists")
 
-// ErrLastAdmin means the change would leave nobody able to log in.
-var ErrLastAdmin = errors.New("store: the last admin cannot be removed")
+// ErrLastAdmin means the change would leave nobody able to manage users: the last user with
+// the admin role can be neither removed nor demoted.
+var ErrLastAdmin = errors.New("store: the last admin cannot be removed or demoted")
 
-const adminColumns = "id, email, password_hash, created_at, password_changed_at"
+const adminColumns = "id, email, password_hash, role, created_at, password_changed_at"
 
 func scanAdmin(row interface{ Scan(...any) error }) (domain.Admin, error) {
 	var a domain.Admin
 	var created, changed sql.NullInt64
-	err := row.Scan(&a.ID, &a.Email, &a.PasswordHash, &created, &changed)
+	err := row.Scan(&a.ID, &a.Email, &a.PasswordHash, &a.Role, &created, &changed)
 	a.CreatedAt, a.PasswordChangedAt = fromMS(created), fromMS(changed)
 	return a, err
 }
@@ -47,7 +48,7 @@ func (db *DB) CreateFirstAdmin(ctx context.Context, email, passwordHash string) 
 			return ErrSetupDone
 		}
 		var err error
-		a, err = db.insertAdmin(ctx, tx, email, passwordHash)
+		a, err = db.insertAdmin(ctx, tx, email, passwordHash, domain.RoleAdmin)
 		return err
 	})
 	if err != nil {
@@ -56,12 +57,12 @@ func (db *DB) CreateFirstAdmin(ctx context.Context, email, passwordHash string) 
 	return a, nil
 }
 
-// CreateAdmin adds an admin; ErrConflict if the email is taken.
-func (db *DB) CreateAdmin(ctx context.Context, email, passwordHash string) (domain.Admin, error) {
+// CreateAdmin adds a user with role; ErrConflict if the email is taken.
+func (db *DB) CreateAdmin(ctx context.Context, email, passwordHash string, role domain.Role) (domain.Admin, error) {
 	var a domain.Admin
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		a, err = db.insertAdmin(ctx, tx, email, passwordHash)
+		a, err = db.insertAdmin(ctx, tx, email, passwordHash, role)
 		return err
 	})
 	if err != nil {
@@ -70,11 +71,11 @@ func (db *DB) CreateAdmin(ctx context.Context, email, passwordHash string) (doma
 	return a, nil
 }
 
-func (db *DB) insertAdmin(ctx context.Context, tx *sql.Tx, email, passwordHash string) (domain.Admin, error) {
+func (db *DB) insertAdmin(ctx context.Context, tx *sql.Tx, email, passwordHash string, role domain.Role) (domain.Admin, error) {
 	now := db.now()
 	res, err := tx.ExecContext(ctx,
-		"INSERT INTO admins (email, password_hash, created_at, password_changed_at) VALUES (?, ?, ?, ?)",
-		email, passwordHash, now, now)
+		"INSERT INTO admins (email, password_hash, role, created_at, password_changed_at) VALUES (?, ?, ?, ?, ?)",
+		email, passwordHash, string(role), now, now)
 	if isUniqueViolation(err) {
 		return domain.Admin{}, &domain.ValidationError{Fields: map[string]string{"email": "an admin with this email already exists"}, Conflict: true}
 	}
@@ -130,6 +131,51 @@ func (db *DB) ListAdmins(ctx context.Context) ([]domain.Admin, error) {
 	return out, rows.Err()
 }
 
+// SetAdminRole gives user id a new role; ErrLastAdmin (and no change) if that would leave no
+// user with the admin role. A changed role ends the user's sessions, so a demotion takes
+// effect at once rather than at the next login.
+func (db *DB) SetAdminRole(ctx context.Context, id int64, role domain.Role) error {
+	if !role.Valid() {
+		return domain.Invalid("role", "choose viewer, editor or admin")
+	}
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		var old string
+		err := tx.QueryRowContext(ctx, "SELECT role FROM admins WHERE id = ?", id).Scan(&old)
+		if errors.Is(err, sql.ErrNoRows) {
+			return domain.ErrNotFound
+		}
+		if err != nil || old == string(role) {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE admins SET role = ? WHERE id = ?", string(role), id); err != nil {
+			return err
+		}
+		if err := lastAdminGuard(ctx, tx); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "DELETE FROM sessions WHERE admin_id = ?", id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: set role of admin %d: %w", id, err)
+	}
+	return nil
+}
+
+// lastAdminGuard fails a change, inside its transaction (which is then rolled back), that
+// left no user with the admin role. Checking after the change in the one write transaction
+// makes two concurrent demotions unable to both pass.
+func lastAdminGuard(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM admins WHERE role = 'admin'").Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrLastAdmin
+	}
+	return nil
+}
+
 // SetAdminPassword replaces an admin's password hash and ends all of that admin's sessions, so
 // a stolen cookie stops working the moment the password changes.
 func (db *DB) SetAdminPassword(ctx context.Context, id int64, passwordHash string) error {
@@ -151,13 +197,10 @@ func (db *DB) SetAdminPassword(ctx context.Context, id int64, passwordHash strin
 	return nil
 }
 
-// DeleteAdmin removes an admin and their sessions; ErrLastAdmin if none would remain.
+// DeleteAdmin removes a user and their sessions; ErrLastAdmin if no user with the admin role
+// would remain.
 func (db *DB) DeleteAdmin(ctx context.Context, id int64) error {
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM admins").Scan(&n); err != nil {
-			return err
-		}
 		res, err := tx.ExecContext(ctx, "DELETE FROM admins WHERE id = ?", id)
 		if err != nil {
 			return err
@@ -165,10 +208,7 @@ func (db *DB) DeleteAdmin(ctx context.Context, id int64) error {
 		if k, _ := res.RowsAffected(); k == 0 {
 			return domain.ErrNotFound
 		}
-		if n <= 1 {
-			return ErrLastAdmin
-		}
-		return nil
+		return lastAdminGuard(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("store: delete admin %d: %w", id, err)

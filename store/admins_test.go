@@ -12,7 +12,7 @@ import (
 
 func mustAdmin(t *testing.T, db *store.DB, email string) domain.Admin {
 	t.Helper()
-	a, err := db.CreateAdmin(context.Background(), email, "hash-of-"+email)
+	a, err := db.CreateAdmin(context.Background(), email, "hash-of-"+email, domain.RoleAdmin)
 	if err != nil {
 		t.Fatalf("create admin %s: %v", email, err)
 	}
@@ -74,7 +74,7 @@ func TestCreateAdminDuplicateEmail(t *testing.T) {
 	first := mustAdmin(t, db, "Ops@Example.com")
 	for _, email := range []string{"Ops@Example.com", "ops@example.com", "OPS@EXAMPLE.COM"} {
 		t.Run(email, func(t *testing.T) {
-			_, err := db.CreateAdmin(ctx, email, "h")
+			_, err := db.CreateAdmin(ctx, email, "h", domain.RoleAdmin)
 			if !errors.Is(err, domain.ErrConflict) {
 				t.Fatalf("error = %v, want ErrConflict", err)
 			}

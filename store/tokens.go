@@ -10,23 +10,27 @@ import (
 	"github.com/staxkeys/staxkeys/domain"
 )
 
-const tokenColumns = "id, name, prefix, hash, read_only, created_at, created_by, last_used_at, revoked_at"
+const tokenColumns = "id, name, prefix, hash, role, created_at, created_by, last_used_at, revoked_at"
 
 func scanToken(row interface{ Scan(...any) error }) (domain.Token, error) {
 	var t domain.Token
 	var created, used, revoked sql.NullInt64
-	err := row.Scan(&t.ID, &t.Name, &t.Prefix, &t.Hash, &t.ReadOnly, &created, &t.CreatedBy, &used, &revoked)
+	err := row.Scan(&t.ID, &t.Name, &t.Prefix, &t.Hash, &t.Role, &created, &t.CreatedBy, &used, &revoked)
 	t.CreatedAt, t.LastUsedAt, t.RevokedAt = fromMS(created), fromMS(used), fromMS(revoked)
 	return t, err
 }
 
-// CreateToken stores a new token's prefix and hash.
+// CreateToken stores a new token's prefix, hash and role. read_only is kept equal to "not
+// admin" for older binaries (see migration 00040); the role is what this one reads.
 func (db *DB) CreateToken(ctx context.Context, t domain.Token) (domain.Token, error) {
+	if !t.Role.Valid() {
+		return domain.Token{}, domain.Invalid("role", "choose viewer, editor or admin")
+	}
 	var out domain.Token
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
-			"INSERT INTO api_tokens (name, prefix, hash, read_only, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)",
-			t.Name, t.Prefix, t.Hash, t.ReadOnly, db.now(), t.CreatedBy)
+			"INSERT INTO api_tokens (name, prefix, hash, role, read_only, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			t.Name, t.Prefix, t.Hash, string(t.Role), t.Role != domain.RoleAdmin, db.now(), t.CreatedBy)
 		if isUniqueViolation(err) {
 			return domain.ErrConflict
 		}

@@ -16,11 +16,16 @@ import (
 // Page is what every page's layout needs.
 type Page struct {
 	Title   string
-	Admin   string // the logged-in admin's email; "" on the login and setup pages
+	Admin   string      // the logged-in user's email; "" on the login and setup pages
+	Role    domain.Role // the logged-in user's role, so pages offer only what it allows
 	CSRF    string
 	Flashes []Flash
 	Nav     string // which nav item is current: "keys", "admins", ...
 }
+
+// Can says whether the logged-in user's role allows what needs role need: pages hide the
+// links and buttons it does not (the server refuses them anyway).
+func (p Page) Can(need domain.Role) bool { return p.Role.Allows(need) }
 
 // Flash is a one-time message shown at the top of the next page.
 type Flash struct {

@@ -25,10 +25,11 @@ const (
 	activityExportMax = 100_000
 )
 
-func (s *Server) activityRoutes(g *echo.Group) {
-	g.GET("/activity", s.handleActivity)
-	g.GET("/activity.csv", s.handleActivityCSV, s.refuseCrossSite)
-	g.GET("/activity.json", s.handleActivityJSON, s.refuseCrossSite)
+// activityRoutes registers the feed: every role may read it.
+func (s *Server) activityRoutes(g *echo.Group, viewer echo.MiddlewareFunc) {
+	g.GET("/activity", s.handleActivity, viewer)
+	g.GET("/activity.csv", s.handleActivityCSV, viewer, s.refuseCrossSite)
+	g.GET("/activity.json", s.handleActivityJSON, viewer, s.refuseCrossSite)
 }
 
 // activityFilter reads the feed's filters from the query string: kind, key (an id), from and

@@ -24,6 +24,7 @@ import (
 	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/internal/metrics"
 	"github.com/staxkeys/staxkeys/keys"
+	"github.com/staxkeys/staxkeys/notify"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/store"
@@ -71,6 +72,8 @@ type checkedOptions struct {
 	CheckTimeout time.Duration
 	// PageConcurrency is web.Config.PageConcurrency.
 	PageConcurrency int
+	// Alerts wires in the alerting (the settings and deliveries pages), as serve does.
+	Alerts bool
 }
 
 func newCheckedEnv(t testing.TB, o checkedOptions) *checkedEnv {
@@ -131,7 +134,11 @@ func newCheckedEnv(t testing.TB, o checkedOptions) *checkedEnv {
 	}
 	mets := metrics.New(db, e.Checker.Status, mopts)
 	e.Checker.AddObserver(mets)
-	e.Server = web.New(e.Config, db, e.services(log, e.Checker), log, web.WithChecker(e.Checker), web.WithMetrics(mets.Handler(), o.MetricsToken))
+	webOpts := []web.Option{web.WithChecker(e.Checker), web.WithMetrics(mets.Handler(), o.MetricsToken)}
+	if o.Alerts {
+		webOpts = append(webOpts, web.WithNotifier(notify.New(db, ring, notify.Options{Allow: allowLoopback, Clock: clk})))
+	}
+	e.Server = web.New(e.Config, db, e.services(log, e.Checker), log, webOpts...)
 	e.Server.Now = now
 	e.TS = httptest.NewServer(e.Server)
 	t.Cleanup(e.TS.Close)
@@ -180,10 +187,21 @@ func (e *checkedEnv) checkNow(t testing.TB, id int64) domain.Key {
 	return p
 }
 
-// token mints an API token directly in the store.
+// token mints an API token directly in the store: a viewer token when readOnly, else an
+// admin token (the two kinds from before roles).
 func (e *Env) token(t testing.TB, name string, readOnly bool) string {
 	t.Helper()
-	tok, _, err := apitoken.Create(context.Background(), e.DB, name, readOnly, "test")
+	role := domain.RoleAdmin
+	if readOnly {
+		role = domain.RoleViewer
+	}
+	return e.roleToken(t, name, role)
+}
+
+// roleToken mints an API token with role directly in the store.
+func (e *Env) roleToken(t testing.TB, name string, role domain.Role) string {
+	t.Helper()
+	tok, _, err := apitoken.Create(context.Background(), e.DB, name, role, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,10 +19,12 @@ import (
 // auditPageSize is how many entries one page of the audit trail shows.
 const auditPageSize = 50
 
-func (s *Server) auditRoutes(g *echo.Group) {
-	g.GET("/audit", s.handleAuditList)
-	g.GET("/audit.csv", s.handleAuditCSV, s.refuseCrossSite)
-	g.POST("/audit/verify", s.handleAuditVerify)
+// auditRoutes are the audit trail's pages, open to viewers (the role given): reading and
+// verifying the trail changes nothing.
+func (s *Server) auditRoutes(g *echo.Group, viewer echo.MiddlewareFunc) {
+	g.GET("/audit", s.handleAuditList, viewer)
+	g.GET("/audit.csv", s.handleAuditCSV, viewer, s.refuseCrossSite)
+	g.POST("/audit/verify", s.handleAuditVerify, viewer)
 }
 
 // auditFilter reads the audit filters from the query string. A malformed date is reported on

@@ -166,7 +166,7 @@ func adminOf(c echo.Context) domain.Admin {
 func (s *Server) page(c echo.Context, title, nav string) views.Page {
 	p := views.Page{Title: title, Nav: nav, CSRF: csrfToken(c)}
 	if a, ok := c.Get(ctxAdmin).(domain.Admin); ok {
-		p.Admin = a.Email
+		p.Admin, p.Role = a.Email, a.Role
 		sess := s.cookieSession(c)
 		if flashes := sess.Flashes(); len(flashes) > 0 {
 			for _, f := range flashes {

@@ -46,6 +46,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		if ve.Conflict {
 			status, msg = http.StatusConflict, "Already registered."
 		}
+	case errors.Is(err, domain.ErrForbidden):
+		status, msg = http.StatusForbidden, "Your role does not allow this. Ask an admin if you need it."
 	case errors.Is(err, domain.ErrNotFound):
 		status, msg = http.StatusNotFound, "There is nothing here."
 	case errors.Is(err, store.ErrStale):
@@ -53,7 +55,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case errors.Is(err, keys.ErrNoChecker):
 		status, msg = http.StatusServiceUnavailable, "The checker is not available."
 	case errors.Is(err, store.ErrLastAdmin):
-		status, msg = http.StatusConflict, "The last admin cannot be removed."
+		status, msg = http.StatusConflict, "The last admin cannot be removed or demoted."
 	case errors.Is(err, context.Canceled):
 		if clientGone(c.Request().Context()) {
 			// The client went away; nobody is left to answer.

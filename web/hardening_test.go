@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/password"
 	"github.com/staxkeys/staxkeys/web"
 )
@@ -296,12 +297,12 @@ func TestCommonPasswordsRefused(t *testing.T) {
 		e := newTestServer(t)
 		c := e.LoggedIn(t)
 		for _, pw := range weak {
-			r := c.Submit("/admins", url.Values{"email": {"grace@example.com"}, "password": {pw}, "password2": {pw},
+			r := c.Submit("/users", url.Values{"email": {"grace@example.com"}, "password": {pw}, "password2": {pw},
 				"your_password": {AdminPassword}}).Expect(http.StatusUnprocessableEntity)
 			if !r.Marked("password") {
 				t.Errorf("new admin %q accepted", pw)
 			}
-			r = c.Submit("/admins/password", url.Values{"current_password": {AdminPassword}, "new_password": {pw},
+			r = c.Submit("/users/password", url.Values{"current_password": {AdminPassword}, "new_password": {pw},
 				"new_password2": {pw}}).Expect(http.StatusUnprocessableEntity)
 			if !r.Marked("new_password") {
 				t.Errorf("change to %q accepted", pw)
@@ -328,8 +329,8 @@ func TestEventStreamEndsWithItsSession(t *testing.T) {
 		{"password change elsewhere", func(e *checkedEnv, c *Client) {
 			other := e.NewClient(c.t)
 			other.Login(AdminEmail, AdminPassword).ExpectRedirect("/")
-			other.Submit("/admins/password", url.Values{"current_password": {AdminPassword},
-				"new_password": {"a brand new passphrase"}, "new_password2": {"a brand new passphrase"}}).ExpectRedirect("/admins")
+			other.Submit("/users/password", url.Values{"current_password": {AdminPassword},
+				"new_password": {"a brand new passphrase"}, "new_password2": {"a brand new passphrase"}}).ExpectRedirect("/users")
 		}},
 		{"idle expiry", func(e *checkedEnv, c *Client) { e.Clock.Advance(web.IdleTimeout + time.Minute) }},
 	} {
@@ -447,7 +448,7 @@ func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // reported as such through the gate, not a wrong password.
 func TestMalformedHashIsAnError(t *testing.T) {
 	e := newTestServer(t)
-	if _, err := e.DB.CreateAdmin(context.Background(), AdminEmail, "$argon2id$v=19$m=0,t=1,p=1$AA$AA"); err != nil {
+	if _, err := e.DB.CreateAdmin(context.Background(), AdminEmail, "$argon2id$v=19$m=0,t=1,p=1$AA$AA", domain.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
 	e.NewClient(t).Login(AdminEmail, AdminPassword).ExpectErrorPage(http.StatusInternalServerError)

@@ -82,7 +82,7 @@ func newFullEnv(t *testing.T, secure bool) *fullEnv {
 	go func() { defer close(done); _ = chk.Run(runCtx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	tok, _, err := apitoken.Create(ctx, db, "headers", false, "test")
+	tok, _, err := apitoken.Create(ctx, db, "headers", domain.RoleAdmin, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -166,7 +166,13 @@ func newTestServerWith(t testing.TB, opts EnvOptions) *Env {
 // CreateAdmin adds an admin with AdminPassword directly in the store.
 func (e *Env) CreateAdmin(t testing.TB, email string) domain.Admin {
 	t.Helper()
-	a, err := e.DB.CreateAdmin(context.Background(), email, adminHash())
+	return e.CreateUser(t, email, domain.RoleAdmin)
+}
+
+// CreateUser adds a user with role and AdminPassword directly in the store.
+func (e *Env) CreateUser(t testing.TB, email string, role domain.Role) domain.Admin {
+	t.Helper()
+	a, err := e.DB.CreateAdmin(context.Background(), email, adminHash(), role)
 	if err != nil {
 		t.Fatal(err)
 	}

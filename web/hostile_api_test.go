@@ -53,7 +53,7 @@ type apiEnv struct {
 func newAPIEnv(t *testing.T) *apiEnv {
 	t.Helper()
 	e := newTestServer(t)
-	tok, _, err := apitoken.Create(context.Background(), e.DB, "hostile", false, "test")
+	tok, _, err := apitoken.Create(context.Background(), e.DB, "hostile", domain.RoleAdmin, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -377,7 +377,7 @@ func createCheapAdmin(t *testing.T, e *Env) {
 	if ok, err := password.Verify(AdminPassword, hash); !ok || err != nil {
 		t.Fatalf("the cheap hash does not verify: %v", err)
 	}
-	if _, err := e.DB.CreateAdmin(context.Background(), AdminEmail, hash); err != nil {
+	if _, err := e.DB.CreateAdmin(context.Background(), AdminEmail, hash, domain.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
 }

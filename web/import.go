@@ -21,11 +21,12 @@ import (
 // importTTL is how long a previewed import waits for its confirmation.
 const importTTL = 15 * time.Minute
 
-func (s *Server) importRoutes(g *echo.Group) {
-	g.GET("/import", s.handleImportForm)
-	g.POST("/import", s.handleImportPreview)
-	g.POST("/import/confirm", s.handleImportConfirm)
-	g.GET("/export.csv", s.handleExport, s.refuseCrossSite)
+// importRoutes are the import, for editors, and the export (never a key), for viewers.
+func (s *Server) importRoutes(g *echo.Group, viewer, editor echo.MiddlewareFunc) {
+	g.GET("/import", s.handleImportForm, editor)
+	g.POST("/import", s.handleImportPreview, editor)
+	g.POST("/import/confirm", s.handleImportConfirm, editor)
+	g.GET("/export.csv", s.handleExport, viewer, s.refuseCrossSite)
 }
 
 // importStage holds previewed imports until they are confirmed, in memory only: the rows hold

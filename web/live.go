@@ -97,7 +97,7 @@ func (s *Server) renderRow(c echo.Context, p domain.Key) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.KeyRow(p, strips[p.ID], dups[p.ID], s.Now(), csrfToken(c)))
+	return render(c, http.StatusOK, views.KeyRow(p, strips[p.ID], dups[p.ID], s.Now(), csrfToken(c), roleOf(c).Allows(domain.RoleEditor)))
 }
 
 // handleCheckAll serves POST /keys/check-all: every pair becomes due, under the usual limits.
@@ -142,7 +142,7 @@ func (s *Server) handleEvents(c echo.Context) error {
 	w.Flush()
 
 	ctx := c.Request().Context()
-	csrf := csrfToken(c)
+	csrf, canEdit := csrfToken(c), roleOf(c).Allows(domain.RoleEditor)
 	sess, _ := c.Get(ctxSession).(store.Session)
 	keepAlive := time.NewTicker(keepAliveEvery)
 	defer keepAlive.Stop()
@@ -217,7 +217,7 @@ func (s *Server) handleEvents(c echo.Context) error {
 			dups, _ := s.db.SharedKeys(ctx, []int64{p.ID})
 			now := s.Now()
 			id := strconv.FormatInt(p.ID, 10)
-			if err := send("pair-"+id, views.KeyRow(p, strips[p.ID], dups[p.ID], now, csrf)); err != nil {
+			if err := send("pair-"+id, views.KeyRow(p, strips[p.ID], dups[p.ID], now, csrf, canEdit)); err != nil {
 				return err
 			}
 			if err := send("status-"+id, views.StatusCell(p, now)); err != nil {

@@ -29,12 +29,13 @@ func WithNotifier(n Notifier) Option { return func(s *Server) { s.notifier = n }
 // deliveriesPageSize is how many deliveries one page of the log shows.
 const deliveriesPageSize = 50
 
-func (s *Server) alertRoutes(g *echo.Group) {
-	g.GET("/settings/notifications", s.handleNotifySettings)
-	g.POST("/settings/notifications", s.handleNotifySave)
-	g.POST("/settings/notifications/test", s.handleNotifyTest)
-	g.GET("/deliveries", s.handleDeliveryList)
-	g.POST("/deliveries/:id/retry", s.handleDeliveryRetry)
+// alertRoutes are the alert settings and the delivery log, all for admins (the role given).
+func (s *Server) alertRoutes(g *echo.Group, admin echo.MiddlewareFunc) {
+	g.GET("/settings/notifications", s.handleNotifySettings, admin)
+	g.POST("/settings/notifications", s.handleNotifySave, admin)
+	g.POST("/settings/notifications/test", s.handleNotifyTest, admin)
+	g.GET("/deliveries", s.handleDeliveryList, admin)
+	g.POST("/deliveries/:id/retry", s.handleDeliveryRetry, admin)
 }
 
 func (s *Server) needNotifier() error {

@@ -29,7 +29,7 @@ func TestLastingAccessNeedsPassword(t *testing.T) {
 	}
 
 	if c.Get("/tokens").Expect(http.StatusOK).Doc.Find("#your_password").Length() != 1 ||
-		c.Get("/admins").Expect(http.StatusOK).Doc.Find("#your_password").Length() != 1 {
+		c.Get("/users").Expect(http.StatusOK).Doc.Find("#your_password").Length() != 1 {
 		t.Fatal("the token and admin forms do not ask for the password")
 	}
 	for _, tc := range []struct {
@@ -47,7 +47,7 @@ func TestLastingAccessNeedsPassword(t *testing.T) {
 			if r.Value("name") != "ci" || r.Value("your_password") != "" {
 				t.Error("the form did not keep the name, or echoed the password")
 			}
-			r = c.For(t).Submit("/admins", url.Values{"email": {"mallory@example.com"}, "password": {"a long enough passphrase"},
+			r = c.For(t).Submit("/users", url.Values{"email": {"mallory@example.com"}, "password": {"a long enough passphrase"},
 				"password2": {"a long enough passphrase"}, "your_password": {tc.pw}}).Expect(tc.status)
 			if !r.Marked("your_password") {
 				t.Error("the admin form's password field is not marked")

@@ -18,11 +18,14 @@ func (s *Server) handleTokenList(c echo.Context) error {
 }
 
 func (s *Server) renderTokens(c echo.Context, status int, d views.TokensData) error {
-	tokens, err := s.db.ListTokens(c.Request().Context())
+	tokens, err := s.accounts.ListTokens(c.Request().Context(), principalOf(c))
 	if err != nil {
 		return err
 	}
-	d.Tokens, d.Now, d.Fresh = tokens, s.Now(), s.reauthFresh(c)
+	d.Tokens, d.Now, d.Fresh, d.Roles = tokens, s.Now(), s.reauthFresh(c), domain.Roles
+	if d.Role == "" {
+		d.Role = domain.RoleViewer
+	}
 	if d.Created != "" {
 		// The one page that shows a token must not be cached anywhere.
 		c.Response().Header().Set("Cache-Control", "no-store")
@@ -30,18 +33,34 @@ func (s *Server) renderTokens(c echo.Context, status int, d views.TokensData) er
 	return render(c, status, views.TokensPage(s.page(c, "API tokens", "tokens"), d))
 }
 
-// handleTokenCreate serves POST /tokens: the token is shown once, in the answer.
+// handleTokenCreate serves POST /tokens: the token is shown once, in the answer. Its role
+// is the form's "role"; a form without one (from before roles) means what it meant then: a
+// viewer token with the "read_only" checkbox, else an admin token.
 func (s *Server) handleTokenCreate(c echo.Context) error {
 	name := c.FormValue("name")
+	role := domain.Role(c.FormValue("role"))
+	if _, sent := c.Request().PostForm["role"]; !sent {
+		role = domain.RoleAdmin
+		if c.FormValue("read_only") != "" {
+			role = domain.RoleViewer
+		}
+	}
+	errs := views.FormErrors{}
 	if msg := apitoken.CheckName(strings.TrimSpace(name)); msg != "" {
-		return s.renderTokens(c, http.StatusUnprocessableEntity, views.TokensData{Name: name, Errors: views.FormErrors{"name": msg}})
+		errs["name"] = msg
+	}
+	if !role.Valid() {
+		errs["role"] = "choose viewer, editor or admin"
+	}
+	if len(errs) > 0 {
+		return s.renderTokens(c, http.StatusUnprocessableEntity, views.TokensData{Name: name, Role: role, Errors: errs})
 	}
 	if status, msg := s.confirmIdentity(c); msg != "" {
-		return s.renderTokens(c, status, views.TokensData{Name: name, Errors: views.FormErrors{"your_password": msg}})
+		return s.renderTokens(c, status, views.TokensData{Name: name, Role: role, Errors: views.FormErrors{"your_password": msg}})
 	}
-	tok, _, err := s.accounts.CreateToken(c.Request().Context(), principalOf(c), name, c.FormValue("read_only") != "")
+	tok, _, err := s.accounts.CreateToken(c.Request().Context(), principalOf(c), name, role)
 	if fe := formErrors(err); fe != nil {
-		return s.renderTokens(c, http.StatusUnprocessableEntity, views.TokensData{Name: name, Errors: fe})
+		return s.renderTokens(c, http.StatusUnprocessableEntity, views.TokensData{Name: name, Role: role, Errors: fe})
 	}
 	if err != nil {
 		return err

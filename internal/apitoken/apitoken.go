@@ -36,11 +36,14 @@ func hash(tok string) []byte {
 	return h[:]
 }
 
-// Create mints a token, stores its prefix and hash, and returns the token: the only time it exists in clear.
-func Create(ctx context.Context, db *store.DB, name string, readOnly bool, createdBy string) (string, domain.Token, error) {
+// Create mints a token with role, stores its prefix and hash, and returns the token: the only time it exists in clear.
+func Create(ctx context.Context, db *store.DB, name string, role domain.Role, createdBy string) (string, domain.Token, error) {
 	name = strings.TrimSpace(name)
 	if msg := CheckName(name); msg != "" {
 		return "", domain.Token{}, &domain.ValidationError{Fields: map[string]string{"name": msg}}
+	}
+	if !role.Valid() {
+		return "", domain.Token{}, domain.Invalid("role", "choose viewer, editor or admin")
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
@@ -48,7 +51,7 @@ func Create(ctx context.Context, db *store.DB, name string, readOnly bool, creat
 	}
 	tok := Scheme + base64.RawURLEncoding.EncodeToString(raw)
 	t, err := db.CreateToken(ctx, domain.Token{
-		Name: name, Prefix: tok[:prefixLen], Hash: hash(tok), ReadOnly: readOnly, CreatedBy: createdBy,
+		Name: name, Prefix: tok[:prefixLen], Hash: hash(tok), Role: role, CreatedBy: createdBy,
 	})
 	if err != nil {
 		return "", domain.Token{}, err

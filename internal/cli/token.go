@@ -26,17 +26,29 @@ func runToken(ctx context.Context, env Env, args []string) error {
 func runTokenCreate(ctx context.Context, env Env, args []string) error {
 	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
 	name := fs.String("name", "", "what the token is for (required)")
-	readOnly := fs.Bool("read-only", false, "the token may only read")
+	roleName := fs.String("role", "", "viewer (reads only), editor (also changes and checks keys) or admin; admin when not given")
+	readOnly := fs.Bool("read-only", false, "the same as --role viewer")
 	cfg, err := parseFlags(fs, env, args, "Creates an API token for the JSON API and prints it once.")
 	if err != nil {
 		return err
+	}
+	role := domain.RoleAdmin
+	switch {
+	case *readOnly && *roleName != "" && *roleName != string(domain.RoleViewer):
+		return usageError(errors.New("--read-only means --role viewer; give one or the other"))
+	case *readOnly:
+		role = domain.RoleViewer
+	case *roleName != "":
+		if role, err = roleFlag(*roleName); err != nil {
+			return err
+		}
 	}
 	data, err := app.Open(ctx, cfg, newLogger(cfg, env.Stderr), app.MustExist)
 	if err != nil {
 		return err
 	}
 	defer data.DB.Close()
-	tok, t, err := data.Accounts().CreateToken(ctx, domain.CLIPrincipal, *name, *readOnly)
+	tok, t, err := data.Accounts().CreateToken(ctx, domain.CLIPrincipal, *name, role)
 	var ve *domain.ValidationError
 	if errors.As(err, &ve) {
 		return usageError(fmt.Errorf("--name: %s", ve.Fields["name"]))
@@ -44,11 +56,7 @@ func runTokenCreate(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	access := "read-write"
-	if t.ReadOnly {
-		access = "read-only"
-	}
-	fmt.Fprintf(env.Stdout, "created %s token %d (%s); it is shown only now:\n%s\n", access, t.ID, t.Name, tok)
+	fmt.Fprintf(env.Stdout, "created %s token %d (%s); it is shown only now:\n%s\n", t.Role, t.ID, t.Name, tok)
 	return nil
 }
 
@@ -70,13 +78,14 @@ func runTokenList(ctx context.Context, env Env, args []string) error {
 	}
 	if *asJSON {
 		type tokenJSON struct {
-			ID         int64      `json:"id"`
-			Name       string     `json:"name"`
-			Prefix     string     `json:"prefix"`
-			ReadOnly   bool       `json:"read_only"`
-			CreatedAt  time.Time  `json:"created_at"`
-			LastUsedAt *time.Time `json:"last_used_at"`
-			RevokedAt  *time.Time `json:"revoked_at"`
+			ID         int64       `json:"id"`
+			Name       string      `json:"name"`
+			Prefix     string      `json:"prefix"`
+			Role       domain.Role `json:"role"`
+			ReadOnly   bool        `json:"read_only"` // role viewer, kept for scripts older than roles
+			CreatedAt  time.Time   `json:"created_at"`
+			LastUsedAt *time.Time  `json:"last_used_at"`
+			RevokedAt  *time.Time  `json:"revoked_at"`
 		}
 		opt := func(t time.Time) *time.Time {
 			if t.IsZero() {
@@ -87,17 +96,14 @@ func runTokenList(ctx context.Context, env Env, args []string) error {
 		}
 		out := make([]tokenJSON, 0, len(tokens))
 		for _, t := range tokens {
-			out = append(out, tokenJSON{t.ID, t.Name, t.Prefix, t.ReadOnly, t.CreatedAt.UTC(), opt(t.LastUsedAt), opt(t.RevokedAt)})
+			out = append(out, tokenJSON{t.ID, t.Name, t.Prefix, t.Role, t.Role == domain.RoleViewer, t.CreatedAt.UTC(), opt(t.LastUsedAt), opt(t.RevokedAt)})
 		}
 		return writeJSON(env.Stdout, out)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tACCESS\tCREATED\tLAST USED\tSTATE")
+	fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tROLE\tCREATED\tLAST USED\tSTATE")
 	for _, t := range tokens {
-		access, state, used := "read-write", "active", "never"
-		if t.ReadOnly {
-			access = "read-only"
-		}
+		access, state, used := string(t.Role), "active", "never"
 		if !t.RevokedAt.IsZero() {
 			state = "revoked " + t.RevokedAt.Format("2006-01-02")
 		}

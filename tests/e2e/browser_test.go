@@ -257,7 +257,7 @@ func TestBrowserFlow(t *testing.T) {
 
 	t.Run("admins and tokens", func(t *testing.T) {
 		b.t = t
-		b.open("/admins", `[data-testid="add-admin-form"]`)
+		b.open("/users", `[data-testid="add-admin-form"]`)
 		b.fill("fill the admin form", "#email", "grace@example.com", "#password", "another long passphrase", "#password2", "another long passphrase")
 		b.submit("add an admin", `[data-testid="add-admin-form"] button[type="submit"]`)
 		if n := value(b, "count admins", chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="admin-row"]').length`)); n != 2 {

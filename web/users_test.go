@@ -10,6 +10,10 @@ import (
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
+
+	"github.com/staxkeys/staxkeys/audit"
+	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/notify"
 )
 
 // adminEmails lists the emails on the admins page, marking the current admin with "*".
@@ -28,11 +32,11 @@ func adminEmails(p *Page) []string {
 func TestAdminsAdd(t *testing.T) {
 	e := newAuditedServer(t)
 	c := e.LoggedIn(t)
-	p := c.Get("/admins").Expect(http.StatusOK)
+	p := c.Get("/users").Expect(http.StatusOK)
 	if got := adminEmails(p); !slices.Equal(got, []string{AdminEmail + "*"}) {
 		t.Fatalf("admins %q", got)
 	}
-	if p.Find(`nav a[href="/admins"][aria-current="page"]`).Length() != 1 {
+	if p.Find(`nav a[href="/users"][aria-current="page"]`).Length() != 1 {
 		t.Error("the nav does not mark Admins as the current page")
 	}
 
@@ -47,7 +51,7 @@ func TestAdminsAdd(t *testing.T) {
 		{"email taken", strings.ToUpper(AdminEmail), "a long enough passphrase", "a long enough passphrase", http.StatusConflict, "email"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := c.For(t).Submit("/admins", url.Values{"email": {tc.email}, "password": {tc.pw}, "password2": {tc.pw2},
+			r := c.For(t).Submit("/users", url.Values{"email": {tc.email}, "password": {tc.pw}, "password2": {tc.pw2},
 				"your_password": {AdminPassword}}).Expect(tc.status)
 			for _, f := range []string{"email", "password", "password2"} {
 				if r.Marked(f) != (f == tc.marked) {
@@ -63,8 +67,8 @@ func TestAdminsAdd(t *testing.T) {
 		})
 	}
 
-	p = c.Follow(c.Submit("/admins", url.Values{"email": {"grace@example.com"}, "password": {"another long passphrase"},
-		"password2": {"another long passphrase"}, "your_password": {AdminPassword}}).ExpectRedirect("/admins"))
+	p = c.Follow(c.Submit("/users", url.Values{"email": {"grace@example.com"}, "password": {"another long passphrase"},
+		"password2": {"another long passphrase"}, "your_password": {AdminPassword}}).ExpectRedirect("/users"))
 	if got := p.Text("flash"); !strings.Contains(got, "grace@example.com added") {
 		t.Errorf("flash %q", got)
 	}
@@ -87,8 +91,8 @@ func TestAdminsRemove(t *testing.T) {
 
 	t.Run("another admin, with the remover's password", func(t *testing.T) {
 		c := c.For(t)
-		p := c.Get("/admins")
-		path := fmt.Sprintf("/admins/%d/delete", grace.ID)
+		p := c.Get("/users")
+		path := fmt.Sprintf("/users/%d/delete", grace.ID)
 		if p.TestID("remove-admin").AttrOr("href", "") != path {
 			t.Fatalf("no link to remove grace: %.1500s", p.HTML)
 		}
@@ -107,7 +111,7 @@ func TestAdminsRemove(t *testing.T) {
 				t.Fatalf("password %q removed the admin", pw)
 			}
 		}
-		p = c.Follow(c.Submit(path, url.Values{"confirm": {"yes"}, "your_password": {AdminPassword}}).ExpectRedirect("/admins"))
+		p = c.Follow(c.Submit(path, url.Values{"confirm": {"yes"}, "your_password": {AdminPassword}}).ExpectRedirect("/users"))
 		if got := adminEmails(p); !slices.Equal(got, []string{AdminEmail + "*"}) {
 			t.Fatalf("admins %q", got)
 		}
@@ -120,14 +124,14 @@ func TestAdminsRemove(t *testing.T) {
 	})
 
 	me, _ := e.DB.AdminByEmail(context.Background(), AdminEmail)
-	self := fmt.Sprintf("/admins/%d/delete", me.ID)
+	self := fmt.Sprintf("/users/%d/delete", me.ID)
 	t.Run("the last admin cannot go", func(t *testing.T) {
 		c := c.For(t)
 		p := c.Get(self).Expect(http.StatusOK)
 		if p.TestID("admin-delete-form").Length() != 0 || !strings.Contains(p.TestID("admin-delete").Text(), "only admin") {
 			t.Error("the confirmation does not say the last admin cannot go")
 		}
-		p = c.Follow(c.Submit(self, url.Values{"confirm": {"yes"}}).ExpectRedirect("/admins"))
+		p = c.Follow(c.Submit(self, url.Values{"confirm": {"yes"}}).ExpectRedirect("/users"))
 		if got := p.Text("flash"); !strings.Contains(got, "last admin") {
 			t.Errorf("flash %q", got)
 		}
@@ -139,7 +143,7 @@ func TestAdminsRemove(t *testing.T) {
 	t.Run("oneself, after a confirmation", func(t *testing.T) {
 		c := c.For(t)
 		e.CreateAdmin(t, "grace@example.com")
-		p := c.Get("/admins")
+		p := c.Get("/users")
 		if p.TestID("remove-self").AttrOr("href", "") != self {
 			t.Fatal("no link to remove oneself")
 		}
@@ -161,8 +165,8 @@ func TestAdminsRemove(t *testing.T) {
 	t.Run("unknown admin", func(t *testing.T) {
 		other := e.NewClient(t)
 		other.Login("grace@example.com", AdminPassword).ExpectRedirect("/")
-		other.Submit("/admins/999/delete", nil).ExpectErrorPage(http.StatusNotFound)
-		other.Get("/admins/abc/delete").ExpectErrorPage(http.StatusNotFound)
+		other.Submit("/users/999/delete", nil).ExpectErrorPage(http.StatusNotFound)
+		other.Get("/users/abc/delete").ExpectErrorPage(http.StatusNotFound)
 	})
 }
 
@@ -183,7 +187,7 @@ func TestAdminsChangePassword(t *testing.T) {
 		{"new passwords differ", AdminPassword, newPassword, newPassword + "!", http.StatusUnprocessableEntity, "new_password2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := c.For(t).Submit("/admins/password", url.Values{"current_password": {tc.cur}, "new_password": {tc.pw}, "new_password2": {tc.pw2}}).Expect(tc.status)
+			r := c.For(t).Submit("/users/password", url.Values{"current_password": {tc.cur}, "new_password": {tc.pw}, "new_password2": {tc.pw2}}).Expect(tc.status)
 			for _, f := range []string{"current_password", "new_password", "new_password2"} {
 				if r.Marked(f) != (f == tc.marked) {
 					t.Errorf("field %s marked %v", f, !(f == tc.marked))
@@ -192,8 +196,8 @@ func TestAdminsChangePassword(t *testing.T) {
 		})
 	}
 
-	p := c.Follow(c.Submit("/admins/password", url.Values{"current_password": {AdminPassword},
-		"new_password": {newPassword}, "new_password2": {newPassword}}).ExpectRedirect("/admins"))
+	p := c.Follow(c.Submit("/users/password", url.Values{"current_password": {AdminPassword},
+		"new_password": {newPassword}, "new_password2": {newPassword}}).ExpectRedirect("/users"))
 	if got := p.Text("flash"); !strings.Contains(got, "Password changed") {
 		t.Errorf("flash %q", got)
 	}
@@ -209,4 +213,61 @@ func TestAdminsChangePassword(t *testing.T) {
 		t.Errorf("audit %q", got)
 	}
 	e.AssertNeverShown(t, newPassword, AdminPassword)
+}
+
+// TestUsersRoles: the users page shows each user's role, adds a user with the role chosen,
+// changes a role (ending that user's sessions, audited), refuses to demote the last admin, and
+// a user who is not an admin changes their password on /account.
+func TestUsersRoles(t *testing.T) {
+	e, _ := newRecordsEnv(t, notify.Config{})
+	c := e.LoggedIn(t)
+	c.Get("/admins").ExpectRedirect("/users")
+	p := c.Get("/users").Expect(http.StatusOK)
+	if got := p.TestID("admin-row-role").First().Find("option[selected]").Text(); got != "admin" {
+		t.Errorf("the first user's role shows as %q", got)
+	}
+	if n := p.Find(`select#role option`).Length(); n != 3 {
+		t.Errorf("the add form offers %d roles", n)
+	}
+	r := c.Submit("/users", url.Values{"email": {"vera@example.com"}, "role": {"owner"}, "password": {"another long passphrase"},
+		"password2": {"another long passphrase"}, "your_password": {AdminPassword}}).Expect(http.StatusUnprocessableEntity)
+	if !r.Marked("role") {
+		t.Error("an unknown role is not marked")
+	}
+	c.Follow(c.Submit("/users", url.Values{"email": {"vera@example.com"}, "role": {"editor"}, "password": {"another long passphrase"},
+		"password2": {"another long passphrase"}, "your_password": {AdminPassword}}).ExpectRedirect("/users"))
+	vera, err := e.DB.AdminByEmail(context.Background(), "vera@example.com")
+	if err != nil || vera.Role != domain.RoleEditor {
+		t.Fatalf("vera = %+v, %v", vera, err)
+	}
+
+	v := e.NewClient(t)
+	v.Login("vera@example.com", "another long passphrase").ExpectRedirect("/")
+	acct := v.Get("/account").Expect(http.StatusOK)
+	if acct.TestID("password-form").Length() != 1 || acct.TestID("add-admin-form").Length() != 0 || acct.TestID("role-form").Length() != 0 {
+		t.Error("/account for an editor shows the wrong forms")
+	}
+	v.Get("/users").ExpectErrorPage(http.StatusForbidden)
+
+	// Demote vera to viewer: her session ends.
+	c.Follow(c.Submit(fmt.Sprintf("/users/%d/role", vera.ID), url.Values{"role": {"viewer"}, "your_password": {AdminPassword}}).ExpectRedirect("/users"))
+	if got, _ := e.DB.AdminByID(context.Background(), vera.ID); got.Role != domain.RoleViewer {
+		t.Errorf("vera's role after the change: %s", got.Role)
+	}
+	if v.Get("/").StatusCode != http.StatusSeeOther {
+		t.Error("vera's session survived the role change")
+	}
+	if entries := e.auditEntries(t, string(audit.AdminRoleChange)); len(entries) != 1 || !strings.Contains(entries[0].Detail, "editor → viewer") {
+		t.Errorf("role change entries: %+v", entries)
+	}
+
+	// The only admin cannot demote themselves.
+	me, _ := e.DB.AdminByEmail(context.Background(), AdminEmail)
+	page := c.Follow(c.Submit(fmt.Sprintf("/users/%d/role", me.ID), url.Values{"role": {"editor"}}).ExpectRedirect("/users"))
+	if !strings.Contains(page.HTML, "last admin") {
+		t.Error("no message about the last admin")
+	}
+	if got, _ := e.DB.AdminByID(context.Background(), me.ID); got.Role != domain.RoleAdmin {
+		t.Errorf("the last admin was demoted to %s", got.Role)
+	}
 }
