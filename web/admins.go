@@ -152,7 +152,7 @@ func (s *Server) handleAdminPassword(c echo.Context) error {
 	if _, err := s.accounts.SetPassword(c.Request().Context(), principalOf(c), admin.ID, hash); err != nil {
 		return err
 	}
-	if err := s.startSession(c, admin.ID); err != nil {
+	if err := s.startSession(c, admin.ID, store.AuthPassword); err != nil {
 		return err
 	}
 	s.flash(c, "ok", "Password changed. Your other sessions were logged out.")
