@@ -95,3 +95,24 @@ func (db *DB) DeleteSession(ctx context.Context, idHash []byte) error {
 func (db *DB) DeleteExpiredSessions(ctx context.Context, idleBefore, createdBefore time.Time) error {
 	return db.updateSession(ctx, "DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?", ms(idleBefore), ms(createdBefore))
 }
+
+// AdminSessions lists an admin's live sessions, newest first.
+func (db *DB) AdminSessions(ctx context.Context, adminID int64) ([]Session, error) {
+	rows, err := db.r.QueryContext(ctx,
+		"SELECT id_hash, admin_id, created_at, last_seen_at, reauth_at, ip, user_agent, auth_method FROM sessions WHERE admin_id = ? ORDER BY created_at DESC", adminID)
+	if err != nil {
+		return nil, fmt.Errorf("store: sessions of admin %d: %w", adminID, err)
+	}
+	defer rows.Close()
+	var out []Session
+	for rows.Next() {
+		var s Session
+		var created, seen, reauth sql.NullInt64
+		if err := rows.Scan(&s.IDHash, &s.AdminID, &created, &seen, &reauth, &s.IP, &s.UserAgent, &s.AuthMethod); err != nil {
+			return nil, fmt.Errorf("store: sessions of admin %d: %w", adminID, err)
+		}
+		s.CreatedAt, s.LastSeenAt, s.ReauthAt = fromMS(created), fromMS(seen), fromMS(reauth)
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
