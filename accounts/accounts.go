@@ -172,6 +172,9 @@ func (s *Service) SignInSSO(ctx context.Context, ip string, in SSOSignIn, jit bo
 		if a, err = s.db.AdminByID(ctx, linked.AdminID); err != nil {
 			return a, err
 		}
+		if linked.Role != in.Role {
+			detail += fmt.Sprintf(", role was %s", linked.Role)
+		}
 	case errors.Is(err, domain.ErrNotFound):
 		a, err = s.db.AdminByEmail(ctx, in.Email)
 		switch {

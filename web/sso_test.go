@@ -167,6 +167,32 @@ func TestSSOGroupRole(t *testing.T) {
 	}
 }
 
+// TestSSOPolicyAtEverySignIn: the policy is applied again at each sign-in of a linked
+// identity: a group change at the provider changes the role recorded (audited with the old
+// one), and leaving every mapped group keeps the person out.
+func TestSSOPolicyAtEverySignIn(t *testing.T) {
+	e, p := newSSOServer(t, ssoSetup{})
+	e.CreateAdmin(t, ssoAlice.Email)
+	signInSSO(t, e.NewClient(t), ssoAlice).ExpectRedirect("/")
+
+	p.SetGroups("alice", "staxkeys-viewers")
+	signInSSO(t, e.NewClient(t), ssoAlice).ExpectRedirect("/")
+	ident, err := e.DB.SSOIdentity(context.Background(), p.Issuer, p.Subject("alice"))
+	if err != nil || ident.Role != domain.RoleViewer {
+		t.Fatalf("identity %+v, %v; want role viewer after the group change", ident, err)
+	}
+	if logins := auditEntries(t, e, audit.SSOLogin); len(logins) != 2 || !strings.Contains(logins[0].Detail, "role viewer (group staxkeys-viewers), role was admin") {
+		t.Fatalf("sso.login entries %+v", logins)
+	}
+
+	p.SetGroups("alice", "staff")
+	c := e.NewClient(t)
+	signInSSO(t, c, ssoAlice).Expect(http.StatusForbidden)
+	if c.LoggedIn() {
+		t.Fatal("signed in after leaving every mapped group")
+	}
+}
+
 // TestSSORefused: someone the provider vouches for but the policy keeps out (another email
 // domain, no mapped group) gets a refusal page saying why, an audit entry, and no session.
 func TestSSORefused(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
@@ -71,6 +72,18 @@ func (p *Provider) Register(redirectURL string) {
 	p.clients[p.ClientID] = storage.WebClient(p.ClientID, p.ClientSecret, redirectURL)
 }
 
+// SetGroups changes the groups of the user with username, as an administrator of the
+// provider would.
+func (p *Provider) SetGroups(username string, groups ...string) {
+	p.users.mu.Lock()
+	defer p.users.mu.Unlock()
+	for _, a := range p.users.byID {
+		if a.Username == username {
+			a.groups = groups
+		}
+	}
+}
+
 // Subject is the provider's subject of the user with username.
 func (p *Provider) Subject(username string) string {
 	if u := p.users.GetUserByUsername(username); u != nil {
@@ -115,20 +128,38 @@ type account struct {
 	groups []string
 }
 
-// users is the provider's user store.
-type users struct{ byID map[string]*account }
+// users is the provider's user store; tests change groups while it serves.
+type users struct {
+	mu   sync.Mutex
+	byID map[string]*account
+}
 
 func (u *users) GetUserByID(id string) *storage.User {
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	if a, ok := u.byID[id]; ok {
-		return &a.User
+		c := a.User
+		return &c
+	}
+	return nil
+}
+
+func (u *users) groups(id string) []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if a, ok := u.byID[id]; ok {
+		return append([]string(nil), a.groups...)
 	}
 	return nil
 }
 
 func (u *users) GetUserByUsername(name string) *storage.User {
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	for _, a := range u.byID {
 		if a.Username == name {
-			return &a.User
+			c := a.User
+			return &c
 		}
 	}
 	return nil
@@ -147,8 +178,8 @@ func (s *store) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, t
 	if err := s.Storage.SetUserinfoFromToken(ctx, info, tokenID, subject, origin); err != nil {
 		return err
 	}
-	if a, ok := s.users.byID[info.Subject]; ok && len(a.groups) > 0 {
-		info.AppendClaims("groups", a.groups)
+	if groups := s.users.groups(info.Subject); len(groups) > 0 {
+		info.AppendClaims("groups", groups)
 	}
 	return nil
 }
