@@ -7,6 +7,7 @@ package accounts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -209,4 +210,88 @@ func actorAttr(p domain.Principal) slog.Attr {
 		return slog.String("by", "cli")
 	}
 	return slog.String("by", "")
+}
+
+// SSOSignIn is who the provider vouched for, with the role the SSO policy gave them.
+type SSOSignIn struct {
+	Issuer, Subject, Email string
+	Role                   domain.Role
+	// Mapping says how the role was decided ("group staxkeys-admins"), for the audit trail.
+	Mapping string
+}
+
+// ErrNoSSOAccount means the provider vouched for someone with no account here, and accounts
+// are not created just in time.
+var ErrNoSSOAccount = errors.New("accounts: no account for this SSO sign-in")
+
+// SignInSSO finds the admin an SSO sign-in is for: the one its (issuer, subject) is linked to,
+// else the one with its (verified) email, whom it links; else, when jit is on, a new admin
+// without a password. It records the role computed and the sign-in (or the creation);
+// ErrNoSSOAccount when nobody matches and jit is off.
+func (s *Service) SignInSSO(ctx context.Context, ip string, in SSOSignIn, jit bool) (domain.Admin, error) {
+	ident := store.SSOIdentity{Issuer: in.Issuer, Subject: in.Subject, Email: in.Email, Role: in.Role}
+	detail := fmt.Sprintf("issuer %s, role %s (%s)", in.Issuer, in.Role, in.Mapping)
+	linked, err := s.db.SSOIdentity(ctx, in.Issuer, in.Subject)
+	var a domain.Admin
+	switch {
+	case err == nil:
+		if a, err = s.db.AdminByID(ctx, linked.AdminID); err != nil {
+			return a, err
+		}
+		if linked.Role != in.Role {
+			detail += fmt.Sprintf(", role was %s", linked.Role)
+		}
+	case errors.Is(err, domain.ErrNotFound):
+		a, err = s.db.AdminByEmail(ctx, in.Email)
+		switch {
+		case err == nil:
+			detail += ", linked to the account of the same email"
+		case errors.Is(err, domain.ErrNotFound) && jit:
+			a, err = s.db.CreateSSOAdmin(ctx, ident)
+			if err != nil {
+				return a, err
+			}
+			s.log.Info("admin created at first sso sign-in", slog.Int64("admin_id", a.ID))
+			s.trail.Record(ctx, domain.AdminPrincipal(a, ip), audit.SSOUserCreate, audit.AdminTarget(a.ID),
+				fmt.Sprintf("email %s, issuer %s, role %s (%s)", a.Email, in.Issuer, in.Role, in.Mapping))
+			s.trail.Record(ctx, domain.AdminPrincipal(a, ip), audit.SSOLogin, audit.AdminTarget(a.ID), detail)
+			return a, nil
+		case errors.Is(err, domain.ErrNotFound):
+			s.SSORefused(ctx, ip, in.Email, "no account with this email, and accounts are not created at sign-in")
+			return a, ErrNoSSOAccount
+		default:
+			return a, err
+		}
+	default:
+		return a, err
+	}
+	ident.AdminID = a.ID
+	if err := s.db.SaveSSOIdentity(ctx, ident); err != nil {
+		return a, err
+	}
+	// The provider's groups decide the role at every sign-in; the last admin keeps theirs
+	// (store.ErrLastAdmin), so that a changed group mapping cannot lock everyone out.
+	if a.Role != in.Role {
+		switch err := s.db.SetAdminRole(ctx, a.ID, in.Role); {
+		case err == nil:
+			s.trail.Record(ctx, domain.AdminPrincipal(a, ip), audit.AdminRoleChange, audit.AdminTarget(a.ID),
+				fmt.Sprintf("%s → %s, from the identity provider (%s)", a.Role, in.Role, in.Mapping))
+			a.Role = in.Role
+		case errors.Is(err, store.ErrLastAdmin):
+			detail += ", kept admin: the last admin cannot be demoted"
+		default:
+			return a, err
+		}
+	}
+	s.trail.Record(ctx, domain.AdminPrincipal(a, ip), audit.SSOLogin, audit.AdminTarget(a.ID), detail)
+	return a, nil
+}
+
+// SSORefused records a sign-in the provider vouched for that staxkeys refused, and why.
+func (s *Service) SSORefused(ctx context.Context, ip, email, reason string) {
+	if len(email) > 254 {
+		email = email[:254]
+	}
+	s.log.Warn("sso sign-in refused", slog.String("ip", ip), slog.String("reason", reason))
+	s.trail.Record(ctx, domain.Principal{Claimed: email, IP: ip}, audit.SSORefused, "", reason)
 }

@@ -29,6 +29,10 @@ const (
 	ReauthFailed Action = "reauth.failed" // a wrong password re-entered in a logged-in session
 	Logout       Action = "logout"
 
+	SSOLogin      Action = "sso.login"       // signed in through the OpenID provider; detail: role and how it was mapped
+	SSORefused    Action = "sso.refused"     // the provider vouched for someone the SSO policy does not let in
+	SSOUserCreate Action = "sso.user_create" // an account created just in time at a first SSO sign-in
+
 	KeyAdd      Action = "pair.add"
 	KeyEdit     Action = "pair.edit"
 	KeyDelete   Action = "pair.delete"
@@ -57,6 +61,7 @@ const (
 // Actions lists every action, in the order the audit page's filter suggests them.
 var Actions = []Action{
 	Setup, Login, LoginFailed, ReauthFailed, Logout,
+	SSOLogin, SSORefused, SSOUserCreate,
 	KeyAdd, KeyEdit, KeyDelete, KeyReveal, KeyCheck, KeyCheckAll, KeysImport, KeysExport,
 	TokenCreate, TokenRevoke,
 	AdminCreate, AdminDelete, AdminPasswordChange, AdminPasswordReset, AdminRoleChange,

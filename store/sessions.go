@@ -20,14 +20,26 @@ type Session struct {
 	ReauthAt   time.Time // when the admin last re-entered their password (for reveals)
 	IP         string
 	UserAgent  string
+	// AuthMethod is how the admin proved who they are: AuthPassword or AuthSSO.
+	AuthMethod string
 }
 
+// How a session was authenticated, as Session.AuthMethod records it.
+const (
+	AuthPassword = "password"
+	AuthSSO      = "sso"
+)
+
 // CreateSession stores a new session.
+// An empty AuthMethod is AuthPassword.
 func (db *DB) CreateSession(ctx context.Context, s Session) error {
+	if s.AuthMethod == "" {
+		s.AuthMethod = AuthPassword
+	}
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
-			"INSERT INTO sessions (id_hash, admin_id, created_at, last_seen_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?)",
-			s.IDHash, s.AdminID, ms(s.CreatedAt), ms(s.LastSeenAt), s.IP, s.UserAgent)
+			"INSERT INTO sessions (id_hash, admin_id, created_at, last_seen_at, ip, user_agent, auth_method) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			s.IDHash, s.AdminID, ms(s.CreatedAt), ms(s.LastSeenAt), s.IP, s.UserAgent, s.AuthMethod)
 		return err
 	})
 	if err != nil {
@@ -41,8 +53,8 @@ func (db *DB) SessionByHash(ctx context.Context, idHash []byte) (Session, error)
 	var s Session
 	var created, seen, reauth sql.NullInt64
 	err := db.r.QueryRowContext(ctx,
-		"SELECT id_hash, admin_id, created_at, last_seen_at, reauth_at, ip, user_agent FROM sessions WHERE id_hash = ?", idHash).
-		Scan(&s.IDHash, &s.AdminID, &created, &seen, &reauth, &s.IP, &s.UserAgent)
+		"SELECT id_hash, admin_id, created_at, last_seen_at, reauth_at, ip, user_agent, auth_method FROM sessions WHERE id_hash = ?", idHash).
+		Scan(&s.IDHash, &s.AdminID, &created, &seen, &reauth, &s.IP, &s.UserAgent, &s.AuthMethod)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, domain.ErrNotFound
 	}
@@ -82,4 +94,25 @@ func (db *DB) DeleteSession(ctx context.Context, idHash []byte) error {
 // DeleteExpiredSessions removes sessions idle since before idleBefore or created before createdBefore.
 func (db *DB) DeleteExpiredSessions(ctx context.Context, idleBefore, createdBefore time.Time) error {
 	return db.updateSession(ctx, "DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?", ms(idleBefore), ms(createdBefore))
+}
+
+// AdminSessions lists an admin's live sessions, newest first.
+func (db *DB) AdminSessions(ctx context.Context, adminID int64) ([]Session, error) {
+	rows, err := db.r.QueryContext(ctx,
+		"SELECT id_hash, admin_id, created_at, last_seen_at, reauth_at, ip, user_agent, auth_method FROM sessions WHERE admin_id = ? ORDER BY created_at DESC", adminID)
+	if err != nil {
+		return nil, fmt.Errorf("store: sessions of admin %d: %w", adminID, err)
+	}
+	defer rows.Close()
+	var out []Session
+	for rows.Next() {
+		var s Session
+		var created, seen, reauth sql.NullInt64
+		if err := rows.Scan(&s.IDHash, &s.AdminID, &created, &seen, &reauth, &s.IP, &s.UserAgent, &s.AuthMethod); err != nil {
+			return nil, fmt.Errorf("store: sessions of admin %d: %w", adminID, err)
+		}
+		s.CreatedAt, s.LastSeenAt, s.ReauthAt = fromMS(created), fromMS(seen), fromMS(reauth)
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }

@@ -53,8 +53,9 @@ func hashSessionID(sid string) []byte {
 }
 
 // startSession logs adminID in with a brand-new session id, so an id planted before login
-// (session fixation) is worthless, and ends the session the browser had before.
-func (s *Server) startSession(c echo.Context, adminID int64) error {
+// (session fixation) is worthless, and ends the session the browser had before. method says
+// how the admin proved who they are (store.AuthPassword or store.AuthSSO).
+func (s *Server) startSession(c echo.Context, adminID int64, method string) error {
 	sess := s.cookieSession(c)
 	if old, ok := sess.Values["sid"].(string); ok {
 		_ = s.db.DeleteSession(c.Request().Context(), hashSessionID(old))
@@ -67,7 +68,7 @@ func (s *Server) startSession(c echo.Context, adminID int64) error {
 	now := s.Now()
 	err := s.db.CreateSession(c.Request().Context(), store.Session{
 		IDHash: hashSessionID(sid), AdminID: adminID, CreatedAt: now, LastSeenAt: now,
-		IP: c.RealIP(), UserAgent: truncate(c.Request().UserAgent(), 200),
+		IP: c.RealIP(), UserAgent: truncate(c.Request().UserAgent(), 200), AuthMethod: method,
 	})
 	if err != nil {
 		return err
@@ -229,7 +230,7 @@ func (s *Server) handleSetup(c echo.Context) error {
 		return err
 	}
 	s.hasAdmin.Store(true)
-	if err := s.startSession(c, admin.ID); err != nil {
+	if err := s.startSession(c, admin.ID, store.AuthPassword); err != nil {
 		return err
 	}
 	s.flash(c, "ok", "Welcome! Add your first API key.")
@@ -241,7 +242,7 @@ func (s *Server) handleLoginForm(c echo.Context) error {
 	if _, _, err := s.currentAdmin(c); err == nil {
 		return redirect(c, localPath(c.QueryParam("next")))
 	}
-	return render(c, http.StatusOK, views.LoginPage(s.page(c, "Log in", ""), views.LoginForm{Next: localPath(c.QueryParam("next"))}))
+	return render(c, http.StatusOK, views.LoginPage(s.page(c, "Log in", ""), s.loginForm(localPath(c.QueryParam("next")))))
 }
 
 // errHashBusy is a password check refused because every hashing slot was taken: 503.
@@ -300,10 +301,14 @@ func (s *Server) handleLogin(c echo.Context) error {
 	email := strings.TrimSpace(formField(c, "email"))
 	pw := formField(c, "password")
 	next := localPath(formField(c, "next"))
-	form := views.LoginForm{Email: email, Next: next}
+	form := s.loginForm(next)
+	form.Email = email
 	fail := func(status int, msg string) error {
 		form.Error = msg
 		return render(c, status, views.LoginPage(s.page(c, "Log in", ""), form))
+	}
+	if form.PasswordOff {
+		return fail(http.StatusForbidden, "Password login is turned off here. Sign in with SSO.")
 	}
 	admin, err := s.db.AdminByEmail(c.Request().Context(), email)
 	if err != nil && !errors.Is(err, domain.ErrNotFound) {
@@ -322,7 +327,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 		s.accounts.SignInFailed(c.Request().Context(), c.RealIP(), email)
 		return fail(http.StatusUnauthorized, "Wrong email or password.")
 	}
-	if err := s.startSession(c, admin.ID); err != nil {
+	if err := s.startSession(c, admin.ID, store.AuthPassword); err != nil {
 		return err
 	}
 	s.log.Info("login", slog.Int64("admin_id", admin.ID), slog.String("ip", c.RealIP()))

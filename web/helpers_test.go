@@ -117,6 +117,10 @@ type EnvOptions struct {
 	CookieSecure bool
 	// PasswordGate replaces the server's gate of password hashing.
 	PasswordGate *password.Gate
+	// SSO, when set, turns on single sign-on as it returns for the server's base URL.
+	SSO func(baseURL string) web.SSO
+	// Audit turns the audit trail on.
+	Audit bool
 }
 
 // newTestServer starts the real server, built as internal/app builds it, over a fresh
@@ -147,17 +151,31 @@ func newTestServerWith(t testing.TB, opts EnvOptions) *Env {
 		},
 	}
 	db.Now = e.Clock.Now
+	if opts.Audit {
+		e.AuditKey = ring.DeriveKey("audit", 32)
+	}
 	log := slog.New(slog.NewTextHandler(e.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var webOpts []web.Option
 	if opts.PasswordGate != nil {
 		webOpts = append(webOpts, web.WithPasswordGate(opts.PasswordGate))
 	}
+	// The listener comes first, so that options that need the server's URL (SSO's
+	// redirect URL) can have it.
+	e.TS = httptest.NewUnstartedServer(nil)
+	scheme := "http://"
+	if opts.CookieSecure {
+		scheme = "https://"
+	}
+	if opts.SSO != nil {
+		webOpts = append(webOpts, web.WithSSO(opts.SSO(scheme+e.TS.Listener.Addr().String())))
+	}
 	e.Server = web.New(e.Config, db, e.services(log, nil), log, webOpts...)
 	e.Server.Now = e.Clock.Now
+	e.TS.Config.Handler = e.Server
 	if opts.CookieSecure {
-		e.TS = httptest.NewTLSServer(e.Server)
+		e.TS.StartTLS()
 	} else {
-		e.TS = httptest.NewServer(e.Server)
+		e.TS.Start()
 	}
 	t.Cleanup(e.TS.Close)
 	return e

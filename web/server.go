@@ -131,6 +131,7 @@ type Server struct {
 	metricsToken string
 	notifier     Notifier    // nil when alerts are not wired in (tests of other things)
 	imports      importStage // previewed imports awaiting confirmation
+	sso          *SSO        // nil when single sign-on is not configured
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -220,6 +221,7 @@ func (s *Server) routes() {
 	pages.GET("/login", s.handleLoginForm)
 	pages.POST("/login", s.handleLogin)
 	pages.POST("/logout", s.handleLogout)
+	s.ssoRoutes(pages)
 
 	// The live-update stream stays open for as long as a dashboard is, so it is kept out of the
 	// page gate; every other page of a logged-in user passes through it.

@@ -227,7 +227,7 @@ func (s *Server) handleOwnPassword(c echo.Context) error {
 	if _, err := s.accounts.SetPassword(c.Request().Context(), principalOf(c), me.ID, hash); err != nil {
 		return err
 	}
-	if err := s.startSession(c, me.ID); err != nil {
+	if err := s.startSession(c, me.ID, store.AuthPassword); err != nil {
 		return err
 	}
 	s.flash(c, "ok", "Password changed. Your other sessions were logged out.")

@@ -19,6 +19,7 @@ import (
 	"github.com/staxkeys/staxkeys/internal/metrics"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/notify"
+	"github.com/staxkeys/staxkeys/sso"
 	"github.com/staxkeys/staxkeys/staxapi"
 	"github.com/staxkeys/staxkeys/web"
 )
@@ -59,6 +60,16 @@ func NewServer(cfg config.Config, data *Data, version string) (*Server, error) {
 	}
 	alerts.OnAttempt(mets.DeliveryAttempted)
 	chk.AddObserver(alerts)
+	webOpts := []web.Option{web.WithChecker(chk), web.WithMetrics(mets.Handler(), cfg.MetricsToken), web.WithNotifier(alerts)}
+	if cfg.OIDCIssuer != "" {
+		single, err := NewSSO(cfg)
+		if err != nil {
+			return nil, err
+		}
+		webOpts = append(webOpts, web.WithSSO(single))
+		log.Info("single sign-on", slog.String("issuer", cfg.OIDCIssuer), slog.Bool("jit", cfg.OIDCJIT),
+			slog.Bool("local_login", cfg.LocalLogin))
+	}
 	srv := web.New(web.Config{
 		CookieSecure:    cfg.CookieSecure,
 		SessionHashKey:  data.Keys.DeriveKey("session cookie hash", 32),
@@ -74,7 +85,7 @@ func NewServer(cfg config.Config, data *Data, version string) (*Server, error) {
 		Keys:     keys.NewService(v, data.Trail, chk, log),
 		Accounts: data.Accounts(),
 		Audit:    data.Trail,
-	}, log, web.WithChecker(chk), web.WithMetrics(mets.Handler(), cfg.MetricsToken), web.WithNotifier(alerts))
+	}, log, webOpts...)
 	return &Server{Checker: chk, cfg: cfg, data: data, alerts: alerts, web: srv, version: version, log: log}, nil
 }
 
@@ -187,6 +198,25 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, beside ...func(contex
 	<-alertsDone
 	log.Info("stopped")
 	return nil
+}
+
+// NewSSO is single sign-on as the configuration describes it (cfg.OIDCIssuer set). The
+// provider is discovered at the first sign-in, so a provider that is down does not stop
+// staxkeys from starting.
+func NewSSO(cfg config.Config) (web.SSO, error) {
+	secret, err := cfg.OIDCSecret()
+	if err != nil {
+		return web.SSO{}, configError(err)
+	}
+	policy, err := sso.ParsePolicy(cfg.OIDCAllowedDomains, cfg.OIDCGroupsClaim, cfg.OIDCRoleMap, cfg.OIDCDefaultRole)
+	if err != nil {
+		return web.SSO{}, configError(err)
+	}
+	rp := sso.New(sso.Config{
+		Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: secret,
+		RedirectURL: cfg.PublicURL + "/auth/oidc/callback",
+	}, policy.GroupsClaim)
+	return web.SSO{RP: rp, Policy: policy, JIT: cfg.OIDCJIT, PasswordLoginOff: !cfg.LocalLogin}, nil
 }
 
 // newChecker builds the checker with its Stax.ai client from the configuration.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -70,6 +71,19 @@ type Config struct {
 	// AlertAllow lists the hosts and CIDRs alerts may reach although they are loopback,
 	// private, link-local, unique-local or multicast (comma-separated); notify parses it.
 	AlertAllow string
+
+	// Single sign-on with OpenID Connect (package sso), off while OIDCIssuer is empty.
+	OIDCIssuer           string
+	OIDCClientID         string
+	OIDCClientSecret     string // a secret, never logged
+	OIDCClientSecretFile string
+	OIDCAllowedDomains   string // comma-separated email domains
+	OIDCGroupsClaim      string // the ID token or userinfo claim listing the user's groups
+	OIDCRoleMap          string // group=role pairs, comma-separated
+	OIDCDefaultRole      string // the role of an allowed user when no groups claim is configured
+	OIDCJIT              bool   // create an account at a first SSO sign-in
+	// LocalLogin offers email and password on the login page; turning it off needs SSO.
+	LocalLogin bool
 }
 
 // Default returns the configuration staxkeys runs with when told nothing: safe for one machine.
@@ -96,6 +110,8 @@ func Default() Config {
 		RevokedReminder:    24 * time.Hour,
 		ShutdownDrain:      5 * time.Second,
 		AlertGroupWindow:   30 * time.Second,
+		OIDCDefaultRole:    "viewer",
+		LocalLogin:         true,
 	}
 }
 
@@ -146,6 +162,16 @@ func settings() []setting {
 		{"alert-group-window", "STAXKEYS_ALERT_GROUP_WINDOW", "alerts: verdict changes confirmed within this window go out as one message per channel (Go duration, 0 off)", false, func(c *Config) flag.Value { return (*durationValue)(&c.AlertGroupWindow) }},
 		{"public-url", "STAXKEYS_PUBLIC_URL", "URL people reach staxkeys at (e.g. https://staxkeys.example.com); alerts link to each key's page", false, func(c *Config) flag.Value { return (*publicURLValue)(&c.PublicURL) }},
 		{"alert-allow", "STAXKEYS_ALERT_ALLOW", "alerts: internal hosts or CIDRs alerts may reach, comma-separated (loopback and private addresses are refused otherwise)", false, func(c *Config) flag.Value { return (*stringValue)(&c.AlertAllow) }},
+		{"oidc-issuer", "STAXKEYS_OIDC_ISSUER", "SSO: OpenID Connect issuer URL (empty: no SSO)", false, func(c *Config) flag.Value { return (*stringValue)(&c.OIDCIssuer) }},
+		{"oidc-client-id", "STAXKEYS_OIDC_CLIENT_ID", "SSO: client id registered at the provider", false, func(c *Config) flag.Value { return (*stringValue)(&c.OIDCClientID) }},
+		{"oidc-client-secret", "STAXKEYS_OIDC_CLIENT_SECRET", "SSO: client secret (prefer the variable or a file)", true, func(c *Config) flag.Value { return (*stringValue)(&c.OIDCClientSecret) }},
+		{"oidc-client-secret-file", "STAXKEYS_OIDC_CLIENT_SECRET_FILE", "SSO: file holding the client secret", false, func(c *Config) flag.Value { return (*stringValue)(&c.OIDCClientSecretFile) }},
+		{"oidc-allowed-domains", "STAXKEYS_OIDC_ALLOWED_DOMAINS", "SSO: email domains allowed to sign in, comma-separated", false, func(c *Config) flag.Value { return (*stringValue)(&c.OIDCAllowedDomains) }},
+		{"oidc-groups-claim", "STAXKEYS_OIDC_GROUPS_CLAIM", "SSO: claim listing the user's groups; when set, only groups in the role map let in", false, func(c *Config) flag.Value { return (*stringValue)(&c.OIDCGroupsClaim) }},
+		{"oidc-role-map", "STAXKEYS_OIDC_ROLE_MAP", "SSO: group=role pairs, comma-separated (roles: viewer, editor, admin)", false, func(c *Config) flag.Value { return (*stringValue)(&c.OIDCRoleMap) }},
+		{"oidc-default-role", "STAXKEYS_OIDC_DEFAULT_ROLE", "SSO: role of an allowed user when no groups claim is set", false, func(c *Config) flag.Value { return (*stringValue)(&c.OIDCDefaultRole) }},
+		{"oidc-jit", "STAXKEYS_OIDC_JIT", "SSO: create an account at a first sign-in (else only existing accounts, matched by verified email)", false, func(c *Config) flag.Value { return (*boolValue)(&c.OIDCJIT) }},
+		{"local-login", "STAXKEYS_LOCAL_LOGIN", "offer email and password login (false needs SSO; `staxkeys admin` commands stay the recovery)", false, func(c *Config) flag.Value { return (*boolValue)(&c.LocalLogin) }},
 	}
 }
 
@@ -222,7 +248,54 @@ func (c Config) Validate() error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("config: STAXKEYS_API_URL must be an absolute http(s) URL")
 	}
+	if err := c.validateSSO(); err != nil {
+		return err
+	}
 	return c.validateAlerts()
+}
+
+// validateSSO checks the single sign-on settings' shape; package sso parses the role map
+// when the server starts.
+func (c Config) validateSSO() error {
+	if c.OIDCIssuer == "" {
+		if !c.LocalLogin {
+			return errors.New("config: STAXKEYS_LOCAL_LOGIN=false needs single sign-on (STAXKEYS_OIDC_ISSUER): nobody could log in")
+		}
+		return nil
+	}
+	u, err := url.Parse(c.OIDCIssuer)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return errors.New("config: STAXKEYS_OIDC_ISSUER must be an absolute http(s) URL")
+	case c.OIDCClientID == "":
+		return errors.New("config: STAXKEYS_OIDC_ISSUER needs STAXKEYS_OIDC_CLIENT_ID")
+	case c.OIDCClientSecret == "" && c.OIDCClientSecretFile == "":
+		return errors.New("config: STAXKEYS_OIDC_ISSUER needs STAXKEYS_OIDC_CLIENT_SECRET or STAXKEYS_OIDC_CLIENT_SECRET_FILE")
+	case c.OIDCClientSecret != "" && c.OIDCClientSecretFile != "":
+		return errors.New("config: set STAXKEYS_OIDC_CLIENT_SECRET or STAXKEYS_OIDC_CLIENT_SECRET_FILE, not both")
+	case c.PublicURL == "":
+		return errors.New("config: STAXKEYS_OIDC_ISSUER needs STAXKEYS_PUBLIC_URL: the provider sends people back to <public URL>/auth/oidc/callback")
+	case strings.TrimSpace(c.OIDCAllowedDomains) == "" && c.OIDCGroupsClaim == "":
+		// Without either, anyone with an account at the provider (a public one, say) would pass.
+		return errors.New("config: STAXKEYS_OIDC_ISSUER needs STAXKEYS_OIDC_ALLOWED_DOMAINS or STAXKEYS_OIDC_GROUPS_CLAIM, or everyone the provider knows could sign in")
+	}
+	return nil
+}
+
+// OIDCSecret is the SSO client secret, from its variable or its file.
+func (c Config) OIDCSecret() (string, error) {
+	if c.OIDCClientSecretFile == "" {
+		return c.OIDCClientSecret, nil
+	}
+	b, err := os.ReadFile(c.OIDCClientSecretFile)
+	if err != nil {
+		return "", fmt.Errorf("config: STAXKEYS_OIDC_CLIENT_SECRET_FILE: %w", err)
+	}
+	sec := strings.TrimSpace(string(b))
+	if sec == "" {
+		return "", errors.New("config: STAXKEYS_OIDC_CLIENT_SECRET_FILE is empty")
+	}
+	return sec, nil
 }
 
 // validateAlerts checks the alert settings' shape; package notify checks the rest (addresses,

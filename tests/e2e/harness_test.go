@@ -84,11 +84,17 @@ var listening = regexp.MustCompile(`msg="staxkeys listening" url=(\S+)`)
 // returns its base URL and its log. It stops the program when the test ends.
 func startProgram(t *testing.T, env map[string]string) (string, *logBuffer) {
 	t.Helper()
+	return startProgramAt(t, "127.0.0.1:0", env)
+}
+
+// startProgramAt is startProgram listening on addr.
+func startProgramAt(t *testing.T, addr string, env map[string]string) (string, *logBuffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log := newLogBuffer()
 	done := make(chan error, 1)
 	go func() {
-		done <- cli.Run(ctx, []string{"--addr", "127.0.0.1:0"}, cli.Env{
+		done <- cli.Run(ctx, []string{"--addr", addr}, cli.Env{
 			Getenv: func(k string) string { return env[k] },
 			Stdin:  strings.NewReader(""),
 			Stdout: log,
