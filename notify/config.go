@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,9 +21,12 @@ import (
 // Config says where alerts go and when reminders are due.
 type Config struct {
 	WebhookURL    string // may carry a token: treated as a secret, like the Slack URL
-	WebhookSecret string // signs webhook bodies; a secret
-	SlackURL      string // a Slack incoming webhook URL, itself a credential
-	SMTP          SMTPConfig
+	WebhookSecret string // signs webhook bodies (see SigningKey); a secret
+	// WebhookLegacySignature keeps sending the X-Staxkeys-* headers of earlier versions beside
+	// the Standard Webhooks ones, for receivers not yet moved over. Deprecated: for one release.
+	WebhookLegacySignature bool
+	SlackURL               string // a Slack incoming webhook URL, itself a credential
+	SMTP                   SMTPConfig
 	// RevokedReminder repeats the alert about a key that stays revoked or denied, once per
 	// this period; 0 turns it off.
 	RevokedReminder time.Duration
@@ -83,8 +87,8 @@ func (c Config) Validate() error {
 	if msg := checkURL(c.WebhookURL); msg != "" {
 		f["webhook_url"] = msg
 	}
-	if c.WebhookSecret != "" && len(c.WebhookSecret) < 16 {
-		f["webhook_secret"] = "the signing secret must be at least 16 characters"
+	if msg := checkWebhookSecret(c.WebhookSecret); msg != "" {
+		f["webhook_secret"] = msg
 	}
 	if msg := checkURL(c.SlackURL); msg != "" {
 		f["slack_url"] = msg
@@ -143,6 +147,26 @@ func checkURL(s string) string {
 	return ""
 }
 
+// checkWebhookSecret accepts "", a Standard Webhooks secret ("whsec_" and the base64 of 24 to
+// 64 bytes, as the specification asks), or any other string of at least 16 characters, as
+// earlier versions did (its own bytes are then the key).
+func checkWebhookSecret(s string) string {
+	if s == "" {
+		return ""
+	}
+	if rest, ok := strings.CutPrefix(s, secretPrefix); ok {
+		key, err := base64.StdEncoding.DecodeString(rest)
+		if err != nil || len(key) < 24 || len(key) > 64 {
+			return "a whsec_ secret must be whsec_ and the base64 of 24 to 64 random bytes"
+		}
+		return ""
+	}
+	if len(s) < 16 {
+		return "the signing secret must be at least 16 characters (or whsec_ and base64)"
+	}
+	return ""
+}
+
 func checkAddress(s string) string {
 	a, err := mail.ParseAddress(s)
 	if s == "" || err != nil || a.Address != s || strings.ContainsAny(s, "\r\n") {
@@ -187,14 +211,17 @@ func settingAD(name string) secret.AD { return secret.SettingAD(name) }
 type storedConfig struct {
 	// WebhookURL is only read: versions before 0.x stored the webhook URL here in clear. It is
 	// sealed now (settingWebhookURL), and the next save leaves it empty.
-	WebhookURL           string   `json:"webhook_url,omitempty"`
-	SMTPHost             string   `json:"smtp_host"`
-	SMTPPort             int      `json:"smtp_port"`
-	SMTPUsername         string   `json:"smtp_username"`
-	SMTPFrom             string   `json:"smtp_from"`
-	SMTPTo               []string `json:"smtp_to"`
-	RevokedReminder      string   `json:"revoked_reminder"`
-	RotationReminderDays int      `json:"rotation_reminder_days"`
+	WebhookURL string `json:"webhook_url,omitempty"`
+	// WebhookLegacySignature is nil in settings saved before it existed: the environment's
+	// value applies then.
+	WebhookLegacySignature *bool    `json:"webhook_legacy_signature,omitempty"`
+	SMTPHost               string   `json:"smtp_host"`
+	SMTPPort               int      `json:"smtp_port"`
+	SMTPUsername           string   `json:"smtp_username"`
+	SMTPFrom               string   `json:"smtp_from"`
+	SMTPTo                 []string `json:"smtp_to"`
+	RevokedReminder        string   `json:"revoked_reminder"`
+	RotationReminderDays   int      `json:"rotation_reminder_days"`
 }
 
 // Source says where a setting's value comes from.
@@ -236,6 +263,9 @@ func (n *Notifier) load(ctx context.Context) loaded {
 			}
 			l.cfg.SMTP.Username, l.cfg.SMTP.From, l.cfg.SMTP.To = sc.SMTPUsername, sc.SMTPFrom, sc.SMTPTo
 			l.cfg.RotationReminderDays = sc.RotationReminderDays
+			if sc.WebhookLegacySignature != nil {
+				l.cfg.WebhookLegacySignature = *sc.WebhookLegacySignature
+			}
 			l.cfg.RevokedReminder = 0
 			if sc.RevokedReminder != "" {
 				l.cfg.RevokedReminder, _ = time.ParseDuration(sc.RevokedReminder)
@@ -296,17 +326,19 @@ type Form struct {
 	ClearWebhookURL    bool
 	WebhookSecret      string
 	ClearWebhookSecret bool
-	SlackURL           string
-	ClearSlackURL      bool
-	SMTPHost           string
-	SMTPPort           string
-	SMTPUsername       string
-	SMTPPassword       string
-	ClearSMTPPassword  bool
-	SMTPFrom           string
-	SMTPTo             string
-	RevokedReminder    string
-	RotationDays       string
+	// WebhookLegacySignature is the checkbox that keeps the deprecated X-Staxkeys-* headers.
+	WebhookLegacySignature bool
+	SlackURL               string
+	ClearSlackURL          bool
+	SMTPHost               string
+	SMTPPort               string
+	SMTPUsername           string
+	SMTPPassword           string
+	ClearSMTPPassword      bool
+	SMTPFrom               string
+	SMTPTo                 string
+	RevokedReminder        string
+	RotationDays           string
 }
 
 // SecretState is what the page may show of a secret: whether it is set and where from, never
@@ -335,6 +367,7 @@ func (n *Notifier) View(ctx context.Context) View {
 			SMTPHost: c.SMTP.Host, SMTPUsername: c.SMTP.Username,
 			SMTPFrom: c.SMTP.From, SMTPTo: strings.Join(c.SMTP.To, ", "),
 			RevokedReminder: durationText(c.RevokedReminder), RotationDays: strconv.Itoa(c.RotationReminderDays),
+			WebhookLegacySignature: c.WebhookLegacySignature,
 		},
 		Secrets:    map[string]SecretState{},
 		Configured: map[Channel]bool{},
@@ -387,10 +420,10 @@ func (n *Notifier) Changes(ctx context.Context, f Form) ([]string, error) {
 
 // DestinationChange reports whether any of the changes (as named by Changes or Save) is of
 // where alerts go or of a credential they carry: what a stolen session must not redirect.
-// Only the reminder periods are not.
+// Only the reminder periods and the legacy signature headers are not.
 func DestinationChange(changed []string) bool {
 	for _, c := range changed {
-		if c != changeRevokedReminder && c != changeRotationReminder {
+		if c != changeRevokedReminder && c != changeRotationReminder && c != changeLegacySignature {
 			return true
 		}
 	}
@@ -435,7 +468,8 @@ func (n *Notifier) Save(ctx context.Context, f Form) ([]string, error) {
 	sc := storedConfig{
 		SMTPHost: cfg.SMTP.Host, SMTPPort: cfg.SMTP.Port,
 		SMTPUsername: cfg.SMTP.Username, SMTPFrom: cfg.SMTP.From, SMTPTo: cfg.SMTP.To,
-		RotationReminderDays: cfg.RotationReminderDays,
+		RotationReminderDays:   cfg.RotationReminderDays,
+		WebhookLegacySignature: &cfg.WebhookLegacySignature,
 	}
 	if cfg.RevokedReminder > 0 {
 		sc.RevokedReminder = cfg.RevokedReminder.String()
@@ -494,6 +528,7 @@ func parseForm(cur Config, f Form) (Config, error) {
 			From: strings.TrimSpace(f.SMTPFrom), To: SplitAddresses(f.SMTPTo),
 		},
 		WebhookSecret: cur.WebhookSecret, SlackURL: cur.SlackURL,
+		WebhookLegacySignature: f.WebhookLegacySignature,
 	}
 	c.SMTP.Password = cur.SMTP.Password
 	switch {
@@ -556,6 +591,7 @@ func parseForm(cur Config, f Form) (Config, error) {
 const (
 	changeRevokedReminder  = "revoked-key reminder"
 	changeRotationReminder = "rotation reminder"
+	changeLegacySignature  = "legacy webhook signature"
 )
 
 // changes names the settings that differ between a and b.
@@ -568,6 +604,7 @@ func changes(a, b Config) []string {
 	}
 	add(a.WebhookURL != b.WebhookURL, "webhook URL")
 	add(a.WebhookSecret != b.WebhookSecret, "webhook secret")
+	add(a.WebhookLegacySignature != b.WebhookLegacySignature, changeLegacySignature)
 	add(a.SlackURL != b.SlackURL, "Slack webhook URL")
 	add(a.SMTP.Host != b.SMTP.Host, "SMTP host")
 	add(a.SMTP.Port != b.SMTP.Port, "SMTP port")

@@ -69,12 +69,13 @@ func (s *Server) renderNotify(c echo.Context, status int, f *notify.Form, errs v
 			"smtp_username": v.Form.SMTPUsername, "smtp_from": v.Form.SMTPFrom, "smtp_to": v.Form.SMTPTo,
 			"revoked_reminder": v.Form.RevokedReminder, "rotation_days": v.Form.RotationDays,
 		},
-		Secrets:    map[string]views.SecretInfo{},
-		Configured: map[string]bool{},
-		Saved:      v.Saved,
-		Fresh:      s.reauthFresh(c),
-		Errors:     errs,
-		Counts:     counts,
+		LegacySignature: v.Form.WebhookLegacySignature,
+		Secrets:         map[string]views.SecretInfo{},
+		Configured:      map[string]bool{},
+		Saved:           v.Saved,
+		Fresh:           s.reauthFresh(c),
+		Errors:          errs,
+		Counts:          counts,
 	}
 	for field, st := range v.Secrets {
 		d.Secrets[field] = views.SecretInfo{Set: st.Set, Source: string(st.Source), Hint: st.Hint}
@@ -99,7 +100,8 @@ func (s *Server) handleNotifySave(c echo.Context) error {
 	f := notify.Form{
 		WebhookURL: v("webhook_url"), ClearWebhookURL: set("webhook_url_clear"),
 		WebhookSecret: v("webhook_secret"), ClearWebhookSecret: set("webhook_secret_clear"),
-		SlackURL: v("slack_url"), ClearSlackURL: set("slack_url_clear"),
+		WebhookLegacySignature: set("webhook_legacy_signature"),
+		SlackURL:               v("slack_url"), ClearSlackURL: set("slack_url_clear"),
 		SMTPHost: v("smtp_host"), SMTPPort: v("smtp_port"), SMTPUsername: v("smtp_username"),
 		SMTPPassword: v("smtp_password"), ClearSMTPPassword: set("smtp_password_clear"),
 		SMTPFrom: v("smtp_from"), SMTPTo: v("smtp_to"),

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
 	"github.com/staxkeys/staxkeys/audit"
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
@@ -206,8 +208,8 @@ func TestAlertTestButtonAndDeliveryLog(t *testing.T) {
 	select {
 	case r := <-got:
 		body, _ := io.ReadAll(r.Body)
-		if err := notify.Verify([]byte(secret), r.Header.Get(notify.HeaderTimestamp), r.Header.Get(notify.HeaderSignature),
-			body, time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), time.Minute); err != nil || r.Header.Get(notify.HeaderEvent) != "test" {
+		wh, _ := standardwebhooks.NewWebhookRaw([]byte(secret))
+		if err := wh.VerifyIgnoringTimestamp(body, r.Header); err != nil || r.Header.Get(notify.HeaderWebhookTimestamp) != "1740830400" {
 			t.Errorf("the test webhook: %v, %v", err, r.Header)
 		}
 	case <-time.After(20 * time.Second):
@@ -232,5 +234,41 @@ func TestAlertTestButtonAndDeliveryLog(t *testing.T) {
 	p = c.Follow(submitForm(t, c, log, `[data-testid="delivery-row"] form`, nil).ExpectRedirect("/deliveries"))
 	if p.TestID("delivery-row").First().AttrOr("data-status", "") != "pending" {
 		t.Errorf("after retry: %.1500s", p.HTML)
+	}
+}
+
+// TestLegacySignatureCheckbox: the deprecated X-Staxkeys-* headers are a checkbox on the page,
+// ticked when the environment turns them on, saved without the password (they move no
+// destination), and sent beside the standard headers while ticked.
+func TestLegacySignatureCheckbox(t *testing.T) {
+	good, got := hook(t, http.StatusOK)
+	const secret = "legacy-box-secret-0123456789"
+	e, n := newRecordsEnv(t, notify.Config{WebhookURL: good.URL, WebhookSecret: secret, WebhookLegacySignature: true})
+	c := e.LoggedIn(t)
+	p := c.Get("/settings/notifications").Expect(http.StatusOK)
+	if _, checked := p.Find("#webhook_legacy_signature").Attr("checked"); !checked {
+		t.Fatalf("the box is not ticked though the environment turns the old headers on: %.1500s", p.HTML)
+	}
+	// The box unticked; the URL typed, as saving the page leaves the environment's behind.
+	form := url.Values{"webhook_url": {good.URL}, "your_password": {AdminPassword}, "revoked_reminder": {"24h"}, "rotation_days": {"0"}}
+	c.Submit("/settings/notifications", form).ExpectRedirect("/settings/notifications")
+	if n.Config(context.Background()).WebhookLegacySignature {
+		t.Error("unticking the box left the old headers on")
+	}
+	if es := e.auditEntries(t, "settings.change"); len(es) != 1 || !strings.Contains(es[0].Detail, "legacy webhook signature") {
+		t.Errorf("audit %+v", es)
+	}
+	p = c.Get("/settings/notifications").Expect(http.StatusOK)
+	if _, checked := p.Find("#webhook_legacy_signature").Attr("checked"); checked {
+		t.Error("the box is ticked after saving it unticked")
+	}
+	p = c.Follow(submitForm(t, c, p, `form:has([data-testid="test-webhook"])`, nil).ExpectRedirect("/settings/notifications"))
+	select {
+	case r := <-got:
+		if r.Header.Get(notify.HeaderSignature) != "" || r.Header.Get(notify.HeaderWebhookSignature) == "" {
+			t.Errorf("headers %v", r.Header)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the test webhook never arrived")
 	}
 }

@@ -225,9 +225,10 @@ func CheckerConfig(cfg config.Config) checker.Config {
 func newNotifier(cfg config.Config, data *Data, version string) (*notify.Notifier, error) {
 	log := data.Log
 	env := notify.Config{
-		WebhookURL:    cfg.WebhookURL,
-		WebhookSecret: cfg.WebhookSecret,
-		SlackURL:      cfg.SlackWebhookURL,
+		WebhookURL:             cfg.WebhookURL,
+		WebhookSecret:          cfg.WebhookSecret,
+		WebhookLegacySignature: cfg.WebhookLegacySignature,
+		SlackURL:               cfg.SlackWebhookURL,
 		SMTP: notify.SMTPConfig{
 			Host: cfg.SMTPHost, Port: cfg.SMTPPort, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,
 			From: cfg.SMTPFrom, To: notify.SplitAddresses(cfg.SMTPTo),

@@ -54,19 +54,21 @@ type Config struct {
 	ShutdownDrain time.Duration
 
 	// Alerts (package notify). Settings saved on the alerts page override these.
-	WebhookURL           string
-	WebhookSecret        string // a secret, never logged
-	SlackWebhookURL      string // a credential, never logged
-	SMTPHost             string
-	SMTPPort             int
-	SMTPUsername         string
-	SMTPPassword         string // a secret, never logged
-	SMTPFrom             string
-	SMTPTo               string        // comma-separated addresses
-	RevokedReminder      time.Duration // 0 turns the reminder off
-	RotationReminderDays int           // 0 turns the reminder off
-	AlertGroupWindow     time.Duration // verdict changes within it go out as one message; 0: each alone
-	PublicURL            string        // where people reach staxkeys, for links in alerts; "" for none
+	WebhookURL    string
+	WebhookSecret string // a secret, never logged
+	// WebhookLegacySignature also sends the deprecated X-Staxkeys-* signature headers.
+	WebhookLegacySignature bool
+	SlackWebhookURL        string // a credential, never logged
+	SMTPHost               string
+	SMTPPort               int
+	SMTPUsername           string
+	SMTPPassword           string // a secret, never logged
+	SMTPFrom               string
+	SMTPTo                 string        // comma-separated addresses
+	RevokedReminder        time.Duration // 0 turns the reminder off
+	RotationReminderDays   int           // 0 turns the reminder off
+	AlertGroupWindow       time.Duration // verdict changes within it go out as one message; 0: each alone
+	PublicURL              string        // where people reach staxkeys, for links in alerts; "" for none
 	// AlertAllow lists the hosts and CIDRs alerts may reach although they are loopback,
 	// private, link-local, unique-local or multicast (comma-separated); notify parses it.
 	AlertAllow string
@@ -134,6 +136,7 @@ func settings() []setting {
 		{"session-max", "STAXKEYS_SESSION_MAX", "end any session this long after its login (Go duration)", false, func(c *Config) flag.Value { return (*durationValue)(&c.SessionMax) }},
 		{"webhook-url", "STAXKEYS_WEBHOOK_URL", "alerts: generic JSON webhook URL (http or https)", false, func(c *Config) flag.Value { return (*stringValue)(&c.WebhookURL) }},
 		{"webhook-secret", "STAXKEYS_WEBHOOK_SECRET", "alerts: secret signing webhook bodies (HMAC-SHA256, at least 16 characters)", true, func(c *Config) flag.Value { return (*stringValue)(&c.WebhookSecret) }},
+		{"webhook-legacy-signature", "STAXKEYS_WEBHOOK_LEGACY_SIGNATURE", "alerts: also send the deprecated X-Staxkeys-* signature headers beside the Standard Webhooks ones (for one release)", false, func(c *Config) flag.Value { return (*boolValue)(&c.WebhookLegacySignature) }},
 		{"slack-webhook-url", "STAXKEYS_SLACK_WEBHOOK_URL", "alerts: Slack-compatible incoming webhook URL", true, func(c *Config) flag.Value { return (*stringValue)(&c.SlackWebhookURL) }},
 		{"smtp-host", "STAXKEYS_SMTP_HOST", "alerts: SMTP server for email (empty: no email)", false, func(c *Config) flag.Value { return (*stringValue)(&c.SMTPHost) }},
 		{"smtp-port", "STAXKEYS_SMTP_PORT", "alerts: SMTP port (465 for implicit TLS; otherwise STARTTLS when offered)", false, func(c *Config) flag.Value { return (*intValue)(&c.SMTPPort) }},
