@@ -27,6 +27,14 @@ type Config struct {
 	WebhookLegacySignature bool
 	SlackURL               string // a Slack incoming webhook URL, itself a credential
 	SMTP                   SMTPConfig
+	// PagerDutyRoutingKey is the integration key of a PagerDuty service (Events API v2); a
+	// secret. PagerDutyURL is the API's base URL, "" for DefaultPagerDutyURL.
+	PagerDutyRoutingKey string
+	PagerDutyURL        string
+	// OpsgenieAPIKey is an Opsgenie API integration's key; a secret. OpsgenieURL is the API's
+	// base URL, "" for DefaultOpsgenieURL.
+	OpsgenieAPIKey string
+	OpsgenieURL    string
 	// RevokedReminder repeats the alert about a key that stays revoked or denied, once per
 	// this period; 0 turns it off.
 	RevokedReminder time.Duration
@@ -53,8 +61,22 @@ const MinRevokedReminder = time.Hour
 
 // String leaves the secrets out, so a Config that reaches a log line leaks nothing.
 func (c Config) String() string {
-	return fmt.Sprintf("notify.Config{webhook:%v slack:%v email:%v revoked_reminder:%s rotation_days:%d}",
-		c.Has(Webhook), c.Has(Slack), c.Has(Email), c.RevokedReminder, c.RotationReminderDays)
+	return fmt.Sprintf("notify.Config{webhook:%v slack:%v email:%v pagerduty:%v opsgenie:%v revoked_reminder:%s rotation_days:%d}",
+		c.Has(Webhook), c.Has(Slack), c.Has(Email), c.Has(PagerDuty), c.Has(Opsgenie), c.RevokedReminder, c.RotationReminderDays)
+}
+
+func (c Config) pagerDutyURL() string {
+	if c.PagerDutyURL == "" {
+		return DefaultPagerDutyURL
+	}
+	return c.PagerDutyURL
+}
+
+func (c Config) opsgenieURL() string {
+	if c.OpsgenieURL == "" {
+		return DefaultOpsgenieURL
+	}
+	return c.OpsgenieURL
 }
 
 // Has reports whether ch is configured.
@@ -66,6 +88,10 @@ func (c Config) Has(ch Channel) bool {
 		return c.SlackURL != ""
 	case Email:
 		return c.SMTP.Host != "" && c.SMTP.From != "" && len(c.SMTP.To) > 0
+	case PagerDuty:
+		return c.PagerDutyRoutingKey != ""
+	case Opsgenie:
+		return c.OpsgenieAPIKey != ""
 	}
 	return false
 }
@@ -92,6 +118,16 @@ func (c Config) Validate() error {
 	}
 	if msg := checkURL(c.SlackURL); msg != "" {
 		f["slack_url"] = msg
+	}
+	for _, k := range []struct{ field, url, key string }{
+		{"pagerduty", c.PagerDutyURL, c.PagerDutyRoutingKey}, {"opsgenie", c.OpsgenieURL, c.OpsgenieAPIKey},
+	} {
+		if msg := checkURL(k.url); msg != "" {
+			f[k.field+"_url"] = msg
+		}
+		if msg := checkToken(k.key); msg != "" {
+			f[incidentKeyField(k.field)] = msg
+		}
 	}
 	if c.SMTP.Host != "" {
 		if strings.ContainsAny(c.SMTP.Host, " /:@\r\n") {
@@ -167,6 +203,28 @@ func checkWebhookSecret(s string) string {
 	return ""
 }
 
+// checkToken accepts "" or an API key as the providers issue them: printable ASCII without
+// spaces, at most 256 characters (PagerDuty's are 32 characters, Opsgenie's a UUID).
+func checkToken(s string) string {
+	if len(s) > 256 {
+		return "the key must be at most 256 characters"
+	}
+	for _, r := range s {
+		if r <= ' ' || r > '~' {
+			return "give the key alone, without spaces"
+		}
+	}
+	return ""
+}
+
+// incidentKeyField is the form field of an on-call channel's key.
+func incidentKeyField(channel string) string {
+	if channel == "pagerduty" {
+		return "pagerduty_routing_key"
+	}
+	return "opsgenie_api_key"
+}
+
 func checkAddress(s string) string {
 	a, err := mail.ParseAddress(s)
 	if s == "" || err != nil || a.Address != s || strings.ContainsAny(s, "\r\n") {
@@ -195,6 +253,8 @@ const (
 	settingWebhookSecret = store.SettingWebhookSecret
 	settingSlackURL      = store.SettingSlackURL
 	settingSMTPPassword  = store.SettingSMTPPassword
+	settingPagerDutyKey  = store.SettingPagerDutyKey
+	settingOpsgenieKey   = store.SettingOpsgenieKey
 )
 
 // sealedSettings are the settings sealed under the master key, by form field.
@@ -203,6 +263,8 @@ var sealedSettings = []struct{ field, setting string }{
 	{"webhook_secret", settingWebhookSecret},
 	{"slack_url", settingSlackURL},
 	{"smtp_password", settingSMTPPassword},
+	{"pagerduty_routing_key", settingPagerDutyKey},
+	{"opsgenie_api_key", settingOpsgenieKey},
 }
 
 func settingAD(name string) secret.AD { return secret.SettingAD(name) }
@@ -220,6 +282,8 @@ type storedConfig struct {
 	SMTPUsername           string   `json:"smtp_username"`
 	SMTPFrom               string   `json:"smtp_from"`
 	SMTPTo                 []string `json:"smtp_to"`
+	PagerDutyURL           string   `json:"pagerduty_url,omitempty"`
+	OpsgenieURL            string   `json:"opsgenie_url,omitempty"`
 	RevokedReminder        string   `json:"revoked_reminder"`
 	RotationReminderDays   int      `json:"rotation_reminder_days"`
 }
@@ -263,6 +327,7 @@ func (n *Notifier) load(ctx context.Context) loaded {
 			}
 			l.cfg.SMTP.Username, l.cfg.SMTP.From, l.cfg.SMTP.To = sc.SMTPUsername, sc.SMTPFrom, sc.SMTPTo
 			l.cfg.RotationReminderDays = sc.RotationReminderDays
+			l.cfg.PagerDutyURL, l.cfg.OpsgenieURL = sc.PagerDutyURL, sc.OpsgenieURL
 			if sc.WebhookLegacySignature != nil {
 				l.cfg.WebhookLegacySignature = *sc.WebhookLegacySignature
 			}
@@ -313,6 +378,10 @@ func (l *loaded) secret(field string) *string {
 		return &l.cfg.SlackURL
 	case "smtp_password":
 		return &l.cfg.SMTP.Password
+	case "pagerduty_routing_key":
+		return &l.cfg.PagerDutyRoutingKey
+	case "opsgenie_api_key":
+		return &l.cfg.OpsgenieAPIKey
 	}
 	panic("notify: unknown secret field " + field)
 }
@@ -337,8 +406,16 @@ type Form struct {
 	ClearSMTPPassword      bool
 	SMTPFrom               string
 	SMTPTo                 string
-	RevokedReminder        string
-	RotationDays           string
+	// The on-call channels. A key goes only to the base URL it was typed for, as the SMTP
+	// password to its host: a form that moves the URL without typing the key again removes it.
+	PagerDutyRoutingKey      string
+	ClearPagerDutyRoutingKey bool
+	PagerDutyURL             string
+	OpsgenieAPIKey           string
+	ClearOpsgenieAPIKey      bool
+	OpsgenieURL              string
+	RevokedReminder          string
+	RotationDays             string
 }
 
 // SecretState is what the page may show of a secret: whether it is set and where from, never
@@ -368,6 +445,7 @@ func (n *Notifier) View(ctx context.Context) View {
 			SMTPFrom: c.SMTP.From, SMTPTo: strings.Join(c.SMTP.To, ", "),
 			RevokedReminder: durationText(c.RevokedReminder), RotationDays: strconv.Itoa(c.RotationReminderDays),
 			WebhookLegacySignature: c.WebhookLegacySignature,
+			PagerDutyURL:           c.PagerDutyURL, OpsgenieURL: c.OpsgenieURL,
 		},
 		Secrets:    map[string]SecretState{},
 		Configured: map[Channel]bool{},
@@ -442,7 +520,8 @@ func (n *Notifier) parseChecked(cur Config, f Form) (Config, error) {
 	}
 	fields := map[string]string{}
 	const denied = "this destination is not allowed: loopback, private and link-local addresses need STAXKEYS_ALERT_ALLOW"
-	for _, d := range []struct{ field, url string }{{"webhook_url", cfg.WebhookURL}, {"slack_url", cfg.SlackURL}} {
+	for _, d := range []struct{ field, url string }{{"webhook_url", cfg.WebhookURL}, {"slack_url", cfg.SlackURL},
+		{"pagerduty_url", cfg.PagerDutyURL}, {"opsgenie_url", cfg.OpsgenieURL}} {
 		if u, err := url.Parse(d.url); d.url != "" && err == nil && n.opts.Allow.Check(u.Hostname()) != nil {
 			fields[d.field] = denied
 		}
@@ -470,6 +549,7 @@ func (n *Notifier) Save(ctx context.Context, f Form) ([]string, error) {
 		SMTPUsername: cfg.SMTP.Username, SMTPFrom: cfg.SMTP.From, SMTPTo: cfg.SMTP.To,
 		RotationReminderDays:   cfg.RotationReminderDays,
 		WebhookLegacySignature: &cfg.WebhookLegacySignature,
+		PagerDutyURL:           cfg.PagerDutyURL, OpsgenieURL: cfg.OpsgenieURL,
 	}
 	if cfg.RevokedReminder > 0 {
 		sc.RevokedReminder = cfg.RevokedReminder.String()
@@ -492,6 +572,10 @@ func (n *Notifier) Save(ctx context.Context, f Form) ([]string, error) {
 		{settingWebhookSecret, f.WebhookSecret, f.ClearWebhookSecret},
 		{settingSlackURL, strings.TrimSpace(f.SlackURL), f.ClearSlackURL}, // as validated
 		{settingSMTPPassword, f.SMTPPassword, f.ClearSMTPPassword || smtpPasswordDropped(before.cfg, cfg, f)},
+		{settingPagerDutyKey, strings.TrimSpace(f.PagerDutyRoutingKey), f.ClearPagerDutyRoutingKey ||
+			keyDropped(before.cfg.pagerDutyURL(), cfg.pagerDutyURL(), before.cfg.PagerDutyRoutingKey, f.PagerDutyRoutingKey)},
+		{settingOpsgenieKey, strings.TrimSpace(f.OpsgenieAPIKey), f.ClearOpsgenieAPIKey ||
+			keyDropped(before.cfg.opsgenieURL(), cfg.opsgenieURL(), before.cfg.OpsgenieAPIKey, f.OpsgenieAPIKey)},
 	} {
 		if s.value == "" && !s.clear {
 			continue
@@ -519,6 +603,12 @@ func smtpPasswordDropped(cur, next Config, f Form) bool {
 	return f.SMTPPassword == "" && cur.SMTP.Password != "" && !strings.EqualFold(cur.SMTP.Host, next.SMTP.Host)
 }
 
+// keyDropped reports whether the form moves an on-call channel to another base URL without
+// typing its key again: like the SMTP password, the key was given for the old URL only.
+func keyDropped(curURL, nextURL, curKey, typed string) bool {
+	return strings.TrimSpace(typed) == "" && curKey != "" && !strings.EqualFold(strings.TrimRight(curURL, "/"), strings.TrimRight(nextURL, "/"))
+}
+
 // parseForm applies f to the current configuration; secrets left empty keep their value.
 func parseForm(cur Config, f Form) (Config, error) {
 	c := Config{
@@ -529,6 +619,26 @@ func parseForm(cur Config, f Form) (Config, error) {
 		},
 		WebhookSecret: cur.WebhookSecret, SlackURL: cur.SlackURL,
 		WebhookLegacySignature: f.WebhookLegacySignature,
+		PagerDutyURL:           strings.TrimSpace(f.PagerDutyURL), OpsgenieURL: strings.TrimSpace(f.OpsgenieURL),
+		PagerDutyRoutingKey: cur.PagerDutyRoutingKey, OpsgenieAPIKey: cur.OpsgenieAPIKey,
+	}
+	for _, k := range []struct {
+		key             *string
+		typed           string
+		clear           bool
+		curURL, nextURL string
+	}{
+		{&c.PagerDutyRoutingKey, f.PagerDutyRoutingKey, f.ClearPagerDutyRoutingKey, cur.pagerDutyURL(), c.pagerDutyURL()},
+		{&c.OpsgenieAPIKey, f.OpsgenieAPIKey, f.ClearOpsgenieAPIKey, cur.opsgenieURL(), c.opsgenieURL()},
+	} {
+		switch {
+		case k.clear:
+			*k.key = ""
+		case strings.TrimSpace(k.typed) != "":
+			*k.key = strings.TrimSpace(k.typed)
+		case keyDropped(k.curURL, k.nextURL, *k.key, k.typed):
+			*k.key = ""
+		}
 	}
 	c.SMTP.Password = cur.SMTP.Password
 	switch {
@@ -612,6 +722,10 @@ func changes(a, b Config) []string {
 	add(a.SMTP.Password != b.SMTP.Password, "SMTP password")
 	add(a.SMTP.From != b.SMTP.From, "SMTP sender")
 	add(!slices.Equal(a.SMTP.To, b.SMTP.To), "SMTP recipients")
+	add(a.PagerDutyRoutingKey != b.PagerDutyRoutingKey, "PagerDuty routing key")
+	add(a.pagerDutyURL() != b.pagerDutyURL(), "PagerDuty URL")
+	add(a.OpsgenieAPIKey != b.OpsgenieAPIKey, "Opsgenie API key")
+	add(a.opsgenieURL() != b.opsgenieURL(), "Opsgenie URL")
 	add(a.RevokedReminder != b.RevokedReminder, changeRevokedReminder)
 	add(a.RotationReminderDays != b.RotationReminderDays, changeRotationReminder)
 	return out

@@ -134,6 +134,8 @@ func (n *Notifier) send(ctx context.Context, cfg Config, d domain.Delivery) erro
 		return n.post(ctx, cfg.SlackURL, body, nil)
 	case Email:
 		return n.sendEmail(ctx, cfg.SMTP, d, a)
+	case PagerDuty, Opsgenie:
+		return n.sendIncident(ctx, cfg, ch, a)
 	}
 	return permanent{fmt.Errorf("unknown channel %q", ch)}
 }

@@ -64,11 +64,16 @@ type Config struct {
 	SMTPUsername           string
 	SMTPPassword           string // a secret, never logged
 	SMTPFrom               string
-	SMTPTo                 string        // comma-separated addresses
-	RevokedReminder        time.Duration // 0 turns the reminder off
-	RotationReminderDays   int           // 0 turns the reminder off
-	AlertGroupWindow       time.Duration // verdict changes within it go out as one message; 0: each alone
-	PublicURL              string        // where people reach staxkeys, for links in alerts; "" for none
+	SMTPTo                 string // comma-separated addresses
+	// On-call incidents: PagerDuty Events API v2 and Opsgenie; "" URLs take the providers' own.
+	PagerDutyRoutingKey  string // a secret, never logged
+	PagerDutyURL         string
+	OpsgenieAPIKey       string // a secret, never logged
+	OpsgenieURL          string
+	RevokedReminder      time.Duration // 0 turns the reminder off
+	RotationReminderDays int           // 0 turns the reminder off
+	AlertGroupWindow     time.Duration // verdict changes within it go out as one message; 0: each alone
+	PublicURL            string        // where people reach staxkeys, for links in alerts; "" for none
 	// AlertAllow lists the hosts and CIDRs alerts may reach although they are loopback,
 	// private, link-local, unique-local or multicast (comma-separated); notify parses it.
 	AlertAllow string
@@ -144,6 +149,10 @@ func settings() []setting {
 		{"smtp-password", "STAXKEYS_SMTP_PASSWORD", "alerts: SMTP password", true, func(c *Config) flag.Value { return (*stringValue)(&c.SMTPPassword) }},
 		{"smtp-from", "STAXKEYS_SMTP_FROM", "alerts: sender address of alert emails", false, func(c *Config) flag.Value { return (*stringValue)(&c.SMTPFrom) }},
 		{"smtp-to", "STAXKEYS_SMTP_TO", "alerts: recipients of alert emails, comma-separated", false, func(c *Config) flag.Value { return (*stringValue)(&c.SMTPTo) }},
+		{"pagerduty-routing-key", "STAXKEYS_PAGERDUTY_ROUTING_KEY", "alerts: PagerDuty Events API v2 routing (integration) key: incidents for revoked or denied keys and outages", true, func(c *Config) flag.Value { return (*stringValue)(&c.PagerDutyRoutingKey) }},
+		{"pagerduty-url", "STAXKEYS_PAGERDUTY_URL", "alerts: PagerDuty Events API base URL (empty: https://events.pagerduty.com)", false, func(c *Config) flag.Value { return (*stringValue)(&c.PagerDutyURL) }},
+		{"opsgenie-api-key", "STAXKEYS_OPSGENIE_API_KEY", "alerts: Opsgenie API integration key: alerts for revoked or denied keys and outages", true, func(c *Config) flag.Value { return (*stringValue)(&c.OpsgenieAPIKey) }},
+		{"opsgenie-url", "STAXKEYS_OPSGENIE_URL", "alerts: Opsgenie API base URL (empty: https://api.opsgenie.com; EU: https://api.eu.opsgenie.com)", false, func(c *Config) flag.Value { return (*stringValue)(&c.OpsgenieURL) }},
 		{"revoked-reminder", "STAXKEYS_REVOKED_REMINDER", "alerts: remind once per this period while a key stays revoked or denied (Go duration, 0 off)", false, func(c *Config) flag.Value { return (*durationValue)(&c.RevokedReminder) }},
 		{"rotation-reminder-days", "STAXKEYS_ROTATION_REMINDER_DAYS", "alerts: remind to rotate a key this many days after it was set (0 off)", false, func(c *Config) flag.Value { return (*intValue)(&c.RotationReminderDays) }},
 		{"alert-group-window", "STAXKEYS_ALERT_GROUP_WINDOW", "alerts: verdict changes confirmed within this window go out as one message per channel (Go duration, 0 off)", false, func(c *Config) flag.Value { return (*durationValue)(&c.AlertGroupWindow) }},
