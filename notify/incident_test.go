@@ -12,6 +12,7 @@ import (
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/notify"
+	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/tests/staxfake"
 )
 
@@ -272,4 +273,31 @@ func TestOnCallSkipsWhatPagesNobody(t *testing.T) {
 	if ds := e.deliveries(t); len(ds) != 0 {
 		t.Errorf("%d deliveries for a pause", len(ds))
 	}
+}
+
+// TestOnCallSuspicionResolution: the keys an upstream suspicion confirms as revoked open one
+// incident each when it is resolved (its start pages nobody: nothing is confirmed yet); a key
+// already open stays as it is.
+func TestOnCallSuspicionResolution(t *testing.T) {
+	e := newEnv(t)
+	pd := newPagerDutyFake(t, pdRoutingKey)
+	env := notify.Config{}
+	onCall(pd, nil)(&env)
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: env, Clock: clocktest.NewFake(t0)})
+	ctx := context.Background()
+	k := []domain.Key{{ID: 1, Label: "a", Email: "a@x.example"}, {ID: 2, Label: "b", Email: "b@x.example"}, {ID: 3, Label: "c", Email: "c@x.example"}}
+	n.CheckRecorded(k[0], store.CheckRecord{Event: &domain.Event{KeyID: 1, At: t0, Old: domain.Valid, New: domain.Revoked}}) // key 1 is open already
+	s := domain.Suspicion{From: domain.Valid, To: domain.Revoked, Since: t0, At: t0, Members: k, Reason: "HTTP 401"}
+	n.SuspicionChanged(s)
+	s.Resolved, s.At, s.Confirmed, s.Cleared = true, t0.Add(10*time.Minute), k[:2], k[2:]
+	n.SuspicionChanged(s)
+	if _, err := n.DeliverDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ev := pd.accepted()
+	if len(ev) != 2 || ev[0].DedupKey != notify.KeyDedupKey(1) || ev[1].DedupKey != notify.KeyDedupKey(2) ||
+		ev[0].Action != "trigger" || ev[1].Action != "trigger" {
+		t.Errorf("PagerDuty events %+v, want keys 1 and 2 triggered once each", ev)
+	}
+	pd.check(t)
 }

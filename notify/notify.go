@@ -1,5 +1,5 @@
 // Package notify delivers alerts about key verdict changes and Stax.ai outages to webhooks,
-// Slack and email, reliably.
+// Slack and email, and opens and resolves incidents on PagerDuty and Opsgenie, reliably.
 //
 // A Notifier is a checker.Observer. It turns each confirmed verdict change worth a word (to
 // revoked or denied, and back to valid), each start and end of an outage, each suspected

@@ -272,3 +272,51 @@ func TestLegacySignatureCheckbox(t *testing.T) {
 		t.Fatal("the test webhook never arrived")
 	}
 }
+
+// TestOnCallOnAlertsPage: the PagerDuty and Opsgenie settings are on the page, their keys only
+// as set, and "Send test" opens and resolves a test incident.
+func TestOnCallOnAlertsPage(t *testing.T) {
+	pd, got := hook(t, http.StatusAccepted)
+	const routingKey, genieKey = "PDROUTINGKEY0123456789abcdefABCD", "0b7d1c5e-2f4a-4e8b-9c3d-6a1f2e3b4c5d"
+	e, n := newRecordsEnv(t, notify.Config{PagerDutyRoutingKey: routingKey, PagerDutyURL: pd.URL})
+	c := e.LoggedIn(t)
+	p := c.Get("/settings/notifications").Expect(http.StatusOK)
+	if !strings.Contains(p.Text("pagerduty_routing_key-state"), "in the environment") || p.Value("pagerduty_url") != pd.URL ||
+		p.Text("opsgenie_api_key-state") != "not set" || strings.Contains(p.HTML, routingKey) {
+		t.Fatalf("the page: %.3000s", p.HTML)
+	}
+	if _, disabled := p.TestID("test-opsgenie").Attr("disabled"); !disabled {
+		t.Error("the Opsgenie test is offered though Opsgenie is not configured")
+	}
+	p = c.Follow(submitForm(t, c, p, `form:has([data-testid="test-pagerduty"])`, nil).ExpectRedirect("/settings/notifications"))
+	if p.Text("flash") != "Test alert sent on PagerDuty." {
+		t.Errorf("flash %q", p.Text("flash"))
+	}
+	for _, want := range []string{`"event_action":"trigger"`, `"event_action":"resolve"`} {
+		select {
+		case r := <-got:
+			body, _ := io.ReadAll(r.Body)
+			if r.URL.Path != "/v2/enqueue" || !strings.Contains(string(body), want) || !strings.Contains(string(body), `"routing_key":"`+routingKey+`"`) {
+				t.Errorf("PagerDuty got %s %s", r.URL.Path, body)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("PagerDuty got nothing")
+		}
+	}
+
+	form := url.Values{"pagerduty_url": {pd.URL}, "opsgenie_api_key": {genieKey}, "opsgenie_url": {"https://api.eu.opsgenie.com"},
+		"revoked_reminder": {"24h"}, "rotation_days": {"0"}}
+	if refused := c.Submit("/settings/notifications", form); !refused.Marked("your_password") {
+		t.Fatalf("a new Opsgenie key saved without the password: %d", refused.StatusCode)
+	}
+	form.Set("your_password", AdminPassword)
+	c.Submit("/settings/notifications", form).ExpectRedirect("/settings/notifications")
+	cfg := n.Config(context.Background())
+	if cfg.OpsgenieAPIKey != genieKey || cfg.OpsgenieURL != "https://api.eu.opsgenie.com" || cfg.PagerDutyRoutingKey != routingKey {
+		t.Errorf("saved %v", cfg)
+	}
+	p = c.Get("/settings/notifications").Expect(http.StatusOK)
+	if strings.Contains(p.HTML, genieKey) || !strings.HasPrefix(p.Text("opsgenie_api_key-state"), "set") {
+		t.Errorf("the page after saving: %.3000s", p.HTML)
+	}
+}
