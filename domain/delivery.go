@@ -17,7 +17,7 @@ type Delivery struct {
 	ID            int64
 	CreatedAt     time.Time
 	Event         string // e.g. "verdict.changed"
-	Channel       string // "webhook", "slack" or "email"
+	Channel       string // "webhook", "slack", "email", "pagerduty" or "opsgenie"
 	Payload       []byte // the alert as JSON; never a key
 	Status        DeliveryStatus
 	Attempts      int

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,9 +21,20 @@ import (
 // Config says where alerts go and when reminders are due.
 type Config struct {
 	WebhookURL    string // may carry a token: treated as a secret, like the Slack URL
-	WebhookSecret string // signs webhook bodies; a secret
-	SlackURL      string // a Slack incoming webhook URL, itself a credential
-	SMTP          SMTPConfig
+	WebhookSecret string // signs webhook bodies (see SigningKey); a secret
+	// WebhookLegacySignature keeps sending the X-Staxkeys-* headers of earlier versions beside
+	// the Standard Webhooks ones, for receivers not yet moved over. Deprecated: for one release.
+	WebhookLegacySignature bool
+	SlackURL               string // a Slack incoming webhook URL, itself a credential
+	SMTP                   SMTPConfig
+	// PagerDutyRoutingKey is the integration key of a PagerDuty service (Events API v2); a
+	// secret. PagerDutyURL is the API's base URL, "" for DefaultPagerDutyURL.
+	PagerDutyRoutingKey string
+	PagerDutyURL        string
+	// OpsgenieAPIKey is an Opsgenie API integration's key; a secret. OpsgenieURL is the API's
+	// base URL, "" for DefaultOpsgenieURL.
+	OpsgenieAPIKey string
+	OpsgenieURL    string
 	// RevokedReminder repeats the alert about a key that stays revoked or denied, once per
 	// this period; 0 turns it off.
 	RevokedReminder time.Duration
@@ -49,8 +61,22 @@ const MinRevokedReminder = time.Hour
 
 // String leaves the secrets out, so a Config that reaches a log line leaks nothing.
 func (c Config) String() string {
-	return fmt.Sprintf("notify.Config{webhook:%v slack:%v email:%v revoked_reminder:%s rotation_days:%d}",
-		c.Has(Webhook), c.Has(Slack), c.Has(Email), c.RevokedReminder, c.RotationReminderDays)
+	return fmt.Sprintf("notify.Config{webhook:%v slack:%v email:%v pagerduty:%v opsgenie:%v revoked_reminder:%s rotation_days:%d}",
+		c.Has(Webhook), c.Has(Slack), c.Has(Email), c.Has(PagerDuty), c.Has(Opsgenie), c.RevokedReminder, c.RotationReminderDays)
+}
+
+func (c Config) pagerDutyURL() string {
+	if c.PagerDutyURL == "" {
+		return DefaultPagerDutyURL
+	}
+	return c.PagerDutyURL
+}
+
+func (c Config) opsgenieURL() string {
+	if c.OpsgenieURL == "" {
+		return DefaultOpsgenieURL
+	}
+	return c.OpsgenieURL
 }
 
 // Has reports whether ch is configured.
@@ -62,6 +88,10 @@ func (c Config) Has(ch Channel) bool {
 		return c.SlackURL != ""
 	case Email:
 		return c.SMTP.Host != "" && c.SMTP.From != "" && len(c.SMTP.To) > 0
+	case PagerDuty:
+		return c.PagerDutyRoutingKey != ""
+	case Opsgenie:
+		return c.OpsgenieAPIKey != ""
 	}
 	return false
 }
@@ -83,11 +113,21 @@ func (c Config) Validate() error {
 	if msg := checkURL(c.WebhookURL); msg != "" {
 		f["webhook_url"] = msg
 	}
-	if c.WebhookSecret != "" && len(c.WebhookSecret) < 16 {
-		f["webhook_secret"] = "the signing secret must be at least 16 characters"
+	if msg := checkWebhookSecret(c.WebhookSecret); msg != "" {
+		f["webhook_secret"] = msg
 	}
 	if msg := checkURL(c.SlackURL); msg != "" {
 		f["slack_url"] = msg
+	}
+	for _, k := range []struct{ field, url, key string }{
+		{"pagerduty", c.PagerDutyURL, c.PagerDutyRoutingKey}, {"opsgenie", c.OpsgenieURL, c.OpsgenieAPIKey},
+	} {
+		if msg := checkURL(k.url); msg != "" {
+			f[k.field+"_url"] = msg
+		}
+		if msg := checkToken(k.key); msg != "" {
+			f[incidentKeyField(k.field)] = msg
+		}
 	}
 	if c.SMTP.Host != "" {
 		if strings.ContainsAny(c.SMTP.Host, " /:@\r\n") {
@@ -143,6 +183,48 @@ func checkURL(s string) string {
 	return ""
 }
 
+// checkWebhookSecret accepts "", a Standard Webhooks secret ("whsec_" and the base64 of 24 to
+// 64 bytes, as the specification asks), or any other string of at least 16 characters, as
+// earlier versions did (its own bytes are then the key).
+func checkWebhookSecret(s string) string {
+	if s == "" {
+		return ""
+	}
+	if rest, ok := strings.CutPrefix(s, secretPrefix); ok {
+		key, err := base64.StdEncoding.DecodeString(rest)
+		if err != nil || len(key) < 24 || len(key) > 64 {
+			return "a whsec_ secret must be whsec_ and the base64 of 24 to 64 random bytes"
+		}
+		return ""
+	}
+	if len(s) < 16 {
+		return "the signing secret must be at least 16 characters (or whsec_ and base64)"
+	}
+	return ""
+}
+
+// checkToken accepts "" or an API key as the providers issue them: printable ASCII without
+// spaces, at most 256 characters (PagerDuty's are 32 characters, Opsgenie's a UUID).
+func checkToken(s string) string {
+	if len(s) > 256 {
+		return "the key must be at most 256 characters"
+	}
+	for _, r := range s {
+		if r <= ' ' || r > '~' {
+			return "give the key alone, without spaces"
+		}
+	}
+	return ""
+}
+
+// incidentKeyField is the form field of an on-call channel's key.
+func incidentKeyField(channel string) string {
+	if channel == "pagerduty" {
+		return "pagerduty_routing_key"
+	}
+	return "opsgenie_api_key"
+}
+
 func checkAddress(s string) string {
 	a, err := mail.ParseAddress(s)
 	if s == "" || err != nil || a.Address != s || strings.ContainsAny(s, "\r\n") {
@@ -171,6 +253,8 @@ const (
 	settingWebhookSecret = store.SettingWebhookSecret
 	settingSlackURL      = store.SettingSlackURL
 	settingSMTPPassword  = store.SettingSMTPPassword
+	settingPagerDutyKey  = store.SettingPagerDutyKey
+	settingOpsgenieKey   = store.SettingOpsgenieKey
 )
 
 // sealedSettings are the settings sealed under the master key, by form field.
@@ -179,6 +263,8 @@ var sealedSettings = []struct{ field, setting string }{
 	{"webhook_secret", settingWebhookSecret},
 	{"slack_url", settingSlackURL},
 	{"smtp_password", settingSMTPPassword},
+	{"pagerduty_routing_key", settingPagerDutyKey},
+	{"opsgenie_api_key", settingOpsgenieKey},
 }
 
 func settingAD(name string) secret.AD { return secret.SettingAD(name) }
@@ -187,14 +273,19 @@ func settingAD(name string) secret.AD { return secret.SettingAD(name) }
 type storedConfig struct {
 	// WebhookURL is only read: versions before 0.x stored the webhook URL here in clear. It is
 	// sealed now (settingWebhookURL), and the next save leaves it empty.
-	WebhookURL           string   `json:"webhook_url,omitempty"`
-	SMTPHost             string   `json:"smtp_host"`
-	SMTPPort             int      `json:"smtp_port"`
-	SMTPUsername         string   `json:"smtp_username"`
-	SMTPFrom             string   `json:"smtp_from"`
-	SMTPTo               []string `json:"smtp_to"`
-	RevokedReminder      string   `json:"revoked_reminder"`
-	RotationReminderDays int      `json:"rotation_reminder_days"`
+	WebhookURL string `json:"webhook_url,omitempty"`
+	// WebhookLegacySignature is nil in settings saved before it existed: the environment's
+	// value applies then.
+	WebhookLegacySignature *bool    `json:"webhook_legacy_signature,omitempty"`
+	SMTPHost               string   `json:"smtp_host"`
+	SMTPPort               int      `json:"smtp_port"`
+	SMTPUsername           string   `json:"smtp_username"`
+	SMTPFrom               string   `json:"smtp_from"`
+	SMTPTo                 []string `json:"smtp_to"`
+	PagerDutyURL           string   `json:"pagerduty_url,omitempty"`
+	OpsgenieURL            string   `json:"opsgenie_url,omitempty"`
+	RevokedReminder        string   `json:"revoked_reminder"`
+	RotationReminderDays   int      `json:"rotation_reminder_days"`
 }
 
 // Source says where a setting's value comes from.
@@ -236,6 +327,10 @@ func (n *Notifier) load(ctx context.Context) loaded {
 			}
 			l.cfg.SMTP.Username, l.cfg.SMTP.From, l.cfg.SMTP.To = sc.SMTPUsername, sc.SMTPFrom, sc.SMTPTo
 			l.cfg.RotationReminderDays = sc.RotationReminderDays
+			l.cfg.PagerDutyURL, l.cfg.OpsgenieURL = sc.PagerDutyURL, sc.OpsgenieURL
+			if sc.WebhookLegacySignature != nil {
+				l.cfg.WebhookLegacySignature = *sc.WebhookLegacySignature
+			}
 			l.cfg.RevokedReminder = 0
 			if sc.RevokedReminder != "" {
 				l.cfg.RevokedReminder, _ = time.ParseDuration(sc.RevokedReminder)
@@ -283,6 +378,10 @@ func (l *loaded) secret(field string) *string {
 		return &l.cfg.SlackURL
 	case "smtp_password":
 		return &l.cfg.SMTP.Password
+	case "pagerduty_routing_key":
+		return &l.cfg.PagerDutyRoutingKey
+	case "opsgenie_api_key":
+		return &l.cfg.OpsgenieAPIKey
 	}
 	panic("notify: unknown secret field " + field)
 }
@@ -296,17 +395,27 @@ type Form struct {
 	ClearWebhookURL    bool
 	WebhookSecret      string
 	ClearWebhookSecret bool
-	SlackURL           string
-	ClearSlackURL      bool
-	SMTPHost           string
-	SMTPPort           string
-	SMTPUsername       string
-	SMTPPassword       string
-	ClearSMTPPassword  bool
-	SMTPFrom           string
-	SMTPTo             string
-	RevokedReminder    string
-	RotationDays       string
+	// WebhookLegacySignature is the checkbox that keeps the deprecated X-Staxkeys-* headers.
+	WebhookLegacySignature bool
+	SlackURL               string
+	ClearSlackURL          bool
+	SMTPHost               string
+	SMTPPort               string
+	SMTPUsername           string
+	SMTPPassword           string
+	ClearSMTPPassword      bool
+	SMTPFrom               string
+	SMTPTo                 string
+	// The on-call channels. A key goes only to the base URL it was typed for, as the SMTP
+	// password to its host: a form that moves the URL without typing the key again removes it.
+	PagerDutyRoutingKey      string
+	ClearPagerDutyRoutingKey bool
+	PagerDutyURL             string
+	OpsgenieAPIKey           string
+	ClearOpsgenieAPIKey      bool
+	OpsgenieURL              string
+	RevokedReminder          string
+	RotationDays             string
 }
 
 // SecretState is what the page may show of a secret: whether it is set and where from, never
@@ -335,6 +444,8 @@ func (n *Notifier) View(ctx context.Context) View {
 			SMTPHost: c.SMTP.Host, SMTPUsername: c.SMTP.Username,
 			SMTPFrom: c.SMTP.From, SMTPTo: strings.Join(c.SMTP.To, ", "),
 			RevokedReminder: durationText(c.RevokedReminder), RotationDays: strconv.Itoa(c.RotationReminderDays),
+			WebhookLegacySignature: c.WebhookLegacySignature,
+			PagerDutyURL:           c.PagerDutyURL, OpsgenieURL: c.OpsgenieURL,
 		},
 		Secrets:    map[string]SecretState{},
 		Configured: map[Channel]bool{},
@@ -387,10 +498,10 @@ func (n *Notifier) Changes(ctx context.Context, f Form) ([]string, error) {
 
 // DestinationChange reports whether any of the changes (as named by Changes or Save) is of
 // where alerts go or of a credential they carry: what a stolen session must not redirect.
-// Only the reminder periods are not.
+// Only the reminder periods and the legacy signature headers are not.
 func DestinationChange(changed []string) bool {
 	for _, c := range changed {
-		if c != changeRevokedReminder && c != changeRotationReminder {
+		if c != changeRevokedReminder && c != changeRotationReminder && c != changeLegacySignature {
 			return true
 		}
 	}
@@ -409,7 +520,8 @@ func (n *Notifier) parseChecked(cur Config, f Form) (Config, error) {
 	}
 	fields := map[string]string{}
 	const denied = "this destination is not allowed: loopback, private and link-local addresses need STAXKEYS_ALERT_ALLOW"
-	for _, d := range []struct{ field, url string }{{"webhook_url", cfg.WebhookURL}, {"slack_url", cfg.SlackURL}} {
+	for _, d := range []struct{ field, url string }{{"webhook_url", cfg.WebhookURL}, {"slack_url", cfg.SlackURL},
+		{"pagerduty_url", cfg.PagerDutyURL}, {"opsgenie_url", cfg.OpsgenieURL}} {
 		if u, err := url.Parse(d.url); d.url != "" && err == nil && n.opts.Allow.Check(u.Hostname()) != nil {
 			fields[d.field] = denied
 		}
@@ -435,7 +547,9 @@ func (n *Notifier) Save(ctx context.Context, f Form) ([]string, error) {
 	sc := storedConfig{
 		SMTPHost: cfg.SMTP.Host, SMTPPort: cfg.SMTP.Port,
 		SMTPUsername: cfg.SMTP.Username, SMTPFrom: cfg.SMTP.From, SMTPTo: cfg.SMTP.To,
-		RotationReminderDays: cfg.RotationReminderDays,
+		RotationReminderDays:   cfg.RotationReminderDays,
+		WebhookLegacySignature: &cfg.WebhookLegacySignature,
+		PagerDutyURL:           cfg.PagerDutyURL, OpsgenieURL: cfg.OpsgenieURL,
 	}
 	if cfg.RevokedReminder > 0 {
 		sc.RevokedReminder = cfg.RevokedReminder.String()
@@ -458,6 +572,10 @@ func (n *Notifier) Save(ctx context.Context, f Form) ([]string, error) {
 		{settingWebhookSecret, f.WebhookSecret, f.ClearWebhookSecret},
 		{settingSlackURL, strings.TrimSpace(f.SlackURL), f.ClearSlackURL}, // as validated
 		{settingSMTPPassword, f.SMTPPassword, f.ClearSMTPPassword || smtpPasswordDropped(before.cfg, cfg, f)},
+		{settingPagerDutyKey, strings.TrimSpace(f.PagerDutyRoutingKey), f.ClearPagerDutyRoutingKey ||
+			keyDropped(before.cfg.pagerDutyURL(), cfg.pagerDutyURL(), before.cfg.PagerDutyRoutingKey, f.PagerDutyRoutingKey)},
+		{settingOpsgenieKey, strings.TrimSpace(f.OpsgenieAPIKey), f.ClearOpsgenieAPIKey ||
+			keyDropped(before.cfg.opsgenieURL(), cfg.opsgenieURL(), before.cfg.OpsgenieAPIKey, f.OpsgenieAPIKey)},
 	} {
 		if s.value == "" && !s.clear {
 			continue
@@ -485,6 +603,12 @@ func smtpPasswordDropped(cur, next Config, f Form) bool {
 	return f.SMTPPassword == "" && cur.SMTP.Password != "" && !strings.EqualFold(cur.SMTP.Host, next.SMTP.Host)
 }
 
+// keyDropped reports whether the form moves an on-call channel to another base URL without
+// typing its key again: like the SMTP password, the key was given for the old URL only.
+func keyDropped(curURL, nextURL, curKey, typed string) bool {
+	return strings.TrimSpace(typed) == "" && curKey != "" && !strings.EqualFold(strings.TrimRight(curURL, "/"), strings.TrimRight(nextURL, "/"))
+}
+
 // parseForm applies f to the current configuration; secrets left empty keep their value.
 func parseForm(cur Config, f Form) (Config, error) {
 	c := Config{
@@ -494,6 +618,27 @@ func parseForm(cur Config, f Form) (Config, error) {
 			From: strings.TrimSpace(f.SMTPFrom), To: SplitAddresses(f.SMTPTo),
 		},
 		WebhookSecret: cur.WebhookSecret, SlackURL: cur.SlackURL,
+		WebhookLegacySignature: f.WebhookLegacySignature,
+		PagerDutyURL:           strings.TrimSpace(f.PagerDutyURL), OpsgenieURL: strings.TrimSpace(f.OpsgenieURL),
+		PagerDutyRoutingKey: cur.PagerDutyRoutingKey, OpsgenieAPIKey: cur.OpsgenieAPIKey,
+	}
+	for _, k := range []struct {
+		key             *string
+		typed           string
+		clear           bool
+		curURL, nextURL string
+	}{
+		{&c.PagerDutyRoutingKey, f.PagerDutyRoutingKey, f.ClearPagerDutyRoutingKey, cur.pagerDutyURL(), c.pagerDutyURL()},
+		{&c.OpsgenieAPIKey, f.OpsgenieAPIKey, f.ClearOpsgenieAPIKey, cur.opsgenieURL(), c.opsgenieURL()},
+	} {
+		switch {
+		case k.clear:
+			*k.key = ""
+		case strings.TrimSpace(k.typed) != "":
+			*k.key = strings.TrimSpace(k.typed)
+		case keyDropped(k.curURL, k.nextURL, *k.key, k.typed):
+			*k.key = ""
+		}
 	}
 	c.SMTP.Password = cur.SMTP.Password
 	switch {
@@ -556,6 +701,7 @@ func parseForm(cur Config, f Form) (Config, error) {
 const (
 	changeRevokedReminder  = "revoked-key reminder"
 	changeRotationReminder = "rotation reminder"
+	changeLegacySignature  = "legacy webhook signature"
 )
 
 // changes names the settings that differ between a and b.
@@ -568,6 +714,7 @@ func changes(a, b Config) []string {
 	}
 	add(a.WebhookURL != b.WebhookURL, "webhook URL")
 	add(a.WebhookSecret != b.WebhookSecret, "webhook secret")
+	add(a.WebhookLegacySignature != b.WebhookLegacySignature, changeLegacySignature)
 	add(a.SlackURL != b.SlackURL, "Slack webhook URL")
 	add(a.SMTP.Host != b.SMTP.Host, "SMTP host")
 	add(a.SMTP.Port != b.SMTP.Port, "SMTP port")
@@ -575,6 +722,10 @@ func changes(a, b Config) []string {
 	add(a.SMTP.Password != b.SMTP.Password, "SMTP password")
 	add(a.SMTP.From != b.SMTP.From, "SMTP sender")
 	add(!slices.Equal(a.SMTP.To, b.SMTP.To), "SMTP recipients")
+	add(a.PagerDutyRoutingKey != b.PagerDutyRoutingKey, "PagerDuty routing key")
+	add(a.pagerDutyURL() != b.pagerDutyURL(), "PagerDuty URL")
+	add(a.OpsgenieAPIKey != b.OpsgenieAPIKey, "Opsgenie API key")
+	add(a.opsgenieURL() != b.opsgenieURL(), "Opsgenie URL")
 	add(a.RevokedReminder != b.RevokedReminder, changeRevokedReminder)
 	add(a.RotationReminderDays != b.RotationReminderDays, changeRotationReminder)
 	return out

@@ -251,7 +251,7 @@ func TestGroupFailsAndRetriesTogether(t *testing.T) {
 	}
 	got := hook.all()
 	if len(got) != 2 || string(got[0].Body) != string(got[1].Body) ||
-		got[0].Header.Get(notify.HeaderDelivery) != got[1].Header.Get(notify.HeaderDelivery) {
+		got[0].Header.Get(notify.HeaderWebhookID) != got[1].Header.Get(notify.HeaderWebhookID) {
 		t.Fatalf("%d requests; the retry must repeat the first try", len(got))
 	}
 	for _, d := range e.deliveries(t) {

@@ -1,5 +1,5 @@
 // Package notify delivers alerts about key verdict changes and Stax.ai outages to webhooks,
-// Slack and email, reliably.
+// Slack and email, and opens and resolves incidents on PagerDuty and Opsgenie, reliably.
 //
 // A Notifier is a checker.Observer. It turns each confirmed verdict change worth a word (to
 // revoked or denied, and back to valid), each start and end of an outage, each suspected
@@ -45,10 +45,13 @@ const (
 	Webhook Channel = "webhook" // a generic JSON webhook, signed with HMAC-SHA256
 	Slack   Channel = "slack"   // a Slack-compatible incoming webhook
 	Email   Channel = "email"   // email over SMTP
+	// The on-call channels open and resolve incidents (see incident.go).
+	PagerDuty Channel = "pagerduty" // PagerDuty Events API v2
+	Opsgenie  Channel = "opsgenie"  // Opsgenie Alert API
 )
 
 // Channels lists every channel, in the order pages show them.
-func Channels() []Channel { return []Channel{Webhook, Slack, Email} }
+func Channels() []Channel { return []Channel{Webhook, Slack, Email, PagerDuty, Opsgenie} }
 
 // ParseChannel accepts a channel name from a form.
 func ParseChannel(s string) (Channel, bool) {
@@ -334,13 +337,18 @@ func (n *Notifier) enqueue(a Alert, window time.Duration) {
 		n.log.Error("notify: cannot queue an alert", "event", a.Event, "err", err)
 		return
 	}
-	if len(ds) > 0 {
-		n.log.Info("notify: alert queued", "event", a.Event, "channels", len(ds))
+	incidents, err := n.enqueueIncidents(ctx, cfg, a)
+	if err != nil {
+		n.log.Error("notify: cannot queue an incident", "event", a.Event, "err", err)
+	}
+	if len(ds)+incidents > 0 {
+		n.log.Info("notify: alert queued", "event", a.Event, "channels", len(ds), "incidents", incidents)
 		n.Nudge()
 	}
 }
 
-// deliveriesFor returns one delivery of a per configured channel, groupable for window.
+// deliveriesFor returns one delivery of a per configured channel, groupable for window; the
+// on-call channels have their own (enqueueIncidents).
 func deliveriesFor(cfg Config, a Alert, window time.Duration) ([]store.NewDelivery, error) {
 	payload, err := json.Marshal(a)
 	if err != nil {
@@ -348,6 +356,9 @@ func deliveriesFor(cfg Config, a Alert, window time.Duration) ([]store.NewDelive
 	}
 	var ds []store.NewDelivery
 	for _, ch := range cfg.Channels() {
+		if ch.onCall() {
+			continue
+		}
 		ds = append(ds, store.NewDelivery{Event: a.Event, Channel: string(ch), Payload: payload, GroupWindow: window})
 	}
 	return ds, nil

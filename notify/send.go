@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -25,8 +27,20 @@ import (
 	"github.com/staxkeys/staxkeys/domain"
 )
 
-// The headers of a webhook request. The signature is HMAC-SHA256 under the webhook secret of
-// the timestamp, a dot and the body, in hex: "sha256=<hex>". See docs/NOTIFICATIONS.md.
+// The headers of a webhook request, as Standard Webhooks (standardwebhooks.com) names them:
+// the message id (the same on every retry of one delivery), the time of this try in Unix
+// seconds, and "v1," with the base64 HMAC-SHA256 of "<id>.<timestamp>.<body>" under the
+// signing key (SigningKey). See docs/NOTIFICATIONS.md.
+const (
+	HeaderWebhookID        = "webhook-id"
+	HeaderWebhookTimestamp = "webhook-timestamp"
+	HeaderWebhookSignature = "webhook-signature"
+)
+
+// The headers of earlier versions, still sent beside the standard ones while
+// Config.WebhookLegacySignature is on.
+//
+// Deprecated: they go in the next release; verify webhook-signature instead.
 const (
 	HeaderEvent     = "X-Staxkeys-Event"
 	HeaderDelivery  = "X-Staxkeys-Delivery"
@@ -34,8 +48,36 @@ const (
 	HeaderSignature = "X-Staxkeys-Signature"
 )
 
+// secretPrefix starts a Standard Webhooks secret: "whsec_" and the base64 of the key.
+const secretPrefix = "whsec_"
+
+// SigningKey returns the HMAC key of a webhook secret. A Standard Webhooks secret ("whsec_"
+// and base64) is its decoded bytes; any other string, as earlier versions accepted, is its own
+// bytes, so that an existing secret keeps working: its receiver verifies with
+// "whsec_" + base64(secret).
+func SigningKey(secret string) []byte {
+	if rest, ok := strings.CutPrefix(secret, secretPrefix); ok {
+		if key, err := base64.StdEncoding.DecodeString(rest); err == nil && len(key) > 0 {
+			return key
+		}
+	}
+	return []byte(secret)
+}
+
+// SignStandard returns the webhook-signature value for body sent as message id at timestamp
+// (Unix seconds, as sent in webhook-timestamp).
+func SignStandard(key []byte, id string, timestamp int64, body []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(id + "." + strconv.FormatInt(timestamp, 10) + "."))
+	m.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
 // Sign returns the X-Staxkeys-Signature value for body sent at timestamp (Unix seconds, as
-// sent in X-Staxkeys-Timestamp).
+// sent in X-Staxkeys-Timestamp): hex HMAC-SHA256 of the timestamp, a dot and the body, under
+// the secret's own bytes.
+//
+// Deprecated: the legacy signature; receivers verify webhook-signature (SignStandard).
 func Sign(secret []byte, timestamp string, body []byte) string {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(timestamp))
@@ -48,8 +90,10 @@ func Sign(secret []byte, timestamp string, body []byte) string {
 // whose timestamp is too far from now.
 var ErrBadSignature = errors.New("notify: bad webhook signature")
 
-// Verify checks a webhook request's signature and that its timestamp lies within tolerance
+// Verify checks a legacy X-Staxkeys-Signature and that its timestamp lies within tolerance
 // of now, as a receiver written in Go would.
+//
+// Deprecated: verify webhook-signature with a Standard Webhooks library.
 func Verify(secret []byte, timestamp, signature string, body []byte, now time.Time, tolerance time.Duration) error {
 	ts, err := strconv.ParseInt(timestamp, 10, 64)
 	if err != nil {
@@ -90,21 +134,43 @@ func (n *Notifier) send(ctx context.Context, cfg Config, d domain.Delivery) erro
 		return n.post(ctx, cfg.SlackURL, body, nil)
 	case Email:
 		return n.sendEmail(ctx, cfg.SMTP, d, a)
+	case PagerDuty, Opsgenie:
+		return n.sendIncident(ctx, cfg, ch, a)
 	}
 	return permanent{fmt.Errorf("unknown channel %q", ch)}
 }
 
-// postWebhook sends the alert as it was queued, signed when a secret is set.
+// postWebhook sends the alert as it was queued, with the Standard Webhooks headers (signed
+// when a secret is set) and, while the legacy setting is on, the old X-Staxkeys-* ones too.
 func (n *Notifier) postWebhook(ctx context.Context, cfg Config, d domain.Delivery) error {
-	ts := strconv.FormatInt(n.clock.Now().Unix(), 10)
+	now := n.clock.Now().Unix()
+	ts := strconv.FormatInt(now, 10)
+	id := webhookID(d)
 	h := http.Header{}
-	h.Set(HeaderEvent, d.Event)
-	h.Set(HeaderDelivery, strconv.FormatInt(d.ID, 10))
-	h.Set(HeaderTimestamp, ts)
+	h.Set(HeaderWebhookID, id)
+	h.Set(HeaderWebhookTimestamp, ts)
 	if cfg.WebhookSecret != "" {
-		h.Set(HeaderSignature, Sign([]byte(cfg.WebhookSecret), ts, d.Payload))
+		h.Set(HeaderWebhookSignature, SignStandard(SigningKey(cfg.WebhookSecret), id, now, d.Payload))
+	}
+	if cfg.WebhookLegacySignature {
+		h.Set(HeaderEvent, d.Event)
+		h.Set(HeaderDelivery, strconv.FormatInt(d.ID, 10))
+		h.Set(HeaderTimestamp, ts)
+		if cfg.WebhookSecret != "" {
+			h.Set(HeaderSignature, Sign([]byte(cfg.WebhookSecret), ts, d.Payload))
+		}
 	}
 	return n.post(ctx, cfg.WebhookURL, d.Payload, h)
+}
+
+// webhookID is the message id of a delivery: the same on every retry, so a receiver can drop
+// repeats, and with the delivery's creation time, so that a database started afresh does not
+// reuse an id. A test send, which is not queued, gets a random one.
+func webhookID(d domain.Delivery) string {
+	if d.ID == 0 {
+		return "staxkeys-test-" + rand.Text()
+	}
+	return fmt.Sprintf("staxkeys-%d-%d", d.ID, d.CreatedAt.Unix())
 }
 
 // post sends a JSON body. Errors name neither the URL (a Slack URL is a credential) nor

@@ -21,7 +21,7 @@ import (
 var _ checker.Observer = (*notify.Notifier)(nil)
 
 // fleet is the real checker over n valid keys, each of its own team, against the fake Stax.ai,
-// with the Notifier listening; the checker's clock is stepped by the test, the Notifier's
+// with the Notifier listening (its configuration tweaked by tweak); the checker's clock is stepped by the test, the Notifier's
 // worker is not running (the test delivers with DeliverDue).
 type fleet struct {
 	e     *env
@@ -33,7 +33,7 @@ type fleet struct {
 	pairs []domain.Key
 }
 
-func newFleet(t *testing.T, n int, fopts staxfake.Options) *fleet {
+func newFleet(t *testing.T, n int, fopts staxfake.Options, tweak ...func(*notify.Config)) *fleet {
 	t.Helper()
 	f := &fleet{e: newEnv(t), hook: newReceiver(t, nil), clk: clocktest.NewFake(t0), wclk: clocktest.NewFake(t0)}
 	fake, err := staxfake.Start(fopts)
@@ -57,8 +57,12 @@ func newFleet(t *testing.T, n int, fopts staxfake.Options) *fleet {
 		fake.Set(in.Email, in.Key, staxfake.Valid)
 		f.pairs = append(f.pairs, p)
 	}
+	env := notify.Config{WebhookURL: f.hook.URL, WebhookSecret: webhookSecret}
+	for _, tw := range tweak {
+		tw(&env)
+	}
 	f.n = notify.New(f.e.db, f.e.keys, notify.Options{Allow: allowLoopback,
-		Env:   notify.Config{WebhookURL: f.hook.URL, WebhookSecret: webhookSecret},
+		Env:   env,
 		Clock: f.wclk, GroupWindow: 30 * time.Second, PublicURL: publicURL,
 	})
 	cfg := checker.DefaultConfig()

@@ -12,12 +12,14 @@ import (
 // The settings whose values are sealed under the master key. Their owners read and write them
 // by these names; ResealAll re-seals every one of them.
 const (
-	SettingCanary        = "master_key_canary"     // tells whether the master key fits the data
-	SettingAuditKey      = "audit_key"             // the random key chaining the audit trail
-	SettingWebhookURL    = "notify_webhook_url"    // alert settings' secrets
-	SettingWebhookSecret = "notify_webhook_secret" //
-	SettingSlackURL      = "notify_slack_url"      //
-	SettingSMTPPassword  = "notify_smtp_password"  //
+	SettingCanary        = "master_key_canary"            // tells whether the master key fits the data
+	SettingAuditKey      = "audit_key"                    // the random key chaining the audit trail
+	SettingWebhookURL    = "notify_webhook_url"           // alert settings' secrets
+	SettingWebhookSecret = "notify_webhook_secret"        //
+	SettingSlackURL      = "notify_slack_url"             //
+	SettingSMTPPassword  = "notify_smtp_password"         //
+	SettingPagerDutyKey  = "notify_pagerduty_routing_key" //
+	SettingOpsgenieKey   = "notify_opsgenie_api_key"      //
 )
 
 // sealedSettings maps each sealed setting to the associated data it is sealed with.
@@ -28,6 +30,8 @@ var sealedSettings = map[string]secret.AD{
 	SettingWebhookSecret: secret.SettingAD(SettingWebhookSecret),
 	SettingSlackURL:      secret.SettingAD(SettingSlackURL),
 	SettingSMTPPassword:  secret.SettingAD(SettingSMTPPassword),
+	SettingPagerDutyKey:  secret.SettingAD(SettingPagerDutyKey),
+	SettingOpsgenieKey:   secret.SettingAD(SettingOpsgenieKey),
 }
 
 // sealedPlace is one place the database keeps values sealed under the master key. ResealAll

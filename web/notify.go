@@ -69,13 +69,15 @@ func (s *Server) renderNotify(c echo.Context, status int, f *notify.Form, errs v
 			"smtp_host": v.Form.SMTPHost, "smtp_port": v.Form.SMTPPort,
 			"smtp_username": v.Form.SMTPUsername, "smtp_from": v.Form.SMTPFrom, "smtp_to": v.Form.SMTPTo,
 			"revoked_reminder": v.Form.RevokedReminder, "rotation_days": v.Form.RotationDays,
+			"pagerduty_url": v.Form.PagerDutyURL, "opsgenie_url": v.Form.OpsgenieURL,
 		},
-		Secrets:    map[string]views.SecretInfo{},
-		Configured: map[string]bool{},
-		Saved:      v.Saved,
-		Fresh:      s.reauthFresh(c),
-		Errors:     errs,
-		Counts:     counts,
+		LegacySignature: v.Form.WebhookLegacySignature,
+		Secrets:         map[string]views.SecretInfo{},
+		Configured:      map[string]bool{},
+		Saved:           v.Saved,
+		Fresh:           s.reauthFresh(c),
+		Errors:          errs,
+		Counts:          counts,
 	}
 	for field, st := range v.Secrets {
 		d.Secrets[field] = views.SecretInfo{Set: st.Set, Source: string(st.Source), Hint: st.Hint}
@@ -100,15 +102,21 @@ func (s *Server) handleNotifySave(c echo.Context) error {
 	f := notify.Form{
 		WebhookURL: v("webhook_url"), ClearWebhookURL: set("webhook_url_clear"),
 		WebhookSecret: v("webhook_secret"), ClearWebhookSecret: set("webhook_secret_clear"),
-		SlackURL: v("slack_url"), ClearSlackURL: set("slack_url_clear"),
+		WebhookLegacySignature: set("webhook_legacy_signature"),
+		SlackURL:               v("slack_url"), ClearSlackURL: set("slack_url_clear"),
 		SMTPHost: v("smtp_host"), SMTPPort: v("smtp_port"), SMTPUsername: v("smtp_username"),
 		SMTPPassword: v("smtp_password"), ClearSMTPPassword: set("smtp_password_clear"),
 		SMTPFrom: v("smtp_from"), SMTPTo: v("smtp_to"),
 		RevokedReminder: v("revoked_reminder"), RotationDays: v("rotation_days"),
+		PagerDutyRoutingKey: v("pagerduty_routing_key"), ClearPagerDutyRoutingKey: set("pagerduty_routing_key_clear"),
+		PagerDutyURL:   v("pagerduty_url"),
+		OpsgenieAPIKey: v("opsgenie_api_key"), ClearOpsgenieAPIKey: set("opsgenie_api_key_clear"),
+		OpsgenieURL: v("opsgenie_url"),
 	}
 	refuse := func(status int, fe views.FormErrors) error {
 		shown := f
 		shown.WebhookURL, shown.WebhookSecret, shown.SlackURL, shown.SMTPPassword = "", "", "", ""
+		shown.PagerDutyRoutingKey, shown.OpsgenieAPIKey = "", ""
 		return s.renderNotify(c, status, &shown, fe)
 	}
 	ctx := c.Request().Context()
@@ -161,6 +169,10 @@ func channelName(ch notify.Channel) string {
 		return "Slack"
 	case notify.Email:
 		return "email"
+	case notify.PagerDuty:
+		return "PagerDuty"
+	case notify.Opsgenie:
+		return "Opsgenie"
 	}
 	return string(ch)
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
 	"github.com/staxkeys/staxkeys/audit"
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
@@ -206,8 +208,8 @@ func TestAlertTestButtonAndDeliveryLog(t *testing.T) {
 	select {
 	case r := <-got:
 		body, _ := io.ReadAll(r.Body)
-		if err := notify.Verify([]byte(secret), r.Header.Get(notify.HeaderTimestamp), r.Header.Get(notify.HeaderSignature),
-			body, time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), time.Minute); err != nil || r.Header.Get(notify.HeaderEvent) != "test" {
+		wh, _ := standardwebhooks.NewWebhookRaw([]byte(secret))
+		if err := wh.VerifyIgnoringTimestamp(body, r.Header); err != nil || r.Header.Get(notify.HeaderWebhookTimestamp) != "1740830400" {
 			t.Errorf("the test webhook: %v, %v", err, r.Header)
 		}
 	case <-time.After(20 * time.Second):
@@ -232,5 +234,89 @@ func TestAlertTestButtonAndDeliveryLog(t *testing.T) {
 	p = c.Follow(submitForm(t, c, log, `[data-testid="delivery-row"] form`, nil).ExpectRedirect("/deliveries"))
 	if p.TestID("delivery-row").First().AttrOr("data-status", "") != "pending" {
 		t.Errorf("after retry: %.1500s", p.HTML)
+	}
+}
+
+// TestLegacySignatureCheckbox: the deprecated X-Staxkeys-* headers are a checkbox on the page,
+// ticked when the environment turns them on, saved without the password (they move no
+// destination), and sent beside the standard headers while ticked.
+func TestLegacySignatureCheckbox(t *testing.T) {
+	good, got := hook(t, http.StatusOK)
+	const secret = "legacy-box-secret-0123456789"
+	e, n := newRecordsEnv(t, notify.Config{WebhookURL: good.URL, WebhookSecret: secret, WebhookLegacySignature: true})
+	c := e.LoggedIn(t)
+	p := c.Get("/settings/notifications").Expect(http.StatusOK)
+	if _, checked := p.Find("#webhook_legacy_signature").Attr("checked"); !checked {
+		t.Fatalf("the box is not ticked though the environment turns the old headers on: %.1500s", p.HTML)
+	}
+	// The box unticked; the URL typed, as saving the page leaves the environment's behind.
+	form := url.Values{"webhook_url": {good.URL}, "your_password": {AdminPassword}, "revoked_reminder": {"24h"}, "rotation_days": {"0"}}
+	c.Submit("/settings/notifications", form).ExpectRedirect("/settings/notifications")
+	if n.Config(context.Background()).WebhookLegacySignature {
+		t.Error("unticking the box left the old headers on")
+	}
+	if es := e.auditEntries(t, "settings.change"); len(es) != 1 || !strings.Contains(es[0].Detail, "legacy webhook signature") {
+		t.Errorf("audit %+v", es)
+	}
+	p = c.Get("/settings/notifications").Expect(http.StatusOK)
+	if _, checked := p.Find("#webhook_legacy_signature").Attr("checked"); checked {
+		t.Error("the box is ticked after saving it unticked")
+	}
+	p = c.Follow(submitForm(t, c, p, `form:has([data-testid="test-webhook"])`, nil).ExpectRedirect("/settings/notifications"))
+	select {
+	case r := <-got:
+		if r.Header.Get(notify.HeaderSignature) != "" || r.Header.Get(notify.HeaderWebhookSignature) == "" {
+			t.Errorf("headers %v", r.Header)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the test webhook never arrived")
+	}
+}
+
+// TestOnCallOnAlertsPage: the PagerDuty and Opsgenie settings are on the page, their keys only
+// as set, and "Send test" opens and resolves a test incident.
+func TestOnCallOnAlertsPage(t *testing.T) {
+	pd, got := hook(t, http.StatusAccepted)
+	const routingKey, genieKey = "PDROUTINGKEY0123456789abcdefABCD", "0b7d1c5e-2f4a-4e8b-9c3d-6a1f2e3b4c5d"
+	e, n := newRecordsEnv(t, notify.Config{PagerDutyRoutingKey: routingKey, PagerDutyURL: pd.URL})
+	c := e.LoggedIn(t)
+	p := c.Get("/settings/notifications").Expect(http.StatusOK)
+	if !strings.Contains(p.Text("pagerduty_routing_key-state"), "in the environment") || p.Value("pagerduty_url") != pd.URL ||
+		p.Text("opsgenie_api_key-state") != "not set" || strings.Contains(p.HTML, routingKey) {
+		t.Fatalf("the page: %.3000s", p.HTML)
+	}
+	if _, disabled := p.TestID("test-opsgenie").Attr("disabled"); !disabled {
+		t.Error("the Opsgenie test is offered though Opsgenie is not configured")
+	}
+	p = c.Follow(submitForm(t, c, p, `form:has([data-testid="test-pagerduty"])`, nil).ExpectRedirect("/settings/notifications"))
+	if p.Text("flash") != "Test alert sent on PagerDuty." {
+		t.Errorf("flash %q", p.Text("flash"))
+	}
+	for _, want := range []string{`"event_action":"trigger"`, `"event_action":"resolve"`} {
+		select {
+		case r := <-got:
+			body, _ := io.ReadAll(r.Body)
+			if r.URL.Path != "/v2/enqueue" || !strings.Contains(string(body), want) || !strings.Contains(string(body), `"routing_key":"`+routingKey+`"`) {
+				t.Errorf("PagerDuty got %s %s", r.URL.Path, body)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("PagerDuty got nothing")
+		}
+	}
+
+	form := url.Values{"pagerduty_url": {pd.URL}, "opsgenie_api_key": {genieKey}, "opsgenie_url": {"https://api.eu.opsgenie.com"},
+		"revoked_reminder": {"24h"}, "rotation_days": {"0"}}
+	if refused := c.Submit("/settings/notifications", form); !refused.Marked("your_password") {
+		t.Fatalf("a new Opsgenie key saved without the password: %d", refused.StatusCode)
+	}
+	form.Set("your_password", AdminPassword)
+	c.Submit("/settings/notifications", form).ExpectRedirect("/settings/notifications")
+	cfg := n.Config(context.Background())
+	if cfg.OpsgenieAPIKey != genieKey || cfg.OpsgenieURL != "https://api.eu.opsgenie.com" || cfg.PagerDutyRoutingKey != routingKey {
+		t.Errorf("saved %v", cfg)
+	}
+	p = c.Get("/settings/notifications").Expect(http.StatusOK)
+	if strings.Contains(p.HTML, genieKey) || !strings.HasPrefix(p.Text("opsgenie_api_key-state"), "set") {
+		t.Errorf("the page after saving: %.3000s", p.HTML)
 	}
 }

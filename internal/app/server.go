@@ -260,13 +260,16 @@ func CheckerConfig(cfg config.Config) checker.Config {
 func newNotifier(cfg config.Config, data *Data, version string) (*notify.Notifier, error) {
 	log := data.Log
 	env := notify.Config{
-		WebhookURL:    cfg.WebhookURL,
-		WebhookSecret: cfg.WebhookSecret,
-		SlackURL:      cfg.SlackWebhookURL,
+		WebhookURL:             cfg.WebhookURL,
+		WebhookSecret:          cfg.WebhookSecret,
+		WebhookLegacySignature: cfg.WebhookLegacySignature,
+		SlackURL:               cfg.SlackWebhookURL,
 		SMTP: notify.SMTPConfig{
 			Host: cfg.SMTPHost, Port: cfg.SMTPPort, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,
 			From: cfg.SMTPFrom, To: notify.SplitAddresses(cfg.SMTPTo),
 		},
+		PagerDutyRoutingKey: cfg.PagerDutyRoutingKey, PagerDutyURL: cfg.PagerDutyURL,
+		OpsgenieAPIKey: cfg.OpsgenieAPIKey, OpsgenieURL: cfg.OpsgenieURL,
 		RevokedReminder:      cfg.RevokedReminder,
 		RotationReminderDays: cfg.RotationReminderDays,
 	}
@@ -290,6 +293,7 @@ func newNotifier(cfg config.Config, data *Data, version string) (*notify.Notifie
 	for _, d := range []struct{ env, target string }{
 		{"STAXKEYS_WEBHOOK_URL", hostOf(env.WebhookURL)}, {"STAXKEYS_SLACK_WEBHOOK_URL", hostOf(env.SlackURL)},
 		{"STAXKEYS_SMTP_HOST", env.SMTP.Host},
+		{"STAXKEYS_PAGERDUTY_URL", hostOf(env.PagerDutyURL)}, {"STAXKEYS_OPSGENIE_URL", hostOf(env.OpsgenieURL)},
 	} {
 		if d.target != "" && allow.Check(d.target) != nil {
 			// Named by variable only: a URL may carry a token.
@@ -318,6 +322,8 @@ var envNames = map[string]string{
 	"slack_url": "STAXKEYS_SLACK_WEBHOOK_URL", "smtp_host": "STAXKEYS_SMTP_HOST", "smtp_port": "STAXKEYS_SMTP_PORT",
 	"smtp_from": "STAXKEYS_SMTP_FROM", "smtp_to": "STAXKEYS_SMTP_TO",
 	"revoked_reminder": "STAXKEYS_REVOKED_REMINDER", "rotation_days": "STAXKEYS_ROTATION_REMINDER_DAYS",
+	"pagerduty_routing_key": "STAXKEYS_PAGERDUTY_ROUTING_KEY", "pagerduty_url": "STAXKEYS_PAGERDUTY_URL",
+	"opsgenie_api_key": "STAXKEYS_OPSGENIE_API_KEY", "opsgenie_url": "STAXKEYS_OPSGENIE_URL",
 }
 
 // NewChecker is a checker over data for a command that checks without a server

@@ -55,15 +55,22 @@ type Config struct {
 	ShutdownDrain time.Duration
 
 	// Alerts (package notify). Settings saved on the alerts page override these.
-	WebhookURL           string
-	WebhookSecret        string // a secret, never logged
-	SlackWebhookURL      string // a credential, never logged
-	SMTPHost             string
-	SMTPPort             int
-	SMTPUsername         string
-	SMTPPassword         string // a secret, never logged
-	SMTPFrom             string
-	SMTPTo               string        // comma-separated addresses
+	WebhookURL    string
+	WebhookSecret string // a secret, never logged
+	// WebhookLegacySignature also sends the deprecated X-Staxkeys-* signature headers.
+	WebhookLegacySignature bool
+	SlackWebhookURL        string // a credential, never logged
+	SMTPHost               string
+	SMTPPort               int
+	SMTPUsername           string
+	SMTPPassword           string // a secret, never logged
+	SMTPFrom               string
+	SMTPTo                 string // comma-separated addresses
+	// On-call incidents: PagerDuty Events API v2 and Opsgenie; "" URLs take the providers' own.
+	PagerDutyRoutingKey  string // a secret, never logged
+	PagerDutyURL         string
+	OpsgenieAPIKey       string // a secret, never logged
+	OpsgenieURL          string
 	RevokedReminder      time.Duration // 0 turns the reminder off
 	RotationReminderDays int           // 0 turns the reminder off
 	AlertGroupWindow     time.Duration // verdict changes within it go out as one message; 0: each alone
@@ -150,6 +157,7 @@ func settings() []setting {
 		{"session-max", "STAXKEYS_SESSION_MAX", "end any session this long after its login (Go duration)", false, func(c *Config) flag.Value { return (*durationValue)(&c.SessionMax) }},
 		{"webhook-url", "STAXKEYS_WEBHOOK_URL", "alerts: generic JSON webhook URL (http or https)", false, func(c *Config) flag.Value { return (*stringValue)(&c.WebhookURL) }},
 		{"webhook-secret", "STAXKEYS_WEBHOOK_SECRET", "alerts: secret signing webhook bodies (HMAC-SHA256, at least 16 characters)", true, func(c *Config) flag.Value { return (*stringValue)(&c.WebhookSecret) }},
+		{"webhook-legacy-signature", "STAXKEYS_WEBHOOK_LEGACY_SIGNATURE", "alerts: also send the deprecated X-Staxkeys-* signature headers beside the Standard Webhooks ones (for one release)", false, func(c *Config) flag.Value { return (*boolValue)(&c.WebhookLegacySignature) }},
 		{"slack-webhook-url", "STAXKEYS_SLACK_WEBHOOK_URL", "alerts: Slack-compatible incoming webhook URL", true, func(c *Config) flag.Value { return (*stringValue)(&c.SlackWebhookURL) }},
 		{"smtp-host", "STAXKEYS_SMTP_HOST", "alerts: SMTP server for email (empty: no email)", false, func(c *Config) flag.Value { return (*stringValue)(&c.SMTPHost) }},
 		{"smtp-port", "STAXKEYS_SMTP_PORT", "alerts: SMTP port (465 for implicit TLS; otherwise STARTTLS when offered)", false, func(c *Config) flag.Value { return (*intValue)(&c.SMTPPort) }},
@@ -157,6 +165,10 @@ func settings() []setting {
 		{"smtp-password", "STAXKEYS_SMTP_PASSWORD", "alerts: SMTP password", true, func(c *Config) flag.Value { return (*stringValue)(&c.SMTPPassword) }},
 		{"smtp-from", "STAXKEYS_SMTP_FROM", "alerts: sender address of alert emails", false, func(c *Config) flag.Value { return (*stringValue)(&c.SMTPFrom) }},
 		{"smtp-to", "STAXKEYS_SMTP_TO", "alerts: recipients of alert emails, comma-separated", false, func(c *Config) flag.Value { return (*stringValue)(&c.SMTPTo) }},
+		{"pagerduty-routing-key", "STAXKEYS_PAGERDUTY_ROUTING_KEY", "alerts: PagerDuty Events API v2 routing (integration) key: incidents for revoked or denied keys and outages", true, func(c *Config) flag.Value { return (*stringValue)(&c.PagerDutyRoutingKey) }},
+		{"pagerduty-url", "STAXKEYS_PAGERDUTY_URL", "alerts: PagerDuty Events API base URL (empty: https://events.pagerduty.com)", false, func(c *Config) flag.Value { return (*stringValue)(&c.PagerDutyURL) }},
+		{"opsgenie-api-key", "STAXKEYS_OPSGENIE_API_KEY", "alerts: Opsgenie API integration key: alerts for revoked or denied keys and outages", true, func(c *Config) flag.Value { return (*stringValue)(&c.OpsgenieAPIKey) }},
+		{"opsgenie-url", "STAXKEYS_OPSGENIE_URL", "alerts: Opsgenie API base URL (empty: https://api.opsgenie.com; EU: https://api.eu.opsgenie.com)", false, func(c *Config) flag.Value { return (*stringValue)(&c.OpsgenieURL) }},
 		{"revoked-reminder", "STAXKEYS_REVOKED_REMINDER", "alerts: remind once per this period while a key stays revoked or denied (Go duration, 0 off)", false, func(c *Config) flag.Value { return (*durationValue)(&c.RevokedReminder) }},
 		{"rotation-reminder-days", "STAXKEYS_ROTATION_REMINDER_DAYS", "alerts: remind to rotate a key this many days after it was set (0 off)", false, func(c *Config) flag.Value { return (*intValue)(&c.RotationReminderDays) }},
 		{"alert-group-window", "STAXKEYS_ALERT_GROUP_WINDOW", "alerts: verdict changes confirmed within this window go out as one message per channel (Go duration, 0 off)", false, func(c *Config) flag.Value { return (*durationValue)(&c.AlertGroupWindow) }},

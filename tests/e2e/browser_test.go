@@ -271,6 +271,21 @@ func TestBrowserFlow(t *testing.T) {
 		b.shoot("tokens", desktopDark)
 	})
 
+	t.Run("the alerts page", func(t *testing.T) {
+		b.t = t
+		b.open("/settings/notifications", `[data-testid="notify-form"]`)
+		for _, sel := range []string{"#webhook_legacy_signature", "#pagerduty_routing_key", "#pagerduty_url", "#opsgenie_api_key",
+			"#opsgenie_url", `[data-testid="test-pagerduty"]`, `[data-testid="test-opsgenie"]`} {
+			if !b.eval(`document.querySelector('` + sel + `') !== null`) {
+				t.Errorf("the alerts page has no %s", sel)
+			}
+		}
+		if !b.eval(`document.querySelector('#pagerduty_routing_key').type === "password" && document.querySelector('#opsgenie_api_key').type === "password"`) {
+			t.Error("an on-call key field is not a password field")
+		}
+		b.shoot("alerts", desktopLight, phoneLight)
+	})
+
 	t.Run("delete", func(t *testing.T) {
 		b.t = t
 		// First the dashboard, now that every key has a few checks behind it.

@@ -1,0 +1,40 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Incident is an on-call channel's action on one incident, as notify queues it.
+type Incident struct {
+	Channel  string
+	DedupKey string
+	Action   string // "trigger" or "resolve"
+}
+
+// EnqueueIncident queues d, the delivery of inc, unless the last action queued for the same
+// channel and dedup key was the same: a repeat of a state does not page twice. Recording the
+// action and queueing the delivery are one transaction, so neither is done without the other.
+// It reports whether d was queued.
+func (db *DB) EnqueueIncident(ctx context.Context, now time.Time, inc Incident, d NewDelivery) (bool, error) {
+	queued := false
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO incident_states (channel, dedup_key, action, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (channel, dedup_key) DO UPDATE SET action = excluded.action, updated_at = excluded.updated_at
+			WHERE action <> excluded.action`, inc.Channel, inc.DedupKey, inc.Action, ms(now))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		queued = true
+		return insertDeliveries(ctx, tx, now, []NewDelivery{d})
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: enqueue incident: %w", err)
+	}
+	return queued, nil
+}
