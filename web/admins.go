@@ -25,6 +25,9 @@ func (s *Server) renderAdmins(c echo.Context, status int, d views.AdminsData) er
 		return err
 	}
 	d.Admins, d.CurrentID, d.Now, d.Fresh = admins, adminOf(c).ID, s.Now(), s.reauthFresh(c)
+	if d.Require2FA, err = s.factors.Required(c.Request().Context()); err != nil {
+		return err
+	}
 	return render(c, status, views.AdminsPage(s.page(c, "Admins", "admins"), d))
 }
 
@@ -152,7 +155,9 @@ func (s *Server) handleAdminPassword(c echo.Context) error {
 	if _, err := s.accounts.SetPassword(c.Request().Context(), principalOf(c), admin.ID, hash); err != nil {
 		return err
 	}
-	if err := s.startSession(c, admin.ID); err != nil {
+	// The new session was authenticated as this one was: the password change proves no factor.
+	sess, _ := c.Get(ctxSession).(store.Session)
+	if err := s.startSession(c, admin.ID, sess.AuthMethod); err != nil {
 		return err
 	}
 	s.flash(c, "ok", "Password changed. Your other sessions were logged out.")

@@ -18,6 +18,7 @@ import (
 	"github.com/staxkeys/staxkeys/audit"
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/factors"
 	"github.com/staxkeys/staxkeys/internal/password"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/store"
@@ -63,6 +64,8 @@ type Checker interface {
 type Services struct {
 	Keys     *keys.Service
 	Accounts *accounts.Service
+	// Factors are the admins' second factors.
+	Factors *factors.Service
 	// Audit is the trail the services write, for the audit pages; nil turns them off.
 	Audit *audit.Log
 }
@@ -109,6 +112,7 @@ type Server struct {
 	db       *store.DB
 	keys     *keys.Service
 	accounts *accounts.Service
+	factors  *factors.Service
 	trail    *audit.Log
 	log      *slog.Logger
 	echo     *echo.Echo
@@ -137,7 +141,7 @@ type Server struct {
 
 // New builds the Server and its routes.
 func New(cfg Config, db *store.DB, svc Services, log *slog.Logger, opts ...Option) *Server {
-	s := &Server{cfg: cfg, db: db, keys: svc.Keys, accounts: svc.Accounts, trail: svc.Audit, log: log, Now: time.Now,
+	s := &Server{cfg: cfg, db: db, keys: svc.Keys, accounts: svc.Accounts, factors: svc.Factors, trail: svc.Audit, log: log, Now: time.Now,
 		streamsEnd: make(chan struct{})}
 	if s.trail == nil {
 		s.trail = audit.New(db, nil, log) // records nothing
@@ -215,6 +219,8 @@ func (s *Server) routes() {
 	pages.GET("/login", s.handleLoginForm)
 	pages.POST("/login", s.handleLogin)
 	pages.POST("/logout", s.handleLogout)
+	pages.GET("/login/factor", s.handleFactorForm)
+	pages.POST("/login/factor", s.handleFactor)
 
 	// The live-update stream stays open for as long as a dashboard is, so it is kept out of the
 	// page gate; every other admin page passes through it.
@@ -239,6 +245,11 @@ func (s *Server) routes() {
 	s.alertRoutes(admin)
 	s.auditRoutes(admin)
 	s.importRoutes(admin)
+	admin.GET("/account", s.handleAccount)
+	admin.POST("/account/totp", s.handleTOTPBegin)
+	admin.POST("/account/totp/confirm", s.handleTOTPConfirm)
+	admin.POST("/account/totp/remove", s.handleTOTPRemove)
+	admin.POST("/admins/require-2fa", s.handleRequire2FA)
 	admin.GET("/admins", s.handleAdminList)
 	admin.POST("/admins", s.handleAdminCreate)
 	admin.POST("/admins/password", s.handleAdminPassword)

@@ -72,6 +72,7 @@ func NewServer(cfg config.Config, data *Data, version string) (*Server, error) {
 	}, data.DB, web.Services{
 		Keys:     keys.NewService(v, data.Trail, chk, log),
 		Accounts: data.Accounts(),
+		Factors:  data.Factors(),
 		Audit:    data.Trail,
 	}, log, web.WithChecker(chk), web.WithMetrics(mets.Handler(), cfg.MetricsToken), web.WithNotifier(alerts))
 	return &Server{Checker: chk, cfg: cfg, data: data, alerts: alerts, web: srv, version: version, log: log}, nil

@@ -63,7 +63,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the web server and the background checker (the default)", runServe},
 		{"init", "create the database (and a master key, unless one is set), as the first start of serve does", runInit},
-		{"admin", "manage admins: create, list, reset-password", runAdmin},
+		{"admin", "manage admins: create, list, reset-password, reset-2fa", runAdmin},
 		{"token", "manage API tokens: create, list, revoke", runToken},
 		{"check", "check every key once (the running server does it, if one runs); exit 0 all valid, 1 revoked/denied, 2 undecided", runCheck},
 		{"rotate-master-key", "re-encrypt every key under a new master key", runRotateMasterKey},
