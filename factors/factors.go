@@ -60,10 +60,11 @@ func New(db *store.DB, ring *secret.Keyring, trail *audit.Log, log *slog.Logger)
 type Status struct {
 	TOTP         bool // a confirmed authenticator app
 	RecoveryLeft int  // unused recovery codes
+	Passkeys     []store.Passkey
 }
 
 // Any reports whether the admin has a second factor at all.
-func (st Status) Any() bool { return st.TOTP }
+func (st Status) Any() bool { return st.TOTP || len(st.Passkeys) > 0 }
 
 // StatusOf returns the admin's factors.
 func (s *Service) StatusOf(ctx context.Context, adminID int64) (Status, error) {
@@ -81,7 +82,8 @@ func (s *Service) StatusOf(ctx context.Context, adminID int64) (Status, error) {
 			return st, err
 		}
 	}
-	return st, nil
+	st.Passkeys, err = s.db.PasskeysOf(ctx, adminID)
+	return st, err
 }
 
 // Has reports whether the admin has a second factor, so a login must ask for it.
@@ -326,6 +328,11 @@ func (s *Service) Reset(ctx context.Context, p domain.Principal, adminID int64) 
 	if err != nil {
 		return false, err
 	}
+	n, err := s.db.DeletePasskeys(ctx, adminID)
+	if err != nil {
+		return false, err
+	}
+	removed = removed || n > 0
 	s.log.Info("second factors reset", slog.Int64("admin_id", adminID), slog.Bool("had_any", removed))
 	s.trail.Record(ctx, p, audit.FactorRemove, audit.AdminTarget(adminID), "all factors reset")
 	return removed, nil

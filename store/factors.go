@@ -173,7 +173,7 @@ func (db *DB) DeleteTOTP(ctx context.Context, adminID int64) (bool, error) {
 // HasSecondFactor reports whether the admin has a confirmed second factor.
 func (db *DB) HasSecondFactor(ctx context.Context, adminID int64) (bool, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM totp WHERE admin_id = ? AND confirmed_at IS NOT NULL", adminID).Scan(&n)
+	err := db.r.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM totp WHERE admin_id = ?1 AND confirmed_at IS NOT NULL) + (SELECT count(*) FROM passkeys WHERE admin_id = ?1)", adminID).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("store: second factor of admin %d: %w", adminID, err)
 	}

@@ -380,12 +380,20 @@ func (s *Server) handleLogin(c echo.Context) error {
 // signedIn opens the session of an admin who proved who they are by method, records it and
 // sends them on.
 func (s *Server) signedIn(c echo.Context, admin domain.Admin, method, next string) error {
+	if err := s.signIn(c, admin, method); err != nil {
+		return err
+	}
+	return redirect(c, next)
+}
+
+// signIn opens the session of an admin who proved who they are by method and records it.
+func (s *Server) signIn(c echo.Context, admin domain.Admin, method string) error {
 	if err := s.startSession(c, admin.ID, method); err != nil {
 		return err
 	}
 	s.log.Info("login", slog.Int64("admin_id", admin.ID), slog.String("ip", c.RealIP()), slog.String("method", method))
 	s.accounts.SignedIn(c.Request().Context(), domain.AdminPrincipal(admin, c.RealIP()), method)
-	return redirect(c, next)
+	return nil
 }
 
 // handleLogout serves POST /logout: the session row is deleted, so a copied cookie dies too.

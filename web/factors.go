@@ -75,7 +75,7 @@ var errAlreadySignedIn = errors.New("web: already signed in")
 
 // handleFactorForm serves GET /login/factor, the second step of a login.
 func (s *Server) handleFactorForm(c echo.Context) error {
-	_, _, err := s.factorSession(c)
+	admin, _, err := s.factorSession(c)
 	switch {
 	case errors.Is(err, errAlreadySignedIn):
 		return redirect(c, "/")
@@ -84,7 +84,17 @@ func (s *Server) handleFactorForm(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	return render(c, http.StatusOK, views.FactorPage(s.page(c, "Second factor", ""), views.FactorForm{}))
+	return render(c, http.StatusOK, views.FactorPage(s.page(c, "Second factor", ""), s.factorForm(c, admin, nil)))
+}
+
+// factorForm is the factor page's form for admin, offering a passkey when they have one.
+func (s *Server) factorForm(c echo.Context, admin domain.Admin, errs views.FormErrors) views.FactorForm {
+	st, err := s.factors.StatusOf(c.Request().Context(), admin.ID)
+	if err != nil {
+		// The code form still works: a factor that cannot be listed is not offered.
+		return views.FactorForm{Errors: errs, TOTP: true}
+	}
+	return views.FactorForm{Errors: errs, TOTP: st.TOTP, Passkeys: len(st.Passkeys) > 0}
 }
 
 // handleFactor serves POST /login/factor: a right code turns the waiting session into a
@@ -101,7 +111,7 @@ func (s *Server) handleFactor(c echo.Context) error {
 		return err
 	}
 	fail := func(status int, msg string) error {
-		return render(c, status, views.FactorPage(s.page(c, "Second factor", ""), views.FactorForm{Errors: views.FormErrors{"code": msg}}))
+		return render(c, status, views.FactorPage(s.page(c, "Second factor", ""), s.factorForm(c, admin, views.FormErrors{"code": msg})))
 	}
 	code := strings.TrimSpace(formField(c, "code"))
 	if code == "" {
@@ -152,9 +162,13 @@ func (s *Server) renderAccount(c echo.Context, status int, errs views.FormErrors
 	if err != nil {
 		return err
 	}
+	var passkeys []views.PasskeyRow
+	for _, k := range st.Passkeys {
+		passkeys = append(passkeys, views.PasskeyRow{ID: k.ID, Name: k.Name, CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt})
+	}
 	return render(c, status, views.AccountPage(s.page(c, "Account and security", "account"), views.AccountData{
 		Email: admin.Email, AuthMethod: sess.AuthMethod, SignedInAt: sess.CreatedAt,
-		TOTP: st.TOTP, RecoveryLeft: st.RecoveryLeft, Required: required,
+		TOTP: st.TOTP, RecoveryLeft: st.RecoveryLeft, Required: required, Passkeys: passkeys,
 		Fresh: s.reauthFresh(c), Errors: errs, Now: s.Now(),
 	}))
 }

@@ -31,6 +31,9 @@ type Config struct {
 	// SessionKeys sign and encrypt the session cookie (gorilla/securecookie: 32-byte hash key,
 	// 32-byte block key). Derived from the master key, so they need no storage of their own.
 	SessionHashKey, SessionBlockKey []byte
+	// PublicURL is where people reach staxkeys (STAXKEYS_PUBLIC_URL); passkeys are bound to its
+	// host. "" binds them to the host each request names.
+	PublicURL string
 	// Version is shown in the footer and sent upstream as the User-Agent.
 	Version string
 	// CheckerEnabled is false when the background checker is turned off.
@@ -221,6 +224,8 @@ func (s *Server) routes() {
 	pages.POST("/logout", s.handleLogout)
 	pages.GET("/login/factor", s.handleFactorForm)
 	pages.POST("/login/factor", s.handleFactor)
+	pages.POST("/login/passkey/begin", s.handlePasskeyLoginBegin)
+	pages.POST("/login/passkey/finish", s.handlePasskeyLoginFinish)
 
 	// The live-update stream stays open for as long as a dashboard is, so it is kept out of the
 	// page gate; every other admin page passes through it.
@@ -249,6 +254,9 @@ func (s *Server) routes() {
 	admin.POST("/account/totp", s.handleTOTPBegin)
 	admin.POST("/account/totp/confirm", s.handleTOTPConfirm)
 	admin.POST("/account/totp/remove", s.handleTOTPRemove)
+	admin.POST("/account/passkeys/begin", s.handlePasskeyRegisterBegin)
+	admin.POST("/account/passkeys/finish", s.handlePasskeyRegisterFinish)
+	admin.POST("/account/passkeys/:id/remove", s.handlePasskeyRemove)
 	admin.POST("/admins/require-2fa", s.handleRequire2FA)
 	admin.GET("/admins", s.handleAdminList)
 	admin.POST("/admins", s.handleAdminCreate)

@@ -63,6 +63,7 @@ func NewServer(cfg config.Config, data *Data, version string) (*Server, error) {
 		SessionHashKey:  data.Keys.DeriveKey("session cookie hash", 32),
 		SessionBlockKey: data.Keys.DeriveKey("session cookie block", 32),
 		Version:         version,
+		PublicURL:       cfg.PublicURL,
 		CheckerEnabled:  cfg.CheckerEnabled,
 		MasterKeyLoaded: true,
 		MasterKeyCheck:  CheckMasterKey(data.DB, data.Keys),
