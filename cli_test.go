@@ -133,6 +133,20 @@ func TestAdminReset2FA(t *testing.T) {
 	}
 	dbPath := filepath.Join(dir, "staxkeys.db")
 	enrolTOTP(t, dbPath, key, "b@example.com")
+	func() {
+		db, err := store.Open(context.Background(), dbPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		b, err := db.AdminByEmail(context.Background(), "b@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.AddPasskey(context.Background(), store.Passkey{AdminID: b.ID, CredentialID: []byte("c1"), Name: "Phone", Credential: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+	}()
 
 	if _, _, err := command(t, vars, "", "admin", "reset-2fa", "--email", "nobody@example.com"); err == nil || !strings.Contains(err.Error(), "nobody@example.com") {
 		t.Errorf("reset-2fa of an unknown admin: %v", err)
@@ -152,6 +166,9 @@ func TestAdminReset2FA(t *testing.T) {
 	}
 	if has, err := db.HasSecondFactor(context.Background(), b.ID); has || err != nil {
 		t.Errorf("after reset-2fa: has a factor %v, %v", has, err)
+	}
+	if pks, err := db.PasskeysOf(context.Background(), b.ID); len(pks) != 0 || err != nil {
+		t.Errorf("after reset-2fa: passkeys %v, %v", pks, err)
 	}
 	entries, _, err := db.ListAudit(context.Background(), store.AuditQuery{Action: "factor.remove"})
 	if err != nil || len(entries) != 1 || entries[0].Actor != "cli" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -38,10 +39,24 @@ func (s *Server) relyingParty(c echo.Context) (*webauthn.WebAuthn, error) {
 	}
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("web: no origin for passkeys in %q", origin)
+		return nil, errNoRelyingParty
 	}
-	return factors.RelyingParty(u.Scheme+"://"+u.Host, u.Hostname())
+	if net.ParseIP(u.Hostname()) != nil {
+		// WebAuthn binds passkeys to a domain; browsers refuse an IP address.
+		return nil, errNoRelyingParty
+	}
+	rp, err := factors.RelyingParty(u.Scheme+"://"+u.Host, u.Hostname())
+	if err != nil {
+		s.log.Warn("passkeys unavailable", slog.String("origin", origin), slog.String("error", err.Error()))
+		return nil, errNoRelyingParty
+	}
+	return rp, nil
 }
+
+// errNoRelyingParty means staxkeys is reached at an address passkeys cannot be bound to.
+var errNoRelyingParty = errors.New("web: passkeys need a domain name")
+
+const noRelyingPartyMsg = "passkeys need staxkeys reached by a domain name, not an IP address (set STAXKEYS_PUBLIC_URL)"
 
 // passkeyJSONError answers a passkey ceremony's request with a message the page shows.
 func passkeyJSONError(c echo.Context, status int, field, msg string) error {
@@ -79,6 +94,9 @@ func (s *Server) handlePasskeyRegisterBegin(c echo.Context) error {
 		return passkeyJSONError(c, status, "passkey_password", msg)
 	}
 	rp, err := s.relyingParty(c)
+	if errors.Is(err, errNoRelyingParty) {
+		return passkeyJSONError(c, http.StatusUnprocessableEntity, "", noRelyingPartyMsg)
+	}
 	if err != nil {
 		return err
 	}
@@ -100,6 +118,9 @@ func (s *Server) handlePasskeyRegisterFinish(c echo.Context) error {
 		return err
 	}
 	rp, err := s.relyingParty(c)
+	if errors.Is(err, errNoRelyingParty) {
+		return passkeyJSONError(c, http.StatusUnprocessableEntity, "", noRelyingPartyMsg)
+	}
 	if err != nil {
 		return err
 	}
@@ -147,6 +168,9 @@ func (s *Server) handlePasskeyLoginBegin(c echo.Context) error {
 		return err
 	}
 	rp, err := s.relyingParty(c)
+	if errors.Is(err, errNoRelyingParty) {
+		return passkeyJSONError(c, http.StatusUnprocessableEntity, "", noRelyingPartyMsg)
+	}
 	if err != nil {
 		return err
 	}
@@ -198,6 +222,9 @@ func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
 		return err
 	}
 	rp, err := s.relyingParty(c)
+	if errors.Is(err, errNoRelyingParty) {
+		return passkeyJSONError(c, http.StatusUnprocessableEntity, "", noRelyingPartyMsg)
+	}
 	if err != nil {
 		return err
 	}
