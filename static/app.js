@@ -176,8 +176,9 @@
 // ---- Passkeys (WebAuthn) -----------------------------------------------------
 //   form[data-passkey-register]   posts its fields for options, creates a passkey,
 //                                 posts it back; errors go to [data-passkey-error]
-//   [data-passkey-signin] button  signs in with a passkey (shown only where the
-//                                 browser has WebAuthn)
+//   [data-passkey-signin] button  signs in (or confirms it is you) with a passkey,
+//                                 through its data-begin and data-finish endpoints;
+//                                 shown only where the browser has WebAuthn
 // The server speaks the JSON forms of WebAuthn options and credentials, which
 // PublicKeyCredential parses and serialises itself.
 (function () {
@@ -213,11 +214,11 @@
       if (!usable) return;
       box.hidden = false;
       box.querySelector("button").addEventListener("click", function () {
-        post("/login/passkey/begin", null, false)
+        post(box.dataset.begin || "/login/passkey/begin", null, false)
           .then(function (opts) {
             return navigator.credentials.get({ publicKey: PKC.parseRequestOptionsFromJSON(opts.publicKey) });
           })
-          .then(function (cred) { return post("/login/passkey/finish", JSON.stringify(cred.toJSON()), true); })
+          .then(function (cred) { return post(box.dataset.finish || "/login/passkey/finish", JSON.stringify(cred.toJSON()), true); })
           .then(function (j) { window.location.assign(j.redirect || "/"); })
           .catch(function (err) { showError(box, err); });
       });

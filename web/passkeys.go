@@ -249,3 +249,70 @@ func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, map[string]string{"redirect": next})
 }
+
+// handleReauthPasskeyBegin serves POST /keys/:id/reveal/passkey/begin: a passkey stands in
+// for the password before a reveal (for admins without a password, such as SSO's, the only
+// way).
+func (s *Server) handleReauthPasskeyBegin(c echo.Context) error {
+	if _, err := s.keyParam(c); err != nil {
+		return err
+	}
+	if wait := s.passkeyWait(c); wait > 0 {
+		return passkeyJSONError(c, http.StatusTooManyRequests, "", "too many failed attempts; try again in "+humanWait(wait))
+	}
+	rp, err := s.relyingParty(c)
+	if errors.Is(err, errNoRelyingParty) {
+		return passkeyJSONError(c, http.StatusUnprocessableEntity, "", noRelyingPartyMsg)
+	}
+	if err != nil {
+		return err
+	}
+	admin := adminOf(c)
+	options, state, err := s.factors.BeginPasskeyLogin(c.Request().Context(), rp, &admin)
+	if errors.Is(err, domain.ErrNotFound) {
+		return passkeyJSONError(c, http.StatusUnprocessableEntity, "", "you have no passkey; enter your password")
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.keepCeremony(c, state, ""); err != nil {
+		return err
+	}
+	return c.JSONBlob(http.StatusOK, options)
+}
+
+// handleReauthPasskeyFinish serves POST /keys/:id/reveal/passkey/finish: a valid assertion
+// confirms the admin for the next five minutes, as the password does; the page then shows the
+// reveal button.
+func (s *Server) handleReauthPasskeyFinish(c echo.Context) error {
+	p, err := s.keyParam(c)
+	if err != nil {
+		return err
+	}
+	if wait := s.passkeyWait(c); wait > 0 {
+		return passkeyJSONError(c, http.StatusTooManyRequests, "", "too many failed attempts; try again in "+humanWait(wait))
+	}
+	state, _, err := s.takeCeremony(c)
+	if err != nil {
+		return err
+	}
+	rp, err := s.relyingParty(c)
+	if errors.Is(err, errNoRelyingParty) {
+		return passkeyJSONError(c, http.StatusUnprocessableEntity, "", noRelyingPartyMsg)
+	}
+	if err != nil {
+		return err
+	}
+	admin := adminOf(c)
+	if _, err := s.factors.FinishPasskeyLogin(c.Request().Context(), rp, &admin, state, c.Request()); factors.IsPasskeyRefused(err) {
+		s.logins.fail(addrThrottleKey("ip", c.RealIP()), factorThrottleKey(admin.ID))
+		s.factors.Failed(c.Request().Context(), principalOf(c), "passkey")
+		return passkeyJSONError(c, http.StatusUnauthorized, "", "that passkey was not accepted")
+	} else if err != nil {
+		return err
+	}
+	if err := s.markReauthenticated(c); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"redirect": "/keys/" + strconv.FormatInt(p.ID, 10) + "/reveal"})
+}

@@ -136,7 +136,7 @@ func (s *Server) renderReveal(c echo.Context, status int, d views.RevealData) er
 		if err != nil {
 			return err
 		}
-		d.TOTP = st.TOTP
+		d.TOTP, d.Passkey = st.TOTP, len(st.Passkeys) > 0
 	}
 	// The pages carry no-store already; the one page that can hold a key says so itself too.
 	c.Response().Header().Set("Cache-Control", "no-store")

@@ -243,6 +243,8 @@ func (s *Server) routes() {
 	admin.POST("/keys/:id/check", s.handleKeyCheck)
 	admin.GET("/keys/:id/reveal", s.handleRevealForm)
 	admin.POST("/keys/:id/reveal", s.handleReveal)
+	admin.POST("/keys/:id/reveal/passkey/begin", s.handleReauthPasskeyBegin)
+	admin.POST("/keys/:id/reveal/passkey/finish", s.handleReauthPasskeyFinish)
 	admin.POST("/keys/check-all", s.handleCheckAll)
 	admin.GET("/tokens", s.handleTokenList)
 	admin.POST("/tokens", s.handleTokenCreate)

@@ -44,6 +44,7 @@ func TestBrowserTOTP(t *testing.T) {
 	base, _ := startProgram(t, map[string]string{
 		"STAXKEYS_DATA_DIR": t.TempDir(),
 		"STAXKEYS_CHECKER":  "false",
+		"STAXKEYS_API_URL":  "http://127.0.0.1:9", // nothing is checked; nothing may leave the machine
 	})
 	b := startBrowser(t, exe, base)
 	b.setUp(adminEmail, adminPassword)

@@ -41,6 +41,7 @@ func TestBrowserPasskeys(t *testing.T) {
 	base, log := startProgram(t, map[string]string{
 		"STAXKEYS_DATA_DIR": t.TempDir(),
 		"STAXKEYS_CHECKER":  "false",
+		"STAXKEYS_API_URL":  "http://127.0.0.1:9", // nothing is checked; nothing may leave the machine
 	})
 	// WebAuthn refuses an IP address as the relying party's id, so this browser names the
 	// server localhost: Chromium resolves that name to the loopback itself, never by DNS, and
@@ -94,6 +95,21 @@ func TestBrowserPasskeys(t *testing.T) {
 		b.open("/account", `[data-testid="auth-method"]`)
 		if got := b.text(`[data-testid="auth-method"]`); got != "Password and passkey" {
 			t.Errorf("signed in with %q", got)
+		}
+	})
+	t.Run("reveal with a passkey", func(t *testing.T) {
+		b.t = t
+		b.open("/keys/new", `[data-testid="pair-form"]`)
+		b.fill("fill the key form", "#label", "Billing", "#email", billingEmail, "#key", billingKey)
+		b.submit("add the key", `[data-testid="pair-form"] button[type="submit"]`)
+		b.open("/keys/1/reveal", `[data-testid="reveal-form"]`)
+		b.do("see the passkey button", chromedp.WaitVisible(chromedp.CSS(`[data-testid="reveal"] [data-testid="passkey-signin"]`)))
+		b.axeClean("the reveal form with a passkey")
+		b.do("confirm with the passkey", chromedp.Click(chromedp.CSS(`[data-testid="passkey-signin"]`)))
+		b.waitJS("the password is no longer asked", `document.querySelector('[data-testid="reveal-form"]') !== null && document.querySelector('#password') === null`)
+		b.submit("reveal", `[data-testid="reveal-submit"]`)
+		if got := b.text(`[data-testid="revealed-key"]`); got != billingKey {
+			t.Errorf("revealed %q", got)
 		}
 	})
 	if p := b.consoleProblems(); len(p) > 0 {
