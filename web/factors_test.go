@@ -277,3 +277,19 @@ func TestTOTPRemove(t *testing.T) {
 		t.Errorf("removal audited as %q", got)
 	}
 }
+
+func TestFactorWaitsFiveMinutesAtMost(t *testing.T) {
+	e := newAuditedServer(t)
+	c := e.LoggedIn(t)
+	sec, _ := enrolTOTP(t, e, c, AdminEmail)
+	c.Logout()
+	c.Login(AdminEmail, AdminPassword).ExpectRedirect("/login/factor")
+	e.Clock.Advance(6 * time.Minute)
+	c.Submit("/login/factor", url.Values{"code": {e.code(t, sec, 0)}}).ExpectRedirect("/login")
+	if c.LoggedIn() {
+		t.Fatal("a right code after the wait logged in")
+	}
+	// The session was never more than half open: /account, too, wanted the factor.
+	c.Login(AdminEmail, AdminPassword).ExpectRedirect("/login/factor")
+	c.Get("/account").ExpectRedirect("/login/factor")
+}
