@@ -107,6 +107,21 @@ func TestBrowserTOTP(t *testing.T) {
 		b.axeClean("the account page with the app on")
 		b.shoot("account", desktopLight)
 	})
+	t.Run("require it of everyone", func(t *testing.T) {
+		b.t = t
+		b.open("/admins", `[data-testid="require-2fa-form"]`)
+		b.axeClean("the admins page with the requirement")
+		b.do("switch the requirement on", chromedp.Click(chromedp.CSS(`[data-testid="require-2fa-switch"]`)))
+		b.fill("confirm the password", "#security_password", adminPassword)
+		b.submit("save", `[data-testid="require-2fa-save"]`)
+		if got := b.text(`[data-testid="flash"]`); !strings.Contains(got, "must now have a second factor") {
+			t.Errorf("flash %q", got)
+		}
+		if !b.eval(`document.querySelector('[data-testid="require-2fa-switch"]').checked`) {
+			t.Error("the switch does not show the requirement on")
+		}
+		b.shoot("require-2fa", desktopTallLight)
+	})
 	if p := b.consoleProblems(); len(p) > 0 {
 		t.Errorf("console problems:\n%s", strings.Join(p, "\n"))
 	}
