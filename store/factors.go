@@ -179,3 +179,34 @@ func (db *DB) HasSecondFactor(ctx context.Context, adminID int64) (bool, error) 
 	}
 	return n > 0, nil
 }
+
+// FactorSummary is what second factors one admin has, for the admins page.
+type FactorSummary struct {
+	TOTP     bool
+	Passkeys int
+}
+
+// FactorSummaries returns every admin's second factors, by admin id (admins with none are
+// absent).
+func (db *DB) FactorSummaries(ctx context.Context) (map[int64]FactorSummary, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT a.id,
+		EXISTS (SELECT 1 FROM totp t WHERE t.admin_id = a.id AND t.confirmed_at IS NOT NULL),
+		(SELECT count(*) FROM passkeys p WHERE p.admin_id = a.id)
+		FROM admins a`)
+	if err != nil {
+		return nil, fmt.Errorf("store: factor summaries: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]FactorSummary{}
+	for rows.Next() {
+		var id int64
+		var f FactorSummary
+		if err := rows.Scan(&id, &f.TOTP, &f.Passkeys); err != nil {
+			return nil, fmt.Errorf("store: factor summaries: %w", err)
+		}
+		if f.TOTP || f.Passkeys > 0 {
+			out[id] = f
+		}
+	}
+	return out, rows.Err()
+}

@@ -28,6 +28,24 @@ func (s *Server) renderAdmins(c echo.Context, status int, d views.AdminsData) er
 	if d.Require2FA, err = s.factors.Required(c.Request().Context()); err != nil {
 		return err
 	}
+	sums, err := s.db.FactorSummaries(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	d.Factors = map[int64]string{}
+	for id, f := range sums {
+		var parts []string
+		if f.TOTP {
+			parts = append(parts, "app")
+		}
+		switch {
+		case f.Passkeys == 1:
+			parts = append(parts, "1 passkey")
+		case f.Passkeys > 1:
+			parts = append(parts, strconv.Itoa(f.Passkeys)+" passkeys")
+		}
+		d.Factors[id] = strings.Join(parts, ", ")
+	}
 	return render(c, status, views.AdminsPage(s.page(c, "Admins", "admins"), d))
 }
 

@@ -93,7 +93,9 @@ func TestPasskeyIsASecondFactor(t *testing.T) {
 	c := e.LoggedIn(t)
 	e.addPasskeyRow(t, AdminEmail, "Work laptop")
 	// With the requirement on, a passkey is enough.
-	c.Get("/admins")
+	if got := c.Get("/admins").Text("admin-row-factors"); got != "1 passkey" {
+		t.Errorf("the admins page says %q of the admin's factors", got)
+	}
 	c.Submit("/admins/require-2fa", url.Values{"required": {"1"}, "security_password": {AdminPassword}}).ExpectRedirect("/admins")
 	c.Get("/").Expect(http.StatusOK)
 	c.Logout()
