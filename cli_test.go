@@ -12,7 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pquerna/otp/totp"
+
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/factors"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
@@ -85,6 +88,92 @@ func openVault(t *testing.T, dbPath string, key secret.MasterKey) (*store.DB, *k
 	}
 	t.Cleanup(func() { db.Close() })
 	return db, keys.New(db, secret.NewKeyring(key))
+}
+
+// enrolTOTP creates an admin with a confirmed authenticator app in the database at dbPath,
+// sealed under key, and returns the app's secret.
+func enrolTOTP(t *testing.T, dbPath string, key secret.MasterKey, email string) string {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	a, err := db.CreateAdmin(ctx, email, "not a real hash", domain.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := factors.New(db, secret.NewKeyring(key), nil, nil)
+	p := domain.AdminPrincipal(a, "")
+	en, err := f.BeginTOTP(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := totp.GenerateCode(en.Secret, db.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ConfirmTOTP(ctx, p, code); err != nil {
+		t.Fatal(err)
+	}
+	return en.Secret
+}
+
+// TestAdminReset2FA removes a lost authenticator app from the command line, recorded.
+func TestAdminReset2FA(t *testing.T) {
+	key, err := secret.GenerateMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	vars := map[string]string{"STAXKEYS_DATA_DIR": dir, "STAXKEYS_MASTER_KEY": key.Encode(), "STAXKEYS_CHECKER": "false"}
+	if _, stderr, err := command(t, vars, "correct horse battery\n", "admin", "create", "--init", "--email", "a@example.com", "--password-stdin"); err != nil {
+		t.Fatalf("admin create: %v\n%s", err, stderr)
+	}
+	dbPath := filepath.Join(dir, "staxkeys.db")
+	enrolTOTP(t, dbPath, key, "b@example.com")
+	func() {
+		db, err := store.Open(context.Background(), dbPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		b, err := db.AdminByEmail(context.Background(), "b@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.AddPasskey(context.Background(), store.Passkey{AdminID: b.ID, CredentialID: []byte("c1"), Name: "Phone", Credential: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+	}()
+
+	if _, _, err := command(t, vars, "", "admin", "reset-2fa", "--email", "nobody@example.com"); err == nil || !strings.Contains(err.Error(), "nobody@example.com") {
+		t.Errorf("reset-2fa of an unknown admin: %v", err)
+	}
+	out, stderr, err := command(t, vars, "", "admin", "reset-2fa", "--email", "B@example.com")
+	if err != nil || !strings.Contains(out, "removed") {
+		t.Fatalf("reset-2fa = %v; stdout %q stderr %q", err, out, stderr)
+	}
+	db, err := store.Open(context.Background(), dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	b, err := db.AdminByEmail(context.Background(), "b@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if has, err := db.HasSecondFactor(context.Background(), b.ID); has || err != nil {
+		t.Errorf("after reset-2fa: has a factor %v, %v", has, err)
+	}
+	if pks, err := db.PasskeysOf(context.Background(), b.ID); len(pks) != 0 || err != nil {
+		t.Errorf("after reset-2fa: passkeys %v, %v", pks, err)
+	}
+	entries, _, err := db.ListAudit(context.Background(), store.AuditQuery{Action: "factor.remove"})
+	if err != nil || len(entries) != 1 || entries[0].Actor != "cli" {
+		t.Errorf("reset-2fa audited as %+v, %v", entries, err)
+	}
 }
 
 func readKeyFile(t *testing.T, path string) secret.MasterKey {
@@ -290,7 +379,7 @@ func TestCommandsBesideServer(t *testing.T) {
 		for _, args := range [][]string{
 			{"--help"}, {"serve", "--help"}, {"admin", "--help"}, {"token", "--help"}, {"token", "create", "--help"}, {"token", "list", "--help"},
 			{"token", "revoke", "--help"}, {"check", "--help"}, {"rotate-master-key", "--help"}, {"backup", "--help"},
-			{"admin", "create", "--help"}, {"admin", "list", "--help"}, {"admin", "reset-password", "--help"},
+			{"admin", "create", "--help"}, {"admin", "list", "--help"}, {"admin", "reset-password", "--help"}, {"admin", "reset-2fa", "--help"},
 		} {
 			out := run(t, 0, args...)
 			if !strings.Contains(out, "Usage: staxkeys") {
@@ -393,6 +482,7 @@ func TestRotateMasterKeyFromEnvironment(t *testing.T) {
 	if err := srv.stop(); err != nil {
 		t.Fatal(err)
 	}
+	totpSecret := enrolTOTP(t, filepath.Join(dir, "staxkeys.db"), oldKey, "rotate@example.com")
 	out, stderr, err := command(t, vars, "", "rotate-master-key")
 	if err != nil {
 		t.Fatalf("rotate-master-key: %v\n%s", err, stderr)
@@ -414,6 +504,21 @@ func TestRotateMasterKeyFromEnvironment(t *testing.T) {
 	db, v := openVault(t, filepath.Join(dir, "staxkeys.db"), newKey)
 	assertKeysOpen(t, db, v, 2)
 	assertKeysSealed(t, db, keys.New(db, secret.NewKeyring(oldKey)))
+	// The TOTP secret moved with the keys: it opens under the new key only.
+	a, err := db.AdminByEmail(context.Background(), "rotate@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row, err := db.TOTPOf(context.Background(), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := secret.NewKeyring(newKey).Open(row.Sealed, secret.TOTPAD(a.ID)); err != nil || string(got) != totpSecret {
+		t.Errorf("the TOTP secret under the new key: %q, %v", got, err)
+	}
+	if _, err := secret.NewKeyring(oldKey).Open(row.Sealed, secret.TOTPAD(a.ID)); err == nil {
+		t.Error("the TOTP secret still opens under the old key")
+	}
 
 	err = start(t, []string{"--addr", "127.0.0.1:0"}, vars).result()
 	if err == nil || !strings.Contains(err.Error(), "the master key does not match this database") {

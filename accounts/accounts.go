@@ -44,9 +44,9 @@ func (s *Service) Setup(ctx context.Context, ip, email, passwordHash string) (do
 	return a, nil
 }
 
-// SignedIn records a successful login.
-func (s *Service) SignedIn(ctx context.Context, p domain.Principal) {
-	s.trail.Record(ctx, p, audit.Login, "", "")
+// SignedIn records a successful login and how it was made (domain.AuthPassword ...).
+func (s *Service) SignedIn(ctx context.Context, p domain.Principal, method string) {
+	s.trail.Record(ctx, p, audit.Login, "", "by "+method)
 }
 
 // SignInFailed records a failed login for the email given (cut to an email's length).

@@ -51,11 +51,17 @@ const (
 	AdminPasswordReset  Action = "admin.password_reset" // by the command line
 	AdminRoleChange     Action = "admin.role_change"    // a user's role, old → new
 
-	SettingsChange  Action = "settings.change"
-	NotifyTest      Action = "notify.test"
-	DeliveryRetry   Action = "delivery.retry"
-	MasterKeyRotate Action = "master_key.rotate"
-	Export          Action = "audit.export"
+	FactorEnrol      Action = "factor.enrol"         // a second factor added (detail: which)
+	FactorRemove     Action = "factor.remove"        // a second factor removed, or all by the command line
+	FactorFailed     Action = "factor.failed"        // a wrong code or assertion
+	RecoveryCodeUsed Action = "factor.recovery_code" // a one-time recovery code stood in for the app
+
+	SettingsChange   Action = "settings.change"
+	Require2FAChange Action = "settings.require_2fa"
+	NotifyTest       Action = "notify.test"
+	DeliveryRetry    Action = "delivery.retry"
+	MasterKeyRotate  Action = "master_key.rotate"
+	Export           Action = "audit.export"
 )
 
 // Actions lists every action, in the order the audit page's filter suggests them.
@@ -65,7 +71,8 @@ var Actions = []Action{
 	KeyAdd, KeyEdit, KeyDelete, KeyReveal, KeyCheck, KeyCheckAll, KeysImport, KeysExport,
 	TokenCreate, TokenRevoke,
 	AdminCreate, AdminDelete, AdminPasswordChange, AdminPasswordReset, AdminRoleChange,
-	SettingsChange, NotifyTest, DeliveryRetry, MasterKeyRotate, Export,
+	FactorEnrol, FactorRemove, FactorFailed, RecoveryCodeUsed,
+	SettingsChange, Require2FAChange, NotifyTest, DeliveryRetry, MasterKeyRotate, Export,
 }
 
 // Family is the part of an action before its dot ("pair" for "pair.add"); a filter on

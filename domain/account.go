@@ -87,3 +87,13 @@ func (p Principal) Actor() string {
 	}
 	return p.Claimed
 }
+
+// How a session was authenticated, as sessions record it and the account page shows it.
+const (
+	AuthPassword         = "password"
+	AuthPasswordTOTP     = "password+totp"
+	AuthPasswordRecovery = "password+recovery" // a one-time recovery code stood in for the app
+	AuthPasswordPasskey  = "password+passkey"
+	AuthPasskey          = "passkey"
+	AuthSSO              = "sso"
+)

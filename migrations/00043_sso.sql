@@ -1,7 +1,8 @@
 -- Single sign-on with OpenID Connect. An SSO identity is the provider's (issuer, subject),
 -- the only pair an OpenID provider promises never to reassign; the email it came with is
--- kept for display. The role SSO computed at the identity's last sign-in is kept here rather
--- than on admins, so that the roles work on admins and this one do not collide.
+-- kept for display, and the role the provider's groups gave at the last sign-in (which also
+-- becomes the user's role, admins.role). Sessions record how they were authenticated in
+-- sessions.auth_method, which migration 41 adds ('sso' for these).
 
 -- +goose Up
 CREATE TABLE sso_identities (
@@ -16,9 +17,5 @@ CREATE TABLE sso_identities (
 ) WITHOUT ROWID;
 CREATE INDEX sso_identities_admin ON sso_identities(admin_id);
 
--- How a session was authenticated: 'password' or 'sso'.
-ALTER TABLE sessions ADD COLUMN auth_method TEXT NOT NULL DEFAULT 'password';
-
 -- +goose Down
-ALTER TABLE sessions DROP COLUMN auth_method;
 DROP TABLE sso_identities;

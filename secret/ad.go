@@ -45,3 +45,6 @@ func (r *Keyring) ResealKey(sealed []byte, ad AD, to *Keyring) (resealed, finger
 	}
 	return resealed, to.KeyFingerprint(string(pt)), nil
 }
+
+// TOTPAD binds an admin's TOTP secret to their row in totp.
+func TOTPAD(adminID int64) AD { return AD{[]byte("totp:" + strconv.FormatInt(adminID, 10))} }

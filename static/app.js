@@ -172,3 +172,72 @@
     evt.detail.headers["X-CSRF-Token"] = meta.content;
   });
 })();
+
+// ---- Passkeys (WebAuthn) -----------------------------------------------------
+//   form[data-passkey-register]   posts its fields for options, creates a passkey,
+//                                 posts it back; errors go to [data-passkey-error]
+//   [data-passkey-signin] button  signs in (or confirms it is you) with a passkey,
+//                                 through its data-begin and data-finish endpoints;
+//                                 shown only where the browser has WebAuthn
+// The server speaks the JSON forms of WebAuthn options and credentials, which
+// PublicKeyCredential parses and serialises itself.
+(function () {
+  "use strict";
+  var PKC = window.PublicKeyCredential;
+  var usable = PKC && typeof PKC.parseCreationOptionsFromJSON === "function";
+
+  function csrf() {
+    var m = document.querySelector('meta[name="csrf-token"]');
+    return m ? m.content : "";
+  }
+
+  function post(url, body, json) {
+    var headers = { "X-CSRF-Token": csrf(), "Accept": "application/json" };
+    if (json) headers["Content-Type"] = "application/json";
+    return fetch(url, { method: "POST", headers: headers, body: body, credentials: "same-origin" })
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (j) {
+          if (!r.ok) throw new Error(j.error || j.message || "that did not work; try again");
+          return j;
+        });
+      });
+  }
+
+  function showError(root, err) {
+    var el = root.querySelector("[data-passkey-error]");
+    var msg = err && err.name === "NotAllowedError" ? "The passkey prompt was closed or timed out." : (err && err.message) || String(err);
+    if (el) el.textContent = msg;
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-passkey-signin]").forEach(function (box) {
+      if (!usable) return;
+      box.hidden = false;
+      box.querySelector("button").addEventListener("click", function () {
+        post(box.dataset.begin || "/login/passkey/begin", null, false)
+          .then(function (opts) {
+            return navigator.credentials.get({ publicKey: PKC.parseRequestOptionsFromJSON(opts.publicKey) });
+          })
+          .then(function (cred) { return post(box.dataset.finish || "/login/passkey/finish", JSON.stringify(cred.toJSON()), true); })
+          .then(function (j) { window.location.assign(j.redirect || "/"); })
+          .catch(function (err) { showError(box, err); });
+      });
+    });
+    document.querySelectorAll("form[data-passkey-register]").forEach(function (form) {
+      if (!usable) {
+        showError(form, new Error("This browser cannot create passkeys."));
+        return;
+      }
+      form.addEventListener("submit", function (evt) {
+        evt.preventDefault();
+        post(form.action, new URLSearchParams(new FormData(form)), false)
+          .then(function (opts) {
+            return navigator.credentials.create({ publicKey: PKC.parseCreationOptionsFromJSON(opts.publicKey) });
+          })
+          .then(function (cred) { return post("/account/passkeys/finish", JSON.stringify(cred.toJSON()), true); })
+          .then(function (j) { window.location.assign(j.redirect || "/account"); })
+          .catch(function (err) { showError(form, err); });
+      });
+    });
+  });
+})();

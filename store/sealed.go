@@ -56,6 +56,15 @@ var sealedPlaces = []sealedPlace{
 		keyed: true,
 	},
 	{
+		what:   "totp secret",
+		rows:   "SELECT admin_id, secret_sealed FROM totp ORDER BY admin_id",
+		update: "UPDATE totp SET secret_sealed = ? WHERE admin_id = ?",
+		ad: func(id string) (secret.AD, error) {
+			n, err := strconv.ParseInt(id, 10, 64)
+			return secret.TOTPAD(n), err
+		},
+	},
+	{
 		what:   "setting",
 		rows:   "SELECT name, value FROM settings ORDER BY name",
 		update: "UPDATE settings SET value = ? WHERE name = ?",

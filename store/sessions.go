@@ -20,26 +20,19 @@ type Session struct {
 	ReauthAt   time.Time // when the admin last re-entered their password (for reveals)
 	IP         string
 	UserAgent  string
-	// AuthMethod is how the admin proved who they are: AuthPassword or AuthSSO.
+	// AuthMethod says how the session was authenticated (domain.AuthPassword, ...).
 	AuthMethod string
+	// Pending is a correct password still awaiting the admin's second factor: such a session
+	// opens only the factor page.
+	Pending bool
 }
 
-// How a session was authenticated, as Session.AuthMethod records it.
-const (
-	AuthPassword = "password"
-	AuthSSO      = "sso"
-)
-
-// CreateSession stores a new session.
-// An empty AuthMethod is AuthPassword.
+// CreateSession stores a new session; an empty AuthMethod is domain.AuthPassword.
 func (db *DB) CreateSession(ctx context.Context, s Session) error {
-	if s.AuthMethod == "" {
-		s.AuthMethod = AuthPassword
-	}
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
-			"INSERT INTO sessions (id_hash, admin_id, created_at, last_seen_at, ip, user_agent, auth_method) VALUES (?, ?, ?, ?, ?, ?, ?)",
-			s.IDHash, s.AdminID, ms(s.CreatedAt), ms(s.LastSeenAt), s.IP, s.UserAgent, s.AuthMethod)
+			"INSERT INTO sessions (id_hash, admin_id, created_at, last_seen_at, ip, user_agent, auth_method, pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			s.IDHash, s.AdminID, ms(s.CreatedAt), ms(s.LastSeenAt), s.IP, s.UserAgent, authMethodOr(s.AuthMethod), s.Pending)
 		return err
 	})
 	if err != nil {
@@ -53,8 +46,8 @@ func (db *DB) SessionByHash(ctx context.Context, idHash []byte) (Session, error)
 	var s Session
 	var created, seen, reauth sql.NullInt64
 	err := db.r.QueryRowContext(ctx,
-		"SELECT id_hash, admin_id, created_at, last_seen_at, reauth_at, ip, user_agent, auth_method FROM sessions WHERE id_hash = ?", idHash).
-		Scan(&s.IDHash, &s.AdminID, &created, &seen, &reauth, &s.IP, &s.UserAgent, &s.AuthMethod)
+		"SELECT id_hash, admin_id, created_at, last_seen_at, reauth_at, ip, user_agent, auth_method, pending FROM sessions WHERE id_hash = ?", idHash).
+		Scan(&s.IDHash, &s.AdminID, &created, &seen, &reauth, &s.IP, &s.UserAgent, &s.AuthMethod, &s.Pending)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, domain.ErrNotFound
 	}
@@ -63,6 +56,13 @@ func (db *DB) SessionByHash(ctx context.Context, idHash []byte) (Session, error)
 	}
 	s.CreatedAt, s.LastSeenAt, s.ReauthAt = fromMS(created), fromMS(seen), fromMS(reauth)
 	return s, nil
+}
+
+func authMethodOr(m string) string {
+	if m == "" {
+		return domain.AuthPassword
+	}
+	return m
 }
 
 // TouchSession records activity, which pushes back the idle timeout.

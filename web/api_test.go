@@ -103,7 +103,7 @@ func newCheckedEnv(t testing.TB, o checkedOptions) *checkedEnv {
 
 	e := &checkedEnv{
 		Env: &Env{
-			DB: db, Vault: keys.New(db, ring), Log: &SyncBuffer{},
+			DB: db, Vault: keys.New(db, ring), Ring: ring, Log: &SyncBuffer{},
 			Config: web.Config{
 				SessionHashKey:  ring.DeriveKey("session cookie hash", 32),
 				SessionBlockKey: ring.DeriveKey("session cookie block", 32),

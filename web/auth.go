@@ -54,8 +54,18 @@ func hashSessionID(sid string) []byte {
 
 // startSession logs adminID in with a brand-new session id, so an id planted before login
 // (session fixation) is worthless, and ends the session the browser had before. method says
-// how the admin proved who they are (store.AuthPassword or store.AuthSSO).
+// how the admin proved who they are (domain.AuthPassword ...).
 func (s *Server) startSession(c echo.Context, adminID int64, method string) error {
+	return s.newSession(c, adminID, method, false, nil)
+}
+
+// startFactorSession opens a session that only the factor page accepts: the password was
+// right, the second factor is still to come. extra is kept in the cookie (where to go next).
+func (s *Server) startFactorSession(c echo.Context, adminID int64, extra map[any]any) error {
+	return s.newSession(c, adminID, domain.AuthPassword, true, extra)
+}
+
+func (s *Server) newSession(c echo.Context, adminID int64, method string, pending bool, extra map[any]any) error {
 	sess := s.cookieSession(c)
 	if old, ok := sess.Values["sid"].(string); ok {
 		_ = s.db.DeleteSession(c.Request().Context(), hashSessionID(old))
@@ -68,12 +78,16 @@ func (s *Server) startSession(c echo.Context, adminID int64, method string) erro
 	now := s.Now()
 	err := s.db.CreateSession(c.Request().Context(), store.Session{
 		IDHash: hashSessionID(sid), AdminID: adminID, CreatedAt: now, LastSeenAt: now,
-		IP: c.RealIP(), UserAgent: truncate(c.Request().UserAgent(), 200), AuthMethod: method,
+		IP: c.RealIP(), UserAgent: truncate(c.Request().UserAgent(), 200),
+		AuthMethod: method, Pending: pending,
 	})
 	if err != nil {
 		return err
 	}
 	sess.Values = map[any]any{"sid": sid}
+	for k, v := range extra {
+		sess.Values[k] = v
+	}
 	return sess.Save(c.Request(), c.Response())
 }
 
@@ -98,6 +112,9 @@ func (s *Server) currentAdmin(c echo.Context) (domain.Admin, store.Session, erro
 	if err != nil {
 		return domain.Admin{}, store.Session{}, err
 	}
+	if row.Pending {
+		return admin, row, errFactorPending
+	}
 	if !passive(c) && now.Sub(row.LastSeenAt) > touchEvery {
 		if err := s.db.TouchSession(ctx, row.IDHash, now); err != nil {
 			return domain.Admin{}, store.Session{}, err
@@ -106,9 +123,18 @@ func (s *Server) currentAdmin(c echo.Context) (domain.Admin, store.Session, erro
 	return admin, row, nil
 }
 
-// expired reports whether a session ended by time: idle too long, or too old.
+// errFactorPending is a session whose password was right but whose second factor is still
+// awaited: only the factor page accepts it.
+var errFactorPending = errors.New("web: second factor awaited")
+
+// factorWait is how long a correct password waits for its second factor.
+const factorWait = 5 * time.Minute
+
+// expired reports whether a session ended by time: idle too long, or too old, or (awaiting
+// its second factor) left waiting too long.
 func (s *Server) expired(row store.Session, now time.Time) bool {
-	return now.Sub(row.LastSeenAt) > s.idleTimeout() || now.Sub(row.CreatedAt) > s.absoluteTimeout()
+	return now.Sub(row.LastSeenAt) > s.idleTimeout() || now.Sub(row.CreatedAt) > s.absoluteTimeout() ||
+		(row.Pending && now.Sub(row.CreatedAt) > factorWait)
 }
 
 // passive reports whether a request is made by an open page on its own rather than by the
@@ -140,6 +166,12 @@ func (s *Server) requireSetup(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		admin, sess, err := s.currentAdmin(c)
+		if errors.Is(err, errFactorPending) {
+			if c.Request().Method == http.MethodGet && c.Request().Header.Get("HX-Request") == "" {
+				return redirect(c, "/login/factor")
+			}
+			return echo.NewHTTPError(http.StatusUnauthorized, "Finish logging in: enter your second factor.")
+		}
 		if errors.Is(err, domain.ErrNotFound) {
 			if c.Request().Method == http.MethodGet && c.Request().Header.Get("HX-Request") == "" {
 				return redirect(c, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
@@ -154,6 +186,15 @@ func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(ctxAdmin, admin)
 		c.Set(ctxSession, sess)
+		if enrol, err := s.mustEnrol(c, admin); err != nil {
+			return err
+		} else if enrol {
+			if c.Request().Method == http.MethodGet && c.Request().Header.Get("HX-Request") == "" {
+				s.flash(c, "error", "Set up a second factor first: every admin must have one.")
+				return redirect(c, "/account")
+			}
+			return echo.NewHTTPError(http.StatusForbidden, "Set up a second factor first, on your account page.")
+		}
 		return next(c)
 	}
 }
@@ -230,7 +271,7 @@ func (s *Server) handleSetup(c echo.Context) error {
 		return err
 	}
 	s.hasAdmin.Store(true)
-	if err := s.startSession(c, admin.ID, store.AuthPassword); err != nil {
+	if err := s.startSession(c, admin.ID, domain.AuthPassword); err != nil {
 		return err
 	}
 	s.flash(c, "ok", "Welcome! Add your first API key.")
@@ -327,12 +368,36 @@ func (s *Server) handleLogin(c echo.Context) error {
 		s.accounts.SignInFailed(c.Request().Context(), c.RealIP(), email)
 		return fail(http.StatusUnauthorized, "Wrong email or password.")
 	}
-	if err := s.startSession(c, admin.ID, store.AuthPassword); err != nil {
+	has, err := s.factors.Has(c.Request().Context(), admin.ID)
+	if err != nil {
 		return err
 	}
-	s.log.Info("login", slog.Int64("admin_id", admin.ID), slog.String("ip", c.RealIP()))
-	s.accounts.SignedIn(c.Request().Context(), domain.AdminPrincipal(admin, c.RealIP()))
+	if has {
+		if err := s.startFactorSession(c, admin.ID, map[any]any{"next": next}); err != nil {
+			return err
+		}
+		return redirect(c, "/login/factor")
+	}
+	return s.signedIn(c, admin, domain.AuthPassword, next)
+}
+
+// signedIn opens the session of an admin who proved who they are by method, records it and
+// sends them on.
+func (s *Server) signedIn(c echo.Context, admin domain.Admin, method, next string) error {
+	if err := s.signIn(c, admin, method); err != nil {
+		return err
+	}
 	return redirect(c, next)
+}
+
+// signIn opens the session of an admin who proved who they are by method and records it.
+func (s *Server) signIn(c echo.Context, admin domain.Admin, method string) error {
+	if err := s.startSession(c, admin.ID, method); err != nil {
+		return err
+	}
+	s.log.Info("login", slog.Int64("admin_id", admin.ID), slog.String("ip", c.RealIP()), slog.String("method", method))
+	s.accounts.SignedIn(c.Request().Context(), domain.AdminPrincipal(admin, c.RealIP()), method)
+	return nil
 }
 
 // handleLogout serves POST /logout: the session row is deleted, so a copied cookie dies too.

@@ -58,7 +58,7 @@ func newFullEnv(t *testing.T, secure bool) *fullEnv {
 		t.Fatal(err)
 	}
 	e := &Env{
-		DB: db, Vault: keys.New(db, ring), Log: &SyncBuffer{}, Clock: &Clock{t: time.Now()},
+		DB: db, Vault: keys.New(db, ring), Ring: ring, Log: &SyncBuffer{}, Clock: &Clock{t: time.Now()},
 		Config: web.Config{
 			CookieSecure:    secure,
 			SessionHashKey:  ring.DeriveKey("session cookie hash", 32),

@@ -21,6 +21,7 @@ import (
 	"github.com/staxkeys/staxkeys/audit"
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/factors"
 	"github.com/staxkeys/staxkeys/internal/password"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/secret"
@@ -90,6 +91,8 @@ type Env struct {
 	TS     *httptest.Server
 	DB     *store.DB
 	Vault  *keys.Vault
+	// Ring seals the database's secrets, so a test can read back what the server sealed.
+	Ring   *secret.Keyring
 	Config web.Config
 	// AuditKey chains the audit trail; nil turns it off (tests of other things).
 	AuditKey []byte
@@ -108,7 +111,8 @@ func (e *Env) services(log *slog.Logger, chk *checker.Checker) web.Services {
 	if chk != nil {
 		c = chk
 	}
-	return web.Services{Keys: keys.NewService(e.Vault, trail, c, log), Accounts: accounts.New(e.DB, trail, log), Audit: trail}
+	return web.Services{Keys: keys.NewService(e.Vault, trail, c, log), Accounts: accounts.New(e.DB, trail, log),
+		Factors: factors.New(e.DB, e.Ring, trail, log), Audit: trail}
 }
 
 // EnvOptions changes how newTestServerWith builds the server.
@@ -140,7 +144,7 @@ func newTestServerWith(t testing.TB, opts EnvOptions) *Env {
 	}
 	ring := secret.NewKeyring(mk)
 	e := &Env{
-		DB: db, Vault: keys.New(db, ring),
+		DB: db, Vault: keys.New(db, ring), Ring: ring,
 		Clock: &Clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)},
 		Log:   &SyncBuffer{},
 		Config: web.Config{

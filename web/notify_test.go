@@ -55,7 +55,7 @@ func newRecordsEnv(t *testing.T, env notify.Config) (*Env, *notify.Notifier) {
 	}
 	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	e := &Env{
-		DB: db, Vault: keys.New(db, ring), AuditKey: auditKey, Clock: &Clock{t: start}, Log: &SyncBuffer{},
+		DB: db, Vault: keys.New(db, ring), Ring: ring, AuditKey: auditKey, Clock: &Clock{t: start}, Log: &SyncBuffer{},
 		Config: web.Config{
 			SessionHashKey:  ring.DeriveKey("session cookie hash", 32),
 			SessionBlockKey: ring.DeriveKey("session cookie block", 32),

@@ -33,7 +33,13 @@ func (s *Server) handleReveal(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if pw := formField(c, "password"); pw != "" || !s.reauthFresh(c) {
+	pw, code := formField(c, "password"), formField(c, "code")
+	switch {
+	case pw == "" && code != "":
+		if err := s.reauthenticateByCode(c, code); err != nil {
+			return s.revealRefused(c, p, err)
+		}
+	case pw != "" || !s.reauthFresh(c):
 		if err := s.reauthenticate(c, pw); err != nil {
 			return s.revealRefused(c, p, err)
 		}
@@ -75,6 +81,11 @@ func (s *Server) reauthenticate(c echo.Context, pw string) error {
 		s.accounts.ReauthFailed(c.Request().Context(), principalOf(c))
 		return &reauthError{http.StatusUnauthorized, "password", "wrong password"}
 	}
+	return s.markReauthenticated(c)
+}
+
+// markReauthenticated records in the session that the admin proved who they are again.
+func (s *Server) markReauthenticated(c echo.Context) error {
 	sess, _ := c.Get(ctxSession).(store.Session)
 	now := s.Now()
 	if err := s.db.MarkReauthenticated(c.Request().Context(), sess.IDHash, now); err != nil {
@@ -83,6 +94,22 @@ func (s *Server) reauthenticate(c echo.Context, pw string) error {
 	sess.ReauthAt = now
 	c.Set(ctxSession, sess)
 	return nil
+}
+
+// reauthenticateByCode is reauthenticate with a code from the admin's authenticator app in
+// place of the password (for those who have one), under the same throttle as factor logins.
+func (s *Server) reauthenticateByCode(c echo.Context, code string) error {
+	admin := adminOf(c)
+	ok, wait, err := s.checkFactor(c, admin, code, false)
+	switch {
+	case err != nil:
+		return err
+	case wait > 0:
+		return &reauthError{http.StatusTooManyRequests, "code", "too many wrong codes; try again in " + humanWait(wait)}
+	case ok == "":
+		return &reauthError{http.StatusUnauthorized, "code", "wrong or already used code"}
+	}
+	return s.markReauthenticated(c)
 }
 
 // reauthFresh reports whether the admin re-entered their password in this session lately.
@@ -104,6 +131,13 @@ func (s *Server) revealRefused(c echo.Context, p domain.Key, err error) error {
 }
 
 func (s *Server) renderReveal(c echo.Context, status int, d views.RevealData) error {
+	if d.Key == "" {
+		st, err := s.factors.StatusOf(c.Request().Context(), adminOf(c).ID)
+		if err != nil {
+			return err
+		}
+		d.TOTP, d.Passkey = st.TOTP, len(st.Passkeys) > 0
+	}
 	// The pages carry no-store already; the one page that can hold a key says so itself too.
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return render(c, status, views.RevealPage(s.page(c, "Reveal key", "keys"), d))
@@ -114,10 +148,16 @@ func (s *Server) renderReveal(c echo.Context, status int, d views.RevealData) er
 // alone must not be enough to entrench an attacker. It returns the status and the message for
 // the form's your_password field, or "" when the admin may go ahead.
 func (s *Server) confirmIdentity(c echo.Context) (int, string) {
+	return s.confirmIdentityBy(c, "your_password")
+}
+
+// confirmIdentityBy is confirmIdentity reading the password from the named field, for pages
+// with two such forms (field ids are unique on a page).
+func (s *Server) confirmIdentityBy(c echo.Context, field string) (int, string) {
 	if s.reauthFresh(c) {
 		return 0, ""
 	}
-	err := s.reauthenticate(c, formField(c, "your_password"))
+	err := s.reauthenticate(c, formField(c, field))
 	if re, ok := err.(*reauthError); ok {
 		return re.status, re.msg
 	}

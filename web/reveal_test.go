@@ -36,7 +36,7 @@ func newAuditedServer(t *testing.T) *Env {
 	auditKey := make([]byte, 32)
 	rand.Read(auditKey)
 	e := &Env{
-		DB: db, Vault: keys.New(db, ring), AuditKey: auditKey,
+		DB: db, Vault: keys.New(db, ring), Ring: ring, AuditKey: auditKey,
 		Clock: &Clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)},
 		Log:   &SyncBuffer{},
 		Config: web.Config{

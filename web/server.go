@@ -18,6 +18,7 @@ import (
 	"github.com/staxkeys/staxkeys/audit"
 	"github.com/staxkeys/staxkeys/checker"
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/factors"
 	"github.com/staxkeys/staxkeys/internal/password"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/store"
@@ -30,6 +31,9 @@ type Config struct {
 	// SessionKeys sign and encrypt the session cookie (gorilla/securecookie: 32-byte hash key,
 	// 32-byte block key). Derived from the master key, so they need no storage of their own.
 	SessionHashKey, SessionBlockKey []byte
+	// PublicURL is where people reach staxkeys (STAXKEYS_PUBLIC_URL); passkeys are bound to its
+	// host. "" binds them to the host each request names.
+	PublicURL string
 	// Version is shown in the footer and sent upstream as the User-Agent.
 	Version string
 	// CheckerEnabled is false when the background checker is turned off.
@@ -63,6 +67,8 @@ type Checker interface {
 type Services struct {
 	Keys     *keys.Service
 	Accounts *accounts.Service
+	// Factors are the admins' second factors.
+	Factors *factors.Service
 	// Audit is the trail the services write, for the audit pages; nil turns them off.
 	Audit *audit.Log
 }
@@ -109,6 +115,7 @@ type Server struct {
 	db       *store.DB
 	keys     *keys.Service
 	accounts *accounts.Service
+	factors  *factors.Service
 	trail    *audit.Log
 	log      *slog.Logger
 	echo     *echo.Echo
@@ -138,7 +145,7 @@ type Server struct {
 
 // New builds the Server and its routes.
 func New(cfg Config, db *store.DB, svc Services, log *slog.Logger, opts ...Option) *Server {
-	s := &Server{cfg: cfg, db: db, keys: svc.Keys, accounts: svc.Accounts, trail: svc.Audit, log: log, Now: time.Now,
+	s := &Server{cfg: cfg, db: db, keys: svc.Keys, accounts: svc.Accounts, factors: svc.Factors, trail: svc.Audit, log: log, Now: time.Now,
 		streamsEnd: make(chan struct{})}
 	if s.trail == nil {
 		s.trail = audit.New(db, nil, log) // records nothing
@@ -222,6 +229,10 @@ func (s *Server) routes() {
 	pages.POST("/login", s.handleLogin)
 	pages.POST("/logout", s.handleLogout)
 	s.ssoRoutes(pages)
+	pages.GET("/login/factor", s.handleFactorForm)
+	pages.POST("/login/factor", s.handleFactor)
+	pages.POST("/login/passkey/begin", s.handlePasskeyLoginBegin)
+	pages.POST("/login/passkey/finish", s.handlePasskeyLoginFinish)
 
 	// The live-update stream stays open for as long as a dashboard is, so it is kept out of the
 	// page gate; every other page of a logged-in user passes through it.
@@ -239,6 +250,8 @@ func (s *Server) routes() {
 	user.POST("/keys/:id/check", s.handleKeyCheck, editor)
 	user.GET("/keys/:id/reveal", s.handleRevealForm, editor)
 	user.POST("/keys/:id/reveal", s.handleReveal, editor)
+	user.POST("/keys/:id/reveal/passkey/begin", s.handleReauthPasskeyBegin, editor)
+	user.POST("/keys/:id/reveal/passkey/finish", s.handleReauthPasskeyFinish, editor)
 	user.POST("/keys/check-all", s.handleCheckAll, editor)
 	user.GET("/tokens", s.handleTokenList, admin)
 	user.POST("/tokens", s.handleTokenCreate, admin)
@@ -247,12 +260,20 @@ func (s *Server) routes() {
 	s.auditRoutes(user, viewer)
 	s.activityRoutes(user, viewer)
 	s.importRoutes(user, viewer, editor)
+	// Everyone manages their own password and second factors.
 	user.GET("/account", s.handleAccount, viewer)
+	user.POST("/account/totp", s.handleTOTPBegin, viewer)
+	user.POST("/account/totp/confirm", s.handleTOTPConfirm, viewer)
+	user.POST("/account/totp/remove", s.handleTOTPRemove, viewer)
+	user.POST("/account/passkeys/begin", s.handlePasskeyRegisterBegin, viewer)
+	user.POST("/account/passkeys/finish", s.handlePasskeyRegisterFinish, viewer)
+	user.POST("/account/passkeys/:id/remove", s.handlePasskeyRemove, viewer)
 	user.GET("/admins", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/users") }, viewer)
 	user.GET("/users", s.handleUserList, admin)
 	user.POST("/users", s.handleUserCreate, admin)
 	user.POST("/users/password", s.handleOwnPassword, viewer)
 	user.POST("/users/:id/role", s.handleUserRole, admin)
+	user.POST("/users/require-2fa", s.handleRequire2FA, admin)
 	user.GET("/users/:id/delete", s.handleUserDeleteForm, admin)
 	user.POST("/users/:id/delete", s.handleUserDelete, admin)
 }

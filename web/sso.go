@@ -9,8 +9,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/staxkeys/staxkeys/accounts"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/sso"
-	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/views"
 )
 
@@ -132,10 +132,10 @@ func (s *Server) handleSSOCallback(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.startSession(c, admin.ID, store.AuthSSO); err != nil {
+	if err := s.startSession(c, admin.ID, domain.AuthSSO); err != nil {
 		return err
 	}
-	s.log.Info("login", slog.Int64("admin_id", admin.ID), slog.String("method", store.AuthSSO), slog.String("role", string(role)), slog.String("ip", c.RealIP()))
+	s.log.Info("login", slog.Int64("admin_id", admin.ID), slog.String("method", domain.AuthSSO), slog.String("role", string(role)), slog.String("ip", c.RealIP()))
 	return redirect(c, next)
 }
 

@@ -128,7 +128,7 @@ func TestSSOSignInExistingAccount(t *testing.T) {
 	}
 	ctx := context.Background()
 	sessions, err := e.DB.AdminSessions(ctx, alice.ID)
-	if err != nil || len(sessions) != 1 || sessions[0].AuthMethod != store.AuthSSO {
+	if err != nil || len(sessions) != 1 || sessions[0].AuthMethod != domain.AuthSSO {
 		t.Fatalf("sessions %+v, %v; want one of method sso", sessions, err)
 	}
 	ident, err := e.DB.SSOIdentity(ctx, p.Issuer, p.Subject("alice"))
@@ -150,7 +150,7 @@ func TestSSOSignInExistingAccount(t *testing.T) {
 	for _, s := range sessions {
 		methods[s.AuthMethod]++
 	}
-	if methods[store.AuthSSO] != 2 || methods[store.AuthPassword] != 1 {
+	if methods[domain.AuthSSO] != 2 || methods[domain.AuthPassword] != 1 {
 		t.Fatalf("session methods %v", methods)
 	}
 	e.AssertNeverShown(t, p.ClientSecret)

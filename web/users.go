@@ -19,11 +19,6 @@ func (s *Server) handleUserList(c echo.Context) error {
 	return s.renderUsers(c, http.StatusOK, views.UsersData{})
 }
 
-// handleAccount serves GET /account: any user's own account, where they change their password.
-func (s *Server) handleAccount(c echo.Context) error {
-	return s.renderAccount(c, http.StatusOK, views.UsersData{})
-}
-
 func (s *Server) renderUsers(c echo.Context, status int, d views.UsersData) error {
 	users, err := s.accounts.ListUsers(c.Request().Context(), principalOf(c))
 	if err != nil {
@@ -31,16 +26,32 @@ func (s *Server) renderUsers(c echo.Context, status int, d views.UsersData) erro
 	}
 	d.Users, d.Manage, d.Roles = users, true, domain.Roles
 	d.CurrentID, d.Now, d.Fresh = adminOf(c).ID, s.Now(), s.reauthFresh(c)
+	ctx := c.Request().Context()
+	if d.Require2FA, err = s.factors.Required(ctx); err != nil {
+		return err
+	}
+	sums, err := s.db.FactorSummaries(ctx)
+	if err != nil {
+		return err
+	}
+	d.Factors = map[int64]string{}
+	for id, f := range sums {
+		var parts []string
+		if f.TOTP {
+			parts = append(parts, "app")
+		}
+		switch {
+		case f.Passkeys == 1:
+			parts = append(parts, "1 passkey")
+		case f.Passkeys > 1:
+			parts = append(parts, strconv.Itoa(f.Passkeys)+" passkeys")
+		}
+		d.Factors[id] = strings.Join(parts, ", ")
+	}
 	if d.AddRole == "" {
 		d.AddRole = domain.RoleViewer
 	}
 	return render(c, status, views.UsersPage(s.page(c, "Users", "users"), d))
-}
-
-func (s *Server) renderAccount(c echo.Context, status int, d views.UsersData) error {
-	me := adminOf(c)
-	d.Users, d.CurrentID, d.Now = []domain.Admin{me}, me.ID, s.Now()
-	return render(c, status, views.UsersPage(s.page(c, "Your account", "account"), d))
 }
 
 // handleUserCreate serves POST /users: another person who may log in, with a role. A form
@@ -191,7 +202,9 @@ func (s *Server) dropSession(c echo.Context) error {
 // changes their own password. Every session of theirs ends, then this browser gets a fresh one.
 func (s *Server) handleOwnPassword(c echo.Context) error {
 	me := adminOf(c)
-	back, rerender := "/account", s.renderAccount
+	back, rerender := "/account", func(c echo.Context, status int, d views.UsersData) error {
+		return s.renderAccountPage(c, status, nil, d.PwErrors)
+	}
 	if me.Role.Allows(domain.RoleAdmin) {
 		back, rerender = "/users", s.renderUsers
 	}
@@ -227,7 +240,9 @@ func (s *Server) handleOwnPassword(c echo.Context) error {
 	if _, err := s.accounts.SetPassword(c.Request().Context(), principalOf(c), me.ID, hash); err != nil {
 		return err
 	}
-	if err := s.startSession(c, me.ID, store.AuthPassword); err != nil {
+	// The new session was authenticated as this one was: the password change proves no factor.
+	sess, _ := c.Get(ctxSession).(store.Session)
+	if err := s.startSession(c, me.ID, sess.AuthMethod); err != nil {
 		return err
 	}
 	s.flash(c, "ok", "Password changed. Your other sessions were logged out.")

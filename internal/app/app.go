@@ -15,6 +15,7 @@ import (
 
 	"github.com/staxkeys/staxkeys/accounts"
 	"github.com/staxkeys/staxkeys/audit"
+	"github.com/staxkeys/staxkeys/factors"
 	"github.com/staxkeys/staxkeys/internal/config"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/secret"
@@ -84,6 +85,9 @@ func (d *Data) KeyService(chk keys.Checker) *keys.Service {
 
 // Accounts is the admin and token use cases over the data.
 func (d *Data) Accounts() *accounts.Service { return accounts.New(d.DB, d.Trail, d.Log) }
+
+// Factors is the second-factor use cases over the data.
+func (d *Data) Factors() *factors.Service { return factors.New(d.DB, d.Keys, d.Trail, d.Log) }
 
 // Close closes the database.
 func (d *Data) Close() error { return d.DB.Close() }

@@ -75,6 +75,7 @@ func NewServer(cfg config.Config, data *Data, version string) (*Server, error) {
 		SessionHashKey:  data.Keys.DeriveKey("session cookie hash", 32),
 		SessionBlockKey: data.Keys.DeriveKey("session cookie block", 32),
 		Version:         version,
+		PublicURL:       cfg.PublicURL,
 		CheckerEnabled:  cfg.CheckerEnabled,
 		MasterKeyLoaded: true,
 		MasterKeyCheck:  CheckMasterKey(data.DB, data.Keys),
@@ -84,6 +85,7 @@ func NewServer(cfg config.Config, data *Data, version string) (*Server, error) {
 	}, data.DB, web.Services{
 		Keys:     keys.NewService(v, data.Trail, chk, log),
 		Accounts: data.Accounts(),
+		Factors:  data.Factors(),
 		Audit:    data.Trail,
 	}, log, webOpts...)
 	return &Server{Checker: chk, cfg: cfg, data: data, alerts: alerts, web: srv, version: version, log: log}, nil

@@ -22,6 +22,7 @@ func runAdmin(ctx context.Context, env Env, args []string) error {
 		{"create", "create an admin (password on standard input)", runAdminCreate},
 		{"list", "list the users (as user list)", runAdminList},
 		{"reset-password", "set a new password and end the user's sessions", runAdminResetPassword},
+		{"reset-2fa", "remove the user's second factors (a lost phone)", runAdminReset2FA},
 	}, args)
 }
 
@@ -230,4 +231,37 @@ func readPassword(env Env, fromStdin bool) (string, error) {
 		return "", usageError(errors.New(msg))
 	}
 	return pw, nil
+}
+
+// runAdminReset2FA removes every second factor of an admin who lost them, so they can log in
+// with their password and enrol again. It works while a server runs on the same data directory.
+func runAdminReset2FA(ctx context.Context, env Env, args []string) error {
+	fs := flag.NewFlagSet("admin reset-2fa", flag.ContinueOnError)
+	email := fs.String("email", "", "the admin's email")
+	cfg, err := parseFlags(fs, env, args, "Removes an admin's authenticator app, recovery codes and passkeys.")
+	if err != nil {
+		return err
+	}
+	data, err := app.Open(ctx, cfg, newLogger(cfg, env.Stderr), app.MustExist)
+	if err != nil {
+		return err
+	}
+	defer data.DB.Close()
+	a, err := data.DB.AdminByEmail(ctx, strings.TrimSpace(*email))
+	if errors.Is(err, domain.ErrNotFound) {
+		return &ExitError{Code: 1, Err: fmt.Errorf("no admin has email %q", strings.TrimSpace(*email))}
+	}
+	if err != nil {
+		return err
+	}
+	had, err := data.Factors().Reset(ctx, domain.CLIPrincipal, a.ID)
+	if err != nil {
+		return err
+	}
+	if had {
+		fmt.Fprintf(env.Stdout, "second factors of %s removed; they log in with their password and can enrol again\n", a.Email)
+	} else {
+		fmt.Fprintf(env.Stdout, "%s had no second factor\n", a.Email)
+	}
+	return nil
 }

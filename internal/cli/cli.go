@@ -64,7 +64,7 @@ func commands() []command {
 		{"serve", "run the web server and the background checker (the default)", runServe},
 		{"init", "create the database (and a master key, unless one is set), as the first start of serve does", runInit},
 		{"user", "manage users and their roles: create --role, list, set-role", runUser},
-		{"admin", "manage admins: create (a user with role admin), list, reset-password", runAdmin},
+		{"admin", "manage admins: create (a user with role admin), list, reset-password, reset-2fa", runAdmin},
 		{"token", "manage API tokens: create, list, revoke", runToken},
 		{"check", "check every key once (the running server does it, if one runs); exit 0 all valid, 1 revoked/denied, 2 undecided", runCheck},
 		{"rotate-master-key", "re-encrypt every key under a new master key", runRotateMasterKey},
