@@ -135,6 +135,14 @@ func (s *Server) handleSSOCallback(c echo.Context) error {
 	if err := s.startSession(c, admin.ID, domain.AuthSSO); err != nil {
 		return err
 	}
+	// The provider has just vouched for them: that counts as a fresh re-entry, so a user with no
+	// password (made at sign-in) can set up a second factor, which then stands in for the
+	// password before a reveal.
+	if sid, ok := s.cookieSession(c).Values["sid"].(string); ok {
+		if err := s.db.MarkReauthenticated(ctx, hashSessionID(sid), s.Now()); err != nil {
+			return err
+		}
+	}
 	s.log.Info("login", slog.Int64("admin_id", admin.ID), slog.String("method", domain.AuthSSO), slog.String("role", string(role)), slog.String("ip", c.RealIP()))
 	return redirect(c, next)
 }

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -346,5 +347,25 @@ func TestLoginWithoutSSO(t *testing.T) {
 	}
 	if start := c.Get("/auth/oidc/start"); start.StatusCode == http.StatusFound {
 		t.Fatalf("/auth/oidc/start redirected to %q without SSO configured", start.Location())
+	}
+}
+
+// TestSSOUserRevealsWithAFactor: a user made at sign-in has no password, yet can reveal a key:
+// the provider's sign-in counts as fresh, long enough to set up an authenticator app, whose
+// code then stands in for the password.
+func TestSSOUserRevealsWithAFactor(t *testing.T) {
+	e, _ := newSSOServer(t, ssoSetup{JIT: true})
+	e.CreateAdmin(t, AdminEmail)
+	c := e.NewClient(t)
+	signInSSO(t, c, ssoNew).ExpectRedirect("/")
+	k := e.mustAdd(t, "Ops", "ops@example.com", key1)
+	c.Submit("/account/totp", url.Values{}).Expect(http.StatusOK)
+	sec := e.totpSecret(t, ssoNew.Email)
+	c.Submit("/account/totp/confirm", url.Values{"code": {e.code(t, sec, 0)}}).Expect(http.StatusOK)
+	e.Clock.Advance(6 * time.Minute) // the sign-in is no longer fresh
+	path := fmt.Sprint("/keys/", k.ID, "/reveal")
+	c.Submit(path, url.Values{"password": {"anything at all"}}).Expect(http.StatusUnauthorized)
+	if p := c.Submit(path, url.Values{"code": {e.code(t, sec, 0)}}).Expect(http.StatusOK); p.Text("revealed-key") != key1 {
+		t.Fatal("the app's code did not reveal the key for a user without a password")
 	}
 }
