@@ -434,3 +434,82 @@ func TestStoreFailure(t *testing.T) {
 	}
 	e.AssertNeverShown(t, key1)
 }
+
+// TestReplacedKeyStartsOver: a new key is a new key. Before, it kept the old key's last check,
+// last valid time and history, so a key never checked read "No check has given a clear answer
+// yet (Stax.ai accepted the key)" and "Last valid 2 min ago".
+func TestReplacedKeyStartsOver(t *testing.T) {
+	ctx := context.Background()
+	e := newTestServer(t)
+	c := e.LoggedIn(t)
+	p := e.mustAdd(t, "Billing", "billing@acme.com", key1)
+	path := fmt.Sprint("/keys/", p.ID)
+	record := func(outcome domain.Outcome, verdict domain.Verdict, failures int) {
+		t.Helper()
+		stored, _ := e.DB.KeyByID(ctx, p.ID)
+		now := e.Clock.Now()
+		rec := store.CheckRecord{
+			Check:        domain.Check{KeyID: p.ID, At: now, Outcome: outcome, HTTPStatus: 200, Latency: 40 * time.Millisecond, Reason: "Stax.ai accepted the key"},
+			KeyChangedAt: stored.KeyChangedAt, Verdict: verdict, NextCheckAt: now.Add(time.Hour), Failures: failures,
+			VerdictAt: stored.VerdictAt, VerdictSince: stored.VerdictSince, LastValidAt: stored.LastValidAt,
+		}
+		if outcome == domain.OutcomeValid {
+			rec.VerdictAt, rec.VerdictSince, rec.LastValidAt = now, now, now
+			if stored.Verdict != domain.Valid {
+				rec.Event = &domain.Event{KeyID: p.ID, At: now, Old: stored.Verdict, New: domain.Valid, Reason: "accepted"}
+			}
+		}
+		if outcome == domain.OutcomeUndecided {
+			rec.FailingSince = now
+		}
+		if err := e.DB.RecordCheck(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		e.Clock.Advance(time.Minute)
+	}
+	record(domain.OutcomeValid, domain.Valid, 0)
+	record(domain.OutcomeValid, domain.Valid, 0)
+	if got := c.Get(path).Expect(http.StatusOK).Text("pair-status"); got != "Valid" {
+		t.Fatalf("status before = %q", got)
+	}
+	c.Follow(c.Submit(path, url.Values{"label": {"Billing"}, "email": {"billing@acme.com"}, "key": {key2}}).ExpectRedirect(path))
+
+	stored, err := e.DB.KeyByID(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Verdict != domain.Pending || stored.LastCheck != nil || !stored.LastValidAt.IsZero() {
+		t.Errorf("stored after a new key: verdict %s, last check %v, last valid %v", stored.Verdict, stored.LastCheck, stored.LastValidAt)
+	}
+	d := c.Get(path).Expect(http.StatusOK)
+	if got := d.Text("verdict-why"); !strings.HasPrefix(got, "No check has run yet") {
+		t.Errorf("verdict-why = %q", got)
+	}
+	if strings.Contains(d.HTML, "Stax.ai accepted the key") {
+		t.Error("the page still shows the old key's last answer")
+	}
+	if d.TestID("checks").Length() != 0 || d.TestID("events").Length() != 0 || d.TestID("latency-chart").Length() != 0 {
+		t.Error("the page shows the old key's checks, verdict changes or latency")
+	}
+	if got := d.Find(`dt:contains("Last valid") + dd`).Text(); !strings.Contains(got, "never seen valid") {
+		t.Errorf("Last valid = %q", strings.TrimSpace(got))
+	}
+	list := c.Get("/").Expect(http.StatusOK)
+	if list.TestID("strip").Length() != 0 {
+		t.Error("the dashboard strip shows the old key's checks")
+	}
+
+	// Failed checks of the new key: the verdict is "No verdict yet", not "Not checked yet".
+	record(domain.OutcomeUndecided, domain.Pending, 1)
+	record(domain.OutcomeUndecided, domain.Pending, 2)
+	d = c.Get(path).Expect(http.StatusOK)
+	if got := strings.Join(strings.Fields(d.Text("detail-verdict")), " "); got != "No verdict yet" {
+		t.Errorf("Verdict after two failed checks = %q", got)
+	}
+	if n := d.Find(`[data-testid="checks"] tbody tr`).Length(); n != 2 {
+		t.Errorf("%d checks listed, want the new key's 2", n)
+	}
+	if got := c.Get("/").Expect(http.StatusOK).TestID("strip").AttrOr("aria-label", ""); !strings.Contains(got, "2") {
+		t.Errorf("strip %q, want the 2 new checks", got)
+	}
+}
