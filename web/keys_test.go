@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -511,5 +512,89 @@ func TestReplacedKeyStartsOver(t *testing.T) {
 	}
 	if got := c.Get("/").Expect(http.StatusOK).TestID("strip").AttrOr("aria-label", ""); !strings.Contains(got, "2") {
 		t.Errorf("strip %q, want the 2 new checks", got)
+	}
+}
+
+// recordOutcome stores one check of key id as the checker would, confirming a decided
+// outcome at once (enough for the pages; the checker's own tests cover confirmation).
+func (e *Env) recordOutcome(t *testing.T, id int64, outcome domain.Outcome) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := e.DB.KeyByID(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := e.Clock.Now()
+	rec := store.CheckRecord{
+		Check:        domain.Check{KeyID: id, At: now, Outcome: outcome, HTTPStatus: 200, Latency: 40 * time.Millisecond, Reason: "r"},
+		KeyChangedAt: p.KeyChangedAt, Verdict: p.Verdict, NextCheckAt: now.Add(time.Hour),
+		VerdictAt: p.VerdictAt, VerdictSince: p.VerdictSince, LastValidAt: p.LastValidAt,
+	}
+	if v, ok := outcome.Verdict(); ok {
+		rec.Verdict, rec.VerdictAt = v, now
+		if v != p.Verdict {
+			rec.VerdictSince = now
+			rec.Event = &domain.Event{KeyID: id, At: now, Old: p.Verdict, New: v, Reason: "r"}
+		}
+		if v == domain.Valid {
+			rec.LastValidAt = now
+		}
+	} else {
+		rec.Failures, rec.FailingSince = p.Failures+1, now
+	}
+	if err := e.DB.RecordCheck(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Advance(time.Second)
+}
+
+// TestSummaryCardsShareOutTheKeys: the verdict cards add up to All keys and no key is under two
+// of them. Before, "Last check failed" was a card too and listed the same keys as "No verdict
+// yet" (21 keys, cards summing to 28).
+func TestSummaryCardsShareOutTheKeys(t *testing.T) {
+	e := newTestServer(t)
+	c := e.LoggedIn(t)
+	add := func(email string) int64 { return e.mustAdd(t, "", email, "sk_live_CARDS_"+strings.Repeat("x", 12)+email[:4]).ID }
+	validOK, validFailing := add("vaok@acme.com"), add("vafa@acme.com")
+	revoked, pendingFailing := add("revo@acme.com"), add("pefa@acme.com")
+	add("neve@acme.com") // never checked
+	e.recordOutcome(t, validOK, domain.OutcomeValid)
+	e.recordOutcome(t, validFailing, domain.OutcomeValid)
+	e.recordOutcome(t, validFailing, domain.OutcomeUndecided)
+	e.recordOutcome(t, revoked, domain.OutcomeRevoked)
+	e.recordOutcome(t, pendingFailing, domain.OutcomeUndecided)
+	e.recordOutcome(t, pendingFailing, domain.OutcomeUndecided)
+
+	p := c.Get("/").Expect(http.StatusOK)
+	count := func(s *goquery.Selection) int {
+		n, err := strconv.Atoi(strings.TrimSpace(s.Find(".count").Text()))
+		if err != nil {
+			t.Fatalf("card count %q", s.Find(".count").Text())
+		}
+		return n
+	}
+	total := count(p.TestID("count-all"))
+	if total != 5 {
+		t.Fatalf("All keys = %d, want 5", total)
+	}
+	sum := 0
+	seen := map[string]string{}
+	p.Find(`#summary .card:not(.card-all)`).Each(func(_ int, s *goquery.Selection) {
+		sum += count(s)
+		href := s.AttrOr("href", "")
+		c.Get(href).Expect(http.StatusOK).TestID("pair-row").Each(func(_ int, r *goquery.Selection) {
+			id := r.AttrOr("id", "")
+			if prev, dup := seen[id]; dup {
+				t.Errorf("%s is under two cards: %s and %s", id, prev, href)
+			}
+			seen[id] = href
+		})
+	})
+	if sum != total || len(seen) != total {
+		t.Errorf("the cards sum to %d and list %d keys; there are %d", sum, len(seen), total)
+	}
+	// The failed-last-check filter is still there, beside the cards.
+	if got := count(p.TestID("count-undecided")); got != 2 {
+		t.Errorf("last check failed = %d, want 2", got)
 	}
 }
