@@ -554,7 +554,9 @@ func (e *Env) recordOutcome(t *testing.T, id int64, outcome domain.Outcome) {
 func TestSummaryCardsShareOutTheKeys(t *testing.T) {
 	e := newTestServer(t)
 	c := e.LoggedIn(t)
-	add := func(email string) int64 { return e.mustAdd(t, "", email, "sk_live_CARDS_"+strings.Repeat("x", 12)+email[:4]).ID }
+	add := func(email string) int64 {
+		return e.mustAdd(t, "", email, "sk_live_CARDS_"+strings.Repeat("x", 12)+email[:4]).ID
+	}
 	validOK, validFailing := add("vaok@acme.com"), add("vafa@acme.com")
 	revoked, pendingFailing := add("revo@acme.com"), add("pefa@acme.com")
 	add("neve@acme.com") // never checked
