@@ -1,0 +1,115 @@
+package e2e
+
+import (
+	_ "embed"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/staxkeys/staxkeys/tests/staxfake"
+)
+
+// axeSource is axe-core 4.14.1 (MPL-2.0), copied from the npm package's axe.min.js. It is
+// injected into the page under test; the app never serves it.
+//
+//go:embed testdata/axe.min.js
+var axeSource string
+
+// session is a program with its first admin logged in, in a browser.
+type session struct {
+	b    *browser
+	fake *staxfake.Server
+	base string
+}
+
+// newSession starts the fake Stax.ai, the program and a browser, and sets up the first admin.
+func newSession(t *testing.T) *session {
+	t.Helper()
+	exe := findBrowser(t)
+	fake, err := staxfake.Start(staxfake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fake.Close() })
+	base, _ := startProgram(t, map[string]string{
+		"STAXKEYS_DATA_DIR":       t.TempDir(),
+		"STAXKEYS_API_URL":        fake.URL(),
+		"STAXKEYS_CHECK_INTERVAL": "2s",
+		"STAXKEYS_CHECK_RATE":     "0",
+		"STAXKEYS_CHECK_TIMEOUT":  "5s",
+	})
+	b := startBrowser(t, exe, base)
+	b.open("/", "#password2")
+	b.fill("fill the setup form", "#email", adminEmail, "#password", adminPassword, "#password2", adminPassword)
+	b.submit("create the first admin", `[data-testid="setup-form"] button[type="submit"]`)
+	return &session{b: b, fake: fake, base: base}
+}
+
+// addKey adds a key through the form.
+func (s *session) addKey(label, email, key string, behavior staxfake.Behavior) {
+	s.b.t.Helper()
+	s.fake.Set(email, key, behavior)
+	s.b.open("/keys/new", `[data-testid="pair-form"]`)
+	s.b.fill("fill the key form", "#label", label, "#email", email, "#key", key)
+	s.b.submit("add "+email, `[data-testid="pair-form"] button[type="submit"]`)
+}
+
+// axeViolations runs axe-core over the current page and returns one line per violation.
+func (b *browser) axeViolations() []string {
+	b.t.Helper()
+	if !b.eval(`typeof window.axe === "object"`) {
+		b.do("inject axe", chromedp.Evaluate[chromedp.Void](axeSource+";void 0"))
+	}
+	res := value(b, "run axe", chromedp.Evaluate[string](`axe.run(document, {resultTypes: ["violations"]}).then(r =>
+		JSON.stringify(r.violations.map(v => ({id: v.id, nodes: v.nodes.map(n => n.target.join(" ") + ": " + n.failureSummary.split("\n").slice(1).join(" "))}))))`,
+		chromedp.EvalAwaitPromise))
+	var vs []struct {
+		ID    string   `json:"id"`
+		Nodes []string `json:"nodes"`
+	}
+	if err := json.Unmarshal([]byte(res), &vs); err != nil {
+		b.t.Fatalf("axe answered %q: %v", res, err)
+	}
+	var out []string
+	for _, v := range vs {
+		for _, n := range v.Nodes {
+			out = append(out, v.ID+" "+n)
+		}
+	}
+	return out
+}
+
+// TestAuditFilterBar: the audit page's Filter button and Download CSV link show, at desktop
+// and phone width, the dates have room, and the CSV link downloads the trail. Before, the
+// dashboard's rule hiding its (htmx) Apply button hid both, so the CSV could not be reached.
+func TestAuditFilterBar(t *testing.T) {
+	s := newSession(t)
+	b := s.b
+	for _, v := range []view{desktopLight, phoneLight} {
+		b.setView(v)
+		b.open("/audit", `[data-testid="audit-filter"]`)
+		for _, sel := range []string{`[data-testid="audit-filter-submit"]`, `[data-testid="audit-csv"]`} {
+			visible := `(() => { const r = document.querySelector('` + sel + `').getBoundingClientRect();
+				return r.width > 0 && r.height > 0 && r.left >= 0 && r.right <= window.innerWidth })()`
+			if !b.eval(visible) {
+				t.Errorf("%s: %s is hidden or off the screen", v.name, sel)
+			}
+		}
+		// A date input needs about 9.5rem for "dd/mm/yyyy" and its picker button.
+		if !b.eval(`[...document.querySelectorAll('input[type="date"]')].every(i => i.getBoundingClientRect().width >= 150)`) {
+			t.Errorf("%s: a date field is too narrow for a whole date (%s)", v.name,
+				value(b, "measure", chromedp.Evaluate[string](`[...document.querySelectorAll('input[type="date"]')].map(i => i.getBoundingClientRect().width).join(", ")`)))
+		}
+		// The inputs of a row line up, whatever their hints.
+		if v == desktopLight && !b.eval(`(() => { const tops = [...document.querySelectorAll('[data-testid="audit-filter"] input')].slice(0, 3).map(i => Math.round(i.getBoundingClientRect().top)); return tops.every(t => t === tops[0]) })()`) {
+			t.Errorf("%s: the filter inputs do not line up", v.name)
+		}
+	}
+	b.setView(desktopLight)
+	got := value(b, "download the CSV", chromedp.Evaluate[string](`fetch(document.querySelector('[data-testid="audit-csv"]').href).then(r => r.status + " " + r.headers.get("Content-Type"))`, chromedp.EvalAwaitPromise))
+	if !strings.HasPrefix(got, "200 text/csv") {
+		t.Errorf("the CSV link answered %q", got)
+	}
+}
