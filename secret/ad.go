@@ -45,3 +45,7 @@ func (r *Keyring) ResealKey(sealed []byte, ad AD, to *Keyring) (resealed, finger
 	}
 	return resealed, to.KeyFingerprint(string(pt)), nil
 }
+
+// HeldFormAD binds the secrets of a form that failed validation, sealed into the page sent
+// back (notify.Notifier.Hold) so they need not be typed again. Never stored.
+func HeldFormAD(form string) AD { return AD{[]byte("held-form:" + form)} }

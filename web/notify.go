@@ -21,6 +21,8 @@ type Notifier interface {
 	SaveSettings(ctx context.Context, p domain.Principal, f notify.Form) error
 	Test(ctx context.Context, p domain.Principal, ch notify.Channel) error
 	Retry(ctx context.Context, p domain.Principal, id int64) error
+	Hold(f notify.Form, errs map[string]string) (string, map[string]bool)
+	Restore(f *notify.Form, sealed string)
 }
 
 // WithNotifier serves the alert settings and the delivery log.
@@ -54,6 +56,11 @@ func (s *Server) handleNotifySettings(c echo.Context) error {
 
 // renderNotify shows the settings; with a form, its values (never a secret) and errors.
 func (s *Server) renderNotify(c echo.Context, status int, f *notify.Form, errs views.FormErrors) error {
+	return s.renderNotifyHeld(c, status, f, errs, "", nil)
+}
+
+// renderNotifyHeld is renderNotify with the secrets a failed save holds, sealed (held).
+func (s *Server) renderNotifyHeld(c echo.Context, status int, f *notify.Form, errs views.FormErrors, held string, heldFields map[string]bool) error {
 	ctx := c.Request().Context()
 	v := s.notifier.View(ctx)
 	if f != nil {
@@ -75,6 +82,8 @@ func (s *Server) renderNotify(c echo.Context, status int, f *notify.Form, errs v
 		Fresh:      s.reauthFresh(c),
 		Errors:     errs,
 		Counts:     counts,
+		Held:       held,
+		HeldFields: heldFields,
 	}
 	for field, st := range v.Secrets {
 		d.Secrets[field] = views.SecretInfo{Set: st.Set, Source: string(st.Source), Hint: st.Hint}
@@ -105,10 +114,12 @@ func (s *Server) handleNotifySave(c echo.Context) error {
 		SMTPFrom: v("smtp_from"), SMTPTo: v("smtp_to"),
 		RevokedReminder: v("revoked_reminder"), RotationDays: v("rotation_days"),
 	}
+	s.notifier.Restore(&f, v("held_secrets"))
 	refuse := func(status int, fe views.FormErrors) error {
 		shown := f
 		shown.WebhookURL, shown.WebhookSecret, shown.SlackURL, shown.SMTPPassword = "", "", "", ""
-		return s.renderNotify(c, status, &shown, fe)
+		held, fields := s.notifier.Hold(f, fe)
+		return s.renderNotifyHeld(c, status, &shown, fe, held, fields)
 	}
 	ctx := c.Request().Context()
 	pending, err := s.notifier.Changes(ctx, f)
