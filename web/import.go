@@ -159,6 +159,8 @@ func importPreview(plan *keys.ImportPlan, tok string) *views.ImportPreview {
 		}
 		if !r.Bad() {
 			row.Label, row.Email, row.KeyHint = r.In.Label, r.In.Email, r.KeyHint
+		} else {
+			row.Label, row.Email = r.ShownLabel(), r.ShownEmail()
 		}
 		if r.SharedWithLine > 0 {
 			row.Notes = append(row.Notes, fmt.Sprintf("the same key is on line %d under another email", r.SharedWithLine))
