@@ -113,3 +113,55 @@ func TestAuditFilterBar(t *testing.T) {
 		t.Errorf("the CSV link answered %q", got)
 	}
 }
+
+// TestAxeEveryPage runs axe-core on every page in light, dark and at phone width, and wants
+// no violation at all. Before, dark mode's muted text was 4.33:1 (color-contrast, 30 nodes) and
+// the rows' "Check now" buttons had a name that did not contain their text (label-in-name).
+func TestAxeEveryPage(t *testing.T) {
+	s := newSession(t)
+	b := s.b
+	s.addKey("Billing", billingEmail, billingKey, staxfake.Valid)
+	s.addKey("Old CRM export", "crm@acme.example", "sk_live_BROWSER_crm_0c44", staxfake.Revoked)
+	s.addKey("", "reports@acme.example", "sk_live_BROWSER_reports_3be0", staxfake.Error500)
+	b.open("/", `tr[data-verdict="valid"]`)
+	b.do("wait for every first answer",
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-verdict="revoked"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="last-check-failed"]`)))
+	keyPath := value(b, "find a key", chromedp.Evaluate[string](`new URL(document.querySelector('tr[data-verdict="valid"] [data-testid="pair-label"]').href).pathname`))
+	pages := []struct{ path, wait string }{
+		{"/", `[data-testid="pairs-table"]`},
+		{"/?status=revoked", `[data-testid="pairs-table"]`},
+		{"/keys/new", `[data-testid="pair-form"]`},
+		{keyPath, `[data-testid="verdict-why"]`},
+		{keyPath + "/edit", `[data-testid="pair-form"]`},
+		{keyPath + "/delete", `[data-testid="delete-form"]`},
+		{keyPath + "/reveal", `[data-testid="reveal-form"]`},
+		{"/admins", `[data-testid="add-admin-form"]`},
+		{"/tokens", `[data-testid="token-form"]`},
+		{"/import", `[data-testid="import-form"]`},
+		{"/settings/notifications", `[data-testid="notify-form"]`},
+		{"/deliveries", `main`},
+		{"/audit", `[data-testid="audit-filter"]`},
+	}
+	check := func(path string) {
+		for _, v := range []view{desktopLight, desktopDark, phoneLight, phoneDark} {
+			b.setView(v)
+			if vs := b.axeViolations(); len(vs) > 0 {
+				t.Errorf("%s in %s: %d axe violations:\n%s", path, v.name, len(vs), strings.Join(vs, "\n"))
+			}
+		}
+		b.setView(desktopLight)
+	}
+	for _, p := range pages {
+		b.open(p.path, p.wait)
+		b.waitJS("wait for htmx", htmxIdle)
+		check(p.path)
+	}
+	// A failed form, and the pages of someone logged out.
+	b.open("/keys/new", `[data-testid="pair-form"]`)
+	b.submit("a bad key", `[data-testid="pair-form"] button[type="submit"]`)
+	check("/keys/new with errors")
+	b.submit("log out", `[data-testid="logout"]`)
+	b.open("/login", `[data-testid="login-form"]`)
+	check("/login")
+}
