@@ -121,6 +121,20 @@ func relTime(t, now time.Time) string {
 	return s + " ago"
 }
 
+// emailParts splits an email after its @ and after each dot: the places a narrow column may
+// break it (with <wbr>), rather than anywhere mid-word.
+func emailParts(email string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(email); i++ {
+		if email[i] == '@' || email[i] == '.' {
+			out = append(out, email[start:i+1])
+			start = i + 1
+		}
+	}
+	return append(out, email[start:])
+}
+
 // KeyTitle names a pair for people: its label, or its email when it has none.
 func KeyTitle(p domain.Key) string {
 	if strings.TrimSpace(p.Label) != "" {

@@ -165,3 +165,44 @@ func TestAxeEveryPage(t *testing.T) {
 	b.open("/login", `[data-testid="login-form"]`)
 	check("/login")
 }
+
+// TestPhoneDashboard: at phone width a row's status shows without scrolling the table, emails
+// break only at their @ or dots, and the row's Edit link is a target a thumb can hit. Before,
+// the status column was off-screen, emails broke mid-word and Edit was 27×16 px.
+func TestPhoneDashboard(t *testing.T) {
+	s := newSession(t)
+	b := s.b
+	s.addKey("Quarterly reporting pipeline", "quarterly-reporting-pipeline@subsidiary.acme.example", "sk_live_BROWSER_phone_77aa01", staxfake.Valid)
+	b.setView(phoneLight)
+	b.open("/", `tr[data-verdict="valid"]`)
+	row := `document.querySelector('tr[data-testid="pair-row"]')`
+	if !b.eval(`(() => { const r = ` + row + `.querySelector('[data-testid="pair-status"]').getBoundingClientRect(); return r.width > 0 && r.right <= window.innerWidth })()`) {
+		t.Errorf("the status is off-screen: %s", value(b, "measure", chromedp.Evaluate[string](
+			`JSON.stringify(`+row+`.querySelector('[data-testid="pair-status"]').getBoundingClientRect()) + " in " + window.innerWidth`)))
+	}
+	// Each line of the email, as laid out, must end at the @, a dot or the end of the address.
+	lines := value(b, "lay out the email", chromedp.Evaluate[[]string](`(() => {
+		const el = `+row+`.querySelector('[data-testid="pair-email"]');
+		const text = el.textContent; const range = document.createRange(); const out = []; let line = "", top = null;
+		const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+		for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+			for (let i = 0; i < n.length; i++) {
+				range.setStart(n, i); range.setEnd(n, i + 1);
+				const r = range.getClientRects()[0]; if (!r) continue;
+				if (top !== null && Math.abs(r.top - top) > 2) { out.push(line); line = ""; }
+				top = r.top; line += n.data[i];
+			}
+		}
+		out.push(line); return out; })()`))
+	for _, l := range lines[:len(lines)-1] {
+		if !strings.HasSuffix(l, "@") && !strings.HasSuffix(l, ".") && !strings.HasSuffix(l, "-") {
+			t.Errorf("the email breaks mid-word: %q", lines)
+			break
+		}
+	}
+	size := value(b, "measure Edit", chromedp.Evaluate[[]float64](`(() => { const r = `+row+`.querySelector('.row-actions a').getBoundingClientRect(); return [r.width, r.height] })()`))
+	if size[0] < 44 || size[1] < 44 {
+		t.Errorf("the Edit link is %.0f×%.0f px, want at least 44×44", size[0], size[1])
+	}
+	b.shoot("phone-dashboard", phoneLight)
+}
