@@ -4,6 +4,7 @@ package views
 
 import (
 	"fmt"
+	"html"
 	"net/url"
 	"slices"
 	"strconv"
@@ -133,6 +134,15 @@ func emailParts(email string) []string {
 		}
 	}
 	return append(out, email[start:])
+}
+
+// emailWithBreaks is the email as HTML, each part escaped, with <wbr> between the parts.
+func emailWithBreaks(email string) string {
+	parts := emailParts(email)
+	for i, p := range parts {
+		parts[i] = html.EscapeString(p)
+	}
+	return strings.Join(parts, "<wbr>")
 }
 
 // KeyTitle names a pair for people: its label, or its email when it has none.
