@@ -145,6 +145,15 @@ func emailWithBreaks(email string) string {
 	return strings.Join(parts, "<wbr>")
 }
 
+// lastOutcome is the outcome of a pair's last check, or "" before one; the dashboard's script
+// orders live rows by it.
+func lastOutcome(p domain.Key) string {
+	if p.LastCheck == nil {
+		return ""
+	}
+	return string(p.LastCheck.Outcome)
+}
+
 // KeyTitle names a pair for people: its label, or its email when it has none.
 func KeyTitle(p domain.Key) string {
 	if strings.TrimSpace(p.Label) != "" {

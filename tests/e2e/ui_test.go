@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"context"
 	_ "embed"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/staxkeys/staxkeys/tests/staxfake"
@@ -205,4 +208,44 @@ func TestPhoneDashboard(t *testing.T) {
 		t.Errorf("the Edit link is %.0f×%.0f px, want at least 44×44", size[0], size[1])
 	}
 	b.shoot("phone-dashboard", phoneLight)
+}
+
+// TestLiveResortAndLocalTimes: under "Problems first" a key turning revoked moves to the top
+// without a reload, and exact times show in the browser's time zone with UTC on hover. Before,
+// the live row changed in place and stayed where it was, and every time was in UTC.
+func TestLiveResortAndLocalTimes(t *testing.T) {
+	s := newSession(t)
+	b := s.b
+	s.addKey("Alpha", "alpha@acme.example", "sk_live_BROWSER_alpha_0001aa", staxfake.Valid)
+	s.addKey("Bravo", "bravo@acme.example", "sk_live_BROWSER_bravo_0002bb", staxfake.Valid)
+	order := `[...document.querySelectorAll('tr[data-testid="pair-row"] [data-testid="pair-label"]')].map(a => a.textContent.trim()).join(",")`
+	b.open("/", `tr[data-verdict="valid"] + tr[data-verdict="valid"]`)
+	if got := value(b, "read the order", chromedp.Evaluate[string](order)); got != "Alpha,Bravo" {
+		t.Fatalf("order %q", got)
+	}
+	b.markPage()
+	s.fake.Set("bravo@acme.example", "sk_live_BROWSER_bravo_0002bb", staxfake.Revoked)
+	b.waitJS("wait for Bravo to turn revoked", `document.querySelector('tr[data-verdict="revoked"]') !== null`)
+	b.waitJS("wait for the rows to settle", htmxIdle)
+	if got := value(b, "read the order", chromedp.Evaluate[string](order)); got != "Bravo,Alpha" {
+		t.Errorf("after Bravo was revoked the order is %q, want Bravo first", got)
+	}
+	if !b.stillSamePage() {
+		t.Error("the page was reloaded")
+	}
+
+	b.do("a time zone far from UTC", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Tokyo"})
+		return err
+	}))
+	b.open("/audit", `[data-testid="audit-table"]`)
+	got := value(b, "read a time", chromedp.Evaluate[[]string](`(() => { const t = document.querySelector('[data-testid="audit-table"] time'); return [t.textContent.trim(), t.title, t.getAttribute("datetime")] })()`))
+	at, err := time.Parse(time.RFC3339, got[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokyo := at.In(time.FixedZone("JST", 9*3600)).Format("2006-01-02 15:04:05")
+	if !strings.HasPrefix(got[0], tokyo) || got[1] != at.UTC().Format("2006-01-02 15:04:05")+" UTC" {
+		t.Errorf("time shown %q (title %q), want %s in Tokyo with the UTC time on hover", got[0], got[1], tokyo)
+	}
 }
