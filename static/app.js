@@ -228,6 +228,15 @@
   }
 
   enhance();
+
+  // ---- Focus after a failed submit ------------------------------------------
+  // A form sent back with errors puts the focus on its first marked field, so a keyboard or
+  // screen reader user lands on what to fix instead of at the top of the page.
+  var invalid = document.querySelector('main [aria-invalid="true"]');
+  if (invalid && (document.activeElement === document.body || document.activeElement === null)) {
+    invalid.focus();
+  }
+
   setInterval(function () { updateTimes(document); }, 30000);
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden) {

@@ -87,6 +87,10 @@ func (s *Server) renderNotifyHeld(c echo.Context, status int, f *notify.Form, er
 	}
 	for field, st := range v.Secrets {
 		d.Secrets[field] = views.SecretInfo{Set: st.Set, Source: string(st.Source), Hint: st.Hint}
+		d.FromEnv = d.FromEnv || st.Source == notify.FromEnv
+	}
+	if !v.Saved && f == nil {
+		d.FromEnv = d.FromEnv || v.Form.SMTPHost != "" || v.Form.SMTPFrom != "" || v.Form.SMTPTo != ""
 	}
 	for ch, ok := range v.Configured {
 		d.Configured[string(ch)] = ok

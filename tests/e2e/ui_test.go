@@ -163,7 +163,19 @@ func TestAxeEveryPage(t *testing.T) {
 	// A failed form, and the pages of someone logged out.
 	b.open("/keys/new", `[data-testid="pair-form"]`)
 	b.submit("a bad key", `[data-testid="pair-form"] button[type="submit"]`)
+	// The focus goes to the first field to fix; before, it stayed on the body.
+	if !b.eval(`document.activeElement && document.activeElement.getAttribute("aria-invalid") === "true"`) {
+		t.Errorf("after a failed submit the focus is on %s", value(b, "read the focus", chromedp.Evaluate[string](`document.activeElement ? document.activeElement.tagName + "#" + document.activeElement.id : "nothing"`)))
+	}
 	check("/keys/new with errors")
+	// The alerts page says the environment sets its values only when it does.
+	b.open("/settings/notifications", `[data-testid="notify-form"]`)
+	if b.eval(`document.querySelector('[data-testid="from-env"]') !== null`) {
+		t.Error(`"These values come from the environment" shown with no STAXKEYS_ alert setting`)
+	}
+	if b.eval(`document.body.innerText.includes("docs/NOTIFICATIONS.md")`) {
+		t.Error("the alerts page points to docs/NOTIFICATIONS.md, which it does not link")
+	}
 	b.submit("log out", `[data-testid="logout"]`)
 	b.open("/login", `[data-testid="login-form"]`)
 	check("/login")
