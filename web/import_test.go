@@ -63,7 +63,7 @@ func previewRows(p *Page) []string {
 
 func TestImportPreviewReportsBadRowsAndImportsNothing(t *testing.T) {
 	e, _ := newRecordsEnv(t, notify.Config{})
-	e.mustAdd(t, "old", "old@example.com", impKeyC)
+	old := e.mustAdd(t, "old", "old@example.com", impKeyC)
 	c := e.LoggedIn(t)
 	file := "label,email,key\n" +
 		"alpha,a@example.com," + impKeyA + "\n" + // line 2: good
@@ -85,6 +85,11 @@ func TestImportPreviewReportsBadRowsAndImportsNothing(t *testing.T) {
 		if !strings.Contains(notes, want) {
 			t.Errorf("notes lack %q: %s", want, notes)
 		}
+	}
+	// A row already registered names the key it repeats, and links to it; before, "key 1".
+	reg := p.Find(`[data-testid="import-row"][data-line="4"]`)
+	if !strings.Contains(reg.Text(), "already registered as “old”") || reg.Find(`[data-testid="import-key-link"]`).AttrOr("href", "") != fmt.Sprint("/keys/", old.ID) {
+		t.Errorf("registered row: %q", strings.Join(strings.Fields(reg.Text()), " "))
 	}
 	// A bad row shows its label and email where they cannot be a key, so it can be found in
 	// the file by more than its line number; a key in the label column stays hidden.
