@@ -324,6 +324,8 @@ type View struct {
 	Secrets    map[string]SecretState // by form field
 	Configured map[Channel]bool
 	Saved      bool // settings were saved on the page and override the environment
+	// LinksKeys is set when alerts link to each key's page (Options.PublicURL is set).
+	LinksKeys bool
 }
 
 // View returns the settings as the page shows them.
@@ -339,6 +341,7 @@ func (n *Notifier) View(ctx context.Context) View {
 		Secrets:    map[string]SecretState{},
 		Configured: map[Channel]bool{},
 		Saved:      l.saved,
+		LinksKeys:  n.opts.PublicURL != "",
 	}
 	if c.SMTP.Port != 0 {
 		v.Form.SMTPPort = strconv.Itoa(c.SMTP.Port)

@@ -84,6 +84,7 @@ func (s *Server) renderNotifyHeld(c echo.Context, status int, f *notify.Form, er
 		Counts:     counts,
 		Held:       held,
 		HeldFields: heldFields,
+		LinksKeys:  v.LinksKeys,
 	}
 	for field, st := range v.Secrets {
 		d.Secrets[field] = views.SecretInfo{Set: st.Set, Source: string(st.Source), Hint: st.Hint}

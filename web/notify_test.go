@@ -294,3 +294,13 @@ func TestAlertsFormOnePass(t *testing.T) {
 	}
 	e.AssertNeverShown(t, slack, password)
 }
+
+// TestAlertsPageSaysWhenAlertsCannotLink: without STAXKEYS_PUBLIC_URL alerts carry no link
+// back to the key; the page says so and how to fix it, rather than leaving it to be found out.
+func TestAlertsPageSaysWhenAlertsCannotLink(t *testing.T) {
+	e, _ := newRecordsEnv(t, notify.Config{})
+	p := e.LoggedIn(t).Get("/settings/notifications").Expect(http.StatusOK)
+	if !strings.Contains(p.Text("no-public-url"), "STAXKEYS_PUBLIC_URL") {
+		t.Errorf("no word on the missing public URL: %q", p.Text("no-public-url"))
+	}
+}
