@@ -70,7 +70,7 @@ func (db *DB) CreateKey(ctx context.Context, in NewKey) (domain.Key, error) {
 			key_fingerprint, created_at, updated_at, key_changed_at) VALUES (?, ?, x'', ?, ?, ?, ?, ?)`,
 			in.Label, in.Email, in.KeyHint, in.KeyFingerprint, now, now, now)
 		if isUniqueViolation(err) {
-			return errDuplicateKey
+			return duplicateKey(ctx, tx, in.KeyFingerprint, in.Email)
 		}
 		if err != nil {
 			return err
@@ -95,9 +95,20 @@ func (db *DB) CreateKey(ctx context.Context, in NewKey) (domain.Key, error) {
 	return p, nil
 }
 
-var errDuplicateKey = &domain.ValidationError{
-	Fields:   map[string]string{"key": "this email and key are already registered"},
-	Conflict: true,
+// duplicateKey is the error for an email and key registered already: it names the pair
+// that holds them (its label, or its email alone when it has none), so the admin can find it.
+func duplicateKey(ctx context.Context, tx *sql.Tx, fp []byte, email string) error {
+	msg := "this email and key are already registered"
+	var label string
+	if fp != nil && tx.QueryRowContext(ctx, "SELECT label FROM pairs WHERE key_fingerprint = ? AND email = ? COLLATE NOCASE",
+		fp, email).Scan(&label) == nil {
+		if strings.TrimSpace(label) != "" {
+			msg += ", as “" + label + "”"
+		} else {
+			msg += ", without a label"
+		}
+	}
+	return &domain.ValidationError{Fields: map[string]string{"key": msg}, Conflict: true}
 }
 
 // UpdateKey changes a pair. Replacing the key starts it over: the verdict goes back to pending,
@@ -131,7 +142,7 @@ func (db *DB) UpdateKey(ctx context.Context, id int64, up KeyUpdate) (domain.Key
 				up.Label, up.Email, sealed, up.KeyHint, up.KeyFingerprint, now, now, now, id)
 		}
 		if isUniqueViolation(err) {
-			return errDuplicateKey
+			return duplicateKey(ctx, tx, up.KeyFingerprint, up.Email)
 		}
 		if err != nil {
 			return err

@@ -600,3 +600,15 @@ func TestSummaryCardsShareOutTheKeys(t *testing.T) {
 		t.Errorf("last check failed = %d, want 2", got)
 	}
 }
+
+// TestDuplicateKeyNamesTheHolder: adding an email and key registered already says under which
+// name they are, so the admin can find that key. Before, the message named nothing.
+func TestDuplicateKeyNamesTheHolder(t *testing.T) {
+	e := newTestServer(t)
+	c := e.LoggedIn(t)
+	e.mustAdd(t, "Billing EU", "billing@acme.com", key1)
+	p := c.Submit("/keys", url.Values{"label": {"Again"}, "email": {"Billing@acme.com"}, "key": {key1}}).Expect(http.StatusConflict)
+	if !p.Marked("key") || !strings.Contains(p.Text("key-error"), "as “Billing EU”") {
+		t.Errorf("duplicate message %q", p.Text("key-error"))
+	}
+}
