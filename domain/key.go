@@ -60,6 +60,8 @@ type Key struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	KeyChangedAt   time.Time
+	// KeyReplacedAt is when the key was last replaced (zero if never): its history starts there.
+	KeyReplacedAt time.Time
 
 	Verdict      Verdict
 	VerdictAt    time.Time // when the verdict was last confirmed by a check

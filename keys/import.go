@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -31,6 +32,23 @@ type ImportRow struct {
 
 // Bad reports whether the row cannot be imported as it stands.
 func (r ImportRow) Bad() bool { return len(r.Problems) > 0 }
+
+// ShownLabel is a bad row's label if it may be shown: valid, and not something that could be
+// a key (a column mix-up can put the key in any column). Otherwise "".
+func (r ImportRow) ShownLabel() string {
+	if r.Problems["label"] != "" || checkKey(r.In.Label) == "" {
+		return ""
+	}
+	return r.In.Label
+}
+
+// ShownEmail is a bad row's email if it is a valid address (which no key is); otherwise "".
+func (r ImportRow) ShownEmail() string {
+	if r.Problems["email"] != "" || CheckEmail(r.In.Email) != "" {
+		return ""
+	}
+	return r.In.Email
+}
 
 // Duplicate reports whether the row is already registered, or repeats an earlier line.
 func (r ImportRow) Duplicate() bool { return r.DuplicateOf > 0 || r.Registered > 0 }
@@ -86,7 +104,14 @@ func (e *ImportFileError) Error() string {
 // Add would, and a row repeating an earlier one (same email and key) is marked. A file that is
 // not such a CSV at all gives an *ImportFileError.
 func ParseImport(r io.Reader) (*ImportPlan, error) {
-	cr := csv.NewReader(r)
+	// The file is small (uploads are capped), so it is read whole to see its separator first:
+	// spreadsheets in many locales save CSV with semicolons, and some export tabs.
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, &ImportFileError{Msg: "the file cannot be read"}
+	}
+	cr := csv.NewReader(bytes.NewReader(b))
+	cr.Comma = separator(b)
 	cr.FieldsPerRecord = -1
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
@@ -95,9 +120,9 @@ func ParseImport(r io.Reader) (*ImportPlan, error) {
 	if err != nil {
 		return nil, csvError(err)
 	}
-	cols, ignored, ok := importColumns(header)
-	if !ok {
-		return nil, &ImportFileError{Line: 1, Msg: "the first line must be the header label,email,key (the columns may come in any order)"}
+	cols, ignored, msg := importColumns(header)
+	if msg != "" {
+		return nil, &ImportFileError{Line: 1, Msg: msg}
 	}
 	plan := &ImportPlan{Ignored: ignored}
 	pairs := map[string]int{} // email and key → first line
@@ -120,7 +145,11 @@ func ParseImport(r io.Reader) (*ImportPlan, error) {
 			plan.Rows = append(plan.Rows, row)
 			continue
 		}
-		in, err := Validate(Input{Label: rec[cols.label], Email: rec[cols.email], Key: rec[cols.key]}, true)
+		label := ""
+		if cols.label >= 0 {
+			label = rec[cols.label]
+		}
+		in, err := Validate(Input{Label: label, Email: rec[cols.email], Key: rec[cols.key]}, true)
 		row.In = in
 		var ve *domain.ValidationError
 		if errors.As(err, &ve) {
@@ -152,7 +181,25 @@ func ParseImport(r io.Reader) (*ImportPlan, error) {
 
 type columns struct{ label, email, key int }
 
-func importColumns(header []string) (columns, []string, bool) {
+// separator is the field separator of the file's first line: a comma, or else a semicolon or
+// a tab if that line has one and no comma.
+func separator(b []byte) rune {
+	first, _, _ := bytes.Cut(b, []byte("\n"))
+	switch {
+	case bytes.ContainsRune(first, ','):
+		return ','
+	case bytes.ContainsRune(first, ';'):
+		return ';'
+	case bytes.ContainsRune(first, '\t'):
+		return '\t'
+	}
+	return ','
+}
+
+// importColumns finds the columns in the header. The label is optional; email and key are
+// not. What is wrong with a header is said precisely, naming the columns found (header names
+// are never a key).
+func importColumns(header []string) (columns, []string, string) {
 	c := columns{-1, -1, -1}
 	var ignored []string
 	for i, h := range header {
@@ -172,11 +219,22 @@ func importColumns(header []string) (columns, []string, bool) {
 			continue
 		}
 		if *p >= 0 {
-			return c, nil, false
+			return c, nil, "the header names the column " + name + " twice"
 		}
 		*p = i
 	}
-	return c, ignored, c.label >= 0 && c.email >= 0 && c.key >= 0
+	var missing []string
+	if c.email < 0 {
+		missing = append(missing, "email")
+	}
+	if c.key < 0 {
+		missing = append(missing, "key")
+	}
+	if len(missing) > 0 {
+		return c, nil, "the first line must be a header naming the columns email and key (and, if you like, label), in any order; it has no " +
+			strings.Join(missing, " and no ") + " column"
+	}
+	return c, ignored, ""
 }
 
 // csvError describes a CSV syntax error by position only: encoding/csv's own message is

@@ -150,7 +150,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.RevokedReminder < 0 || (c.RevokedReminder > 0 && c.RevokedReminder < MinRevokedReminder) {
-		f["revoked_reminder"] = "give a Go duration of at least 1h, such as 24h, or 0 to turn reminders off"
+		f["revoked_reminder"] = "give a period of at least 1 hour, such as 1 day or 3 days, or 0 to turn reminders off"
 	}
 	if c.RotationReminderDays < 0 || c.RotationReminderDays > 3650 {
 		f["rotation_days"] = "give a number of days between 1 and 3650, or 0 to turn the reminder off"
@@ -433,6 +433,8 @@ type View struct {
 	Secrets    map[string]SecretState // by form field
 	Configured map[Channel]bool
 	Saved      bool // settings were saved on the page and override the environment
+	// LinksKeys is set when alerts link to each key's page (Options.PublicURL is set).
+	LinksKeys bool
 }
 
 // View returns the settings as the page shows them.
@@ -450,6 +452,7 @@ func (n *Notifier) View(ctx context.Context) View {
 		Secrets:    map[string]SecretState{},
 		Configured: map[Channel]bool{},
 		Saved:      l.saved,
+		LinksKeys:  n.opts.PublicURL != "",
 	}
 	if c.SMTP.Port != 0 {
 		v.Form.SMTPPort = strconv.Itoa(c.SMTP.Port)
@@ -469,19 +472,55 @@ func (n *Notifier) View(ctx context.Context) View {
 	return v
 }
 
+// durationText is a reminder period in words, as the form shows it and ParseDuration reads it
+// back: "1 day", "3 days", "12 hours", "90 minutes".
 func durationText(d time.Duration) string {
-	if d == 0 {
+	switch {
+	case d == 0:
 		return "0"
+	case d%(7*24*time.Hour) == 0:
+		return countWord(int(d/(7*24*time.Hour)), "week")
+	case d%(24*time.Hour) == 0:
+		return countWord(int(d/(24*time.Hour)), "day")
+	case d%time.Hour == 0:
+		return countWord(int(d/time.Hour), "hour")
+	case d%time.Minute == 0:
+		return countWord(int(d/time.Minute), "minute")
 	}
-	s := d.String()
-	// time.Duration prints 24h as "24h0m0s"; people type "24h".
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
+	return d.String()
+}
+
+func countWord(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
 	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
+	return strconv.Itoa(n) + " " + unit + "s"
+}
+
+// durationUnits are the words ParseDuration reads, singular or plural.
+var durationUnits = map[string]time.Duration{
+	"minute": time.Minute, "min": time.Minute, "hour": time.Hour, "h": time.Hour,
+	"day": 24 * time.Hour, "d": 24 * time.Hour, "week": 7 * 24 * time.Hour, "w": 7 * 24 * time.Hour,
+}
+
+// ParseDuration reads a period as people write it ("3 days", "1 week", "12 hours", "2d") or
+// in Go's notation ("72h").
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if d, err := time.ParseDuration(s); err == nil {
+		return d, nil
 	}
-	return s
+	num := strings.TrimRight(s, "abcdefghijklmnopqrstuvwxyz ")
+	unit := strings.TrimSpace(s[len(num):])
+	n, err := strconv.Atoi(strings.TrimSpace(num))
+	per, ok := durationUnits[strings.TrimSuffix(unit, "s")]
+	if !ok {
+		per, ok = durationUnits[unit]
+	}
+	if err != nil || !ok {
+		return 0, fmt.Errorf("notify: %q is not a period such as 3 days", s)
+	}
+	return time.Duration(n) * per, nil
 }
 
 // Changes validates f against the settings in force and names what saving it would change,
@@ -511,28 +550,49 @@ func DestinationChange(changed []string) bool {
 // parseChecked is parseForm, then Validate, then the destination policy on what can be
 // judged before dialling (an address literal, localhost), so the form names the field.
 func (n *Notifier) parseChecked(cur Config, f Form) (Config, error) {
-	cfg, err := parseForm(cur, f)
-	if err != nil {
-		return cfg, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, err
-	}
+	// Every check runs, and every faulty field is named at once: stopping at the first kind of
+	// fault made the form take two saves to show what was wrong with it. A field that did not
+	// parse keeps that message rather than the range check its zero value then fails.
 	fields := map[string]string{}
+	cfg, err := parseForm(cur, f)
+	if err != nil && !addFields(fields, err) {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil && !addFields(fields, err) {
+		return cfg, err
+	}
 	const denied = "this destination is not allowed: loopback, private and link-local addresses need STAXKEYS_ALERT_ALLOW"
 	for _, d := range []struct{ field, url string }{{"webhook_url", cfg.WebhookURL}, {"slack_url", cfg.SlackURL},
 		{"pagerduty_url", cfg.PagerDutyURL}, {"opsgenie_url", cfg.OpsgenieURL}} {
+		if _, bad := fields[d.field]; bad {
+			continue
+		}
 		if u, err := url.Parse(d.url); d.url != "" && err == nil && n.opts.Allow.Check(u.Hostname()) != nil {
 			fields[d.field] = denied
 		}
 	}
-	if cfg.SMTP.Host != "" && n.opts.Allow.Check(cfg.SMTP.Host) != nil {
+	if _, bad := fields["smtp_host"]; !bad && cfg.SMTP.Host != "" && n.opts.Allow.Check(cfg.SMTP.Host) != nil {
 		fields["smtp_host"] = denied
 	}
 	if len(fields) > 0 {
 		return cfg, &domain.ValidationError{Fields: fields}
 	}
 	return cfg, nil
+}
+
+// addFields copies a validation error's field messages into fields, keeping any already
+// there; it reports false if err is not a validation error.
+func addFields(fields map[string]string, err error) bool {
+	var ve *domain.ValidationError
+	if !errors.As(err, &ve) {
+		return false
+	}
+	for k, v := range ve.Fields {
+		if _, ok := fields[k]; !ok {
+			fields[k] = v
+		}
+	}
+	return true
 }
 
 // Save validates f and stores it: the non-secret fields as one setting, and each secret
@@ -678,9 +738,9 @@ func parseForm(cur Config, f Form) (Config, error) {
 		c.SMTP.Port = DefaultSMTPPort
 	}
 	if r := strings.TrimSpace(f.RevokedReminder); r != "" && r != "0" {
-		d, err := time.ParseDuration(r)
+		d, err := ParseDuration(r)
 		if err != nil {
-			fields["revoked_reminder"] = "give a Go duration such as 24h or 72h, or 0 to turn reminders off"
+			fields["revoked_reminder"] = "give a period such as 1 day, 3 days or 1 week, or 0 to turn reminders off"
 		}
 		c.RevokedReminder = d
 	}

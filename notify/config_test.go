@@ -25,7 +25,7 @@ func TestSettingsOverrideEnvAndSealSecrets(t *testing.T) {
 	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: env, Clock: clocktest.NewFake(t0)})
 
 	v := n.View(ctx)
-	if v.Saved || v.Form.WebhookURL != "" || v.Form.WebhookSecret != "" || v.Form.RevokedReminder != "24h" ||
+	if v.Saved || v.Form.WebhookURL != "" || v.Form.WebhookSecret != "" || v.Form.RevokedReminder != "1 day" ||
 		v.Secrets["webhook_secret"] != (notify.SecretState{Set: true, Source: notify.FromEnv}) || !v.Configured[notify.Webhook] ||
 		v.Secrets["webhook_url"] != (notify.SecretState{Set: true, Source: notify.FromEnv, Hint: "env.example.com"}) {
 		t.Fatalf("view from the environment: %+v", v)
@@ -120,7 +120,7 @@ func TestSettingsValidation(t *testing.T) {
 		{"bad sender", notify.Form{SMTPHost: "smtp.example.com", SMTPFrom: "Alerts <a@example.com>\r\nBcc: x@example.com", SMTPTo: "b@example.com"}, "smtp_from"},
 		{"host with port", notify.Form{SMTPHost: "smtp.example.com:25", SMTPFrom: "a@example.com", SMTPTo: "b@example.com"}, "smtp_host"},
 		{"reminder too short", notify.Form{RevokedReminder: "5m"}, "revoked_reminder"},
-		{"reminder not a duration", notify.Form{RevokedReminder: "3 days"}, "revoked_reminder"},
+		{"reminder not a duration", notify.Form{RevokedReminder: "three days"}, "revoked_reminder"},
 		{"rotation not a number", notify.Form{RotationDays: "ninety"}, "rotation_days"},
 	}
 	for _, tt := range tests {

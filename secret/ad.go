@@ -48,3 +48,7 @@ func (r *Keyring) ResealKey(sealed []byte, ad AD, to *Keyring) (resealed, finger
 
 // TOTPAD binds an admin's TOTP secret to their row in totp.
 func TOTPAD(adminID int64) AD { return AD{[]byte("totp:" + strconv.FormatInt(adminID, 10))} }
+
+// HeldFormAD binds the secrets of a form that failed validation, sealed into the page sent
+// back (notify.Notifier.Hold) so they need not be typed again. Never stored.
+func HeldFormAD(form string) AD { return AD{[]byte("held-form:" + form)} }

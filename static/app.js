@@ -135,9 +135,88 @@
       if (el.textContent !== text) {
         el.textContent = text;
       }
-      var title = date.toLocaleString();
+      var title = utcText(date);
       if (el.title !== title) {
         el.title = title;
+      }
+    }
+  }
+
+  // ---- Times in the browser's time zone --------------------------------------
+  // The server writes exact times in UTC ("2025-03-01 12:00:00 UTC"); they are shown in the
+  // reader's own zone, with the UTC time kept in the title for hovering.
+  function pad(n) { return n < 10 ? "0" + n : "" + n; }
+
+  function utcText(d) {
+    return d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) + " " +
+      pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + ":" + pad(d.getUTCSeconds()) + " UTC";
+  }
+
+  function localText(d) {
+    var zone = "";
+    try {
+      var parts = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" }).formatToParts(d);
+      for (var i = 0; i < parts.length; i++) {
+        if (parts[i].type === "timeZoneName") { zone = " " + parts[i].value; }
+      }
+    } catch (e) { /* no Intl: the zone name is left out */ }
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
+      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) + zone;
+  }
+
+  function localTimes(root) {
+    var els = root.querySelectorAll("time[datetime]:not([data-relative])");
+    for (var i = 0; i < els.length; i++) {
+      var el = els[i];
+      if (!/ UTC$/.test(el.textContent.trim())) {
+        continue; // a date alone, such as "2 Jan 2025", stays as written
+      }
+      var date = new Date(el.getAttribute("datetime"));
+      if (isNaN(date.getTime())) {
+        continue;
+      }
+      el.textContent = localText(date);
+      el.title = utcText(date);
+    }
+  }
+
+  // ---- Live rows keep the table's order ---------------------------------------
+  // A row replaced by a live update may belong elsewhere under "Problems first" (the default
+  // order): the rows of the page are put back in the server's order, which is verdict rank,
+  // then a failed last check first, then label, then id (store/keys.go keySorts["status"]).
+  var rank = { revoked: 0, denied: 1, pending: 2 };
+
+  function statusKey(tr) {
+    return [tr.dataset.verdict in rank ? rank[tr.dataset.verdict] : 3,
+      tr.dataset.outcome === "error" ? 0 : 1, tr.dataset.label || "", Number(tr.dataset.id) || 0];
+  }
+
+  function compareKeys(a, b) {
+    for (var i = 0; i < a.length; i++) {
+      if (a[i] < b[i]) { return -1; }
+      if (a[i] > b[i]) { return 1; }
+    }
+    return 0;
+  }
+
+  function resortRows() {
+    var tbody = document.querySelector('[data-testid="pairs-table"] tbody');
+    if (!tbody) {
+      return;
+    }
+    var sort = new URLSearchParams(window.location.search).get("sort") || "status";
+    if (sort !== "status" && sort !== "-status") {
+      return;
+    }
+    var rows = Array.prototype.slice.call(tbody.querySelectorAll('tr[data-testid="pair-row"]'));
+    var sorted = rows.slice().sort(function (a, b) {
+      var c = compareKeys(statusKey(a), statusKey(b));
+      return sort === "-status" ? -c : c;
+    });
+    for (var i = 0; i < sorted.length; i++) {
+      if (sorted[i] !== rows[i]) {
+        for (var j = 0; j < sorted.length; j++) { tbody.appendChild(sorted[j]); }
+        return;
       }
     }
   }
@@ -145,9 +224,19 @@
   function enhance() {
     showCopyButtons(document);
     updateTimes(document);
+    localTimes(document);
   }
 
   enhance();
+
+  // ---- Focus after a failed submit ------------------------------------------
+  // A form sent back with errors puts the focus on its first marked field, so a keyboard or
+  // screen reader user lands on what to fix instead of at the top of the page.
+  var invalid = document.querySelector('main [aria-invalid="true"]');
+  if (invalid && (document.activeElement === document.body || document.activeElement === null)) {
+    invalid.focus();
+  }
+
   setInterval(function () { updateTimes(document); }, 30000);
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden) {
@@ -157,6 +246,9 @@
   // htmx events bubble from the swapped element through document.body.
   document.addEventListener("htmx:afterSwap", enhance);
   document.addEventListener("htmx:sseMessage", enhance);
+  // After the swap has settled: the new row is in the table by then.
+  document.addEventListener("htmx:afterSettle", resortRows);
+  document.addEventListener("htmx:sseMessage", function () { setTimeout(resortRows, 0); });
 
   // ---- CSRF token on htmx requests -----------------------------------------
   document.addEventListener("htmx:configRequest", function (evt) {

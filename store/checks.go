@@ -192,8 +192,14 @@ func scanKeys(rows *sql.Rows, err error) ([]domain.Key, error) {
 
 // ListChecks returns a pair's most recent checks, newest first.
 func (db *DB) ListChecks(ctx context.Context, pairID int64, limit int) ([]domain.Check, error) {
+	return db.ListChecksSince(ctx, pairID, time.Time{}, limit)
+}
+
+// ListChecksSince is ListChecks without the checks before since: the pair page passes the
+// time its key was replaced, so a new key does not wear the old key's answers.
+func (db *DB) ListChecksSince(ctx context.Context, pairID int64, since time.Time, limit int) ([]domain.Check, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT id, pair_id, at, outcome, http_status, latency_ms, reason
-		FROM checks WHERE pair_id = ? ORDER BY at DESC, id DESC LIMIT ?`, pairID, limit)
+		FROM checks WHERE pair_id = ? AND at >= ? ORDER BY at DESC, id DESC LIMIT ?`, pairID, ms(since), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list checks: %w", err)
 	}
@@ -260,7 +266,9 @@ func (db *DB) stripStmt(ctx context.Context) (*sql.Stmt, error) {
 	if db.strip != nil {
 		return db.strip, nil
 	}
-	stmt, err := db.r.PrepareContext(ctx, "SELECT at, outcome FROM checks WHERE pair_id = ? ORDER BY at DESC LIMIT ?")
+	// Checks from before the key was replaced were about the old key: the strip starts over.
+	stmt, err := db.r.PrepareContext(ctx, `SELECT at, outcome FROM checks WHERE pair_id = ?1
+		AND at >= (SELECT COALESCE(key_replaced_at, 0) FROM pairs WHERE id = ?1) ORDER BY at DESC LIMIT ?2`)
 	if err != nil {
 		return nil, err
 	}
@@ -270,8 +278,13 @@ func (db *DB) stripStmt(ctx context.Context) (*sql.Stmt, error) {
 
 // ListEvents returns a pair's verdict changes, newest first.
 func (db *DB) ListEvents(ctx context.Context, pairID int64, limit int) ([]domain.Event, error) {
+	return db.ListEventsSince(ctx, pairID, time.Time{}, limit)
+}
+
+// ListEventsSince is ListEvents without the changes before since (see ListChecksSince).
+func (db *DB) ListEventsSince(ctx context.Context, pairID int64, since time.Time, limit int) ([]domain.Event, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT id, pair_id, at, old_verdict, new_verdict, reason
-		FROM events WHERE pair_id = ? ORDER BY at DESC, id DESC LIMIT ?`, pairID, limit)
+		FROM events WHERE pair_id = ? AND at >= ? ORDER BY at DESC, id DESC LIMIT ?`, pairID, ms(since), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list events: %w", err)
 	}

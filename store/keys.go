@@ -35,24 +35,24 @@ type KeyUpdate struct {
 const keyColumns = `id, label, email, key_sealed, key_hint, key_fingerprint,
 	created_at, updated_at, key_changed_at, verdict, verdict_at, verdict_since, last_valid_at,
 	last_check_at, last_outcome, last_reason, last_http_status, last_latency_ms,
-	next_check_at, failures, candidate, candidate_count, flaps, steady, failing_since`
+	next_check_at, failures, candidate, candidate_count, flaps, steady, failing_since, key_replaced_at`
 
 func scanKey(row interface{ Scan(...any) error }) (domain.Key, error) {
 	var p domain.Key
-	var created, updated, keyChanged, verdictAt, since, lastValid, lastAt, next, failing sql.NullInt64
+	var created, updated, keyChanged, verdictAt, since, lastValid, lastAt, next, failing, replaced sql.NullInt64
 	var outcome sql.NullString
 	var reason string
 	var status, latency int64
 	err := row.Scan(&p.ID, &p.Label, &p.Email, &p.KeySealed, &p.KeyHint, &p.KeyFingerprint,
 		&created, &updated, &keyChanged, &p.Verdict, &verdictAt, &since, &lastValid,
 		&lastAt, &outcome, &reason, &status, &latency,
-		&next, &p.Failures, &p.Candidate, &p.CandidateCount, &p.Flaps, &p.Steady, &failing)
+		&next, &p.Failures, &p.Candidate, &p.CandidateCount, &p.Flaps, &p.Steady, &failing, &replaced)
 	if err != nil {
 		return domain.Key{}, err
 	}
 	p.CreatedAt, p.UpdatedAt, p.KeyChangedAt = fromMS(created), fromMS(updated), fromMS(keyChanged)
 	p.VerdictAt, p.VerdictSince, p.LastValidAt = fromMS(verdictAt), fromMS(since), fromMS(lastValid)
-	p.NextCheckAt, p.FailingSince = fromMS(next), fromMS(failing)
+	p.NextCheckAt, p.FailingSince, p.KeyReplacedAt = fromMS(next), fromMS(failing), fromMS(replaced)
 	if lastAt.Valid && outcome.Valid {
 		p.LastCheck = &domain.Check{KeyID: p.ID, At: fromMS(lastAt), Outcome: domain.Outcome(outcome.String),
 			Reason: reason, HTTPStatus: int(status), Latency: time.Duration(latency) * time.Millisecond}
@@ -70,7 +70,7 @@ func (db *DB) CreateKey(ctx context.Context, in NewKey) (domain.Key, error) {
 			key_fingerprint, created_at, updated_at, key_changed_at) VALUES (?, ?, x'', ?, ?, ?, ?, ?)`,
 			in.Label, in.Email, in.KeyHint, in.KeyFingerprint, now, now, now)
 		if isUniqueViolation(err) {
-			return errDuplicateKey
+			return duplicateKey(ctx, tx, in.KeyFingerprint, in.Email)
 		}
 		if err != nil {
 			return err
@@ -95,13 +95,25 @@ func (db *DB) CreateKey(ctx context.Context, in NewKey) (domain.Key, error) {
 	return p, nil
 }
 
-var errDuplicateKey = &domain.ValidationError{
-	Fields:   map[string]string{"key": "this email and key are already registered"},
-	Conflict: true,
+// duplicateKey is the error for an email and key registered already: it names the pair
+// that holds them (its label, or its email alone when it has none), so the admin can find it.
+func duplicateKey(ctx context.Context, tx *sql.Tx, fp []byte, email string) error {
+	msg := "this email and key are already registered"
+	var label string
+	if fp != nil && tx.QueryRowContext(ctx, "SELECT label FROM pairs WHERE key_fingerprint = ? AND email = ? COLLATE NOCASE",
+		fp, email).Scan(&label) == nil {
+		if strings.TrimSpace(label) != "" {
+			msg += ", as “" + label + "”"
+		} else {
+			msg += ", without a label"
+		}
+	}
+	return &domain.ValidationError{Fields: map[string]string{"key": msg}, Conflict: true}
 }
 
-// UpdateKey changes a pair. Replacing the key resets what the checker knew: the verdict goes
-// back to pending and a check is due at once.
+// UpdateKey changes a pair. Replacing the key starts it over: the verdict goes back to pending,
+// the last check and the last valid time are forgotten (they were answers about the old key),
+// the history shown for it starts now (key_replaced_at), and a check is due at once.
 func (db *DB) UpdateKey(ctx context.Context, id int64, up KeyUpdate) (domain.Key, error) {
 	var p domain.Key
 	err := db.write(ctx, func(tx *sql.Tx) error {
@@ -124,11 +136,13 @@ func (db *DB) UpdateKey(ctx context.Context, id int64, up KeyUpdate) (domain.Key
 				key_sealed = ?, key_hint = ?, key_fingerprint = ?, updated_at = ?, key_changed_at = ?,
 				verdict = 'pending', verdict_at = NULL, verdict_since = NULL,
 				next_check_at = 0, failures = 0, candidate = '', candidate_count = 0,
-				flaps = 0, steady = 0, failing_since = NULL WHERE id = ?`,
-				up.Label, up.Email, sealed, up.KeyHint, up.KeyFingerprint, now, now, id)
+				flaps = 0, steady = 0, failing_since = NULL, last_valid_at = NULL,
+				last_check_at = NULL, last_outcome = NULL, last_reason = '', last_http_status = 0,
+				last_latency_ms = 0, key_replaced_at = ? WHERE id = ?`,
+				up.Label, up.Email, sealed, up.KeyHint, up.KeyFingerprint, now, now, now, id)
 		}
 		if isUniqueViolation(err) {
-			return errDuplicateKey
+			return duplicateKey(ctx, tx, up.KeyFingerprint, up.Email)
 		}
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ package views
 
 import (
 	"fmt"
+	"html"
 	"net/url"
 	"slices"
 	"strconv"
@@ -124,6 +125,38 @@ func relTime(t, now time.Time) string {
 		return "in " + s
 	}
 	return s + " ago"
+}
+
+// emailParts splits an email after its @ and after each dot: the places a narrow column may
+// break it (with <wbr>), rather than anywhere mid-word.
+func emailParts(email string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(email); i++ {
+		if email[i] == '@' || email[i] == '.' {
+			out = append(out, email[start:i+1])
+			start = i + 1
+		}
+	}
+	return append(out, email[start:])
+}
+
+// emailWithBreaks is the email as HTML, each part escaped, with <wbr> between the parts.
+func emailWithBreaks(email string) string {
+	parts := emailParts(email)
+	for i, p := range parts {
+		parts[i] = html.EscapeString(p)
+	}
+	return strings.Join(parts, "<wbr>")
+}
+
+// lastOutcome is the outcome of a pair's last check, or "" before one; the dashboard's script
+// orders live rows by it.
+func lastOutcome(p domain.Key) string {
+	if p.LastCheck == nil {
+		return ""
+	}
+	return string(p.LastCheck.Outcome)
 }
 
 // KeyTitle names a pair for people: its label, or its email when it has none.

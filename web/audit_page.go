@@ -2,8 +2,10 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"github.com/staxkeys/staxkeys/domain"
 	"net/http"
 	"net/url"
 	"strings"
@@ -85,12 +87,38 @@ func (s *Server) handleAuditList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	names, err := s.keyTargetNames(c.Request().Context(), entries)
+	if err != nil {
+		return err
+	}
 	qs := auditQueryString(f)
 	return render(c, http.StatusOK, views.AuditPage(s.page(c, "Audit trail", "audit"), views.AuditData{
 		Entries: entries, Total: total, Filter: f, Errors: errs, Actions: audit.Suggestions(),
 		PageNum: page, Pages: pageCount(total, auditPageSize), Query: qs.Encode(),
-		Enabled: s.trail.Enabled(),
+		Enabled: s.trail.Enabled(), KeyNames: names,
 	}))
+}
+
+// keyTargetNames names the keys the entries target, by target ("key:12" → "Billing"); a key
+// since deleted maps to "", so the page neither links to a 404 nor shows a bare id alone.
+func (s *Server) keyTargetNames(ctx context.Context, entries []domain.AuditEntry) (map[string]string, error) {
+	names := map[string]string{}
+	for _, e := range entries {
+		id, ok := audit.Target(e.Target).KeyID()
+		if _, done := names[e.Target]; !ok || done {
+			continue
+		}
+		k, err := s.db.KeyByID(ctx, id)
+		switch {
+		case errors.Is(err, domain.ErrNotFound):
+			names[e.Target] = ""
+		case err != nil:
+			return nil, err
+		default:
+			names[e.Target] = views.KeyTitle(k)
+		}
+	}
+	return names, nil
 }
 
 // handleAuditCSV serves GET /audit.csv: the entries the same filters select, as CSV that a

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
+
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/notify"
 )
@@ -64,9 +66,9 @@ func TestAuditPageFiltersPagesAndExports(t *testing.T) {
 	if p := c.Get("/audit?from=March"); !p.Marked("from") {
 		t.Error("a bad date is not marked")
 	}
-	// The target links to the pair.
-	if href := c.Get("/audit?target=pair:7").TestID("audit-target").Find("a").AttrOr("href", ""); href != "/keys/7" {
-		t.Errorf("target link %q", href)
+	// A key that no longer exists is said to be deleted, not linked to a 404.
+	if gone := c.Get("/audit?target=pair:7").TestID("audit-target"); gone.Find("a").Length() != 0 || !strings.Contains(gone.Text(), "(deleted)") {
+		t.Errorf("a deleted key's target: %q, %d links", gone.Text(), gone.Find("a").Length())
 	}
 
 	// CSV: the same filter, formulas neutralised.
@@ -108,5 +110,33 @@ func TestAuditPageFiltersPagesAndExports(t *testing.T) {
 	v = c.Follow(c.Submit("/audit/verify", url.Values{}))
 	if got := v.Text("flash"); !strings.HasPrefix(got, "The audit trail is broken at entry 10: the entry was changed") {
 		t.Errorf("flash %q", got)
+	}
+}
+
+// TestAuditTargetsNameKeys: an entry about a key shows the key's name, linked to its page.
+// Before, it showed "pair:12" alone, and linked to a 404 once the key was deleted.
+func TestAuditTargetsNameKeys(t *testing.T) {
+	e, _ := newRecordsEnv(t, notify.Config{})
+	c := e.LoggedIn(t)
+	c.Submit("/keys", url.Values{"label": {"Billing"}, "email": {"billing@acme.com"}, "key": {key1}}).ExpectRedirect("/")
+	c.Submit("/keys", url.Values{"label": {"Doomed"}, "email": {"doomed@acme.com"}, "key": {key2}}).ExpectRedirect("/")
+	ks, _ := e.DB.AllKeys(context.Background())
+	for _, k := range ks {
+		if k.Label == "Doomed" {
+			c.Submit(fmt.Sprintf("/keys/%d/delete", k.ID), nil).ExpectRedirect("/")
+		}
+	}
+	p := c.Get("/audit?action=pair.add").Expect(http.StatusOK)
+	var named, deleted int
+	p.TestID("audit-target").Each(func(_ int, s *goquery.Selection) {
+		switch a := s.Find("a"); {
+		case a.Length() == 1 && strings.TrimSpace(a.Text()) == "Billing" && strings.HasPrefix(a.AttrOr("href", ""), "/keys/"):
+			named++
+		case a.Length() == 0 && strings.Contains(s.Text(), "(deleted)"):
+			deleted++
+		}
+	})
+	if named != 1 || deleted != 1 {
+		t.Errorf("%d targets named and linked, %d deleted; want 1 and 1: %q", named, deleted, p.TestID("audit-target").Text())
 	}
 }

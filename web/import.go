@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -110,7 +111,7 @@ func (s *Server) handleImportPreview(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.ImportPage(page, views.ImportData{Preview: importPreview(plan, tok)}))
+	return render(c, http.StatusOK, views.ImportPage(page, views.ImportData{Preview: importPreview(plan, tok, s.keyNames(c.Request().Context(), plan))}))
 }
 
 // importSource returns the uploaded file, or else the pasted text; or what is wrong.
@@ -135,7 +136,13 @@ func importSource(c echo.Context) (io.Reader, string) {
 
 // importPreview turns a plan into what the page shows: for a bad row only its line and what
 // is wrong, never its values (a column mix-up could put a key in any of them).
-func importPreview(plan *keys.ImportPlan, tok string) *views.ImportPreview {
+func importPreview(plan *keys.ImportPlan, tok string, names map[int64]string) *views.ImportPreview {
+	name := func(id int64) string {
+		if n := names[id]; n != "" {
+			return "“" + n + "”"
+		}
+		return fmt.Sprintf("key %d", id)
+	}
 	c := plan.Counts()
 	p := &views.ImportPreview{Token: tok, Total: c.Rows, Good: c.Good, Bad: c.Bad, Duplicates: c.Duplicates, Ignored: plan.Ignored}
 	for _, r := range plan.Rows {
@@ -153,23 +160,45 @@ func importPreview(plan *keys.ImportPlan, tok string) *views.ImportPreview {
 			row.Notes = append(row.Notes, fmt.Sprintf("same email and key as line %d; imported once", r.DuplicateOf))
 		case r.Registered > 0:
 			row.Status = "duplicate"
-			row.Notes = append(row.Notes, fmt.Sprintf("already registered (key %d); not imported again", r.Registered))
+			row.Notes = append(row.Notes, fmt.Sprintf("already registered as %s; not imported again", name(r.Registered)))
 			row.KeyID = r.Registered
 		default:
 			row.Status = "ok"
 		}
 		if !r.Bad() {
 			row.Label, row.Email, row.KeyHint = r.In.Label, r.In.Email, r.KeyHint
+		} else {
+			row.Label, row.Email = r.ShownLabel(), r.ShownEmail()
 		}
 		if r.SharedWithLine > 0 {
 			row.Notes = append(row.Notes, fmt.Sprintf("the same key is on line %d under another email", r.SharedWithLine))
 		}
 		if r.SharedWithKey > 0 {
-			row.Notes = append(row.Notes, fmt.Sprintf("the same key is registered under another email (key %d)", r.SharedWithKey))
+			row.Notes = append(row.Notes, fmt.Sprintf("the same key is registered under another email, as %s", name(r.SharedWithKey)))
+			if row.KeyID == 0 {
+				row.KeyID = r.SharedWithKey
+			}
 		}
 		p.Rows = append(p.Rows, row)
 	}
 	return p
+}
+
+// keyNames names the registered keys a plan's rows refer to (KeyTitle), so the preview says
+// "already registered as “Billing”" rather than an id. A key it cannot read is left out.
+func (s *Server) keyNames(ctx context.Context, plan *keys.ImportPlan) map[int64]string {
+	names := map[int64]string{}
+	for _, r := range plan.Rows {
+		for _, id := range []int64{r.Registered, r.SharedWithKey} {
+			if _, done := names[id]; id == 0 || done {
+				continue
+			}
+			if k, err := s.db.KeyByID(ctx, id); err == nil {
+				names[id] = views.KeyTitle(k)
+			}
+		}
+	}
+	return names
 }
 
 // handleImportConfirm serves POST /import/confirm: it imports a previewed file. A file with
@@ -187,7 +216,7 @@ func (s *Server) handleImportConfirm(c echo.Context) error {
 	skipBad := c.FormValue("skip_bad") != ""
 	res, err := s.keys.Import(c.Request().Context(), principalOf(c), plan, skipBad)
 	if errors.Is(err, keys.ErrImportHasBadRows) {
-		p := importPreview(plan, tok)
+		p := importPreview(plan, tok, s.keyNames(c.Request().Context(), plan))
 		p.NeedSkip = true
 		return render(c, http.StatusUnprocessableEntity, views.ImportPage(page(), views.ImportData{Preview: p}))
 	}

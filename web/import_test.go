@@ -63,7 +63,7 @@ func previewRows(p *Page) []string {
 
 func TestImportPreviewReportsBadRowsAndImportsNothing(t *testing.T) {
 	e, _ := newRecordsEnv(t, notify.Config{})
-	e.mustAdd(t, "old", "old@example.com", impKeyC)
+	old := e.mustAdd(t, "old", "old@example.com", impKeyC)
 	c := e.LoggedIn(t)
 	file := "label,email,key\n" +
 		"alpha,a@example.com," + impKeyA + "\n" + // line 2: good
@@ -86,21 +86,24 @@ func TestImportPreviewReportsBadRowsAndImportsNothing(t *testing.T) {
 			t.Errorf("notes lack %q: %s", want, notes)
 		}
 	}
-	if p.Find(`#skip_bad`).Length() != 1 {
-		t.Fatal("no box to import the good rows only")
+	// A row already registered names the key it repeats, and links to it; before, "key 1".
+	reg := p.Find(`[data-testid="import-row"][data-line="4"]`)
+	if !strings.Contains(reg.Text(), "already registered as “old”") || reg.Find(`[data-testid="import-key-link"]`).AttrOr("href", "") != fmt.Sprint("/keys/", old.ID) {
+		t.Errorf("registered row: %q", strings.Join(strings.Fields(reg.Text()), " "))
 	}
-
-	// Confirming without the box imports nothing.
-	again := submitForm(t, c, p, `[data-testid="import-confirm"]`, nil).Expect(http.StatusUnprocessableEntity)
-	if again.TestID("import-need-skip").Length() != 1 || len(previewRows(again)) != 5 {
-		t.Errorf("refusal page: %.1500s", again.HTML)
+	// A bad row shows its label and email where they cannot be a key, so it can be found in
+	// the file by more than its line number; a key in the label column stays hidden.
+	bad3 := p.Find(`[data-testid="import-row"][data-line="3"]`).Text()
+	bad6 := p.Find(`[data-testid="import-row"][data-line="6"]`).Text()
+	if !strings.Contains(bad3, "b@example.com") || !strings.Contains(bad6, "bravo") || strings.Contains(bad6, "not-an-email") {
+		t.Errorf("bad rows show %q and %q", bad3, bad6)
 	}
-	if n, _ := e.DB.KeyCount(context.Background()); n != 1 {
-		t.Fatalf("%d pairs after a refused import, want 1", n)
+	// The button says what it does: the good rows go in, the bad ones are left out. Before,
+	// "Import 1 key" answered 422 unless a box was ticked.
+	if got := strings.Join(strings.Fields(p.Find(`[data-testid="import-confirm"] button`).Text()), " "); got != "Import the 1 good key, leaving out 2 bad rows" {
+		t.Errorf("button %q", got)
 	}
-
-	// With the box ticked the good row goes in, once.
-	done := c.Follow(submitForm(t, c, again, `[data-testid="import-confirm"]`, url.Values{"skip_bad": {"1"}}).ExpectRedirect("/"))
+	done := c.Follow(submitForm(t, c, p, `[data-testid="import-confirm"]`, nil).ExpectRedirect("/"))
 	if f := done.Text("flash"); !strings.HasPrefix(f, "Imported 1 key. 2 rows were already registered or repeated") || !strings.Contains(f, "lines 3, 6") {
 		t.Errorf("flash %q", f)
 	}
@@ -111,7 +114,7 @@ func TestImportPreviewReportsBadRowsAndImportsNothing(t *testing.T) {
 		t.Errorf("audit %+v", es)
 	}
 	// The preview is gone once used.
-	if p := submitForm(t, c, again, `[data-testid="import-confirm"]`, url.Values{"skip_bad": {"1"}}); p.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(p.Text("import-error"), "expired") {
+	if p := submitForm(t, c, p, `[data-testid="import-confirm"]`, nil); p.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(p.Text("import-error"), "expired") {
 		t.Errorf("a used preview: %d", p.StatusCode)
 	}
 	e.AssertNeverShown(t, impKeyA, impKeyB, impKeyC)
@@ -122,8 +125,8 @@ func TestImportPasteAndFileErrors(t *testing.T) {
 	c := e.LoggedIn(t)
 	// A file that is not an import at all: the error names the line, and nothing of the CSV
 	// comes back (the textarea is empty).
-	p := c.Submit("/import", url.Values{"csv": {"email,key\nsecret-person@example.com," + impKeyA + "\n"}}).Expect(http.StatusUnprocessableEntity)
-	if !strings.Contains(p.Text("import-error"), "Line 1: the first line must be the header") || p.Find("#csv").Text() != "" {
+	p := c.Submit("/import", url.Values{"csv": {"name,mail,key\nsecret-person@example.com," + impKeyA + "\n"}}).Expect(http.StatusUnprocessableEntity)
+	if !strings.Contains(p.Text("import-error"), "Line 1: the first line must be a header") || !strings.Contains(p.Text("import-error"), "no email column") || p.Find("#csv").Text() != "" {
 		t.Errorf("file error page: %.1500s", p.HTML)
 	}
 	if strings.Contains(p.HTML, "secret-person") {
@@ -222,5 +225,22 @@ func TestKeyHygieneShown(t *testing.T) {
 	}
 	if got := strings.Join(strings.Fields(d.Text("pair-last-valid")), " "); got != "last valid 40 d ago" {
 		t.Errorf("dashboard last valid %q", got)
+	}
+}
+
+// TestImportSemicolonsAndNoLabel: a spreadsheet's semicolon CSV, and a header without a label
+// column, import. Before, both got a generic "the first line must be the header" error.
+func TestImportSemicolonsAndNoLabel(t *testing.T) {
+	e, _ := newRecordsEnv(t, notify.Config{})
+	c := e.LoggedIn(t)
+	for name, file := range map[string]string{
+		"semicolons": "label;email;key\nalpha;a@example.com;" + impKeyA + "\n",
+		"tabs":       "label\temail\tkey\nalpha\ta@example.com\t" + impKeyA + "\n",
+		"no label":   "email,key\na@example.com," + impKeyA + "\n",
+	} {
+		p := c.Submit("/import", url.Values{"csv": {file}})
+		if p.StatusCode != http.StatusOK || strings.Join(previewRows(p), ",") != "2 ok" {
+			t.Errorf("%s: status %d, rows %q, error %q", name, p.StatusCode, previewRows(p), p.Text("import-error"))
+		}
 	}
 }

@@ -86,11 +86,11 @@ func (s *Server) handleKeyShow(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	checks, err := s.db.ListChecks(ctx, p.ID, 100)
+	checks, err := s.db.ListChecksSince(ctx, p.ID, p.KeyReplacedAt, 100)
 	if err != nil {
 		return err
 	}
-	events, err := s.db.ListEvents(ctx, p.ID, 100)
+	events, err := s.db.ListEventsSince(ctx, p.ID, p.KeyReplacedAt, 100)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -433,4 +434,181 @@ func TestStoreFailure(t *testing.T) {
 		})
 	}
 	e.AssertNeverShown(t, key1)
+}
+
+// TestReplacedKeyStartsOver: a new key is a new key. Before, it kept the old key's last check,
+// last valid time and history, so a key never checked read "No check has given a clear answer
+// yet (Stax.ai accepted the key)" and "Last valid 2 min ago".
+func TestReplacedKeyStartsOver(t *testing.T) {
+	ctx := context.Background()
+	e := newTestServer(t)
+	c := e.LoggedIn(t)
+	p := e.mustAdd(t, "Billing", "billing@acme.com", key1)
+	path := fmt.Sprint("/keys/", p.ID)
+	record := func(outcome domain.Outcome, verdict domain.Verdict, failures int) {
+		t.Helper()
+		stored, _ := e.DB.KeyByID(ctx, p.ID)
+		now := e.Clock.Now()
+		rec := store.CheckRecord{
+			Check:        domain.Check{KeyID: p.ID, At: now, Outcome: outcome, HTTPStatus: 200, Latency: 40 * time.Millisecond, Reason: "Stax.ai accepted the key"},
+			KeyChangedAt: stored.KeyChangedAt, Verdict: verdict, NextCheckAt: now.Add(time.Hour), Failures: failures,
+			VerdictAt: stored.VerdictAt, VerdictSince: stored.VerdictSince, LastValidAt: stored.LastValidAt,
+		}
+		if outcome == domain.OutcomeValid {
+			rec.VerdictAt, rec.VerdictSince, rec.LastValidAt = now, now, now
+			if stored.Verdict != domain.Valid {
+				rec.Event = &domain.Event{KeyID: p.ID, At: now, Old: stored.Verdict, New: domain.Valid, Reason: "accepted"}
+			}
+		}
+		if outcome == domain.OutcomeUndecided {
+			rec.FailingSince = now
+		}
+		if err := e.DB.RecordCheck(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		e.Clock.Advance(time.Minute)
+	}
+	record(domain.OutcomeValid, domain.Valid, 0)
+	record(domain.OutcomeValid, domain.Valid, 0)
+	if got := c.Get(path).Expect(http.StatusOK).Text("pair-status"); got != "Valid" {
+		t.Fatalf("status before = %q", got)
+	}
+	c.Follow(c.Submit(path, url.Values{"label": {"Billing"}, "email": {"billing@acme.com"}, "key": {key2}}).ExpectRedirect(path))
+
+	stored, err := e.DB.KeyByID(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Verdict != domain.Pending || stored.LastCheck != nil || !stored.LastValidAt.IsZero() {
+		t.Errorf("stored after a new key: verdict %s, last check %v, last valid %v", stored.Verdict, stored.LastCheck, stored.LastValidAt)
+	}
+	d := c.Get(path).Expect(http.StatusOK)
+	if got := d.Text("verdict-why"); !strings.HasPrefix(got, "No check has run yet") {
+		t.Errorf("verdict-why = %q", got)
+	}
+	if strings.Contains(d.HTML, "Stax.ai accepted the key") {
+		t.Error("the page still shows the old key's last answer")
+	}
+	if d.TestID("checks").Length() != 0 || d.TestID("events").Length() != 0 || d.TestID("latency-chart").Length() != 0 {
+		t.Error("the page shows the old key's checks, verdict changes or latency")
+	}
+	if got := d.Find(`dt:contains("Last valid") + dd`).Text(); !strings.Contains(got, "never seen valid") {
+		t.Errorf("Last valid = %q", strings.TrimSpace(got))
+	}
+	list := c.Get("/").Expect(http.StatusOK)
+	if list.TestID("strip").Length() != 0 {
+		t.Error("the dashboard strip shows the old key's checks")
+	}
+
+	// Failed checks of the new key: the verdict is "No verdict yet", not "Not checked yet".
+	record(domain.OutcomeUndecided, domain.Pending, 1)
+	record(domain.OutcomeUndecided, domain.Pending, 2)
+	d = c.Get(path).Expect(http.StatusOK)
+	if got := strings.Join(strings.Fields(d.Text("detail-verdict")), " "); got != "No verdict yet" {
+		t.Errorf("Verdict after two failed checks = %q", got)
+	}
+	if n := d.Find(`[data-testid="checks"] tbody tr`).Length(); n != 2 {
+		t.Errorf("%d checks listed, want the new key's 2", n)
+	}
+	if got := c.Get("/").Expect(http.StatusOK).TestID("strip").AttrOr("aria-label", ""); !strings.Contains(got, "2") {
+		t.Errorf("strip %q, want the 2 new checks", got)
+	}
+}
+
+// recordOutcome stores one check of key id as the checker would, confirming a decided
+// outcome at once (enough for the pages; the checker's own tests cover confirmation).
+func (e *Env) recordOutcome(t *testing.T, id int64, outcome domain.Outcome) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := e.DB.KeyByID(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := e.Clock.Now()
+	rec := store.CheckRecord{
+		Check:        domain.Check{KeyID: id, At: now, Outcome: outcome, HTTPStatus: 200, Latency: 40 * time.Millisecond, Reason: "r"},
+		KeyChangedAt: p.KeyChangedAt, Verdict: p.Verdict, NextCheckAt: now.Add(time.Hour),
+		VerdictAt: p.VerdictAt, VerdictSince: p.VerdictSince, LastValidAt: p.LastValidAt,
+	}
+	if v, ok := outcome.Verdict(); ok {
+		rec.Verdict, rec.VerdictAt = v, now
+		if v != p.Verdict {
+			rec.VerdictSince = now
+			rec.Event = &domain.Event{KeyID: id, At: now, Old: p.Verdict, New: v, Reason: "r"}
+		}
+		if v == domain.Valid {
+			rec.LastValidAt = now
+		}
+	} else {
+		rec.Failures, rec.FailingSince = p.Failures+1, now
+	}
+	if err := e.DB.RecordCheck(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Advance(time.Second)
+}
+
+// TestSummaryCardsShareOutTheKeys: the verdict cards add up to All keys and no key is under two
+// of them. Before, "Last check failed" was a card too and listed the same keys as "No verdict
+// yet" (21 keys, cards summing to 28).
+func TestSummaryCardsShareOutTheKeys(t *testing.T) {
+	e := newTestServer(t)
+	c := e.LoggedIn(t)
+	add := func(email string) int64 {
+		return e.mustAdd(t, "", email, "sk_live_CARDS_"+strings.Repeat("x", 12)+email[:4]).ID
+	}
+	validOK, validFailing := add("vaok@acme.com"), add("vafa@acme.com")
+	revoked, pendingFailing := add("revo@acme.com"), add("pefa@acme.com")
+	add("neve@acme.com") // never checked
+	e.recordOutcome(t, validOK, domain.OutcomeValid)
+	e.recordOutcome(t, validFailing, domain.OutcomeValid)
+	e.recordOutcome(t, validFailing, domain.OutcomeUndecided)
+	e.recordOutcome(t, revoked, domain.OutcomeRevoked)
+	e.recordOutcome(t, pendingFailing, domain.OutcomeUndecided)
+	e.recordOutcome(t, pendingFailing, domain.OutcomeUndecided)
+
+	p := c.Get("/").Expect(http.StatusOK)
+	count := func(s *goquery.Selection) int {
+		n, err := strconv.Atoi(strings.TrimSpace(s.Find(".count").Text()))
+		if err != nil {
+			t.Fatalf("card count %q", s.Find(".count").Text())
+		}
+		return n
+	}
+	total := count(p.TestID("count-all"))
+	if total != 5 {
+		t.Fatalf("All keys = %d, want 5", total)
+	}
+	sum := 0
+	seen := map[string]string{}
+	p.Find(`#summary .card:not(.card-all)`).Each(func(_ int, s *goquery.Selection) {
+		sum += count(s)
+		href := s.AttrOr("href", "")
+		c.Get(href).Expect(http.StatusOK).TestID("pair-row").Each(func(_ int, r *goquery.Selection) {
+			id := r.AttrOr("id", "")
+			if prev, dup := seen[id]; dup {
+				t.Errorf("%s is under two cards: %s and %s", id, prev, href)
+			}
+			seen[id] = href
+		})
+	})
+	if sum != total || len(seen) != total {
+		t.Errorf("the cards sum to %d and list %d keys; there are %d", sum, len(seen), total)
+	}
+	// The failed-last-check filter is still there, beside the cards.
+	if got := count(p.TestID("count-undecided")); got != 2 {
+		t.Errorf("last check failed = %d, want 2", got)
+	}
+}
+
+// TestDuplicateKeyNamesTheHolder: adding an email and key registered already says under which
+// name they are, so the admin can find that key. Before, the message named nothing.
+func TestDuplicateKeyNamesTheHolder(t *testing.T) {
+	e := newTestServer(t)
+	c := e.LoggedIn(t)
+	e.mustAdd(t, "Billing EU", "billing@acme.com", key1)
+	p := c.Submit("/keys", url.Values{"label": {"Again"}, "email": {"Billing@acme.com"}, "key": {key1}}).Expect(http.StatusConflict)
+	if !p.Marked("key") || !strings.Contains(p.Text("key-error"), "as “Billing EU”") {
+		t.Errorf("duplicate message %q", p.Text("key-error"))
+	}
 }

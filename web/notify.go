@@ -21,6 +21,8 @@ type Notifier interface {
 	SaveSettings(ctx context.Context, p domain.Principal, f notify.Form) error
 	Test(ctx context.Context, p domain.Principal, ch notify.Channel) error
 	Retry(ctx context.Context, p domain.Principal, id int64) error
+	Hold(f notify.Form, errs map[string]string) (string, map[string]bool)
+	Restore(f *notify.Form, sealed string)
 }
 
 // WithNotifier serves the alert settings and the delivery log.
@@ -55,6 +57,11 @@ func (s *Server) handleNotifySettings(c echo.Context) error {
 
 // renderNotify shows the settings; with a form, its values (never a secret) and errors.
 func (s *Server) renderNotify(c echo.Context, status int, f *notify.Form, errs views.FormErrors) error {
+	return s.renderNotifyHeld(c, status, f, errs, "", nil)
+}
+
+// renderNotifyHeld is renderNotify with the secrets a failed save holds, sealed (held).
+func (s *Server) renderNotifyHeld(c echo.Context, status int, f *notify.Form, errs views.FormErrors, held string, heldFields map[string]bool) error {
 	ctx := c.Request().Context()
 	v := s.notifier.View(ctx)
 	if f != nil {
@@ -78,9 +85,16 @@ func (s *Server) renderNotify(c echo.Context, status int, f *notify.Form, errs v
 		Fresh:           s.reauthFresh(c),
 		Errors:          errs,
 		Counts:          counts,
+		Held:            held,
+		HeldFields:      heldFields,
+		LinksKeys:       v.LinksKeys,
 	}
 	for field, st := range v.Secrets {
 		d.Secrets[field] = views.SecretInfo{Set: st.Set, Source: string(st.Source), Hint: st.Hint}
+		d.FromEnv = d.FromEnv || st.Source == notify.FromEnv
+	}
+	if !v.Saved && f == nil {
+		d.FromEnv = d.FromEnv || v.Form.SMTPHost != "" || v.Form.SMTPFrom != "" || v.Form.SMTPTo != ""
 	}
 	for ch, ok := range v.Configured {
 		d.Configured[string(ch)] = ok
@@ -113,11 +127,13 @@ func (s *Server) handleNotifySave(c echo.Context) error {
 		OpsgenieAPIKey: v("opsgenie_api_key"), ClearOpsgenieAPIKey: set("opsgenie_api_key_clear"),
 		OpsgenieURL: v("opsgenie_url"),
 	}
+	s.notifier.Restore(&f, v("held_secrets"))
 	refuse := func(status int, fe views.FormErrors) error {
 		shown := f
 		shown.WebhookURL, shown.WebhookSecret, shown.SlackURL, shown.SMTPPassword = "", "", "", ""
 		shown.PagerDutyRoutingKey, shown.OpsgenieAPIKey = "", ""
-		return s.renderNotify(c, status, &shown, fe)
+		held, fields := s.notifier.Hold(f, fe)
+		return s.renderNotifyHeld(c, status, &shown, fe, held, fields)
 	}
 	ctx := c.Request().Context()
 	pending, err := s.notifier.Changes(ctx, f)

@@ -145,7 +145,7 @@ func TestAlertSettingsNeverShowSecrets(t *testing.T) {
 	form.Set("your_password", AdminPassword)
 	ok := c.Follow(c.Submit("/settings/notifications", form).ExpectRedirect("/settings/notifications"))
 	if ok.Text("flash") != "Alert settings saved." || ok.TestID("from-env").Length() != 0 ||
-		!strings.HasPrefix(ok.Text("slack_url-state"), "set (hooks.slack.com)") || ok.Value("revoked_reminder") != "48h" ||
+		!strings.HasPrefix(ok.Text("slack_url-state"), "set (hooks.slack.com)") || ok.Value("revoked_reminder") != "2 days" ||
 		!strings.HasPrefix(ok.Text("webhook_url-state"), "set (page.example.com)") {
 		t.Errorf("after saving: %.3000s", ok.HTML)
 	}
@@ -318,5 +318,75 @@ func TestOnCallOnAlertsPage(t *testing.T) {
 	p = c.Get("/settings/notifications").Expect(http.StatusOK)
 	if strings.Contains(p.HTML, genieKey) || !strings.HasPrefix(p.Text("opsgenie_api_key-state"), "set") {
 		t.Errorf("the page after saving: %.3000s", p.HTML)
+	}
+}
+
+// TestAlertsFormOnePass: one save names every faulty field, and the secrets typed are kept
+// (sealed, never shown) for the next save. Before, the first save flagged only the port and
+// the reminder, the URL, secret, sender and days only the second, and the secrets had to be
+// typed again each time.
+func TestAlertsFormOnePass(t *testing.T) {
+	e, n := newRecordsEnv(t, notify.Config{})
+	c := e.LoggedIn(t)
+	const slack = "http://127.0.0.1:9/services/T000/B000/slack-held-secret"
+	const password = "smtp-password-held-secret"
+	form := url.Values{
+		"webhook_url":      {"hooks.example.com/staxkeys"},
+		"webhook_secret":   {"short"},
+		"slack_url":        {slack},
+		"smtp_host":        {"127.0.0.1"},
+		"smtp_port":        {"abc"},
+		"smtp_password":    {password},
+		"smtp_from":        {"alerts@"},
+		"smtp_to":          {"ops@example.com"},
+		"revoked_reminder": {"soon"},
+		"rotation_days":    {"-5"},
+		"your_password":    {AdminPassword},
+	}
+	bad := c.Submit("/settings/notifications", form).Expect(http.StatusUnprocessableEntity)
+	for _, f := range []string{"webhook_url", "webhook_secret", "smtp_port", "smtp_from", "revoked_reminder", "rotation_days"} {
+		if !bad.Marked(f) {
+			t.Errorf("the first save did not mark %s", f)
+		}
+	}
+	for _, f := range []string{"slack_url", "smtp_password", "smtp_host"} {
+		if bad.Marked(f) {
+			t.Errorf("%s marked, but it is fine", f)
+		}
+	}
+	if strings.Contains(bad.HTML, slack) || strings.Contains(bad.HTML, password) {
+		t.Fatal("a secret is shown back")
+	}
+	held := bad.Find(`input[name="held_secrets"]`).AttrOr("value", "")
+	if held == "" || !strings.Contains(bad.Text("slack_url-state"), "kept") || !strings.Contains(bad.Text("smtp_password-state"), "kept") {
+		t.Fatalf("the typed secrets are not held: held %q, states %q %q", held, bad.Text("slack_url-state"), bad.Text("smtp_password-state"))
+	}
+
+	// Fixed, with the secret fields left empty: the held ones are saved.
+	fixed := url.Values{
+		"held_secrets": {held}, "smtp_host": {"127.0.0.1"}, "smtp_port": {"587"}, "smtp_from": {"alerts@example.com"},
+		"smtp_to": {"ops@example.com"}, "revoked_reminder": {"3 days"}, "rotation_days": {"90"}, "your_password": {AdminPassword},
+	}
+	c.Submit("/settings/notifications", fixed).ExpectRedirect("/settings/notifications")
+	if got := c.Get("/settings/notifications").Value("revoked_reminder"); got != "3 days" {
+		t.Errorf("the reminder period reads %q, want it in words", got)
+	}
+	cfg := n.Config(context.Background())
+	if cfg.RevokedReminder != 72*time.Hour {
+		t.Errorf("reminder %v, want 3 days", cfg.RevokedReminder)
+	}
+	if cfg.SlackURL != slack || cfg.SMTP.Password != password {
+		t.Errorf("saved slack %v, password %v: the held secrets were not used", cfg.SlackURL == slack, cfg.SMTP.Password == password)
+	}
+	e.AssertNeverShown(t, slack, password)
+}
+
+// TestAlertsPageSaysWhenAlertsCannotLink: without STAXKEYS_PUBLIC_URL alerts carry no link
+// back to the key; the page says so and how to fix it, rather than leaving it to be found out.
+func TestAlertsPageSaysWhenAlertsCannotLink(t *testing.T) {
+	e, _ := newRecordsEnv(t, notify.Config{})
+	p := e.LoggedIn(t).Get("/settings/notifications").Expect(http.StatusOK)
+	if !strings.Contains(p.Text("no-public-url"), "STAXKEYS_PUBLIC_URL") {
+		t.Errorf("no word on the missing public URL: %q", p.Text("no-public-url"))
 	}
 }

@@ -86,9 +86,9 @@ func TestImportCommand(t *testing.T) {
 	if n := keyCount(t, dir); n != 1 {
 		t.Errorf("%d pairs, want 1", n)
 	}
-	if r := runCLI(t, dir, "", "import", writeFile(t, "email,key\nx@example.com,"+cliKey2+"\n")); r.code() != 1 ||
-		!strings.Contains(r.err.Error(), "line 1: the first line must be the header") {
-		t.Errorf("a file without the label column: exit %d, %v", r.code(), r.err)
+	if r := runCLI(t, dir, "", "import", writeFile(t, "label,mail,key\nx,x@example.com,"+cliKey2+"\n")); r.code() != 1 ||
+		!strings.Contains(r.err.Error(), "line 1: the first line must be a header") || !strings.Contains(r.err.Error(), "no email column") {
+		t.Errorf("a file without the email column: exit %d, %v", r.code(), r.err)
 	}
 	if r := runCLI(t, dir, "", "import"); r.code() != exitUsage {
 		t.Errorf("no file: exit %d", r.code())

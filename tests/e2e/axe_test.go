@@ -1,31 +1,18 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/chromedp/chromedp"
 )
-
-// axeSource is axe-core, vendored under testdata (MPL-2.0), read once.
-var axeSource = sync.OnceValues(func() (string, error) {
-	b, err := os.ReadFile(filepath.Join("testdata", "axe-core", "axe.min.js"))
-	return string(b), err
-})
 
 // axeClean runs axe-core's WCAG 2.x A and AA rules on the page the browser shows and fails the
 // test with every violation found. The script is evaluated through DevTools, which the page's
 // Content-Security-Policy does not govern, so the page itself needs no exception for it.
 func (b *browser) axeClean(what string) {
 	b.t.Helper()
-	src, err := axeSource()
-	if err != nil {
-		b.t.Fatalf("axe-core: %v", err)
-	}
 	if !b.eval(`typeof window.axe === "object"`) {
-		b.do("load axe-core", chromedp.Evaluate[chromedp.Void](src))
+		b.do("load axe-core", chromedp.Evaluate[chromedp.Void](axeSource+";void 0"))
 	}
 	const run = `axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}})
 		.then(r => r.violations.map(v => v.id + " (" + v.impact + "): " + v.help + " at " + v.nodes.map(n => n.target.join(" ")).join(", ")))`
