@@ -86,3 +86,48 @@ func TestMutes(t *testing.T) {
 		t.Fatalf("mutes after the key's deletion = %+v, %v", all, err)
 	}
 }
+
+// TestActivityFeedMutes: each mute is one feed entry at its start, with its note, who muted and
+// unmuted, its until and its end; one whose until passed shows as ended then, sweep or not.
+func TestActivityFeedMutes(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	now := t0.Add(3 * time.Hour)
+	db.Now = func() time.Time { return now }
+	billing := mustKey(t, db, "billing", "ops@acme.com", "key-billing-0123456789")
+	intake := mustKey(t, db, "intake", "ops@beta.com", "key-intake-0123456789")
+	if _, _, _, err := db.StartMute(ctx, domain.Mute{KeyID: billing.ID, Note: "rotating", CreatedAt: t0, CreatedBy: "ann@acme.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.EndMute(ctx, billing.ID, t0.Add(time.Hour), "bob@acme.com"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := db.StartMute(ctx, domain.Mute{KeyID: intake.ID, Until: t0.Add(2 * time.Hour), CreatedAt: t0.Add(time.Minute), CreatedBy: "ann@acme.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := db.StartMute(ctx, domain.Mute{KeyID: billing.ID, Until: t0.Add(5 * time.Hour), CreatedAt: t0.Add(2 * time.Hour), CreatedBy: "carl@acme.com"}); err != nil {
+		t.Fatal(err)
+	}
+	all, total, err := db.ListActivity(ctx, domain.ActivityQuery{Kinds: []domain.ActivityKind{domain.ActivityMute}})
+	if err != nil || total != 3 {
+		t.Fatalf("mutes in the feed: %d, %v; want 3", total, err)
+	}
+	open, expired, unmuted := all[0], all[1], all[2]
+	if open.KeyID != billing.ID || open.By != "carl@acme.com" || !open.Ended.IsZero() || !open.Until.Equal(t0.Add(5*time.Hour)) {
+		t.Errorf("open mute %+v", open)
+	}
+	if expired.KeyLabel != "intake" || !expired.Ended.Equal(t0.Add(2*time.Hour)) || expired.EndedBy != "" {
+		t.Errorf("expired mute %+v: want ended at its until", expired)
+	}
+	if unmuted.Detail != "rotating" || unmuted.By != "ann@acme.com" || unmuted.EndedBy != "bob@acme.com" ||
+		!unmuted.Ended.Equal(t0.Add(time.Hour)) || !unmuted.Until.IsZero() {
+		t.Errorf("unmuted mute %+v", unmuted)
+	}
+	if _, total, _ := db.ListActivity(ctx, domain.ActivityQuery{KeyID: intake.ID}); total != 1 {
+		t.Errorf("intake's feed: %d entries, want its mute", total)
+	}
+	if _, total, _ := db.ListActivity(ctx, domain.ActivityQuery{Since: t0.Add(30 * time.Minute)}); total != 1 {
+		t.Errorf("feed from +30m: %d entries, want the mute begun at +2h", total)
+	}
+}

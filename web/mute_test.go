@@ -88,6 +88,14 @@ func TestMuteForm(t *testing.T) {
 	if strings.Join(actions, " ") != "pair.unmute pair.mute" {
 		t.Errorf("audit actions %v, want the mute and the unmute", actions)
 	}
+
+	// The feed shows the mute, with who and the note, and that it was unmuted.
+	feed := c.Get("/activity?kind=mute").Expect(200)
+	entry := feed.Find(`[data-testid="activity-entry"][data-kind="mute"]`)
+	if entry.Length() != 1 || !strings.Contains(entry.Text(), "by "+AdminEmail) ||
+		!strings.Contains(entry.Text(), "rotating the key") || !strings.Contains(entry.Text(), "unmuted by "+AdminEmail) {
+		t.Errorf("feed entry %q", entry.Text())
+	}
 }
 
 // TestMuteAPI: PUT /api/v1/keys/{id}/mute mutes (until a time or null), "muted" and "mute"
@@ -133,5 +141,10 @@ func TestMuteAPI(t *testing.T) {
 	rw.Do("DELETE", path+"/mute", "").Expect(204)
 	if m := ro.Do("GET", path, "").Expect(200).Object(); m["muted"] != false {
 		t.Errorf("after DELETE: %v", m)
+	}
+	feed := ro.Do("GET", "/api/v1/activity?kind=mute", "").Expect(200).Object()
+	if es, _ := feed["activity"].([]any); len(es) != 2 || es[0].(map[string]any)["detail"] != "indefinitely" ||
+		es[0].(map[string]any)["ended_by"] == nil || es[1].(map[string]any)["until"] != "2025-03-02T09:30:00Z" {
+		t.Errorf("feed %v", feed)
 	}
 }

@@ -296,6 +296,7 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 		{"GET", "/api/v1/status", "", ro, "", nil, 200},
 		{"GET", "/api/v1/activity", "", ro, "", nil, 200},
 		{"GET", "/api/v1/activity?kind=verdict&limit=5", "/api/v1/activity", ro, "", nil, 200},
+		{"GET", "/api/v1/activity?kind=mute", "/api/v1/activity", ro, "", nil, 200},
 		{"GET", "/api/v1/activity?kind=nope", "/api/v1/activity", ro, "", nil, 422},
 		{"GET", "/api/v1/activity", "", "", "", nil, 401},
 		{"GET", "/healthz", "", "", "", nil, 200},
