@@ -261,6 +261,7 @@ func TestBrowserFlow(t *testing.T) {
 		if got := b.text(`[data-testid="mute-banner"]`); !strings.Contains(got, "Alerts muted until someone unmutes") || !strings.Contains(got, "rotating the billing key") {
 			t.Errorf("banner %q", got)
 		}
+		b.shoot("muted", desktopLight, phoneDark)
 		b.open("/", `[data-testid="muted-badge"]`)
 		b.open(keyPath, `[data-testid="unmute"]`)
 		b.submit("unmute", `[data-testid="unmute"]`)
