@@ -123,14 +123,14 @@ func (s *Server) handleActivityCSV(c echo.Context) error {
 	}
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
-	_ = w.Write([]string{"at", "kind", "ended", "key_id", "key_label", "key_email", "from", "to", "event", "channel", "status", "reason", "detail"})
+	_ = w.Write([]string{"at", "kind", "ended", "key_id", "key_label", "key_email", "from", "to", "event", "channel", "status", "reason", "detail", "by", "ended_by", "until"})
 	for _, a := range entries {
 		key := ""
 		if a.KeyID != 0 {
 			key = strconv.FormatInt(a.KeyID, 10)
 		}
 		row := []string{stampUTC(a.At), string(a.Kind), stampUTC(a.Ended), key, a.KeyLabel, a.KeyEmail,
-			string(a.From), string(a.To), a.Event, a.Channel, string(a.Status), a.Reason, a.Detail}
+			string(a.From), string(a.To), a.Event, a.Channel, string(a.Status), a.Reason, a.Detail, a.By, a.EndedBy, stampUTC(a.Until)}
 		for i := range row {
 			row[i] = export.Cell(row[i])
 		}

@@ -96,6 +96,10 @@ func TestMuteForm(t *testing.T) {
 		!strings.Contains(entry.Text(), "rotating the key") || !strings.Contains(entry.Text(), "unmuted by "+AdminEmail) {
 		t.Errorf("feed entry %q", entry.Text())
 	}
+	csv := c.Get("/activity.csv?kind=mute").Expect(200)
+	if !strings.Contains(csv.HTML, ",rotating the key,"+AdminEmail+","+AdminEmail+",2025-03-02T09:30:00Z") {
+		t.Errorf("CSV export:\n%s", csv.HTML)
+	}
 }
 
 // TestMuteAPI: PUT /api/v1/keys/{id}/mute mutes (until a time or null), "muted" and "mute"
