@@ -176,3 +176,40 @@ func TestExpiredMuteEndsOnce(t *testing.T) {
 		t.Fatalf("expiry entries %+v, %v; want one by staxkeys", entries, err)
 	}
 }
+
+// TestGroupLeavesMutedKeysOut: a group of verdict changes lists the unmuted keys' changes only:
+// a muted key's change never enters the queue.
+func TestGroupLeavesMutedKeysOut(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	wclk := clocktest.NewFake(t0)
+	e.db.Now = wclk.Now
+	var ks []domain.Key
+	for _, l := range []string{"a", "b", "c"} {
+		k, err := e.vault.Add(ctx, keys.Input{Label: l, Email: l + "@example.com", Key: "sk_live_GROUP_" + l + "_0123456789"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks = append(ks, k)
+	}
+	if _, err := keys.NewService(e.vault, nil, nil, nil).Mute(ctx, domain.CLIPrincipal, ks[1].ID, time.Time{}, ""); err != nil {
+		t.Fatal(err)
+	}
+	hook := newReceiver(t, nil)
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Clock: wclk, GroupWindow: 30 * time.Second,
+		Env: notify.Config{WebhookURL: hook.URL + "/hook", WebhookSecret: webhookSecret}})
+	for _, k := range ks {
+		n.CheckRecorded(k, store.CheckRecord{Event: &domain.Event{KeyID: k.ID, At: wclk.Now(), Old: domain.Valid, New: domain.Revoked}})
+	}
+	wclk.Advance(30 * time.Second)
+	if _, err := n.DeliverDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := verify(t, hook.next(t), wclk.Now())
+	if len(a.Changes) != 2 || a.Changes[0].Key.Label != "a" || a.Changes[1].Key.Label != "c" {
+		t.Errorf("grouped changes %+v, want a's and c's", a.Changes)
+	}
+	if got := len(hook.all()); got != 1 {
+		t.Errorf("%d messages, want one", got)
+	}
+}
