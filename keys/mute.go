@@ -28,7 +28,7 @@ func (s *Service) Mute(ctx context.Context, p domain.Principal, id int64, until 
 		return domain.Mute{}, domain.Invalid("note", msg)
 	}
 	if !until.IsZero() && !until.After(now) {
-		return domain.Mute{}, domain.Invalid("until", "until must be in the future (or leave it empty to mute until you unmute)")
+		return domain.Mute{}, domain.Invalid("until", "until must be in the future")
 	}
 	m, replaced, expired, err := s.db.StartMute(ctx, domain.Mute{
 		KeyID: id, Until: until.UTC().Truncate(time.Millisecond), Note: note, CreatedAt: now, CreatedBy: p.Actor(),

@@ -26,8 +26,11 @@ func (s *Server) handleKeyMute(c echo.Context) error {
 		case u == "":
 			err = domain.Invalid("until", "give a time, or choose “Until I unmute”")
 		default:
+			// A browser sends seconds too when the field has them.
 			if until, err = time.ParseInLocation(views.MuteUntilLayout, u, time.UTC); err != nil {
-				err = domain.Invalid("until", "give a date and time such as 2026-12-24T18:00")
+				if until, err = time.ParseInLocation(views.MuteUntilLayout+":05", u, time.UTC); err != nil {
+					err = domain.Invalid("until", "give a date and time such as 2026-12-24T18:00")
+				}
 			}
 		}
 	}
