@@ -214,7 +214,9 @@ func (n *Notifier) CheckReminders(ctx context.Context) error {
 	queued := 0
 	for _, p := range pairs {
 		if _, muted := mutes[p.ID]; muted {
-			continue // its reminders wait: the period's reminder is queued once it is unmuted
+			// Its reminders wait: the period's reminder is queued once it is unmuted.
+			n.log.Debug("notify: key muted, no reminder", "pair_id", p.ID)
+			continue
 		}
 		if cfg.RevokedReminder > 0 && (p.Verdict == domain.Revoked || p.Verdict == domain.Denied) && !p.VerdictSince.IsZero() {
 			if period := int(now.Sub(p.VerdictSince) / cfg.RevokedReminder); period >= 1 {
