@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/export"
@@ -39,6 +40,9 @@ const (
 	KeyReveal   Action = "pair.reveal"
 	KeyCheck    Action = "pair.check"
 	KeyCheckAll Action = "pair.check_all"
+	KeyMute     Action = "pair.mute"         // alerts muted; detail: until when, the note, a mute it replaced
+	KeyUnmute   Action = "pair.unmute"       // a mute ended by someone
+	KeyMuteEnd  Action = "pair.mute_expired" // a mute's until passed; the actor is MuteExpiry
 	KeysImport  Action = "pairs.import"
 	KeysExport  Action = "pairs.export"
 
@@ -68,7 +72,7 @@ const (
 var Actions = []Action{
 	Setup, Login, LoginFailed, ReauthFailed, Logout,
 	SSOLogin, SSORefused, SSOUserCreate,
-	KeyAdd, KeyEdit, KeyDelete, KeyReveal, KeyCheck, KeyCheckAll, KeysImport, KeysExport,
+	KeyAdd, KeyEdit, KeyDelete, KeyReveal, KeyCheck, KeyCheckAll, KeyMute, KeyUnmute, KeyMuteEnd, KeysImport, KeysExport,
 	TokenCreate, TokenRevoke,
 	AdminCreate, AdminDelete, AdminPasswordChange, AdminPasswordReset, AdminRoleChange,
 	FactorEnrol, FactorRemove, FactorFailed, RecoveryCodeUsed,
@@ -160,6 +164,29 @@ func (t Target) Link() string {
 		return "/settings/notifications"
 	}
 	return ""
+}
+
+// MuteExpiry is who ends a mute whose until passed: staxkeys itself, as the actor "staxkeys".
+var MuteExpiry = domain.Principal{Claimed: "staxkeys"}
+
+// MutesExpired records the end of each mute in ms, which the store has just ended at its until
+// (store.DB.EndExpiredMutes hands each out once, so each is recorded once).
+func (l *Log) MutesExpired(ctx context.Context, ms []domain.Mute) {
+	for _, m := range ms {
+		l.Record(ctx, MuteExpiry, KeyMuteEnd, KeyTarget(m.KeyID), MuteDetail(m)+"; ended "+m.EndedAt.UTC().Format(time.RFC3339))
+	}
+}
+
+// MuteDetail says what a mute is, for the audit trail: until when, and its note.
+func MuteDetail(m domain.Mute) string {
+	d := "until unmuted"
+	if !m.Until.IsZero() {
+		d = "until " + m.Until.UTC().Format(time.RFC3339)
+	}
+	if m.Note != "" {
+		d += "; note " + strconv.Quote(m.Note)
+	}
+	return d
 }
 
 // Log appends entries to the audit trail, chained under the audit key.

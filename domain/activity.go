@@ -11,10 +11,11 @@ const (
 	ActivitySuspicion ActivityKind = "suspicion" // many keys changing the same way at once
 	ActivityPause     ActivityKind = "pause"     // every check paused for Stax.ai's rate limit
 	ActivityAlert     ActivityKind = "alert"     // an alert delivered (or not) to a channel
+	ActivityMute      ActivityKind = "mute"      // a key's alerts muted, and when that ended
 )
 
 // ActivityKinds lists every kind, in the order the feed's filter offers them.
-var ActivityKinds = []ActivityKind{ActivityVerdict, ActivityOutage, ActivitySuspicion, ActivityPause, ActivityAlert}
+var ActivityKinds = []ActivityKind{ActivityVerdict, ActivityOutage, ActivitySuspicion, ActivityPause, ActivityAlert, ActivityMute}
 
 // Valid says whether k is one of ActivityKinds.
 func (k ActivityKind) Valid() bool {
@@ -31,7 +32,7 @@ type Activity struct {
 	Kind ActivityKind
 	ID   int64 // the id of the event, incident or delivery, unique within its kind
 	At   time.Time
-	// Ended is when an incident ended; zero while it lasts and for other kinds.
+	// Ended is when an incident or a mute ended; zero while it lasts and for other kinds.
 	Ended time.Time
 	// KeyID, KeyLabel and KeyEmail name the key a verdict change or an alert is about; KeyID
 	// is 0 for incidents and for alerts about no single key.
@@ -43,7 +44,11 @@ type Activity struct {
 	Event    string  // an alert's event, e.g. "verdict.changed"
 	Channel  string  // an alert's channel
 	Status   DeliveryStatus
-	Detail   string
+	Detail   string // an incident's or an alert's summary, a mute's note
+	// A mute's: who muted, who unmuted ("" when it ran out or lasts), and until when it was
+	// set (zero: until unmuted).
+	By, EndedBy string
+	Until       time.Time
 }
 
 // ActivityQuery filters and pages the feed. Zero values mean no filter.

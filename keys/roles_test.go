@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/staxkeys/staxkeys/audit"
 	"github.com/staxkeys/staxkeys/domain"
@@ -54,6 +55,8 @@ func TestServiceRefusesViewers(t *testing.T) {
 			_, calls["CheckNow"] = svc.CheckNow(ctx, p, k.ID)
 			calls["CheckAll"] = svc.CheckAll(ctx, p)
 			_, calls["Import"] = svc.Import(ctx, p, plan, false)
+			_, calls["Mute"] = svc.Mute(ctx, p, k.ID, time.Time{}, "quiet")
+			_, calls["Unmute"] = svc.Unmute(ctx, p, k.ID)
 			for op, err := range calls {
 				if !errors.Is(err, domain.ErrForbidden) {
 					t.Errorf("%s: %v, want ErrForbidden", op, err)
@@ -71,6 +74,9 @@ func TestServiceRefusesViewers(t *testing.T) {
 	}
 	if n, _ := db.CountKeys(ctx); n.Total != 1 {
 		t.Errorf("%d keys after refused adds and imports", n.Total)
+	}
+	if _, muted, _ := svc.MuteOf(ctx, k.ID); muted {
+		t.Error("a refused mute muted the key")
 	}
 	if chk.calls != 0 {
 		t.Errorf("the checker was asked %d times", chk.calls)

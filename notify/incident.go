@@ -104,9 +104,11 @@ func incidentAlerts(a Alert) []Alert {
 }
 
 // enqueueIncidents queues a's incidents on the configured on-call channels, each unless it
-// repeats the last action of its channel and dedup key. It returns how many it queued.
+// repeats the last action of its channel and dedup key or its key is muted (a key an upstream
+// suspicion confirms pages nobody while muted; the suspicion's own alert is not held back). It returns how many it queued.
 func (n *Notifier) enqueueIncidents(ctx context.Context, cfg Config, a Alert) (int, error) {
 	queued := 0
+	var mutes map[int64]domain.Mute // loaded for the first alert about a key
 	for _, ch := range cfg.Channels() {
 		if !ch.onCall() {
 			continue
@@ -115,6 +117,18 @@ func (n *Notifier) enqueueIncidents(ctx context.Context, cfg Config, a Alert) (i
 			inc, ok := incidentOf(x)
 			if !ok {
 				continue
+			}
+			if x.Key != nil && a.Event != EventVerdictChanged { // a verdict change was let through by CheckRecorded
+				if mutes == nil {
+					var err error
+					if mutes, err = n.db.ActiveMutes(ctx, n.clock.Now()); err != nil {
+						return queued, err
+					}
+				}
+				if _, muted := mutes[x.Key.ID]; muted {
+					n.log.Debug("notify: key muted, no incident", "pair_id", x.Key.ID, "event", a.Event, "channel", string(ch))
+					continue
+				}
 			}
 			payload, err := json.Marshal(x)
 			if err != nil {

@@ -245,11 +245,20 @@ const enqueueTimeout = 10 * time.Second
 // (from anything, a first verdict included), and from revoked or denied back to valid. A first
 // verdict of valid says nothing new and is left out.
 //
+// A muted key's change queues nothing, for any channel: not even the on-call channels'
+// incident state moves, so that state still says what the providers were last told, and an
+// unmute pages nobody for what happened while muted. A change already queued when the key is
+// muted (inside the grouping window) still goes out.
+//
 // A change confirmed as part of an upstream-wide suspicion (rec.Wide) gets no alert of its
 // own: the suspicion's resolution names it (SuspicionChanged).
 func (n *Notifier) CheckRecorded(p domain.Key, rec store.CheckRecord) {
 	e := rec.Event
 	if e == nil || rec.Wide || !worthAlerting(e.Old, e.New) {
+		return
+	}
+	if n.muted(p.ID) {
+		n.log.Debug("notify: key muted, no alert", "pair_id", p.ID, "event", EventVerdictChanged, "new_verdict", string(e.New))
 		return
 	}
 	a := Alert{
@@ -407,4 +416,16 @@ func (n *Notifier) SendTest(ctx context.Context, ch Channel) error {
 		n.log.Error("notify: cannot record a test delivery", "err", err)
 	}
 	return sendErr
+}
+
+// muted reports whether key id is muted now. When that cannot be read the alert goes out: a
+// lost alert is worse than one too many.
+func (n *Notifier) muted(id int64) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), enqueueTimeout)
+	defer cancel()
+	_, muted, err := n.db.ActiveMute(ctx, id, n.clock.Now())
+	if err != nil {
+		n.log.Error("notify: cannot read the key's mute; alerting", "pair_id", id, "err", err)
+	}
+	return muted
 }

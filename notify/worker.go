@@ -36,6 +36,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 			nextPrune = now.Add(pruneEvery)
 		}
 		if !now.Before(nextReminder) {
+			n.EndExpiredMutes(ctx)
 			if err := n.CheckReminders(ctx); err != nil && ctx.Err() == nil {
 				n.log.Error("notify: cannot look for reminders", "err", err)
 			}
@@ -206,8 +207,17 @@ func (n *Notifier) CheckReminders(ctx context.Context) error {
 		return err
 	}
 	now := n.clock.Now().UTC().Truncate(time.Millisecond)
+	mutes, err := n.db.ActiveMutes(ctx, now)
+	if err != nil {
+		return err
+	}
 	queued := 0
 	for _, p := range pairs {
+		if _, muted := mutes[p.ID]; muted {
+			// Its reminders wait: the period's reminder is queued once it is unmuted.
+			n.log.Debug("notify: key muted, no reminder", "pair_id", p.ID)
+			continue
+		}
 		if cfg.RevokedReminder > 0 && (p.Verdict == domain.Revoked || p.Verdict == domain.Denied) && !p.VerdictSince.IsZero() {
 			if period := int(now.Sub(p.VerdictSince) / cfg.RevokedReminder); period >= 1 {
 				since := p.VerdictSince
@@ -238,6 +248,21 @@ func (n *Notifier) CheckReminders(ctx context.Context) error {
 		n.Nudge()
 	}
 	return nil
+}
+
+// EndExpiredMutes ends the mutes whose until has passed and records each end in the audit
+// trail (Options.Audit). The worker calls it on every reminder pass (ReminderEvery); a mute or
+// unmute of the key may notice first (keys.Service), and whichever does records it, once.
+// Whether a key is muted never waits for it: a mute holds only until its until.
+func (n *Notifier) EndExpiredMutes(ctx context.Context) {
+	ended, err := n.db.EndExpiredMutes(ctx, n.clock.Now())
+	if err != nil {
+		if ctx.Err() == nil {
+			n.log.Error("notify: cannot end expired mutes", "err", err)
+		}
+		return
+	}
+	n.opts.Audit.MutesExpired(ctx, ended)
 }
 
 func (n *Notifier) remind(ctx context.Context, cfg Config, r store.Reminder, a Alert) (bool, error) {

@@ -59,25 +59,31 @@ func (db *DB) EndIncident(ctx context.Context, kind domain.ActivityKind, began, 
 	return nil
 }
 
-// activitySources are the feed's three sources, each as a SELECT of the same columns: kind,
-// id, at, ended, key id, label, email, from, to, reason, event, channel, status, detail. %s is
-// where each takes its filter on at.
+// activitySources are the feed's four sources, each as a SELECT of the same columns: kind,
+// id, at, ended, key id, label, email, from, to, reason, event, channel, status, detail, by,
+// ended by, until. %s is where each takes its filter on at.
 var activitySources = map[string]string{
 	"verdict": `SELECT 'verdict', e.id, e.at, NULL, e.pair_id, p.label, p.email, e.old_verdict,
-		e.new_verdict, e.reason, '', '', '', ''
+		e.new_verdict, e.reason, '', '', '', '', '', '', NULL
 		FROM events e JOIN pairs p ON p.id = e.pair_id WHERE 1 %s`,
-	"incident": `SELECT kind, id, began_at, ended_at, 0, '', '', '', '', reason, '', '', '', detail
+	"incident": `SELECT kind, id, began_at, ended_at, 0, '', '', '', '', reason, '', '', '', detail, '', '', NULL
 		FROM incidents WHERE 1 %s`,
 	"alert": `SELECT 'alert', d.id, d.at, NULL, COALESCE(json_extract(d.payload, '$.pair.id'), 0),
 		COALESCE(json_extract(d.payload, '$.pair.label'), ''), COALESCE(json_extract(d.payload, '$.pair.email'), ''),
-		'', '', d.last_error, d.event, d.channel, d.status, COALESCE(json_extract(d.payload, '$.message'), '')
+		'', '', d.last_error, d.event, d.channel, d.status, COALESCE(json_extract(d.payload, '$.message'), ''), '', '', NULL
 		FROM (SELECT *, COALESCE(sent_at, last_attempt_at, created_at) AS at FROM deliveries WHERE event <> 'test') d
 		WHERE json_valid(d.payload) %s`,
+	// A mute whose until passed ended then, whether or not the sweep has noticed yet (the
+	// first argument is now).
+	"mute": `SELECT 'mute', m.id, m.created_at,
+		COALESCE(m.ended_at, CASE WHEN m.until <= ? THEN m.until END), m.pair_id, p.label, p.email,
+		'', '', '', '', '', '', m.note, m.created_by, m.ended_by, m.until
+		FROM mutes m JOIN pairs p ON p.id = m.pair_id WHERE 1 %s`,
 }
 
 // ListActivity returns the feed across all keys, newest first, with the number of entries
-// that match q: confirmed verdict changes, incidents and alert deliveries ("Send test" ones
-// left out). A deleted key's verdict changes go with it; its alerts stay.
+// that match q: confirmed verdict changes, incidents, mutes (one entry each, at its start,
+// with its end) and alert deliveries ("Send test" ones left out). A deleted key's verdict changes go with it; its alerts stay.
 func (db *DB) ListActivity(ctx context.Context, q domain.ActivityQuery) ([]domain.Activity, int, error) {
 	want := func(k domain.ActivityKind) bool { return len(q.Kinds) == 0 || slices.Contains(q.Kinds, k) }
 	var parts []string
@@ -95,6 +101,9 @@ func (db *DB) ListActivity(ctx context.Context, q domain.ActivityQuery) ([]domai
 		}
 		cond.WriteString(extra)
 		parts = append(parts, fmt.Sprintf(activitySources[src], cond.String()))
+		if src == "mute" {
+			args = append(args, db.now()) // its ended
+		}
 		args = append(append(args, a...), extraArgs...)
 	}
 	if want(domain.ActivityVerdict) {
@@ -113,6 +122,13 @@ func (db *DB) ListActivity(ctx context.Context, q domain.ActivityQuery) ([]domai
 	// Incidents concern every key, so a filter on one key leaves them out.
 	if len(incidentKinds) > 0 && q.KeyID == 0 {
 		add("incident", "began_at", " AND kind IN (?"+strings.Repeat(", ?", len(incidentKinds)-1)+")", incidentKinds...)
+	}
+	if want(domain.ActivityMute) {
+		if q.KeyID != 0 {
+			add("mute", "m.created_at", " AND m.pair_id = ?", q.KeyID)
+		} else {
+			add("mute", "m.created_at", "")
+		}
 	}
 	if want(domain.ActivityAlert) {
 		if q.KeyID != 0 {
@@ -142,13 +158,13 @@ func (db *DB) ListActivity(ctx context.Context, q domain.ActivityQuery) ([]domai
 	var out []domain.Activity
 	for rows.Next() {
 		var a domain.Activity
-		var at, ended sql.NullInt64
+		var at, ended, until sql.NullInt64
 		var kind, from, to, status string
 		if err := rows.Scan(&kind, &a.ID, &at, &ended, &a.KeyID, &a.KeyLabel, &a.KeyEmail, &from, &to,
-			&a.Reason, &a.Event, &a.Channel, &status, &a.Detail); err != nil {
+			&a.Reason, &a.Event, &a.Channel, &status, &a.Detail, &a.By, &a.EndedBy, &until); err != nil {
 			return nil, 0, fmt.Errorf("store: list activity: %w", err)
 		}
-		a.Kind, a.At, a.Ended = domain.ActivityKind(kind), fromMS(at), fromMS(ended)
+		a.Kind, a.At, a.Ended, a.Until = domain.ActivityKind(kind), fromMS(at), fromMS(ended), fromMS(until)
 		a.From, a.To, a.Status = domain.Verdict(from), domain.Verdict(to), domain.DeliveryStatus(status)
 		out = append(out, a)
 	}

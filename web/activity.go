@@ -45,7 +45,7 @@ func activityFilter(c echo.Context) (domain.ActivityQuery, views.ActivityFilter,
 		if k := domain.ActivityKind(f.Kind); k.Valid() {
 			q.Kinds = []domain.ActivityKind{k}
 		} else {
-			errs["kind"] = "must be one of verdict, outage, suspicion, pause, alert"
+			errs["kind"] = "must be one of verdict, outage, suspicion, pause, alert, mute"
 		}
 	}
 	if f.Key != "" {
@@ -123,14 +123,14 @@ func (s *Server) handleActivityCSV(c echo.Context) error {
 	}
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
-	_ = w.Write([]string{"at", "kind", "ended", "key_id", "key_label", "key_email", "from", "to", "event", "channel", "status", "reason", "detail"})
+	_ = w.Write([]string{"at", "kind", "ended", "key_id", "key_label", "key_email", "from", "to", "event", "channel", "status", "reason", "detail", "by", "ended_by", "until"})
 	for _, a := range entries {
 		key := ""
 		if a.KeyID != 0 {
 			key = strconv.FormatInt(a.KeyID, 10)
 		}
 		row := []string{stampUTC(a.At), string(a.Kind), stampUTC(a.Ended), key, a.KeyLabel, a.KeyEmail,
-			string(a.From), string(a.To), a.Event, a.Channel, string(a.Status), a.Reason, a.Detail}
+			string(a.From), string(a.To), a.Event, a.Channel, string(a.Status), a.Reason, a.Detail, a.By, a.EndedBy, stampUTC(a.Until)}
 		for i := range row {
 			row[i] = export.Cell(row[i])
 		}
@@ -170,6 +170,9 @@ type apiActivity struct {
 	Status   string              `json:"status,omitempty"`
 	Reason   string              `json:"reason,omitempty"`
 	Detail   string              `json:"detail,omitempty"`
+	By       string              `json:"by,omitempty"`       // a mute's: who muted
+	EndedBy  string              `json:"ended_by,omitempty"` // who unmuted
+	Until    *time.Time          `json:"until,omitempty"`    // until when it was set
 }
 
 func toAPIActivity(entries []domain.Activity) []apiActivity {
@@ -180,6 +183,11 @@ func toAPIActivity(entries []domain.Activity) []apiActivity {
 		if !a.Ended.IsZero() {
 			ended := a.Ended
 			out[i].Ended = &ended
+		}
+		out[i].By, out[i].EndedBy = a.By, a.EndedBy
+		if !a.Until.IsZero() {
+			until := a.Until
+			out[i].Until = &until
 		}
 	}
 	return out

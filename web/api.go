@@ -31,6 +31,16 @@ type apiKey struct {
 	LastCheck *apiCheck      `json:"last_check"`
 	CreatedAt time.Time      `json:"created_at"`
 	UpdatedAt time.Time      `json:"updated_at"`
+	// Muted says the key's alerts are held back; Mute says until when, why and by whom.
+	Muted bool     `json:"muted"`
+	Mute  *apiMute `json:"mute,omitempty"`
+}
+
+type apiMute struct {
+	Until     *time.Time `json:"until"` // null: until someone unmutes
+	Note      string     `json:"note"`
+	CreatedAt time.Time  `json:"created_at"`
+	CreatedBy string     `json:"created_by"`
 }
 
 type apiCheck struct {
@@ -41,9 +51,13 @@ type apiCheck struct {
 	LatencyMS  int64          `json:"latency_ms"`
 }
 
-func toAPIKey(p domain.Key) apiKey {
+// toAPIKey is key p as the API shows it, with its mute m (nil when not muted).
+func toAPIKey(p domain.Key, m *domain.Mute) apiKey {
 	out := apiKey{ID: p.ID, Label: p.Label, Email: p.Email, KeyHint: p.KeyHint, Verdict: p.Verdict,
 		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+	if m != nil {
+		out.Muted, out.Mute = true, toAPIMute(*m)
+	}
 	if !p.VerdictAt.IsZero() {
 		t := p.VerdictAt
 		out.VerdictAt = &t
@@ -53,6 +67,27 @@ func toAPIKey(p domain.Key) apiKey {
 		out.LastCheck = &c
 	}
 	return out
+}
+
+func toAPIMute(m domain.Mute) *apiMute {
+	out := &apiMute{Note: m.Note, CreatedAt: m.CreatedAt, CreatedBy: m.CreatedBy}
+	if !m.Until.IsZero() {
+		u := m.Until
+		out.Until = &u
+	}
+	return out
+}
+
+// apiKeyOf is key p as the API shows it, its mute looked up.
+func (s *Server) apiKeyOf(c echo.Context, p domain.Key) (apiKey, error) {
+	m, muted, err := s.keys.MuteOf(c.Request().Context(), p.ID)
+	if err != nil {
+		return apiKey{}, err
+	}
+	if !muted {
+		return toAPIKey(p, nil), nil
+	}
+	return toAPIKey(p, &m), nil
 }
 
 func toAPICheck(c domain.Check) apiCheck {
@@ -162,9 +197,17 @@ func (s *Server) handleAPIKeyList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	mutes, err := s.keys.Mutes(c.Request().Context())
+	if err != nil {
+		return err
+	}
 	out := make([]apiKey, len(res.Keys))
 	for i, p := range res.Keys {
-		out[i] = toAPIKey(p)
+		if m, ok := mutes[p.ID]; ok {
+			out[i] = toAPIKey(p, &m)
+		} else {
+			out[i] = toAPIKey(p, nil)
+		}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"keys": out, "total": res.Total, "limit": q.Limit, "offset": q.Offset})
 }
@@ -180,7 +223,7 @@ func (s *Server) handleAPIKeyCreate(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/keys/"+strconv.FormatInt(p.ID, 10))
-	return c.JSON(http.StatusCreated, toAPIKey(p))
+	return c.JSON(http.StatusCreated, toAPIKey(p, nil))
 }
 
 // handleAPIKeyGet serves GET /api/v1/keys/:id.
@@ -189,7 +232,11 @@ func (s *Server) handleAPIKeyGet(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toAPIKey(p))
+	out, err := s.apiKeyOf(c, p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // handleAPIKeyUpdate serves PATCH /api/v1/keys/:id: only the fields given change.
@@ -212,7 +259,11 @@ func (s *Server) handleAPIKeyUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toAPIKey(updated))
+	out, err := s.apiKeyOf(c, updated)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // handleAPIKeyDelete serves DELETE /api/v1/keys/:id.
@@ -256,4 +307,40 @@ func tokenOf(c echo.Context) domain.Token {
 func constantTimeEqual(a, b string) bool {
 	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
 	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
+}
+
+// handleAPIKeyMute serves PUT /api/v1/keys/:id/mute: {"until": RFC 3339 time or null, "note":
+// "..."}. A null or absent until mutes until DELETE; muting a muted key replaces its mute.
+func (s *Server) handleAPIKeyMute(c echo.Context) error {
+	p, err := s.keyParam(c)
+	if err != nil {
+		return err
+	}
+	v, err := decodeFields(c, []string{"until"}, "until", "note")
+	if err != nil {
+		return err
+	}
+	var until time.Time
+	if u, ok := v["until"]; ok {
+		if until, err = time.Parse(time.RFC3339, u); err != nil {
+			return domain.Invalid("until", "must be an RFC 3339 time such as 2026-12-24T18:00:00Z, or null for until unmuted")
+		}
+	}
+	m, err := s.keys.Mute(c.Request().Context(), principalOf(c), p.ID, until, v["note"])
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toAPIKey(p, &m))
+}
+
+// handleAPIKeyUnmute serves DELETE /api/v1/keys/:id/mute; a key not muted is left as it is.
+func (s *Server) handleAPIKeyUnmute(c echo.Context) error {
+	p, err := s.keyParam(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.keys.Unmute(c.Request().Context(), principalOf(c), p.ID); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -24,6 +25,12 @@ const maxJSONBody = 64 << 10
 // problem is named by field, so the client learns exactly what to fix. present reports which
 // fields were given (PATCH semantics).
 func decodeStringFields(c echo.Context, allowed ...string) (values map[string]string, err error) {
+	return decodeFields(c, nil, allowed...)
+}
+
+// decodeFields is decodeStringFields where the fields named in nullable may also be null, which
+// leaves them out of values as if they were not given.
+func decodeFields(c echo.Context, nullable []string, allowed ...string) (values map[string]string, err error) {
 	r := c.Request()
 	mt, _, _ := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType))
 	if mt != echo.MIMEApplicationJSON {
@@ -76,6 +83,9 @@ func decodeStringFields(c echo.Context, allowed ...string) (values map[string]st
 			// an unknown field.)
 			fields[name] = "must be valid UTF-8"
 			values[name] = ""
+			continue
+		}
+		if string(raw) == "null" && slices.Contains(nullable, name) {
 			continue
 		}
 		var s string

@@ -51,9 +51,17 @@ func (s *Server) handleKeyList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	mutes, err := s.keys.Mutes(ctx)
+	if err != nil {
+		return err
+	}
+	muted := make(map[int64]bool, len(mutes))
+	for id := range mutes {
+		muted[id] = true
+	}
 	d := views.KeysData{
 		Keys: res.Keys, Total: res.Total, Counts: counts, Query: q, PageNum: page, PageSize: pageSize,
-		Pages: pageCount(res.Total, pageSize), Strips: strips, Duplicates: dups,
+		Pages: pageCount(res.Total, pageSize), Strips: strips, Duplicates: dups, Muted: muted,
 		Checker: s.checkerInfo(), Now: s.Now(),
 	}
 	return render(c, http.StatusOK, views.KeysPage(s.page(c, "Keys", "keys"), d))
@@ -85,7 +93,19 @@ func (s *Server) handleKeyShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.renderKeyDetail(c, http.StatusOK, p, views.MuteData{})
+}
+
+// renderKeyDetail renders key p's page with status; md is its mute form as typed, if any.
+func (s *Server) renderKeyDetail(c echo.Context, status int, p domain.Key, md views.MuteData) error {
 	ctx := c.Request().Context()
+	m, muted, err := s.keys.MuteOf(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	if muted {
+		md.Active = &m
+	}
 	checks, err := s.db.ListChecksSince(ctx, p.ID, p.KeyReplacedAt, 100)
 	if err != nil {
 		return err
@@ -98,8 +118,8 @@ func (s *Server) handleKeyShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.KeyDetailPage(s.page(c, views.KeyTitle(p), "keys"),
-		views.KeyDetail{Pair: p, Checks: checks, Events: events, Now: s.Now(), Checker: s.checkerInfo(), SharedKey: shared[p.ID]}))
+	return render(c, status, views.KeyDetailPage(s.page(c, views.KeyTitle(p), "keys"),
+		views.KeyDetail{Pair: p, Checks: checks, Events: events, Now: s.Now(), Checker: s.checkerInfo(), SharedKey: shared[p.ID], Mute: md}))
 }
 
 // handleKeyEdit serves GET /keys/:id/edit.

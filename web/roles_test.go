@@ -104,6 +104,10 @@ var routeRoles = map[string]domain.Role{
 	"POST /users/{id}/role":                 admin,
 	"GET /users/{id}/delete":                admin,
 	"POST /users/{id}/delete":               admin,
+	"PUT /api/v1/keys/{id}/mute":            editor,
+	"DELETE /api/v1/keys/{id}/mute":         editor,
+	"POST /keys/{id}/mute":                  editor,
+	"POST /keys/{id}/unmute":                editor,
 }
 
 // TestEveryRouteChecksItsRole walks every route the server answers with a session of each role

@@ -246,6 +246,30 @@ func TestBrowserFlow(t *testing.T) {
 		b.shoot("pair", desktopTallLight, desktopTallDark, phoneLight, phoneDark)
 	})
 
+	t.Run("mute and unmute", func(t *testing.T) {
+		b.t = t
+		b.open(keyPath, `[data-testid="mute-form"]`)
+		b.do("open the mute form", chromedp.Click(chromedp.CSS(`[data-testid="mute-form"] summary`)),
+			chromedp.WaitVisible(chromedp.CSS(`#note`)))
+		b.submit("mute without a time", `[data-testid="mute-submit"]`)
+		if got := value(b, "read the field", chromedp.AttributeValue(chromedp.CSS("#until"), "aria-invalid")); got.Value != "true" {
+			t.Errorf("a mute without a time: until has aria-invalid=%q", got.Value)
+		}
+		b.do("choose until I unmute", chromedp.Click(chromedp.CSS(`[data-testid="mute-forever"]`)))
+		b.fill("a note", "#note", "rotating the billing key")
+		b.submit("mute", `[data-testid="mute-submit"]`)
+		if got := b.text(`[data-testid="mute-banner"]`); !strings.Contains(got, "Alerts muted until someone unmutes") || !strings.Contains(got, "rotating the billing key") {
+			t.Errorf("banner %q", got)
+		}
+		b.shoot("muted", desktopLight, phoneDark)
+		b.open("/", `[data-testid="muted-badge"]`)
+		b.open(keyPath, `[data-testid="unmute"]`)
+		b.submit("unmute", `[data-testid="unmute"]`)
+		if b.eval(`document.querySelector('[data-testid="mute-banner"]') !== null`) {
+			t.Error("still a banner after unmute")
+		}
+	})
+
 	t.Run("the activity feed", func(t *testing.T) {
 		b.t = t
 		b.open("/activity", `[data-testid="activity-list"]`)
