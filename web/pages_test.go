@@ -89,6 +89,12 @@ func TestPagesHoldTheCSP(t *testing.T) {
 	pages["tokens"] = c.Get("/tokens").Expect(http.StatusOK)
 	pages["token created"] = c.Submit("/tokens", url.Values{"name": {"CI"}, "your_password": {AdminPassword}}).Expect(http.StatusCreated)
 	pages["404"] = c.Get("/nope").Expect(http.StatusNotFound)
+	e.CreateUser(t, "viewer@example.com", domain.RoleViewer)
+	v := e.NewClient(t)
+	v.Login("viewer@example.com", AdminPassword).ExpectRedirect("/")
+	pages["dashboard, viewer"] = v.Get("/").Expect(http.StatusOK)
+	pages["account, viewer"] = v.Get("/account").Expect(http.StatusOK)
+	pages["403, viewer"] = v.Get("/tokens").Expect(http.StatusForbidden)
 
 	for name, p := range pages {
 		t.Run(name, func(t *testing.T) {

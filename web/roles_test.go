@@ -268,6 +268,9 @@ func TestRoleRefusalsChangeNothing(t *testing.T) {
 			t.Errorf("a viewer's dashboard offers %s", sel)
 		}
 	}
+	if dash.TestID("export-link").Length() != 1 {
+		t.Error("a viewer's dashboard has no export link, the one way to the export they may use")
+	}
 	detail := c.Get("/keys/" + id).Expect(http.StatusOK)
 	for _, tid := range []string{"reveal-link", "edit-link", "delete-link", "check-now"} {
 		if detail.TestID(tid).Length() > 0 {
