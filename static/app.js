@@ -248,7 +248,6 @@
   document.addEventListener("htmx:sseMessage", enhance);
   // After the swap has settled: the new row is in the table by then.
   document.addEventListener("htmx:afterSettle", resortRows);
-  document.addEventListener("htmx:sseMessage", function () { setTimeout(resortRows, 0); });
 
   // ---- CSRF token on htmx requests -----------------------------------------
   document.addEventListener("htmx:configRequest", function (evt) {

@@ -159,6 +159,8 @@ func TestBrowserFlow(t *testing.T) {
 		fake.Set(billingEmail, billingKey, staxfake.Revoked)
 		// Two answers in a row confirm a change; the interval is short, so no Check now.
 		b.do("wait for the row to turn revoked", chromedp.WaitVisible(chromedp.CSS(billingRow+`[data-verdict="revoked"]`)))
+		// Once the swap settles the row moves up among the problems (app.js); read it after.
+		b.waitJS("wait for the swap to settle", htmxIdle)
 		if !b.stillSamePage() {
 			t.Fatal("the page was reloaded; the row should change in place")
 		}
