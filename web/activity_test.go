@@ -80,6 +80,12 @@ func TestActivityPage(t *testing.T) {
 	if err := json.Unmarshal([]byte(js.HTML), &out); err != nil || out.Total != 2 || out.Activity[0]["kind"] != "outage" {
 		t.Errorf("JSON export %s (%v)", js.HTML, err)
 	}
+	// The dashboard shows the newest few, linked to the feed.
+	dash := c.Get("/")
+	if n := dash.Find(`[data-testid="recent-activity"] [data-testid="activity-entry"]`).Length(); n != 2 ||
+		dash.Find(`[data-testid="recent-activity"] a[href="/activity"]`).Length() != 1 {
+		t.Errorf("the dashboard's recent activity has %d entries, want 2 and a link to the feed", n)
+	}
 	e.AssertNeverShown(t, secret)
 }
 

@@ -59,10 +59,14 @@ func (s *Server) handleKeyList(c echo.Context) error {
 	for id := range mutes {
 		muted[id] = true
 	}
+	recent, _, err := s.db.ListActivity(ctx, domain.ActivityQuery{Limit: recentActivity})
+	if err != nil {
+		return err
+	}
 	d := views.KeysData{
 		Keys: res.Keys, Total: res.Total, Counts: counts, Query: q, PageNum: page, PageSize: pageSize,
 		Pages: pageCount(res.Total, pageSize), Strips: strips, Duplicates: dups, Muted: muted,
-		Checker: s.checkerInfo(), Now: s.Now(),
+		Checker: s.checkerInfo(), Recent: recent, Now: s.Now(),
 	}
 	return render(c, http.StatusOK, views.KeysPage(s.page(c, "Keys", "keys"), d))
 }

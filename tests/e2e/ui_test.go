@@ -155,12 +155,14 @@ func TestAxeEveryPage(t *testing.T) {
 		{keyPath + "/edit", `[data-testid="pair-form"]`},
 		{keyPath + "/delete", `[data-testid="delete-form"]`},
 		{keyPath + "/reveal", `[data-testid="reveal-form"]`},
-		{"/admins", `[data-testid="add-admin-form"]`},
+		{"/users", `[data-testid="add-admin-form"]`},
 		{"/tokens", `[data-testid="token-form"]`},
 		{"/import", `[data-testid="import-form"]`},
 		{"/settings/notifications", `[data-testid="notify-form"]`},
 		{"/deliveries", `main`},
 		{"/audit", `[data-testid="audit-filter"]`},
+		{"/activity", `[data-testid="activity-filter"]`},
+		{"/account", `[data-testid="password-form"]`},
 	}
 	for _, p := range pages {
 		b.open(p.path, p.wait)
