@@ -395,7 +395,7 @@ func pageWindow(cur, pages int) []int {
 
 // verdictWhy says in a sentence why the pair holds its verdict.
 func verdictWhy(d KeyDetail) string {
-	p := d.Pair
+	p := d.Key
 	reason := ""
 	if len(d.Events) > 0 && d.Events[0].New == p.Verdict {
 		reason = d.Events[0].Reason

@@ -123,7 +123,7 @@ func (s *Server) renderKeyDetail(c echo.Context, status int, p domain.Key, md vi
 		return err
 	}
 	return render(c, status, views.KeyDetailPage(s.page(c, views.KeyTitle(p), "keys"),
-		views.KeyDetail{Pair: p, Checks: checks, Events: events, Now: s.Now(), Checker: s.checkerInfo(), SharedKey: shared[p.ID], Mute: md}))
+		views.KeyDetail{Key: p, Checks: checks, Events: events, Now: s.Now(), Checker: s.checkerInfo(), SharedKey: shared[p.ID], Mute: md}))
 }
 
 // handleKeyEdit serves GET /keys/:id/edit.
