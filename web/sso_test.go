@@ -323,8 +323,12 @@ func TestSSOPasswordLoginOff(t *testing.T) {
 	e.CreateAdmin(t, ssoAlice.Email)
 	c := e.NewClient(t)
 	login := c.Get("/login").Expect(http.StatusOK)
-	if login.TestID("login-form").Length() != 0 || login.TestID("sso-login").Length() != 1 {
+	if login.TestID("login-form").Length() != 0 || login.TestID("sso-login").Length() != 1 || strings.Contains(login.HTML, "/login/passkey/begin") {
 		t.Fatalf("login page: %.400s", login.HTML)
+	}
+	// A passkey alone is a local sign-in too.
+	if p := c.Submit("/login/passkey/begin", url.Values{}); p.StatusCode != http.StatusForbidden {
+		t.Errorf("a passkey sign-in began with local login off: %d", p.StatusCode)
 	}
 	c.Login(ssoAlice.Email, AdminPassword).Expect(http.StatusForbidden)
 	if c.LoggedIn() {

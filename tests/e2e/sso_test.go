@@ -62,6 +62,7 @@ func TestBrowserSSO(t *testing.T) {
 		if b.eval(`document.querySelector('[data-testid="login-form"]') !== null`) {
 			t.Fatal("the password form is shown with password login off")
 		}
+		b.axeClean("the login page with SSO")
 		b.submit("sign in with SSO", `[data-testid="sso-login"]`)
 		b.do("see the provider's login page", chromedp.WaitVisible(chromedp.CSS("#username")))
 		b.fill("fill the provider's form", "#username", u.Username, "#password", u.Password)
@@ -81,6 +82,7 @@ func TestBrowserSSO(t *testing.T) {
 			t.Fatalf("refusal %q", got)
 		}
 		b.shoot("sso-refused", desktopLight)
+		b.axeClean("the SSO refusal page")
 	})
 	if strings.Contains(log.String(), p.ClientSecret) {
 		t.Error("the log holds the client secret")
