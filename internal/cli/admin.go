@@ -126,10 +126,7 @@ func runUserSetRole(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer data.DB.Close()
-	a, err := data.DB.AdminByEmail(ctx, strings.TrimSpace(*email))
-	if errors.Is(err, domain.ErrNotFound) {
-		return &ExitError{Code: 1, Err: fmt.Errorf("no user has email %q", strings.TrimSpace(*email))}
-	}
+	a, err := userByEmail(ctx, data, *email)
 	if err != nil {
 		return err
 	}
@@ -203,11 +200,7 @@ func runAdminResetPassword(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer data.DB.Close()
-	db := data.DB
-	a, err := db.AdminByEmail(ctx, strings.TrimSpace(*email))
-	if errors.Is(err, domain.ErrNotFound) {
-		return &ExitError{Code: 1, Err: fmt.Errorf("no admin has email %q", strings.TrimSpace(*email))}
-	}
+	a, err := userByEmail(ctx, data, *email)
 	if err != nil {
 		return err
 	}
@@ -247,10 +240,7 @@ func runAdminReset2FA(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer data.DB.Close()
-	a, err := data.DB.AdminByEmail(ctx, strings.TrimSpace(*email))
-	if errors.Is(err, domain.ErrNotFound) {
-		return &ExitError{Code: 1, Err: fmt.Errorf("no admin has email %q", strings.TrimSpace(*email))}
-	}
+	a, err := userByEmail(ctx, data, *email)
 	if err != nil {
 		return err
 	}
@@ -264,4 +254,14 @@ func runAdminReset2FA(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "%s had no second factor\n", a.Email)
 	}
 	return nil
+}
+
+// userByEmail finds the user a command names; an unknown email fails the command (exit 1).
+func userByEmail(ctx context.Context, data *app.Data, email string) (domain.Admin, error) {
+	email = strings.TrimSpace(email)
+	a, err := data.DB.AdminByEmail(ctx, email)
+	if errors.Is(err, domain.ErrNotFound) {
+		return a, &ExitError{Code: 1, Err: fmt.Errorf("no user has email %q", email)}
+	}
+	return a, err
 }
