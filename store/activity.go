@@ -83,14 +83,30 @@ var activitySources = map[string]string{
 
 // ListActivity returns the feed across all keys, newest first, with the number of entries
 // that match q: confirmed verdict changes, incidents, mutes (one entry each, at its start,
-// with its end) and alert deliveries ("Send test" ones left out). A deleted key's verdict changes go with it; its alerts stay.
+// with its end) and alert deliveries ("Send test" ones left out). A deleted key's verdict
+// changes go with it; its alerts stay.
 func (db *DB) ListActivity(ctx context.Context, q domain.ActivityQuery) ([]domain.Activity, int, error) {
+	return db.listActivity(ctx, q, true)
+}
+
+// RecentActivity is the newest n entries of the whole feed, without counting it all, for the
+// dashboard.
+func (db *DB) RecentActivity(ctx context.Context, n int) ([]domain.Activity, error) {
+	out, _, err := db.listActivity(ctx, domain.ActivityQuery{Limit: n}, false)
+	return out, err
+}
+
+func (db *DB) listActivity(ctx context.Context, q domain.ActivityQuery, withTotal bool) ([]domain.Activity, int, error) {
 	want := func(k domain.ActivityKind) bool { return len(q.Kinds) == 0 || slices.Contains(q.Kinds, k) }
-	var parts []string
-	var args []any
-	add := func(src, atCol, extra string, extraArgs ...any) {
+	var parts, limited []string
+	var args, limitedArgs []any
+	// add takes a source with its filters: on at (atCol), on the key (keyCol), and extra.
+	add := func(src, atCol, keyCol, extra string, extraArgs ...any) {
 		var cond strings.Builder
 		var a []any
+		if src == "mute" {
+			a = append(a, db.now()) // its ended
+		}
 		if !q.Since.IsZero() {
 			cond.WriteString(" AND " + atCol + " >= ?")
 			a = append(a, ms(q.Since))
@@ -99,19 +115,21 @@ func (db *DB) ListActivity(ctx context.Context, q domain.ActivityQuery) ([]domai
 			cond.WriteString(" AND " + atCol + " < ?")
 			a = append(a, ms(q.Until))
 		}
-		cond.WriteString(extra)
-		parts = append(parts, fmt.Sprintf(activitySources[src], cond.String()))
-		if src == "mute" {
-			args = append(args, db.now()) // its ended
+		if q.KeyID != 0 {
+			cond.WriteString(" AND " + keyCol + " = ?")
+			a = append(a, q.KeyID)
 		}
-		args = append(append(args, a...), extraArgs...)
+		cond.WriteString(extra)
+		part := fmt.Sprintf(activitySources[src], cond.String())
+		a = append(a, extraArgs...)
+		parts, args = append(parts, part), append(args, a...)
+		// A page needs at most offset+limit entries of each source, newest first, which the
+		// sources' time indexes give without sorting a whole table.
+		limited = append(limited, "SELECT * FROM ("+part+" ORDER BY 3 DESC LIMIT ?)")
+		limitedArgs = append(append(limitedArgs, a...), max(q.Offset, 0)+q.Limit)
 	}
 	if want(domain.ActivityVerdict) {
-		if q.KeyID != 0 {
-			add("verdict", "e.at", " AND e.pair_id = ?", q.KeyID)
-		} else {
-			add("verdict", "e.at", "")
-		}
+		add("verdict", "e.at", "e.pair_id", "")
 	}
 	var incidentKinds []any
 	for _, k := range []domain.ActivityKind{domain.ActivityOutage, domain.ActivitySuspicion, domain.ActivityPause} {
@@ -121,36 +139,29 @@ func (db *DB) ListActivity(ctx context.Context, q domain.ActivityQuery) ([]domai
 	}
 	// Incidents concern every key, so a filter on one key leaves them out.
 	if len(incidentKinds) > 0 && q.KeyID == 0 {
-		add("incident", "began_at", " AND kind IN (?"+strings.Repeat(", ?", len(incidentKinds)-1)+")", incidentKinds...)
+		add("incident", "began_at", "", " AND kind IN (?"+strings.Repeat(", ?", len(incidentKinds)-1)+")", incidentKinds...)
 	}
 	if want(domain.ActivityMute) {
-		if q.KeyID != 0 {
-			add("mute", "m.created_at", " AND m.pair_id = ?", q.KeyID)
-		} else {
-			add("mute", "m.created_at", "")
-		}
+		add("mute", "m.created_at", "m.pair_id", "")
 	}
 	if want(domain.ActivityAlert) {
-		if q.KeyID != 0 {
-			add("alert", "d.at", " AND json_extract(d.payload, '$.pair.id') = ?", q.KeyID)
-		} else {
-			add("alert", "d.at", "")
-		}
+		add("alert", "d.at", "json_extract(d.payload, '$.pair.id')", "")
 	}
 	if len(parts) == 0 {
 		return nil, 0, nil
 	}
-	union := strings.Join(parts, " UNION ALL ")
-	var total int
-	if err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM ("+union+")", args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("store: list activity: %w", err)
+	total := -1
+	if withTotal {
+		if err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM ("+strings.Join(parts, " UNION ALL ")+")", args...).Scan(&total); err != nil {
+			return nil, 0, fmt.Errorf("store: list activity: %w", err)
+		}
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = -1
+	union, uargs, limit := strings.Join(parts, " UNION ALL "), args, -1
+	if q.Limit > 0 {
+		union, uargs, limit = strings.Join(limited, " UNION ALL "), limitedArgs, q.Limit
 	}
 	rows, err := db.r.QueryContext(ctx, "SELECT * FROM ("+union+") ORDER BY 3 DESC, 1, 2 DESC LIMIT ? OFFSET ?",
-		append(args, limit, max(q.Offset, 0))...)
+		append(uargs, limit, max(q.Offset, 0))...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: list activity: %w", err)
 	}

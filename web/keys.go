@@ -59,7 +59,7 @@ func (s *Server) handleKeyList(c echo.Context) error {
 	for id := range mutes {
 		muted[id] = true
 	}
-	recent, _, err := s.db.ListActivity(ctx, domain.ActivityQuery{Limit: recentActivity})
+	recent, err := s.db.RecentActivity(ctx, recentActivity)
 	if err != nil {
 		return err
 	}
