@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"encoding/csv"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -122,22 +121,7 @@ func (s *Server) handleActivityCSV(c echo.Context) error {
 		return err
 	}
 	var b bytes.Buffer
-	w := csv.NewWriter(&b)
-	_ = w.Write([]string{"at", "kind", "ended", "key_id", "key_label", "key_email", "from", "to", "event", "channel", "status", "reason", "detail", "by", "ended_by", "until"})
-	for _, a := range entries {
-		key := ""
-		if a.KeyID != 0 {
-			key = strconv.FormatInt(a.KeyID, 10)
-		}
-		row := []string{stampUTC(a.At), string(a.Kind), stampUTC(a.Ended), key, a.KeyLabel, a.KeyEmail,
-			string(a.From), string(a.To), a.Event, a.Channel, string(a.Status), a.Reason, a.Detail, a.By, a.EndedBy, stampUTC(a.Until)}
-		for i := range row {
-			row[i] = export.Cell(row[i])
-		}
-		_ = w.Write(row)
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
+	if err := export.WriteActivity(&b, entries); err != nil {
 		return err
 	}
 	return csvAttachment(c, "staxkeys-activity-"+s.Now().UTC().Format("20060102")+".csv", b.Bytes())
@@ -217,11 +201,4 @@ func (s *Server) handleAPIActivity(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"activity": toAPIActivity(entries), "total": total, "limit": q.Limit, "offset": q.Offset})
-}
-
-func stampUTC(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
 }

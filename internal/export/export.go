@@ -112,6 +112,30 @@ func WriteAudit(out io.Writer, entries []domain.AuditEntry) error {
 	return w.flush()
 }
 
+// ActivityColumns are the columns of an activity feed export, in order.
+var ActivityColumns = []string{"at", "kind", "ended", "key_id", "key_label", "key_email", "from", "to",
+	"event", "channel", "status", "reason", "detail", "by", "ended_by", "until"}
+
+// WriteActivity writes feed entries as CSV with a header row.
+func WriteActivity(out io.Writer, entries []domain.Activity) error {
+	w := newWriter(out)
+	if err := w.row(append([]string(nil), ActivityColumns...)...); err != nil {
+		return err
+	}
+	for _, a := range entries {
+		key := ""
+		if a.KeyID != 0 {
+			key = strconv.FormatInt(a.KeyID, 10)
+		}
+		if err := w.row(stamp(a.At), string(a.Kind), stamp(a.Ended), key, a.KeyLabel, a.KeyEmail,
+			string(a.From), string(a.To), a.Event, a.Channel, string(a.Status), a.Reason, a.Detail,
+			a.By, a.EndedBy, stamp(a.Until)); err != nil {
+			return err
+		}
+	}
+	return w.flush()
+}
+
 func stamp(t time.Time) string {
 	if t.IsZero() {
 		return ""

@@ -71,3 +71,25 @@ func TestWriteAudit(t *testing.T) {
 		t.Errorf("got %q, want %q", b.String(), want)
 	}
 }
+
+func TestWriteActivity(t *testing.T) {
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	var b bytes.Buffer
+	err := export.WriteActivity(&b, []domain.Activity{
+		{Kind: domain.ActivityVerdict, At: at, KeyID: 7, KeyLabel: "=cmd()", KeyEmail: "ops@acme.com", From: domain.Valid, To: domain.Revoked},
+		{Kind: domain.ActivityOutage, At: at, Ended: at.Add(time.Hour), Reason: "HTTP 503"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&b).ReadAll()
+	if err != nil || len(rows) != 3 || strings.Join(rows[0], ",") != strings.Join(export.ActivityColumns, ",") {
+		t.Fatalf("rows %q, %v", rows, err)
+	}
+	if got := strings.Join(rows[1][:8], ","); got != "2026-12-01T09:00:00Z,verdict,,7,'=cmd(),ops@acme.com,valid,revoked" {
+		t.Errorf("verdict row %q", got)
+	}
+	if rows[2][2] != "2026-12-01T10:00:00Z" || rows[2][3] != "" || rows[2][11] != "HTTP 503" {
+		t.Errorf("outage row %q", rows[2])
+	}
+}
