@@ -330,7 +330,7 @@ func TestEventStreamEndsWithItsSession(t *testing.T) {
 			other := e.NewClient(c.t)
 			other.Login(AdminEmail, AdminPassword).ExpectRedirect("/")
 			other.Submit("/users/password", url.Values{"current_password": {AdminPassword},
-				"new_password": {"a brand new passphrase"}, "new_password2": {"a brand new passphrase"}}).ExpectRedirect("/users")
+				"new_password": {"a brand new passphrase"}, "new_password2": {"a brand new passphrase"}}).ExpectRedirect("/account")
 		}},
 		{"idle expiry", func(e *checkedEnv, c *Client) { e.Clock.Advance(web.IdleTimeout + time.Minute) }},
 	} {

@@ -24,7 +24,7 @@ func (s *Server) renderUsers(c echo.Context, status int, d views.UsersData) erro
 	if err != nil {
 		return err
 	}
-	d.Users, d.Manage, d.Roles = users, true, domain.Roles
+	d.Users, d.Roles = users, domain.Roles
 	d.CurrentID, d.Now, d.Fresh = adminOf(c).ID, s.Now(), s.reauthFresh(c)
 	ctx := c.Request().Context()
 	if d.Require2FA, err = s.factors.Required(ctx); err != nil {
@@ -202,12 +202,6 @@ func (s *Server) dropSession(c echo.Context) error {
 // changes their own password. Every session of theirs ends, then this browser gets a fresh one.
 func (s *Server) handleOwnPassword(c echo.Context) error {
 	me := adminOf(c)
-	back, rerender := "/account", func(c echo.Context, status int, d views.UsersData) error {
-		return s.renderAccountPage(c, status, nil, d.PwErrors)
-	}
-	if me.Role.Allows(domain.RoleAdmin) {
-		back, rerender = "/users", s.renderUsers
-	}
 	cur, pw, pw2 := formField(c, "current_password"), formField(c, "new_password"), formField(c, "new_password2")
 	errs := views.FormErrors{}
 	if msg := password.Check(pw, me.Email); msg != "" {
@@ -231,7 +225,7 @@ func (s *Server) handleOwnPassword(c echo.Context) error {
 		errs["current_password"] = "enter your current password"
 	}
 	if len(errs) > 0 {
-		return rerender(c, status, views.UsersData{PwErrors: errs})
+		return s.renderAccountPage(c, status, nil, errs)
 	}
 	hash, err := password.Hash(pw)
 	if err != nil {
@@ -246,7 +240,7 @@ func (s *Server) handleOwnPassword(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "ok", "Password changed. Your other sessions were logged out.")
-	return redirect(c, back)
+	return redirect(c, "/account")
 }
 
 // adminParam loads the user named by the :id route parameter; a malformed id is a 404.

@@ -197,7 +197,7 @@ func TestAdminsChangePassword(t *testing.T) {
 	}
 
 	p := c.Follow(c.Submit("/users/password", url.Values{"current_password": {AdminPassword},
-		"new_password": {newPassword}, "new_password2": {newPassword}}).ExpectRedirect("/users"))
+		"new_password": {newPassword}, "new_password2": {newPassword}}).ExpectRedirect("/account"))
 	if got := p.Text("flash"); !strings.Contains(got, "Password changed") {
 		t.Errorf("flash %q", got)
 	}
