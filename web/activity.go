@@ -62,13 +62,7 @@ func activityFilter(c echo.Context) (domain.ActivityQuery, views.ActivityFilter,
 }
 
 func activityQueryString(f views.ActivityFilter) url.Values {
-	v := url.Values{}
-	for k, val := range map[string]string{"kind": f.Kind, "key": f.Key, "from": f.From, "to": f.To} {
-		if val != "" {
-			v.Set(k, val)
-		}
-	}
-	return v
+	return queryOf(map[string]string{"kind": f.Kind, "key": f.Key, "from": f.From, "to": f.To})
 }
 
 // handleActivity serves GET /activity: the feed across all keys (or one, ?key=), newest first,

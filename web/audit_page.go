@@ -5,11 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/staxkeys/staxkeys/domain"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/staxkeys/staxkeys/domain"
 
 	"github.com/labstack/echo/v4"
 
@@ -69,8 +70,13 @@ func dayRange(from, to string, errs views.FormErrors) (since, until time.Time) {
 
 // query renders the filter back as a query string.
 func auditQueryString(f views.AuditFilter) url.Values {
+	return queryOf(map[string]string{"action": f.Action, "actor": f.Actor, "target": f.Target, "from": f.From, "to": f.To})
+}
+
+// queryOf is a filter's fields as a query string, leaving out the empty ones.
+func queryOf(fields map[string]string) url.Values {
 	v := url.Values{}
-	for k, val := range map[string]string{"action": f.Action, "actor": f.Actor, "target": f.Target, "from": f.From, "to": f.To} {
+	for k, val := range fields {
 		if val != "" {
 			v.Set(k, val)
 		}
