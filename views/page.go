@@ -211,6 +211,9 @@ func pageURL(d KeysData, page int) string {
 	if d.Query.Status != "" {
 		q.Set("status", d.Query.Status)
 	}
+	if d.Query.Tag != "" {
+		q.Set("tag", d.Query.Tag)
+	}
 	if d.Query.Sort != "" {
 		q.Set("sort", d.Query.Sort)
 	}
@@ -264,7 +267,9 @@ func thousands(n int) string {
 }
 
 // filtered reports whether the dashboard shows fewer pairs than all.
-func filtered(q domain.KeyQuery) bool { return q.Status != "" || strings.TrimSpace(q.Search) != "" }
+func filtered(q domain.KeyQuery) bool {
+	return q.Status != "" || strings.TrimSpace(q.Search) != "" || q.Tag != ""
+}
 
 // keysNoun names what the dashboard lists, in words: "3 revoked keys matching “acme”".
 func keysNoun(q domain.KeyQuery, n int) string {
@@ -278,6 +283,9 @@ func keysNoun(q domain.KeyQuery, n int) string {
 		s = plural(n, "key", "keys") + " with no verdict yet"
 	default:
 		s = plural(n, "key", "keys")
+	}
+	if q.Tag != "" {
+		s += " tagged " + q.Tag
 	}
 	if t := strings.TrimSpace(q.Search); t != "" {
 		s += " matching “" + t + "”"
@@ -331,6 +339,9 @@ func sortURL(d KeysData, first string) string {
 	}
 	if d.Query.Status != "" {
 		q.Set("status", d.Query.Status)
+	}
+	if d.Query.Tag != "" {
+		q.Set("tag", d.Query.Tag)
 	}
 	q.Set("sort", next)
 	return "/?" + q.Encode()

@@ -2,7 +2,9 @@ package web
 
 import (
 	"errors"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,12 +21,21 @@ const pageSize = 50
 // stripLength is how many recent checks each row's strip shows.
 const stripLength = 30
 
+// groupLimit is how many pairs the dashboard grouped by tag shows at most: grouping needs
+// every matching pair on one page.
+const groupLimit = 500
+
 // handleKeyList serves GET /: the dashboard.
 func (s *Server) handleKeyList(c echo.Context) error {
 	ctx := c.Request().Context()
-	q := domain.KeyQuery{Status: c.QueryParam("status"), Search: c.QueryParam("q"), Sort: c.QueryParam("sort"), Limit: pageSize}
+	q := domain.KeyQuery{Status: c.QueryParam("status"), Search: c.QueryParam("q"), Tag: strings.ToLower(strings.TrimSpace(c.QueryParam("tag"))),
+		Sort: c.QueryParam("sort"), Limit: pageSize}
 	page, offset := pageParam(c, pageSize)
 	q.Offset = offset
+	grouped := c.QueryParam("group") == "tag"
+	if grouped {
+		page, q.Offset, q.Limit = 1, 0, groupLimit
+	}
 	res, err := s.db.ListKeys(ctx, q)
 	var ve *domain.ValidationError
 	if errors.As(err, &ve) {
@@ -63,26 +74,74 @@ func (s *Server) handleKeyList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	tags, err := s.db.ListTags(ctx)
+	if err != nil {
+		return err
+	}
 	d := views.KeysData{
 		Keys: res.Keys, Total: res.Total, Counts: counts, Query: q, PageNum: page, PageSize: pageSize,
 		Pages: pageCount(res.Total, pageSize), Strips: strips, Duplicates: dups, Muted: muted,
-		Checker: s.checkerInfo(), Recent: recent, Now: s.Now(),
+		Checker: s.checkerInfo(), Recent: recent, Now: s.Now(), Tags: tags,
+	}
+	if grouped {
+		d.GroupByTag, d.Groups, d.Pages = true, groupByTag(res.Keys), 1
 	}
 	return render(c, http.StatusOK, views.KeysPage(s.page(c, "Keys", "keys"), d))
 }
 
+// groupByTag sections keys by tag, in tag order, a key in each of its tags' sections and the
+// untagged ones last; within a section the keys keep their order.
+func groupByTag(ks []domain.Key) []views.TagGroup {
+	byTag := map[string][]domain.Key{}
+	var untagged []domain.Key
+	for _, k := range ks {
+		if len(k.Tags) == 0 {
+			untagged = append(untagged, k)
+		}
+		for _, t := range k.Tags {
+			byTag[t] = append(byTag[t], k)
+		}
+	}
+	out := make([]views.TagGroup, 0, len(byTag)+1)
+	for _, t := range slices.Sorted(maps.Keys(byTag)) {
+		out = append(out, views.TagGroup{Tag: t, Keys: byTag[t]})
+	}
+	if len(untagged) > 0 {
+		out = append(out, views.TagGroup{Keys: untagged})
+	}
+	return out
+}
+
+// parseTagsText splits the form's tags field at commas; keys.Validate trims, checks and
+// normalises the parts (so "on call" is refused, not read as two tags).
+func parseTagsText(s string) []string { return strings.Split(s, ",") }
+
+// keyForm is the add or edit form as typed, with the tags in use for its suggestions.
+func (s *Server) keyForm(c echo.Context, f views.KeyFormData) (views.KeyFormData, error) {
+	tags, err := s.db.ListTags(c.Request().Context())
+	f.AllTags = tags
+	return f, err
+}
+
 // handleKeyNew serves GET /keys/new.
 func (s *Server) handleKeyNew(c echo.Context) error {
-	return render(c, http.StatusOK, views.KeyFormPage(s.page(c, "Add key", "add"), views.KeyFormData{}))
+	f, err := s.keyForm(c, views.KeyFormData{})
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.KeyFormPage(s.page(c, "Add key", "add"), f))
 }
 
 // handleKeyCreate serves POST /keys.
 func (s *Server) handleKeyCreate(c echo.Context) error {
-	in := keys.Input{Label: c.FormValue("label"), Email: c.FormValue("email"), Key: c.FormValue("key")}
+	in := keys.Input{Label: c.FormValue("label"), Email: c.FormValue("email"), Key: c.FormValue("key"), Tags: parseTagsText(c.FormValue("tags"))}
 	_, err := s.keys.Add(c.Request().Context(), principalOf(c), in)
 	if fe := formErrors(err); fe != nil {
-		return render(c, statusOf(err), views.KeyFormPage(s.page(c, "Add key", "add"),
-			views.KeyFormData{Label: in.Label, Email: in.Email, Errors: fe}))
+		f, ferr := s.keyForm(c, views.KeyFormData{Label: in.Label, Email: in.Email, Tags: c.FormValue("tags"), Errors: fe})
+		if ferr != nil {
+			return ferr
+		}
+		return render(c, statusOf(err), views.KeyFormPage(s.page(c, "Add key", "add"), f))
 	}
 	if err != nil {
 		return err
@@ -132,8 +191,11 @@ func (s *Server) handleKeyEdit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.KeyFormPage(s.page(c, "Edit key", "keys"),
-		views.KeyFormData{ID: p.ID, Label: p.Label, Email: p.Email, Hint: p.KeyHint}))
+	f, err := s.keyForm(c, views.KeyFormData{ID: p.ID, Label: p.Label, Email: p.Email, Hint: p.KeyHint, Tags: views.TagsText(p.Tags)})
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.KeyFormPage(s.page(c, "Edit key", "keys"), f))
 }
 
 // handleKeyUpdate serves POST /keys/:id. The key is replaced only if a new one was typed.
@@ -144,13 +206,20 @@ func (s *Server) handleKeyUpdate(c echo.Context) error {
 	}
 	label, email, key := c.FormValue("label"), c.FormValue("email"), c.FormValue("key")
 	edit := keys.Edit{Label: &label, Email: &email}
+	if _, ok := c.Request().PostForm["tags"]; ok { // a form without the field keeps the tags
+		tags := parseTagsText(c.FormValue("tags"))
+		edit.Tags = &tags
+	}
 	if strings.TrimSpace(key) != "" { // an empty key field keeps the key
 		edit.Key = &key
 	}
 	_, err = s.keys.Update(c.Request().Context(), principalOf(c), p.ID, edit)
 	if fe := formErrors(err); fe != nil {
-		return render(c, statusOf(err), views.KeyFormPage(s.page(c, "Edit key", "keys"),
-			views.KeyFormData{ID: p.ID, Label: label, Email: email, Hint: p.KeyHint, Errors: fe}))
+		f, ferr := s.keyForm(c, views.KeyFormData{ID: p.ID, Label: label, Email: email, Hint: p.KeyHint, Tags: c.FormValue("tags"), Errors: fe})
+		if ferr != nil {
+			return ferr
+		}
+		return render(c, statusOf(err), views.KeyFormPage(s.page(c, "Edit key", "keys"), f))
 	}
 	if err != nil {
 		return err

@@ -1,9 +1,16 @@
 package web_test
 
 import (
+	"context"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/staxkeys/staxkeys/domain"
 )
 
 // TestAPITags: tags in and out of the JSON API, a PATCH leaving them out keeping them and
@@ -74,5 +81,93 @@ func TestAPITags(t *testing.T) {
 	}
 	if got := ids("&tag=billing"); got != "total 0" {
 		t.Errorf("after clearing, ?tag=billing = %s", got)
+	}
+}
+
+// TestTagsOnPages: tags typed in the add and edit forms (a bad one re-renders the form with the
+// field marked and adds nothing), shown as chips on the row and the key page, the dashboard
+// filtered by ?tag= (kept by the pager and sort links) and grouped by tag.
+func TestTagsOnPages(t *testing.T) {
+	e := newTestServer(t)
+	c := e.LoggedIn(t)
+
+	bad := c.Submit("/keys", url.Values{"email": {"billing@acme.com"}, "key": {apiKeyA}, "tags": {"billing, on call"}}).Expect(http.StatusUnprocessableEntity)
+	if !bad.Marked("tags") || !strings.Contains(bad.Text("tags-error"), `"on call"`) || bad.Value("tags") != "billing, on call" {
+		t.Fatalf("bad tag: marked %v, message %q, value %q", bad.Marked("tags"), bad.Text("tags-error"), bad.Value("tags"))
+	}
+	if page, _ := e.DB.ListKeys(context.Background(), domain.KeyQuery{}); page.Total != 0 {
+		t.Fatal("a bad tag added the key")
+	}
+	c.Submit("/keys", url.Values{"label": {"Billing"}, "email": {"billing@acme.com"}, "key": {apiKeyA}, "tags": {"Billing, env:prod,"}}).ExpectRedirect("/")
+	c.Submit("/keys", url.Values{"label": {"Intake"}, "email": {"intake@acme.com"}, "key": {apiKeyB}, "tags": {"zapier"}}).ExpectRedirect("/")
+	c.Submit("/keys", url.Values{"label": {"Spare"}, "email": {"spare@acme.com"}, "key": {apiKeyC}}).ExpectRedirect("/")
+	all, err := e.DB.ListKeys(context.Background(), domain.KeyQuery{Sort: "added"})
+	if err != nil || all.Total != 3 {
+		t.Fatal(all, err)
+	}
+	billing, intake := all.Keys[0], all.Keys[1]
+
+	chips := func(p *Page, sel string) []string {
+		var out []string
+		p.Find(sel + ` [data-testid="tag-chip"]`).Each(func(_ int, s *goquery.Selection) { out = append(out, s.Text()) })
+		return out
+	}
+	dash := c.Get("/").Expect(http.StatusOK)
+	if got := chips(dash, "#pair-"+strconv.FormatInt(billing.ID, 10)); !slices.Equal(got, []string{"billing", "env:prod"}) {
+		t.Errorf("billing row chips = %q", got)
+	}
+	if href := dash.Find(`[data-tag="zapier"]`).AttrOr("href", ""); href != "/?tag=zapier" {
+		t.Errorf("zapier chip links to %q", href)
+	}
+	var options []string
+	dash.Find(`#tag option`).Each(func(_ int, s *goquery.Selection) { options = append(options, s.Text()) })
+	if !slices.Equal(options, []string{"All tags", "billing (1)", "env:prod (1)", "zapier (1)"}) {
+		t.Errorf("tag filter options = %q", options)
+	}
+
+	filteredDash := c.Get("/?tag=ENV:prod&sort=label").Expect(http.StatusOK)
+	if n := filteredDash.Find(`[data-testid="pair-row"]`).Length(); n != 1 {
+		t.Errorf("?tag=env:prod shows %d rows, want 1", n)
+	}
+	if got := filteredDash.Text("result-line"); got != "1 key tagged env:prod" {
+		t.Errorf("result line %q", got)
+	}
+	if got := filteredDash.Find(`#tag option[selected]`).AttrOr("value", ""); got != "env:prod" {
+		t.Errorf("selected tag %q", got)
+	}
+	if href := filteredDash.Find(`th a.sort-link`).First().AttrOr("href", ""); !strings.Contains(href, "tag=env%3Aprod") {
+		t.Errorf("sort link %q drops the tag", href)
+	}
+
+	grouped := c.Get("/?group=tag").Expect(http.StatusOK)
+	var groups []string
+	grouped.Find(`[data-testid="tag-group"]`).Each(func(_ int, s *goquery.Selection) {
+		groups = append(groups, s.AttrOr("data-tag", "")+" "+strings.TrimSpace(s.Find(`[data-testid="tag-group-count"]`).Text()))
+	})
+	if want := []string{"billing 1 key", "env:prod 1 key", "zapier 1 key", " 1 key"}; !slices.Equal(groups, want) {
+		t.Errorf("groups = %q, want %q", groups, want)
+	}
+	if !grouped.Find("#group").Is("[checked]") {
+		t.Error("Group by tag is not checked")
+	}
+
+	// The edit form shows the tags; changing them there, or clearing them.
+	edit := c.Get("/keys/" + strconv.FormatInt(intake.ID, 10) + "/edit").Expect(http.StatusOK)
+	if edit.Value("tags") != "zapier" || edit.Find(`#tags-in-use option[value="billing"]`).Length() != 1 {
+		t.Fatalf("edit form tags %q, suggestions %d", edit.Value("tags"), edit.Find(`#tags-in-use option`).Length())
+	}
+	id := strconv.FormatInt(intake.ID, 10)
+	c.Submit("/keys/"+id, url.Values{"label": {"Intake"}, "email": {"intake@acme.com"}, "tags": {"zapier, env:prod"}}).ExpectRedirect("/keys/" + id)
+	show := c.Get("/keys/" + id).Expect(http.StatusOK)
+	if got := chips(show, `[data-testid="pair-detail"]`); !slices.Equal(got, []string{"env:prod", "zapier"}) {
+		t.Errorf("key page chips = %q", got)
+	}
+	bad = c.Submit("/keys/"+id, url.Values{"label": {"Intake"}, "email": {"intake@acme.com"}, "tags": {"-x"}}).Expect(http.StatusUnprocessableEntity)
+	if !bad.Marked("tags") {
+		t.Error("bad tag on edit not marked")
+	}
+	c.Submit("/keys/"+id, url.Values{"label": {"Intake"}, "email": {"intake@acme.com"}, "tags": {""}}).ExpectRedirect("/keys/" + id)
+	if k, _ := e.DB.KeyByID(context.Background(), intake.ID); len(k.Tags) != 0 {
+		t.Errorf("tags after clearing the field = %q", k.Tags)
 	}
 }
