@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/secret"
@@ -99,8 +100,10 @@ func (e *ImportFileError) Error() string {
 	return "vault: import: " + e.Msg
 }
 
-// ParseImport reads a CSV file of pairs: a header row naming the columns label, email and key
-// (in any order; other columns are ignored), then one pair per row. Each row is validated as
+// ParseImport reads a CSV file of pairs: a header row naming the columns label, email and key,
+// and optionally tags (in any order; other columns are ignored), then one pair per row. A tags
+// cell holds the key's tags separated by spaces, commas or | ("billing env:prod", as the
+// export writes them); no tag holds any of these. Each row is validated as
 // Add would, and a row repeating an earlier one (same email and key) is marked. A file that is
 // not such a CSV at all gives an *ImportFileError.
 func ParseImport(r io.Reader) (*ImportPlan, error) {
@@ -149,7 +152,11 @@ func ParseImport(r io.Reader) (*ImportPlan, error) {
 		if cols.label >= 0 {
 			label = rec[cols.label]
 		}
-		in, err := Validate(Input{Label: label, Email: rec[cols.email], Key: rec[cols.key]}, true)
+		var tags []string
+		if cols.tags >= 0 {
+			tags = SplitTagsCell(rec[cols.tags])
+		}
+		in, err := Validate(Input{Label: label, Email: rec[cols.email], Key: rec[cols.key], Tags: tags}, true)
 		row.In = in
 		var ve *domain.ValidationError
 		if errors.As(err, &ve) {
@@ -179,7 +186,12 @@ func ParseImport(r io.Reader) (*ImportPlan, error) {
 	return plan, nil
 }
 
-type columns struct{ label, email, key int }
+type columns struct{ label, email, key, tags int }
+
+// SplitTagsCell splits an import file's tags cell at spaces, commas and |.
+func SplitTagsCell(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '|' || unicode.IsSpace(r) })
+}
 
 // separator is the field separator of the file's first line: a comma, or else a semicolon or
 // a tab if that line has one and no comma.
@@ -200,7 +212,7 @@ func separator(b []byte) rune {
 // not. What is wrong with a header is said precisely, naming the columns found (header names
 // are never a key).
 func importColumns(header []string) (columns, []string, string) {
-	c := columns{-1, -1, -1}
+	c := columns{-1, -1, -1, -1}
 	var ignored []string
 	for i, h := range header {
 		name := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
@@ -212,6 +224,8 @@ func importColumns(header []string) (columns, []string, string) {
 			p = &c.email
 		case "key":
 			p = &c.key
+		case "tags":
+			p = &c.tags
 		default:
 			if name != "" {
 				ignored = append(ignored, name)

@@ -79,8 +79,10 @@ func NormalizeTags(in []string) ([]string, string) {
 
 // checkTag says what is wrong with one lower-cased tag, naming it.
 func checkTag(t string) string {
+	// A bad tag is quoted only while it is short: a longer one could be an API key pasted in the
+	// wrong field or import column, and messages never hold keys.
 	shown := t
-	if utf8.RuneCountInString(shown) > MaxTagLen+10 || !utf8.ValidString(shown) || hasControl(shown) || hasBidiControl(shown) {
+	if len(shown) >= MinKeyLen || !utf8.ValidString(shown) || hasControl(shown) || hasBidiControl(shown) {
 		shown = ""
 	}
 	name := func(msg string) string {

@@ -79,7 +79,7 @@ func ImportPage(p Page, d ImportData) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<article><header><strong>Import keys from CSV</strong></header><p>The first line is the header <code>label,email,key</code> (the label column may be left out; semicolons or tabs work as well as commas); then one key per line. Nothing is imported before you have seen the preview. An upload may be up to 256 KB (a couple of thousand keys); for bigger files use <code>staxkeys import FILE</code>.</p>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<article><header><strong>Import keys from CSV</strong></header><p>The first line is the header <code>label,email,key</code> (the label column may be left out; semicolons or tabs work as well as commas); then one key per line. An optional <code>tags</code> column gives each key its tags, separated by spaces, commas or <code>|</code> (<code>billing env:prod</code>, as the export writes them). Nothing is imported before you have seen the preview. An upload may be up to 256 KB (a couple of thousand keys); for bigger files use <code>staxkeys import FILE</code>.</p>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

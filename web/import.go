@@ -150,7 +150,7 @@ func importPreview(plan *keys.ImportPlan, tok string, names map[int64]string) *v
 		switch {
 		case r.Bad():
 			row.Status = "bad"
-			for _, f := range []string{"row", "label", "email", "key"} {
+			for _, f := range []string{"row", "label", "email", "key", "tags"} {
 				if msg := r.Problems[f]; msg != "" {
 					row.Notes = append(row.Notes, msg)
 				}
