@@ -26,6 +26,9 @@ type Input struct {
 	Label string
 	Email string
 	Key   string
+	// Expected is what is expected of the key; "" is domain.ExpectValid. Update leaves it to
+	// Service.Update (store.SetExpected), which validates it here with the rest.
+	Expected domain.Expect
 }
 
 // Add validates and registers a new pair.
@@ -40,6 +43,7 @@ func (v *Vault) Add(ctx context.Context, in Input) (domain.Key, error) {
 		KeyHint:        secret.Hint(in.Key),
 		KeyFingerprint: v.KeyFingerprint(in.Key),
 		Seal:           v.sealer(in.Key),
+		Expected:       in.Expected,
 	})
 }
 
