@@ -3,10 +3,15 @@ package web_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
+
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/tests/staxfake"
 )
 
@@ -64,5 +69,98 @@ func TestAPIExpected(t *testing.T) {
 	list := api.Do(http.MethodGet, "/api/v1/keys?status=still_accepted", "").Expect(http.StatusOK).Object()
 	if list["total"] != 2.0 {
 		t.Errorf("still accepted: %v", list)
+	}
+}
+
+// TestDashboardExpectedDead: a key that should be dead but is still accepted is shown as the
+// worst problem (its chip, its card, first under "Problems first"); one Stax.ai refuses is
+// retired (not red, not a problem); the cards still add up to All keys; and the form sets the
+// expectation, a bad value marked and nothing changed.
+func TestDashboardExpectedDead(t *testing.T) {
+	e := newTestServer(t)
+	c := e.LoggedIn(t)
+	ctx := context.Background()
+	ok := e.mustAdd(t, "A working", "ok@acme.com", "sk_live_EXPECT_ok_0123456789")
+	gone := e.mustAdd(t, "B revoked", "gone@acme.com", "sk_live_EXPECT_gone_0123456789")
+	leak := e.mustAdd(t, "C leaked", "leak@acme.com", "sk_live_EXPECT_leak_0123456789")
+	old := e.mustAdd(t, "D rotated", "old@acme.com", "sk_live_EXPECT_old_0123456789")
+	e.recordOutcome(t, ok.ID, domain.OutcomeValid)
+	e.recordOutcome(t, gone.ID, domain.OutcomeRevoked)
+	e.recordOutcome(t, leak.ID, domain.OutcomeValid)
+	e.recordOutcome(t, old.ID, domain.OutcomeRevoked)
+
+	// Declared dead through the edit form.
+	for _, id := range []int64{leak.ID, old.ID} {
+		path := "/keys/" + strconv.FormatInt(id, 10)
+		form := c.Get(path + "/edit").Expect(http.StatusOK)
+		if form.TestID("expected").Length() != 1 || form.Find(`#expected option[selected]`).AttrOr("value", "") != "valid" {
+			t.Fatalf("edit form without the expected state: %s", form.Find("form").Text())
+		}
+		k, _ := e.DB.KeyByID(ctx, id)
+		bad := c.Submit(path, url.Values{"label": {k.Label}, "email": {k.Email}, "expected": {"dead"}}).Expect(http.StatusUnprocessableEntity)
+		if !bad.Marked("expected") {
+			t.Error("a bad expected state is not marked")
+		}
+		if k, _ := e.DB.KeyByID(ctx, id); k.Expected != domain.ExpectValid {
+			t.Fatalf("a refused edit changed the expectation: %q", k.Expected)
+		}
+		c.Submit(path, url.Values{"label": {k.Label}, "email": {k.Email}, "expected": {"revoked"}}).ExpectRedirect(path)
+	}
+
+	p := c.Get("/").Expect(http.StatusOK)
+	var order, chips []string
+	p.TestID("pair-row").Each(func(_ int, r *goquery.Selection) {
+		order = append(order, r.AttrOr("data-label", ""))
+		chips = append(chips, strings.TrimSpace(r.Find(`[data-testid="pair-status"]`).Text()))
+	})
+	if want := []string{"c leaked", "b revoked", "a working", "d rotated"}; strings.Join(order, ",") != strings.Join(want, ",") {
+		t.Errorf("problems first: %v, want %v", order, want)
+	}
+	if want := []string{"Still accepted — should be dead", "Revoked", "Valid", "Retired"}; strings.Join(chips, ",") != strings.Join(want, ",") {
+		t.Errorf("chips %q, want %q", chips, want)
+	}
+	count := func(id string) int {
+		n, err := strconv.Atoi(strings.TrimSpace(p.TestID(id).Find(".count").Text()))
+		if err != nil {
+			t.Fatalf("card %s: %q", id, p.TestID(id).Text())
+		}
+		return n
+	}
+	for id, want := range map[string]int{"count-all": 4, "count-still_accepted": 1, "count-valid": 1, "count-revoked": 1,
+		"count-denied": 0, "count-pending": 0, "count-retired": 1} {
+		if got := count(id); got != want {
+			t.Errorf("%s = %d, want %d", id, got, want)
+		}
+	}
+	sum := 0
+	p.Find(`#summary .card:not(.card-all)`).Each(func(_ int, s *goquery.Selection) {
+		n, _ := strconv.Atoi(strings.TrimSpace(s.Find(".count").Text()))
+		sum += n
+	})
+	if sum != 4 {
+		t.Errorf("the cards add up to %d of 4", sum)
+	}
+	for status, label := range map[string]string{"still_accepted": "c leaked", "retired": "d rotated", "revoked": "b revoked", "valid": "a working"} {
+		rows := c.Get("/?status=" + status).Expect(http.StatusOK).TestID("pair-row")
+		if rows.Length() != 1 || rows.AttrOr("data-label", "") != label {
+			t.Errorf("card %s lists %d rows (%s)", status, rows.Length(), rows.AttrOr("data-label", ""))
+		}
+	}
+
+	kp := c.Get("/keys/" + strconv.FormatInt(leak.ID, 10)).Expect(http.StatusOK)
+	if !strings.Contains(kp.Text("detail-expected"), "Should be dead") || kp.TestID("still-accepted-since").Length() != 1 ||
+		!strings.Contains(kp.Text("expected-why"), "still accepts it") {
+		t.Errorf("key page of a still-accepted key: %q / %q", kp.Text("detail-expected"), kp.Text("expected-why"))
+	}
+	kp = c.Get("/keys/" + strconv.FormatInt(old.ID, 10)).Expect(http.StatusOK)
+	if !strings.Contains(kp.Text("expected-why"), "retired as expected") || kp.TestID("still-accepted-since").Length() != 0 {
+		t.Errorf("key page of a retired key: %q", kp.Text("expected-why"))
+	}
+
+	// Added as should be dead through the form.
+	c.Submit("/keys", url.Values{"label": {"E new"}, "email": {"new@acme.com"}, "key": {"sk_live_EXPECT_new_0123456789"}, "expected": {"revoked"}}).ExpectRedirect("/")
+	all, _ := e.DB.AllKeys(ctx)
+	if k := all[len(all)-1]; k.Label != "E new" || k.Expected != domain.ExpectRevoked {
+		t.Errorf("added %+v", k)
 	}
 }

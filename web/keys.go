@@ -78,14 +78,19 @@ func (s *Server) handleKeyNew(c echo.Context) error {
 
 // handleKeyCreate serves POST /keys.
 func (s *Server) handleKeyCreate(c echo.Context) error {
-	in := keys.Input{Label: c.FormValue("label"), Email: c.FormValue("email"), Key: c.FormValue("key")}
-	_, err := s.keys.Add(c.Request().Context(), principalOf(c), in)
+	in := keys.Input{Label: c.FormValue("label"), Email: c.FormValue("email"), Key: c.FormValue("key"),
+		Expected: domain.Expect(c.FormValue("expected"))}
+	k, err := s.keys.Add(c.Request().Context(), principalOf(c), in)
 	if fe := formErrors(err); fe != nil {
 		return render(c, statusOf(err), views.KeyFormPage(s.page(c, "Add key", "add"),
-			views.KeyFormData{Label: in.Label, Email: in.Email, Errors: fe}))
+			views.KeyFormData{Label: in.Label, Email: in.Email, Expected: in.Expected, Errors: fe}))
 	}
 	if err != nil {
 		return err
+	}
+	if k.Expected == domain.ExpectRevoked {
+		s.flash(c, "ok", "Key added as one that should be dead. It will be checked within seconds: staxkeys alerts if Stax.ai still accepts it.")
+		return redirect(c, "/")
 	}
 	s.flash(c, "ok", "Key added. It will be checked within seconds.")
 	return redirect(c, "/")
@@ -133,7 +138,7 @@ func (s *Server) handleKeyEdit(c echo.Context) error {
 		return err
 	}
 	return render(c, http.StatusOK, views.KeyFormPage(s.page(c, "Edit key", "keys"),
-		views.KeyFormData{ID: p.ID, Label: p.Label, Email: p.Email, Hint: p.KeyHint}))
+		views.KeyFormData{ID: p.ID, Label: p.Label, Email: p.Email, Hint: p.KeyHint, Expected: p.Expected}))
 }
 
 // handleKeyUpdate serves POST /keys/:id. The key is replaced only if a new one was typed.
@@ -147,10 +152,15 @@ func (s *Server) handleKeyUpdate(c echo.Context) error {
 	if strings.TrimSpace(key) != "" { // an empty key field keeps the key
 		edit.Key = &key
 	}
+	expected := p.Expected
+	if v, ok := c.Request().PostForm["expected"]; ok && len(v) > 0 { // absent keeps it
+		expected = domain.Expect(v[0])
+		edit.Expected = &expected
+	}
 	_, err = s.keys.Update(c.Request().Context(), principalOf(c), p.ID, edit)
 	if fe := formErrors(err); fe != nil {
 		return render(c, statusOf(err), views.KeyFormPage(s.page(c, "Edit key", "keys"),
-			views.KeyFormData{ID: p.ID, Label: label, Email: email, Hint: p.KeyHint, Errors: fe}))
+			views.KeyFormData{ID: p.ID, Label: label, Email: email, Hint: p.KeyHint, Expected: expected, Errors: fe}))
 	}
 	if err != nil {
 		return err
