@@ -164,3 +164,32 @@ func TestDashboardExpectedDead(t *testing.T) {
 		t.Errorf("added %+v", k)
 	}
 }
+
+// TestMetricsExpectedDead: a key expected dead that Stax.ai still accepts is counted by
+// staxkeys_pairs_still_accepted (and stays valid in staxkeys_pairs); once refused it moves to
+// staxkeys_pairs_retired.
+func TestMetricsExpectedDead(t *testing.T) {
+	e := newCheckedEnv(t, checkedOptions{})
+	a := e.addKey(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
+	b := e.addKey(t, "Leaked", "leak@acme.com", apiKeyB, staxfake.Valid)
+	if _, err := e.DB.SetExpected(context.Background(), b.ID, domain.ExpectRevoked); err != nil {
+		t.Fatal(err)
+	}
+	e.checkNow(t, a.ID)
+	e.checkNow(t, b.ID)
+	api := e.API(t, "")
+	m := samples(t, api.Do(http.MethodGet, "/metrics", "").Expect(http.StatusOK).Body)
+	for name, want := range map[string]float64{`staxkeys_pairs_still_accepted`: 1, `staxkeys_pairs_retired`: 0, `staxkeys_pairs{verdict="valid"}`: 2} {
+		if got, ok := m[name]; !ok || got != want {
+			t.Errorf("still accepted: %s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+	e.Fake.Set("leak@acme.com", apiKeyB, staxfake.Revoked401)
+	e.checkNow(t, b.ID)
+	m = samples(t, api.Do(http.MethodGet, "/metrics", "").Expect(http.StatusOK).Body)
+	for name, want := range map[string]float64{`staxkeys_pairs_still_accepted`: 0, `staxkeys_pairs_retired`: 1, `staxkeys_pairs{verdict="revoked"}`: 1} {
+		if got, ok := m[name]; !ok || got != want {
+			t.Errorf("retired: %s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+}
