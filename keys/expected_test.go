@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/staxkeys/staxkeys/audit"
@@ -49,5 +50,33 @@ func TestExpectedAddAndUpdate(t *testing.T) {
 	}
 	if e := entries[1]; e.Action != "pair.add" || e.Detail != "expected revoked (should be dead)" {
 		t.Errorf("add entry %+v", e)
+	}
+}
+
+// TestImportExpectedColumn: an optional expected column sets each key's expected state (empty
+// is valid); any other value marks the row, by line.
+func TestImportExpectedColumn(t *testing.T) {
+	v, db := MustOpenVault(t)
+	ctx := context.Background()
+	file := "label,email,key,expected\n" +
+		"one,a@example.com," + impKey1 + ",revoked\n" +
+		"two,b@example.com," + impKey2 + ",\n" +
+		"three,c@example.com," + impKey3 + ",dead\n"
+	plan, err := v.PlanImport(ctx, strings.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := problems(plan); strings.Join(got, "; ") != "4: expected" {
+		t.Fatalf("bad rows %q", got)
+	}
+	if _, err := v.Import(ctx, plan, true); err != nil {
+		t.Fatal(err)
+	}
+	all, err := db.AllKeys(ctx)
+	if err != nil || len(all) != 2 {
+		t.Fatalf("imported %d keys, %v", len(all), err)
+	}
+	if all[0].Expected != domain.ExpectRevoked || all[1].Expected != domain.ExpectValid {
+		t.Errorf("expected %q, %q", all[0].Expected, all[1].Expected)
 	}
 }

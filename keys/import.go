@@ -59,7 +59,7 @@ func (r ImportRow) Importable() bool { return !r.Bad() && !r.Duplicate() }
 // ImportPlan is an import file read and checked, row by row.
 type ImportPlan struct {
 	Rows    []ImportRow
-	Ignored []string // header columns other than label, email and key
+	Ignored []string // header columns other than label, email, key and expected
 	// Progress, when set, is called by Import after each row with the rows done so far, so
 	// the command line can show progress on a long import.
 	Progress func(done int)
@@ -100,7 +100,8 @@ func (e *ImportFileError) Error() string {
 }
 
 // ParseImport reads a CSV file of pairs: a header row naming the columns label, email and key
-// (in any order; other columns are ignored), then one pair per row. Each row is validated as
+// and, optionally, expected (valid, revoked or empty: see domain.Expect), in any order; other
+// columns are ignored; then one pair per row. Each row is validated as
 // Add would, and a row repeating an earlier one (same email and key) is marked. A file that is
 // not such a CSV at all gives an *ImportFileError.
 func ParseImport(r io.Reader) (*ImportPlan, error) {
@@ -149,7 +150,11 @@ func ParseImport(r io.Reader) (*ImportPlan, error) {
 		if cols.label >= 0 {
 			label = rec[cols.label]
 		}
-		in, err := Validate(Input{Label: label, Email: rec[cols.email], Key: rec[cols.key]}, true)
+		expected := ""
+		if cols.expected >= 0 {
+			expected = strings.ToLower(strings.TrimSpace(rec[cols.expected]))
+		}
+		in, err := Validate(Input{Label: label, Email: rec[cols.email], Key: rec[cols.key], Expected: domain.Expect(expected)}, true)
 		row.In = in
 		var ve *domain.ValidationError
 		if errors.As(err, &ve) {
@@ -179,7 +184,8 @@ func ParseImport(r io.Reader) (*ImportPlan, error) {
 	return plan, nil
 }
 
-type columns struct{ label, email, key int }
+// columns are where each column is; label and expected are optional (-1).
+type columns struct{ label, email, key, expected int }
 
 // separator is the field separator of the file's first line: a comma, or else a semicolon or
 // a tab if that line has one and no comma.
@@ -196,11 +202,11 @@ func separator(b []byte) rune {
 	return ','
 }
 
-// importColumns finds the columns in the header. The label is optional; email and key are
-// not. What is wrong with a header is said precisely, naming the columns found (header names
+// importColumns finds the columns in the header. The label and expected are optional; email
+// and key are not. What is wrong with a header is said precisely, naming the columns found (header names
 // are never a key).
 func importColumns(header []string) (columns, []string, string) {
-	c := columns{-1, -1, -1}
+	c := columns{-1, -1, -1, -1}
 	var ignored []string
 	for i, h := range header {
 		name := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
@@ -212,6 +218,8 @@ func importColumns(header []string) (columns, []string, string) {
 			p = &c.email
 		case "key":
 			p = &c.key
+		case "expected":
+			p = &c.expected
 		default:
 			if name != "" {
 				ignored = append(ignored, name)
