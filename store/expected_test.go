@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/store"
 )
 
 // TestExpectedStandings: a pair declared dead is stamped and due at once, is counted apart from
@@ -84,5 +85,24 @@ func TestExpectedStandings(t *testing.T) {
 	}
 	if got, want := labels(domain.KeyQuery{Sort: "status"}), []string{"d leaked", "c revoked", "a retired", "b working"}; !slices.Equal(got, want) {
 		t.Errorf("problems first: %q; want %q", got, want)
+	}
+
+	// The feed: a change since the key was declared dead says what it meant.
+	clk.Advance(time.Minute)
+	leaked, _ = db.KeyByID(ctx, leaked.ID)
+	rec := store.CheckRecord{
+		Check: domain.Check{KeyID: leaked.ID, At: clk.Now(), Outcome: domain.OutcomeRevoked}, KeyChangedAt: leaked.KeyChangedAt,
+		FromVerdict: domain.Valid, Verdict: domain.Revoked, VerdictAt: clk.Now(), VerdictSince: clk.Now(), NextCheckAt: clk.Now().Add(time.Hour),
+		Event: &domain.Event{KeyID: leaked.ID, At: clk.Now(), Old: domain.Valid, New: domain.Revoked},
+	}
+	if err := db.RecordCheck(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	feed, _, err := db.ListActivity(ctx, domain.ActivityQuery{Kinds: []domain.ActivityKind{domain.ActivityVerdict}, KeyID: leaked.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(feed) != 1 || feed[0].Standing != domain.StandingRetired {
+		t.Errorf("feed of the leaked key: %+v", feed)
 	}
 }
