@@ -49,6 +49,9 @@ type Activity struct {
 	// set (zero: until unmuted).
 	By, EndedBy string
 	Until       time.Time
+	// Standing is, for a verdict change of a key expected dead made since it was declared so,
+	// what the change meant: StandingStillAccepted or StandingRetired; "" otherwise.
+	Standing Standing
 }
 
 // ActivityQuery filters and pages the feed. Zero values mean no filter.

@@ -68,6 +68,10 @@ type Key struct {
 	// Tags group and filter keys ("billing", "env:prod"): lower-case, without repeats, sorted.
 	// Nil where a read does not load them (the checker's).
 	Tags []string
+	// Expected is what the admin expects of the key (ExpectValid unless it was deleted at
+	// Stax.ai); ExpectedAt is when that was last changed, zero if never.
+	Expected   Expect
+	ExpectedAt time.Time
 
 	Verdict      Verdict
 	VerdictAt    time.Time // when the verdict was last confirmed by a check
@@ -117,7 +121,9 @@ type Event struct {
 
 // KeyQuery selects and orders a page of keys.
 type KeyQuery struct {
-	// Status is a verdict, "undecided" (last check decided nothing), or "" for all.
+	// Status is a standing (a verdict for keys that should work, "still_accepted" or "retired"
+	// for keys that should be dead; "pending" is either), "undecided" (last check decided
+	// nothing), or "" for all.
 	Status string
 	// Search matches label or email, case-insensitively, anywhere.
 	Search string
@@ -136,10 +142,31 @@ type KeyPage struct {
 }
 
 // StatusCounts is how many keys hold each verdict, and how many had an undecided last check.
+// The verdict counts are Stax.ai's answers whatever is expected; StillAccepted and the Retired
+// counts say how many of them are keys expected dead.
 type StatusCounts struct {
 	Pending, Valid, Revoked, Denied int
 	Undecided                       int
 	Total                           int
+	// StillAccepted counts the keys expected dead that are valid (also counted in Valid);
+	// RetiredRevoked and RetiredDenied those revoked or denied (also in Revoked, Denied).
+	StillAccepted, RetiredRevoked, RetiredDenied int
+}
+
+// Standings shares the keys out by standing, awaiting counted with pending: the summary cards,
+// which add up to Total.
+func (c StatusCounts) Standings() map[Standing]int {
+	return map[Standing]int{
+		StandingWorking: c.Valid - c.StillAccepted, StandingStillAccepted: c.StillAccepted,
+		StandingRevoked: c.Revoked - c.RetiredRevoked, StandingDenied: c.Denied - c.RetiredDenied,
+		StandingRetired: c.RetiredRevoked + c.RetiredDenied, StandingPending: c.Pending,
+	}
+}
+
+// Problems counts the keys whose standing is a problem (Standing.Problem).
+func (c StatusCounts) Problems() int {
+	s := c.Standings()
+	return s[StandingRevoked] + s[StandingDenied] + s[StandingStillAccepted]
 }
 
 // TagCount is a tag and how many keys hold it.

@@ -60,7 +60,7 @@ func (r ImportRow) Importable() bool { return !r.Bad() && !r.Duplicate() }
 // ImportPlan is an import file read and checked, row by row.
 type ImportPlan struct {
 	Rows    []ImportRow
-	Ignored []string // header columns other than label, email and key
+	Ignored []string // header columns other than label, email, key and expected
 	// Progress, when set, is called by Import after each row with the rows done so far, so
 	// the command line can show progress on a long import.
 	Progress func(done int)
@@ -101,9 +101,10 @@ func (e *ImportFileError) Error() string {
 }
 
 // ParseImport reads a CSV file of pairs: a header row naming the columns label, email and key,
-// and optionally tags (in any order; other columns are ignored), then one pair per row. A tags
-// cell holds the key's tags separated by spaces, commas or | ("billing env:prod", as the
-// export writes them); no tag holds any of these. Each row is validated as
+// and optionally tags and expected (in any order; other columns are ignored), then one pair per
+// row. A tags cell holds the key's tags separated by spaces, commas or | ("billing env:prod", as
+// the export writes them); no tag holds any of these. An expected cell is valid, revoked or empty
+// (see domain.Expect). Each row is validated as
 // Add would, and a row repeating an earlier one (same email and key) is marked. A file that is
 // not such a CSV at all gives an *ImportFileError.
 func ParseImport(r io.Reader) (*ImportPlan, error) {
@@ -156,7 +157,11 @@ func ParseImport(r io.Reader) (*ImportPlan, error) {
 		if cols.tags >= 0 {
 			tags = SplitTagsCell(rec[cols.tags])
 		}
-		in, err := Validate(Input{Label: label, Email: rec[cols.email], Key: rec[cols.key], Tags: tags}, true)
+		expected := ""
+		if cols.expected >= 0 {
+			expected = strings.ToLower(strings.TrimSpace(rec[cols.expected]))
+		}
+		in, err := Validate(Input{Label: label, Email: rec[cols.email], Key: rec[cols.key], Tags: tags, Expected: domain.Expect(expected)}, true)
 		row.In = in
 		var ve *domain.ValidationError
 		if errors.As(err, &ve) {
@@ -186,7 +191,8 @@ func ParseImport(r io.Reader) (*ImportPlan, error) {
 	return plan, nil
 }
 
-type columns struct{ label, email, key, tags int }
+// columns are where each column is; label, tags and expected are optional (-1).
+type columns struct{ label, email, key, tags, expected int }
 
 // SplitTagsCell splits an import file's tags cell at spaces, commas and |.
 func SplitTagsCell(s string) []string {
@@ -208,11 +214,11 @@ func separator(b []byte) rune {
 	return ','
 }
 
-// importColumns finds the columns in the header. The label is optional; email and key are
-// not. What is wrong with a header is said precisely, naming the columns found (header names
+// importColumns finds the columns in the header. The label and expected are optional; email
+// and key are not. What is wrong with a header is said precisely, naming the columns found (header names
 // are never a key).
 func importColumns(header []string) (columns, []string, string) {
-	c := columns{-1, -1, -1, -1}
+	c := columns{-1, -1, -1, -1, -1}
 	var ignored []string
 	for i, h := range header {
 		name := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
@@ -226,6 +232,8 @@ func importColumns(header []string) (columns, []string, string) {
 			p = &c.key
 		case "tags":
 			p = &c.tags
+		case "expected":
+			p = &c.expected
 		default:
 			if name != "" {
 				ignored = append(ignored, name)

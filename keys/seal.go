@@ -28,6 +28,9 @@ type Input struct {
 	Key   string
 	// Tags as typed; Validate normalises them (see NormalizeTags).
 	Tags []string
+	// Expected is what is expected of the key; "" is domain.ExpectValid. Update leaves it to
+	// Service.Update (store.SetExpected), which validates it here with the rest.
+	Expected domain.Expect
 }
 
 // Add validates and registers a new pair.
@@ -43,6 +46,7 @@ func (v *Vault) Add(ctx context.Context, in Input) (domain.Key, error) {
 		KeyHint:        secret.Hint(in.Key),
 		KeyFingerprint: v.KeyFingerprint(in.Key),
 		Seal:           v.sealer(in.Key),
+		Expected:       in.Expected,
 	})
 }
 

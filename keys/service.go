@@ -75,7 +75,8 @@ func (s *Service) Get(ctx context.Context, id int64) (domain.Key, error) {
 	return s.db.KeyByID(ctx, id)
 }
 
-// Add validates and registers a new key, and has it checked within seconds.
+// Add validates and registers a new key, and has it checked within seconds (a key registered
+// as expected dead too: whether Stax.ai still accepts it is what the admin needs to know).
 func (s *Service) Add(ctx context.Context, p domain.Principal, in Input) (domain.Key, error) {
 	if err := p.Require(domain.RoleEditor); err != nil {
 		return domain.Key{}, err
@@ -97,6 +98,8 @@ type Edit struct {
 	Key *string
 	// Tags replace the key's tags; an empty slice clears them.
 	Tags *[]string
+	// Expected changes what is expected of the key; a change has it checked at once.
+	Expected *domain.Expect
 }
 
 // Update applies e to key id in one step, with one audit entry saying what changed.
@@ -108,9 +111,15 @@ func (s *Service) Update(ctx context.Context, p domain.Principal, id int64, e Ed
 	if err != nil {
 		return before, err
 	}
-	in := Input{Label: before.Label, Email: before.Email, Tags: before.Tags}
+	in := Input{Label: before.Label, Email: before.Email, Tags: before.Tags, Expected: before.Expected.Or()}
 	if e.Tags != nil {
 		in.Tags = *e.Tags
+	}
+	if e.Expected != nil {
+		in.Expected = *e.Expected
+		if in.Expected == "" {
+			return before, domain.Invalid("expected", `expected must be "valid" (should work) or "revoked" (should be dead)`)
+		}
 	}
 	if e.Label != nil {
 		in.Label = *e.Label
@@ -125,13 +134,23 @@ func (s *Service) Update(ctx context.Context, p domain.Principal, id int64, e Ed
 		}
 		in.Key, replaced = *e.Key, true
 	}
+	if _, err := Validate(in, false); err != nil {
+		return before, err // every field at once, and nothing changed
+	}
 	after, err := s.vault.Update(ctx, id, in)
 	if err != nil {
 		return before, err
 	}
+	expectChanged := in.Expected != before.Expected.Or()
+	if expectChanged {
+		// Due at once: whether a key declared dead really is dead is known within seconds.
+		if after, err = s.db.SetExpected(ctx, id, in.Expected); err != nil {
+			return before, err
+		}
+	}
 	s.log.Info("key updated", slog.Int64("pair_id", id), slog.Bool("key_replaced", replaced), actorAttrs(p))
 	s.trail.Record(ctx, p, audit.KeyEdit, audit.KeyTarget(id), editDetail(before, after, replaced))
-	if after.KeyChangedAt != before.KeyChangedAt {
+	if after.KeyChangedAt != before.KeyChangedAt || expectChanged {
 		s.nudge()
 	}
 	return after, nil
@@ -288,10 +307,14 @@ func Lines(ns []int) string {
 
 // addDetail says what an add set beyond the label and email, for the audit trail: its tags.
 func addDetail(k domain.Key) string {
-	if len(k.Tags) == 0 {
-		return ""
+	var parts []string
+	if len(k.Tags) > 0 {
+		parts = append(parts, "tags "+tagList(k.Tags))
 	}
-	return "tags " + tagList(k.Tags)
+	if k.Expected == domain.ExpectRevoked {
+		parts = append(parts, "expected "+expectWords(k.Expected))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // tagList is tags for the audit trail: "[billing env:prod]", "[]" for none.
@@ -312,8 +335,19 @@ func editDetail(before, after domain.Key, keyReplaced bool) string {
 	if keyReplaced {
 		parts = append(parts, "key replaced (••••"+before.KeyHint+" → ••••"+after.KeyHint+")")
 	}
+	if b, a := before.Expected.Or(), after.Expected.Or(); b != a {
+		parts = append(parts, "expected "+expectWords(b)+" → "+expectWords(a))
+	}
 	if len(parts) == 0 {
 		return "no change"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// expectWords names an expectation for the audit trail: its value and what it means.
+func expectWords(e domain.Expect) string {
+	if e.Or() == domain.ExpectRevoked {
+		return "revoked (should be dead)"
+	}
+	return "valid (should work)"
 }

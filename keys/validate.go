@@ -43,6 +43,11 @@ func Validate(in Input, requireKey bool) (Input, error) {
 	if msg := CheckEmail(out.Email); msg != "" {
 		fields["email"] = msg
 	}
+	if e, err := domain.ParseExpect(string(in.Expected)); err != nil {
+		fields["expected"] = err.(*domain.ValidationError).Fields["expected"]
+	} else {
+		out.Expected = e
+	}
 	if out.Key != "" || requireKey {
 		if msg := checkKey(out.Key); msg != "" {
 			fields["key"] = msg

@@ -14,8 +14,9 @@ import (
 	"github.com/staxkeys/staxkeys/store"
 )
 
-// The on-call channels open an incident when a key is confirmed revoked or denied, or when
-// Stax.ai goes down, and resolve it when the key is valid again or Stax.ai answers. Each
+// The on-call channels open an incident when a key is confirmed revoked or denied (or, expected
+// dead, still accepted), or when Stax.ai goes down, and resolve it when the key is valid again
+// (or retired as expected) or Stax.ai answers. Each
 // incident has a dedup key (one per staxkeys key, one for the outage), and the queue records
 // the last action per channel and dedup key (store.EnqueueIncident), so a repeat of the same
 // state pages nobody twice. Nothing else (reminders, suspicions, pauses) reaches them: those
@@ -63,6 +64,14 @@ func incidentOf(a Alert) (incident, bool) {
 		case domain.Valid:
 			return incident{actionResolve, KeyDedupKey(a.Key.ID)}, true
 		}
+	case EventStillAccepted, EventKeyRetired:
+		if a.Key == nil {
+			return incident{}, false
+		}
+		if a.Event == EventStillAccepted {
+			return incident{actionTrigger, KeyDedupKey(a.Key.ID)}, true
+		}
+		return incident{actionResolve, KeyDedupKey(a.Key.ID)}, true
 	case EventOutageStarted:
 		return incident{actionTrigger, OutageDedupKey}, true
 	case EventOutageEnded:
@@ -97,7 +106,7 @@ func incidentAlerts(a Alert) []Alert {
 				one(Change{Key: k, OldVerdict: a.OldVerdict, NewVerdict: a.NewVerdict, Reason: a.Reason, At: a.At})
 			}
 		}
-	case EventOutageStarted, EventOutageEnded:
+	case EventOutageStarted, EventOutageEnded, EventStillAccepted, EventKeyRetired:
 		out = append(out, a)
 	}
 	return out
@@ -305,7 +314,7 @@ func incidentDetails(a Alert) map[string]string {
 // severity is PagerDuty's word for how bad a is.
 func severity(a Alert) string {
 	switch a.Event {
-	case EventVerdictChanged:
+	case EventVerdictChanged, EventStillAccepted:
 		return "critical"
 	case EventOutageStarted:
 		return "error"
@@ -316,7 +325,7 @@ func severity(a Alert) string {
 // priority is Opsgenie's.
 func priority(a Alert) string {
 	switch a.Event {
-	case EventVerdictChanged:
+	case EventVerdictChanged, EventStillAccepted:
 		return "P1"
 	case EventOutageStarted:
 		return "P2"

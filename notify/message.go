@@ -242,6 +242,10 @@ func slackText(a Alert) string {
 		if a.NewVerdict == "valid" {
 			prefix = ":white_check_mark: "
 		}
+	case EventStillAccepted:
+		prefix = ":rotating_light: "
+	case EventKeyRetired:
+		prefix = ":white_check_mark: "
 	case EventOutageStarted:
 		prefix = ":warning: "
 	case EventOutageEnded:
@@ -320,6 +324,10 @@ func emailSubject(a Alert) string {
 		return "[staxkeys] Still " + a.NewVerdict + ": " + subjectName(a.Key)
 	case EventRotationReminder:
 		return "[staxkeys] Time to rotate: " + subjectName(a.Key)
+	case EventStillAccepted:
+		return "[staxkeys] Still accepted, should be dead: " + subjectName(a.Key)
+	case EventKeyRetired:
+		return "[staxkeys] Retired as expected: " + subjectName(a.Key)
 	case EventOutageStarted:
 		return "[staxkeys] Stax.ai API looks down"
 	case EventOutageEnded:

@@ -75,6 +75,8 @@ const (
 	EventChecksPaused      = "checks.paused"      // Stax.ai's rate limiting pauses every check for long
 	EventChecksResumed     = "checks.resumed"     // checks run again after such a pause
 	EventTest              = "test"               // an admin pressed "Send test"
+	EventStillAccepted     = "key.still_accepted" // a key expected dead is still accepted by Stax.ai
+	EventKeyRetired        = "key.retired"        // a key expected dead is confirmed refused: retired as expected
 )
 
 // Alert is what a delivery carries, and the JSON body of the generic webhook. It never holds a
@@ -252,7 +254,13 @@ const enqueueTimeout = 10 * time.Second
 //
 // A change confirmed as part of an upstream-wide suspicion (rec.Wide) gets no alert of its
 // own: the suspicion's resolution names it (SuspicionChanged).
+//
+// A key expected dead (domain.ExpectRevoked) alerts otherwise: see expectedDeadChecked.
 func (n *Notifier) CheckRecorded(p domain.Key, rec store.CheckRecord) {
+	if p.Expected.Or() == domain.ExpectRevoked {
+		n.expectedDeadChecked(p, rec)
+		return
+	}
 	e := rec.Event
 	if e == nil || rec.Wide || !worthAlerting(e.Old, e.New) {
 		return

@@ -194,12 +194,12 @@ func (n *Notifier) prune(ctx context.Context, now time.Time) {
 }
 
 // CheckReminders queues the reminders due now: for each key revoked or denied for at least
-// RevokedReminder, and each key set at least RotationReminderDays ago, one per whole period
+// RevokedReminder (a key expected dead instead reminds while Stax.ai still accepts it), and each key set at least RotationReminderDays ago, one per whole period
 // elapsed since, so a reminder goes out once per period however often it is looked for.
 func (n *Notifier) CheckReminders(ctx context.Context) error {
 	cfg := n.Config(ctx)
 	rotation := time.Duration(cfg.RotationReminderDays) * 24 * time.Hour
-	if len(cfg.Channels()) == 0 || (cfg.RevokedReminder <= 0 && rotation <= 0) {
+	if len(cfg.Channels()) == 0 {
 		return nil
 	}
 	pairs, err := n.db.AllKeys(ctx)
@@ -218,7 +218,15 @@ func (n *Notifier) CheckReminders(ctx context.Context) error {
 			n.log.Debug("notify: key muted, no reminder", "pair_id", p.ID)
 			continue
 		}
-		if cfg.RevokedReminder > 0 && (p.Verdict == domain.Revoked || p.Verdict == domain.Denied) && !p.VerdictSince.IsZero() {
+		if p.Standing() == domain.StandingStillAccepted {
+			// The first alert too, should the check's own have been missed (a restart, a mute).
+			ok, err := n.stillAccepted(ctx, cfg, p, now, stillAcceptedPeriod(p, now, cfg.RevokedReminder))
+			if err != nil {
+				return err
+			}
+			queued += btoi(ok)
+		}
+		if st := p.Standing(); cfg.RevokedReminder > 0 && (st == domain.StandingRevoked || st == domain.StandingDenied) && !p.VerdictSince.IsZero() {
 			if period := int(now.Sub(p.VerdictSince) / cfg.RevokedReminder); period >= 1 {
 				since := p.VerdictSince
 				a := Alert{Event: EventVerdictReminder, At: now, Key: n.keyRef(p), NewVerdict: string(p.Verdict), Since: &since}

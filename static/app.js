@@ -182,12 +182,14 @@
 
   // ---- Live rows keep the table's order ---------------------------------------
   // A row replaced by a live update may belong elsewhere under "Problems first" (the default
-  // order): the rows of the page are put back in the server's order, which is verdict rank,
-  // then a failed last check first, then label, then id (store/keys.go keySorts["status"]).
-  var rank = { revoked: 0, denied: 1, pending: 2 };
+  // order): the rows of the page are put back in the server's order, which is standing rank
+  // (a key expected dead yet still accepted first, a retired one among the working keys),
+  // then a failed last check first, then label, then id (store/keys.go statusOrder).
+  var rank = { still_accepted: 0, revoked: 1, denied: 2, pending: 3, awaiting: 3 };
 
   function statusKey(tr) {
-    return [tr.dataset.verdict in rank ? rank[tr.dataset.verdict] : 3,
+    var standing = tr.dataset.standing || tr.dataset.verdict;
+    return [standing in rank ? rank[standing] : 4,
       tr.dataset.outcome === "error" ? 0 : 1, tr.dataset.label || "", Number(tr.dataset.id) || 0];
   }
 

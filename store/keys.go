@@ -23,6 +23,8 @@ type NewKey struct {
 	Tags                  []string // normalised already (keys.Validate)
 	KeyFingerprint        []byte
 	Seal                  func(id int64) ([]byte, error)
+	// Expected is what is expected of the pair; unset is domain.ExpectValid.
+	Expected domain.Expect
 }
 
 // KeyUpdate changes a pair's label and email and, when Seal is set, its key.
@@ -39,7 +41,8 @@ type KeyUpdate struct {
 const keyColumns = `id, label, email, key_sealed, key_hint, key_fingerprint,
 	created_at, updated_at, key_changed_at, verdict, verdict_at, verdict_since, last_valid_at,
 	last_check_at, last_outcome, last_reason, last_http_status, last_latency_ms,
-	next_check_at, failures, candidate, candidate_count, flaps, steady, failing_since, key_replaced_at`
+	next_check_at, failures, candidate, candidate_count, flaps, steady, failing_since, key_replaced_at,
+	expected, expected_at`
 
 // tagsColumn is a pair's tags as one space-separated string (tags hold no spaces), read in the
 // same query as the pair through the key_tags primary key: pages and the API get tags without
@@ -87,20 +90,22 @@ func writeTags(ctx context.Context, tx *sql.Tx, id int64, tags []string) error {
 // scanKey reads a row of keyColumns, followed by extra columns into extra.
 func scanKey(row interface{ Scan(...any) error }, extra ...any) (domain.Key, error) {
 	var p domain.Key
-	var created, updated, keyChanged, verdictAt, since, lastValid, lastAt, next, failing, replaced sql.NullInt64
+	var created, updated, keyChanged, verdictAt, since, lastValid, lastAt, next, failing, replaced, expectedAt sql.NullInt64
 	var outcome sql.NullString
 	var reason string
 	var status, latency int64
 	err := row.Scan(append([]any{&p.ID, &p.Label, &p.Email, &p.KeySealed, &p.KeyHint, &p.KeyFingerprint,
 		&created, &updated, &keyChanged, &p.Verdict, &verdictAt, &since, &lastValid,
 		&lastAt, &outcome, &reason, &status, &latency,
-		&next, &p.Failures, &p.Candidate, &p.CandidateCount, &p.Flaps, &p.Steady, &failing, &replaced}, extra...)...)
+		&next, &p.Failures, &p.Candidate, &p.CandidateCount, &p.Flaps, &p.Steady, &failing, &replaced,
+		&p.Expected, &expectedAt}, extra...)...)
 	if err != nil {
 		return domain.Key{}, err
 	}
 	p.CreatedAt, p.UpdatedAt, p.KeyChangedAt = fromMS(created), fromMS(updated), fromMS(keyChanged)
 	p.VerdictAt, p.VerdictSince, p.LastValidAt = fromMS(verdictAt), fromMS(since), fromMS(lastValid)
 	p.NextCheckAt, p.FailingSince, p.KeyReplacedAt = fromMS(next), fromMS(failing), fromMS(replaced)
+	p.ExpectedAt = fromMS(expectedAt)
 	if lastAt.Valid && outcome.Valid {
 		p.LastCheck = &domain.Check{KeyID: p.ID, At: fromMS(lastAt), Outcome: domain.Outcome(outcome.String),
 			Reason: reason, HTTPStatus: int(status), Latency: time.Duration(latency) * time.Millisecond}
@@ -114,9 +119,14 @@ func (db *DB) CreateKey(ctx context.Context, in NewKey) (domain.Key, error) {
 	var p domain.Key
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		now := db.now()
+		var expectedAt any // NULL: never set, unless the pair is born expected dead
+		if in.Expected.Or() == domain.ExpectRevoked {
+			expectedAt = now
+		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO pairs (label, email, key_sealed, key_hint,
-			key_fingerprint, created_at, updated_at, key_changed_at) VALUES (?, ?, x'', ?, ?, ?, ?, ?)`,
-			in.Label, in.Email, in.KeyHint, in.KeyFingerprint, now, now, now)
+			key_fingerprint, created_at, updated_at, key_changed_at, expected, expected_at)
+			VALUES (?, ?, x'', ?, ?, ?, ?, ?, ?, ?)`,
+			in.Label, in.Email, in.KeyHint, in.KeyFingerprint, now, now, now, string(in.Expected.Or()), expectedAt)
 		if isUniqueViolation(err) {
 			return duplicateKey(ctx, tx, in.KeyFingerprint, in.Email)
 		}
@@ -213,6 +223,30 @@ func (db *DB) UpdateKey(ctx context.Context, id int64, up KeyUpdate) (domain.Key
 	return p, nil
 }
 
+// SetExpected sets what is expected of pair id. A change is stamped (expected_at) and makes the
+// pair due for a check at once, so whether a key declared dead really is dead is known within
+// seconds; setting the expectation it already has changes nothing. It returns the pair after.
+func (db *DB) SetExpected(ctx context.Context, id int64, e domain.Expect) (domain.Key, error) {
+	var p domain.Key
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		now := db.now()
+		if _, err := tx.ExecContext(ctx, `UPDATE pairs SET expected = ?, expected_at = ?, next_check_at = 0,
+			updated_at = ? WHERE id = ? AND expected <> ?`, string(e.Or()), now, now, id, string(e.Or())); err != nil {
+			return err
+		}
+		var err error
+		p, err = scanKey(tx.QueryRowContext(ctx, "SELECT "+keyColumns+" FROM pairs WHERE id = ?", id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return domain.ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return domain.Key{}, fmt.Errorf("store: pair %d expected: %w", id, err)
+	}
+	return p, nil
+}
+
 // DeleteKey removes a pair with its history.
 func (db *DB) DeleteKey(ctx context.Context, id int64) error {
 	if err := db.mustAffect(ctx, "DELETE FROM pairs WHERE id = ?", id); err != nil {
@@ -252,9 +286,13 @@ var keySorts = map[string][]string{
 	"added":   {"created_at", "id"},
 }
 
-// statusOrder puts problems first; outcomeOrder puts a failed last check first among equals.
+// statusOrder puts problems first, the worst first: a key expected dead that Stax.ai still
+// accepts, then revoked and denied keys that should work; a retired key goes among the working
+// ones (migrations/00049). outcomeOrder puts a failed last check first among equals.
 const (
-	statusOrder  = "CASE verdict WHEN 'revoked' THEN 0 WHEN 'denied' THEN 1 WHEN 'pending' THEN 2 ELSE 3 END"
+	statusOrder = `CASE WHEN expected = 'revoked' AND verdict = 'valid' THEN 0
+          WHEN expected = 'revoked' THEN (CASE verdict WHEN 'pending' THEN 3 ELSE 4 END)
+          ELSE (CASE verdict WHEN 'revoked' THEN 1 WHEN 'denied' THEN 2 WHEN 'pending' THEN 3 ELSE 4 END) END`
 	outcomeOrder = "CASE last_outcome WHEN 'error' THEN 0 ELSE 1 END"
 )
 
@@ -289,9 +327,19 @@ func (db *DB) ListKeys(ctx context.Context, q domain.KeyQuery) (domain.KeyPage, 
 	case "":
 	case "undecided":
 		where = append(where, "last_outcome = 'error'")
-	case string(domain.Pending), string(domain.Valid), string(domain.Revoked), string(domain.Denied):
-		where = append(where, "verdict = ?")
+	case string(domain.Pending):
+		where = append(where, "verdict = 'pending'")
+		byVerdict = true
+	case string(domain.Valid), string(domain.Revoked), string(domain.Denied):
+		// The verdicts of keys that should work: one expected dead is still accepted or retired.
+		where = append(where, "verdict = ? AND expected = 'valid'")
 		args = append(args, q.Status)
+		byVerdict = true
+	case string(domain.StandingStillAccepted):
+		where = append(where, "verdict = 'valid' AND expected = 'revoked'")
+		byVerdict = true
+	case string(domain.StandingRetired):
+		where = append(where, "verdict IN ('revoked', 'denied') AND expected = 'revoked'")
 		byVerdict = true
 	default:
 		return domain.KeyPage{}, &domain.ValidationError{Fields: map[string]string{"status": "unknown status"}}
@@ -448,31 +496,42 @@ func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// CountKeys counts pairs per verdict. Both counts are read off covering indexes (pairs_verdict,
-// pairs_last_outcome), so the dashboard's summary stays cheap however many pairs there are.
+// CountKeys counts pairs per verdict, and those expected dead among them. Both counts are read
+// off covering indexes (pairs_verdict, on verdict and expected; pairs_last_outcome), so the dashboard's summary stays cheap however many pairs there are.
 func (db *DB) CountKeys(ctx context.Context) (domain.StatusCounts, error) {
 	var c domain.StatusCounts
-	rows, err := db.r.QueryContext(ctx, `SELECT verdict, count(*) FROM pairs GROUP BY verdict
-		UNION ALL SELECT 'undecided', count(*) FROM pairs WHERE last_outcome = 'error'`)
+	rows, err := db.r.QueryContext(ctx, `SELECT verdict, expected, count(*) FROM pairs GROUP BY verdict, expected
+		UNION ALL SELECT 'undecided', 'valid', count(*) FROM pairs WHERE last_outcome = 'error'`)
 	if err != nil {
 		return c, fmt.Errorf("store: count pairs: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var name string
+		var expected domain.Expect
 		var n int
-		if err := rows.Scan(&name, &n); err != nil {
+		if err := rows.Scan(&name, &expected, &n); err != nil {
 			return c, fmt.Errorf("store: count pairs: %w", err)
 		}
+		dead := expected == domain.ExpectRevoked
 		switch domain.Verdict(name) {
 		case domain.Pending:
-			c.Pending = n
+			c.Pending += n
 		case domain.Valid:
-			c.Valid = n
+			c.Valid += n
+			if dead {
+				c.StillAccepted += n
+			}
 		case domain.Revoked:
-			c.Revoked = n
+			c.Revoked += n
+			if dead {
+				c.RetiredRevoked += n
+			}
 		case domain.Denied:
-			c.Denied = n
+			c.Denied += n
+			if dead {
+				c.RetiredDenied += n
+			}
 		default: // "undecided"
 			c.Undecided = n
 			continue

@@ -32,6 +32,11 @@ type apiKey struct {
 	LastCheck *apiCheck      `json:"last_check"`
 	CreatedAt time.Time      `json:"created_at"`
 	UpdatedAt time.Time      `json:"updated_at"`
+	// Expected is "valid" (should work) or "revoked" (should be dead: deleted at Stax.ai),
+	// ExpectedAt when it was last changed; Standing weighs the verdict against it.
+	Expected   domain.Expect   `json:"expected"`
+	ExpectedAt *time.Time      `json:"expected_at"`
+	Standing   domain.Standing `json:"standing"`
 	// Muted says the key's alerts are held back; Mute says until when, why and by whom.
 	Muted bool     `json:"muted"`
 	Mute  *apiMute `json:"mute,omitempty"`
@@ -55,9 +60,13 @@ type apiCheck struct {
 // toAPIKey is key p as the API shows it, with its mute m (nil when not muted).
 func toAPIKey(p domain.Key, m *domain.Mute) apiKey {
 	out := apiKey{ID: p.ID, Label: p.Label, Email: p.Email, KeyHint: p.KeyHint, Tags: p.Tags, Verdict: p.Verdict,
-		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, Expected: p.Expected.Or(), Standing: p.Standing()}
 	if out.Tags == nil {
 		out.Tags = []string{}
+	}
+	if !p.ExpectedAt.IsZero() {
+		t := p.ExpectedAt
+		out.ExpectedAt = &t
 	}
 	if m != nil {
 		out.Muted, out.Mute = true, toAPIMute(*m)
@@ -219,11 +228,12 @@ func (s *Server) handleAPIKeyList(c echo.Context) error {
 
 // handleAPIKeyCreate serves POST /api/v1/keys.
 func (s *Server) handleAPIKeyCreate(c echo.Context) error {
-	v, lists, err := decodeObject(c, nil, []string{"tags"}, "label", "email", "key", "tags")
+	v, lists, err := decodeObject(c, nil, []string{"tags"}, "label", "email", "key", "tags", "expected")
 	if err != nil {
 		return err
 	}
-	p, err := s.keys.Add(c.Request().Context(), principalOf(c), keys.Input{Label: v["label"], Email: v["email"], Key: v["key"], Tags: lists["tags"]})
+	p, err := s.keys.Add(c.Request().Context(), principalOf(c), keys.Input{Label: v["label"], Email: v["email"], Key: v["key"],
+		Tags: lists["tags"], Expected: domain.Expect(v["expected"])})
 	if err != nil {
 		return err
 	}
@@ -251,13 +261,17 @@ func (s *Server) handleAPIKeyUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, lists, err := decodeObject(c, nil, []string{"tags"}, "label", "email", "key", "tags")
+	v, lists, err := decodeObject(c, nil, []string{"tags"}, "label", "email", "key", "tags", "expected")
 	if err != nil {
 		return err
 	}
 	var edit keys.Edit
 	if tags, ok := lists["tags"]; ok {
 		edit.Tags = &tags
+	}
+	if val, ok := v["expected"]; ok {
+		e := domain.Expect(val)
+		edit.Expected = &e
 	}
 	for field, to := range map[string]**string{"label": &edit.Label, "email": &edit.Email, "key": &edit.Key} {
 		if val, ok := v[field]; ok {

@@ -322,7 +322,7 @@ func keysOf(m map[string]any) []string {
 }
 
 var (
-	keyMembers   = []string{"created_at", "email", "id", "key_hint", "label", "last_check", "muted", "tags", "updated_at", "verdict", "verdict_at"}
+	keyMembers   = []string{"created_at", "email", "expected", "expected_at", "id", "key_hint", "label", "last_check", "muted", "standing", "tags", "updated_at", "verdict", "verdict_at"}
 	checkMembers = []string{"at", "http_status", "latency_ms", "outcome", "reason"}
 )
 
@@ -510,7 +510,8 @@ func TestAPIKeys(t *testing.T) {
 		api := e.API(t, rw)
 		got := api.Do(http.MethodGet, "/api/v1/status", "").Expect(http.StatusOK).Object()
 		counts, _ := got["counts"].(map[string]any)
-		want := map[string]any{"pending": 0.0, "valid": 1.0, "revoked": 0.0, "denied": 1.0, "undecided": 0.0, "total": 2.0}
+		want := map[string]any{"pending": 0.0, "valid": 1.0, "revoked": 0.0, "denied": 1.0, "undecided": 0.0, "total": 2.0,
+			"still_accepted": 0.0, "retired": 0.0}
 		if !jsonEqual(t, counts, want) {
 			t.Errorf("counts %v, want %v", counts, want)
 		}

@@ -228,7 +228,8 @@ func (s *Server) handleReadyz(c echo.Context) error {
 }
 
 // handleHealthKeys serves GET /healthz/keys for monitors that alert on keys: 503 while any pair
-// is revoked or denied. Counts are public; ids and labels of the failing pairs need a token.
+// that should work is revoked or denied, or any pair that should be dead (deleted at Stax.ai)
+// is still accepted: the standings that are problems (domain.Standing.Problem). Counts are public; ids and labels of the failing pairs need a token.
 func (s *Server) handleHealthKeys(c echo.Context) error {
 	ctx := c.Request().Context()
 	authorized := false
@@ -247,21 +248,22 @@ func (s *Server) handleHealthKeys(c echo.Context) error {
 		return s.healthKeysDown(c, err)
 	}
 	body := map[string]any{"counts": countsJSON(counts)}
-	bad := counts.Revoked + counts.Denied
+	bad := counts.Problems()
 	if authorized {
 		type problem struct {
-			ID      int64          `json:"id"`
-			Label   string         `json:"label"`
-			Verdict domain.Verdict `json:"verdict"`
+			ID       int64           `json:"id"`
+			Label    string          `json:"label"`
+			Verdict  domain.Verdict  `json:"verdict"`
+			Standing domain.Standing `json:"standing"`
 		}
 		problems := []problem{}
-		for _, v := range []domain.Verdict{domain.Revoked, domain.Denied} {
-			page, err := s.db.ListKeys(ctx, domain.KeyQuery{Status: string(v), Sort: "label"})
+		for _, st := range []domain.Standing{domain.StandingRevoked, domain.StandingDenied, domain.StandingStillAccepted} {
+			page, err := s.db.ListKeys(ctx, domain.KeyQuery{Status: string(st), Sort: "label"})
 			if err != nil {
 				return s.healthKeysDown(c, err)
 			}
 			for _, p := range page.Keys {
-				problems = append(problems, problem{ID: p.ID, Label: p.Label, Verdict: p.Verdict})
+				problems = append(problems, problem{ID: p.ID, Label: p.Label, Verdict: p.Verdict, Standing: p.Standing()})
 			}
 		}
 		body["problems"] = problems
@@ -285,5 +287,5 @@ func (s *Server) healthKeysDown(c echo.Context, err error) error {
 
 func countsJSON(c domain.StatusCounts) map[string]int {
 	return map[string]int{"pending": c.Pending, "valid": c.Valid, "revoked": c.Revoked, "denied": c.Denied,
-		"undecided": c.Undecided, "total": c.Total}
+		"undecided": c.Undecided, "total": c.Total, "still_accepted": c.StillAccepted, "retired": c.RetiredRevoked + c.RetiredDenied}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/checker"
+	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/tests/staxfake"
@@ -293,7 +294,7 @@ func TestHealthKeys(t *testing.T) {
 
 	a := e.addKey(t, "Billing", "billing@acme.com", apiKeyA, staxfake.Valid)
 	b := e.addKey(t, "Ops", "ops@acme.com", apiKeyB, staxfake.Valid)
-	e.addKey(t, "Later", "later@acme.com", apiKeyC, staxfake.Valid)
+	later := e.addKey(t, "Later", "later@acme.com", apiKeyC, staxfake.Valid)
 	e.checkNow(t, a.ID)
 	e.checkNow(t, b.ID)
 	m = anon.Do(http.MethodGet, "/healthz/keys", "").Expect(http.StatusOK).Object()
@@ -325,9 +326,34 @@ func TestHealthKeys(t *testing.T) {
 		t.Error("problems listed without a token")
 	}
 	m = authed.Do(http.MethodGet, "/healthz/keys", "").Expect(http.StatusServiceUnavailable).Object()
-	want := `[{"id":` + strconv.FormatInt(b.ID, 10) + `,"label":"Ops","verdict":"revoked"},{"id":` + strconv.FormatInt(a.ID, 10) + `,"label":"Billing","verdict":"denied"}]`
+	want := `[{"id":` + strconv.FormatInt(b.ID, 10) + `,"label":"Ops","standing":"revoked","verdict":"revoked"},{"id":` + strconv.FormatInt(a.ID, 10) + `,"label":"Billing","standing":"denied","verdict":"denied"}]`
 	if got := string(mustJSON(t, m["problems"])); got != want {
 		t.Errorf("problems %s, want %s", got, want)
+	}
+
+	// Ops, revoked, was declared dead: retired, no longer a problem. Later, declared dead too,
+	// is still accepted: the worst problem, listed last (after the verdicts of keys that should work).
+	for _, id := range []int64{b.ID, later.ID} {
+		if _, err := e.DB.SetExpected(context.Background(), id, domain.ExpectRevoked); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.checkNow(t, later.ID)
+	m = authed.Do(http.MethodGet, "/healthz/keys", "").Expect(http.StatusServiceUnavailable).Object()
+	want = `[{"id":` + strconv.FormatInt(a.ID, 10) + `,"label":"Billing","standing":"denied","verdict":"denied"},{"id":` + strconv.FormatInt(later.ID, 10) + `,"label":"Later","standing":"still_accepted","verdict":"valid"}]`
+	if got := string(mustJSON(t, m["problems"])); got != want {
+		t.Errorf("problems with keys declared dead %s, want %s", got, want)
+	}
+	if c := m["counts"].(map[string]any); c["still_accepted"] != 1.0 || c["retired"] != 1.0 {
+		t.Errorf("counts with keys declared dead %v", c)
+	}
+	e.Fake.Set("later@acme.com", apiKeyC, staxfake.Revoked401)
+	e.Fake.Set("billing@acme.com", apiKeyA, staxfake.Valid)
+	e.checkNow(t, later.ID)
+	e.checkNow(t, a.ID)
+	m = authed.Do(http.MethodGet, "/healthz/keys", "").Expect(http.StatusOK).Object()
+	if c := m["counts"].(map[string]any); c["still_accepted"] != 0.0 || c["retired"] != 2.0 || m["status"] != "ok" {
+		t.Errorf("every key declared dead retired, the others valid: %v", m)
 	}
 
 	// A bad or revoked token is refused rather than silently treated as none.

@@ -134,10 +134,11 @@ func (s *Server) handleKeyNew(c echo.Context) error {
 
 // handleKeyCreate serves POST /keys.
 func (s *Server) handleKeyCreate(c echo.Context) error {
-	in := keys.Input{Label: c.FormValue("label"), Email: c.FormValue("email"), Key: c.FormValue("key"), Tags: parseTagsText(c.FormValue("tags"))}
-	_, err := s.keys.Add(c.Request().Context(), principalOf(c), in)
+	in := keys.Input{Label: c.FormValue("label"), Email: c.FormValue("email"), Key: c.FormValue("key"),
+		Tags: parseTagsText(c.FormValue("tags")), Expected: domain.Expect(c.FormValue("expected"))}
+	k, err := s.keys.Add(c.Request().Context(), principalOf(c), in)
 	if fe := formErrors(err); fe != nil {
-		f, ferr := s.keyForm(c, views.KeyFormData{Label: in.Label, Email: in.Email, Tags: c.FormValue("tags"), Errors: fe})
+		f, ferr := s.keyForm(c, views.KeyFormData{Label: in.Label, Email: in.Email, Tags: c.FormValue("tags"), Expected: in.Expected, Errors: fe})
 		if ferr != nil {
 			return ferr
 		}
@@ -145,6 +146,10 @@ func (s *Server) handleKeyCreate(c echo.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	if k.Expected == domain.ExpectRevoked {
+		s.flash(c, "ok", "Key added as one that should be dead. It will be checked within seconds: staxkeys alerts if Stax.ai still accepts it.")
+		return redirect(c, "/")
 	}
 	s.flash(c, "ok", "Key added. It will be checked within seconds.")
 	return redirect(c, "/")
@@ -191,7 +196,7 @@ func (s *Server) handleKeyEdit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f, err := s.keyForm(c, views.KeyFormData{ID: p.ID, Label: p.Label, Email: p.Email, Hint: p.KeyHint, Tags: views.TagsText(p.Tags)})
+	f, err := s.keyForm(c, views.KeyFormData{ID: p.ID, Label: p.Label, Email: p.Email, Hint: p.KeyHint, Tags: views.TagsText(p.Tags), Expected: p.Expected})
 	if err != nil {
 		return err
 	}
@@ -213,9 +218,14 @@ func (s *Server) handleKeyUpdate(c echo.Context) error {
 	if strings.TrimSpace(key) != "" { // an empty key field keeps the key
 		edit.Key = &key
 	}
+	expected := p.Expected
+	if v, ok := c.Request().PostForm["expected"]; ok && len(v) > 0 { // absent keeps it
+		expected = domain.Expect(v[0])
+		edit.Expected = &expected
+	}
 	_, err = s.keys.Update(c.Request().Context(), principalOf(c), p.ID, edit)
 	if fe := formErrors(err); fe != nil {
-		f, ferr := s.keyForm(c, views.KeyFormData{ID: p.ID, Label: label, Email: email, Hint: p.KeyHint, Tags: c.FormValue("tags"), Errors: fe})
+		f, ferr := s.keyForm(c, views.KeyFormData{ID: p.ID, Label: label, Email: email, Hint: p.KeyHint, Tags: c.FormValue("tags"), Expected: expected, Errors: fe})
 		if ferr != nil {
 			return ferr
 		}

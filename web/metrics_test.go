@@ -93,6 +93,8 @@ func TestMetrics(t *testing.T) {
 		`staxkeys_key_verdict{key_id="` + itoa(b.ID) + `",state="pending"}`:                            0,
 		`staxkeys_checker_running`:                                                                     0,
 		`staxkeys_checker_paused`:                                                                      0,
+		`staxkeys_pairs_still_accepted`:                                                                0,
+		`staxkeys_pairs_retired`:                                                                       0,
 		`staxkeys_build_info{goversion="` + runtime.Version() + `",revision="unknown",version="test"}`: 1,
 	} {
 		if got, ok := m[name]; !ok || got != want {

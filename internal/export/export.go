@@ -44,7 +44,8 @@ func (w *writer) flush() error {
 
 // KeyColumns are the columns of a pairs export, in order.
 var KeyColumns = []string{"id", "label", "email", "key_hint", "verdict", "verdict_since", "verdict_at",
-	"last_check_at", "last_outcome", "last_valid_at", "created_at", "key_changed_at", "key_age_days", "shared_key", "tags"}
+	"last_check_at", "last_outcome", "last_valid_at", "created_at", "key_changed_at", "key_age_days", "shared_key", "tags",
+	"expected"}
 
 // WriteKeys writes pairs as CSV with a header row: what is known of each key, never the key
 // (key_hint is its last four characters, as every page shows). shared marks pairs whose key is
@@ -66,7 +67,8 @@ func WriteKeys(out io.Writer, pairs []domain.Key, shared map[int64]bool, now tim
 		}
 		if err := w.row(strconv.FormatInt(p.ID, 10), p.Label, p.Email, p.KeyHint, string(p.Verdict),
 			stamp(p.VerdictSince), stamp(p.VerdictAt), lastCheck, lastOutcome, stamp(p.LastValidAt),
-			stamp(p.CreatedAt), stamp(p.KeyChangedAt), age, yesNo(shared[p.ID]), strings.Join(p.Tags, " ")); err != nil {
+			stamp(p.CreatedAt), stamp(p.KeyChangedAt), age, yesNo(shared[p.ID]), strings.Join(p.Tags, " "),
+			string(p.Expected.Or())); err != nil {
 			return err
 		}
 	}

@@ -36,7 +36,8 @@ func TestWriteKeys(t *testing.T) {
 			CreatedAt: now.Add(-40 * 24 * time.Hour), KeyChangedAt: now.Add(-30 * 24 * time.Hour),
 			VerdictSince: now.Add(-time.Hour), LastValidAt: now.Add(-2 * time.Hour),
 			LastCheck: &domain.Check{At: now.Add(-time.Minute), Outcome: domain.OutcomeRevoked}, Tags: []string{"billing", "env:prod"}},
-		{ID: 2, Label: "plain", Email: "b@example.com", Verdict: domain.Pending, CreatedAt: now, KeyChangedAt: now},
+		{ID: 2, Label: "plain", Email: "b@example.com", Verdict: domain.Pending, CreatedAt: now, KeyChangedAt: now,
+			Expected: domain.ExpectRevoked},
 	}
 	var b bytes.Buffer
 	if err := export.WriteKeys(&b, pairs, map[int64]bool{1: true}, now); err != nil {
@@ -50,11 +51,11 @@ func TestWriteKeys(t *testing.T) {
 		t.Fatalf("rows %q", rows)
 	}
 	want := []string{"1", "'=cmd|' /C calc'!A0", "a@example.com", "wxyz", "revoked", "2026-03-02T08:00:00Z", "",
-		"2026-03-02T08:59:00Z", "revoked", "2026-03-02T07:00:00Z", "2026-01-21T09:00:00Z", "2026-01-31T09:00:00Z", "30", "yes", "billing env:prod"}
+		"2026-03-02T08:59:00Z", "revoked", "2026-03-02T07:00:00Z", "2026-01-21T09:00:00Z", "2026-01-31T09:00:00Z", "30", "yes", "billing env:prod", "valid"}
 	if strings.Join(rows[1], "|") != strings.Join(want, "|") {
 		t.Errorf("row 1\n got %q\nwant %q", rows[1], want)
 	}
-	if rows[2][4] != "pending" || rows[2][12] != "0" || rows[2][13] != "no" || rows[2][7] != "" || rows[2][14] != "" {
+	if rows[2][4] != "pending" || rows[2][12] != "0" || rows[2][13] != "no" || rows[2][7] != "" || rows[2][14] != "" || rows[2][15] != "revoked" {
 		t.Errorf("row 2 %q", rows[2])
 	}
 }

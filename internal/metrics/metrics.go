@@ -169,6 +169,13 @@ var (
 	descKeys = prometheus.NewDesc("staxkeys_pairs",
 		"Registered keys by verdict (undecided counts keys whose last check failed, whatever their verdict).",
 		[]string{"verdict"}, nil)
+	// Keys expected dead (deleted at Stax.ai): still accepted is a problem, the worst kind, and
+	// an alert rule's `staxkeys_pairs_still_accepted > 0`; retired ones are done. Both are also
+	// in staxkeys_pairs under their verdict (valid; revoked or denied), which stays Stax.ai's word.
+	descStillAccepted = prometheus.NewDesc("staxkeys_pairs_still_accepted",
+		"Keys expected dead (deleted at Stax.ai after a leak or a rotation) that Stax.ai still accepts.", nil, nil)
+	descRetired = prometheus.NewDesc("staxkeys_pairs_retired",
+		"Keys expected dead that Stax.ai refuses (revoked or denied): retired as expected.", nil, nil)
 	descKeyVerdict = prometheus.NewDesc("staxkeys_key_verdict",
 		"Each key's verdict as a state set: 1 for the state it is in, 0 for the others (pending, valid, revoked, denied).",
 		[]string{"key_id", "state"}, nil)
@@ -226,7 +233,7 @@ type snapshot struct {
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descKeys, descKeyVerdict, descKeyLastCheck, descKeyLastDecided,
+	for _, d := range []*prometheus.Desc{descKeys, descStillAccepted, descRetired, descKeyVerdict, descKeyLastCheck, descKeyLastDecided,
 		descDeliveries, descLastCycle, descRunning, descOutage, descOutageSince, descPaused, descPausedUntil,
 		descTeamsPaused, descSuspicion, descSuspicionKeys, descInterval, descUp} {
 		ch <- d
@@ -246,6 +253,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			"denied": s.counts.Denied, "undecided": s.counts.Undecided} {
 			gauge(descKeys, float64(n), v)
 		}
+		gauge(descStillAccepted, float64(s.counts.StillAccepted))
+		gauge(descRetired, float64(s.counts.RetiredRevoked+s.counts.RetiredDenied))
 		for _, pv := range s.verdicts {
 			id := strconv.FormatInt(pv.ID, 10)
 			for _, st := range States {
