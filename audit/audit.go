@@ -219,6 +219,9 @@ func (l *Log) Record(ctx context.Context, p domain.Principal, a Action, t Target
 	if !l.Enabled() {
 		return nil
 	}
+	if n, ok := ctx.Value(bulkKey{}).(int); ok {
+		detail = strings.TrimPrefix(detail+"; part of a bulk action on "+plural(n, "key", "keys"), "; ")
+	}
 	err := l.db.AppendAudit(context.WithoutCancel(ctx), l.key, domain.AuditEntry{
 		Actor: p.Actor(), Action: string(a), Target: string(t), IP: p.IP, Detail: detail,
 	})
@@ -227,6 +230,21 @@ func (l *Log) Record(ctx context.Context, p domain.Principal, a Action, t Target
 			slog.String("error", err.Error()))
 	}
 	return err
+}
+
+type bulkKey struct{}
+
+// InBulk marks ctx as one step of a bulk action on n keys, so each entry recorded under it
+// says so: a bulk delete stays one entry per key, as single deletes are, yet reads as one act.
+func InBulk(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, bulkKey{}, n)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }
 
 // List returns the entries q selects, newest first, with the total match count.
