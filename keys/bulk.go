@@ -25,10 +25,13 @@ const (
 	BulkUnmute BulkAction = "unmute"
 	BulkDelete BulkAction = "delete"
 	BulkExport BulkAction = "export"
+	// BulkTag and BulkUntag add a tag to and remove one from each key (Update with its tags).
+	BulkTag   BulkAction = "tag"
+	BulkUntag BulkAction = "untag"
 )
 
 // BulkActions lists the bulk actions in the order the dashboard offers them.
-var BulkActions = []BulkAction{BulkCheck, BulkMute, BulkUnmute, BulkExport, BulkDelete}
+var BulkActions = []BulkAction{BulkCheck, BulkMute, BulkUnmute, BulkTag, BulkUntag, BulkExport, BulkDelete}
 
 // MaxBulk bounds a selection: a bigger one is a field error, not a long stall. A bulk check
 // asks Stax.ai once per key under the rate cap, so it takes fewer (MaxBulkCheck); for every
@@ -39,18 +42,20 @@ const (
 )
 
 // Selection names the keys of a bulk action: IDs, or every key Filter matches when the
-// action runs (its Status and Search; order and paging are ignored). Exactly one is given.
+// action runs (its Status, Search and Tag; order and paging are ignored). Exactly one is given.
 type Selection struct {
 	IDs    []int64
 	Filter *domain.KeyQuery
 }
 
-// BulkRequest is one bulk action on a selection. Until and Note are the mute's (see Mute).
+// BulkRequest is one bulk action on a selection. Until and Note are the mute's (see Mute), Tag
+// the tag that tag and untag add or remove.
 type BulkRequest struct {
 	Action BulkAction
 	Selection
 	Until time.Time
 	Note  string
+	Tag   string
 }
 
 // BulkResult says what a bulk action did to each selected key.
@@ -67,7 +72,7 @@ type BulkResult struct {
 // Summary says what happened in a few words: "10 deleted, 2 not found".
 func (r BulkResult) Summary() string {
 	past := map[BulkAction]string{BulkCheck: "checked", BulkMute: "muted", BulkUnmute: "unmuted",
-		BulkDelete: "deleted", BulkExport: "exported"}[r.Action]
+		BulkDelete: "deleted", BulkExport: "exported", BulkTag: "tagged", BulkUntag: "untagged"}[r.Action]
 	parts := []string{strconv.Itoa(len(r.Done)) + " " + past}
 	if len(r.NotFound) > 0 {
 		parts = append(parts, strconv.Itoa(len(r.NotFound))+" not found")
@@ -82,7 +87,7 @@ func (r BulkResult) Summary() string {
 func ParseBulkAction(s string) (BulkAction, error) {
 	a := BulkAction(strings.TrimSpace(s))
 	if !slices.Contains(BulkActions, a) {
-		return "", domain.Invalid("action", "choose one of check, mute, unmute, export or delete")
+		return "", domain.Invalid("action", "choose one of check, mute, unmute, tag, untag, export or delete")
 	}
 	return a, nil
 }
@@ -95,7 +100,7 @@ func (s *Service) Resolve(ctx context.Context, sel Selection) (found []domain.Ke
 	case sel.Filter != nil && len(sel.IDs) > 0:
 		return nil, nil, domain.Invalid("ids", "give ids or a filter, not both")
 	case sel.Filter != nil:
-		q := domain.KeyQuery{Status: sel.Filter.Status, Search: sel.Filter.Search, Limit: MaxBulk + 1}
+		q := domain.KeyQuery{Status: sel.Filter.Status, Search: sel.Filter.Search, Tag: sel.Filter.Tag, Limit: MaxBulk + 1}
 		page, err := s.db.ListKeys(ctx, q)
 		var ve *domain.ValidationError
 		if errors.As(err, &ve) {
@@ -143,7 +148,7 @@ func (s *Service) Resolve(ctx context.Context, sel Selection) (found []domain.Ke
 func (s *Service) Bulk(ctx context.Context, p domain.Principal, req BulkRequest) (BulkResult, error) {
 	res := BulkResult{Action: req.Action, Failed: map[int64]string{}}
 	if _, err := ParseBulkAction(string(req.Action)); err != nil || req.Action == BulkExport {
-		return res, domain.Invalid("action", "choose one of check, mute, unmute or delete")
+		return res, domain.Invalid("action", "choose one of check, mute, unmute, tag, untag or delete")
 	}
 	if err := p.Require(domain.RoleEditor); err != nil {
 		return res, err
@@ -152,6 +157,16 @@ func (s *Service) Bulk(ctx context.Context, p domain.Principal, req BulkRequest)
 		if err := s.checkMute(req.Until, req.Note); err != nil {
 			return res, err
 		}
+	}
+	if req.Action == BulkTag || req.Action == BulkUntag {
+		tags, msg := NormalizeTags([]string{req.Tag})
+		switch {
+		case msg != "":
+			return res, domain.Invalid("tag", msg)
+		case len(tags) == 0:
+			return res, domain.Invalid("tag", "give a tag, such as billing or env:prod")
+		}
+		req.Tag = tags[0]
 	}
 	found, missing, err := s.Resolve(ctx, req.Selection)
 	if err != nil {
@@ -180,6 +195,8 @@ func (s *Service) Bulk(ctx context.Context, p domain.Principal, req BulkRequest)
 			_, err = s.Unmute(ctx, p, k.ID)
 		case BulkDelete:
 			_, err = s.Delete(ctx, p, k.ID)
+		case BulkTag, BulkUntag:
+			err = s.retag(ctx, p, k.ID, req.Tag, req.Action == BulkTag)
 		}
 		switch {
 		case err == nil:
@@ -193,6 +210,25 @@ func (s *Service) Bulk(ctx context.Context, p domain.Principal, req BulkRequest)
 		}
 	}
 	return res, nil
+}
+
+// retag adds tag to key id's tags (or removes it) through Update, so the change is checked,
+// validated and audited as an edit is. A key that already has it (or has it not) is left as
+// it is, with no audit entry: nothing changed.
+func (s *Service) retag(ctx context.Context, p domain.Principal, id int64, tag string, add bool) error {
+	k, err := s.Get(ctx, id) // afresh: the tags may have changed since the selection was read
+	if err != nil {
+		return err
+	}
+	if k.HasTag(tag) == add {
+		return nil
+	}
+	tags := slices.DeleteFunc(slices.Clone(k.Tags), func(t string) bool { return t == tag })
+	if add {
+		tags = append(tags, tag)
+	}
+	_, err = s.Update(ctx, p, id, Edit{Tags: &tags})
+	return err
 }
 
 // checkMute is Mute's validation of until and note, for a whole selection at once.

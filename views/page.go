@@ -442,10 +442,13 @@ func firstError(errs FormErrors) string {
 }
 
 // DashboardURL is the dashboard under a filter and sort, where a bulk action returns.
-func DashboardURL(status, search, sort string) string {
+func DashboardURL(status, search, tag, sort string) string {
 	q := url.Values{}
 	if search != "" {
 		q.Set("q", search)
+	}
+	if tag != "" {
+		q.Set("tag", tag)
 	}
 	if status != "" {
 		q.Set("status", status)

@@ -36,7 +36,7 @@ func (s *Server) handleKeyBulk(c echo.Context) error {
 		Action: c.FormValue("action"), All: c.FormValue("all") == "1",
 		Status: c.FormValue("status"), Search: c.FormValue("q"), Sort: c.FormValue("sort"),
 		Until: c.FormValue("until"), Forever: c.FormValue("for") == "forever", Note: c.FormValue("note"),
-		Format: c.FormValue("format"),
+		Format: c.FormValue("format"), Tag: c.FormValue("tag"), NewTag: c.FormValue("new_tag"),
 	}
 	title := "Bulk action"
 	fail := func(err error) error {
@@ -89,7 +89,7 @@ func (s *Server) handleKeyBulk(c echo.Context) error {
 		}
 		return sendExport(c, format, buf.Bytes())
 	}
-	req := keys.BulkRequest{Action: action, Selection: sel, Note: d.Note}
+	req := keys.BulkRequest{Action: action, Selection: sel, Note: d.Note, Tag: d.NewTag}
 	if action == keys.BulkMute && !d.Forever {
 		if req.Until, err = parseMuteUntil(d.Until, s.Now()); err != nil {
 			for _, k := range found[:min(len(found), bulkNames)] {
@@ -110,14 +110,14 @@ func (s *Server) handleKeyBulk(c echo.Context) error {
 		kind = "error"
 	}
 	s.flash(c, kind, upperFirst(res.Summary())+".")
-	return redirect(c, views.DashboardURL(d.Status, d.Search, d.Sort))
+	return redirect(c, views.DashboardURL(d.Status, d.Search, d.Tag, d.Sort))
 }
 
 // formSelection reads the bulk form's selection: the filter when "all" is ticked, else the
 // ticked ids.
 func formSelection(c echo.Context, d views.BulkConfirmData) (keys.Selection, error) {
 	if d.All {
-		return keys.Selection{Filter: &domain.KeyQuery{Status: d.Status, Search: d.Search}}, nil
+		return keys.Selection{Filter: &domain.KeyQuery{Status: d.Status, Search: d.Search, Tag: d.Tag}}, nil
 	}
 	form, err := c.FormParams()
 	if err != nil {
@@ -189,11 +189,13 @@ type bulkBody struct {
 	Until  *string     `json:"until"`
 	Note   string      `json:"note"`
 	Format string      `json:"format"`
+	Tag    string      `json:"tag"`
 }
 
 type bulkFilter struct {
 	Status string `json:"status"`
 	Search string `json:"search"`
+	Tag    string `json:"tag"`
 }
 
 // apiBulkResult is the JSON API's answer to a bulk action other than export.
@@ -206,10 +208,10 @@ type apiBulkResult struct {
 	Summary  string            `json:"summary"`
 }
 
-// handleAPIKeyBulk serves POST /api/v1/keys/bulk: {"action": "check"|"mute"|"unmute"|"delete"|
-// "export", "ids": [...]} or {"action": ..., "filter": {"status": ..., "search": ...}}, with
-// "until" (RFC 3339 time, a period such as "2 hours", or null) and "note" for mute and
-// "format" ("csv" or "json") for export. Export answers with the file; the rest with what was
+// handleAPIKeyBulk serves POST /api/v1/keys/bulk: {"action": "check"|"mute"|"unmute"|"tag"|
+// "untag"|"delete"|"export", "ids": [...]} or {"action": ..., "filter": {"status": ...,
+// "search": ..., "tag": ...}}, with "until" (RFC 3339 time, a period such as "2 hours", or
+// null) and "note" for mute, "tag" for tag and untag, and "format" ("csv" or "json") for export. Export answers with the file; the rest with what was
 // done to each key.
 func (s *Server) handleAPIKeyBulk(c echo.Context) error {
 	var body bulkBody
@@ -225,7 +227,7 @@ func (s *Server) handleAPIKeyBulk(c echo.Context) error {
 	case body.Filter != nil && body.IDs != nil:
 		return domain.Invalid("ids", "give ids or a filter, not both")
 	case body.Filter != nil:
-		sel.Filter = &domain.KeyQuery{Status: body.Filter.Status, Search: body.Filter.Search}
+		sel.Filter = &domain.KeyQuery{Status: body.Filter.Status, Search: body.Filter.Search, Tag: body.Filter.Tag}
 	default:
 		for _, id := range body.IDs {
 			if id <= 0 {
@@ -246,7 +248,7 @@ func (s *Server) handleAPIKeyBulk(c echo.Context) error {
 		}
 		return sendExport(c, format, buf.Bytes())
 	}
-	req := keys.BulkRequest{Action: action, Selection: sel, Note: body.Note}
+	req := keys.BulkRequest{Action: action, Selection: sel, Note: body.Note, Tag: body.Tag}
 	if action == keys.BulkMute && body.Until != nil {
 		if t, err := time.Parse(time.RFC3339, *body.Until); err == nil {
 			req.Until = t

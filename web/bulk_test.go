@@ -287,3 +287,55 @@ func TestAPIBulk(t *testing.T) {
 		t.Error("bulk delete by ids touched the wrong keys")
 	}
 }
+
+// TestBulkTag: the Tag actions add a tag to, or remove it from, each selected key (one edit
+// entry per key that changed), a bad tag is a field error and changes nothing, and "select all
+// matching" takes the filter's tag: a key without it is untouched.
+func TestBulkTag(t *testing.T) {
+	e := newTestServerWith(t, EnvOptions{Audit: true})
+	c := e.LoggedIn(t)
+	ks := bulkKeys(t, e.Vault, "team", 3)
+	tagsOf := func(k domain.Key) string {
+		t.Helper()
+		got, err := e.DB.KeyByID(context.Background(), k.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(got.Tags, " ")
+	}
+
+	v := url.Values{"action": {"tag"}, "id": idValues(ks[0], ks[1])}
+	page := c.Submit("/keys/bulk", v).Expect(200)
+	if got := page.Text("bulk-question"); got != "Add a tag to 2 keys?" {
+		t.Errorf("question %q", got)
+	}
+	v.Set("confirmed", "yes")
+	v.Set("new_tag", "Has Space")
+	if page := c.Submit("/keys/bulk", v).Expect(422); !page.Marked("new_tag") {
+		t.Error("a bad tag is not marked")
+	}
+	if tagsOf(ks[0]) != "" {
+		t.Fatal("a refused tag was added")
+	}
+	v.Set("new_tag", "Env:Prod")
+	c.Submit("/keys/bulk", v).ExpectRedirect("/")
+	if tagsOf(ks[0]) != "env:prod" || tagsOf(ks[1]) != "env:prod" || tagsOf(ks[2]) != "" {
+		t.Fatalf("tags after bulk tag: %q %q %q", tagsOf(ks[0]), tagsOf(ks[1]), tagsOf(ks[2]))
+	}
+	entries, _, err := e.DB.ListAudit(context.Background(), store.AuditQuery{Action: "pair.edit", Limit: 10})
+	if err != nil || len(entries) != 2 || !strings.Contains(entries[0].Detail, "tags [] → [env:prod]; part of a bulk action on 2 keys") {
+		t.Errorf("audit entries %+v, %v", entries, err)
+	}
+
+	// Untag every key tagged env:prod, by the filter; ks[2] has another tag and keeps it.
+	rw := e.API(t, e.roleToken(t, "automation", domain.RoleEditor))
+	rw.Do("POST", "/api/v1/keys/bulk", fmt.Sprintf(`{"action":"tag","ids":[%d],"tag":"billing"}`, ks[2].ID)).Expect(200)
+	rw.Do("POST", "/api/v1/keys/bulk", `{"action":"untag","filter":{"tag":"env:prod"},"tag":"nope nope"}`).ExpectError(422, "tag")
+	res := rw.Do("POST", "/api/v1/keys/bulk", `{"action":"untag","filter":{"tag":"env:prod"},"tag":"env:prod"}`).Expect(200).Object()
+	if res["summary"] != "2 untagged" {
+		t.Errorf("untag answer %v", res)
+	}
+	if tagsOf(ks[0]) != "" || tagsOf(ks[1]) != "" || tagsOf(ks[2]) != "billing" {
+		t.Errorf("tags after bulk untag: %q %q %q", tagsOf(ks[0]), tagsOf(ks[1]), tagsOf(ks[2]))
+	}
+}
