@@ -172,6 +172,7 @@ var MuteExpiry = domain.Principal{Claimed: "staxkeys"}
 // MutesExpired records the end of each mute in ms, which the store has just ended at its until
 // (store.DB.EndExpiredMutes hands each out once, so each is recorded once).
 func (l *Log) MutesExpired(ctx context.Context, ms []domain.Mute) {
+	ctx = context.WithValue(ctx, bulkKey{}, nil) // an expiry noticed during a bulk action is no part of it
 	for _, m := range ms {
 		l.Record(ctx, MuteExpiry, KeyMuteEnd, KeyTarget(m.KeyID), MuteDetail(m)+"; ended "+m.EndedAt.UTC().Format(time.RFC3339))
 	}
