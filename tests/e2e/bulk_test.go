@@ -69,6 +69,25 @@ func TestBrowserBulkDelete(t *testing.T) {
 	if rows != "bravo" {
 		t.Errorf("rows left %q, want bravo alone", rows)
 	}
+	// The mute and tag confirmations have fields of their own; they are axe-clean too, also
+	// with a field marked.
+	for _, action := range []string{"mute", "tag"} {
+		b.do("tick Bravo", chromedp.Click(chromedp.CSS(box("bravo"))))
+		b.do("choose "+action, chromedp.SetValue(chromedp.CSS(`#bulk-action`), action))
+		b.submit("ask to "+action, `[data-testid="bulk-submit"]`)
+		b.submit("confirm with the field empty", `[data-testid="bulk-confirm-submit"]`)
+		if !b.eval(`document.querySelector('[aria-invalid="true"]') !== null`) {
+			t.Errorf("%s with an empty field: nothing marked", action)
+		}
+		for _, v := range []view{desktopLight, desktopDark, phoneLight, phoneDark} {
+			b.setView(v)
+			if vs := b.axeViolations(); len(vs) > 0 {
+				t.Errorf("the %s confirmation in %s: %d axe violations:\n%s", action, v.name, len(vs), strings.Join(vs, "\n"))
+			}
+		}
+		b.setView(desktopLight)
+		b.open("/", `tr[data-label="bravo"]`)
+	}
 	if ps := b.consoleProblems(); len(ps) > 0 {
 		t.Errorf("console: %v", ps)
 	}
