@@ -36,7 +36,7 @@ func TestBrowserBulkDelete(t *testing.T) {
 	b.do("mark Alpha's row", chromedp.Evaluate[chromedp.Void](`document.querySelector('tr[data-label="alpha"]').staxkeysOld = true`))
 	b.waitJS("wait for Alpha's row to be re-rendered", `(() => { const r = document.querySelector('tr[data-label="alpha"]'); return r && !r.staxkeysOld })()`)
 	b.waitJS("wait for htmx", htmxIdle)
-	if !b.eval(`document.querySelector('`+box("alpha")+`').checked && document.querySelector('`+box("charlie")+`').checked && !document.querySelector('`+box("bravo")+`').checked`) {
+	if !b.eval(`document.querySelector('` + box("alpha") + `').checked && document.querySelector('` + box("charlie") + `').checked && !document.querySelector('` + box("bravo") + `').checked`) {
 		t.Error("a live update lost the ticks")
 	}
 
