@@ -68,14 +68,14 @@ func (s *Server) handleKeyBulk(c echo.Context) error {
 		return fail(err)
 	}
 	d.Count = len(found) + len(missing)
+	for _, k := range found[:min(len(found), bulkNames)] {
+		d.Names = append(d.Names, views.KeyTitle(k))
+	}
 	title = views.BulkQuestion(d.Action, d.Count)
 	if d.Count == 0 {
 		return fail(domain.Invalid("filter", "No key matches the filter any more."))
 	}
 	if c.FormValue("confirmed") != "yes" {
-		for _, k := range found[:min(len(found), bulkNames)] {
-			d.Names = append(d.Names, views.KeyTitle(k))
-		}
 		return render(c, http.StatusOK, views.BulkConfirmPage(s.page(c, title, "keys"), d))
 	}
 	if action == keys.BulkExport {
@@ -92,24 +92,22 @@ func (s *Server) handleKeyBulk(c echo.Context) error {
 	req := keys.BulkRequest{Action: action, Selection: sel, Note: d.Note, Tag: d.NewTag}
 	if action == keys.BulkMute && !d.Forever {
 		if req.Until, err = parseMuteUntil(d.Until, s.Now()); err != nil {
-			for _, k := range found[:min(len(found), bulkNames)] {
-				d.Names = append(d.Names, views.KeyTitle(k))
-			}
 			return fail(err)
 		}
 	}
 	res, err := s.keys.Bulk(ctx, pr, req)
 	if err != nil {
-		for _, k := range found[:min(len(found), bulkNames)] {
-			d.Names = append(d.Names, views.KeyTitle(k))
-		}
 		return fail(err)
 	}
-	kind := "ok"
+	kind, msg := "ok", upperFirst(res.Summary())+"."
 	if len(res.NotFound)+len(res.Failed) > 0 {
 		kind = "error"
 	}
-	s.flash(c, kind, upperFirst(res.Summary())+".")
+	for _, why := range res.Failed {
+		msg += " One failed because: " + why + "."
+		break
+	}
+	s.flash(c, kind, msg)
 	return redirect(c, views.DashboardURL(d.Status, d.Search, d.Tag, d.Sort))
 }
 
