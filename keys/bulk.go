@@ -34,11 +34,12 @@ const (
 var BulkActions = []BulkAction{BulkCheck, BulkMute, BulkUnmute, BulkTag, BulkUntag, BulkExport, BulkDelete}
 
 // MaxBulk bounds a selection: a bigger one is a field error, not a long stall. A bulk check
-// asks Stax.ai once per key under the rate cap, so it takes fewer (MaxBulkCheck); for every
-// key, Check all makes them due instead.
+// asks Stax.ai once per key, in turn, under the rate cap (2 a second by default), while the
+// request waits, so it takes one dashboard page at most (MaxBulkCheck, about 25 s); for more,
+// Check all makes every key due instead.
 const (
 	MaxBulk      = 10000
-	MaxBulkCheck = 200
+	MaxBulkCheck = 50
 )
 
 // Selection names the keys of a bulk action: IDs, or every key Filter matches when the
