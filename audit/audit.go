@@ -172,6 +172,7 @@ var MuteExpiry = domain.Principal{Claimed: "staxkeys"}
 // MutesExpired records the end of each mute in ms, which the store has just ended at its until
 // (store.DB.EndExpiredMutes hands each out once, so each is recorded once).
 func (l *Log) MutesExpired(ctx context.Context, ms []domain.Mute) {
+	ctx = context.WithValue(ctx, bulkKey{}, nil) // an expiry noticed during a bulk action is no part of it
 	for _, m := range ms {
 		l.Record(ctx, MuteExpiry, KeyMuteEnd, KeyTarget(m.KeyID), MuteDetail(m)+"; ended "+m.EndedAt.UTC().Format(time.RFC3339))
 	}
@@ -219,6 +220,9 @@ func (l *Log) Record(ctx context.Context, p domain.Principal, a Action, t Target
 	if !l.Enabled() {
 		return nil
 	}
+	if n, ok := ctx.Value(bulkKey{}).(int); ok {
+		detail = strings.TrimPrefix(detail+"; part of a bulk action on "+plural(n, "key", "keys"), "; ")
+	}
 	err := l.db.AppendAudit(context.WithoutCancel(ctx), l.key, domain.AuditEntry{
 		Actor: p.Actor(), Action: string(a), Target: string(t), IP: p.IP, Detail: detail,
 	})
@@ -227,6 +231,21 @@ func (l *Log) Record(ctx context.Context, p domain.Principal, a Action, t Target
 			slog.String("error", err.Error()))
 	}
 	return err
+}
+
+type bulkKey struct{}
+
+// InBulk marks ctx as one step of a bulk action on n keys, so each entry recorded under it
+// says so: a bulk delete stays one entry per key, as single deletes are, yet reads as one act.
+func InBulk(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, bulkKey{}, n)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }
 
 // List returns the entries q selects, newest first, with the total match count.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/humantime"
 	"github.com/staxkeys/staxkeys/secret"
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -473,54 +474,22 @@ func (n *Notifier) View(ctx context.Context) View {
 }
 
 // durationText is a reminder period in words, as the form shows it and ParseDuration reads it
-// back: "1 day", "3 days", "12 hours", "90 minutes".
+// back: "1 day", "3 days", "12 hours", "1 hour 30 minutes"; 0 (off) stays "0".
 func durationText(d time.Duration) string {
-	switch {
-	case d == 0:
+	if d == 0 {
 		return "0"
-	case d%(7*24*time.Hour) == 0:
-		return countWord(int(d/(7*24*time.Hour)), "week")
-	case d%(24*time.Hour) == 0:
-		return countWord(int(d/(24*time.Hour)), "day")
-	case d%time.Hour == 0:
-		return countWord(int(d/time.Hour), "hour")
-	case d%time.Minute == 0:
-		return countWord(int(d/time.Minute), "minute")
 	}
-	return d.String()
+	return humantime.Format(d)
 }
 
-func countWord(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return strconv.Itoa(n) + " " + unit + "s"
-}
-
-// durationUnits are the words ParseDuration reads, singular or plural.
-var durationUnits = map[string]time.Duration{
-	"minute": time.Minute, "min": time.Minute, "hour": time.Hour, "h": time.Hour,
-	"day": 24 * time.Hour, "d": 24 * time.Hour, "week": 7 * 24 * time.Hour, "w": 7 * 24 * time.Hour,
-}
-
-// ParseDuration reads a period as people write it ("3 days", "1 week", "12 hours", "2d") or
-// in Go's notation ("72h").
+// ParseDuration reads a period as people write it ("3 days", "1 week", "2 hours 30 minutes",
+// "2d") or in Go's notation ("72h"); see humantime.Parse.
 func ParseDuration(s string) (time.Duration, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if d, err := time.ParseDuration(s); err == nil {
-		return d, nil
+	d, err := humantime.Parse(s)
+	if err != nil {
+		return 0, fmt.Errorf("notify: %q is not a period such as 3 days", strings.TrimSpace(s))
 	}
-	num := strings.TrimRight(s, "abcdefghijklmnopqrstuvwxyz ")
-	unit := strings.TrimSpace(s[len(num):])
-	n, err := strconv.Atoi(strings.TrimSpace(num))
-	per, ok := durationUnits[strings.TrimSuffix(unit, "s")]
-	if !ok {
-		per, ok = durationUnits[unit]
-	}
-	if err != nil || !ok {
-		return 0, fmt.Errorf("notify: %q is not a period such as 3 days", s)
-	}
-	return time.Duration(n) * per, nil
+	return d, nil
 }
 
 // Changes validates f against the settings in force and names what saving it would change,
@@ -740,7 +709,7 @@ func parseForm(cur Config, f Form) (Config, error) {
 	if r := strings.TrimSpace(f.RevokedReminder); r != "" && r != "0" {
 		d, err := ParseDuration(r)
 		if err != nil {
-			fields["revoked_reminder"] = "give a period such as 1 day, 3 days or 1 week, or 0 to turn reminders off"
+			fields["revoked_reminder"] = "give a period such as 1 day, 2 hours 30 minutes or 1 week, or 0 to turn reminders off"
 		}
 		c.RevokedReminder = d
 	}

@@ -8,6 +8,9 @@
 //                                   refreshed every 30 s and after htmx swaps
 //   <meta name="csrf-token">        sent as X-CSRF-Token on every htmx request
 //   <html class="js">               set at once, so CSS can hide no-JS-only controls
+//   input[form=bulk][name=id]       a dashboard row's bulk box: its tick survives the row's
+//                                   live re-render; input[data-bulk-page] (shown by this
+//                                   script) ticks the page; [data-bulk-count] counts
 // It also turns off htmx features that a strict CSP blocks anyway (inline
 // indicator <style>, eval for hx-on / js: values); app.css has the styles.
 (function () {
@@ -250,6 +253,64 @@
   document.addEventListener("htmx:sseMessage", enhance);
   // After the swap has settled: the new row is in the table by then.
   document.addEventListener("htmx:afterSettle", resortRows);
+
+  // ---- Bulk selection on the dashboard --------------------------------------
+  // Ticks are remembered by key id, so a live update that replaces a row (and its box) keeps
+  // it ticked; ids no longer on the page (another filter, a deleted key) are forgotten.
+  var bulkTicked = new Set();
+  function bulkBoxes() {
+    return document.querySelectorAll('input[type="checkbox"][name="id"][form="bulk"]');
+  }
+  function bulkSync() {
+    var form = document.getElementById("bulk");
+    if (!form) {
+      bulkTicked.clear();
+      return;
+    }
+    var boxes = bulkBoxes(), shown = new Set(), n = 0;
+    boxes.forEach(function (b) {
+      shown.add(b.value);
+      b.checked = bulkTicked.has(b.value);
+      if (b.checked) n++;
+    });
+    bulkTicked.forEach(function (id) { if (!shown.has(id)) bulkTicked.delete(id); });
+    var page = document.querySelector("input[data-bulk-page]");
+    if (page) {
+      page.hidden = false;
+      page.checked = n > 0 && n === boxes.length;
+      page.indeterminate = n > 0 && n < boxes.length;
+    }
+    var all = form.querySelector('input[name="all"]');
+    var count = form.querySelector("[data-bulk-count]");
+    if (count) {
+      var text = "";
+      if (all && all.checked) {
+        text = "All matching keys selected";
+      } else if (n > 0) {
+        text = n + (n === 1 ? " key selected" : " keys selected");
+      }
+      if (count.textContent !== text) count.textContent = text;
+    }
+  }
+  document.addEventListener("change", function (evt) {
+    var el = evt.target;
+    if (!(el instanceof HTMLInputElement)) return;
+    if (el.hasAttribute("data-bulk-page")) {
+      bulkBoxes().forEach(function (b) {
+        if (el.checked) bulkTicked.add(b.value); else bulkTicked.delete(b.value);
+      });
+    } else if (el.name === "id" && el.getAttribute("form") === "bulk") {
+      if (el.checked) bulkTicked.add(el.value); else bulkTicked.delete(el.value);
+    } else if (!(el.name === "all" && el.form && el.form.id === "bulk")) {
+      return;
+    }
+    bulkSync();
+  });
+  bulkBoxes().forEach(function (b) { if (b.checked) bulkTicked.add(b.value); }); // restored by the browser
+  bulkSync();
+  ["htmx:afterSwap", "htmx:afterSettle", "htmx:sseMessage", "htmx:load"].forEach(function (name) {
+    document.addEventListener(name, bulkSync);
+  });
 
   // ---- CSRF token on htmx requests -----------------------------------------
   document.addEventListener("htmx:configRequest", function (evt) {

@@ -318,7 +318,7 @@ func NotifyPage(p Page, d NotifyData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = Field("revoked_reminder", "Remind about a revoked or denied key every", "text", d.Values["revoked_reminder"], "off", d.Errors, false, "A period such as 1 day, 3 days or 1 week; 0 turns it off.").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = Field("revoked_reminder", "Remind about a revoked or denied key every", "text", d.Values["revoked_reminder"], "off", d.Errors, false, "A period in words, such as 1 day, 12 hours or 2 hours 30 minutes (or Go’s 36h); 0 turns it off.").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -451,3 +451,24 @@ func firstError(errs FormErrors) string {
 	}
 	return strings.ToUpper(msg[:1]) + msg[1:] + "."
 }
+
+// DashboardURL is the dashboard under a filter and sort, where a bulk action returns.
+func DashboardURL(status, search, tag, sort string) string {
+	q := url.Values{}
+	if search != "" {
+		q.Set("q", search)
+	}
+	if tag != "" {
+		q.Set("tag", tag)
+	}
+	if status != "" {
+		q.Set("status", status)
+	}
+	if sort != "" {
+		q.Set("sort", sort)
+	}
+	if len(q) == 0 {
+		return "/"
+	}
+	return "/?" + q.Encode()
+}

@@ -2,18 +2,16 @@ package web
 
 import (
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/views"
 )
 
 // handleKeyMute serves POST /keys/:id/mute: the key page's "Mute alerts" form. Its until is
-// a datetime-local value read as UTC, ignored when "until I unmute" is chosen; a bad one
-// re-renders the key page with the form as typed and the field marked.
+// a period from now ("2 hours") or a date and time read as UTC (see parseMuteUntil), ignored
+// when "until I unmute" is chosen; a bad one re-renders the key page with the form as typed and the field marked.
 func (s *Server) handleKeyMute(c echo.Context) error {
 	p, err := s.keyParam(c)
 	if err != nil {
@@ -22,17 +20,7 @@ func (s *Server) handleKeyMute(c echo.Context) error {
 	md := views.MuteData{Until: c.FormValue("until"), Note: c.FormValue("note"), Forever: c.FormValue("for") == "forever"}
 	var until time.Time
 	if !md.Forever {
-		switch u := strings.TrimSpace(md.Until); {
-		case u == "":
-			err = domain.Invalid("until", "give a time, or choose “Until I unmute”")
-		default:
-			// A browser sends seconds too when the field has them.
-			if until, err = time.ParseInLocation(views.MuteUntilLayout, u, time.UTC); err != nil {
-				if until, err = time.ParseInLocation(views.MuteUntilLayout+":05", u, time.UTC); err != nil {
-					err = domain.Invalid("until", "give a date and time such as 2026-12-24T18:00")
-				}
-			}
-		}
+		until, err = parseMuteUntil(md.Until, s.Now())
 	}
 	if err == nil {
 		_, err = s.keys.Mute(c.Request().Context(), principalOf(c), p.ID, until, md.Note)

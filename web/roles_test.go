@@ -52,6 +52,7 @@ var routeRoles = map[string]domain.Role{
 	"PATCH /api/v1/keys/{id}":               editor,
 	"DELETE /api/v1/keys/{id}":              editor,
 	"POST /api/v1/keys/{id}/check":          editor,
+	"POST /api/v1/keys/bulk":                viewer, // export; the service refuses the rest below an editor
 	"GET /api/v1/keys/{id}/checks":          viewer,
 	"GET /api/v1/status":                    viewer,
 	"GET /api/v1/tags":                      viewer,
@@ -60,6 +61,7 @@ var routeRoles = map[string]domain.Role{
 	"GET /":                                 viewer,
 	"GET /keys":                             viewer,
 	"GET /keys/{id}":                        viewer,
+	"POST /keys/bulk":                       viewer, // as the API's
 	"GET /audit":                            viewer,
 	"GET /audit.csv":                        viewer,
 	"GET /activity":                         viewer,

@@ -218,6 +218,8 @@ func (s *Server) routes() {
 	api.PATCH("/keys/:id", s.handleAPIKeyUpdate, editor)
 	api.DELETE("/keys/:id", s.handleAPIKeyDelete, editor)
 	api.POST("/keys/:id/check", s.handleAPIKeyCheck, editor)
+	// Viewer: export is a viewer's; the service refuses the other actions below an editor.
+	api.POST("/keys/bulk", s.handleAPIKeyBulk, viewer)
 	api.PUT("/keys/:id/mute", s.handleAPIKeyMute, editor)
 	api.DELETE("/keys/:id/mute", s.handleAPIKeyUnmute, editor)
 	api.GET("/keys/:id/checks", s.handleAPIKeyChecks, viewer)
@@ -258,6 +260,7 @@ func (s *Server) routes() {
 	user.POST("/keys/:id/reveal/passkey/begin", s.handleReauthPasskeyBegin, editor)
 	user.POST("/keys/:id/reveal/passkey/finish", s.handleReauthPasskeyFinish, editor)
 	user.POST("/keys/check-all", s.handleCheckAll, editor)
+	user.POST("/keys/bulk", s.handleKeyBulk, viewer) // as the API's: export is a viewer's
 	user.GET("/tokens", s.handleTokenList, admin)
 	user.POST("/tokens", s.handleTokenCreate, admin)
 	user.POST("/tokens/:id/revoke", s.handleTokenRevoke, admin)

@@ -5,6 +5,7 @@ package export
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"io"
 	"maps"
 	"strconv"
@@ -73,6 +74,54 @@ func WriteKeys(out io.Writer, pairs []domain.Key, shared map[int64]bool, now tim
 		}
 	}
 	return w.flush()
+}
+
+// exportedKey is one pair of a JSON export: KeyColumns' fields, nothing more.
+type exportedKey struct {
+	ID           int64      `json:"id"`
+	Label        string     `json:"label"`
+	Email        string     `json:"email"`
+	KeyHint      string     `json:"key_hint"`
+	Verdict      string     `json:"verdict"`
+	VerdictSince *time.Time `json:"verdict_since"`
+	VerdictAt    *time.Time `json:"verdict_at"`
+	LastCheckAt  *time.Time `json:"last_check_at"`
+	LastOutcome  string     `json:"last_outcome,omitempty"`
+	LastValidAt  *time.Time `json:"last_valid_at"`
+	CreatedAt    *time.Time `json:"created_at"`
+	KeyChangedAt *time.Time `json:"key_changed_at"`
+	KeyAgeDays   *int       `json:"key_age_days"`
+	SharedKey    bool       `json:"shared_key"`
+}
+
+// WriteKeysJSON writes pairs as WriteKeys does, as a JSON array of objects named by KeyColumns
+// (no formula guard: JSON is not opened by spreadsheets); a date not known is null.
+func WriteKeysJSON(out io.Writer, pairs []domain.Key, shared map[int64]bool, now time.Time) error {
+	rows := make([]exportedKey, 0, len(pairs))
+	for _, p := range pairs {
+		r := exportedKey{ID: p.ID, Label: p.Label, Email: p.Email, KeyHint: p.KeyHint, Verdict: string(p.Verdict),
+			VerdictSince: when(p.VerdictSince), VerdictAt: when(p.VerdictAt), LastValidAt: when(p.LastValidAt),
+			CreatedAt: when(p.CreatedAt), KeyChangedAt: when(p.KeyChangedAt), SharedKey: shared[p.ID]}
+		if c := p.LastCheck; c != nil {
+			r.LastCheckAt, r.LastOutcome = when(c.At), string(c.Outcome)
+		}
+		if !p.KeyChangedAt.IsZero() {
+			age := int(now.Sub(p.KeyChangedAt) / (24 * time.Hour))
+			r.KeyAgeDays = &age
+		}
+		rows = append(rows, r)
+	}
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rows)
+}
+
+func when(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Second)
+	return &u
 }
 
 // AllKeys writes every pair in db as WriteKeys does and returns how many it wrote.

@@ -3,6 +3,7 @@ package export_test
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +93,34 @@ func TestWriteActivity(t *testing.T) {
 	}
 	if rows[2][2] != "2026-12-01T10:00:00Z" || rows[2][3] != "" || rows[2][11] != "HTTP 503" {
 		t.Errorf("outage row %q", rows[2])
+	}
+}
+
+// TestWriteKeysJSON: the JSON export has the CSV's columns as members, unknown dates null, and
+// the label as given (JSON is not run by spreadsheets, so no formula guard).
+func TestWriteKeysJSON(t *testing.T) {
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	pairs := []domain.Key{
+		{ID: 1, Label: "=sum", Email: "a@example.com", KeyHint: "wxyz", Verdict: domain.Revoked,
+			CreatedAt: now.Add(-40 * 24 * time.Hour), KeyChangedAt: now.Add(-30 * 24 * time.Hour),
+			LastCheck: &domain.Check{At: now.Add(-time.Minute), Outcome: domain.OutcomeRevoked}},
+	}
+	var b bytes.Buffer
+	if err := export.WriteKeysJSON(&b, pairs, map[int64]bool{1: true}, now); err != nil {
+		t.Fatal(err)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal(b.Bytes(), &rows); err != nil || len(rows) != 1 {
+		t.Fatalf("%v: %s", err, b.String())
+	}
+	r := rows[0]
+	for _, col := range export.KeyColumns {
+		if _, ok := r[col]; !ok && col != "last_outcome" {
+			t.Errorf("no member %q", col)
+		}
+	}
+	if r["label"] != "=sum" || r["verdict_since"] != nil || r["last_check_at"] != "2026-03-02T08:59:00Z" ||
+		r["key_age_days"] != float64(30) || r["shared_key"] != true || r["last_outcome"] != "revoked" {
+		t.Errorf("row %v", r)
 	}
 }

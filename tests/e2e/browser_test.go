@@ -278,7 +278,14 @@ func TestBrowserFlow(t *testing.T) {
 		if got := b.text(`[data-testid="activity-list"]`); !strings.Contains(got, "Billing") || !strings.Contains(got, "Revoked") {
 			t.Errorf("the feed does not show Billing's revocation: %q", got)
 		}
-		b.shoot("activity", desktopLight, phoneDark)
+		b.shoot("activity", desktopLight, phoneLight, phoneDark)
+	})
+
+	t.Run("the audit trail", func(t *testing.T) {
+		b.t = t
+		b.open("/audit", `[data-testid="audit-filter-submit"]`)
+		b.do("see the CSV link", chromedp.WaitVisible(chromedp.CSS(`[data-testid="audit-csv"]`)))
+		b.shoot("audit", desktopLight, phoneLight)
 	})
 
 	t.Run("admins and tokens", func(t *testing.T) {
