@@ -113,7 +113,11 @@ func (n *Notifier) enqueueIncidents(ctx context.Context, cfg Config, a Alert) (i
 		if !ch.onCall() {
 			continue
 		}
-		for _, x := range incidentAlerts(a) {
+		heard, ok := cfg.Routes[string(ch)].filter(a)
+		if !ok {
+			continue
+		}
+		for _, x := range incidentAlerts(heard) {
 			inc, ok := incidentOf(x)
 			if !ok {
 				continue

@@ -409,3 +409,10 @@ func emailBody(a Alert) string {
 	b.WriteString("\n-- \nstaxkeys\n")
 	return b.String()
 }
+
+// plainText is the message of the URL channels (shoutrrr): a headline, then the email's body
+// (every key of a group, each with its link), without the signature.
+func plainText(a Alert) string {
+	body := strings.TrimSuffix(emailBody(a), "\n-- \nstaxkeys\n")
+	return "staxkeys: " + strings.TrimPrefix(emailSubject(a), "[staxkeys] ") + "\n\n" + body
+}

@@ -107,6 +107,8 @@ type KeyRef struct {
 	Email string `json:"email"`
 	// URL is the key's page in staxkeys, when the public URL is set (Options.PublicURL).
 	URL string `json:"url,omitempty"`
+	// Tags are the key's tags, which routes pick keys by.
+	Tags []string `json:"tags,omitempty"`
 }
 
 // Change is one confirmed verdict change in a verdict.changed alert.
@@ -356,8 +358,9 @@ func (n *Notifier) enqueue(a Alert, window time.Duration) {
 	}
 }
 
-// deliveriesFor returns one delivery of a per configured channel, groupable for window; the
-// on-call channels have their own (enqueueIncidents).
+// deliveriesFor returns one delivery of a per configured channel that its route lets hear
+// it (as the route lets it through), groupable for window; the on-call channels have their
+// own (enqueueIncidents).
 func deliveriesFor(cfg Config, a Alert, window time.Duration) ([]store.NewDelivery, error) {
 	payload, err := json.Marshal(a)
 	if err != nil {
@@ -368,7 +371,17 @@ func deliveriesFor(cfg Config, a Alert, window time.Duration) ([]store.NewDelive
 		if ch.onCall() {
 			continue
 		}
-		ds = append(ds, store.NewDelivery{Event: a.Event, Channel: string(ch), Payload: payload, GroupWindow: window})
+		body := payload
+		heard, ok := cfg.Routes[string(ch)].filter(a)
+		if !ok {
+			continue
+		}
+		if !cfg.Routes[string(ch)].All() {
+			if body, err = json.Marshal(heard); err != nil {
+				return nil, fmt.Errorf("notify: encode alert: %w", err)
+			}
+		}
+		ds = append(ds, store.NewDelivery{Event: a.Event, Channel: string(ch), Payload: body, GroupWindow: window})
 	}
 	return ds, nil
 }
