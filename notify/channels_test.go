@@ -349,3 +349,41 @@ func TestURLChannelSurvivesMasterKeyRotation(t *testing.T) {
 		t.Errorf("the old key still opens the URL: %+v", list)
 	}
 }
+
+// TestURLChannelActionsNeedAnAdmin: an editor can neither add, change nor remove a channel.
+func TestURLChannelActionsNeedAnAdmin(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Clock: clocktest.NewFake(t0)})
+	c, err := n.AddChannel(ctx, admin, notify.ChannelForm{Name: "Ops", URL: "ntfy://127.0.0.1:9/ops?scheme=http", Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	editor := domain.AdminPrincipal(domain.Admin{ID: 2, Email: "e@acme.com", Role: domain.RoleEditor}, "127.0.0.1")
+	if _, err := n.AddChannel(ctx, editor, notify.ChannelForm{Name: "Evil", URL: "ntfy://ntfy.example.com/x", Enabled: true}); !errors.Is(err, domain.ErrForbidden) {
+		t.Errorf("add as an editor: %v", err)
+	}
+	if err := n.UpdateChannel(ctx, editor, c.ID, notify.ChannelForm{Name: "Ops", URL: "ntfy://ntfy.example.com/x"}); !errors.Is(err, domain.ErrForbidden) {
+		t.Errorf("update as an editor: %v", err)
+	}
+	if err := n.DeleteChannel(ctx, editor, c.ID); !errors.Is(err, domain.ErrForbidden) {
+		t.Errorf("delete as an editor: %v", err)
+	}
+	if got, _ := n.ListChannels(ctx); len(got) != 1 || got[0].Redacted != "ntfy://127.0.0.1:9/•••?scheme=•••" || !got[0].Enabled {
+		t.Errorf("channels changed: %+v", got)
+	}
+	// An admin's edit with the URL left blank keeps the sealed one.
+	if err := n.UpdateChannel(ctx, admin, c.ID, notify.ChannelForm{Name: "Ops team"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Config(ctx); len(got.URLChannels) != 1 || got.URLChannels[0].URL != "ntfy://127.0.0.1:9/ops?scheme=http" ||
+		got.URLChannels[0].Enabled || got.URLChannels[0].Name != "Ops team" || len(got.Channels()) != 0 {
+		t.Errorf("after the edit: %+v (channels %v), want renamed, disabled, URL kept, not sending", got.URLChannels, got.Channels())
+	}
+	if err := n.DeleteChannel(ctx, admin, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := n.ListChannels(ctx); len(got) != 0 {
+		t.Errorf("after delete: %+v", got)
+	}
+}
