@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Verdict is the confirmed state of a registered key.
 type Verdict string
@@ -62,6 +65,9 @@ type Key struct {
 	KeyChangedAt   time.Time
 	// KeyReplacedAt is when the key was last replaced (zero if never): its history starts there.
 	KeyReplacedAt time.Time
+	// Tags group and filter keys ("billing", "env:prod"): lower-case, without repeats, sorted.
+	// Nil where a read does not load them (the checker's).
+	Tags []string
 
 	Verdict      Verdict
 	VerdictAt    time.Time // when the verdict was last confirmed by a check
@@ -115,6 +121,8 @@ type KeyQuery struct {
 	Status string
 	// Search matches label or email, case-insensitively, anywhere.
 	Search string
+	// Tag keeps the keys holding this tag alone ("" for all).
+	Tag string
 	// Sort is "status", "label", "email", "checked" or "added"; a leading "-" reverses it.
 	Sort   string
 	Limit  int
@@ -133,3 +141,12 @@ type StatusCounts struct {
 	Undecided                       int
 	Total                           int
 }
+
+// TagCount is a tag and how many keys hold it.
+type TagCount struct {
+	Tag  string
+	Keys int
+}
+
+// HasTag reports whether the key holds tag.
+func (k Key) HasTag(tag string) bool { return slices.Contains(k.Tags, tag) }

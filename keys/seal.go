@@ -26,6 +26,8 @@ type Input struct {
 	Label string
 	Email string
 	Key   string
+	// Tags as typed; Validate normalises them (see NormalizeTags).
+	Tags []string
 }
 
 // Add validates and registers a new pair.
@@ -37,20 +39,21 @@ func (v *Vault) Add(ctx context.Context, in Input) (domain.Key, error) {
 	return v.db.CreateKey(ctx, store.NewKey{
 		Label:          in.Label,
 		Email:          in.Email,
+		Tags:           in.Tags,
 		KeyHint:        secret.Hint(in.Key),
 		KeyFingerprint: v.KeyFingerprint(in.Key),
 		Seal:           v.sealer(in.Key),
 	})
 }
 
-// Update validates and applies a change to pair id. The stored key is not opened unless it is
+// Update validates and applies a change to pair id; in.Tags replace its tags. The stored key is not opened unless it is
 // replaced: duplicates are found by a unique index on (key fingerprint, email).
 func (v *Vault) Update(ctx context.Context, id int64, in Input) (domain.Key, error) {
 	in, err := Validate(in, false)
 	if err != nil {
 		return domain.Key{}, err
 	}
-	up := store.KeyUpdate{Label: in.Label, Email: in.Email}
+	up := store.KeyUpdate{Label: in.Label, Email: in.Email, Tags: in.Tags}
 	if in.Key != "" {
 		up.KeyHint = secret.Hint(in.Key)
 		up.KeyFingerprint = v.KeyFingerprint(in.Key)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -84,7 +85,7 @@ func (s *Service) Add(ctx context.Context, p domain.Principal, in Input) (domain
 		return k, err
 	}
 	s.log.Info("key added", slog.Int64("pair_id", k.ID), actorAttrs(p))
-	s.trail.Record(ctx, p, audit.KeyAdd, audit.KeyTarget(k.ID), "")
+	s.trail.Record(ctx, p, audit.KeyAdd, audit.KeyTarget(k.ID), addDetail(k))
 	s.nudge()
 	return k, nil
 }
@@ -94,6 +95,8 @@ type Edit struct {
 	Label, Email *string
 	// Key replaces the API key; the key's verdict and history then start over.
 	Key *string
+	// Tags replace the key's tags; an empty slice clears them.
+	Tags *[]string
 }
 
 // Update applies e to key id in one step, with one audit entry saying what changed.
@@ -105,7 +108,10 @@ func (s *Service) Update(ctx context.Context, p domain.Principal, id int64, e Ed
 	if err != nil {
 		return before, err
 	}
-	in := Input{Label: before.Label, Email: before.Email}
+	in := Input{Label: before.Label, Email: before.Email, Tags: before.Tags}
+	if e.Tags != nil {
+		in.Tags = *e.Tags
+	}
 	if e.Label != nil {
 		in.Label = *e.Label
 	}
@@ -280,6 +286,17 @@ func Lines(ns []int) string {
 	return strings.Join(parts, ", ")
 }
 
+// addDetail says what an add set beyond the label and email, for the audit trail: its tags.
+func addDetail(k domain.Key) string {
+	if len(k.Tags) == 0 {
+		return ""
+	}
+	return "tags " + tagList(k.Tags)
+}
+
+// tagList is tags for the audit trail: "[billing env:prod]", "[]" for none.
+func tagList(tags []string) string { return "[" + strings.Join(tags, " ") + "]" }
+
 // editDetail says what an edit changed, for the audit trail (never the key itself).
 func editDetail(before, after domain.Key, keyReplaced bool) string {
 	var parts []string
@@ -288,6 +305,9 @@ func editDetail(before, after domain.Key, keyReplaced bool) string {
 	}
 	if before.Email != after.Email {
 		parts = append(parts, "email "+before.Email+" → "+after.Email)
+	}
+	if !slices.Equal(before.Tags, after.Tags) {
+		parts = append(parts, "tags "+tagList(before.Tags)+" → "+tagList(after.Tags))
 	}
 	if keyReplaced {
 		parts = append(parts, "key replaced (••••"+before.KeyHint+" → ••••"+after.KeyHint+")")

@@ -161,9 +161,25 @@ func (db *DB) Reschedule(ctx context.Context, next map[int64]time.Time) error {
 	return nil
 }
 
-// AllKeys returns every pair, by id.
+// AllKeys returns every pair with its tags, by id.
 func (db *DB) AllKeys(ctx context.Context) ([]domain.Key, error) {
-	return db.queryKeys(ctx, "SELECT "+keyColumns+" FROM pairs ORDER BY id")
+	rows, err := db.r.QueryContext(ctx, "SELECT "+taggedKeyColumns+" FROM pairs ORDER BY id")
+	if err != nil {
+		return nil, fmt.Errorf("store: query pairs: %w", err)
+	}
+	defer rows.Close()
+	var out []domain.Key
+	for rows.Next() {
+		p, err := scanTaggedKey(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: query pairs: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: query pairs: %w", err)
+	}
+	return out, nil
 }
 
 func (db *DB) queryKeys(ctx context.Context, query string, args ...any) ([]domain.Key, error) {

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 // new row's id, because the id is bound into the ciphertext.
 type NewKey struct {
 	Label, Email, KeyHint string
+	Tags                  []string // normalised already (keys.Validate)
 	KeyFingerprint        []byte
 	Seal                  func(id int64) ([]byte, error)
 }
@@ -26,6 +28,8 @@ type NewKey struct {
 // KeyUpdate changes a pair's label and email and, when Seal is set, its key.
 type KeyUpdate struct {
 	Label, Email string
+	// Tags replace the pair's tags (normalised already, keys.Validate); nil or empty clears them.
+	Tags []string
 	// Set only when the key is replaced:
 	KeyHint        string
 	KeyFingerprint []byte
@@ -37,16 +41,60 @@ const keyColumns = `id, label, email, key_sealed, key_hint, key_fingerprint,
 	last_check_at, last_outcome, last_reason, last_http_status, last_latency_ms,
 	next_check_at, failures, candidate, candidate_count, flaps, steady, failing_since, key_replaced_at`
 
-func scanKey(row interface{ Scan(...any) error }) (domain.Key, error) {
+// tagsColumn is a pair's tags as one space-separated string (tags hold no spaces), read in the
+// same query as the pair through the key_tags primary key: pages and the API get tags without
+// a query per pair. The checker's reads leave it out.
+const tagsColumn = `(SELECT group_concat(tag, ' ') FROM key_tags WHERE key_tags.pair_id = pairs.id)`
+
+// taggedKeyColumns are keyColumns and the pair's tags, for scanTaggedKey.
+const taggedKeyColumns = keyColumns + ", " + tagsColumn
+
+// scanTaggedKey reads a row of taggedKeyColumns.
+func scanTaggedKey(row interface{ Scan(...any) error }) (domain.Key, error) {
+	var tags sql.NullString
+	p, err := scanKey(row, &tags)
+	if err != nil {
+		return p, err
+	}
+	p.Tags = splitTags(tags.String)
+	return p, nil
+}
+
+// splitTags is the tags of tagsColumn, sorted (group_concat promises no order); never nil, so
+// a read that loads tags tells "none" from "not loaded".
+func splitTags(s string) []string {
+	tags := strings.Fields(s)
+	if tags == nil {
+		tags = []string{}
+	}
+	slices.Sort(tags)
+	return tags
+}
+
+// writeTags makes tags the pair's tags.
+func writeTags(ctx context.Context, tx *sql.Tx, id int64, tags []string) error {
+	if _, err := tx.ExecContext(ctx, "DELETE FROM key_tags WHERE pair_id = ?", id); err != nil {
+		return err
+	}
+	for _, t := range tags {
+		if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO key_tags (pair_id, tag) VALUES (?, ?)", id, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanKey reads a row of keyColumns, followed by extra columns into extra.
+func scanKey(row interface{ Scan(...any) error }, extra ...any) (domain.Key, error) {
 	var p domain.Key
 	var created, updated, keyChanged, verdictAt, since, lastValid, lastAt, next, failing, replaced sql.NullInt64
 	var outcome sql.NullString
 	var reason string
 	var status, latency int64
-	err := row.Scan(&p.ID, &p.Label, &p.Email, &p.KeySealed, &p.KeyHint, &p.KeyFingerprint,
+	err := row.Scan(append([]any{&p.ID, &p.Label, &p.Email, &p.KeySealed, &p.KeyHint, &p.KeyFingerprint,
 		&created, &updated, &keyChanged, &p.Verdict, &verdictAt, &since, &lastValid,
 		&lastAt, &outcome, &reason, &status, &latency,
-		&next, &p.Failures, &p.Candidate, &p.CandidateCount, &p.Flaps, &p.Steady, &failing, &replaced)
+		&next, &p.Failures, &p.Candidate, &p.CandidateCount, &p.Flaps, &p.Steady, &failing, &replaced}, extra...)...)
 	if err != nil {
 		return domain.Key{}, err
 	}
@@ -86,7 +134,10 @@ func (db *DB) CreateKey(ctx context.Context, in NewKey) (domain.Key, error) {
 		if _, err := tx.ExecContext(ctx, "UPDATE pairs SET key_sealed = ? WHERE id = ?", sealed, id); err != nil {
 			return err
 		}
-		p, err = scanKey(tx.QueryRowContext(ctx, "SELECT "+keyColumns+" FROM pairs WHERE id = ?", id))
+		if err := writeTags(ctx, tx, id, in.Tags); err != nil {
+			return err
+		}
+		p, err = scanTaggedKey(tx.QueryRowContext(ctx, "SELECT "+taggedKeyColumns+" FROM pairs WHERE id = ?", id))
 		return err
 	})
 	if err != nil {
@@ -150,7 +201,10 @@ func (db *DB) UpdateKey(ctx context.Context, id int64, up KeyUpdate) (domain.Key
 		if n, _ := res.RowsAffected(); n == 0 {
 			return domain.ErrNotFound
 		}
-		p, err = scanKey(tx.QueryRowContext(ctx, "SELECT "+keyColumns+" FROM pairs WHERE id = ?", id))
+		if err := writeTags(ctx, tx, id, up.Tags); err != nil {
+			return err
+		}
+		p, err = scanTaggedKey(tx.QueryRowContext(ctx, "SELECT "+taggedKeyColumns+" FROM pairs WHERE id = ?", id))
 		return err
 	})
 	if err != nil {
@@ -167,13 +221,13 @@ func (db *DB) DeleteKey(ctx context.Context, id int64) error {
 	return nil
 }
 
-// KeyByID loads one pair.
+// KeyByID loads one pair, with its tags.
 func (db *DB) KeyByID(ctx context.Context, id int64) (domain.Key, error) {
-	stmt, err := db.prep.stmt(db.r, "SELECT "+keyColumns+" FROM pairs WHERE id = ?")
+	stmt, err := db.prep.stmt(db.r, "SELECT "+taggedKeyColumns+" FROM pairs WHERE id = ?")
 	if err != nil {
 		return domain.Key{}, fmt.Errorf("store: pair %d: %w", id, err)
 	}
-	p, err := scanKey(stmt.QueryRowContext(ctx, id))
+	p, err := scanTaggedKey(stmt.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return domain.Key{}, domain.ErrNotFound
 	}
@@ -221,7 +275,8 @@ func init() {
 	})
 }
 
-// ListKeys returns the pairs matching q, in its order, with the total match count.
+// ListKeys returns the pairs matching q, in its order, with the total match count, each with
+// its tags.
 //
 // It works in two steps so that a page stays cheap at tens of thousands of pairs: the ids of
 // the page are found first (off an index where the order has one, or by sorting ids alone),
@@ -256,6 +311,10 @@ func (db *DB) ListKeys(ctx context.Context, q domain.KeyQuery) (domain.KeyPage, 
 			OR (length(label) + length(email) <> octet_length(label) + octet_length(email)
 				AND (`+foldFunc+`(label) LIKE ? ESCAPE '\' OR `+foldFunc+`(email) LIKE ? ESCAPE '\')))`)
 		args = append(args, like, like, like, like)
+	}
+	if tag := strings.ToLower(strings.TrimSpace(q.Tag)); tag != "" {
+		where = append(where, "id IN (SELECT pair_id FROM key_tags WHERE tag = ?)")
+		args = append(args, tag)
 	}
 	cond := ""
 	if len(where) > 0 {
@@ -335,20 +394,21 @@ func (db *DB) pageIDs(ctx context.Context, query string, args []any, total *int)
 	return ids, rows.Err()
 }
 
-// keysByID loads the pairs with the given ids, in the order of ids; vanished ids are skipped.
+// keysByID loads the pairs with the given ids and their tags, in the order of ids; vanished
+// ids are skipped.
 func (db *DB) keysByID(ctx context.Context, ids []int64) ([]domain.Key, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
 	marks, args := placeholders(ids)
-	rows, err := db.r.QueryContext(ctx, "SELECT "+keyColumns+" FROM pairs WHERE id IN ("+marks+")", args...)
+	rows, err := db.r.QueryContext(ctx, "SELECT "+taggedKeyColumns+" FROM pairs WHERE id IN ("+marks+")", args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	byID := make(map[int64]domain.Key, len(ids))
 	for rows.Next() {
-		p, err := scanKey(rows)
+		p, err := scanTaggedKey(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -428,6 +488,28 @@ func (db *DB) CountKeys(ctx context.Context) (domain.StatusCounts, error) {
 // KeysWithFingerprint lists the pairs holding the same key (under any email), by id.
 func (db *DB) KeysWithFingerprint(ctx context.Context, fp []byte) ([]domain.Key, error) {
 	return db.queryKeys(ctx, "SELECT "+keyColumns+" FROM pairs WHERE key_fingerprint = ? ORDER BY id", fp)
+}
+
+// ListTags lists every tag some pair holds, with how many hold it, by tag. It reads the
+// key_tags_tag index alone.
+func (db *DB) ListTags(ctx context.Context) ([]domain.TagCount, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT tag, count(*) FROM key_tags GROUP BY tag ORDER BY tag")
+	if err != nil {
+		return nil, fmt.Errorf("store: list tags: %w", err)
+	}
+	defer rows.Close()
+	out := []domain.TagCount{}
+	for rows.Next() {
+		var t domain.TagCount
+		if err := rows.Scan(&t.Tag, &t.Keys); err != nil {
+			return nil, fmt.Errorf("store: list tags: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list tags: %w", err)
+	}
+	return out, nil
 }
 
 // SharedKeys reports which of the given pairs hold a key that is also registered under

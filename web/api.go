@@ -26,6 +26,7 @@ type apiKey struct {
 	Label     string         `json:"label"`
 	Email     string         `json:"email"`
 	KeyHint   string         `json:"key_hint"`
+	Tags      []string       `json:"tags"`
 	Verdict   domain.Verdict `json:"verdict"`
 	VerdictAt *time.Time     `json:"verdict_at"`
 	LastCheck *apiCheck      `json:"last_check"`
@@ -53,8 +54,11 @@ type apiCheck struct {
 
 // toAPIKey is key p as the API shows it, with its mute m (nil when not muted).
 func toAPIKey(p domain.Key, m *domain.Mute) apiKey {
-	out := apiKey{ID: p.ID, Label: p.Label, Email: p.Email, KeyHint: p.KeyHint, Verdict: p.Verdict,
+	out := apiKey{ID: p.ID, Label: p.Label, Email: p.Email, KeyHint: p.KeyHint, Tags: p.Tags, Verdict: p.Verdict,
 		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+	if out.Tags == nil {
+		out.Tags = []string{}
+	}
 	if m != nil {
 		out.Muted, out.Mute = true, toAPIMute(*m)
 	}
@@ -178,14 +182,15 @@ func limitParam(c echo.Context, def int) (int, error) {
 	return n, nil
 }
 
-// handleAPIKeyList serves GET /api/v1/keys, with the dashboard's filters (status, q, sort) and
-// paging (limit, offset) as query parameters; total says how many match in all.
+// handleAPIKeyList serves GET /api/v1/keys, with the dashboard's filters (status, q, tag, sort)
+// and paging (limit, offset) as query parameters; total says how many match in all.
 func (s *Server) handleAPIKeyList(c echo.Context) error {
 	limit, err := limitParam(c, apiPageSize)
 	if err != nil {
 		return err
 	}
-	q := domain.KeyQuery{Status: c.QueryParam("status"), Search: c.QueryParam("q"), Sort: c.QueryParam("sort"), Limit: limit}
+	q := domain.KeyQuery{Status: c.QueryParam("status"), Search: c.QueryParam("q"), Tag: c.QueryParam("tag"),
+		Sort: c.QueryParam("sort"), Limit: limit}
 	if v := c.QueryParam("offset"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -214,11 +219,11 @@ func (s *Server) handleAPIKeyList(c echo.Context) error {
 
 // handleAPIKeyCreate serves POST /api/v1/keys.
 func (s *Server) handleAPIKeyCreate(c echo.Context) error {
-	v, err := decodeStringFields(c, "label", "email", "key")
+	v, lists, err := decodeObject(c, nil, []string{"tags"}, "label", "email", "key", "tags")
 	if err != nil {
 		return err
 	}
-	p, err := s.keys.Add(c.Request().Context(), principalOf(c), keys.Input{Label: v["label"], Email: v["email"], Key: v["key"]})
+	p, err := s.keys.Add(c.Request().Context(), principalOf(c), keys.Input{Label: v["label"], Email: v["email"], Key: v["key"], Tags: lists["tags"]})
 	if err != nil {
 		return err
 	}
@@ -239,17 +244,21 @@ func (s *Server) handleAPIKeyGet(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// handleAPIKeyUpdate serves PATCH /api/v1/keys/:id: only the fields given change.
+// handleAPIKeyUpdate serves PATCH /api/v1/keys/:id: only the fields given change ("tags": []
+// clears the tags).
 func (s *Server) handleAPIKeyUpdate(c echo.Context) error {
 	p, err := s.keyParam(c)
 	if err != nil {
 		return err
 	}
-	v, err := decodeStringFields(c, "label", "email", "key")
+	v, lists, err := decodeObject(c, nil, []string{"tags"}, "label", "email", "key", "tags")
 	if err != nil {
 		return err
 	}
 	var edit keys.Edit
+	if tags, ok := lists["tags"]; ok {
+		edit.Tags = &tags
+	}
 	for field, to := range map[string]**string{"label": &edit.Label, "email": &edit.Email, "key": &edit.Key} {
 		if val, ok := v[field]; ok {
 			*to = &val
@@ -276,6 +285,23 @@ func (s *Server) handleAPIKeyDelete(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// handleAPITagList serves GET /api/v1/tags: every tag some key holds, with how many hold it.
+func (s *Server) handleAPITagList(c echo.Context) error {
+	tags, err := s.db.ListTags(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	type apiTag struct {
+		Tag  string `json:"tag"`
+		Keys int    `json:"keys"`
+	}
+	out := make([]apiTag, len(tags))
+	for i, t := range tags {
+		out[i] = apiTag{Tag: t.Tag, Keys: t.Keys}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"tags": out})
 }
 
 // handleAPIKeyChecks serves GET /api/v1/keys/:id/checks: the history, newest first.

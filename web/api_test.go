@@ -322,7 +322,7 @@ func keysOf(m map[string]any) []string {
 }
 
 var (
-	keyMembers   = []string{"created_at", "email", "id", "key_hint", "label", "last_check", "muted", "updated_at", "verdict", "verdict_at"}
+	keyMembers   = []string{"created_at", "email", "id", "key_hint", "label", "last_check", "muted", "tags", "updated_at", "verdict", "verdict_at"}
 	checkMembers = []string{"at", "http_status", "latency_ms", "outcome", "reason"}
 )
 

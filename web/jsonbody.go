@@ -31,29 +31,36 @@ func decodeStringFields(c echo.Context, allowed ...string) (values map[string]st
 // decodeFields is decodeStringFields where the fields named in nullable may also be null, which
 // leaves them out of values as if they were not given.
 func decodeFields(c echo.Context, nullable []string, allowed ...string) (values map[string]string, err error) {
+	values, _, err = decodeObject(c, nullable, nil, allowed...)
+	return values, err
+}
+
+// decodeObject is decodeFields where the fields named in lists are arrays of strings instead,
+// returned in lists (a given empty array as an empty, non-nil slice).
+func decodeObject(c echo.Context, nullable, listFields []string, allowed ...string) (values map[string]string, lists map[string][]string, err error) {
 	r := c.Request()
 	mt, _, _ := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType))
 	if mt != echo.MIMEApplicationJSON {
-		return nil, echo.NewHTTPError(http.StatusUnsupportedMediaType, "the body must be JSON (Content-Type: application/json)")
+		return nil, nil, echo.NewHTTPError(http.StatusUnsupportedMediaType, "the body must be JSON (Content-Type: application/json)")
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBody+1))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, echo.NewHTTPError(http.StatusRequestEntityTooLarge, "the body is too large")
+			return nil, nil, echo.NewHTTPError(http.StatusRequestEntityTooLarge, "the body is too large")
 		}
-		return nil, echo.NewHTTPError(http.StatusBadRequest, "could not read the body")
+		return nil, nil, echo.NewHTTPError(http.StatusBadRequest, "could not read the body")
 	}
 	if len(body) > maxJSONBody {
-		return nil, echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d KiB", maxJSONBody>>10))
+		return nil, nil, echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d KiB", maxJSONBody>>10))
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	tok, err := dec.Token()
 	if err != nil || tok != json.Delim('{') {
-		return nil, echo.NewHTTPError(http.StatusBadRequest, "the body must be a JSON object")
+		return nil, nil, echo.NewHTTPError(http.StatusBadRequest, "the body must be a JSON object")
 	}
-	values = map[string]string{}
+	values, lists = map[string]string{}, map[string][]string{}
 	fields := map[string]string{}
 	isAllowed := map[string]bool{}
 	for _, a := range allowed {
@@ -62,18 +69,19 @@ func decodeFields(c echo.Context, nullable []string, allowed ...string) (values 
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, echo.NewHTTPError(http.StatusBadRequest, "the body is not valid JSON")
+			return nil, nil, echo.NewHTTPError(http.StatusBadRequest, "the body is not valid JSON")
 		}
 		name, _ := tok.(string)
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return nil, echo.NewHTTPError(http.StatusBadRequest, "the body is not valid JSON")
+			return nil, nil, echo.NewHTTPError(http.StatusBadRequest, "the body is not valid JSON")
 		}
+		_, dupList := lists[name]
 		switch _, dup := values[name]; {
 		case !isAllowed[name]:
 			fields[fieldName(name)] = "unknown field"
 			continue
-		case dup || fields[name] == "given twice":
+		case dup || dupList || fields[name] == "given twice":
 			fields[name] = "given twice"
 			continue
 		}
@@ -88,6 +96,19 @@ func decodeFields(c echo.Context, nullable []string, allowed ...string) (values 
 		if string(raw) == "null" && slices.Contains(nullable, name) {
 			continue
 		}
+		if slices.Contains(listFields, name) {
+			var l []string
+			if err := json.Unmarshal(raw, &l); err != nil || len(raw) == 0 || raw[0] != '[' {
+				fields[name] = "must be an array of strings"
+				values[name] = ""
+				continue
+			}
+			if l == nil {
+				l = []string{}
+			}
+			lists[name] = l
+			continue
+		}
 		var s string
 		// encoding/json reads null into a string as "no change", without an error.
 		if err := json.Unmarshal(raw, &s); err != nil || len(raw) == 0 || raw[0] != '"' {
@@ -98,15 +119,15 @@ func decodeFields(c echo.Context, nullable []string, allowed ...string) (values 
 		values[name] = s
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, echo.NewHTTPError(http.StatusBadRequest, "the body is not valid JSON")
+		return nil, nil, echo.NewHTTPError(http.StatusBadRequest, "the body is not valid JSON")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, echo.NewHTTPError(http.StatusBadRequest, "unexpected data after the JSON object")
+		return nil, nil, echo.NewHTTPError(http.StatusBadRequest, "unexpected data after the JSON object")
 	}
 	if len(fields) > 0 {
-		return nil, &domain.ValidationError{Fields: fields}
+		return nil, nil, &domain.ValidationError{Fields: fields}
 	}
-	return values, nil
+	return values, lists, nil
 }
 
 // fieldName keeps a hostile key from bloating or garbling the error answer.

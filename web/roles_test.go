@@ -54,6 +54,7 @@ var routeRoles = map[string]domain.Role{
 	"POST /api/v1/keys/{id}/check":          editor,
 	"GET /api/v1/keys/{id}/checks":          viewer,
 	"GET /api/v1/status":                    viewer,
+	"GET /api/v1/tags":                      viewer,
 	"GET /api/v1/activity":                  viewer,
 	"GET /events":                           viewer,
 	"GET /":                                 viewer,

@@ -221,6 +221,7 @@ func (s *Server) routes() {
 	api.PUT("/keys/:id/mute", s.handleAPIKeyMute, editor)
 	api.DELETE("/keys/:id/mute", s.handleAPIKeyUnmute, editor)
 	api.GET("/keys/:id/checks", s.handleAPIKeyChecks, viewer)
+	api.GET("/tags", s.handleAPITagList, viewer)
 	api.GET("/status", s.handleAPIStatus, viewer)
 	api.GET("/activity", s.handleAPIActivity, viewer)
 
