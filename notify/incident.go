@@ -259,6 +259,11 @@ func (n *Notifier) opsgenie(ctx context.Context, cfg Config, a Alert, inc incide
 		}
 		if a.Key != nil {
 			og.Entity = truncate(keyName(a.Key), 500)
+			for _, t := range a.Key.Tags {
+				if len(og.Tags) < 20 { // Opsgenie takes at most 20 tags
+					og.Tags = append(og.Tags, "tag:"+t)
+				}
+			}
 		}
 		v = og
 	} else {
@@ -292,6 +297,7 @@ func incidentDetails(a Alert) map[string]string {
 		set("key_label", a.Key.Label)
 		set("team_email", a.Key.Email)
 		set("key_url", a.Key.URL)
+		set("tags", strings.Join(a.Key.Tags, ", "))
 		d["key_id"] = strconv.FormatInt(a.Key.ID, 10)
 	}
 	set("verdict", a.NewVerdict)

@@ -22,6 +22,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -389,11 +390,29 @@ func deliveriesFor(cfg Config, a Alert, window time.Duration) ([]store.NewDelive
 // keyRef names p in an alert, with a link to its page when the public URL is set. The link
 // is the admin page of the key (GET /keys/:id in package web).
 func (n *Notifier) keyRef(p domain.Key) *KeyRef {
-	r := &KeyRef{ID: p.ID, Label: p.Label, Email: p.Email}
+	r := &KeyRef{ID: p.ID, Label: p.Label, Email: p.Email, Tags: n.tagsOf(p)}
 	if n.opts.PublicURL != "" {
 		r.URL = n.opts.PublicURL + "/keys/" + strconv.FormatInt(p.ID, 10)
 	}
 	return r
+}
+
+// tagsOf returns p's tags, reading them when the caller's copy of p was read without them
+// (nil): routes pick keys by tag. A failed read leaves the key untagged, logged.
+func (n *Notifier) tagsOf(p domain.Key) []string {
+	if p.Tags != nil || p.ID == 0 {
+		return p.Tags
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), enqueueTimeout)
+	defer cancel()
+	k, err := n.db.KeyByID(ctx, p.ID)
+	if err != nil {
+		if !errors.Is(err, domain.ErrNotFound) {
+			n.log.Error("notify: cannot read the key's tags; routing it as untagged", "pair_id", p.ID, "err", err)
+		}
+		return nil
+	}
+	return k.Tags
 }
 
 func (n *Notifier) keyRefs(ps []domain.Key) []KeyRef {

@@ -173,11 +173,12 @@ func (n *Notifier) Routes(ctx context.Context) map[string]Route { return n.route
 // maxRouteTags caps a route's tags.
 const maxRouteTags = 20
 
-// ParseRouteTags splits the tags typed in a route's field, on commas.
+// ParseRouteTags splits the tags typed in a route's field, on commas, lower-cased as keys'
+// tags are.
 func ParseRouteTags(s string) []string {
 	var out []string
 	for _, t := range strings.Split(s, ",") {
-		if t = strings.TrimSpace(t); t != "" && !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, t) }) {
+		if t = strings.ToLower(strings.TrimSpace(t)); t != "" && !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, t) }) {
 			out = append(out, t)
 		}
 	}
@@ -198,6 +199,7 @@ func (n *Notifier) SetRoute(ctx context.Context, p domain.Principal, ch Channel,
 			return err
 		}
 	}
+	r.Tags = ParseRouteTags(strings.Join(r.Tags, ","))
 	fields := map[string]string{}
 	var events []string
 	for _, k := range RouteKinds() { // in their order, each once

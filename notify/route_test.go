@@ -9,6 +9,7 @@ import (
 
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/notify"
 )
 
@@ -91,5 +92,58 @@ func TestRouteValidation(t *testing.T) {
 	}
 	if got := n.Routes(ctx); len(got) != 0 {
 		t.Errorf("routes saved: %+v", got)
+	}
+}
+
+// TestRoutesPickKeysByTag: the billing team's channel hears only of keys tagged billing,
+// from a group of changes as from a reminder; a group with no billing key sends it nothing.
+func TestRoutesPickKeysByTag(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	billing, everyone := newServiceReceiver(t), newServiceReceiver(t)
+	clk := clocktest.NewFake(t0)
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Clock: clk, GroupWindow: 30 * time.Second})
+	bc, err := n.AddChannel(ctx, admin, notify.ChannelForm{Name: "Billing team", URL: "ntfy://" + billing.hostPort() + "/billing?scheme=http", Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.AddChannel(ctx, admin, notify.ChannelForm{Name: "Everyone", URL: "generic+http://" + everyone.hostPort() + "/all", Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.SetRoute(ctx, admin, notify.URLChannelOf(bc.ID), notify.Route{Tags: []string{"Billing"}}); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := e.vault.Add(ctx, keys.Input{Label: "invoices", Email: "billing@acme.com", Key: "sk_live_INVOICES_0123456789", Tags: []string{"billing", "prod"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := e.vault.Add(ctx, keys.Input{Label: "ci", Email: "ci@acme.com", Key: "sk_live_CI_0123456789", Tags: []string{"ci"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv.Tags, ci.Tags = nil, nil // as the checker may hand them over: the notifier reads them
+	change(n, inv, t0, domain.Valid, domain.Revoked)
+	change(n, ci, t0.Add(time.Second), domain.Valid, domain.Denied)
+	clk.Advance(31 * time.Second)
+	if _, err := n.DeliverDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := billing.requests()
+	if len(got) != 1 || !strings.Contains(got[0].Body, "invoices") || strings.Contains(got[0].Body, "ci@acme.com") {
+		t.Fatalf("the billing channel got %+v, want one message about invoices alone", got)
+	}
+	if !strings.Contains(got[0].Body, "Tags:     billing, prod") {
+		t.Errorf("the message does not name the key's tags:\n%s", got[0].Body)
+	}
+	if all := everyone.requests(); len(all) != 1 || !strings.Contains(all[0].Body, "invoices") || !strings.Contains(all[0].Body, "ci@acme.com") {
+		t.Errorf("the channel hearing everything got %+v, want one message about both", all)
+	}
+	change(n, ci, clk.Now(), domain.Denied, domain.Valid)
+	clk.Advance(31 * time.Second)
+	if _, err := n.DeliverDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(billing.requests()) != 1 || len(everyone.requests()) != 2 {
+		t.Errorf("after ci recovered: %d and %d messages, want 1 and 2", len(billing.requests()), len(everyone.requests()))
 	}
 }
