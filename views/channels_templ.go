@@ -65,10 +65,10 @@ func routeSummary(r ChannelRow, kinds []RouteKind) string {
 				}
 			}
 		}
-		what = strings.Join(words, "; ")
+		what = strings.Join(words, ", ")
 	}
 	if len(r.Tags) > 0 {
-		what += ", of keys tagged " + strings.Join(r.Tags, " or ")
+		what += "; only keys tagged " + strings.Join(r.Tags, " or ")
 	}
 	return what
 }
@@ -135,7 +135,7 @@ func ChannelsPage(p Page, d ChannelsData) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "<div class=\"table-wrap\" tabindex=\"0\" role=\"region\" aria-label=\"Service channels\"><table class=\"striped\" data-testid=\"channels\"><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Service</th><th scope=\"col\">URL</th><th scope=\"col\">State</th><th scope=\"col\">Hears</th><th scope=\"col\"><span class=\"visually-hidden\">Actions</span></th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "<div class=\"table-wrap\" tabindex=\"0\" role=\"region\" aria-label=\"Table of service channels\"><table class=\"striped\" data-testid=\"channels\"><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Service</th><th scope=\"col\">URL</th><th scope=\"col\">State</th><th scope=\"col\">Hears</th><th scope=\"col\"><span class=\"visually-hidden\">Actions</span></th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

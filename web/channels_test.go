@@ -76,7 +76,7 @@ func TestChannelsPage(t *testing.T) {
 
 	// Route: revoked keys tagged billing.
 	routed := c.Follow(c.Submit("/settings/channels/routes", url.Values{"channel": {key}, "events": {notify.KindRevoked}, "tags": {"Billing"}}).ExpectRedirect("/settings/channels"))
-	if h := routed.Text("channel-hears"); h != "revoked, of keys tagged billing" {
+	if h := routed.Text("channel-hears"); h != "revoked; only keys tagged billing" {
 		t.Errorf("hears %q", h)
 	}
 	if r := n.Routes(ctx)[key]; len(r.Events) != 1 || r.Tags[0] != "billing" {
