@@ -74,6 +74,11 @@ func TestChannelsPage(t *testing.T) {
 		t.Errorf("the receiver got %q", r)
 	}
 
+	// The delivery log names the channel.
+	if log := c.Get("/deliveries").Expect(http.StatusOK); !strings.Contains(log.Find(`[data-testid="deliveries"]`).Text(), "Ops (ntfy)") {
+		t.Errorf("the delivery log does not name the channel: %.2000s", log.HTML)
+	}
+
 	// Route: revoked keys tagged billing.
 	routed := c.Follow(c.Submit("/settings/channels/routes", url.Values{"channel": {key}, "events": {notify.KindRevoked}, "tags": {"Billing"}}).ExpectRedirect("/settings/channels"))
 	if h := routed.Text("channel-hears"); h != "revoked; only keys tagged billing" {
