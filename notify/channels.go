@@ -212,7 +212,7 @@ func Redact(raw string) string {
 	if u.User != nil {
 		b.WriteString("•••@")
 	}
-	if g, ok := urlKinds[kind]; ok && g != fixedHost {
+	if g, ok := urlKinds[kind]; ok && g != fixedHost && kind != "pushover" { // Pushover's host is the user key
 		b.WriteString(u.Host)
 	} else {
 		b.WriteString("•••")

@@ -387,3 +387,21 @@ func TestURLChannelActionsNeedAnAdmin(t *testing.T) {
 		t.Errorf("after delete: %+v", got)
 	}
 }
+
+// TestRedact: a listed URL keeps the service, and the host only where it is a server's name;
+// credentials, path and query values are •••.
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"ntfy://alice:pw@ntfy.example.com/topic?scheme=http": "ntfy://•••@ntfy.example.com/•••?scheme=•••",
+		"discord://tok3n@1234567890":                         "discord://•••@•••",
+		"pushover://shoutrrr:apiToken@userKey":               "pushover://•••@•••",
+		"telegram://123:ABC@telegram?chats=@ops":             "telegram://•••@•••?chats=•••",
+		"generic+http://10.0.0.5:8080/hook/secret":           "generic+http://10.0.0.5:8080/•••",
+		"gotify://gotify.example.com":                        "gotify://gotify.example.com",
+		"::not a url":                                        "•••",
+	} {
+		if got := notify.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
