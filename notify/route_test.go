@@ -147,3 +147,45 @@ func TestRoutesPickKeysByTag(t *testing.T) {
 		t.Errorf("after ci recovered: %d and %d messages, want 1 and 2", len(billing.requests()), len(everyone.requests()))
 	}
 }
+
+// TestRoutesOfASuspicion: an upstream suspicion reaches a channel routed to billing keys
+// listing only its billing members, one hearing outages of any key listing all, and none at
+// all on a channel hearing only revocations (suspicions are of the outage kind); a suspicion
+// with no billing member skips the billing channel.
+func TestRoutesOfASuspicion(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	billing, all, revoked := newServiceReceiver(t), newServiceReceiver(t), newServiceReceiver(t)
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Clock: clocktest.NewFake(t0)})
+	add := func(name string, r *serviceReceiver, route notify.Route) {
+		t.Helper()
+		c, err := n.AddChannel(ctx, admin, notify.ChannelForm{Name: name, URL: "generic+http://" + r.hostPort() + "/" + name, Enabled: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.SetRoute(ctx, admin, notify.URLChannelOf(c.ID), route); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("billing", billing, notify.Route{Tags: []string{"billing"}})
+	add("all", all, notify.Route{Events: []string{notify.KindOutage}})
+	add("revoked", revoked, notify.Route{Events: []string{notify.KindRevoked}})
+	members := []domain.Key{
+		{ID: 21, Label: "invoices", Email: "billing@acme.com", Tags: []string{"billing"}},
+		{ID: 22, Label: "ci", Email: "ci@acme.com", Tags: []string{"ci"}},
+	}
+	n.SuspicionChanged(domain.Suspicion{From: domain.Valid, To: domain.Revoked, Since: t0, At: t0, Count: 2, Members: members})
+	n.SuspicionChanged(domain.Suspicion{From: domain.Valid, To: domain.Revoked, Since: t0, At: t0, Count: 1, Members: members[1:]})
+	if _, err := n.DeliverDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := billing.requests(); len(got) != 1 || !strings.Contains(got[0].Body, "invoices") || strings.Contains(got[0].Body, "ci@acme.com") {
+		t.Errorf("billing channel: %+v, want one message naming invoices alone", got)
+	}
+	if got := all.requests(); len(got) != 2 || !strings.Contains(got[0].Body, "ci@acme.com") {
+		t.Errorf("outage channel: %d messages, want 2 naming every member", len(got))
+	}
+	if got := revoked.requests(); len(got) != 0 {
+		t.Errorf("revocations-only channel: %d messages, want none", len(got))
+	}
+}
