@@ -63,6 +63,10 @@ const (
 	SettingsChange   Action = "settings.change"
 	Require2FAChange Action = "settings.require_2fa"
 	NotifyTest       Action = "notify.test"
+	ChannelAdd       Action = "channel.add"    // a URL channel added; detail: its name and service, never its URL
+	ChannelEdit      Action = "channel.edit"   // renamed, enabled or disabled, or its URL replaced
+	ChannelDelete    Action = "channel.delete" //
+	ChannelRoute     Action = "channel.route"  // which alerts a channel hears
 	DeliveryRetry    Action = "delivery.retry"
 	MasterKeyRotate  Action = "master_key.rotate"
 	Export           Action = "audit.export"
@@ -76,7 +80,8 @@ var Actions = []Action{
 	TokenCreate, TokenRevoke,
 	AdminCreate, AdminDelete, AdminPasswordChange, AdminPasswordReset, AdminRoleChange,
 	FactorEnrol, FactorRemove, FactorFailed, RecoveryCodeUsed,
-	SettingsChange, Require2FAChange, NotifyTest, DeliveryRetry, MasterKeyRotate, Export,
+	SettingsChange, Require2FAChange, NotifyTest, ChannelAdd, ChannelEdit, ChannelDelete, ChannelRoute,
+	DeliveryRetry, MasterKeyRotate, Export,
 }
 
 // Family is the part of an action before its dot ("pair" for "pair.add"); a filter on

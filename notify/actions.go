@@ -39,7 +39,8 @@ func (n *Notifier) Test(ctx context.Context, p domain.Principal, ch Channel) err
 	if err != nil {
 		detail = "failed: " + err.Error()
 	}
-	n.opts.Audit.Record(ctx, p, audit.NotifyTest, audit.ChannelTarget(string(ch)), detail)
+	// A URL channel is named by its id ("channel:3"), as its other entries are.
+	n.opts.Audit.Record(ctx, p, audit.NotifyTest, audit.ChannelTarget(strings.TrimPrefix(string(ch), urlChannelPrefix)), detail)
 	return err
 }
 

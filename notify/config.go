@@ -42,6 +42,12 @@ type Config struct {
 	// RotationReminderDays reminds, once per this many days, that a key should be rotated;
 	// 0 turns it off.
 	RotationReminderDays int
+	// URLChannels are the channels added on the page, sent through shoutrrr (channels.go);
+	// the environment has none.
+	URLChannels []URLChannel
+	// Routes say which alerts each channel hears, by delivery channel name (route.go); a
+	// channel without one hears everything.
+	Routes map[string]Route
 }
 
 // SMTPConfig is the mail server alerts are sent through.
@@ -94,7 +100,8 @@ func (c Config) Has(ch Channel) bool {
 	case Opsgenie:
 		return c.OpsgenieAPIKey != ""
 	}
-	return false
+	_, ok := c.urlChannel(ch)
+	return ok
 }
 
 // Channels lists the configured channels.
@@ -103,6 +110,11 @@ func (c Config) Channels() []Channel {
 	for _, ch := range Channels() {
 		if c.Has(ch) {
 			out = append(out, ch)
+		}
+	}
+	for _, u := range c.URLChannels {
+		if c.Has(u.Channel()) {
+			out = append(out, u.Channel())
 		}
 	}
 	return out
@@ -340,6 +352,12 @@ func (n *Notifier) load(ctx context.Context) loaded {
 	} else if !errors.Is(err, domain.ErrNotFound) {
 		n.log.Error("notify: cannot read the saved settings; using the environment's", "err", err)
 	}
+	if urls, _, err := n.urlChannels(ctx); err != nil {
+		n.log.Error("notify: cannot read the channels", "err", err)
+	} else {
+		l.cfg.URLChannels = urls
+	}
+	l.cfg.Routes = n.routes(ctx)
 	for _, s := range sealedSettings {
 		p := l.secret(s.field)
 		if _, known := l.sources[s.field]; *p != "" && !known {

@@ -485,7 +485,7 @@ func TestSingleChangeLinksItsKey(t *testing.T) {
 		t.Fatalf("tried %d (%v), want 2", tried, err)
 	}
 	want := `:rotating_light: *staxkeys* Stax.ai key revoked: "billing" (ops@team.example.com) went from valid to revoked. reason of 11. <` +
-		link(11) + `|Open in staxkeys>`
+		link(11) + `|Open in staxkeys>` + "\nSince 2026-03-02 09:00 UTC"
 	if text := slackText(t, slack.next(t)); text != want {
 		t.Errorf("slack text\n got %q\nwant %q", text, want)
 	}

@@ -122,7 +122,11 @@ func (n *Notifier) enqueueIncidents(ctx context.Context, cfg Config, a Alert) (i
 		if !ch.onCall() {
 			continue
 		}
-		for _, x := range incidentAlerts(a) {
+		heard, ok := cfg.Routes[string(ch)].filter(a)
+		if !ok {
+			continue
+		}
+		for _, x := range incidentAlerts(heard) {
 			inc, ok := incidentOf(x)
 			if !ok {
 				continue
@@ -264,6 +268,11 @@ func (n *Notifier) opsgenie(ctx context.Context, cfg Config, a Alert, inc incide
 		}
 		if a.Key != nil {
 			og.Entity = truncate(keyName(a.Key), 500)
+			for _, t := range a.Key.Tags {
+				if len(og.Tags) < 20 { // Opsgenie takes at most 20 tags
+					og.Tags = append(og.Tags, "tag:"+t)
+				}
+			}
 		}
 		v = og
 	} else {
@@ -297,6 +306,7 @@ func incidentDetails(a Alert) map[string]string {
 		set("key_label", a.Key.Label)
 		set("team_email", a.Key.Email)
 		set("key_url", a.Key.URL)
+		set("tags", strings.Join(a.Key.Tags, ", "))
 		d["key_id"] = strconv.FormatInt(a.Key.ID, 10)
 	}
 	set("verdict", a.NewVerdict)

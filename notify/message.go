@@ -269,6 +269,16 @@ func slackText(a Alert) string {
 		if a.Key != nil && a.Key.URL != "" {
 			b.WriteString(" <" + a.Key.URL + "|Open in staxkeys>")
 		}
+		var facts []string
+		if a.Event == EventVerdictChanged {
+			facts = append(facts, "Since "+stamp(a.At))
+		}
+		if a.Key != nil && len(a.Key.Tags) > 0 {
+			facts = append(facts, "Tags: "+slackEscape(strings.Join(a.Key.Tags, ", ")))
+		}
+		if len(facts) > 0 {
+			b.WriteString("\n" + strings.Join(facts, " · "))
+		}
 		return b.String()
 	}
 	b.WriteString(":")
@@ -290,6 +300,9 @@ func slackText(a Alert) string {
 				name = "<" + it.pair.URL + "|" + strings.ReplaceAll(name, "|", "¦") + ">"
 			}
 			b.WriteString("\n• " + name)
+			if len(it.pair.Tags) > 0 {
+				b.WriteString(" [" + slackEscape(strings.Join(it.pair.Tags, ", ")) + "]")
+			}
 			if it.text != "" {
 				b.WriteString(": " + slackEscape(it.text))
 			}
@@ -377,6 +390,9 @@ func emailBody(a Alert) string {
 			}
 			for _, it := range sec.items {
 				b.WriteString("  - " + subjectName(&it.pair))
+				if len(it.pair.Tags) > 0 {
+					b.WriteString(" [" + strings.Join(it.pair.Tags, ", ") + "]")
+				}
 				if it.text != "" {
 					b.WriteString(": " + it.text)
 				}
@@ -397,6 +413,7 @@ func emailBody(a Alert) string {
 	if a.Key != nil && len(secs) == 0 {
 		row("Key", fmt.Sprintf("%s (pair %d)", a.Key.Label, a.Key.ID))
 		row("Email", a.Key.Email)
+		row("Tags", strings.Join(a.Key.Tags, ", "))
 		row("Link", a.Key.URL)
 	}
 	if len(secs) == 0 || a.Event != EventVerdictChanged {
@@ -409,6 +426,8 @@ func emailBody(a Alert) string {
 	}
 	if a.Since != nil {
 		row("Since", stamp(*a.Since))
+	} else if a.Event == EventVerdictChanged && len(secs) == 0 {
+		row("Since", stamp(a.At)) // the new verdict holds since it was confirmed
 	}
 	if a.Until != nil {
 		row("Until", stamp(*a.Until))
@@ -416,4 +435,11 @@ func emailBody(a Alert) string {
 	row("Time", stamp(a.At))
 	b.WriteString("\n-- \nstaxkeys\n")
 	return b.String()
+}
+
+// plainText is the message of the URL channels (shoutrrr): a headline, then the email's body
+// (every key of a group, each with its link), without the signature.
+func plainText(a Alert) string {
+	body := strings.TrimSuffix(emailBody(a), "\n-- \nstaxkeys\n")
+	return "staxkeys: " + strings.TrimPrefix(emailSubject(a), "[staxkeys] ") + "\n\n" + body
 }

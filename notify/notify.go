@@ -22,6 +22,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -109,6 +110,8 @@ type KeyRef struct {
 	Email string `json:"email"`
 	// URL is the key's page in staxkeys, when the public URL is set (Options.PublicURL).
 	URL string `json:"url,omitempty"`
+	// Tags are the key's tags, which routes pick keys by.
+	Tags []string `json:"tags,omitempty"`
 }
 
 // Change is one confirmed verdict change in a verdict.changed alert.
@@ -364,8 +367,9 @@ func (n *Notifier) enqueue(a Alert, window time.Duration) {
 	}
 }
 
-// deliveriesFor returns one delivery of a per configured channel, groupable for window; the
-// on-call channels have their own (enqueueIncidents).
+// deliveriesFor returns one delivery of a per configured channel that its route lets hear
+// it (as the route lets it through), groupable for window; the on-call channels have their
+// own (enqueueIncidents).
 func deliveriesFor(cfg Config, a Alert, window time.Duration) ([]store.NewDelivery, error) {
 	payload, err := json.Marshal(a)
 	if err != nil {
@@ -376,7 +380,17 @@ func deliveriesFor(cfg Config, a Alert, window time.Duration) ([]store.NewDelive
 		if ch.onCall() {
 			continue
 		}
-		ds = append(ds, store.NewDelivery{Event: a.Event, Channel: string(ch), Payload: payload, GroupWindow: window})
+		body := payload
+		heard, ok := cfg.Routes[string(ch)].filter(a)
+		if !ok {
+			continue
+		}
+		if !cfg.Routes[string(ch)].All() {
+			if body, err = json.Marshal(heard); err != nil {
+				return nil, fmt.Errorf("notify: encode alert: %w", err)
+			}
+		}
+		ds = append(ds, store.NewDelivery{Event: a.Event, Channel: string(ch), Payload: body, GroupWindow: window})
 	}
 	return ds, nil
 }
@@ -384,11 +398,29 @@ func deliveriesFor(cfg Config, a Alert, window time.Duration) ([]store.NewDelive
 // keyRef names p in an alert, with a link to its page when the public URL is set. The link
 // is the admin page of the key (GET /keys/:id in package web).
 func (n *Notifier) keyRef(p domain.Key) *KeyRef {
-	r := &KeyRef{ID: p.ID, Label: p.Label, Email: p.Email}
+	r := &KeyRef{ID: p.ID, Label: p.Label, Email: p.Email, Tags: n.tagsOf(p)}
 	if n.opts.PublicURL != "" {
 		r.URL = n.opts.PublicURL + "/keys/" + strconv.FormatInt(p.ID, 10)
 	}
 	return r
+}
+
+// tagsOf returns p's tags, reading them when the caller's copy of p was read without them
+// (nil): routes pick keys by tag. A failed read leaves the key untagged, logged.
+func (n *Notifier) tagsOf(p domain.Key) []string {
+	if p.Tags != nil || p.ID == 0 {
+		return p.Tags
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), enqueueTimeout)
+	defer cancel()
+	k, err := n.db.KeyByID(ctx, p.ID)
+	if err != nil {
+		if !errors.Is(err, domain.ErrNotFound) {
+			n.log.Error("notify: cannot read the key's tags; routing it as untagged", "pair_id", p.ID, "err", err)
+		}
+		return nil
+	}
+	return k.Tags
 }
 
 func (n *Notifier) keyRefs(ps []domain.Key) []KeyRef {

@@ -381,7 +381,8 @@ func TestSlackDelivery(t *testing.T) {
 	if err := json.Unmarshal(got.Body, &body); err != nil {
 		t.Fatal(err)
 	}
-	want := `:rotating_light: *staxkeys* Stax.ai key denied: "ci &lt;prod&gt; &amp; co" (ci@example.com) went from valid to denied. HTTP 403: Stax.ai knows the key but denies access.`
+	want := `:rotating_light: *staxkeys* Stax.ai key denied: "ci &lt;prod&gt; &amp; co" (ci@example.com) went from valid to denied. HTTP 403: Stax.ai knows the key but denies access.` +
+		"\nSince 2026-03-02 09:00 UTC"
 	if len(body) != 1 || body["text"] != want {
 		t.Errorf("slack body %q\nwant text %q", got.Body, want)
 	}

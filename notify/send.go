@@ -137,6 +137,9 @@ func (n *Notifier) send(ctx context.Context, cfg Config, d domain.Delivery) erro
 	case PagerDuty, Opsgenie:
 		return n.sendIncident(ctx, cfg, ch, a)
 	}
+	if c, ok := cfg.urlChannel(ch); ok {
+		return n.sendURL(ctx, c, a)
+	}
 	return permanent{fmt.Errorf("unknown channel %q", ch)}
 }
 

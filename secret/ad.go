@@ -52,3 +52,6 @@ func TOTPAD(adminID int64) AD { return AD{[]byte("totp:" + strconv.FormatInt(adm
 // HeldFormAD binds the secrets of a form that failed validation, sealed into the page sent
 // back (notify.Notifier.Hold) so they need not be typed again. Never stored.
 func HeldFormAD(form string) AD { return AD{[]byte("held-form:" + form)} }
+
+// ChannelAD binds an alert channel's sealed URL to its row in channels.
+func ChannelAD(id int64) AD { return AD{[]byte("channel:" + strconv.FormatInt(id, 10))} }

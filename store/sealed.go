@@ -65,6 +65,15 @@ var sealedPlaces = []sealedPlace{
 		},
 	},
 	{
+		what:   "channel URL",
+		rows:   "SELECT id, url_sealed FROM channels ORDER BY id",
+		update: "UPDATE channels SET url_sealed = ? WHERE id = ?",
+		ad: func(id string) (secret.AD, error) {
+			n, err := strconv.ParseInt(id, 10, 64)
+			return secret.ChannelAD(n), err
+		},
+	},
+	{
 		what:   "setting",
 		rows:   "SELECT name, value FROM settings ORDER BY name",
 		update: "UPDATE settings SET value = ? WHERE name = ?",

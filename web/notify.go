@@ -217,8 +217,16 @@ func (s *Server) handleDeliveryList(c echo.Context) error {
 			msgs[d.ID] = a.Message
 		}
 	}
+	names := map[string]string{}
+	if chs, ok := s.notifier.(Channels); ok {
+		if list, err := chs.ListChannels(ctx); err == nil {
+			for _, x := range list {
+				names[string(notify.URLChannelOf(x.ID))] = x.Name + " (" + x.Kind + ")"
+			}
+		}
+	}
 	return render(c, http.StatusOK, views.DeliveriesPage(s.page(c, "Delivery log", "alerts"), views.DeliveriesData{
-		Deliveries: ds, Messages: msgs, Total: total, Status: q.Status, Counts: counts,
+		Deliveries: ds, Messages: msgs, Total: total, Status: q.Status, Counts: counts, ChannelNames: names,
 		PageNum: page, Pages: pageCount(total, deliveriesPageSize), Now: s.Now(),
 	}))
 }

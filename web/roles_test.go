@@ -100,6 +100,12 @@ var routeRoles = map[string]domain.Role{
 	"GET /settings/notifications":           admin,
 	"POST /settings/notifications":          admin,
 	"POST /settings/notifications/test":     admin,
+	"GET /settings/channels":                admin,
+	"POST /settings/channels":               admin,
+	"POST /settings/channels/routes":        admin,
+	"POST /settings/channels/{id}":          admin,
+	"POST /settings/channels/{id}/delete":   admin,
+	"POST /settings/channels/{id}/test":     admin,
 	"GET /deliveries":                       admin,
 	"POST /deliveries/{id}/retry":           admin,
 	"GET /users":                            admin,
@@ -149,6 +155,7 @@ func TestEveryRouteChecksItsRole(t *testing.T) {
 		"/users/":      strconv.FormatInt(bystander.ID, 10),
 		"/tokens/":     "1",
 		"/deliveries/": "1",
+		"/channels/":   "1",
 	}
 	fill := func(path string) string {
 		path = strings.Replace(path, "/static/*", "/static/app.js", 1)

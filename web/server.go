@@ -265,6 +265,7 @@ func (s *Server) routes() {
 	user.POST("/tokens", s.handleTokenCreate, admin)
 	user.POST("/tokens/:id/revoke", s.handleTokenRevoke, admin)
 	s.alertRoutes(user, admin)
+	s.channelRoutes(user, admin)
 	s.auditRoutes(user, viewer)
 	s.activityRoutes(user, viewer)
 	s.importRoutes(user, viewer, editor)

@@ -159,6 +159,7 @@ func TestAxeEveryPage(t *testing.T) {
 		{"/tokens", `[data-testid="token-form"]`},
 		{"/import", `[data-testid="import-form"]`},
 		{"/settings/notifications", `[data-testid="notify-form"]`},
+		{"/settings/channels", `[data-testid="add-channel-form"]`},
 		{"/deliveries", `main`},
 		{"/audit", `[data-testid="audit-filter"]`},
 		{"/activity", `[data-testid="activity-filter"]`},
