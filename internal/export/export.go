@@ -92,6 +92,8 @@ type exportedKey struct {
 	KeyChangedAt *time.Time `json:"key_changed_at"`
 	KeyAgeDays   *int       `json:"key_age_days"`
 	SharedKey    bool       `json:"shared_key"`
+	Tags         []string   `json:"tags"` // never null: [] for none
+	Expected     string     `json:"expected"`
 }
 
 // WriteKeysJSON writes pairs as WriteKeys does, as a JSON array of objects named by KeyColumns
@@ -101,7 +103,11 @@ func WriteKeysJSON(out io.Writer, pairs []domain.Key, shared map[int64]bool, now
 	for _, p := range pairs {
 		r := exportedKey{ID: p.ID, Label: p.Label, Email: p.Email, KeyHint: p.KeyHint, Verdict: string(p.Verdict),
 			VerdictSince: when(p.VerdictSince), VerdictAt: when(p.VerdictAt), LastValidAt: when(p.LastValidAt),
-			CreatedAt: when(p.CreatedAt), KeyChangedAt: when(p.KeyChangedAt), SharedKey: shared[p.ID]}
+			CreatedAt: when(p.CreatedAt), KeyChangedAt: when(p.KeyChangedAt), SharedKey: shared[p.ID],
+			Tags: p.Tags, Expected: string(p.Expected.Or())}
+		if r.Tags == nil {
+			r.Tags = []string{}
+		}
 		if c := p.LastCheck; c != nil {
 			r.LastCheckAt, r.LastOutcome = when(c.At), string(c.Outcome)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -103,7 +104,8 @@ func TestWriteKeysJSON(t *testing.T) {
 	pairs := []domain.Key{
 		{ID: 1, Label: "=sum", Email: "a@example.com", KeyHint: "wxyz", Verdict: domain.Revoked,
 			CreatedAt: now.Add(-40 * 24 * time.Hour), KeyChangedAt: now.Add(-30 * 24 * time.Hour),
-			LastCheck: &domain.Check{At: now.Add(-time.Minute), Outcome: domain.OutcomeRevoked}},
+			LastCheck: &domain.Check{At: now.Add(-time.Minute), Outcome: domain.OutcomeRevoked},
+			Tags:      []string{"billing", "env:prod"}, Expected: domain.ExpectRevoked},
 	}
 	var b bytes.Buffer
 	if err := export.WriteKeysJSON(&b, pairs, map[int64]bool{1: true}, now); err != nil {
@@ -120,7 +122,8 @@ func TestWriteKeysJSON(t *testing.T) {
 		}
 	}
 	if r["label"] != "=sum" || r["verdict_since"] != nil || r["last_check_at"] != "2026-03-02T08:59:00Z" ||
-		r["key_age_days"] != float64(30) || r["shared_key"] != true || r["last_outcome"] != "revoked" {
+		r["key_age_days"] != float64(30) || r["shared_key"] != true || r["last_outcome"] != "revoked" ||
+		fmt.Sprint(r["tags"]) != "[billing env:prod]" || r["expected"] != "revoked" {
 		t.Errorf("row %v", r)
 	}
 }
