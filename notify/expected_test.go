@@ -145,3 +145,48 @@ func TestExpectedDeadKeyMutedAndReminded(t *testing.T) {
 		t.Fatalf("after a period: %v, want %v", c, want)
 	}
 }
+
+// TestExpectedDeadKeysInAnUpstreamChange: most keys, some of them expected dead, are revoked
+// at once and it holds. The suspicion's resolution names them all, but only the keys that
+// should work are paged for; each key expected dead is retired as expected, with no trigger.
+func TestExpectedDeadKeysInAnUpstreamChange(t *testing.T) {
+	pd := newPagerDutyFake(t, pdRoutingKey)
+	f := newFleet(t, 8, staxfake.Options{}, onCall(pd, nil))
+	dead := map[string]bool{}
+	for _, p := range f.pairs[:3] {
+		if _, err := f.e.db.SetExpected(context.Background(), p.ID, domain.ExpectRevoked); err != nil {
+			t.Fatal(err)
+		}
+		dead[notify.KeyDedupKey(p.ID)] = true
+	}
+	f.runUntil(t, f.clk.Now().Add(20*time.Minute)) // the next round: due at once, asked when the checker wakes
+	if got := f.deliver(t); len(got[notify.EventStillAccepted]) != len(dead) || len(pd.accepted()) != len(dead) {
+		t.Fatalf("before: alerts %v, %d PagerDuty events; want each key expected dead still accepted, paged", eventCounts(got), len(pd.accepted()))
+	}
+	before := len(pd.accepted())
+	f.fake.SetAll(staxfake.Revoked)
+	f.runUntil(t, f.clk.Now().Add(60*time.Minute))
+	got := f.deliver(t)
+	if len(got[notify.EventUpstreamResolved]) != 1 || len(got[notify.EventKeyRetired]) != len(dead) {
+		t.Fatalf("alerts %v, want one resolution and %d retired", eventCounts(got), len(dead))
+	}
+	for _, a := range got[notify.EventKeyRetired] {
+		if !dead[notify.KeyDedupKey(a.Key.ID)] {
+			t.Errorf("key %d retired, but it should work", a.Key.ID)
+		}
+	}
+	triggers, resolves := 0, 0
+	for _, ev := range pd.accepted()[before:] {
+		switch {
+		case dead[ev.DedupKey] && ev.Action == "resolve":
+			resolves++
+		case !dead[ev.DedupKey] && ev.Action == "trigger":
+			triggers++
+		default:
+			t.Errorf("PagerDuty %s for %s", ev.Action, ev.DedupKey)
+		}
+	}
+	if triggers != len(f.pairs)-len(dead) || resolves != len(dead) {
+		t.Errorf("%d triggers and %d resolves, want %d and %d", triggers, resolves, len(f.pairs)-len(dead), len(dead))
+	}
+}
