@@ -29,7 +29,9 @@ func (n *Notifier) expectedDeadChecked(p domain.Key, rec store.CheckRecord) {
 	after := p
 	after.Verdict, after.VerdictSince, after.VerdictAt = rec.Verdict, rec.VerdictSince, rec.VerdictAt
 	stillAccepted := rec.Verdict == domain.Valid && rec.Check.Outcome == domain.OutcomeValid
-	retired := rec.Event != nil && after.Standing() == domain.StandingRetired
+	// Retired once: revoked → denied (or back) is still the same retirement.
+	retired := rec.Event != nil && after.Standing() == domain.StandingRetired &&
+		rec.Event.Old != domain.Revoked && rec.Event.Old != domain.Denied
 	if !stillAccepted && !retired {
 		return
 	}

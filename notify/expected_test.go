@@ -74,6 +74,17 @@ func TestExpectedDeadKeyAlerts(t *testing.T) {
 			t.Errorf("an incident carries the key: %s", e.Raw)
 		}
 	}
+
+	// Revoked → denied is the same retirement: nothing more.
+	f.fake.SetTeam(p.Email, staxfake.Denied)
+	f.runUntil(t, f.clk.Now().Add(time.Hour))
+	got = f.deliver(t)
+	if len(got[notify.EventKeyRetired]) != 1 || len(got[notify.EventVerdictChanged]) != 0 || len(pd.accepted()) != 2 {
+		t.Errorf("after revoked → denied: webhook %v, PagerDuty %d events", eventCounts(got), len(pd.accepted()))
+	}
+	if k, _ := f.e.db.KeyByID(context.Background(), p.ID); k.Verdict != domain.Denied {
+		t.Errorf("the key is %s, want denied", k.Verdict)
+	}
 	pd.check(t)
 }
 
