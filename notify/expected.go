@@ -29,7 +29,9 @@ func (n *Notifier) expectedDeadChecked(p domain.Key, rec store.CheckRecord) {
 	after := p
 	after.Verdict, after.VerdictSince, after.VerdictAt = rec.Verdict, rec.VerdictSince, rec.VerdictAt
 	stillAccepted := rec.Verdict == domain.Valid && rec.Check.Outcome == domain.OutcomeValid
-	retired := rec.Event != nil && after.Standing() == domain.StandingRetired
+	// Retired once: revoked → denied (or back) is still the same retirement.
+	retired := rec.Event != nil && after.Standing() == domain.StandingRetired &&
+		rec.Event.Old != domain.Revoked && rec.Event.Old != domain.Denied
 	if !stillAccepted && !retired {
 		return
 	}
@@ -50,6 +52,33 @@ func (n *Notifier) expectedDeadChecked(p domain.Key, rec store.CheckRecord) {
 		NewVerdict: string(e.New), Reason: e.Reason}
 	a.Message = retiredMessage(a)
 	n.enqueue(a, 0)
+}
+
+// expectedDeadConfirmed alerts about key id, expected dead, whose change a resolved upstream
+// suspicion confirmed: the suspicion's message names it among the others, but what it means
+// for this key (still accepted, or retired) and its incident are its own. The key is read
+// again, as the change left it.
+func (n *Notifier) expectedDeadConfirmed(id int64) {
+	if n.muted(id) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), enqueueTimeout)
+	defer cancel()
+	k, err := n.db.KeyByID(ctx, id)
+	if err != nil {
+		n.log.Error("notify: cannot read a key the suspicion confirmed", "pair_id", id, "err", err)
+		return
+	}
+	switch k.Standing() {
+	case domain.StandingStillAccepted:
+		if _, err := n.stillAccepted(ctx, n.Config(ctx), k, n.clock.Now(), 0); err != nil {
+			n.log.Error("notify: cannot queue an alert", "event", EventStillAccepted, "err", err)
+		}
+	case domain.StandingRetired:
+		a := Alert{Event: EventKeyRetired, At: k.VerdictSince.UTC(), Key: n.keyRef(k), NewVerdict: string(k.Verdict)}
+		a.Message = retiredMessage(a)
+		n.enqueue(a, 0)
+	}
 }
 
 // stillAccepted queues the still-accepted alert of period (0: the first, at once) for k, a

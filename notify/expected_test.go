@@ -8,7 +8,10 @@ import (
 	"time"
 
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/notify"
+	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/tests/staxfake"
 )
 
@@ -71,5 +74,130 @@ func TestExpectedDeadKeyAlerts(t *testing.T) {
 			t.Errorf("an incident carries the key: %s", e.Raw)
 		}
 	}
+
+	// Revoked → denied is the same retirement: nothing more.
+	f.fake.SetTeam(p.Email, staxfake.Denied)
+	f.runUntil(t, f.clk.Now().Add(time.Hour))
+	got = f.deliver(t)
+	if len(got[notify.EventKeyRetired]) != 1 || len(got[notify.EventVerdictChanged]) != 0 || len(pd.accepted()) != 2 {
+		t.Errorf("after revoked → denied: webhook %v, PagerDuty %d events", eventCounts(got), len(pd.accepted()))
+	}
+	if k, _ := f.e.db.KeyByID(context.Background(), p.ID); k.Verdict != domain.Denied {
+		t.Errorf("the key is %s, want denied", k.Verdict)
+	}
 	pd.check(t)
+}
+
+// TestExpectedDeadKeyMutedAndReminded: a muted key expected dead alerts nobody while Stax.ai
+// still accepts it; unmuted, the reminder pass sends its first alert (and pages), then one
+// reminder per STAXKEYS_REVOKED_REMINDER period that pages nobody.
+func TestExpectedDeadKeyMutedAndReminded(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	clk := clocktest.NewFake(t0)
+	e.db.Now = clk.Now
+	svc := keys.NewService(e.vault, nil, nil, nil)
+	ed := domain.AdminPrincipal(domain.Admin{ID: 1, Email: "ed@acme.com", Role: domain.RoleEditor}, "127.0.0.1")
+	k, err := svc.Add(ctx, ed, keys.Input{Label: "leaked", Email: "a@example.com", Key: "sk_live_LEAKED_0123456789", Expected: domain.ExpectRevoked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pd := newPagerDutyFake(t, pdRoutingKey)
+	env := notify.Config{WebhookURL: "http://127.0.0.1:9/hook", RevokedReminder: time.Hour}
+	onCall(pd, nil)(&env)
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Env: env, Clock: clk})
+	count := func() map[string]int {
+		c := map[string]int{}
+		for _, d := range e.deliveries(t) {
+			c[d.Channel+" "+d.Event]++
+		}
+		return c
+	}
+	if _, err := svc.Mute(ctx, ed, k.ID, time.Time{}, "rotating"); err != nil {
+		t.Fatal(err)
+	}
+	valid := func() {
+		t.Helper()
+		rec := store.CheckRecord{Check: domain.Check{KeyID: k.ID, At: clk.Now(), Outcome: domain.OutcomeValid, HTTPStatus: 200},
+			FromVerdict: domain.Pending, Verdict: domain.Valid, VerdictAt: clk.Now(), VerdictSince: clk.Now(),
+			KeyChangedAt: k.KeyChangedAt, NextCheckAt: clk.Now().Add(time.Hour),
+			Event: &domain.Event{KeyID: k.ID, At: clk.Now(), Old: domain.Pending, New: domain.Valid}}
+		if err := e.db.RecordCheck(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		n.CheckRecorded(k, rec)
+	}
+	valid()
+	if err := n.CheckReminders(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := count(); len(c) != 0 {
+		t.Fatalf("while muted: %v", c)
+	}
+	if _, err := svc.Unmute(ctx, ed, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(10 * time.Minute)
+	if err := n.CheckReminders(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"webhook key.still_accepted": 1, "pagerduty key.still_accepted": 1}
+	if c := count(); fmt.Sprint(c) != fmt.Sprint(want) {
+		t.Fatalf("unmuted: %v, want %v", c, want)
+	}
+	clk.Advance(55 * time.Minute) // a whole period since it was still accepted
+	for range 2 {
+		if err := n.CheckReminders(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want["webhook key.still_accepted"] = 2
+	if c := count(); fmt.Sprint(c) != fmt.Sprint(want) {
+		t.Fatalf("after a period: %v, want %v", c, want)
+	}
+}
+
+// TestExpectedDeadKeysInAnUpstreamChange: most keys, some of them expected dead, are revoked
+// at once and it holds. The suspicion's resolution names them all, but only the keys that
+// should work are paged for; each key expected dead is retired as expected, with no trigger.
+func TestExpectedDeadKeysInAnUpstreamChange(t *testing.T) {
+	pd := newPagerDutyFake(t, pdRoutingKey)
+	f := newFleet(t, 8, staxfake.Options{}, onCall(pd, nil))
+	dead := map[string]bool{}
+	for _, p := range f.pairs[:3] {
+		if _, err := f.e.db.SetExpected(context.Background(), p.ID, domain.ExpectRevoked); err != nil {
+			t.Fatal(err)
+		}
+		dead[notify.KeyDedupKey(p.ID)] = true
+	}
+	f.runUntil(t, f.clk.Now().Add(20*time.Minute)) // the next round: due at once, asked when the checker wakes
+	if got := f.deliver(t); len(got[notify.EventStillAccepted]) != len(dead) || len(pd.accepted()) != len(dead) {
+		t.Fatalf("before: alerts %v, %d PagerDuty events; want each key expected dead still accepted, paged", eventCounts(got), len(pd.accepted()))
+	}
+	before := len(pd.accepted())
+	f.fake.SetAll(staxfake.Revoked)
+	f.runUntil(t, f.clk.Now().Add(60*time.Minute))
+	got := f.deliver(t)
+	if len(got[notify.EventUpstreamResolved]) != 1 || len(got[notify.EventKeyRetired]) != len(dead) {
+		t.Fatalf("alerts %v, want one resolution and %d retired", eventCounts(got), len(dead))
+	}
+	for _, a := range got[notify.EventKeyRetired] {
+		if !dead[notify.KeyDedupKey(a.Key.ID)] {
+			t.Errorf("key %d retired, but it should work", a.Key.ID)
+		}
+	}
+	triggers, resolves := 0, 0
+	for _, ev := range pd.accepted()[before:] {
+		switch {
+		case dead[ev.DedupKey] && ev.Action == "resolve":
+			resolves++
+		case !dead[ev.DedupKey] && ev.Action == "trigger":
+			triggers++
+		default:
+			t.Errorf("PagerDuty %s for %s", ev.Action, ev.DedupKey)
+		}
+	}
+	if triggers != len(f.pairs)-len(dead) || resolves != len(dead) {
+		t.Errorf("%d triggers and %d resolves, want %d and %d", triggers, resolves, len(f.pairs)-len(dead), len(dead))
+	}
 }

@@ -128,7 +128,7 @@ func (n *Notifier) enqueueIncidents(ctx context.Context, cfg Config, a Alert) (i
 		}
 		for _, x := range incidentAlerts(heard) {
 			inc, ok := incidentOf(x)
-			if !ok {
+			if !ok || (x.Key != nil && a.noIncident[x.Key.ID]) {
 				continue
 			}
 			if x.Key != nil && a.Event != EventVerdictChanged { // a verdict change was let through by CheckRecorded

@@ -101,6 +101,10 @@ type Alert struct {
 	Confirmed []KeyRef `json:"confirmed,omitempty"`
 	Cleared   []KeyRef `json:"cleared,omitempty"`
 	Message   string   `json:"message"` // one line for people
+
+	// noIncident names keys whose incidents this alert must not move: the members of a
+	// resolved suspicion that are expected dead speak for themselves (expectedDeadConfirmed).
+	noIncident map[int64]bool
 }
 
 // KeyRef names a pair in an alert: never its key.
@@ -312,11 +316,23 @@ func (n *Notifier) SuspicionChanged(s domain.Suspicion) {
 		OldVerdict: string(s.From), NewVerdict: string(s.To), Reason: s.Reason,
 		Keys: n.keyRefs(s.Members),
 	}
+	var dead []domain.Key
 	if s.Resolved {
 		a.Event, a.Confirmed, a.Cleared = EventUpstreamResolved, n.keyRefs(s.Confirmed), n.keyRefs(s.Cleared)
+		for _, k := range s.Confirmed {
+			if k.Expected.Or() == domain.ExpectRevoked {
+				if a.noIncident == nil {
+					a.noIncident = map[int64]bool{}
+				}
+				a.noIncident[k.ID], dead = true, append(dead, k)
+			}
+		}
 	}
 	a.Message = suspicionMessage(a)
 	n.enqueue(a, 0)
+	for _, k := range dead {
+		n.expectedDeadConfirmed(k.ID)
+	}
 }
 
 // PauseChanged queues one alert when Stax.ai's rate limiting pauses every check for longer

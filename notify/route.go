@@ -25,7 +25,7 @@ const (
 	KindRecovered     = "recovered"      // a key valid again
 	KindOutage        = "outage"         // Stax.ai down and back, suspected upstream changes, checks paused by rate limiting
 	KindReminders     = "reminders"      // still revoked or denied, time to rotate
-	KindStillAccepted = "still_accepted" // a key that should be dead still works
+	KindStillAccepted = "still_accepted" // a key that should be dead still works, and its retirement when it stops
 )
 
 // RouteKinds lists the kinds, in the order the page shows them.
@@ -47,14 +47,10 @@ func RouteKindLabel(k string) string {
 	case KindReminders:
 		return "Reminders (still bad, time to rotate)"
 	case KindStillAccepted:
-		return "Should be dead, still accepted"
+		return "Should be dead, still accepted (and retired)"
 	}
 	return k
 }
-
-// eventStillAccepted is the event of a key Stax.ai still accepts though it should be dead
-// (EventStillAccepted, added by the work on expected states).
-const eventStillAccepted = "key.still_accepted"
 
 // Route is what one channel hears. Empty Events: every kind; empty Tags: keys of any tag.
 type Route struct {
@@ -120,7 +116,9 @@ func (r Route) filter(a Alert) (Alert, bool) {
 		return groupAlert(kept), true
 	case EventVerdictReminder, EventRotationReminder:
 		return a, r.Hears(KindReminders) && a.Key != nil && r.keyHeard(*a.Key)
-	case eventStillAccepted:
+	case EventStillAccepted, EventKeyRetired:
+		// One kind for a leaked key's whole story: the channel that heard it still works hears
+		// that it is dead at last.
 		return a, r.Hears(KindStillAccepted) && (a.Key == nil || r.keyHeard(*a.Key))
 	case EventOutageStarted, EventOutageEnded, EventChecksPaused, EventChecksResumed:
 		return a, r.Hears(KindOutage)

@@ -194,15 +194,26 @@ func (n *Notifier) prune(ctx context.Context, now time.Time) {
 }
 
 // CheckReminders queues the reminders due now: for each key revoked or denied for at least
-// RevokedReminder (a key expected dead instead reminds while Stax.ai still accepts it), and each key set at least RotationReminderDays ago, one per whole period
-// elapsed since, so a reminder goes out once per period however often it is looked for.
+// RevokedReminder (a key expected dead instead reminds while Stax.ai still accepts it), and
+// each key set at least RotationReminderDays ago, one per whole period elapsed since, so a
+// reminder goes out once per period however often it is looked for. A still-accepted key's
+// first alert is sent here too if its check's was missed (a restart, a mute since lifted).
 func (n *Notifier) CheckReminders(ctx context.Context) error {
 	cfg := n.Config(ctx)
 	rotation := time.Duration(cfg.RotationReminderDays) * 24 * time.Hour
 	if len(cfg.Channels()) == 0 {
 		return nil
 	}
-	pairs, err := n.db.AllKeys(ctx)
+	var pairs []domain.Key
+	var err error
+	if cfg.RevokedReminder <= 0 && rotation <= 0 {
+		// No reminders: only the still-accepted keys' first alerts, off an index.
+		var page domain.KeyPage
+		page, err = n.db.ListKeys(ctx, domain.KeyQuery{Status: string(domain.StandingStillAccepted)})
+		pairs = page.Keys
+	} else {
+		pairs, err = n.db.AllKeys(ctx)
+	}
 	if err != nil {
 		return err
 	}

@@ -28,9 +28,12 @@ type checkRow struct {
 	Label   string         `json:"label"`
 	Email   string         `json:"email"`
 	Verdict domain.Verdict `json:"verdict"`
-	Outcome string         `json:"last_check"` // the outcome of the pair's last check, "-" if none, "not checked"
-	Reason  string         `json:"reason"`
-	Checked bool           `json:"checked"` // checked by this run
+	// Standing weighs the verdict against what is expected of the key: a key expected dead
+	// that is still accepted fails the run, a retired one does not (domain.Key.Standing).
+	Standing domain.Standing `json:"standing"`
+	Outcome  string          `json:"last_check"` // the outcome of the pair's last check, "-" if none, "not checked"
+	Reason   string          `json:"reason"`
+	Checked  bool            `json:"checked"` // checked by this run
 }
 
 // checkReport is the whole report: --json prints it as one object.
@@ -45,7 +48,7 @@ type checkReport struct {
 // rowOf turns a cycle's result into a report row.
 func rowOf(r checker.KeyResult) checkRow {
 	p := r.Key
-	row := checkRow{ID: p.ID, Label: p.Label, Email: p.Email, Verdict: p.Verdict, Outcome: "-", Checked: r.Err == nil}
+	row := checkRow{ID: p.ID, Label: p.Label, Email: p.Email, Verdict: p.Verdict, Standing: p.Standing(), Outcome: "-", Checked: r.Err == nil}
 	if p.LastCheck != nil {
 		row.Outcome, row.Reason = string(p.LastCheck.Outcome), p.LastCheck.Reason
 	}
@@ -70,7 +73,7 @@ func (rep *checkReport) code() int {
 	code := exitOK
 	for _, r := range rep.Rows {
 		switch {
-		case r.Verdict == domain.Revoked || r.Verdict == domain.Denied:
+		case r.Standing.Problem():
 			code = exitBadKey
 		case code == exitOK && (r.Verdict == domain.Pending || !r.Checked || r.Outcome == "-" ||
 			r.Outcome == string(domain.OutcomeUndecided)):
@@ -225,7 +228,7 @@ func printCheckTable(w io.Writer, rows []checkRow) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tLABEL\tEMAIL\tVERDICT\tLAST CHECK\tREASON")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Label, r.Email, r.Verdict, r.Outcome, r.Reason)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Label, r.Email, verdictCell(r), r.Outcome, r.Reason)
 	}
 	return tw.Flush()
 }
@@ -286,4 +289,15 @@ func (p *progress) done() {
 		p.drawLocked(true)
 		fmt.Fprintln(p.w)
 	}
+}
+
+// verdictCell is the table's VERDICT: the verdict, and for a key expected dead what it means.
+func verdictCell(r checkRow) string {
+	switch r.Standing {
+	case domain.StandingStillAccepted:
+		return string(r.Verdict) + " (still accepted, should be dead)"
+	case domain.StandingRetired:
+		return string(r.Verdict) + " (retired)"
+	}
+	return string(r.Verdict)
 }
