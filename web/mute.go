@@ -63,3 +63,11 @@ func (s *Server) handleKeyUnmute(c echo.Context) error {
 	}
 	return redirect(c, "/keys/"+strconv.FormatInt(p.ID, 10))
 }
+
+// muteOrNil is m when muted, else nil: a row's mute, for views.KeyRow.
+func muteOrNil(m domain.Mute, muted bool) *domain.Mute {
+	if !muted {
+		return nil
+	}
+	return &m
+}

@@ -55,6 +55,8 @@ var routeRoles = map[string]domain.Role{
 	"GET /api/v1/keys/{id}/checks":          viewer,
 	"GET /api/v1/status":                    viewer,
 	"GET /api/v1/tags":                      viewer,
+	"PUT /api/v1/tags/{tag}/mute":           editor,
+	"DELETE /api/v1/tags/{tag}/mute":        editor,
 	"GET /api/v1/activity":                  viewer,
 	"GET /events":                           viewer,
 	"GET /":                                 viewer,

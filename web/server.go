@@ -222,6 +222,8 @@ func (s *Server) routes() {
 	api.DELETE("/keys/:id/mute", s.handleAPIKeyUnmute, editor)
 	api.GET("/keys/:id/checks", s.handleAPIKeyChecks, viewer)
 	api.GET("/tags", s.handleAPITagList, viewer)
+	api.PUT("/tags/:tag/mute", s.handleAPITagMute, editor)
+	api.DELETE("/tags/:tag/mute", s.handleAPITagUnmute, editor)
 	api.GET("/status", s.handleAPIStatus, viewer)
 	api.GET("/activity", s.handleAPIActivity, viewer)
 

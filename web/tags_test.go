@@ -11,6 +11,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/store"
 )
 
 // TestAPITags: tags in and out of the JSON API, a PATCH leaving them out keeping them and
@@ -71,7 +72,7 @@ func TestAPITags(t *testing.T) {
 		}
 	}
 	tags := api.Do(http.MethodGet, "/api/v1/tags", "").Expect(http.StatusOK).Body
-	if want := `{"tags":[{"tag":"billing","keys":1},{"tag":"env:prod","keys":2},{"tag":"zapier","keys":1}]}`; string(tags) != want+"\n" {
+	if want := `{"tags":[{"tag":"billing","keys":1,"muted":false},{"tag":"env:prod","keys":2,"muted":false},{"tag":"zapier","keys":1,"muted":false}]}`; string(tags) != want+"\n" {
 		t.Errorf("GET /api/v1/tags = %s, want %s", tags, want)
 	}
 
@@ -169,5 +170,49 @@ func TestTagsOnPages(t *testing.T) {
 	c.Submit("/keys/"+id, url.Values{"label": {"Intake"}, "email": {"intake@acme.com"}, "tags": {""}}).ExpectRedirect("/keys/" + id)
 	if k, _ := e.DB.KeyByID(context.Background(), intake.ID); len(k.Tags) != 0 {
 		t.Errorf("tags after clearing the field = %q", k.Tags)
+	}
+}
+
+// TestAPITagMute: PUT /api/v1/tags/{tag}/mute mutes every key with the tag (its JSON names the
+// tag), GET /api/v1/tags lists the mute, bad input names its field, a viewer is refused,
+// DELETE unmutes; a tag holding a / comes escaped.
+func TestAPITagMute(t *testing.T) {
+	e := newTestServerWith(t, EnvOptions{Audit: true})
+	rw, ro := e.API(t, e.token(t, "automation", false)), e.API(t, e.token(t, "monitor", true))
+	k := rw.Do(http.MethodPost, "/api/v1/keys", `{"email":"billing@acme.com","key":"`+apiKeyA+`","tags":["billing"]}`).Expect(http.StatusCreated).Object()
+	path := "/api/v1/keys/" + strconv.FormatInt(idOf(k), 10)
+
+	rw.Do(http.MethodPut, "/api/v1/tags/billing/mute", `{"until":"2025-03-01T11:00:00Z"}`).ExpectError(http.StatusUnprocessableEntity, "until")
+	rw.Do(http.MethodPut, "/api/v1/tags/bad!tag/mute", `{}`).ExpectError(http.StatusUnprocessableEntity, "tag")
+	ro.Do(http.MethodPut, "/api/v1/tags/billing/mute", `{}`).Expect(http.StatusForbidden)
+	if m := rw.Do(http.MethodGet, path, "").Expect(http.StatusOK).Object(); m["muted"] != false {
+		t.Fatalf("bad input muted: %v", m)
+	}
+
+	got := rw.Do(http.MethodPut, "/api/v1/tags/Billing/mute", `{"note":"invoice run"}`).Expect(http.StatusOK).Object()
+	if got["tag"] != "billing" || got["keys"] != 1.0 || got["muted"] != true || got["mute"].(map[string]any)["note"] != "invoice run" {
+		t.Fatalf("PUT = %v", got)
+	}
+	m := ro.Do(http.MethodGet, path, "").Expect(http.StatusOK).Object()
+	if mute, _ := m["mute"].(map[string]any); m["muted"] != true || mute["tag"] != "billing" {
+		t.Fatalf("key of a muted tag: %v", m)
+	}
+	rw.Do(http.MethodPut, "/api/v1/tags/team%2Fops/mute", `{"until":"2025-03-02T09:30:00Z"}`).Expect(http.StatusOK)
+	tags := string(ro.Do(http.MethodGet, "/api/v1/tags", "").Expect(http.StatusOK).Body)
+	for _, want := range []string{`{"tag":"billing","keys":1,"muted":true,"mute":{"tag":"billing","until":null,"note":"invoice run"`,
+		`{"tag":"team/ops","keys":0,"muted":true,"mute":{"tag":"team/ops","until":"2025-03-02T09:30:00Z"`} {
+		if !strings.Contains(tags, want) {
+			t.Errorf("GET /api/v1/tags = %s, want it to hold %s", tags, want)
+		}
+	}
+	ro.Do(http.MethodDelete, "/api/v1/tags/billing/mute", "").Expect(http.StatusForbidden)
+	rw.Do(http.MethodDelete, "/api/v1/tags/billing/mute", "").Expect(http.StatusNoContent)
+	rw.Do(http.MethodDelete, "/api/v1/tags/billing/mute", "").Expect(http.StatusNoContent)
+	if m := ro.Do(http.MethodGet, path, "").Expect(http.StatusOK).Object(); m["muted"] != false {
+		t.Errorf("after DELETE: %v", m)
+	}
+	entries, _, err := e.DB.ListAudit(context.Background(), store.AuditQuery{Action: "tag.", Limit: 10})
+	if err != nil || len(entries) != 3 || entries[2].Action != "tag.mute" || entries[2].Target != "tag:billing" || entries[0].Action != "tag.unmute" {
+		t.Errorf("audit = %+v, %v", entries, err)
 	}
 }
