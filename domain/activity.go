@@ -11,7 +11,7 @@ const (
 	ActivitySuspicion ActivityKind = "suspicion" // many keys changing the same way at once
 	ActivityPause     ActivityKind = "pause"     // every check paused for Stax.ai's rate limit
 	ActivityAlert     ActivityKind = "alert"     // an alert delivered (or not) to a channel
-	ActivityMute      ActivityKind = "mute"      // a key's alerts muted, and when that ended
+	ActivityMute      ActivityKind = "mute"      // a key's or a tag's alerts muted, and when that ended
 )
 
 // ActivityKinds lists every kind, in the order the feed's filter offers them.
@@ -49,6 +49,8 @@ type Activity struct {
 	// set (zero: until unmuted).
 	By, EndedBy string
 	Until       time.Time
+	// Tag is the tag a tag's mute muted (KeyID is then 0).
+	Tag string
 }
 
 // ActivityQuery filters and pages the feed. Zero values mean no filter.

@@ -168,3 +168,22 @@ func TestTagMutes(t *testing.T) {
 		t.Error("intake muted after the tag's until")
 	}
 }
+
+// TestTagMuteInActivity: a tag's mute is in the activity feed, with its tag and its end.
+func TestTagMuteInActivity(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	db.Now = func() time.Time { return t0.Add(time.Hour) }
+	if _, _, _, err := db.StartTagMute(ctx, domain.Mute{Tag: "billing", Note: "invoice run", CreatedAt: t0, CreatedBy: "ann@acme.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.EndTagMute(ctx, "billing", t0.Add(time.Minute), "bob@acme.com"); err != nil {
+		t.Fatal(err)
+	}
+	feed, n, err := db.ListActivity(ctx, domain.ActivityQuery{Kinds: []domain.ActivityKind{domain.ActivityMute}, Limit: 10})
+	if err != nil || n != 1 || feed[0].Tag != "billing" || feed[0].KeyID != 0 || feed[0].By != "ann@acme.com" ||
+		feed[0].EndedBy != "bob@acme.com" || !feed[0].Ended.Equal(t0.Add(time.Minute)) || feed[0].Detail != "invoice run" {
+		t.Fatalf("feed = %+v, %d, %v", feed, n, err)
+	}
+}
