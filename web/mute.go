@@ -1,6 +1,7 @@
 package web
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -70,4 +71,22 @@ func muteOrNil(m domain.Mute, muted bool) *domain.Mute {
 		return nil
 	}
 	return &m
+}
+
+// handleTagUnmute serves POST /tags/:tag/unmute, from the page of a key muted via the tag: it
+// lifts the tag's mute, for every key carrying it, and shows those keys. (A tag is muted through
+// the API.)
+func (s *Server) handleTagUnmute(c echo.Context) error {
+	tag, err := tagParam(c)
+	if err != nil {
+		return err
+	}
+	m, err := s.keys.UnmuteTag(c.Request().Context(), principalOf(c), tag)
+	if err != nil {
+		return err
+	}
+	if m.ID != 0 {
+		s.flash(c, "ok", "Unmuted the tag "+m.Tag+": alerts about its keys go out again.")
+	}
+	return redirect(c, "/?tag="+url.QueryEscape(m.Tag))
 }

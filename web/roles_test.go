@@ -111,6 +111,7 @@ var routeRoles = map[string]domain.Role{
 	"DELETE /api/v1/keys/{id}/mute":         editor,
 	"POST /keys/{id}/mute":                  editor,
 	"POST /keys/{id}/unmute":                editor,
+	"POST /tags/{tag}/unmute":               editor,
 }
 
 // TestEveryRouteChecksItsRole walks every route the server answers with a session of each role

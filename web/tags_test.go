@@ -216,3 +216,31 @@ func TestAPITagMute(t *testing.T) {
 		t.Errorf("audit = %+v, %v", entries, err)
 	}
 }
+
+// TestTagMuteOnPages: a key muted via its tag is marked so on the dashboard and its page, and
+// the page's Unmute lifts the tag's mute.
+func TestTagMuteOnPages(t *testing.T) {
+	e := newTestServerWith(t, EnvOptions{Audit: true})
+	c := e.LoggedIn(t)
+	api := e.API(t, e.token(t, "automation", false))
+	k := api.Do(http.MethodPost, "/api/v1/keys", `{"email":"ops@acme.com","key":"`+apiKeyA+`","tags":["team/ops"]}`).Expect(http.StatusCreated).Object()
+	id := strconv.FormatInt(idOf(k), 10)
+	api.Do(http.MethodPut, "/api/v1/tags/team%2Fops/mute", `{"note":"reorg"}`).Expect(http.StatusOK)
+
+	dash := c.Get("/").Expect(http.StatusOK)
+	if got := strings.TrimSpace(dash.Find("#pair-" + id + ` [data-testid="muted-badge"]`).Text()); got != "muted via tag team/ops" {
+		t.Errorf("badge %q", got)
+	}
+	page := c.Get("/keys/" + id).Expect(http.StatusOK)
+	if got := page.TestID("mute-banner").AttrOr("data-via-tag", ""); got != "team/ops" {
+		t.Fatalf("banner via tag %q", got)
+	}
+	action := page.Find(`[data-testid="unmute-tag"]`).Closest("form").AttrOr("action", "")
+	if action != "/tags/team%2Fops/unmute" {
+		t.Fatalf("unmute form action %q", action)
+	}
+	c.Submit(action, url.Values{}).ExpectRedirect("/?tag=team%2Fops")
+	if m := api.Do(http.MethodGet, "/api/v1/keys/"+id, "").Expect(http.StatusOK).Object(); m["muted"] != false {
+		t.Errorf("still muted: %v", m)
+	}
+}
