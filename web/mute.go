@@ -1,6 +1,7 @@
 package web
 
 import (
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/views"
 )
 
@@ -20,21 +22,8 @@ func (s *Server) handleKeyMute(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	md := views.MuteData{Until: c.FormValue("until"), Note: c.FormValue("note"), Forever: c.FormValue("for") == "forever"}
-	var until time.Time
-	if !md.Forever {
-		switch u := strings.TrimSpace(md.Until); {
-		case u == "":
-			err = domain.Invalid("until", "give a time, or choose “Until I unmute”")
-		default:
-			// A browser sends seconds too when the field has them.
-			if until, err = time.ParseInLocation(views.MuteUntilLayout, u, time.UTC); err != nil {
-				if until, err = time.ParseInLocation(views.MuteUntilLayout+":05", u, time.UTC); err != nil {
-					err = domain.Invalid("until", "give a date and time such as 2026-12-24T18:00")
-				}
-			}
-		}
-	}
+	md := muteForm(c)
+	until, err := muteFormUntil(md)
 	if err == nil {
 		_, err = s.keys.Mute(c.Request().Context(), principalOf(c), p.ID, until, md.Note)
 	}
@@ -47,6 +36,86 @@ func (s *Server) handleKeyMute(c echo.Context) error {
 	}
 	s.flash(c, "ok", "Alerts about this key are muted. It is still checked.")
 	return redirect(c, "/keys/"+strconv.FormatInt(p.ID, 10))
+}
+
+// muteForm is a "Mute alerts" form as typed.
+func muteForm(c echo.Context) views.MuteData {
+	return views.MuteData{Until: c.FormValue("until"), Note: c.FormValue("note"), Forever: c.FormValue("for") == "forever"}
+}
+
+// muteFormUntil is the form's until (zero for "until I unmute"), or a field error.
+func muteFormUntil(md views.MuteData) (time.Time, error) {
+	if md.Forever {
+		return time.Time{}, nil
+	}
+	u := strings.TrimSpace(md.Until)
+	if u == "" {
+		return time.Time{}, domain.Invalid("until", "give a time, or choose “Until I unmute”")
+	}
+	// A browser sends seconds too when the field has them.
+	until, err := time.ParseInLocation(views.MuteUntilLayout, u, time.UTC)
+	if err != nil {
+		if until, err = time.ParseInLocation(views.MuteUntilLayout+":05", u, time.UTC); err != nil {
+			return time.Time{}, domain.Invalid("until", "give a date and time such as 2026-12-24T18:00")
+		}
+	}
+	return until, nil
+}
+
+// handleTagMuteForm serves GET /tags/:tag/mute: a tag's mute, if any, and the form to mute it.
+func (s *Server) handleTagMuteForm(c echo.Context) error {
+	tag, err := tagParam(c)
+	if err != nil {
+		return err
+	}
+	return s.renderTagMute(c, http.StatusOK, tag, views.MuteData{Forever: true})
+}
+
+// renderTagMute renders tag's mute page with status; md is the form as typed.
+func (s *Server) renderTagMute(c echo.Context, status int, tag string, md views.MuteData) error {
+	norm, msg := keys.NormalizeTags([]string{tag})
+	if msg != "" || len(norm) != 1 {
+		return domain.ErrNotFound
+	}
+	tag = norm[0]
+	mutes, err := s.keys.TagMutes(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	for _, m := range mutes {
+		if m.Tag == tag {
+			md.Active = &m
+		}
+	}
+	page, err := s.db.ListKeys(c.Request().Context(), domain.KeyQuery{Tag: tag, Limit: 1})
+	if err != nil {
+		return err
+	}
+	return render(c, status, views.TagMutePage(s.page(c, "Mute tag "+tag, "keys"), tag, page.Total, md))
+}
+
+// handleTagMute serves POST /tags/:tag/mute: the tag mute page's form, as for a key; a bad
+// until or note re-renders the page with the field marked.
+func (s *Server) handleTagMute(c echo.Context) error {
+	tag, err := tagParam(c)
+	if err != nil {
+		return err
+	}
+	md := muteForm(c)
+	until, err := muteFormUntil(md)
+	var m domain.Mute
+	if err == nil {
+		m, err = s.keys.MuteTag(c.Request().Context(), principalOf(c), tag, until, md.Note)
+	}
+	if fe := formErrors(err); fe != nil {
+		md.Errors = fe
+		return s.renderTagMute(c, statusOf(err), tag, md)
+	}
+	if err != nil {
+		return err
+	}
+	s.flash(c, "ok", "Alerts about every key tagged "+m.Tag+" are muted. They are still checked.")
+	return redirect(c, "/?tag="+url.QueryEscape(m.Tag))
 }
 
 // handleKeyUnmute serves POST /keys/:id/unmute.

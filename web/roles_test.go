@@ -112,6 +112,8 @@ var routeRoles = map[string]domain.Role{
 	"POST /keys/{id}/mute":                  editor,
 	"POST /keys/{id}/unmute":                editor,
 	"POST /tags/{tag}/unmute":               editor,
+	"GET /tags/{tag}/mute":                  editor,
+	"POST /tags/{tag}/mute":                 editor,
 }
 
 // TestEveryRouteChecksItsRole walks every route the server answers with a session of each role

@@ -255,6 +255,8 @@ func (s *Server) routes() {
 	user.POST("/keys/:id/check", s.handleKeyCheck, editor)
 	user.POST("/keys/:id/mute", s.handleKeyMute, editor)
 	user.POST("/keys/:id/unmute", s.handleKeyUnmute, editor)
+	user.GET("/tags/:tag/mute", s.handleTagMuteForm, editor)
+	user.POST("/tags/:tag/mute", s.handleTagMute, editor)
 	user.POST("/tags/:tag/unmute", s.handleTagUnmute, editor)
 	user.GET("/keys/:id/reveal", s.handleRevealForm, editor)
 	user.POST("/keys/:id/reveal", s.handleReveal, editor)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/staxkeys/staxkeys/domain"
@@ -242,5 +243,45 @@ func TestTagMuteOnPages(t *testing.T) {
 	c.Submit(action, url.Values{}).ExpectRedirect("/?tag=team%2Fops")
 	if m := api.Do(http.MethodGet, "/api/v1/keys/"+id, "").Expect(http.StatusOK).Object(); m["muted"] != false {
 		t.Errorf("still muted: %v", m)
+	}
+}
+
+// TestTagMutePage: the tag mute page mutes a tag (a bad until or note re-renders it with the
+// field marked and mutes nothing), shows the mute, and unmutes; the grouped dashboard links it.
+func TestTagMutePage(t *testing.T) {
+	e := newTestServerWith(t, EnvOptions{Audit: true})
+	c := e.LoggedIn(t)
+	c.Submit("/keys", url.Values{"email": {"billing@acme.com"}, "key": {apiKeyA}, "tags": {"billing"}}).ExpectRedirect("/")
+	if href := c.Get("/?group=tag").Expect(http.StatusOK).Find(`[data-testid="tag-mute-link"]`).AttrOr("href", ""); href != "/tags/billing/mute" {
+		t.Fatalf("group's mute link %q", href)
+	}
+	form := c.Get("/tags/billing/mute").Expect(http.StatusOK)
+	if form.TestID("tag-mute-form").Length() != 1 || form.TestID("tag-mute-banner").Length() != 0 {
+		t.Fatal("no form, or a banner for an unmuted tag")
+	}
+	c.Get("/tags/bad!tag/mute").Expect(http.StatusNotFound)
+
+	bad := c.Submit("/tags/billing/mute", url.Values{"for": {"until"}, "until": {""}}).Expect(http.StatusUnprocessableEntity)
+	if !bad.Marked("until") {
+		t.Error("until not marked")
+	}
+	bad = c.Submit("/tags/billing/mute", url.Values{"for": {"forever"}, "note": {"a\tb"}}).Expect(http.StatusUnprocessableEntity)
+	if !bad.Marked("note") || bad.Value("note") != "a\tb" {
+		t.Error("note not marked, or not kept")
+	}
+	if ms, _ := e.DB.ActiveTagMutes(context.Background(), time.Now()); len(ms) != 0 {
+		t.Fatalf("bad input muted the tag: %+v", ms)
+	}
+	c.Submit("/tags/billing/mute", url.Values{"for": {"forever"}, "note": {"invoice run"}}).ExpectRedirect("/?tag=billing")
+	page := c.Get("/tags/billing/mute").Expect(http.StatusOK)
+	if got := page.Text("tag-mute-banner"); !strings.Contains(got, "invoice run") {
+		t.Errorf("banner %q", got)
+	}
+	if badge := c.Get("/").Expect(http.StatusOK).TestID("muted-badge").AttrOr("data-via-tag", ""); badge != "billing" {
+		t.Errorf("badge via %q", badge)
+	}
+	c.Submit("/tags/billing/unmute", url.Values{}).ExpectRedirect("/?tag=billing")
+	if ms, _ := e.DB.ActiveTagMutes(context.Background(), time.Now()); len(ms) != 0 {
+		t.Fatalf("still muted: %+v", ms)
 	}
 }

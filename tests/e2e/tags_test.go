@@ -130,6 +130,12 @@ func TestTagsInTheBrowser(t *testing.T) {
 		t.Errorf("banner %q", got)
 	}
 	check(keyPath + " muted via its tag")
+	b.open("/tags/billing/mute", `[data-testid="tag-mute-banner"]`)
+	check("/tags/billing/mute")
+	b.submit("unmute the tag", `[data-testid="unmute-tag"]`)
+	if b.eval(`document.querySelector('[data-testid="muted-badge"]') !== null`) {
+		t.Error("a muted badge after unmuting the tag")
+	}
 	if probs := b.consoleProblems(); len(probs) > 0 {
 		t.Errorf("console: %s", strings.Join(probs, "\n"))
 	}
