@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +47,10 @@ const (
 	KeysImport  Action = "pairs.import"
 	KeysExport  Action = "pairs.export"
 
+	TagMute    Action = "tag.mute"         // the alerts of every key with the tag muted; detail as KeyMute
+	TagUnmute  Action = "tag.unmute"       // a tag's mute ended by someone
+	TagMuteEnd Action = "tag.mute_expired" // a tag's mute's until passed; the actor is MuteExpiry
+
 	TokenCreate Action = "token.create"
 	TokenRevoke Action = "token.revoke"
 
@@ -77,6 +82,7 @@ var Actions = []Action{
 	Setup, Login, LoginFailed, ReauthFailed, Logout,
 	SSOLogin, SSORefused, SSOUserCreate,
 	KeyAdd, KeyEdit, KeyDelete, KeyReveal, KeyCheck, KeyCheckAll, KeyMute, KeyUnmute, KeyMuteEnd, KeysImport, KeysExport,
+	TagMute, TagUnmute, TagMuteEnd,
 	TokenCreate, TokenRevoke,
 	AdminCreate, AdminDelete, AdminPasswordChange, AdminPasswordReset, AdminRoleChange,
 	FactorEnrol, FactorRemove, FactorFailed, RecoveryCodeUsed,
@@ -121,6 +127,7 @@ const (
 	kindChannel  = "channel"
 	kindDelivery = "delivery"
 	kindSettings = "settings"
+	kindTag      = "tag"
 )
 
 func target(kind string, id int64) Target { return Target(kind + ":" + strconv.FormatInt(id, 10)) }
@@ -139,6 +146,9 @@ func DeliveryTarget(id int64) Target { return target(kindDelivery, id) }
 
 // ChannelTarget is an alert channel, by name.
 func ChannelTarget(name string) Target { return Target(kindChannel + ":" + name) }
+
+// TagTarget is a tag, by name (such as "env:prod").
+func TagTarget(tag string) Target { return Target(kindTag + ":" + tag) }
 
 // SettingsTarget is a group of settings, by name (such as "notifications").
 func SettingsTarget(name string) Target { return Target(kindSettings + ":" + name) }
@@ -167,6 +177,8 @@ func (t Target) Link() string {
 		return "/deliveries"
 	case kindChannel, kindSettings:
 		return "/settings/notifications"
+	case kindTag:
+		return "/?tag=" + url.QueryEscape(strings.TrimPrefix(string(t), kindTag+":"))
 	}
 	return ""
 }
@@ -179,7 +191,11 @@ var MuteExpiry = domain.Principal{Claimed: "staxkeys"}
 func (l *Log) MutesExpired(ctx context.Context, ms []domain.Mute) {
 	ctx = context.WithValue(ctx, bulkKey{}, nil) // an expiry noticed during a bulk action is no part of it
 	for _, m := range ms {
-		l.Record(ctx, MuteExpiry, KeyMuteEnd, KeyTarget(m.KeyID), MuteDetail(m)+"; ended "+m.EndedAt.UTC().Format(time.RFC3339))
+		action, target := KeyMuteEnd, KeyTarget(m.KeyID)
+		if m.Tag != "" {
+			action, target = TagMuteEnd, TagTarget(m.Tag)
+		}
+		l.Record(ctx, MuteExpiry, action, target, MuteDetail(m)+"; ended "+m.EndedAt.UTC().Format(time.RFC3339))
 	}
 }
 

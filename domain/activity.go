@@ -11,7 +11,7 @@ const (
 	ActivitySuspicion ActivityKind = "suspicion" // many keys changing the same way at once
 	ActivityPause     ActivityKind = "pause"     // every check paused for Stax.ai's rate limit
 	ActivityAlert     ActivityKind = "alert"     // an alert delivered (or not) to a channel
-	ActivityMute      ActivityKind = "mute"      // a key's alerts muted, and when that ended
+	ActivityMute      ActivityKind = "mute"      // a key's or a tag's alerts muted, and when that ended
 )
 
 // ActivityKinds lists every kind, in the order the feed's filter offers them.
@@ -52,6 +52,8 @@ type Activity struct {
 	// Standing is, for a verdict change of a key expected dead made since it was declared so,
 	// what the change meant: StandingStillAccepted or StandingRetired; "" otherwise.
 	Standing Standing
+	// Tag is the tag a tag's mute muted (KeyID is then 0).
+	Tag string
 }
 
 // ActivityQuery filters and pages the feed. Zero values mean no filter.

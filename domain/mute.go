@@ -2,11 +2,12 @@ package domain
 
 import "time"
 
-// Mute holds back a key's alerts, until a time or until someone unmutes it. A muted key is
-// still checked and shown; it alerts nobody.
+// Mute holds back a key's alerts, or those of every key carrying a tag, until a time or until
+// someone unmutes it. A muted key is still checked and shown; it alerts nobody.
 type Mute struct {
 	ID        int64
-	KeyID     int64
+	KeyID     int64     // the key muted; 0 for a tag's mute
+	Tag       string    // the tag muted; "" for a key's mute
 	Until     time.Time // zero: until someone unmutes
 	Note      string
 	CreatedAt time.Time

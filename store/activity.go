@@ -61,28 +61,29 @@ func (db *DB) EndIncident(ctx context.Context, kind domain.ActivityKind, began, 
 
 // activitySources are the feed's four sources, each as a SELECT of the same columns: kind,
 // id, at, ended, key id, label, email, from, to, reason, event, channel, status, detail, by,
-// ended by, until, standing. %s is where each takes its filter on at. A verdict change of a key
-// expected dead, made since it was declared so, has its standing: still accepted or retired.
+// ended by, until, standing, tag. %s is where each takes its filter on at. A verdict change of a
+// key expected dead, made since it was declared so, has its standing: still accepted or retired.
+// A tag's mute has no key, and its tag.
 var activitySources = map[string]string{
 	"verdict": `SELECT 'verdict', e.id, e.at, NULL, e.pair_id, p.label, p.email, e.old_verdict,
 		e.new_verdict, e.reason, '', '', '', '', '', '', NULL,
 		CASE WHEN p.expected = 'revoked' AND e.at >= COALESCE(p.expected_at, 0)
 			THEN (CASE e.new_verdict WHEN 'valid' THEN 'still_accepted' WHEN 'pending' THEN '' ELSE 'retired' END)
-			ELSE '' END
+			ELSE '' END, ''
 		FROM events e JOIN pairs p ON p.id = e.pair_id WHERE 1 %s`,
-	"incident": `SELECT kind, id, began_at, ended_at, 0, '', '', '', '', reason, '', '', '', detail, '', '', NULL, ''
+	"incident": `SELECT kind, id, began_at, ended_at, 0, '', '', '', '', reason, '', '', '', detail, '', '', NULL, '', ''
 		FROM incidents WHERE 1 %s`,
 	"alert": `SELECT 'alert', d.id, d.at, NULL, COALESCE(json_extract(d.payload, '$.pair.id'), 0),
 		COALESCE(json_extract(d.payload, '$.pair.label'), ''), COALESCE(json_extract(d.payload, '$.pair.email'), ''),
-		'', '', d.last_error, d.event, d.channel, d.status, COALESCE(json_extract(d.payload, '$.message'), ''), '', '', NULL, ''
+		'', '', d.last_error, d.event, d.channel, d.status, COALESCE(json_extract(d.payload, '$.message'), ''), '', '', NULL, '', ''
 		FROM (SELECT *, COALESCE(sent_at, last_attempt_at, created_at) AS at FROM deliveries WHERE event <> 'test') d
 		WHERE json_valid(d.payload) %s`,
 	// A mute whose until passed ended then, whether or not the sweep has noticed yet (the
-	// first argument is now).
+	// first argument is now). A tag's mute has no key, and its tag.
 	"mute": `SELECT 'mute', m.id, m.created_at,
-		COALESCE(m.ended_at, CASE WHEN m.until <= ? THEN m.until END), m.pair_id, p.label, p.email,
-		'', '', '', '', '', '', m.note, m.created_by, m.ended_by, m.until, ''
-		FROM mutes m JOIN pairs p ON p.id = m.pair_id WHERE 1 %s`,
+		COALESCE(m.ended_at, CASE WHEN m.until <= ? THEN m.until END), COALESCE(m.pair_id, 0), COALESCE(p.label, ''), COALESCE(p.email, ''),
+		'', '', '', '', '', '', m.note, m.created_by, m.ended_by, m.until, '', COALESCE(m.tag, '')
+		FROM mutes m LEFT JOIN pairs p ON p.id = m.pair_id WHERE (p.id IS NOT NULL OR m.tag IS NOT NULL) %s`,
 }
 
 // ListActivity returns the feed across all keys, newest first, with the number of entries
@@ -176,7 +177,7 @@ func (db *DB) listActivity(ctx context.Context, q domain.ActivityQuery, withTota
 		var at, ended, until sql.NullInt64
 		var kind, from, to, status string
 		if err := rows.Scan(&kind, &a.ID, &at, &ended, &a.KeyID, &a.KeyLabel, &a.KeyEmail, &from, &to,
-			&a.Reason, &a.Event, &a.Channel, &status, &a.Detail, &a.By, &a.EndedBy, &until, &a.Standing); err != nil {
+			&a.Reason, &a.Event, &a.Channel, &status, &a.Detail, &a.By, &a.EndedBy, &until, &a.Standing, &a.Tag); err != nil {
 			return nil, 0, fmt.Errorf("store: list activity: %w", err)
 		}
 		a.Kind, a.At, a.Ended, a.Until = domain.ActivityKind(kind), fromMS(at), fromMS(ended), fromMS(until)

@@ -151,6 +151,7 @@ type apiActivity struct {
 	By       string              `json:"by,omitempty"`       // a mute's: who muted
 	EndedBy  string              `json:"ended_by,omitempty"` // who unmuted
 	Until    *time.Time          `json:"until,omitempty"`    // until when it was set
+	Tag      string              `json:"tag,omitempty"`      // a tag's mute's tag
 }
 
 func toAPIActivity(entries []domain.Activity) []apiActivity {
@@ -162,7 +163,7 @@ func toAPIActivity(entries []domain.Activity) []apiActivity {
 			ended := a.Ended
 			out[i].Ended = &ended
 		}
-		out[i].By, out[i].EndedBy = a.By, a.EndedBy
+		out[i].By, out[i].EndedBy, out[i].Tag = a.By, a.EndedBy, a.Tag
 		if !a.Until.IsZero() {
 			until := a.Until
 			out[i].Until = &until

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +46,8 @@ type apiKey struct {
 }
 
 type apiMute struct {
+	// Tag is the tag whose mute holds for the key; absent for the key's own mute.
+	Tag       string     `json:"tag,omitempty"`
 	Until     *time.Time `json:"until"` // null: until someone unmutes
 	Note      string     `json:"note"`
 	CreatedAt time.Time  `json:"created_at"`
@@ -83,7 +88,7 @@ func toAPIKey(p domain.Key, m *domain.Mute) apiKey {
 }
 
 func toAPIMute(m domain.Mute) *apiMute {
-	out := &apiMute{Note: m.Note, CreatedAt: m.CreatedAt, CreatedBy: m.CreatedBy}
+	out := &apiMute{Tag: m.Tag, Note: m.Note, CreatedAt: m.CreatedAt, CreatedBy: m.CreatedBy}
 	if !m.Until.IsZero() {
 		u := m.Until
 		out.Until = &u
@@ -301,21 +306,97 @@ func (s *Server) handleAPIKeyDelete(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// handleAPITagList serves GET /api/v1/tags: every tag some key holds, with how many hold it.
+// apiTag is a tag as the API shows it: how many keys hold it, and its mute.
+type apiTag struct {
+	Tag   string   `json:"tag"`
+	Keys  int      `json:"keys"`
+	Muted bool     `json:"muted"`
+	Mute  *apiMute `json:"mute,omitempty"`
+}
+
+// handleAPITagList serves GET /api/v1/tags: every tag some key holds, with how many hold it,
+// and every muted tag (a tag may be muted before any key has it), by tag.
 func (s *Server) handleAPITagList(c echo.Context) error {
-	tags, err := s.db.ListTags(c.Request().Context())
+	ctx := c.Request().Context()
+	tags, err := s.db.ListTags(ctx)
 	if err != nil {
 		return err
 	}
-	type apiTag struct {
-		Tag  string `json:"tag"`
-		Keys int    `json:"keys"`
+	mutes, err := s.keys.TagMutes(ctx)
+	if err != nil {
+		return err
 	}
-	out := make([]apiTag, len(tags))
-	for i, t := range tags {
-		out[i] = apiTag{Tag: t.Tag, Keys: t.Keys}
+	byTag := map[string]*apiTag{}
+	for _, t := range tags {
+		byTag[t.Tag] = &apiTag{Tag: t.Tag, Keys: t.Keys}
+	}
+	for _, m := range mutes {
+		t, ok := byTag[m.Tag]
+		if !ok {
+			t = &apiTag{Tag: m.Tag}
+			byTag[m.Tag] = t
+		}
+		t.Muted, t.Mute = true, toAPIMute(m)
+	}
+	out := make([]apiTag, 0, len(byTag))
+	for _, name := range slices.Sorted(maps.Keys(byTag)) {
+		out = append(out, *byTag[name])
 	}
 	return c.JSON(http.StatusOK, map[string]any{"tags": out})
+}
+
+// tagParam is the :tag route parameter, unescaped (a tag such as team/ops comes as team%2Fops).
+func tagParam(c echo.Context) (string, error) {
+	tag, err := url.PathUnescape(c.Param("tag"))
+	if err != nil {
+		return "", domain.Invalid("tag", "the tag in the path is not validly escaped")
+	}
+	return tag, nil
+}
+
+// handleAPITagMute serves PUT /api/v1/tags/:tag/mute: {"until": RFC 3339 time or null, "note":
+// "..."}, as for a key. Every key carrying the tag, now or later while the mute lasts, alerts
+// nobody; muting a muted tag replaces its mute.
+func (s *Server) handleAPITagMute(c echo.Context) error {
+	tag, err := tagParam(c)
+	if err != nil {
+		return err
+	}
+	v, err := decodeFields(c, []string{"until"}, "until", "note")
+	if err != nil {
+		return err
+	}
+	var until time.Time
+	if u, ok := v["until"]; ok {
+		if until, err = time.Parse(time.RFC3339, u); err != nil {
+			return domain.Invalid("until", "must be an RFC 3339 time such as 2026-12-24T18:00:00Z, or null for until unmuted")
+		}
+	}
+	m, err := s.keys.MuteTag(c.Request().Context(), principalOf(c), tag, until, v["note"])
+	if err != nil {
+		return err
+	}
+	n := 0
+	if tags, err := s.db.ListTags(c.Request().Context()); err == nil {
+		for _, t := range tags {
+			if t.Tag == m.Tag {
+				n = t.Keys
+			}
+		}
+	}
+	return c.JSON(http.StatusOK, apiTag{Tag: m.Tag, Keys: n, Muted: true, Mute: toAPIMute(m)})
+}
+
+// handleAPITagUnmute serves DELETE /api/v1/tags/:tag/mute; a tag not muted is left as it is.
+func (s *Server) handleAPITagUnmute(c echo.Context) error {
+	tag, err := tagParam(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.keys.UnmuteTag(c.Request().Context(), principalOf(c), tag); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }
 
 // handleAPIKeyChecks serves GET /api/v1/keys/:id/checks: the history, newest first.

@@ -66,9 +66,9 @@ func (s *Server) handleKeyList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	muted := make(map[int64]bool, len(mutes))
-	for id := range mutes {
-		muted[id] = true
+	muted := make(map[int64]*domain.Mute, len(mutes))
+	for id, m := range mutes {
+		muted[id] = &m
 	}
 	recent, err := s.db.RecentActivity(ctx, recentActivity)
 	if err != nil {

@@ -97,11 +97,11 @@ func (s *Server) renderRow(c echo.Context, p domain.Key) error {
 	if err != nil {
 		return err
 	}
-	_, muted, err := s.keys.MuteOf(ctx, p.ID)
+	m, muted, err := s.keys.MuteOf(ctx, p.ID)
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.KeyRow(p, strips[p.ID], dups[p.ID], muted, s.Now(), csrfToken(c), roleOf(c).Allows(domain.RoleEditor)))
+	return render(c, http.StatusOK, views.KeyRow(p, strips[p.ID], dups[p.ID], muteOrNil(m, muted), s.Now(), csrfToken(c), roleOf(c).Allows(domain.RoleEditor)))
 }
 
 // handleCheckAll serves POST /keys/check-all: every pair becomes due, under the usual limits.
@@ -219,10 +219,10 @@ func (s *Server) handleEvents(c echo.Context) error {
 				continue
 			}
 			dups, _ := s.db.SharedKeys(ctx, []int64{p.ID})
-			_, muted, _ := s.keys.MuteOf(ctx, p.ID)
+			m, muted, _ := s.keys.MuteOf(ctx, p.ID)
 			now := s.Now()
 			id := strconv.FormatInt(p.ID, 10)
-			if err := send("pair-"+id, views.KeyRow(p, strips[p.ID], dups[p.ID], muted, now, csrf, canEdit)); err != nil {
+			if err := send("pair-"+id, views.KeyRow(p, strips[p.ID], dups[p.ID], muteOrNil(m, muted), now, csrf, canEdit)); err != nil {
 				return err
 			}
 			if err := send("status-"+id, views.StatusCell(p, now)); err != nil {

@@ -56,6 +56,8 @@ var routeRoles = map[string]domain.Role{
 	"GET /api/v1/keys/{id}/checks":          viewer,
 	"GET /api/v1/status":                    viewer,
 	"GET /api/v1/tags":                      viewer,
+	"PUT /api/v1/tags/{tag}/mute":           editor,
+	"DELETE /api/v1/tags/{tag}/mute":        editor,
 	"GET /api/v1/activity":                  viewer,
 	"GET /events":                           viewer,
 	"GET /":                                 viewer,
@@ -117,6 +119,9 @@ var routeRoles = map[string]domain.Role{
 	"DELETE /api/v1/keys/{id}/mute":         editor,
 	"POST /keys/{id}/mute":                  editor,
 	"POST /keys/{id}/unmute":                editor,
+	"POST /tags/{tag}/unmute":               editor,
+	"GET /tags/{tag}/mute":                  editor,
+	"POST /tags/{tag}/mute":                 editor,
 }
 
 // TestEveryRouteChecksItsRole walks every route the server answers with a session of each role

@@ -224,6 +224,8 @@ func (s *Server) routes() {
 	api.DELETE("/keys/:id/mute", s.handleAPIKeyUnmute, editor)
 	api.GET("/keys/:id/checks", s.handleAPIKeyChecks, viewer)
 	api.GET("/tags", s.handleAPITagList, viewer)
+	api.PUT("/tags/:tag/mute", s.handleAPITagMute, editor)
+	api.DELETE("/tags/:tag/mute", s.handleAPITagUnmute, editor)
 	api.GET("/status", s.handleAPIStatus, viewer)
 	api.GET("/activity", s.handleAPIActivity, viewer)
 
@@ -255,6 +257,9 @@ func (s *Server) routes() {
 	user.POST("/keys/:id/check", s.handleKeyCheck, editor)
 	user.POST("/keys/:id/mute", s.handleKeyMute, editor)
 	user.POST("/keys/:id/unmute", s.handleKeyUnmute, editor)
+	user.GET("/tags/:tag/mute", s.handleTagMuteForm, editor)
+	user.POST("/tags/:tag/mute", s.handleTagMute, editor)
+	user.POST("/tags/:tag/unmute", s.handleTagUnmute, editor)
 	user.GET("/keys/:id/reveal", s.handleRevealForm, editor)
 	user.POST("/keys/:id/reveal", s.handleReveal, editor)
 	user.POST("/keys/:id/reveal/passkey/begin", s.handleReauthPasskeyBegin, editor)

@@ -8,9 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/staxkeys/staxkeys/domain"
+	"github.com/staxkeys/staxkeys/store"
 )
 
 // TestAPITags: tags in and out of the JSON API, a PATCH leaving them out keeping them and
@@ -71,7 +73,7 @@ func TestAPITags(t *testing.T) {
 		}
 	}
 	tags := api.Do(http.MethodGet, "/api/v1/tags", "").Expect(http.StatusOK).Body
-	if want := `{"tags":[{"tag":"billing","keys":1},{"tag":"env:prod","keys":2},{"tag":"zapier","keys":1}]}`; string(tags) != want+"\n" {
+	if want := `{"tags":[{"tag":"billing","keys":1,"muted":false},{"tag":"env:prod","keys":2,"muted":false},{"tag":"zapier","keys":1,"muted":false}]}`; string(tags) != want+"\n" {
 		t.Errorf("GET /api/v1/tags = %s, want %s", tags, want)
 	}
 
@@ -169,5 +171,117 @@ func TestTagsOnPages(t *testing.T) {
 	c.Submit("/keys/"+id, url.Values{"label": {"Intake"}, "email": {"intake@acme.com"}, "tags": {""}}).ExpectRedirect("/keys/" + id)
 	if k, _ := e.DB.KeyByID(context.Background(), intake.ID); len(k.Tags) != 0 {
 		t.Errorf("tags after clearing the field = %q", k.Tags)
+	}
+}
+
+// TestAPITagMute: PUT /api/v1/tags/{tag}/mute mutes every key with the tag (its JSON names the
+// tag), GET /api/v1/tags lists the mute, bad input names its field, a viewer is refused,
+// DELETE unmutes; a tag holding a / comes escaped.
+func TestAPITagMute(t *testing.T) {
+	e := newTestServerWith(t, EnvOptions{Audit: true})
+	rw, ro := e.API(t, e.token(t, "automation", false)), e.API(t, e.token(t, "monitor", true))
+	k := rw.Do(http.MethodPost, "/api/v1/keys", `{"email":"billing@acme.com","key":"`+apiKeyA+`","tags":["billing"]}`).Expect(http.StatusCreated).Object()
+	path := "/api/v1/keys/" + strconv.FormatInt(idOf(k), 10)
+
+	rw.Do(http.MethodPut, "/api/v1/tags/billing/mute", `{"until":"2025-03-01T11:00:00Z"}`).ExpectError(http.StatusUnprocessableEntity, "until")
+	rw.Do(http.MethodPut, "/api/v1/tags/bad!tag/mute", `{}`).ExpectError(http.StatusUnprocessableEntity, "tag")
+	ro.Do(http.MethodPut, "/api/v1/tags/billing/mute", `{}`).Expect(http.StatusForbidden)
+	if m := rw.Do(http.MethodGet, path, "").Expect(http.StatusOK).Object(); m["muted"] != false {
+		t.Fatalf("bad input muted: %v", m)
+	}
+
+	got := rw.Do(http.MethodPut, "/api/v1/tags/Billing/mute", `{"note":"invoice run"}`).Expect(http.StatusOK).Object()
+	if got["tag"] != "billing" || got["keys"] != 1.0 || got["muted"] != true || got["mute"].(map[string]any)["note"] != "invoice run" {
+		t.Fatalf("PUT = %v", got)
+	}
+	m := ro.Do(http.MethodGet, path, "").Expect(http.StatusOK).Object()
+	if mute, _ := m["mute"].(map[string]any); m["muted"] != true || mute["tag"] != "billing" {
+		t.Fatalf("key of a muted tag: %v", m)
+	}
+	rw.Do(http.MethodPut, "/api/v1/tags/team%2Fops/mute", `{"until":"2025-03-02T09:30:00Z"}`).Expect(http.StatusOK)
+	tags := string(ro.Do(http.MethodGet, "/api/v1/tags", "").Expect(http.StatusOK).Body)
+	for _, want := range []string{`{"tag":"billing","keys":1,"muted":true,"mute":{"tag":"billing","until":null,"note":"invoice run"`,
+		`{"tag":"team/ops","keys":0,"muted":true,"mute":{"tag":"team/ops","until":"2025-03-02T09:30:00Z"`} {
+		if !strings.Contains(tags, want) {
+			t.Errorf("GET /api/v1/tags = %s, want it to hold %s", tags, want)
+		}
+	}
+	ro.Do(http.MethodDelete, "/api/v1/tags/billing/mute", "").Expect(http.StatusForbidden)
+	rw.Do(http.MethodDelete, "/api/v1/tags/billing/mute", "").Expect(http.StatusNoContent)
+	rw.Do(http.MethodDelete, "/api/v1/tags/billing/mute", "").Expect(http.StatusNoContent)
+	if m := ro.Do(http.MethodGet, path, "").Expect(http.StatusOK).Object(); m["muted"] != false {
+		t.Errorf("after DELETE: %v", m)
+	}
+	entries, _, err := e.DB.ListAudit(context.Background(), store.AuditQuery{Action: "tag.", Limit: 10})
+	if err != nil || len(entries) != 3 || entries[2].Action != "tag.mute" || entries[2].Target != "tag:billing" || entries[0].Action != "tag.unmute" {
+		t.Errorf("audit = %+v, %v", entries, err)
+	}
+}
+
+// TestTagMuteOnPages: a key muted via its tag is marked so on the dashboard and its page, and
+// the page's Unmute lifts the tag's mute.
+func TestTagMuteOnPages(t *testing.T) {
+	e := newTestServerWith(t, EnvOptions{Audit: true})
+	c := e.LoggedIn(t)
+	api := e.API(t, e.token(t, "automation", false))
+	k := api.Do(http.MethodPost, "/api/v1/keys", `{"email":"ops@acme.com","key":"`+apiKeyA+`","tags":["team/ops"]}`).Expect(http.StatusCreated).Object()
+	id := strconv.FormatInt(idOf(k), 10)
+	api.Do(http.MethodPut, "/api/v1/tags/team%2Fops/mute", `{"note":"reorg"}`).Expect(http.StatusOK)
+
+	dash := c.Get("/").Expect(http.StatusOK)
+	if got := strings.TrimSpace(dash.Find("#pair-" + id + ` [data-testid="muted-badge"]`).Text()); got != "muted via tag team/ops" {
+		t.Errorf("badge %q", got)
+	}
+	page := c.Get("/keys/" + id).Expect(http.StatusOK)
+	if got := page.TestID("mute-banner").AttrOr("data-via-tag", ""); got != "team/ops" {
+		t.Fatalf("banner via tag %q", got)
+	}
+	action := page.Find(`[data-testid="unmute-tag"]`).Closest("form").AttrOr("action", "")
+	if action != "/tags/team%2Fops/unmute" {
+		t.Fatalf("unmute form action %q", action)
+	}
+	c.Submit(action, url.Values{}).ExpectRedirect("/?tag=team%2Fops")
+	if m := api.Do(http.MethodGet, "/api/v1/keys/"+id, "").Expect(http.StatusOK).Object(); m["muted"] != false {
+		t.Errorf("still muted: %v", m)
+	}
+}
+
+// TestTagMutePage: the tag mute page mutes a tag (a bad until or note re-renders it with the
+// field marked and mutes nothing), shows the mute, and unmutes; the grouped dashboard links it.
+func TestTagMutePage(t *testing.T) {
+	e := newTestServerWith(t, EnvOptions{Audit: true})
+	c := e.LoggedIn(t)
+	c.Submit("/keys", url.Values{"email": {"billing@acme.com"}, "key": {apiKeyA}, "tags": {"billing"}}).ExpectRedirect("/")
+	if href := c.Get("/?group=tag").Expect(http.StatusOK).Find(`[data-testid="tag-mute-link"]`).AttrOr("href", ""); href != "/tags/billing/mute" {
+		t.Fatalf("group's mute link %q", href)
+	}
+	form := c.Get("/tags/billing/mute").Expect(http.StatusOK)
+	if form.TestID("tag-mute-form").Length() != 1 || form.TestID("tag-mute-banner").Length() != 0 {
+		t.Fatal("no form, or a banner for an unmuted tag")
+	}
+	c.Get("/tags/bad!tag/mute").Expect(http.StatusNotFound)
+
+	bad := c.Submit("/tags/billing/mute", url.Values{"for": {"until"}, "until": {""}}).Expect(http.StatusUnprocessableEntity)
+	if !bad.Marked("until") {
+		t.Error("until not marked")
+	}
+	bad = c.Submit("/tags/billing/mute", url.Values{"for": {"forever"}, "note": {"a\tb"}}).Expect(http.StatusUnprocessableEntity)
+	if !bad.Marked("note") || bad.Value("note") != "a\tb" {
+		t.Error("note not marked, or not kept")
+	}
+	if ms, _ := e.DB.ActiveTagMutes(context.Background(), time.Now()); len(ms) != 0 {
+		t.Fatalf("bad input muted the tag: %+v", ms)
+	}
+	c.Submit("/tags/billing/mute", url.Values{"for": {"forever"}, "note": {"invoice run"}}).ExpectRedirect("/?tag=billing")
+	page := c.Get("/tags/billing/mute").Expect(http.StatusOK)
+	if got := page.Text("tag-mute-banner"); !strings.Contains(got, "invoice run") {
+		t.Errorf("banner %q", got)
+	}
+	if badge := c.Get("/").Expect(http.StatusOK).TestID("muted-badge").AttrOr("data-via-tag", ""); badge != "billing" {
+		t.Errorf("badge via %q", badge)
+	}
+	c.Submit("/tags/billing/unmute", url.Values{}).ExpectRedirect("/?tag=billing")
+	if ms, _ := e.DB.ActiveTagMutes(context.Background(), time.Now()); len(ms) != 0 {
+		t.Fatalf("still muted: %+v", ms)
 	}
 }

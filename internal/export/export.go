@@ -172,7 +172,7 @@ func WriteAudit(out io.Writer, entries []domain.AuditEntry) error {
 
 // ActivityColumns are the columns of an activity feed export, in order.
 var ActivityColumns = []string{"at", "kind", "ended", "key_id", "key_label", "key_email", "from", "to",
-	"event", "channel", "status", "reason", "detail", "by", "ended_by", "until"}
+	"event", "channel", "status", "reason", "detail", "by", "ended_by", "until", "tag"}
 
 // WriteActivity writes feed entries as CSV with a header row.
 func WriteActivity(out io.Writer, entries []domain.Activity) error {
@@ -187,7 +187,7 @@ func WriteActivity(out io.Writer, entries []domain.Activity) error {
 		}
 		if err := w.row(stamp(a.At), string(a.Kind), stamp(a.Ended), key, a.KeyLabel, a.KeyEmail,
 			string(a.From), string(a.To), a.Event, a.Channel, string(a.Status), a.Reason, a.Detail,
-			a.By, a.EndedBy, stamp(a.Until)); err != nil {
+			a.By, a.EndedBy, stamp(a.Until), a.Tag); err != nil {
 			return err
 		}
 	}

@@ -81,12 +81,13 @@ func TestWriteActivity(t *testing.T) {
 	err := export.WriteActivity(&b, []domain.Activity{
 		{Kind: domain.ActivityVerdict, At: at, KeyID: 7, KeyLabel: "=cmd()", KeyEmail: "ops@acme.com", From: domain.Valid, To: domain.Revoked},
 		{Kind: domain.ActivityOutage, At: at, Ended: at.Add(time.Hour), Reason: "HTTP 503"},
+		{Kind: domain.ActivityMute, At: at, Tag: "billing", By: "ann@acme.com"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rows, err := csv.NewReader(&b).ReadAll()
-	if err != nil || len(rows) != 3 || strings.Join(rows[0], ",") != strings.Join(export.ActivityColumns, ",") {
+	if err != nil || len(rows) != 4 || strings.Join(rows[0], ",") != strings.Join(export.ActivityColumns, ",") {
 		t.Fatalf("rows %q, %v", rows, err)
 	}
 	if got := strings.Join(rows[1][:8], ","); got != "2026-12-01T09:00:00Z,verdict,,7,'=cmd(),ops@acme.com,valid,revoked" {
@@ -94,6 +95,9 @@ func TestWriteActivity(t *testing.T) {
 	}
 	if rows[2][2] != "2026-12-01T10:00:00Z" || rows[2][3] != "" || rows[2][11] != "HTTP 503" {
 		t.Errorf("outage row %q", rows[2])
+	}
+	if rows[3][1] != "mute" || rows[3][3] != "" || rows[3][16] != "billing" {
+		t.Errorf("tag mute row %q", rows[3])
 	}
 }
 
