@@ -3,6 +3,7 @@ package checker
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/staxkeys/staxkeys/store"
 )
@@ -24,6 +25,8 @@ type writer struct {
 	mu      sync.Mutex
 	queue   []writeReq
 	running bool
+
+	commits atomic.Int64 // transactions committed, for the benchmarks' checks-per-commit figure
 }
 
 type writeReq struct {
@@ -66,6 +69,7 @@ func (w *writer) loop() {
 		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 		errs := w.db.RecordChecks(ctx, recs)
 		cancel()
+		w.commits.Add(1)
 		for i, r := range batch {
 			r.done <- errs[i]
 		}
