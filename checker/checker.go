@@ -356,7 +356,7 @@ func (c *Checker) refreshKeyCount(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	teams, err := c.db.TeamCount(ctx)
+	teams, err := c.db.TeamCount(ctx, c.cfg.OutageTeams) // the rules need no more than that many
 	if err != nil {
 		return err
 	}
