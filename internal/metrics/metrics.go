@@ -167,7 +167,7 @@ func (m *Metrics) DeliveryAttempted(channel string, sent, final bool) {
 // The per-key series (six per key) are written from the cached snapshot straight into the
 // text format after the rest, which the registry gathers and encodes: through the registry,
 // each of them cost an object built, sorted, hashed and encoded at every scrape, and a scrape
-// of 10,000 keys took about a second of CPU. The answer is therefore always the text format,
+// of 2,000 keys took about 90 ms even from the cached snapshot (BenchmarkScrape). The answer is therefore always the text format,
 // uncompressed (a scraper's Accept and Accept-Encoding are set aside): the registry's part
 // and the per-key part must be in the same format, and compressing tens of megabytes at
 // every scrape of 100,000 keys would cost what was saved.
