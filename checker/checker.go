@@ -279,8 +279,9 @@ func New(db *store.DB, keys KeyOpener, probe Prober, cfg Config, clk clock.Clock
 		probeDelay:  probeFirst,
 		effInterval: cfg.Interval,
 		subs:        map[chan Update]struct{}{},
-		writer:      writer{db: db},
+		writer:      writer{db: db, gather: gatherWindow},
 	}
+	c.writer.inFlight = c.inflight.len
 	if cfg.Rate > 0 {
 		// A burst of one: requests are spaced evenly, never bunched.
 		c.lim = rate.NewLimiter(rate.Limit(cfg.Rate), 1)
@@ -355,7 +356,7 @@ func (c *Checker) refreshKeyCount(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	teams, err := c.db.TeamCount(ctx)
+	teams, err := c.db.TeamCount(ctx, c.cfg.OutageTeams) // the rules need no more than that many
 	if err != nil {
 		return err
 	}

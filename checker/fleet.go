@@ -88,7 +88,7 @@ type suspicion struct {
 type fleet struct {
 	recent      []seen               // within Window, oldest first, at most maxRecent
 	changes     map[int64]change     // by pair: each pair's pending change, within Window
-	teams       int                  // distinct team emails among the pairs, as last counted
+	teams       int                  // distinct team emails among the pairs, as last counted (up to OutageTeams)
 	teamPause   map[string]time.Time // a team's checks wait for its 429's Retry-After
 	cross       map[int64]time.Time  // pairs asked to cross-check, not answered yet
 	crossAsked  []time.Time

@@ -79,11 +79,13 @@ func (db *DB) MakeAllDue(ctx context.Context, at time.Time) (int64, error) {
 	return n, nil
 }
 
-// TeamCount returns how many distinct team emails (case-folded) the pairs belong to: the
-// checker's outage rule asks for faults across several teams, and no more than exist.
-func (db *DB) TeamCount(ctx context.Context) (int, error) {
+// TeamCount returns how many distinct team emails (case-folded) the pairs belong to, counting
+// no further than upTo: the checker's outage rule asks for faults across a few teams, and no
+// more than exist, so it needs to know only whether that few exist. Counted to the end, the
+// count walked an index of every email (40-170 ms at 100,000 keys) before the first check.
+func (db *DB) TeamCount(ctx context.Context, upTo int) (int, error) {
 	var n int
-	if err := db.r.QueryRowContext(ctx, "SELECT count(DISTINCT lower(email)) FROM pairs").Scan(&n); err != nil {
+	if err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT DISTINCT lower(email) FROM pairs LIMIT ?)", upTo).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count teams: %w", err)
 	}
 	return n, nil
@@ -176,10 +178,15 @@ func (db *DB) MakeDue(ctx context.Context, ids []int64, at time.Time) error {
 	return nil
 }
 
+// heldKeysWhere selects and orders HeldKeys' pairs.
+const heldKeysWhere = "WHERE candidate <> '' AND candidate_count >= ? ORDER BY +id"
+
 // HeldKeys returns the pairs whose changed answer was confirmed at least minCount times yet
-// not applied: the members of an upstream-wide suspicion a restart interrupted.
+// not applied: the members of an upstream-wide suspicion a restart interrupted. It reads them
+// through the partial index pairs_held ("+id" keeps SQLite from walking the whole table in id
+// order instead, to save sorting the few it finds).
 func (db *DB) HeldKeys(ctx context.Context, minCount int) ([]domain.Key, error) {
-	ps, err := db.queryKeys(ctx, "SELECT "+keyColumns+" FROM pairs WHERE candidate <> '' AND candidate_count >= ? ORDER BY id", minCount)
+	ps, err := db.queryKeys(ctx, "SELECT "+keyColumns+" FROM pairs "+heldKeysWhere, minCount)
 	if err != nil {
 		return nil, fmt.Errorf("store: held pairs: %w", err)
 	}

@@ -455,9 +455,14 @@ func (b *bench) measure(n int) {
 
 	// The server's own first cycle: every pair is pending, so every pair is due at start. Each run
 	// starts from a fresh copy of the seeded, never-checked database.
-	var cycles, readys, firsts, idles, peaks []float64
+	var cycles, readys, firsts, idles, peaks, bares []float64
 	var dataDir string
 	for run := range b.runs {
+		bare, err := b.bareCycle(n)
+		if err != nil {
+			fatalf("bare client: %v", err)
+		}
+		bares = append(bares, bare.Seconds())
 		if dataDir != "" {
 			os.RemoveAll(dataDir)
 		}
@@ -505,8 +510,8 @@ func (b *bench) measure(n int) {
 		time.Sleep(5 * time.Second)
 		cur, _ := s.rss()
 		idles = append(idles, mb(cur))
-		logf("run %d: cycle %.2f s (%.3f× floor), first check %.0f ms, peak %.1f MB, settled %.1f MB, %s",
-			run+1, c, c/floor.Seconds(), ms(first), mb(peak), mb(cur), loadNote())
+		logf("run %d: cycle %.2f s (%.3f× floor, %.3f× a bare client's %.2f s), first check %.0f ms, peak %.1f MB, settled %.1f MB, %s",
+			run+1, c, c/floor.Seconds(), c/bare.Seconds(), bare.Seconds(), ms(first), mb(peak), mb(cur), loadNote())
 		if run == b.runs-1 {
 			b.fairness(s, n, token)
 			b.throughput(s, n, token)
@@ -517,6 +522,10 @@ func (b *bench) measure(n int) {
 	c := median(cycles)
 	b.report(fmt.Sprintf("server cycle, %s pairs (from process start)", comma(n)),
 		fmt.Sprintf("%.2f s (%.3f× the floor of %.1f s)", c, c/floor.Seconds(), floor.Seconds()), cycleTarget(n), loadNote())
+	bare := median(bares)
+	b.report(fmt.Sprintf("a bare HTTP client's cycle, %s pairs", comma(n)),
+		fmt.Sprintf("%.2f s (%.3f× the floor); the server's is %.3f× it", bare, bare/floor.Seconds(), c/bare), "",
+		"the same requests from a plain net/http client, just before each run; "+loadNote())
 	b.report(fmt.Sprintf("start to first check, %s pairs", comma(n)), fmt.Sprintf("%.0f ms", median(firsts)), firstTarget(n), "process start to the fake API's first request")
 	b.report(fmt.Sprintf("start to /readyz 200, %s pairs", comma(n)), fmt.Sprintf("%.0f ms", median(readys)), "≤ 300 ms", "")
 	idle, peak := median(idles), median(peaks)
@@ -540,6 +549,58 @@ func (b *bench) measure(n int) {
 	c = median(clis)
 	b.report(fmt.Sprintf("staxkeys check, %s pairs", comma(n)),
 		fmt.Sprintf("%.2f s (%.3f× the floor)", c, c/floor.Seconds()), "≤ 1.2× floor", "whole process: start, cycle, table; "+loadNote())
+}
+
+// bareCycle times what the fake API allows a client that does nothing but ask: the requests of
+// a cycle of n pairs, from as many loops of a plain net/http client as the checker has slots
+// (with as many kept-alive connections), each sending the next request once its answer is
+// read. It is the floor N × L / C plus what the HTTP round trips and the timers of both
+// processes cost on this machine, under its load of the moment: the fair yardstick for the
+// server's cycle. Above 10,000 pairs it sends 10,000 requests and scales the time.
+func (b *bench) bareCycle(n int) (time.Duration, error) {
+	reqs := min(n, 10000)
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 2 * b.concurrency
+	t.MaxIdleConnsPerHost = 2 * b.concurrency
+	defer t.CloseIdleConnections()
+	client := &http.Client{Transport: t, Timeout: 30 * time.Second}
+	var next atomic.Int64
+	errs := make(chan error, b.concurrency)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range b.concurrency {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= reqs {
+					return
+				}
+				p := b.pairs[i%len(b.pairs)]
+				req, err := http.NewRequest(http.MethodGet, b.fakeURL+"/", nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				req.Header.Set("Email", p[1])
+				req.Header.Set("Authorization", "Bearer "+p[2])
+				resp, err := client.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	el := time.Since(start)
+	select {
+	case err := <-errs:
+		return 0, err
+	default:
+	}
+	return el * time.Duration(n) / time.Duration(reqs), nil
 }
 
 // The targets (#18), by size.
