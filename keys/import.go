@@ -214,7 +214,7 @@ func separator(b []byte) rune {
 	return ','
 }
 
-// importColumns finds the columns in the header. The label and expected are optional; email
+// importColumns finds the columns in the header. The label, tags and expected are optional; email
 // and key are not. What is wrong with a header is said precisely, naming the columns found (header names
 // are never a key).
 func importColumns(header []string) (columns, []string, string) {

@@ -379,7 +379,7 @@ func muteFields(d MuteData) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 36, "> Until a time</label> <label><input type=\"radio\" name=\"for\" value=\"forever\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 36, "> For a while, or until a time</label> <label><input type=\"radio\" name=\"for\" value=\"forever\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
