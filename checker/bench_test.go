@@ -102,6 +102,8 @@ type timedProber struct {
 	n     atomic.Int64
 	mu    sync.Mutex
 	all   []time.Duration
+	// first and last bound the cycle's requests: when the first was sent and the last answered.
+	first, last time.Time
 }
 
 // quantile returns the q-quantile of the requests' durations.
@@ -124,6 +126,12 @@ func (t *timedProber) Check(ctx context.Context, email, key string) (staxapi.Res
 	t.n.Add(1)
 	t.mu.Lock()
 	t.all = append(t.all, d)
+	if t.first.IsZero() || start.Before(t.first) {
+		t.first = start
+	}
+	if end := start.Add(d); end.After(t.last) {
+		t.last = end
+	}
 	t.mu.Unlock()
 	return r, err
 }
@@ -183,7 +191,8 @@ func BenchmarkScheduler(b *testing.B) {
 				case <-time.After(20*floor + time.Minute):
 					b.Fatalf("cycle did not finish: %d of %d checks stored", rc.n.Load(), n)
 				}
-				cycle += time.Since(startAt)
+				endAt := time.Now()
+				cycle += endAt.Sub(startAt)
 				b.StopTimer()
 				stopProfile()
 				cancel()
@@ -191,7 +200,9 @@ func BenchmarkScheduler(b *testing.B) {
 					b.Fatal(err)
 				}
 				probe += time.Duration(tp.total.Load() / tp.n.Load())
-				b.Logf("%d checks in %d commits", n, c.writer.commits.Load())
+				b.Logf("%d checks in %d commits; start to first request %s, requests %s (%.3f× the floor), last answer to last record %s",
+					n, c.writer.commits.Load(), tp.first.Sub(startAt), tp.last.Sub(tp.first),
+					tp.last.Sub(tp.first).Seconds()/floor.Seconds(), endAt.Sub(tp.last))
 				b.Logf("request times: p10 %s, p50 %s, p90 %s, p99 %s, max %s", tp.quantile(0.1), tp.quantile(0.5),
 					tp.quantile(0.9), tp.quantile(0.99), tp.quantile(1))
 			}
