@@ -62,7 +62,9 @@ func (w *writer) write(rec store.CheckRecord) error {
 			w.more = make(chan struct{}, 1)
 		}
 		go w.loop()
-	} else {
+	} else if w.waitFor() == 0 {
+		// Only a result that ends the wait wakes the goroutine: waking it for each result,
+		// to find it must wait on, put a goroutine switch in front of every next request.
 		select {
 		case w.more <- struct{}{}:
 		default:
