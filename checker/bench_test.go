@@ -104,6 +104,7 @@ type timedProber struct {
 	all   []time.Duration
 	// first and last bound the cycle's requests: when the first was sent and the last answered.
 	first, last time.Time
+	starts, ends []time.Time
 }
 
 // quantile returns the q-quantile of the requests' durations.
@@ -125,6 +126,8 @@ func (t *timedProber) Check(ctx context.Context, email, key string) (staxapi.Res
 	t.total.Add(int64(d))
 	t.n.Add(1)
 	t.mu.Lock()
+	t.starts = append(t.starts, start)
+	t.ends = append(t.ends, start.Add(d))
 	t.all = append(t.all, d)
 	if t.first.IsZero() || start.Before(t.first) {
 		t.first = start
@@ -203,6 +206,22 @@ func BenchmarkScheduler(b *testing.B) {
 				b.Logf("%d checks in %d commits; start to first request %s, requests %s (%.3f× the floor), last answer to last record %s",
 					n, c.writer.commits.Load(), tp.first.Sub(startAt), tp.last.Sub(tp.first),
 					tp.last.Sub(tp.first).Seconds()/floor.Seconds(), endAt.Sub(tp.last))
+				{
+					st, en := slices.Clone(tp.starts), slices.Clone(tp.ends)
+					slices.SortFunc(st, func(a, b time.Time) int { return a.Compare(b) })
+					slices.SortFunc(en, func(a, b time.Time) int { return a.Compare(b) })
+					var gaps []time.Duration
+					for k := concurrency; k < len(st); k++ {
+						gaps = append(gaps, st[k].Sub(en[k-concurrency]))
+					}
+					slices.Sort(gaps)
+					var sum time.Duration
+					for _, g := range gaps {
+						sum += g
+					}
+					q := func(f float64) time.Duration { return gaps[int(f*float64(len(gaps)-1))] }
+					b.Logf("gaps: mean %s p10 %s p50 %s p90 %s p99 %s max %s", sum/time.Duration(len(gaps)), q(.1), q(.5), q(.9), q(.99), q(1))
+				}
 				b.Logf("request times: p10 %s, p50 %s, p90 %s, p99 %s, max %s", tp.quantile(0.1), tp.quantile(0.5),
 					tp.quantile(0.9), tp.quantile(0.99), tp.quantile(1))
 			}

@@ -198,14 +198,15 @@ type Checker struct {
 	rnd   func() float64
 	lim   *rate.Limiter // nil when Rate is 0
 
-	slots    chan struct{} // concurrency bound, shared by every caller
-	writer   writer        // stores finished checks in group commits
-	inflight inflightSet
-	nudge    chan struct{}
-	schedGen atomic.Uint64 // moves whenever the schedule may have moved under the scheduler
-	done     chan struct{} // a check finished and left the in-flight set
-	running  atomic.Bool
-	recorded atomic.Int64 // checks recorded since memory was last handed back
+	slots     chan struct{} // concurrency bound, shared by every caller
+	writer    writer        // stores finished checks in group commits
+	inflight  inflightSet
+	nudge     chan struct{}
+	schedGen  atomic.Uint64 // moves whenever the schedule may have moved under the scheduler
+	done      chan struct{} // a check finished and left the in-flight set
+	running   atomic.Bool
+	recorded  atomic.Int64 // checks recorded since memory was last handed back
+	readAhead atomic.Int64 // batches the scheduler took from a read-ahead, for tests and benchmarks
 	// flowMu guards a consistent view of dispatched (the scheduler's own checks in flight)
 	// and finished (checks that left the in-flight set), so the scheduler can tell a finish
 	// it has not seen from one it has.

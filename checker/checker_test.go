@@ -756,3 +756,55 @@ func TestRunTwiceFails(t *testing.T) {
 		t.Error("a second Run started")
 	}
 }
+
+// The scheduler reads the next batch of due pairs while the current one runs down. Through a
+// cycle of many batches, with nudges throwing read-aheads away at random, every pair is
+// still asked about exactly once and never more than Concurrency at once.
+func TestReadAheadStartsEachPairOnce(t *testing.T) {
+	const n, conc = 400, 2
+	e := newEnv(t, staxfake.Options{Default: staxfake.Valid})
+	var ks []testKey
+	for i := range n {
+		ks = append(ks, e.add(t, i, staxfake.Valid))
+	}
+	cfg := testConfig()
+	cfg.Concurrency, cfg.Rate = conc, 0
+	c := e.checker(cfg, nil)
+	stopNudging := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stopNudging:
+				return
+			case <-time.After(7 * time.Millisecond):
+				c.Nudge()
+			}
+		}
+	})
+	start(t, c)
+	deadline := time.Now().Add(waitLimit)
+	for e.fake.Requests() < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	close(stopNudging)
+	wg.Wait()
+	e.blocked(t, 1)
+	if got := e.fake.Requests(); got != n {
+		t.Fatalf("fake saw %d requests, want %d", got, n)
+	}
+	for _, k := range ks {
+		if got := e.fake.RequestsFor(k.key); got != 1 {
+			t.Errorf("pair %d asked about %d times, want once", k.ID, got)
+		}
+		if p := e.pair(t, k.ID); p.LastCheck == nil {
+			t.Errorf("pair %d has no stored check", k.ID)
+		}
+	}
+	if mc := e.fake.MaxConcurrent(); mc > conc {
+		t.Errorf("fake saw %d requests at once, want at most %d", mc, conc)
+	}
+	if c.readAhead.Load() == 0 {
+		t.Error("no batch came from a read-ahead: the test did not exercise it")
+	}
+}

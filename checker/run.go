@@ -73,10 +73,18 @@ func (c *Checker) Run(ctx context.Context) error {
 	// a batch is dropped whenever something else may have moved the schedule (a nudge, a
 	// check the scheduler did not start) and whenever its first pair is not due yet, and
 	// only a fresh query tells how long to sleep.
+	//
+	// While a full batch runs down, the next one is read ahead (prefetch), leaving out the
+	// pairs in flight and those still in the batch, so the scheduler rarely holds a slot
+	// through a query while answers arrive: in a 10,000-key cycle the query in line took
+	// about a quarter of the time between an answer and the next request.
 	var (
 		batch    []domain.Key
 		batchGen uint64
+		full     bool          // the batch filled its limit: more pairs may be due behind it
+		ahead    chan prefetch // the read-ahead under way, if any
 	)
+	limit := 2 * c.cfg.Concurrency
 	for ctx.Err() == nil {
 		now := c.clock.Now()
 		c.hb.beat(now) // readiness: the loop is alive (heartbeat.go)
@@ -120,7 +128,24 @@ func (c *Checker) Run(ctx context.Context) error {
 		// its first pair is not due, the scheduler is about to wait, and what it waits for
 		// must come from a query made after the snapshot above.
 		if gen := c.schedGen.Load(); len(batch) == 0 || gen != batchGen || batch[0].NextCheckAt.After(now) {
-			next, err := c.db.NextKeys(ctx, c.inflight.ids(), 2*c.cfg.Concurrency)
+			var next []domain.Key
+			var err error
+			read := false
+			if ahead != nil {
+				// Only an exhausted batch is followed by its read-ahead, and only to start
+				// pairs that are due, read in the same generation of the schedule.
+				if len(batch) == 0 {
+					pf := <-ahead
+					if pf.err == nil && pf.gen == gen && len(pf.keys) > 0 && !pf.keys[0].NextCheckAt.After(now) {
+						next, read = pf.keys, true
+						c.readAhead.Add(1)
+					}
+				}
+				ahead = nil
+			}
+			if !read {
+				next, err = c.db.NextKeys(ctx, c.inflight.ids(), limit)
+			}
 			if err != nil {
 				c.releaseSlot()
 				if ctx.Err() == nil {
@@ -129,7 +154,7 @@ func (c *Checker) Run(ctx context.Context) error {
 				}
 				continue
 			}
-			batch, batchGen = next, gen
+			batch, batchGen, full = next, gen, len(next) == limit
 		}
 		next := batch
 		if len(next) == 0 || next[0].NextCheckAt.After(now) {
@@ -172,8 +197,34 @@ func (c *Checker) Run(ctx context.Context) error {
 		c.dispatched++
 		c.flowMu.Unlock()
 		wg.Go(func() { c.scheduled(ctx, p) })
+		if full && ahead == nil && len(batch) == limit/2 {
+			ahead = c.startReadAhead(ctx, &wg, batch, batchGen, limit)
+		}
 	}
 	return nil
+}
+
+// prefetch is a batch of due pairs read ahead, with the schedule's generation it was read in.
+type prefetch struct {
+	keys []domain.Key
+	gen  uint64
+	err  error
+}
+
+// startReadAhead reads the batch after rest (what is left of the current one, read in gen) in the
+// background. It leaves out the pairs in flight and those in rest, which are dispatched, and
+// then in flight, before the read-ahead is used: no pair can be started twice.
+func (c *Checker) startReadAhead(ctx context.Context, wg *sync.WaitGroup, rest []domain.Key, gen uint64, limit int) chan prefetch {
+	skip := c.inflight.ids()
+	for _, k := range rest {
+		skip = append(skip, k.ID)
+	}
+	ch := make(chan prefetch, 1)
+	wg.Go(func() {
+		keys, err := c.db.NextKeys(ctx, skip, limit)
+		ch <- prefetch{keys: keys, gen: gen, err: err}
+	})
+	return ch
 }
 
 // scheduled runs one check the scheduler dispatched; it owns p's in-flight entry and a slot.
