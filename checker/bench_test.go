@@ -103,7 +103,7 @@ type timedProber struct {
 	mu    sync.Mutex
 	all   []time.Duration
 	// first and last bound the cycle's requests: when the first was sent and the last answered.
-	first, last time.Time
+	first, last  time.Time
 	starts, ends []time.Time
 }
 
