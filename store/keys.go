@@ -499,9 +499,24 @@ func escapeLike(s string) string {
 // CountKeys counts pairs per verdict, and those expected dead among them. Both counts are read
 // off covering indexes (pairs_verdict, on verdict and expected; pairs_last_outcome), so the dashboard's summary stays cheap however many pairs there are.
 func (db *DB) CountKeys(ctx context.Context) (domain.StatusCounts, error) {
+	return db.CountKeysTagged(ctx, "")
+}
+
+// CountKeysTagged is CountKeys over the pairs holding tag alone ("" for all), so that the
+// dashboard's cards describe the keys its ?tag= filter shows. Still one statement; the tagged
+// one narrows each half through the key_tags primary key.
+func (db *DB) CountKeysTagged(ctx context.Context, tag string) (domain.StatusCounts, error) {
 	var c domain.StatusCounts
-	rows, err := db.r.QueryContext(ctx, `SELECT verdict, expected, count(*) FROM pairs GROUP BY verdict, expected
-		UNION ALL SELECT 'undecided', 'valid', count(*) FROM pairs WHERE last_outcome = 'error'`)
+	query := `SELECT verdict, expected, count(*) FROM pairs GROUP BY verdict, expected
+		UNION ALL SELECT 'undecided', 'valid', count(*) FROM pairs WHERE last_outcome = 'error'`
+	var args []any
+	if tag = strings.ToLower(strings.TrimSpace(tag)); tag != "" {
+		const tagged = `id IN (SELECT pair_id FROM key_tags WHERE tag = ?)`
+		query = `SELECT verdict, expected, count(*) FROM pairs WHERE ` + tagged + ` GROUP BY verdict, expected
+		UNION ALL SELECT 'undecided', 'valid', count(*) FROM pairs WHERE last_outcome = 'error' AND ` + tagged
+		args = []any{tag, tag}
+	}
+	rows, err := db.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return c, fmt.Errorf("store: count pairs: %w", err)
 	}

@@ -349,6 +349,38 @@ func TestCountKeys(t *testing.T) {
 	}
 }
 
+// TestCountKeysTagged: the counts for a tag count the keys holding it alone (the dashboard's
+// cards under ?tag=), the failed-last-check count too; "" counts every key, an unused tag none.
+func TestCountKeysTagged(t *testing.T) {
+	ctx := context.Background()
+	db, ps := listFixture(t) // valid, revoked, denied, pending with a failed check, pending
+	tag := func(p domain.Key, tags ...string) {
+		t.Helper()
+		if _, err := db.UpdateKey(ctx, p.ID, store.KeyUpdate{Label: p.Label, Email: p.Email, Tags: tags}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tag(ps[0], "payments")
+	tag(ps[1], "payments", "ops")
+	tag(ps[3], "payments")
+	tag(ps[2], "ops")
+	for tagName, want := range map[string]domain.StatusCounts{
+		"":          {Pending: 2, Valid: 1, Revoked: 1, Denied: 1, Undecided: 1, Total: 5},
+		"payments":  {Pending: 1, Valid: 1, Revoked: 1, Undecided: 1, Total: 3},
+		" Payments": {Pending: 1, Valid: 1, Revoked: 1, Undecided: 1, Total: 3},
+		"ops":       {Revoked: 1, Denied: 1, Total: 2},
+		"nobody":    {},
+	} {
+		got, err := db.CountKeysTagged(ctx, tagName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("CountKeysTagged(%q) = %+v, want %+v", tagName, got, want)
+		}
+	}
+}
+
 func TestSharedKeys(t *testing.T) {
 	ctx := context.Background()
 	db, ps := listFixture(t)

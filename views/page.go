@@ -231,6 +231,9 @@ func eventsURL(d KeysData) string {
 	if d.Query.Status != "" {
 		u += "&status=" + url.QueryEscape(d.Query.Status)
 	}
+	if d.Query.Tag != "" {
+		u += "&tag=" + url.QueryEscape(d.Query.Tag) // the live cards count the tag's keys
+	}
 	return u
 }
 
@@ -370,11 +373,26 @@ func sortMark(current, first string) string {
 	return ""
 }
 
-func cardURL(status string) string {
-	if status == "" {
+func cardURL(status, tag string) string {
+	v := url.Values{}
+	if status != "" {
+		v.Set("status", status)
+	}
+	if tag != "" {
+		v.Set("tag", tag)
+	}
+	if len(v) == 0 {
 		return "/"
 	}
-	return "/?status=" + status
+	return "/?" + v.Encode()
+}
+
+// summaryLabel names the summary cards for assistive technology: which keys they count.
+func summaryLabel(tag string) string {
+	if tag == "" {
+		return "Filter by status"
+	}
+	return "Filter keys tagged " + tag + " by status"
 }
 
 func cardClass(status string) string {

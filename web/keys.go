@@ -46,9 +46,18 @@ func (s *Server) handleKeyList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	counts, err := s.db.CountKeys(ctx)
+	// The cards count what the tag filter shows; the head and the empty state every key.
+	counts, err := s.db.CountKeysTagged(ctx, q.Tag)
 	if err != nil {
 		return err
+	}
+	registered := counts.Total
+	if q.Tag != "" {
+		all, err := s.db.CountKeys(ctx)
+		if err != nil {
+			return err
+		}
+		registered = all.Total
 	}
 	ids := make([]int64, len(res.Keys))
 	for i, p := range res.Keys {
@@ -79,7 +88,7 @@ func (s *Server) handleKeyList(c echo.Context) error {
 		return err
 	}
 	d := views.KeysData{
-		Keys: res.Keys, Total: res.Total, Counts: counts, Query: q, PageNum: page, PageSize: pageSize,
+		Keys: res.Keys, Total: res.Total, Counts: counts, Registered: registered, Query: q, PageNum: page, PageSize: pageSize,
 		Pages: pageCount(res.Total, pageSize), Strips: strips, Duplicates: dups, Muted: muted,
 		Checker: s.checkerInfo(), Recent: recent, Now: s.Now(), Tags: tags,
 	}

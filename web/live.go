@@ -125,7 +125,8 @@ func (s *Server) EndStreams() {
 // handleEvents serves GET /events: a server-sent event stream that re-renders a row (event
 // "pair-<id>"), a pair page's status ("status-<id>"), the summary cards ("summary") and the
 // checker banner ("checker") as checks finish, so the dashboard is live without reloads.
-// ?ids= limits row updates to the pairs the page shows. It ends when the client leaves, with
+// ?ids= limits row updates to the pairs the page shows; ?status= and ?tag= are the dashboard's
+// filters, kept by the cards it re-sends. It ends when the client leaves, with
 // the session, or at shutdown (EndStreams).
 func (s *Server) handleEvents(c echo.Context) error {
 	if s.checker == nil {
@@ -147,6 +148,7 @@ func (s *Server) handleEvents(c echo.Context) error {
 
 	ctx := c.Request().Context()
 	csrf, canEdit := csrfToken(c), roleOf(c).Allows(domain.RoleEditor)
+	tag := strings.ToLower(strings.TrimSpace(c.QueryParam("tag"))) // the cards count the dashboard's tag filter
 	sess, _ := c.Get(ctxSession).(store.Session)
 	keepAlive := time.NewTicker(keepAliveEvery)
 	defer keepAlive.Stop()
@@ -181,12 +183,12 @@ func (s *Server) handleEvents(c echo.Context) error {
 			w.Flush()
 		case <-summary.C:
 			summaryPending = false
-			counts, err := s.db.CountKeys(ctx)
+			counts, err := s.db.CountKeysTagged(ctx, tag)
 			if err != nil {
 				s.log.Warn("live summary", slog.String("error", err.Error()))
 				continue
 			}
-			if err := send("summary", views.SummaryCards(counts, c.QueryParam("status"))); err != nil {
+			if err := send("summary", views.SummaryCards(counts, c.QueryParam("status"), tag)); err != nil {
 				return err
 			}
 		case u, ok := <-updates:

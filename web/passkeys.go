@@ -53,10 +53,10 @@ func (s *Server) relyingParty(c echo.Context) (*webauthn.WebAuthn, error) {
 	return rp, nil
 }
 
-// errNoRelyingParty means staxkeys is reached at an address passkeys cannot be bound to.
-var errNoRelyingParty = errors.New("web: passkeys need a domain name")
-
-const noRelyingPartyMsg = "passkeys need staxkeys reached by a domain name, not an IP address (set STAXKEYS_PUBLIC_URL)"
+// errNoRelyingParty means staxkeys is reached at an address passkeys cannot be bound to;
+// handleError answers it as the ceremony's JSON refusal.
+var errNoRelyingParty error = &ceremonyError{status: http.StatusUnprocessableEntity,
+	msg: "passkeys need staxkeys reached by a domain name, not an IP address (set STAXKEYS_PUBLIC_URL)"}
 
 // passkeyJSONError answers a passkey ceremony's request with a message the page shows.
 func passkeyJSONError(c echo.Context, status int, field, msg string) error {
@@ -94,9 +94,6 @@ func (s *Server) handlePasskeyRegisterBegin(c echo.Context) error {
 		return passkeyJSONError(c, status, "passkey_password", msg)
 	}
 	rp, err := s.relyingParty(c)
-	if errors.Is(err, errNoRelyingParty) {
-		return passkeyJSONError(c, http.StatusUnprocessableEntity, "", noRelyingPartyMsg)
-	}
 	if err != nil {
 		return err
 	}
@@ -118,9 +115,6 @@ func (s *Server) handlePasskeyRegisterFinish(c echo.Context) error {
 		return err
 	}
 	rp, err := s.relyingParty(c)
-	if errors.Is(err, errNoRelyingParty) {
-		return passkeyJSONError(c, http.StatusUnprocessableEntity, "", noRelyingPartyMsg)
-	}
 	if err != nil {
 		return err
 	}
@@ -173,9 +167,6 @@ func (s *Server) handlePasskeyLoginBegin(c echo.Context) error {
 		return passkeyJSONError(c, http.StatusForbidden, "", "local sign-in is turned off here; sign in with SSO")
 	}
 	rp, err := s.relyingParty(c)
-	if errors.Is(err, errNoRelyingParty) {
-		return passkeyJSONError(c, http.StatusUnprocessableEntity, "", noRelyingPartyMsg)
-	}
 	if err != nil {
 		return err
 	}
@@ -227,9 +218,6 @@ func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
 		return err
 	}
 	rp, err := s.relyingParty(c)
-	if errors.Is(err, errNoRelyingParty) {
-		return passkeyJSONError(c, http.StatusUnprocessableEntity, "", noRelyingPartyMsg)
-	}
 	if err != nil {
 		return err
 	}
@@ -266,9 +254,6 @@ func (s *Server) handleReauthPasskeyBegin(c echo.Context) error {
 		return passkeyJSONError(c, http.StatusTooManyRequests, "", "too many failed attempts; try again in "+humanWait(wait))
 	}
 	rp, err := s.relyingParty(c)
-	if errors.Is(err, errNoRelyingParty) {
-		return passkeyJSONError(c, http.StatusUnprocessableEntity, "", noRelyingPartyMsg)
-	}
 	if err != nil {
 		return err
 	}
@@ -302,9 +287,6 @@ func (s *Server) handleReauthPasskeyFinish(c echo.Context) error {
 		return err
 	}
 	rp, err := s.relyingParty(c)
-	if errors.Is(err, errNoRelyingParty) {
-		return passkeyJSONError(c, http.StatusUnprocessableEntity, "", noRelyingPartyMsg)
-	}
 	if err != nil {
 		return err
 	}

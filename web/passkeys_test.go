@@ -108,3 +108,45 @@ func TestPasskeyIsASecondFactor(t *testing.T) {
 	}
 	c.Get("/").ExpectRedirect("/login/factor")
 }
+
+// TestPasskeyCeremoniesWithoutADomain pins how every passkey ceremony answers when staxkeys
+// is reached at an IP address (as the test server is), which WebAuthn cannot bind passkeys to:
+// 422 and the JSON app.js shows, {"error", "field"}, whatever the request's Accept says.
+func TestPasskeyCeremoniesWithoutADomain(t *testing.T) {
+	e := newAuditedServer(t)
+	c := e.LoggedIn(t)
+	k := e.mustAdd(t, "Billing", "billing@acme.com", key1)
+	out := e.NewClient(t)
+	out.Get("/login").Expect(http.StatusOK)
+	const want = `{"error":"passkeys need staxkeys reached by a domain name, not an IP address (set STAXKEYS_PUBLIC_URL)","field":""}` + "\n"
+	for _, tc := range []struct {
+		name   string
+		client *Client
+		path   string
+		form   url.Values
+	}{
+		{"register begin", c, "/account/passkeys/begin", url.Values{"passkey_name": {"Laptop"}, "passkey_password": {AdminPassword}}},
+		{"register finish", c, "/account/passkeys/finish", nil},
+		{"sign-in begin", out, "/login/passkey/begin", nil},
+		{"sign-in finish", out, "/login/passkey/finish", nil},
+		{"reveal begin", c, fmt.Sprintf("/keys/%d/reveal/passkey/begin", k.ID), nil},
+		{"reveal finish", c, fmt.Sprintf("/keys/%d/reveal/passkey/finish", k.ID), nil},
+	} {
+		for _, accept := range []string{"application/json", "text/html", ""} {
+			t.Run(tc.name+" "+accept, func(t *testing.T) {
+				cl := tc.client.For(t)
+				h := http.Header{"X-CSRF-Token": {cl.Token()}}
+				if accept != "" {
+					h.Set("Accept", accept)
+				}
+				p := cl.PostForm(tc.path, tc.form, h).Expect(http.StatusUnprocessableEntity)
+				if ct := p.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+					t.Errorf("Content-Type %q", ct)
+				}
+				if p.HTML != want {
+					t.Errorf("body %s, want %s", p.HTML, want)
+				}
+			})
+		}
+	}
+}

@@ -151,6 +151,46 @@ func (s *Server) confirmIdentity(c echo.Context) (int, string) {
 	return s.confirmIdentityBy(c, "your_password")
 }
 
+// confirmIdentityOrCode is confirmIdentity for the forms granting lasting access (a new user,
+// an API token), which also take, from admins with an authenticator app, its current code in
+// place of the password (field your_code), as the reveal does: their sign-in takes that code
+// as the second factor, and neither a stolen session nor a stolen password alone yields it.
+// A refusal names the field it is about; nil errors means the admin may go ahead.
+func (s *Server) confirmIdentityOrCode(c echo.Context) (int, views.FormErrors) {
+	if s.reauthFresh(c) {
+		return 0, nil
+	}
+	totp, err := s.hasTOTP(c)
+	if err != nil {
+		return http.StatusInternalServerError, views.FormErrors{"your_password": "could not check your factors; try again"}
+	}
+	pw, code := formField(c, "your_password"), formField(c, "your_code")
+	if !totp || pw != "" || code == "" {
+		if status, msg := s.confirmIdentity(c); msg != "" {
+			if totp && pw == "" {
+				msg = "enter your password or a code from your authenticator app"
+			}
+			return status, views.FormErrors{"your_password": msg}
+		}
+		return 0, nil
+	}
+	err = s.reauthenticateByCode(c, code)
+	if re, ok := err.(*reauthError); ok {
+		return re.status, views.FormErrors{"your_code": re.msg}
+	}
+	if err != nil {
+		return http.StatusInternalServerError, views.FormErrors{"your_code": "could not check your code; try again"}
+	}
+	return 0, nil
+}
+
+// hasTOTP reports whether the logged-in admin has an authenticator app, whose code the forms
+// of confirmIdentityOrCode then offer.
+func (s *Server) hasTOTP(c echo.Context) (bool, error) {
+	st, err := s.factors.StatusOf(c.Request().Context(), adminOf(c).ID)
+	return st.TOTP, err
+}
+
 // confirmIdentityBy is confirmIdentity reading the password from the named field, for pages
 // with two such forms (field ids are unique on a page).
 func (s *Server) confirmIdentityBy(c echo.Context, field string) (int, string) {

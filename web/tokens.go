@@ -23,6 +23,9 @@ func (s *Server) renderTokens(c echo.Context, status int, d views.TokensData) er
 		return err
 	}
 	d.Tokens, d.Now, d.Fresh, d.Roles = tokens, s.Now(), s.reauthFresh(c), domain.Roles
+	if d.TOTP, err = s.hasTOTP(c); err != nil {
+		return err
+	}
 	if d.Role == "" {
 		d.Role = domain.RoleViewer
 	}
@@ -55,8 +58,8 @@ func (s *Server) handleTokenCreate(c echo.Context) error {
 	if len(errs) > 0 {
 		return s.renderTokens(c, http.StatusUnprocessableEntity, views.TokensData{Name: name, Role: role, Errors: errs})
 	}
-	if status, msg := s.confirmIdentity(c); msg != "" {
-		return s.renderTokens(c, status, views.TokensData{Name: name, Role: role, Errors: views.FormErrors{"your_password": msg}})
+	if status, errs := s.confirmIdentityOrCode(c); errs != nil {
+		return s.renderTokens(c, status, views.TokensData{Name: name, Role: role, Errors: errs})
 	}
 	tok, _, err := s.accounts.CreateToken(c.Request().Context(), principalOf(c), name, role)
 	if fe := formErrors(err); fe != nil {

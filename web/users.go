@@ -27,6 +27,9 @@ func (s *Server) renderUsers(c echo.Context, status int, d views.UsersData) erro
 	d.Users, d.Roles = users, domain.Roles
 	d.CurrentID, d.Now, d.Fresh = adminOf(c).ID, s.Now(), s.reauthFresh(c)
 	ctx := c.Request().Context()
+	if d.TOTP, err = s.hasTOTP(c); err != nil {
+		return err
+	}
 	if d.Require2FA, err = s.factors.Required(ctx); err != nil {
 		return err
 	}
@@ -71,8 +74,8 @@ func (s *Server) handleUserCreate(c echo.Context) error {
 	if len(errs) > 0 {
 		return refuse(http.StatusUnprocessableEntity, errs)
 	}
-	if status, msg := s.confirmIdentity(c); msg != "" {
-		return refuse(status, views.FormErrors{"your_password": msg})
+	if status, errs := s.confirmIdentityOrCode(c); errs != nil {
+		return refuse(status, errs)
 	}
 	hash, err := password.Hash(pw)
 	if err != nil {

@@ -107,6 +107,22 @@ func TestBrowserTOTP(t *testing.T) {
 		b.axeClean("the account page with the app on")
 		b.shoot("account", desktopLight)
 	})
+	t.Run("a code stands in for the password before a new token", func(t *testing.T) {
+		b.t = t
+		b.open("/tokens", `[data-testid="token-form"]`)
+		if !b.eval(`!!document.querySelector('#your_code') && !document.querySelector('#your_password').required`) {
+			t.Fatal("the token form does not offer the app's code in place of the password")
+		}
+		b.axeClean("the token form with the code field")
+		b.fill("name the token and type a wrong code", "#name", "ci", "#your_code", "000000")
+		b.submit("create with a wrong code", `[data-testid="token-form"] button[type="submit"]`)
+		b.do("see the code marked", chromedp.WaitVisible(chromedp.CSS(`#your_code[aria-invalid="true"]`)))
+		b.axeClean("the token form with a wrong code")
+		b.open("/users", `[data-testid="require-2fa-form"]`)
+		if !b.eval(`!!document.querySelector('#your_code')`) {
+			t.Error("the add-user form does not offer the app's code")
+		}
+	})
 	t.Run("require it of everyone", func(t *testing.T) {
 		b.t = t
 		b.open("/users", `[data-testid="require-2fa-form"]`)

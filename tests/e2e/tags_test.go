@@ -76,6 +76,12 @@ func TestTagsInTheBrowser(t *testing.T) {
 	if got := value(b, "read the tag filter", chromedp.Evaluate[string](`document.querySelector("#tag").value`)); got != "zapier" {
 		t.Errorf("tag filter %q", got)
 	}
+	// The cards swapped in with the table count the tag's key, and say so.
+	cards := value(b, "read the cards", chromedp.Evaluate[string](`document.querySelector('[data-testid="summary-caption"]').textContent.trim() + " / " +
+		document.querySelector('[data-testid="count-all"] .count').textContent + " / " + document.querySelector('[data-testid="count-valid"]').getAttribute("href")`))
+	if want := "Keys tagged zapier / 1 / /?status=valid&tag=zapier"; cards != want {
+		t.Errorf("cards under the zapier filter: %q, want %q", cards, want)
+	}
 	check("/?tag=zapier")
 
 	// Grouped: a section per tag, keys with two tags in both, untagged last.
