@@ -17,11 +17,12 @@ import (
 )
 
 // Checker is what the service asks of the key checker: to look at new and changed keys soon,
-// and to check at once.
+// to check one at once, and to queue some or all for a check now.
 type Checker interface {
 	Nudge()
 	CheckNow(ctx context.Context, id int64) (domain.Key, error)
 	CheckAll(ctx context.Context) error
+	QueueChecks(ctx context.Context, ids []int64) error
 }
 
 // ErrNoChecker means a check was asked for where no checker runs.
