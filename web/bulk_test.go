@@ -259,6 +259,16 @@ func TestBulkCheckNow(t *testing.T) {
 	if got, _ := e.DB.KeyByID(ctx, untouched.ID); !got.LastCheck.At.Equal(untouched.LastCheck.At) || !got.NextCheckAt.After(now) {
 		t.Errorf("the key not selected was checked again: at %v, next check %v", got.LastCheck.At, got.NextCheckAt)
 	}
+
+	// The JSON API's bulk check answers the same way, and a viewer's is refused.
+	e.API(t, e.roleToken(t, "dashboards", domain.RoleViewer)).
+		Do("POST", "/api/v1/keys/bulk", fmt.Sprintf(`{"action":"check","ids":[%d]}`, untouched.ID)).Expect(403)
+	res := e.API(t, e.roleToken(t, "automation", domain.RoleEditor)).
+		Do("POST", "/api/v1/keys/bulk", fmt.Sprintf(`{"action":"check","ids":[%d,999999]}`, untouched.ID)).Expect(200).Object()
+	if want := "1 key queued for a check now, 1 not found; they run under the usual concurrency and rate limits"; res["summary"] != want ||
+		fmt.Sprint(res["done"]) != fmt.Sprintf("[%d]", untouched.ID) {
+		t.Errorf("API bulk check answer %v", res)
+	}
 	e.AssertNeverShown(t, apiKeyA, apiKeyB, apiKeyC)
 }
 
