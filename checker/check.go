@@ -289,6 +289,17 @@ func (c *Checker) CheckAll(ctx context.Context) error {
 	return nil
 }
 
+// QueueChecks makes pairs ids due now, as CheckAll does every pair: the scheduler then checks
+// them under the usual concurrency bound and rate cap, so any number may be asked for at once
+// without the caller waiting on Stax.ai.
+func (c *Checker) QueueChecks(ctx context.Context, ids []int64) error {
+	if err := c.db.MakeDue(ctx, ids, c.clock.Now()); err != nil {
+		return fmt.Errorf("checker: queue checks: %w", err)
+	}
+	c.Nudge()
+	return nil
+}
+
 // RunCycle checks every pair once, whatever its schedule, with the usual concurrency bound and
 // rate cap, confirming changed answers inline; each check is recorded like any other. It is
 // the `staxkeys check` command. It waits out a 429 pause, but stops when Stax.ai looks down:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,7 +19,8 @@ import (
 // BulkAction names what a bulk request does to each selected key.
 type BulkAction string
 
-// The bulk actions. Each is the single-key method of the same name, once per key.
+// The bulk actions. Each is the single-key method of the same name, once per key, but for
+// check: a bulk check queues its keys for the scheduler rather than checking each in turn.
 const (
 	BulkCheck  BulkAction = "check"
 	BulkMute   BulkAction = "mute"
@@ -34,13 +36,8 @@ const (
 var BulkActions = []BulkAction{BulkCheck, BulkMute, BulkUnmute, BulkTag, BulkUntag, BulkExport, BulkDelete}
 
 // MaxBulk bounds a selection: a bigger one is a field error, not a long stall. A bulk check
-// asks Stax.ai once per key, in turn, under the rate cap (2 a second by default), while the
-// request waits, so it takes one dashboard page at most (MaxBulkCheck, about 25 s); for more,
-// Check all makes every key due instead.
-const (
-	MaxBulk      = 10000
-	MaxBulkCheck = 50
-)
+// only makes its keys due (the scheduler checks them under the rate cap), so it takes as many.
+const MaxBulk = 10000
 
 // Selection names the keys of a bulk action: IDs, or every key Filter matches when the
 // action runs (its Status, Search and Tag; order and paging are ignored). Exactly one is given.
@@ -65,23 +62,47 @@ type BulkResult struct {
 	Selected int     // keys in the selection (ids given, or the filter's matches)
 	Done     []int64 // keys the action was done to
 	NotFound []int64 // ids given that name no key (deleted meanwhile, or never)
-	// Failed holds the keys the action could not be done to, with why (a check refused while
-	// Stax.ai asks us to slow down, say).
+	// Failed holds the keys the action could not be done to, with why.
 	Failed map[int64]string
 }
 
-// Summary says what happened in a few words: "10 deleted, 2 not found".
+// Summary says what happened in a few words: "10 deleted, 2 not found", or for a check
+// "3,000 keys queued for a check now; they run under the usual concurrency and rate limits".
 func (r BulkResult) Summary() string {
-	past := map[BulkAction]string{BulkCheck: "checked", BulkMute: "muted", BulkUnmute: "unmuted",
+	past := map[BulkAction]string{BulkMute: "muted", BulkUnmute: "unmuted",
 		BulkDelete: "deleted", BulkExport: "exported", BulkTag: "tagged", BulkUntag: "untagged"}[r.Action]
 	parts := []string{strconv.Itoa(len(r.Done)) + " " + past}
+	if r.Action == BulkCheck {
+		noun := " keys"
+		if len(r.Done) == 1 {
+			noun = " key"
+		}
+		parts[0] = thousands(len(r.Done)) + noun + " queued for a check now"
+	}
 	if len(r.NotFound) > 0 {
 		parts = append(parts, strconv.Itoa(len(r.NotFound))+" not found")
 	}
 	if len(r.Failed) > 0 {
 		parts = append(parts, strconv.Itoa(len(r.Failed))+" failed")
 	}
-	return strings.Join(parts, ", ")
+	sum := strings.Join(parts, ", ")
+	if r.Action == BulkCheck && len(r.Done) > 0 {
+		sum += "; they run under the usual concurrency and rate limits"
+	}
+	return sum
+}
+
+// thousands writes n with thousands separators: 10000 → "10,000".
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // ParseBulkAction reads an action's name; an unknown one is a field error ("action").
@@ -145,7 +166,8 @@ func (s *Service) Resolve(ctx context.Context, sel Selection) (found []domain.Ke
 // action) and tells the checker, as one at a time would. The role is checked first: a viewer's
 // bulk delete is domain.ErrForbidden and nothing is done. A bad mute (until, note) is a field
 // error before any key is touched. A key that goes while the action runs is counted not found;
-// other per-key failures are in Failed, and the rest go on. Export is ExportSelection.
+// other per-key failures are in Failed, and the rest go on. A check only queues the keys (see
+// queueChecks). Export is ExportSelection.
 func (s *Service) Bulk(ctx context.Context, p domain.Principal, req BulkRequest) (BulkResult, error) {
 	res := BulkResult{Action: req.Action, Failed: map[int64]string{}}
 	if _, err := ParseBulkAction(string(req.Action)); err != nil || req.Action == BulkExport {
@@ -174,12 +196,8 @@ func (s *Service) Bulk(ctx context.Context, p domain.Principal, req BulkRequest)
 		return res, err
 	}
 	res.Selected, res.NotFound = len(found)+len(missing), missing
-	if req.Action == BulkCheck && len(found) > MaxBulkCheck {
-		field := "ids"
-		if req.Filter != nil {
-			field = "filter"
-		}
-		return res, domain.Invalid(field, fmt.Sprintf("%d keys selected; Check now takes at most %d at once (Check all queues every key)", len(found), MaxBulkCheck))
+	if req.Action == BulkCheck {
+		return s.queueChecks(ctx, p, found, res)
 	}
 	ctx = audit.InBulk(ctx, res.Selected)
 	for _, k := range found {
@@ -188,8 +206,6 @@ func (s *Service) Bulk(ctx context.Context, p domain.Principal, req BulkRequest)
 		}
 		var err error
 		switch req.Action {
-		case BulkCheck:
-			_, err = s.CheckNow(ctx, p, k.ID)
 		case BulkMute:
 			_, err = s.Mute(ctx, p, k.ID, req.Until, req.Note)
 		case BulkUnmute:
@@ -210,6 +226,31 @@ func (s *Service) Bulk(ctx context.Context, p domain.Principal, req BulkRequest)
 			res.Failed[k.ID] = err.Error()
 		}
 	}
+	return res, nil
+}
+
+// queueChecks is a bulk check: it makes every found key due at once and nudges the scheduler,
+// which checks them under the usual concurrency bound and rate cap, so a selection of
+// thousands is asked for in one step and the request does not wait on Stax.ai. Each key still
+// gets its own audit entry, as a Check now of it alone would, saying it was part of the bulk
+// action.
+func (s *Service) queueChecks(ctx context.Context, p domain.Principal, found []domain.Key, res BulkResult) (BulkResult, error) {
+	if s.checker == nil {
+		return res, ErrNoChecker
+	}
+	ids := make([]int64, len(found))
+	for i, k := range found {
+		ids[i] = k.ID
+	}
+	if err := s.checker.QueueChecks(ctx, ids); err != nil {
+		return res, err
+	}
+	ctx = audit.InBulk(ctx, res.Selected)
+	for _, id := range ids {
+		s.trail.Record(ctx, p, audit.KeyCheck, audit.KeyTarget(id), "queued")
+	}
+	res.Done = ids
+	s.log.Info("keys queued for a check", slog.Int("keys", len(ids)), actorAttrs(p))
 	return res, nil
 }
 

@@ -16,7 +16,10 @@ import (
 
 // noopChecker stands in for the checker so CheckNow and CheckAll reach their role check
 // rather than ErrNoChecker; a refused call must never get as far as it.
-type noopChecker struct{ calls int }
+type noopChecker struct {
+	calls  int
+	queued []int64
+}
 
 func (c *noopChecker) Nudge() {}
 func (c *noopChecker) CheckNow(ctx context.Context, id int64) (domain.Key, error) {
@@ -24,6 +27,10 @@ func (c *noopChecker) CheckNow(ctx context.Context, id int64) (domain.Key, error
 	return domain.Key{ID: id}, nil
 }
 func (c *noopChecker) CheckAll(context.Context) error { c.calls++; return nil }
+func (c *noopChecker) QueueChecks(_ context.Context, ids []int64) error {
+	c.queued = append(c.queued, ids...)
+	return nil
+}
 
 // TestServiceRefusesViewers: every change, check and reveal of a key needs an editor. A viewer
 // (session or token) and nobody get domain.ErrForbidden, the key stays as it was, no check

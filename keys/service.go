@@ -17,12 +17,25 @@ import (
 )
 
 // Checker is what the service asks of the key checker: to look at new and changed keys soon,
-// and to check at once.
+// to check one at once, and to queue some or all for a check now.
 type Checker interface {
 	Nudge()
 	CheckNow(ctx context.Context, id int64) (domain.Key, error)
 	CheckAll(ctx context.Context) error
+	QueueChecks(ctx context.Context, ids []int64) error
 }
+
+// Incidents is what the service asks of the alerting: to close a key's open on-call incident
+// when a change leaves nothing that would ever close it (see notify.Notifier.CloseKeyIncident).
+type Incidents interface {
+	CloseKeyIncident(ctx context.Context, k domain.Key, why string) (bool, error)
+}
+
+// The reasons a key's incident is closed, as the audit entry and the incident's note say.
+const (
+	WhyExpectedWorking = "expectation changed back to should work"
+	WhyDeleted         = "key deleted from staxkeys"
+)
 
 // ErrNoChecker means a check was asked for where no checker runs.
 var ErrNoChecker = errors.New("keys: the checker is not available")
@@ -38,7 +51,34 @@ type Service struct {
 	db      *store.DB
 	trail   *audit.Log
 	checker Checker // nil where no checker runs (the command line; the server tells by data_version)
-	log     *slog.Logger
+	// incidents is nil where no alerting runs: an incident left open then is closed by the next
+	// change a server sees, or by hand.
+	incidents Incidents
+	log       *slog.Logger
+}
+
+// WithIncidents has the service close keys' on-call incidents through inc, and returns it.
+func (s *Service) WithIncidents(inc Incidents) *Service {
+	s.incidents = inc
+	return s
+}
+
+// closeIncident closes key k's open incident, if any, for why, and returns what the audit
+// detail should add ("" when nothing was open). A failure is logged, not returned: the
+// change itself is done.
+func (s *Service) closeIncident(ctx context.Context, k domain.Key, why string) string {
+	if s.incidents == nil {
+		return ""
+	}
+	closed, err := s.incidents.CloseKeyIncident(ctx, k, why)
+	if err != nil {
+		s.log.Error("keys: cannot close the key's incident", slog.Int64("pair_id", k.ID), "why", why, "err", err)
+		return ""
+	}
+	if !closed {
+		return ""
+	}
+	return "; its open incident resolved: " + why
 }
 
 // NewService returns the service over v, recording to trail and nudging chk (either may be nil).
@@ -148,8 +188,13 @@ func (s *Service) Update(ctx context.Context, p domain.Principal, id int64, e Ed
 			return before, err
 		}
 	}
+	detail := editDetail(before, after, replaced)
+	if expectChanged && before.Standing() == domain.StandingStillAccepted {
+		// Its still-accepted incident: no check will resolve it now that a working key is fine.
+		detail += s.closeIncident(ctx, after, WhyExpectedWorking)
+	}
 	s.log.Info("key updated", slog.Int64("pair_id", id), slog.Bool("key_replaced", replaced), actorAttrs(p))
-	s.trail.Record(ctx, p, audit.KeyEdit, audit.KeyTarget(id), editDetail(before, after, replaced))
+	s.trail.Record(ctx, p, audit.KeyEdit, audit.KeyTarget(id), detail)
 	if after.KeyChangedAt != before.KeyChangedAt || expectChanged {
 		s.nudge()
 	}
@@ -161,7 +206,7 @@ func (s *Service) ReplaceKey(ctx context.Context, p domain.Principal, id int64, 
 	return s.Update(ctx, p, id, Edit{Key: &key})
 }
 
-// Delete removes key id and its history.
+// Delete removes key id and its history, and closes its open on-call incident, if any.
 func (s *Service) Delete(ctx context.Context, p domain.Principal, id int64) (domain.Key, error) {
 	if err := p.Require(domain.RoleEditor); err != nil {
 		return domain.Key{}, err
@@ -173,8 +218,11 @@ func (s *Service) Delete(ctx context.Context, p domain.Principal, id int64) (dom
 	if err := s.db.DeleteKey(ctx, id); err != nil {
 		return k, err
 	}
+	// Whatever incident it had open (revoked, denied, still accepted) has no key left to
+	// resolve it.
+	detail := "label " + strconv.Quote(k.Label) + ", email " + k.Email + s.closeIncident(ctx, k, WhyDeleted)
 	s.log.Info("key deleted", slog.Int64("pair_id", id), actorAttrs(p))
-	s.trail.Record(ctx, p, audit.KeyDelete, audit.KeyTarget(id), "label "+strconv.Quote(k.Label)+", email "+k.Email)
+	s.trail.Record(ctx, p, audit.KeyDelete, audit.KeyTarget(id), detail)
 	return k, nil
 }
 

@@ -1,12 +1,14 @@
 package notify_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/staxkeys/staxkeys/audit"
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/keys"
@@ -200,4 +202,101 @@ func TestExpectedDeadKeysInAnUpstreamChange(t *testing.T) {
 	if triggers != len(f.pairs)-len(dead) || resolves != len(dead) {
 		t.Errorf("%d triggers and %d resolves, want %d and %d", triggers, resolves, len(f.pairs)-len(dead), len(dead))
 	}
+}
+
+// TestExpectedDeadIncidentClosedWhenNoLongerDeadOrDeleted: a key expected dead that Stax.ai
+// still accepts has its incident open on PagerDuty and Opsgenie. Set back to "should work"
+// through the real key service, it is fine as it is, so nothing a check finds would resolve
+// that incident: the change itself resolves it (one resolve, one close whose note says why)
+// and the audit entry says so. A second such key, deleted, has its incident resolved too; a
+// key with no open incident sends nothing when deleted.
+func TestExpectedDeadIncidentClosedWhenNoLongerDeadOrDeleted(t *testing.T) {
+	ctx := context.Background()
+	pd, og := newPagerDutyFake(t, pdRoutingKey), newOpsgenieFake(t, ogAPIKey)
+	f := newFleet(t, 3, staxfake.Options{}, onCall(pd, og))
+	trail := audit.New(f.e.db, bytes.Repeat([]byte{7}, 32), nil)
+	svc := keys.NewService(f.e.vault, trail, nil, nil).WithIncidents(f.n)
+	ed := domain.AdminPrincipal(domain.Admin{ID: 1, Email: "ed@acme.com", Role: domain.RoleEditor}, "127.0.0.1")
+	switched, deleted, quiet := f.pairs[0], f.pairs[1], f.pairs[2]
+	dead, working := domain.ExpectRevoked, domain.ExpectValid
+	for _, p := range []domain.Key{switched, deleted} {
+		if _, err := svc.Update(ctx, ed, p.ID, keys.Edit{Expected: &dead}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.runUntil(t, f.clk.Now().Add(time.Hour))
+	f.deliver(t)
+	opened := func(f *oncallFake, action string) map[string]int {
+		m := map[string]int{}
+		for _, e := range f.accepted() {
+			if e.Action == action {
+				m[e.DedupKey]++
+			}
+		}
+		return m
+	}
+	for _, p := range []domain.Key{switched, deleted} {
+		if k, _ := f.e.db.KeyByID(ctx, p.ID); k.Standing() != domain.StandingStillAccepted {
+			t.Fatalf("%s is %s, want still accepted", p.Label, k.Standing())
+		}
+		if opened(pd, "trigger")[notify.KeyDedupKey(p.ID)] != 1 || opened(og, "create")[notify.KeyDedupKey(p.ID)] != 1 {
+			t.Fatalf("no incident open for %s: PagerDuty %+v, Opsgenie %+v", p.Label, actions(pd), actions(og))
+		}
+	}
+
+	if _, err := svc.Update(ctx, ed, switched.ID, keys.Edit{Expected: &working}); err != nil {
+		t.Fatal(err)
+	}
+	f.deliver(t)
+	if n := opened(pd, "resolve")[notify.KeyDedupKey(switched.ID)]; n != 1 {
+		t.Fatalf("PagerDuty after the switch back to should work: %d resolves of its incident, want 1: %v", n, actions(pd))
+	}
+	if n := opened(og, "close")[notify.KeyDedupKey(switched.ID)]; n != 1 {
+		t.Fatalf("Opsgenie after the switch: %d closes, want 1: %v", n, actions(og))
+	}
+	for _, e := range og.accepted() {
+		if e.Action == "close" && !strings.Contains(fmt.Sprint(e.Body["note"]), keys.WhyExpectedWorking) {
+			t.Errorf("Opsgenie's close note %q does not say why", e.Body["note"])
+		}
+	}
+	if n := opened(pd, "resolve")[notify.KeyDedupKey(deleted.ID)]; n != 0 {
+		t.Fatalf("the other key's incident was resolved too")
+	}
+	entries, _, err := trail.List(ctx, store.AuditQuery{Target: string(audit.KeyTarget(switched.ID)), Action: string(audit.KeyEdit)})
+	if err != nil || len(entries) == 0 || !strings.Contains(entries[0].Detail, keys.WhyExpectedWorking) {
+		t.Errorf("the switch's audit entry %+v (%v) does not say the incident was resolved", entries, err)
+	}
+
+	// A check of it now (valid, should work) pages nobody, and repeats nothing.
+	f.runUntil(t, f.clk.Now().Add(time.Hour))
+	f.deliver(t)
+
+	if _, err := svc.Delete(ctx, ed, deleted.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Delete(ctx, ed, quiet.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.deliver(t)
+	if n := opened(pd, "resolve")[notify.KeyDedupKey(deleted.ID)]; n != 1 {
+		t.Fatalf("PagerDuty after the delete: %d resolves of its incident, want 1: %v", n, actions(pd))
+	}
+	if got := pd.accepted(); len(got) != 4 { // two triggers, two resolves: nothing for the quiet key
+		t.Errorf("PagerDuty got %d events, want 4: %v", len(got), actions(pd))
+	}
+	entries, _, err = trail.List(ctx, store.AuditQuery{Target: string(audit.KeyTarget(deleted.ID)), Action: string(audit.KeyDelete)})
+	if err != nil || len(entries) != 1 || !strings.Contains(entries[0].Detail, keys.WhyDeleted) {
+		t.Errorf("the delete's audit entry %+v (%v) does not say the incident was resolved", entries, err)
+	}
+	pd.check(t)
+	og.check(t)
+}
+
+// actions lists what an on-call fake accepted, "trigger staxkeys-key-1" and so on.
+func actions(f *oncallFake) []string {
+	var out []string
+	for _, e := range f.accepted() {
+		out = append(out, e.Action+" "+e.DedupKey)
+	}
+	return out
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -70,6 +72,11 @@ func incidentOf(a Alert) (incident, bool) {
 		}
 		if a.Event == EventStillAccepted {
 			return incident{actionTrigger, KeyDedupKey(a.Key.ID)}, true
+		}
+		return incident{actionResolve, KeyDedupKey(a.Key.ID)}, true
+	case EventIncidentClosed:
+		if a.Key == nil {
+			return incident{}, false
 		}
 		return incident{actionResolve, KeyDedupKey(a.Key.ID)}, true
 	case EventOutageStarted:
@@ -155,6 +162,44 @@ func (n *Notifier) enqueueIncidents(ctx context.Context, cfg Config, a Alert) (i
 			}
 			queued += btoi(ok)
 		}
+	}
+	return queued, nil
+}
+
+// CloseKeyIncident resolves key k's incident on every configured on-call channel where it is
+// open, saying why (the Opsgenie close note; PagerDuty's resolve carries no text). It is for
+// the changes after which no check would ever resolve it: the key no longer expected dead
+// while Stax.ai still accepts it (its still-accepted incident), or the key deleted. A muted
+// key's incident is closed too: only opening one waits for the mute. It reports whether it
+// queued any resolve; a channel where the incident is not open gets nothing.
+func (n *Notifier) CloseKeyIncident(ctx context.Context, k domain.Key, why string) (bool, error) {
+	open, err := n.db.OpenIncidentChannels(ctx, KeyDedupKey(k.ID))
+	if err != nil || len(open) == 0 {
+		return false, err
+	}
+	cfg := n.Config(ctx)
+	a := Alert{Event: EventIncidentClosed, At: n.clock.Now().UTC().Truncate(time.Millisecond), Key: n.keyRef(k), Reason: why}
+	a.Message = fmt.Sprintf("Incident closed for key %s: %s.", keyName(a.Key), why)
+	payload, err := json.Marshal(a)
+	if err != nil {
+		return false, err
+	}
+	queued := false
+	for _, ch := range cfg.Channels() {
+		if !ch.onCall() || !slices.Contains(open, string(ch)) {
+			continue
+		}
+		ok, err := n.db.EnqueueIncident(ctx, n.clock.Now(),
+			store.Incident{Channel: string(ch), DedupKey: KeyDedupKey(k.ID), Action: actionResolve},
+			store.NewDelivery{Event: a.Event, Channel: string(ch), Payload: payload})
+		if err != nil {
+			return queued, err
+		}
+		queued = queued || ok
+	}
+	if queued {
+		n.log.Info("notify: incident resolve queued", "event", a.Event, "pair_id", k.ID, "why", why)
+		n.Nudge()
 	}
 	return queued, nil
 }

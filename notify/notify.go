@@ -78,6 +78,9 @@ const (
 	EventTest              = "test"               // an admin pressed "Send test"
 	EventStillAccepted     = "key.still_accepted" // a key expected dead is still accepted by Stax.ai
 	EventKeyRetired        = "key.retired"        // a key expected dead is confirmed refused: retired as expected
+	// EventIncidentClosed resolves a key's open incident that no check will resolve now: the
+	// key is no longer expected dead, or was deleted. Only the on-call channels get it.
+	EventIncidentClosed = "key.incident_closed"
 )
 
 // Alert is what a delivery carries, and the JSON body of the generic webhook. It never holds a

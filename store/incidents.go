@@ -38,3 +38,25 @@ func (db *DB) EnqueueIncident(ctx context.Context, now time.Time, inc Incident, 
 	}
 	return queued, nil
 }
+
+// OpenIncidentChannels lists the channels whose last action queued for dedupKey was a
+// trigger: where that incident is open, as far as staxkeys knows.
+func (db *DB) OpenIncidentChannels(ctx context.Context, dedupKey string) ([]string, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT channel FROM incident_states WHERE dedup_key = ? AND action = 'trigger' ORDER BY channel", dedupKey)
+	if err != nil {
+		return nil, fmt.Errorf("store: open incidents: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var ch string
+		if err := rows.Scan(&ch); err != nil {
+			return nil, fmt.Errorf("store: open incidents: %w", err)
+		}
+		out = append(out, ch)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: open incidents: %w", err)
+	}
+	return out, nil
+}

@@ -463,7 +463,7 @@ func BulkConfirmPage(p Page, d BulkConfirmData) templ.Component {
 						return templ_7745c5c3_Err
 					}
 				case "check":
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 38, "<p>Each key is checked against Stax.ai in turn, under the usual rate limit.</p>")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 38, "<p>They are queued for a check at once; the checker asks Stax.ai about them under the usual concurrency and rate limits, so many keys take a while to come back.</p>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}

@@ -83,7 +83,7 @@ func NewServer(cfg config.Config, data *Data, version string) (*Server, error) {
 		SessionMax:      cfg.SessionMax,
 		PageConcurrency: cfg.PageConcurrency,
 	}, data.DB, web.Services{
-		Keys:     keys.NewService(v, data.Trail, chk, log),
+		Keys:     keys.NewService(v, data.Trail, chk, log).WithIncidents(alerts),
 		Accounts: data.Accounts(),
 		Factors:  data.Factors(),
 		Audit:    data.Trail,
