@@ -317,7 +317,11 @@ func (c *Checker) RunCycle(ctx context.Context) ([]KeyResult, error) {
 		outage atomic.Bool
 		wg     sync.WaitGroup
 	)
-	for range min(c.cfg.Concurrency, len(ids)) {
+	// Twice as many workers as slots: a worker waits for its check's group commit (up to
+	// gatherWindow) after handing its slot back, and with only C workers each slot sat idle
+	// through that wait (10,000 keys: 1.22× the floor with C workers, against 1.06× before the
+	// group commit). The slots, not the workers, bound the requests in flight.
+	for range min(2*c.cfg.Concurrency, len(ids)) {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)

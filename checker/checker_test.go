@@ -16,6 +16,7 @@ import (
 	"github.com/staxkeys/staxkeys/internal/clock/clocktest"
 	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/staxapi"
+	"github.com/staxkeys/staxkeys/store"
 	"github.com/staxkeys/staxkeys/tests/staxfake"
 )
 
@@ -806,5 +807,69 @@ func TestReadAheadStartsEachPairOnce(t *testing.T) {
 	}
 	if c.readAhead.Load() == 0 {
 		t.Error("no batch came from a read-ahead: the test did not exercise it")
+	}
+}
+
+// startRecorder notes when each request to Stax.ai began, by key.
+type startRecorder struct {
+	next Prober
+	mu   sync.Mutex
+	at   map[string]time.Time
+}
+
+func (s *startRecorder) Check(ctx context.Context, email, key string) (staxapi.Result, error) {
+	s.mu.Lock()
+	s.at[key] = time.Now()
+	s.mu.Unlock()
+	return s.next.Check(ctx, email, key)
+}
+
+// stampObserver notes when each pair's check was stored.
+type stampObserver struct {
+	recordingObserver
+	mu sync.Mutex
+	at map[int64]time.Time
+}
+
+func (o *stampObserver) CheckRecorded(k domain.Key, rec store.CheckRecord) {
+	o.mu.Lock()
+	o.at[k.ID] = time.Now()
+	o.mu.Unlock()
+}
+
+// A check's slot is free while its answer waits for the group commit, and `staxkeys check`
+// uses it: with one slot, the second key's request goes out before the first key's answer is
+// stored. (With as many workers as slots, each worker waited for its own commit before its
+// next request, and each slot sat idle through the writer's gather window.)
+func TestRunCycleUsesTheSlotWhileAnAnswerIsWritten(t *testing.T) {
+	e := newEnv(t, staxfake.Options{})
+	a := e.add(t, 1, staxfake.Valid)
+	b := e.add(t, 2, staxfake.Valid)
+	cfg := testConfig()
+	cfg.Concurrency = 1
+	rec := &startRecorder{next: e.api, at: map[string]time.Time{}}
+	c := e.checker(cfg, rec)
+	// The writer holds a result until every check in flight has one queued beside it, so the
+	// first answer is stored only once the second check has begun, if it begins at all.
+	c.writer.gather = time.Minute
+	obs := &stampObserver{at: map[int64]time.Time{}}
+	c.AddObserver(obs)
+	defer e.drive(t)()
+	res, err := c.RunCycle(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || res[0].Err != nil || res[1].Err != nil {
+		t.Fatalf("results %+v", res)
+	}
+	if got := e.fake.MaxConcurrent(); got != 1 {
+		t.Errorf("fake saw %d requests at once, want 1", got)
+	}
+	first, second := a, b
+	if rec.at[b.key].Before(rec.at[a.key]) {
+		first, second = b, a
+	}
+	if stored, began := obs.at[first.ID], rec.at[second.key]; !began.Before(stored) {
+		t.Errorf("the second request began %s after the first answer was stored; want it to use the slot while that answer waits", began.Sub(stored))
 	}
 }
