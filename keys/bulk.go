@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
 	"github.com/staxkeys/staxkeys/audit"
 	"github.com/staxkeys/staxkeys/domain"
 	"github.com/staxkeys/staxkeys/internal/export"
@@ -92,18 +95,11 @@ func (r BulkResult) Summary() string {
 	return sum
 }
 
-// thousands writes n with thousands separators: 10000 → "10,000".
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// numbers writes counts as the pages do: 10000 → "10,000".
+var numbers = message.NewPrinter(language.English)
+
+// thousands writes n with thousands separators.
+func thousands(n int) string { return numbers.Sprintf("%d", n) }
 
 // ParseBulkAction reads an action's name; an unknown one is a field error ("action").
 func ParseBulkAction(s string) (BulkAction, error) {

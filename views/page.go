@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
 	"github.com/staxkeys/staxkeys/domain"
 )
 
@@ -253,21 +256,11 @@ func plural(n int, one, many string) string {
 	return thousands(n) + " " + many
 }
 
-// thousands writes n with thousands separators: 10000 → "10,000".
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	if n < 0 {
-		return "-" + thousands(-n)
-	}
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// numbers writes counts in English: 10000 → "10,000".
+var numbers = message.NewPrinter(language.English)
+
+// thousands writes n with thousands separators.
+func thousands(n int) string { return numbers.Sprintf("%d", n) }
 
 // filtered reports whether the dashboard shows fewer pairs than all.
 func filtered(q domain.KeyQuery) bool {

@@ -27,6 +27,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 )
 
 func main() {
@@ -964,14 +967,7 @@ func median(xs []float64) float64 {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func mb(b int64) float64         { return float64(b) / 1e6 }
 
-func comma(n int) string {
-	s := strconv.Itoa(n)
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// comma writes n with thousands separators: 10000 → "10,000".
+func comma(n int) string { return numbers.Sprintf("%d", n) }
+
+var numbers = message.NewPrinter(language.English)
