@@ -35,6 +35,12 @@ func (n *Notifier) expectedDeadChecked(p domain.Key, rec store.CheckRecord) {
 	if !stillAccepted && !retired {
 		return
 	}
+	if stillAccepted && seenStillAccepted(p) {
+		// An earlier check already found it still accepted and queued the first alert (or,
+		// muted then or lost to a restart, left it to the reminder pass): nothing to do for
+		// this one, which spares every later check of the key a config load and two writes.
+		return
+	}
 	if n.muted(p.ID) {
 		n.log.Debug("notify: key muted, no alert", "pair_id", p.ID, "standing", string(after.Standing()))
 		return
@@ -52,6 +58,13 @@ func (n *Notifier) expectedDeadChecked(p domain.Key, rec store.CheckRecord) {
 		NewVerdict: string(e.New), Reason: e.Reason}
 	a.Message = retiredMessage(a)
 	n.enqueue(a, 0)
+}
+
+// seenStillAccepted reports whether p's last check, before the one in hand, already found it
+// accepted while it stood still accepted.
+func seenStillAccepted(p domain.Key) bool {
+	return p.Standing() == domain.StandingStillAccepted && p.LastCheck != nil &&
+		p.LastCheck.Outcome == domain.OutcomeValid && !p.LastCheck.At.Before(p.StillAcceptedSince())
 }
 
 // expectedDeadConfirmed alerts about key id, expected dead, whose change a resolved upstream
