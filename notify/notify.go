@@ -22,7 +22,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -417,37 +416,47 @@ func deliveriesFor(cfg Config, a Alert, window time.Duration) ([]store.NewDelive
 // keyRef names p in an alert, with a link to its page when the public URL is set. The link
 // is the admin page of the key (GET /keys/:id in package web).
 func (n *Notifier) keyRef(p domain.Key) *KeyRef {
-	r := &KeyRef{ID: p.ID, Label: p.Label, Email: p.Email, Tags: n.tagsOf(p)}
-	if n.opts.PublicURL != "" {
-		r.URL = n.opts.PublicURL + "/keys/" + strconv.FormatInt(p.ID, 10)
-	}
-	return r
+	return &n.keyRefs([]domain.Key{p})[0]
 }
 
-// tagsOf returns p's tags, reading them when the caller's copy of p was read without them
-// (nil): routes pick keys by tag. A failed read leaves the key untagged, logged.
-func (n *Notifier) tagsOf(p domain.Key) []string {
-	if p.Tags != nil || p.ID == 0 {
-		return p.Tags
+// keyRefs is keyRef for each of ps, with the tags of those read without them (the checker's
+// copies) read in one query: routes pick keys by tag.
+func (n *Notifier) keyRefs(ps []domain.Key) []KeyRef {
+	tags := n.tagsOf(ps)
+	out := make([]KeyRef, 0, len(ps))
+	for _, p := range ps {
+		r := KeyRef{ID: p.ID, Label: p.Label, Email: p.Email, Tags: p.Tags}
+		if r.Tags == nil {
+			r.Tags = tags[p.ID]
+		}
+		if n.opts.PublicURL != "" {
+			r.URL = n.opts.PublicURL + "/keys/" + strconv.FormatInt(p.ID, 10)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// tagsOf reads the tags of the keys of ps that were read without them (nil). A failed read
+// leaves them untagged, logged.
+func (n *Notifier) tagsOf(ps []domain.Key) map[int64][]string {
+	var ids []int64
+	for _, p := range ps {
+		if p.Tags == nil && p.ID != 0 {
+			ids = append(ids, p.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), enqueueTimeout)
 	defer cancel()
-	k, err := n.db.KeyByID(ctx, p.ID)
+	tags, err := n.db.TagsOf(ctx, ids)
 	if err != nil {
-		if !errors.Is(err, domain.ErrNotFound) {
-			n.log.Error("notify: cannot read the key's tags; routing it as untagged", "pair_id", p.ID, "err", err)
-		}
+		n.log.Error("notify: cannot read the keys' tags; routing them as untagged", "keys", len(ids), "err", err)
 		return nil
 	}
-	return k.Tags
-}
-
-func (n *Notifier) keyRefs(ps []domain.Key) []KeyRef {
-	out := make([]KeyRef, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, *n.keyRef(p))
-	}
-	return out
+	return tags
 }
 
 // SendTest sends a test alert on ch at once, with the saved settings, and records the try in

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -72,6 +73,37 @@ func splitTags(s string) []string {
 	}
 	slices.Sort(tags)
 	return tags
+}
+
+// TagsOf returns the tags of pairs ids, sorted, by pair id: for readers that loaded the pairs
+// without them (the checker's reads) and need them after all. Every id given has an entry,
+// empty when the pair has no tag or is gone.
+func (db *DB) TagsOf(ctx context.Context, ids []int64) (map[int64][]string, error) {
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("store: tags of pairs: %w", err)
+	}
+	rows, err := db.r.QueryContext(ctx, "SELECT pair_id, tag FROM key_tags WHERE pair_id IN (SELECT value FROM json_each(?)) ORDER BY pair_id, tag", string(list))
+	if err != nil {
+		return nil, fmt.Errorf("store: tags of pairs: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[int64][]string, len(ids))
+	for _, id := range ids {
+		out[id] = []string{}
+	}
+	for rows.Next() {
+		var id int64
+		var tag string
+		if err := rows.Scan(&id, &tag); err != nil {
+			return nil, fmt.Errorf("store: tags of pairs: %w", err)
+		}
+		out[id] = append(out[id], tag)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: tags of pairs: %w", err)
+	}
+	return out, nil
 }
 
 // writeTags makes tags the pair's tags.
