@@ -659,6 +659,13 @@ func TestHealthcheckCommand(t *testing.T) {
 	p := start(t, []string{"--addr", "127.0.0.1:0"}, vars)
 	base := p.waitLog(listening)[1]
 	probe := map[string]string{"STAXKEYS_ADDR": strings.TrimPrefix(base, "http://")}
+	// Listening comes before ready: /readyz waits for the checker's first beat, which a
+	// loaded machine may take a moment to give.
+	for deadline := time.Now().Add(waitLimit); ; time.Sleep(10 * time.Millisecond) {
+		if _, _, err := command(t, probe, "", "healthcheck", "--path", "/readyz"); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	for _, path := range []string{"/healthz", "/livez", "/readyz"} {
 		out, _ := mustCommand(t, probe, 0, "", "healthcheck", "--path", path)
 		if out != path+" ok\n" {
