@@ -178,7 +178,7 @@ func (s *Service) Bulk(ctx context.Context, p domain.Principal, req BulkRequest)
 		}
 	}
 	if req.Action == BulkTag || req.Action == BulkUntag {
-		tags, msg := NormalizeTags([]string{req.Tag})
+		tags, msg := domain.NormalizeTags([]string{req.Tag})
 		switch {
 		case msg != "":
 			return res, domain.Invalid("tag", msg)

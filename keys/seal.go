@@ -26,7 +26,7 @@ type Input struct {
 	Label string
 	Email string
 	Key   string
-	// Tags as typed; Validate normalises them (see NormalizeTags).
+	// Tags as typed; Validate normalises them (see domain.NormalizeTags).
 	Tags []string
 	// Expected is what is expected of the key; "" is domain.ExpectValid. Update leaves it to
 	// Service.Update (store.SetExpected), which validates it here with the rest.

@@ -13,11 +13,11 @@ import (
 
 // tagParam is tag normalised as keys store it, or a field error ("tag") naming what is wrong.
 func tagParam(tag string) (string, error) {
-	tag = strings.ToLower(strings.TrimSpace(tag))
+	tag = domain.NormalizeTag(tag)
 	if tag == "" {
 		return "", domain.Invalid("tag", "a tag is required")
 	}
-	if msg := checkTag(tag); msg != "" {
+	if msg := domain.CheckTag(tag); msg != "" {
 		return "", domain.Invalid("tag", msg)
 	}
 	return tag, nil

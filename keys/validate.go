@@ -1,10 +1,7 @@
 package keys
 
 import (
-	"fmt"
 	"net/mail"
-	"slices"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -16,10 +13,8 @@ import (
 const (
 	MaxEmailLen = 254
 	MaxLabelLen = 100
-	MinKeyLen   = 16
+	MinKeyLen   = domain.MinKeyLen
 	MaxKeyLen   = 256
-	MaxTagLen   = 40
-	MaxTags     = 20
 )
 
 // Validate checks a pair as typed and returns it normalized (surrounding white space trimmed).
@@ -32,7 +27,7 @@ func Validate(in Input, requireKey bool) (Input, error) {
 		Key:   strings.TrimSpace(in.Key),
 	}
 	fields := map[string]string{}
-	tags, msg := NormalizeTags(in.Tags)
+	tags, msg := domain.NormalizeTags(in.Tags)
 	out.Tags = tags
 	if msg != "" {
 		fields["tags"] = msg
@@ -57,58 +52,6 @@ func Validate(in Input, requireKey bool) (Input, error) {
 		return out, &domain.ValidationError{Fields: fields}
 	}
 	return out, nil
-}
-
-// NormalizeTags returns tags as stored: trimmed, lower-cased, without empty ones or repeats,
-// sorted; and what is wrong with them ("" when nothing), naming the first bad tag. A tag is 1 to
-// 40 of a-z, 0-9 and - _ . : /, starting with a letter or digit ("billing", "env:prod",
-// "team/ops"), so it reads the same in a URL, a CSV cell and a chip.
-func NormalizeTags(in []string) ([]string, string) {
-	out := make([]string, 0, len(in))
-	for _, t := range in {
-		t = strings.ToLower(strings.TrimSpace(t))
-		if t == "" || slices.Contains(out, t) {
-			continue
-		}
-		if msg := checkTag(t); msg != "" {
-			return out, msg
-		}
-		out = append(out, t)
-	}
-	if len(out) > MaxTags {
-		return out, fmt.Sprintf("a key can have at most %d tags (this has %d)", MaxTags, len(out))
-	}
-	slices.Sort(out)
-	return out, ""
-}
-
-// checkTag says what is wrong with one lower-cased tag, naming it.
-func checkTag(t string) string {
-	// A bad tag is quoted only while it is short: a longer one could be an API key pasted in the
-	// wrong field or import column, and messages never hold keys.
-	shown := t
-	if len(shown) >= MinKeyLen || !utf8.ValidString(shown) || hasControl(shown) || hasBidiControl(shown) {
-		shown = ""
-	}
-	name := func(msg string) string {
-		if shown == "" {
-			return "a tag " + msg
-		}
-		return "tag " + strconv.Quote(shown) + " " + msg
-	}
-	if len(t) > MaxTagLen {
-		return name(fmt.Sprintf("is too long: at most %d characters", MaxTagLen))
-	}
-	for i := 0; i < len(t); i++ {
-		c := t[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("-_.:/", c) >= 0) {
-			return name("may use only letters a-z, digits and - _ . : / (no spaces)")
-		}
-	}
-	if c := t[0]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
-		return name("must start with a letter or a digit")
-	}
-	return ""
 }
 
 func checkLabel(s string) string {

@@ -69,14 +69,8 @@ func (r Route) keyHeard(k KeyRef) bool {
 	if len(r.Tags) == 0 {
 		return true
 	}
-	for _, t := range k.Tags {
-		for _, want := range r.Tags {
-			if strings.EqualFold(t, want) {
-				return true
-			}
-		}
-	}
-	return false
+	// Both sides are normalized (domain.NormalizeTags): lower case.
+	return slices.ContainsFunc(k.Tags, func(t string) bool { return slices.Contains(r.Tags, t) })
 }
 
 // changeKind is the kind of a verdict change.
@@ -168,20 +162,8 @@ func (n *Notifier) routes(ctx context.Context) map[string]Route {
 // Routes returns the route of every channel that has one, by delivery channel name.
 func (n *Notifier) Routes(ctx context.Context) map[string]Route { return n.routes(ctx) }
 
-// maxRouteTags caps a route's tags.
-const maxRouteTags = 20
-
-// ParseRouteTags splits the tags typed in a route's field, on commas, lower-cased as keys'
-// tags are.
-func ParseRouteTags(s string) []string {
-	var out []string
-	for _, t := range strings.Split(s, ",") {
-		if t = strings.ToLower(strings.TrimSpace(t)); t != "" && !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, t) }) {
-			out = append(out, t)
-		}
-	}
-	return out
-}
+// ParseRouteTags splits the tags typed in a route's field on commas; SetRoute checks them.
+func ParseRouteTags(s string) []string { return strings.Split(s, ",") }
 
 // SetRoute sets which alerts ch hears, for p (an admin), and records it.
 func (n *Notifier) SetRoute(ctx context.Context, p domain.Principal, ch Channel, r Route) error {
@@ -197,8 +179,13 @@ func (n *Notifier) SetRoute(ctx context.Context, p domain.Principal, ch Channel,
 			return err
 		}
 	}
-	r.Tags = ParseRouteTags(strings.Join(r.Tags, ","))
 	fields := map[string]string{}
+	// A route's tags follow keys' rule, or one could be typed that no key can ever carry.
+	tags, msg := domain.NormalizeTags(r.Tags)
+	if msg != "" {
+		fields["tags"] = msg
+	}
+	r.Tags = tags
 	var events []string
 	for _, k := range RouteKinds() { // in their order, each once
 		if slices.Contains(r.Events, k) {
@@ -208,14 +195,6 @@ func (n *Notifier) SetRoute(ctx context.Context, p domain.Principal, ch Channel,
 	for _, k := range r.Events {
 		if !slices.Contains(RouteKinds(), k) {
 			fields["events"] = fmt.Sprintf("%q is not a kind of alert", truncate(k, 40))
-		}
-	}
-	if len(r.Tags) > maxRouteTags {
-		fields["tags"] = fmt.Sprintf("give at most %d tags", maxRouteTags)
-	}
-	for _, t := range r.Tags {
-		if len(t) > 40 || strings.ContainsAny(t, ",\r\n") {
-			fields["tags"] = "give tag names of at most 40 characters, separated by commas"
 		}
 	}
 	if len(fields) > 0 {

@@ -83,6 +83,11 @@ func TestRouteValidation(t *testing.T) {
 	if err := n.SetRoute(ctx, admin, notify.Slack, notify.Route{Events: []string{"everything"}}); !errors.As(err, &ve) || ve.Fields["events"] == "" {
 		t.Errorf("unknown kind: %v", err)
 	}
+	// A tag no key could carry (keys' tags have no spaces) is refused, naming it.
+	ve = nil
+	if err := n.SetRoute(ctx, admin, notify.Slack, notify.Route{Tags: []string{"billing team"}}); !errors.As(err, &ve) || !strings.Contains(ve.Fields["tags"], `"billing team"`) {
+		t.Errorf("a tag with a space: %v", err)
+	}
 	editor := domain.AdminPrincipal(domain.Admin{ID: 2, Email: "e@acme.com", Role: domain.RoleEditor}, "127.0.0.1")
 	if err := n.SetRoute(ctx, editor, notify.Slack, notify.Route{Events: []string{notify.KindRevoked}}); !errors.Is(err, domain.ErrForbidden) {
 		t.Errorf("as an editor: %v", err)

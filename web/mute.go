@@ -9,7 +9,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/staxkeys/staxkeys/domain"
-	"github.com/staxkeys/staxkeys/keys"
 	"github.com/staxkeys/staxkeys/views"
 )
 
@@ -62,7 +61,7 @@ func (s *Server) handleTagMuteForm(c echo.Context) error {
 
 // renderTagMute renders tag's mute page with status; md is the form as typed.
 func (s *Server) renderTagMute(c echo.Context, status int, tag string, md views.MuteData) error {
-	norm, msg := keys.NormalizeTags([]string{tag})
+	norm, msg := domain.NormalizeTags([]string{tag})
 	if msg != "" || len(norm) != 1 {
 		return domain.ErrNotFound
 	}
