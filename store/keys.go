@@ -392,7 +392,7 @@ func (db *DB) ListKeys(ctx context.Context, q domain.KeyQuery) (domain.KeyPage, 
 				AND (`+foldFunc+`(label) LIKE ? ESCAPE '\' OR `+foldFunc+`(email) LIKE ? ESCAPE '\')))`)
 		args = append(args, like, like, like, like)
 	}
-	if tag := strings.ToLower(strings.TrimSpace(q.Tag)); tag != "" {
+	if tag := domain.NormalizeTag(q.Tag); tag != "" {
 		where = append(where, "id IN (SELECT pair_id FROM key_tags WHERE tag = ?)")
 		args = append(args, tag)
 	}
@@ -542,7 +542,7 @@ func (db *DB) CountKeysTagged(ctx context.Context, tag string) (domain.StatusCou
 	query := `SELECT verdict, expected, count(*) FROM pairs GROUP BY verdict, expected
 		UNION ALL SELECT 'undecided', 'valid', count(*) FROM pairs WHERE last_outcome = 'error'`
 	var args []any
-	if tag = strings.ToLower(strings.TrimSpace(tag)); tag != "" {
+	if tag = domain.NormalizeTag(tag); tag != "" {
 		const tagged = `id IN (SELECT pair_id FROM key_tags WHERE tag = ?)`
 		query = `SELECT verdict, expected, count(*) FROM pairs WHERE ` + tagged + ` GROUP BY verdict, expected
 		UNION ALL SELECT 'undecided', 'valid', count(*) FROM pairs WHERE last_outcome = 'error' AND ` + tagged

@@ -28,7 +28,7 @@ const groupLimit = 500
 // handleKeyList serves GET /: the dashboard.
 func (s *Server) handleKeyList(c echo.Context) error {
 	ctx := c.Request().Context()
-	q := domain.KeyQuery{Status: c.QueryParam("status"), Search: c.QueryParam("q"), Tag: strings.ToLower(strings.TrimSpace(c.QueryParam("tag"))),
+	q := domain.KeyQuery{Status: c.QueryParam("status"), Search: c.QueryParam("q"), Tag: domain.NormalizeTag(c.QueryParam("tag")),
 		Sort: c.QueryParam("sort"), Limit: pageSize}
 	page, offset := pageParam(c, pageSize)
 	q.Offset = offset

@@ -148,7 +148,7 @@ func (s *Server) handleEvents(c echo.Context) error {
 
 	ctx := c.Request().Context()
 	csrf, canEdit := csrfToken(c), roleOf(c).Allows(domain.RoleEditor)
-	tag := strings.ToLower(strings.TrimSpace(c.QueryParam("tag"))) // the cards count the dashboard's tag filter
+	tag := domain.NormalizeTag(c.QueryParam("tag")) // the cards count the dashboard's tag filter
 	sess, _ := c.Get(ctxSession).(store.Session)
 	keepAlive := time.NewTicker(keepAliveEvery)
 	defer keepAlive.Stop()
