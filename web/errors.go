@@ -22,16 +22,6 @@ type apiError struct {
 	Fields map[string]string `json:"fields,omitempty"`
 }
 
-// ceremonyError is a passkey ceremony's refusal. The ceremonies are fetched by app.js, which
-// shows the message of passkeyJSONError's shape, {"error", "field"}, so handleError answers
-// with that JSON whatever the request's Accept says (an HTML error page would reach nobody).
-type ceremonyError struct {
-	status     int
-	field, msg string
-}
-
-func (e *ceremonyError) Error() string { return "web: passkey ceremony refused: " + e.msg }
-
 // handleError is the one place errors become HTTP answers: it picks the status, logs server
 // faults with the request id (never a secret: store and vault errors carry none), and answers
 // with JSON or an HTML page.
@@ -43,10 +33,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	var fields map[string]string
 	var he *echo.HTTPError
 	var ve *domain.ValidationError
-	var ce *ceremonyError
 	switch {
-	case errors.As(err, &ce):
-		_ = passkeyJSONError(c, ce.status, ce.field, ce.msg)
+	case errors.Is(err, errNoRelyingParty):
+		_ = passkeyJSONError(c, http.StatusUnprocessableEntity, "", errNoRelyingParty.Error())
 		return
 	case errors.As(err, &he):
 		status = he.Code

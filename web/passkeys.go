@@ -53,10 +53,10 @@ func (s *Server) relyingParty(c echo.Context) (*webauthn.WebAuthn, error) {
 	return rp, nil
 }
 
-// errNoRelyingParty means staxkeys is reached at an address passkeys cannot be bound to;
-// handleError answers it as the ceremony's JSON refusal.
-var errNoRelyingParty error = &ceremonyError{status: http.StatusUnprocessableEntity,
-	msg: "passkeys need staxkeys reached by a domain name, not an IP address (set STAXKEYS_PUBLIC_URL)"}
+// errNoRelyingParty means staxkeys is reached at an address passkeys cannot be bound to.
+// The ceremonies are fetched by app.js, so handleError answers it as their JSON refusal
+// whatever the request's Accept says (an HTML error page would reach nobody).
+var errNoRelyingParty = errors.New("passkeys need staxkeys reached by a domain name, not an IP address (set STAXKEYS_PUBLIC_URL)")
 
 // passkeyJSONError answers a passkey ceremony's request with a message the page shows.
 func passkeyJSONError(c echo.Context, status int, field, msg string) error {
