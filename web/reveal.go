@@ -33,16 +33,8 @@ func (s *Server) handleReveal(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	pw, code := formField(c, "password"), formField(c, "code")
-	switch {
-	case pw == "" && code != "":
-		if err := s.reauthenticateByCode(c, code); err != nil {
-			return s.revealRefused(c, p, err)
-		}
-	case pw != "" || !s.reauthFresh(c):
-		if err := s.reauthenticate(c, pw); err != nil {
-			return s.revealRefused(c, p, err)
-		}
+	if err := s.reauthByPasswordOrCode(c, formField(c, "password"), formField(c, "code"), true); err != nil {
+		return s.revealRefused(c, p, err)
 	}
 	p, key, err := s.keys.Reveal(c.Request().Context(), principalOf(c), p.ID)
 	if err != nil {
@@ -164,31 +156,45 @@ func (s *Server) confirmIdentityOrCode(c echo.Context) (int, views.FormErrors) {
 	if err != nil {
 		return http.StatusInternalServerError, views.FormErrors{"your_password": "could not check your factors; try again"}
 	}
-	pw, code := formField(c, "your_password"), formField(c, "your_code")
-	if !totp || pw != "" || code == "" {
-		if status, msg := s.confirmIdentity(c); msg != "" {
-			if totp && pw == "" {
-				msg = "enter your password or a code from your authenticator app"
-			}
-			return status, views.FormErrors{"your_password": msg}
-		}
+	pw := formField(c, "your_password")
+	err = s.reauthByPasswordOrCode(c, pw, formField(c, "your_code"), totp)
+	var re *reauthError
+	switch {
+	case err == nil:
 		return 0, nil
+	case errors.As(err, &re):
+		msg := re.msg
+		if re.field == "password" && totp && pw == "" {
+			msg = "enter your password or a code from your authenticator app"
+		}
+		return re.status, views.FormErrors{"your_" + re.field: msg}
+	default:
+		return http.StatusInternalServerError, views.FormErrors{"your_password": "could not check who you are; try again"}
 	}
-	err = s.reauthenticateByCode(c, code)
-	if re, ok := err.(*reauthError); ok {
-		return re.status, views.FormErrors{"your_code": re.msg}
-	}
-	if err != nil {
-		return http.StatusInternalServerError, views.FormErrors{"your_code": "could not check your code; try again"}
-	}
-	return 0, nil
 }
 
-// hasTOTP reports whether the logged-in admin has an authenticator app, whose code the forms
-// of confirmIdentityOrCode then offer.
+// reauthByPasswordOrCode checks who is at the keyboard again: by the authenticator code when
+// one is given alone and codes are accepted (codeOK), otherwise by the password, which may be
+// left out only while the last check is fresh. A refusal is a *reauthError naming its field
+// ("password" or "code").
+func (s *Server) reauthByPasswordOrCode(c echo.Context, pw, code string, codeOK bool) error {
+	switch {
+	case codeOK && pw == "" && code != "":
+		return s.reauthenticateByCode(c, code)
+	case pw != "" || !s.reauthFresh(c):
+		return s.reauthenticate(c, pw)
+	}
+	return nil
+}
+
+// hasTOTP reports whether the logged-in admin has a confirmed authenticator app, whose code
+// the forms of confirmIdentityOrCode then offer.
 func (s *Server) hasTOTP(c echo.Context) (bool, error) {
-	st, err := s.factors.StatusOf(c.Request().Context(), adminOf(c).ID)
-	return st.TOTP, err
+	t, err := s.db.TOTPOf(c.Request().Context(), adminOf(c).ID)
+	if errors.Is(err, domain.ErrNotFound) {
+		return false, nil
+	}
+	return t.Confirmed(), err
 }
 
 // confirmIdentityBy is confirmIdentity reading the password from the named field, for pages

@@ -23,8 +23,10 @@ func (s *Server) renderTokens(c echo.Context, status int, d views.TokensData) er
 		return err
 	}
 	d.Tokens, d.Now, d.Fresh, d.Roles = tokens, s.Now(), s.reauthFresh(c), domain.Roles
-	if d.TOTP, err = s.hasTOTP(c); err != nil {
-		return err
+	if !d.Fresh { // the code field is offered only while the form asks who is at the keyboard
+		if d.TOTP, err = s.hasTOTP(c); err != nil {
+			return err
+		}
 	}
 	if d.Role == "" {
 		d.Role = domain.RoleViewer

@@ -27,9 +27,6 @@ func (s *Server) renderUsers(c echo.Context, status int, d views.UsersData) erro
 	d.Users, d.Roles = users, domain.Roles
 	d.CurrentID, d.Now, d.Fresh = adminOf(c).ID, s.Now(), s.reauthFresh(c)
 	ctx := c.Request().Context()
-	if d.TOTP, err = s.hasTOTP(c); err != nil {
-		return err
-	}
 	if d.Require2FA, err = s.factors.Required(ctx); err != nil {
 		return err
 	}
@@ -37,6 +34,7 @@ func (s *Server) renderUsers(c echo.Context, status int, d views.UsersData) erro
 	if err != nil {
 		return err
 	}
+	d.TOTP = sums[d.CurrentID].TOTP // the form's code field, for the admin at the keyboard
 	d.Factors = map[int64]string{}
 	for id, f := range sums {
 		var parts []string
