@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -88,20 +89,29 @@ func (s *Server) handleKeyCheck(c echo.Context) error {
 }
 
 func (s *Server) renderRow(c echo.Context, p domain.Key) error {
-	ctx := c.Request().Context()
-	strips, err := s.strips(ctx, []domain.Key{p})
+	row, err := s.keyRow(c.Request().Context(), p, s.Now(), csrfToken(c), roleOf(c).Allows(domain.RoleEditor))
 	if err != nil {
 		return err
+	}
+	return render(c, http.StatusOK, row)
+}
+
+// keyRow is p's dashboard row as a page or a live update draws it: its strip of recent
+// checks, the keys sharing its key, and its mute.
+func (s *Server) keyRow(ctx context.Context, p domain.Key, now time.Time, csrf string, canEdit bool) (templ.Component, error) {
+	strips, err := s.strips(ctx, []domain.Key{p})
+	if err != nil {
+		return nil, err
 	}
 	dups, err := s.db.SharedKeys(ctx, []int64{p.ID})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m, muted, err := s.keys.MuteOf(ctx, p.ID)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return render(c, http.StatusOK, views.KeyRow(p, strips[p.ID], dups[p.ID], muteOrNil(m, muted), s.Now(), csrfToken(c), roleOf(c).Allows(domain.RoleEditor)))
+	return views.KeyRow(p, strips[p.ID], dups[p.ID], muteOrNil(m, muted), now, csrf, canEdit), nil
 }
 
 // handleCheckAll serves POST /keys/check-all: every pair becomes due, under the usual limits.
@@ -216,15 +226,14 @@ func (s *Server) handleEvents(c echo.Context) error {
 				s.log.Warn("live update", slog.Int64("pair_id", u.KeyID), slog.String("error", err.Error()))
 				continue
 			}
-			strips, err := s.strips(ctx, []domain.Key{p})
+			now := s.Now()
+			row, err := s.keyRow(ctx, p, now, csrf, canEdit)
 			if err != nil {
+				s.log.Warn("live update", slog.Int64("pair_id", u.KeyID), slog.String("error", err.Error()))
 				continue
 			}
-			dups, _ := s.db.SharedKeys(ctx, []int64{p.ID})
-			m, muted, _ := s.keys.MuteOf(ctx, p.ID)
-			now := s.Now()
 			id := strconv.FormatInt(p.ID, 10)
-			if err := send("pair-"+id, views.KeyRow(p, strips[p.ID], dups[p.ID], muteOrNil(m, muted), now, csrf, canEdit)); err != nil {
+			if err := send("pair-"+id, row); err != nil {
 				return err
 			}
 			if err := send("status-"+id, views.StatusCell(p, now)); err != nil {
