@@ -53,6 +53,34 @@ func TestExpectedAddAndUpdate(t *testing.T) {
 	}
 }
 
+// A tagged key whose expectation alone is edited keeps its tags, in the key returned and in
+// the audit entry (which once read "tags [...] → []").
+func TestExpectedEditKeepsTags(t *testing.T) {
+	ctx := context.Background()
+	v, db := MustOpenVault(t)
+	svc := keys.NewService(v, audit.New(db, bytes.Repeat([]byte{7}, 32), nil), nil, nil)
+	ed := domain.AdminPrincipal(domain.Admin{ID: 1, Email: "ed@acme.com", Role: domain.RoleEditor}, "127.0.0.1")
+	k, err := svc.Add(ctx, ed, keys.Input{Label: "billing", Email: "ops@acme.com", Key: goodKey, Tags: []string{"payments", "prod"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := domain.ExpectRevoked
+	up, err := svc.Update(ctx, ed, k.ID, keys.Edit{Expected: &dead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(up.Tags, " ") != "payments prod" {
+		t.Errorf("the key after the edit has tags %q, want [payments prod]", up.Tags)
+	}
+	entries, _, err := db.ListAudit(ctx, store.AuditQuery{Action: "pair.edit", Limit: 1})
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("audit %+v, %v", entries, err)
+	}
+	if d := entries[0].Detail; d != "expected valid (should work) → revoked (should be dead)" {
+		t.Errorf("edit entry detail %q, want only the expectation", d)
+	}
+}
+
 // TestImportExpectedColumn: an optional expected column sets each key's expected state (empty
 // is valid); any other value marks the row, by line.
 func TestImportExpectedColumn(t *testing.T) {

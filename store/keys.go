@@ -257,7 +257,8 @@ func (db *DB) UpdateKey(ctx context.Context, id int64, up KeyUpdate) (domain.Key
 
 // SetExpected sets what is expected of pair id. A change is stamped (expected_at) and makes the
 // pair due for a check at once, so whether a key declared dead really is dead is known within
-// seconds; setting the expectation it already has changes nothing. It returns the pair after.
+// seconds; setting the expectation it already has changes nothing. It returns the pair after,
+// with its tags, as every read for pages and the API does.
 func (db *DB) SetExpected(ctx context.Context, id int64, e domain.Expect) (domain.Key, error) {
 	var p domain.Key
 	err := db.write(ctx, func(tx *sql.Tx) error {
@@ -267,7 +268,7 @@ func (db *DB) SetExpected(ctx context.Context, id int64, e domain.Expect) (domai
 			return err
 		}
 		var err error
-		p, err = scanKey(tx.QueryRowContext(ctx, "SELECT "+keyColumns+" FROM pairs WHERE id = ?", id))
+		p, err = scanTaggedKey(tx.QueryRowContext(ctx, "SELECT "+taggedKeyColumns+" FROM pairs WHERE id = ?", id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return domain.ErrNotFound
 		}
