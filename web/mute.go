@@ -145,5 +145,6 @@ func (s *Server) handleTagUnmute(c echo.Context) error {
 	if m.ID != 0 {
 		s.flash(c, "ok", "Unmuted the tag "+m.Tag+": alerts about its keys go out again.")
 	}
-	return redirect(c, "/?tag="+url.QueryEscape(m.Tag))
+	// Back to the tag's keys, whether it was muted or not (an unmuted tag has no m.Tag).
+	return redirect(c, "/?tag="+url.QueryEscape(domain.NormalizeTag(tag)))
 }

@@ -284,4 +284,6 @@ func TestTagMutePage(t *testing.T) {
 	if ms, _ := e.DB.ActiveTagMutes(context.Background(), time.Now()); len(ms) != 0 {
 		t.Fatalf("still muted: %+v", ms)
 	}
+	// Unmuting it again (a second tab, a reload) still lands on the tag's keys.
+	c.Submit("/tags/billing/unmute", url.Values{}).ExpectRedirect("/?tag=billing")
 }
