@@ -174,10 +174,7 @@ func (s *Service) Update(ctx context.Context, p domain.Principal, id int64, e Ed
 		}
 		in.Key, replaced = *e.Key, true
 	}
-	if _, err := Validate(in, false); err != nil {
-		return before, err // every field at once, and nothing changed
-	}
-	after, err := s.vault.Update(ctx, id, in)
+	after, err := s.vault.Update(ctx, id, in) // validates every field at once before it writes
 	if err != nil {
 		return before, err
 	}
