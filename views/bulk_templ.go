@@ -132,7 +132,7 @@ func BulkBar(p Page, d KeysData) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		if filtered(d.Query) || d.Query.Tag != "" {
+		if filtered(d.Query) {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "matching this filter")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
