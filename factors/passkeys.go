@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -73,12 +72,8 @@ func CheckPasskeyName(name string) string {
 	switch {
 	case strings.TrimSpace(name) == "":
 		return "name the passkey, such as the device it is on"
-	case utf8.RuneCountInString(name) > MaxPasskeyName:
-		return fmt.Sprintf("at most %d characters", MaxPasskeyName)
-	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return "no control characters"
 	}
-	return ""
+	return domain.CheckText("the name", name, MaxPasskeyName)
 }
 
 // BeginPasskeyRegistration starts adding a passkey for admin: the options for the browser, and

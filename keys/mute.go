@@ -98,9 +98,9 @@ func checkMuteNote(s string) string {
 	switch {
 	case !utf8.ValidString(s):
 		return "note is not valid UTF-8"
-	case hasControl(s):
+	case domain.HasControl(s):
 		return "note must not contain control characters (such as line breaks or tabs)"
-	case hasBidiControl(s):
+	case domain.HasBidiControl(s):
 		return "note must not contain bidirectional override characters"
 	case utf8.RuneCountInString(s) > domain.MaxMuteNote:
 		return "note must be at most 500 characters"

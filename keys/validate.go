@@ -3,8 +3,6 @@ package keys
 import (
 	"net/mail"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/staxkeys/staxkeys/domain"
 )
@@ -54,19 +52,7 @@ func Validate(in Input, requireKey bool) (Input, error) {
 	return out, nil
 }
 
-func checkLabel(s string) string {
-	switch {
-	case !utf8.ValidString(s):
-		return "label is not valid UTF-8"
-	case hasControl(s):
-		return "label must not contain control characters (such as line breaks or tabs)"
-	case hasBidiControl(s):
-		return "label must not contain bidirectional override characters (they make text read differently from how it is stored)"
-	case utf8.RuneCountInString(s) > MaxLabelLen:
-		return "label must be at most 100 characters"
-	}
-	return ""
-}
+func checkLabel(s string) string { return domain.CheckText("label", s, MaxLabelLen) }
 
 // CheckEmail returns what is wrong with an email address, or "" when it is acceptable. Emails are
 // sent as an HTTP header, so only plain ASCII is allowed: that also shuts out look-alike letters.
@@ -76,7 +62,7 @@ func CheckEmail(s string) string {
 		return "email is required"
 	case len(s) > MaxEmailLen:
 		return "email must be at most 254 characters"
-	case hasControl(s):
+	case domain.HasControl(s):
 		return "email must not contain control characters (such as line breaks)"
 	case !isPrintableASCII(s):
 		return "email must use plain ASCII characters only"
@@ -99,7 +85,7 @@ func checkKey(s string) string {
 	switch {
 	case s == "":
 		return "API key is required"
-	case hasControl(s):
+	case domain.HasControl(s):
 		return "API key must not contain control characters (such as line breaks)"
 	case strings.ContainsAny(s, " \t"):
 		return "API key must not contain spaces"
@@ -111,26 +97,6 @@ func checkKey(s string) string {
 		return "API key is too long: at most 256 characters"
 	}
 	return ""
-}
-
-func hasControl(s string) bool {
-	for _, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError {
-			return true
-		}
-	}
-	return false
-}
-
-// hasBidiControl finds the embedding, override and isolate controls of the Unicode
-// bidirectional algorithm (U+202A–U+202E, U+2066–U+2069). A label holding one can reorder what
-// follows it on the dashboard and in the audit trail (the "Trojan Source" trick), so a label
-// shows something other than what it is. The marks U+200E and U+200F, which right-to-left
-// text legitimately needs, are allowed.
-func hasBidiControl(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool {
-		return (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069')
-	})
 }
 
 func isPrintableASCII(s string) bool {

@@ -395,10 +395,10 @@ func (n *Notifier) checkChannel(f ChannelForm, urlRequired bool) (name, kind str
 	switch {
 	case name == "":
 		fields["name"] = "give the channel a name, such as Billing team"
-	case len(name) > 80:
-		fields["name"] = "the name must be at most 80 characters"
-	case strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f }):
-		fields["name"] = "the name must be plain text"
+	default:
+		if msg := domain.CheckText("the name", name, 80); msg != "" {
+			fields["name"] = msg
+		}
 	}
 	raw := strings.TrimSpace(f.URL)
 	switch {

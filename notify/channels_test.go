@@ -405,3 +405,25 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+// A channel's name is shown on the pages and in the audit trail, so it follows the rule of
+// keys' labels: no control characters and no bidirectional overrides ("Trojan Source").
+func TestChannelNameIsPlainText(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	n := notify.New(e.db, e.keys, notify.Options{Allow: allowLoopback, Clock: clocktest.NewFake(t0)})
+	for name, want := range map[string]string{
+		"Billing \u202eTEAM":    "bidirectional override",
+		"Billing\nteam":         "control characters",
+		strings.Repeat("é", 81): "at most 80 characters",
+	} {
+		_, err := n.AddChannel(ctx, admin, notify.ChannelForm{Name: name, URL: "ntfy://127.0.0.1:9/topic?scheme=http", Enabled: true})
+		var ve *domain.ValidationError
+		if !errors.As(err, &ve) || !strings.Contains(ve.Fields["name"], want) {
+			t.Errorf("name %q: %v, want a name error holding %q", name, err, want)
+		}
+	}
+	if list, _ := n.ListChannels(ctx); len(list) != 0 {
+		t.Errorf("channels added: %+v", list)
+	}
+}
