@@ -113,7 +113,7 @@ func (c Config) Channels() []Channel {
 		}
 	}
 	for _, u := range c.URLChannels {
-		if c.Has(u.Channel()) {
+		if u.Enabled && u.URL != "" { // what Has asks of a URL channel
 			out = append(out, u.Channel())
 		}
 	}
